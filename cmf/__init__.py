@@ -1,0 +1,16 @@
+"""cmf: matrix factorization and completion by stochastic gradient descent.
+
+The estimator is :class:`MatrixFactorization`; its SGD epoch runs in C.
+"""
+
+from cmf._version import __version__
+from cmf.exceptions import ConvergenceWarning, DivergenceError, NotFittedError
+from cmf.model import MatrixFactorization
+
+__all__ = [
+    "ConvergenceWarning",
+    "DivergenceError",
+    "MatrixFactorization",
+    "NotFittedError",
+    "__version__",
+]

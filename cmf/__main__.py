@@ -1,0 +1,7 @@
+"""``python -m cmf``: the same as the ``cmf`` command."""
+
+import sys
+
+from cmf.cli import main
+
+sys.exit(main())

@@ -1,0 +1,244 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
+"""Thin bindings to the C core in ``src_c/``.
+
+Each function checks shapes and contiguity (the memoryview types do most of
+it), releases the GIL around the C call and turns the C status code into a
+named Python exception. Everything else (validation of user input, shuffling,
+convergence) lives in the plain Python modules.
+"""
+from cython cimport floating
+from libc.stdint cimport int32_t, int64_t
+
+from cmf._libcmf cimport (
+    cmf_status, cmf_strerror, cmf_params, cmf_model_f32, cmf_model_f64,
+    cmf_triplets_f32, cmf_triplets_f64, cmf_sgd_epoch_f32, cmf_sgd_epoch_f64,
+    cmf_predict_f32, cmf_predict_f64, CMF_OK, CMF_ERR_NULL_POINTER,
+    CMF_ERR_INVALID_PARAMETER, CMF_ERR_INDEX_OUT_OF_RANGE, CMF_ERR_NON_FINITE,
+)
+
+from cmf.exceptions import DivergenceError
+
+
+cdef object _raise_for_status(cmf_status status):
+    """Map a C status code to its own Python exception."""
+    message = cmf_strerror(status).decode("ascii")
+    if status == CMF_ERR_NON_FINITE:
+        raise DivergenceError(message)
+    if status == CMF_ERR_INDEX_OUT_OF_RANGE:
+        raise IndexError(message)
+    if status == CMF_ERR_INVALID_PARAMETER:
+        raise ValueError(message)
+    if status == CMF_ERR_NULL_POINTER:
+        raise ValueError(message + " (an array is missing)")
+    raise RuntimeError(message)
+
+
+cdef int _check_model_shapes(Py_ssize_t k, Py_ssize_t q_k,
+                             Py_ssize_t row_bias_len, Py_ssize_t n_rows,
+                             Py_ssize_t col_bias_len, Py_ssize_t n_cols,
+                             bint update_biases) except -1:
+    """Check the factor and bias shapes agree; a bias length of -1 is None."""
+    if k < 1 or q_k != k:
+        raise ValueError(
+            f"row_factors and col_factors must have the same number of "
+            f"columns >= 1, got {k} and {q_k}")
+    if update_biases and (row_bias_len < 0 or col_bias_len < 0):
+        raise ValueError("update_biases needs row_bias and col_bias arrays")
+    if row_bias_len >= 0 and row_bias_len != n_rows:
+        raise ValueError(f"row_bias has length {row_bias_len}, expected {n_rows}")
+    if col_bias_len >= 0 and col_bias_len != n_cols:
+        raise ValueError(f"col_bias has length {col_bias_len}, expected {n_cols}")
+    if n_rows > 2147483647 or n_cols > 2147483647:
+        raise ValueError("at most 2**31 - 1 rows and columns are supported")
+    return 0
+
+
+def sgd_epoch(const int32_t[::1] rows not None,
+              const int32_t[::1] cols not None,
+              const floating[::1] values not None,
+              floating[:, ::1] row_factors not None,
+              floating[:, ::1] col_factors not None,
+              floating[::1] row_bias,
+              floating[::1] col_bias,
+              double global_mean,
+              double learning_rate,
+              double regularization,
+              double bias_regularization,
+              bint update_biases,
+              const int64_t[::1] order=None):
+    """Run one SGD pass in place and return the sum of squared errors.
+
+    Parameters
+    ----------
+    rows, cols : ndarray of int32, shape (n,)
+        Row and column index of each observed entry.
+    values : ndarray of float32 or float64, shape (n,)
+        Observed values, in the same dtype as the factors.
+    row_factors, col_factors : ndarray, shapes (n_rows, k) and (n_cols, k)
+        Factor matrices, C-contiguous, updated in place.
+    row_bias, col_bias : ndarray, shapes (n_rows,) and (n_cols,), or None
+        Biases, updated in place when ``update_biases``; None allowed
+        otherwise.
+    global_mean : float
+        Constant offset of every prediction.
+    learning_rate, regularization, bias_regularization : float
+        Step size and L2 penalties (see ``cmf.h``).
+    update_biases : bool
+        Whether the biases take part in the model.
+    order : ndarray of int64, shape (n_order,), optional
+        Indices into the triplets giving the visiting order; None visits
+        them in stored order.
+
+    Returns
+    -------
+    float
+        Sum over the visited entries of the squared error before each update.
+
+    Raises
+    ------
+    DivergenceError
+        If the sum of squared errors is not finite.
+    IndexError
+        If an index lies outside the factors or the triplets.
+    ValueError
+        For inconsistent shapes or invalid hyperparameters.
+    """
+    cdef Py_ssize_t n = values.shape[0]
+    if rows.shape[0] != n or cols.shape[0] != n:
+        raise ValueError(
+            f"rows, cols and values must have the same length, got "
+            f"{rows.shape[0]}, {cols.shape[0]} and {n}")
+    _check_model_shapes(row_factors.shape[1], col_factors.shape[1],
+                        -1 if row_bias is None else row_bias.shape[0],
+                        row_factors.shape[0],
+                        -1 if col_bias is None else col_bias.shape[0],
+                        col_factors.shape[0], update_biases)
+
+    cdef cmf_params params
+    params.learning_rate = learning_rate
+    params.regularization = regularization
+    params.bias_regularization = bias_regularization
+    params.update_biases = update_biases
+
+    cdef const int64_t *order_ptr = NULL
+    cdef int64_t n_order = 0
+    if order is not None:
+        n_order = order.shape[0]
+        if n_order > 0:
+            order_ptr = &order[0]
+        else:
+            return 0.0
+
+    cdef cmf_status status
+    cdef double sse = 0.0
+    cdef cmf_model_f32 model32
+    cdef cmf_model_f64 model64
+    cdef cmf_triplets_f32 data32
+    cdef cmf_triplets_f64 data64
+
+    if floating is float:
+        model32.n_rows = <int32_t>row_factors.shape[0]
+        model32.n_cols = <int32_t>col_factors.shape[0]
+        model32.n_factors = <int32_t>row_factors.shape[1]
+        model32.row_factors = &row_factors[0, 0] if row_factors.shape[0] > 0 else NULL
+        model32.col_factors = &col_factors[0, 0] if col_factors.shape[0] > 0 else NULL
+        model32.row_bias = &row_bias[0] if row_bias is not None and row_bias.shape[0] > 0 else NULL
+        model32.col_bias = &col_bias[0] if col_bias is not None and col_bias.shape[0] > 0 else NULL
+        model32.global_mean = global_mean
+        data32.rows = &rows[0] if n > 0 else NULL
+        data32.cols = &cols[0] if n > 0 else NULL
+        data32.values = &values[0] if n > 0 else NULL
+        data32.n = n
+        if n == 0:
+            return 0.0
+        with nogil:
+            status = cmf_sgd_epoch_f32(&params, &model32, &data32,
+                                       order_ptr, n_order, &sse)
+    else:
+        model64.n_rows = <int32_t>row_factors.shape[0]
+        model64.n_cols = <int32_t>col_factors.shape[0]
+        model64.n_factors = <int32_t>row_factors.shape[1]
+        model64.row_factors = &row_factors[0, 0] if row_factors.shape[0] > 0 else NULL
+        model64.col_factors = &col_factors[0, 0] if col_factors.shape[0] > 0 else NULL
+        model64.row_bias = &row_bias[0] if row_bias is not None and row_bias.shape[0] > 0 else NULL
+        model64.col_bias = &col_bias[0] if col_bias is not None and col_bias.shape[0] > 0 else NULL
+        model64.global_mean = global_mean
+        data64.rows = &rows[0] if n > 0 else NULL
+        data64.cols = &cols[0] if n > 0 else NULL
+        data64.values = &values[0] if n > 0 else NULL
+        data64.n = n
+        if n == 0:
+            return 0.0
+        with nogil:
+            status = cmf_sgd_epoch_f64(&params, &model64, &data64,
+                                       order_ptr, n_order, &sse)
+    if status != CMF_OK:
+        _raise_for_status(status)
+    return sse
+
+
+def predict(const int32_t[::1] rows not None,
+            const int32_t[::1] cols not None,
+            const floating[:, ::1] row_factors not None,
+            const floating[:, ::1] col_factors not None,
+            const floating[::1] row_bias,
+            const floating[::1] col_bias,
+            double global_mean,
+            floating[::1] out not None):
+    """Write ``global_mean + b[rows] + c[cols] + P[rows] . Q[cols]`` to ``out``.
+
+    Parameters
+    ----------
+    rows, cols : ndarray of int32, shape (n,)
+        Pairs to predict. A row or column outside the factors contributes
+        nothing but the global mean and the other side's bias.
+    row_factors, col_factors : ndarray, shapes (n_rows, k) and (n_cols, k)
+        Factor matrices.
+    row_bias, col_bias : ndarray or None
+        Biases, or None for an unbiased model.
+    global_mean : float
+        Constant offset.
+    out : ndarray, shape (n,)
+        Output buffer, in the factors' dtype.
+
+    Returns
+    -------
+    None
+    """
+    cdef Py_ssize_t n = rows.shape[0]
+    if cols.shape[0] != n or out.shape[0] != n:
+        raise ValueError("rows, cols and out must have the same length")
+    _check_model_shapes(row_factors.shape[1], col_factors.shape[1],
+                        -1 if row_bias is None else row_bias.shape[0],
+                        row_factors.shape[0],
+                        -1 if col_bias is None else col_bias.shape[0],
+                        col_factors.shape[0], False)
+    if n == 0:
+        return
+    cdef cmf_status status
+    cdef cmf_model_f32 model32
+    cdef cmf_model_f64 model64
+    if floating is float:
+        model32.n_rows = <int32_t>row_factors.shape[0]
+        model32.n_cols = <int32_t>col_factors.shape[0]
+        model32.n_factors = <int32_t>row_factors.shape[1]
+        model32.row_factors = <float *>&row_factors[0, 0] if row_factors.shape[0] > 0 else NULL
+        model32.col_factors = <float *>&col_factors[0, 0] if col_factors.shape[0] > 0 else NULL
+        model32.row_bias = <float *>&row_bias[0] if row_bias is not None and row_bias.shape[0] > 0 else NULL
+        model32.col_bias = <float *>&col_bias[0] if col_bias is not None and col_bias.shape[0] > 0 else NULL
+        model32.global_mean = global_mean
+        with nogil:
+            status = cmf_predict_f32(&model32, &rows[0], &cols[0], n, &out[0])
+    else:
+        model64.n_rows = <int32_t>row_factors.shape[0]
+        model64.n_cols = <int32_t>col_factors.shape[0]
+        model64.n_factors = <int32_t>row_factors.shape[1]
+        model64.row_factors = <double *>&row_factors[0, 0] if row_factors.shape[0] > 0 else NULL
+        model64.col_factors = <double *>&col_factors[0, 0] if col_factors.shape[0] > 0 else NULL
+        model64.row_bias = <double *>&row_bias[0] if row_bias is not None and row_bias.shape[0] > 0 else NULL
+        model64.col_bias = <double *>&col_bias[0] if col_bias is not None and col_bias.shape[0] > 0 else NULL
+        model64.global_mean = global_mean
+        with nogil:
+            status = cmf_predict_f64(&model64, &rows[0], &cols[0], n, &out[0])
+    if status != CMF_OK:
+        _raise_for_status(status)

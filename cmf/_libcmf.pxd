@@ -1,0 +1,68 @@
+# Declarations of the public C API in src_c/cmf.h, line for line.
+# Kept apart from _kernels.pxd so that Cython code which cimports cmf's
+# kernels needs neither the header nor any linking (see _kernels.pxd).
+from libc.stdint cimport int32_t, int64_t
+
+cdef extern from "cmf.h" nogil:
+    ctypedef enum cmf_status:
+        CMF_OK
+        CMF_ERR_NULL_POINTER
+        CMF_ERR_INVALID_PARAMETER
+        CMF_ERR_INDEX_OUT_OF_RANGE
+        CMF_ERR_NON_FINITE
+
+    const char *cmf_strerror(cmf_status status)
+
+    ctypedef struct cmf_params:
+        double learning_rate
+        double regularization
+        double bias_regularization
+        int update_biases
+
+    cmf_params cmf_default_params()
+    cmf_status cmf_check_params(const cmf_params *params)
+
+    ctypedef struct cmf_model_f32:
+        int32_t n_rows
+        int32_t n_cols
+        int32_t n_factors
+        float *row_factors
+        float *col_factors
+        float *row_bias
+        float *col_bias
+        double global_mean
+
+    ctypedef struct cmf_model_f64:
+        int32_t n_rows
+        int32_t n_cols
+        int32_t n_factors
+        double *row_factors
+        double *col_factors
+        double *row_bias
+        double *col_bias
+        double global_mean
+
+    ctypedef struct cmf_triplets_f32:
+        const int32_t *rows
+        const int32_t *cols
+        const float *values
+        int64_t n
+
+    ctypedef struct cmf_triplets_f64:
+        const int32_t *rows
+        const int32_t *cols
+        const double *values
+        int64_t n
+
+    cmf_status cmf_sgd_epoch_f32(const cmf_params *params, cmf_model_f32 *model,
+                                 const cmf_triplets_f32 *data,
+                                 const int64_t *order, int64_t n_order,
+                                 double *sse)
+    cmf_status cmf_sgd_epoch_f64(const cmf_params *params, cmf_model_f64 *model,
+                                 const cmf_triplets_f64 *data,
+                                 const int64_t *order, int64_t n_order,
+                                 double *sse)
+    cmf_status cmf_predict_f32(const cmf_model_f32 *model, const int32_t *rows,
+                               const int32_t *cols, int64_t n, float *out)
+    cmf_status cmf_predict_f64(const cmf_model_f64 *model, const int32_t *rows,
+                               const int32_t *cols, int64_t n, double *out)

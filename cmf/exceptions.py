@@ -1,0 +1,36 @@
+"""Exceptions and warnings raised by cmf."""
+
+__all__ = ["ConvergenceWarning", "DivergenceError", "NotFittedError"]
+
+
+class DivergenceError(ArithmeticError):
+    """SGD produced a non-finite loss: the learning rate is too large.
+
+    Raised by :meth:`cmf.MatrixFactorization.fit` with the epoch at which the
+    loss stopped being finite. The model keeps the parameters of the last
+    epoch whose loss was finite.
+
+    Parameters
+    ----------
+    message : str
+        What happened and how to fix it.
+    epoch : int or None, optional
+        The 1-based epoch at which the loss became non-finite, when known.
+    """
+
+    def __init__(self, message: str, epoch: "int | None" = None) -> None:
+        super().__init__(message)
+        self.epoch = epoch
+
+
+class NotFittedError(ValueError, AttributeError):
+    """A method that needs a fitted model was called before ``fit``.
+
+    It derives from both :class:`ValueError` and :class:`AttributeError`, as
+    scikit-learn's exception of the same name does, so code written for
+    either keeps working.
+    """
+
+
+class ConvergenceWarning(UserWarning):
+    """Training stopped at ``max_epochs`` before meeting the ``tol`` criterion."""

@@ -1,0 +1,31 @@
+"""Build the C core and its Cython binding as one extension module.
+
+Everything else about the package lives in pyproject.toml. The C sources are
+compiled with the compiler's defaults plus optimisation; never with
+-march=native or fast-math, so that a wheel runs on every CPU of its platform
+and gives the same bits as a source build.
+"""
+import sys
+
+import numpy
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+C_SOURCES = ["src_c/cmf_sgd.c"]
+
+if sys.platform == "win32":
+    extra_compile_args = ["/O2"]
+else:
+    extra_compile_args = ["-O3", "-std=c99"]
+
+extensions = [
+    Extension(
+        "cmf._kernels",
+        sources=["cmf/_kernels.pyx", *C_SOURCES],
+        include_dirs=["src_c", numpy.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
+        extra_compile_args=extra_compile_args,
+    )
+]
+
+setup(ext_modules=cythonize(extensions, compiler_directives={"language_level": "3"}))

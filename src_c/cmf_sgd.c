@@ -1,0 +1,68 @@
+/*
+ * cmf_sgd.c -- the SGD epoch and prediction for float and double, built from
+ * the single body in cmf_sgd_impl.h, plus the small shared helpers.
+ */
+#include "cmf.h"
+#include "cmf_templating.h"
+
+
+const char *cmf_strerror(cmf_status status)
+{
+    switch (status) {
+    case CMF_OK:
+        return "success";
+    case CMF_ERR_NULL_POINTER:
+        return "a required pointer argument is NULL";
+    case CMF_ERR_INVALID_PARAMETER:
+        return "invalid parameter: n_factors must be >= 1, sizes >= 0, "
+               "learning_rate finite and > 0, regularizations finite and >= 0";
+    case CMF_ERR_INDEX_OUT_OF_RANGE:
+        return "a row, column or order index is outside the model or data";
+    case CMF_ERR_NON_FINITE:
+        return "the loss became NaN or infinite: SGD diverged; "
+               "use a smaller learning rate";
+    }
+    return "unknown cmf status";
+}
+
+cmf_params cmf_default_params(void)
+{
+    cmf_params params;
+    params.learning_rate = 0.005;
+    params.regularization = 0.02;
+    params.bias_regularization = 0.02;
+    params.update_biases = 1;
+    return params;
+}
+
+/* Finite test without isfinite(), whose C99 macro MSVC only recently got. */
+static int is_finite_(double x)
+{
+    return x - x == 0.0;
+}
+
+cmf_status cmf_check_params(const cmf_params *params)
+{
+    if (params == NULL)
+        return CMF_ERR_NULL_POINTER;
+    if (!is_finite_(params->learning_rate) || !(params->learning_rate > 0.0))
+        return CMF_ERR_INVALID_PARAMETER;
+    if (!is_finite_(params->regularization) || params->regularization < 0.0)
+        return CMF_ERR_INVALID_PARAMETER;
+    if (!is_finite_(params->bias_regularization) ||
+        params->bias_regularization < 0.0)
+        return CMF_ERR_INVALID_PARAMETER;
+    return CMF_OK;
+}
+
+#define CMF_REAL float
+#define CMF_SUFFIX f32
+#include "cmf_sgd_impl.h"
+#undef CMF_REAL
+#undef CMF_SUFFIX
+
+#define CMF_REAL double
+#define CMF_SUFFIX f64
+#include "cmf_sgd_impl.h"
+#undef CMF_REAL
+#undef CMF_SUFFIX
