@@ -1,27 +1,96 @@
-"""Saving and loading fitted models as NumPy ``.npz`` files, never pickles."""
+"""Saving and loading fitted models as NumPy ``.npz`` files, never pickles.
+
+Layout (``FORMAT_VERSION`` 1): an uncompressed zip of ``.npy`` members.
+``meta`` is a 0-d unicode array holding JSON (format version, constructor
+parameters, global mean, shape, epochs, convergence); ``user_factors_``,
+``item_factors_``, ``user_bias_`` and ``item_bias_`` are the parameters in the
+model's dtype; ``history_<key>`` are float64 per-epoch records.
+
+Saving writes a temporary file next to the destination and renames it over
+the destination once complete, so a crash never leaves a truncated model
+behind. Loading reads each member's header before its data and checks every
+shape, dtype and value against the metadata, so a truncated, corrupted or
+crafted file is refused with a :class:`ValueError` before anything large is
+allocated and nothing is ever unpickled.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import os
-from typing import Any
+import tempfile
+import zipfile
+from typing import IO, Any
 
 import numpy as np
 
+from cmf._fitted import freeze
+from cmf._input import INT32_MAX
+from cmf._memory import memory_limit
+from cmf._training import FactorState
+
+__all__ = ["FORMAT_VERSION", "save_model", "load_model"]
+
 FORMAT_VERSION = 1
 _ARRAYS = ("user_factors_", "item_factors_", "user_bias_", "item_bias_")
+_HISTORY_KEYS = ("epoch", "train_loss", "train_rmse", "val_rmse", "seconds")
+_META_MAX_BYTES = 1 << 20
 
 
-def save_model(model: Any, path: str | os.PathLike[str]) -> None:
-    """Write ``model``'s parameters and fitted state to ``path`` (.npz).
+# ----------------------------------------------------------------------
+# Saving
+# ----------------------------------------------------------------------
+def _destination(path: str | os.PathLike[str]) -> str:
+    # The name NumPy's savez would have used: ".npz" appended when missing.
+    name = os.fspath(path)
+    if isinstance(name, bytes):
+        name = os.fsdecode(name)
+    return name if name.endswith(".npz") else name + ".npz"
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where possible."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
+def _fsync_directory(directory: str) -> None:
+    # Makes the rename itself durable on POSIX; not possible on Windows.
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def save_model(model: Any, path: str | os.PathLike[str]) -> str:
+    """Write ``model``'s parameters and fitted state to ``path`` (.npz), atomically.
 
     Parameters
     ----------
     model : MatrixFactorization
         A fitted model.
     path : str or path-like
-        Destination.
+        Destination; ``.npz`` is appended when missing.
+
+    Returns
+    -------
+    str
+        The path written.
     """
+    fitted = model._snapshot()  # one consistent state, even if a fit runs meanwhile
     params = model.get_params()
     if not (params["random_state"] is None or isinstance(params["random_state"], (int, np.integer))):
         params["random_state"] = None  # a Generator object cannot be stored as data
@@ -29,19 +98,216 @@ def save_model(model: Any, path: str | os.PathLike[str]) -> None:
     meta = {
         "format_version": FORMAT_VERSION,
         "params": {k: (int(v) if isinstance(v, np.integer) else v) for k, v in params.items()},
-        "global_mean_": float(model.global_mean_),
-        "shape_": [int(s) for s in model.shape_],
-        "n_epochs_": int(model.n_epochs_),
-        "converged_": bool(model.converged_),
-        "best_epoch_": None if model.best_epoch_ is None else int(model.best_epoch_),
+        "global_mean_": float(fitted.state.mu),
+        "shape_": [int(s) for s in fitted.shape],
+        "n_epochs_": int(fitted.n_epochs),
+        "converged_": bool(fitted.converged),
+        "best_epoch_": None if fitted.best_epoch is None else int(fitted.best_epoch),
     }
-    arrays = {name: getattr(model, name) for name in _ARRAYS}
-    history = {f"history_{k}": np.asarray(v, dtype=np.float64) for k, v in model.history_.items()}
-    np.savez(path, meta=np.array(json.dumps(meta)), **arrays, **history)
+    state = fitted.state
+    arrays = dict(zip(_ARRAYS, (state.P, state.Q, state.b, state.c)))
+    history = {f"history_{k}": np.asarray(v, dtype=np.float64) for k, v in fitted.history.items()}
+
+    final = _destination(path)
+    directory = os.path.dirname(os.path.abspath(final))
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(final) + ".", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            np.savez(out, meta=np.array(json.dumps(meta, allow_nan=False)), **arrays, **history)
+            out.flush()
+            os.fsync(out.fileno())
+        # mkstemp creates the file private (0600); give it the mode a plain
+        # open() would have.
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, final)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_directory(directory)
+    return final
+
+
+# ----------------------------------------------------------------------
+# Loading
+# ----------------------------------------------------------------------
+class _Bad(ValueError):
+    """A problem with the file's content (wrapped with the path by load_model)."""
+
+
+def _read_header(member: IO[bytes], name: str) -> tuple[tuple[int, ...], bool, np.dtype]:
+    try:
+        version = np.lib.format.read_magic(member)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(member)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
+        else:
+            raise _Bad(f"member {name!r} has unsupported .npy version {version}")
+    except _Bad:
+        raise
+    except Exception as exc:  # numpy raises ValueError / SyntaxError for crafted headers
+        raise _Bad(f"member {name!r} has a corrupt array header ({exc})") from None
+    if dtype.hasobject:
+        raise _Bad(f"member {name!r} holds Python objects, which a model file never does")
+    return tuple(int(s) for s in shape), bool(fortran), dtype
+
+
+def _read_member(
+    archive: zipfile.ZipFile, name: str, *, kind: str, shape: tuple[int, ...] | None = None,
+    max_bytes: int | None = None,
+) -> np.ndarray:
+    """Read ``name``.npy, checking header, size and dtype kind before allocating.
+
+    ``kind`` is the dtype kind required ('f' floating, 'U' unicode);
+    ``shape``, when given, is the exact shape required.
+    """
+    try:
+        info = archive.getinfo(name + ".npy")
+    except KeyError:
+        raise _Bad(f"the array {name!r} is missing") from None
+    with archive.open(info) as member:
+        arr_shape, fortran, dtype = _read_header(member, name)
+        if dtype.kind != kind:
+            raise _Bad(f"array {name!r} has dtype {dtype}, expected kind {kind!r}")
+        if shape is not None and arr_shape != shape:
+            raise _Bad(f"array {name!r} has shape {arr_shape}, expected {shape}")
+        nbytes = math.prod(arr_shape) * dtype.itemsize
+        if max_bytes is not None and nbytes > max_bytes:
+            raise _Bad(f"array {name!r} claims {nbytes} bytes, more than allowed ({max_bytes})")
+        limit = memory_limit()
+        if limit is not None and nbytes > limit:
+            raise _Bad(f"array {name!r} claims {nbytes} bytes, more than this machine's memory")
+        if nbytes > info.file_size:
+            raise _Bad(f"array {name!r} is truncated: its header claims more data than the file holds")
+        data = member.read(nbytes)
+        if len(data) != nbytes:
+            raise _Bad(f"array {name!r} is truncated")
+        if member.read(1):
+            raise _Bad(f"array {name!r} has trailing data after its values")
+    arr = np.frombuffer(data, dtype=dtype).reshape(arr_shape, order="F" if fortran else "C")
+    return np.array(arr, dtype=dtype.newbyteorder("=") if dtype.kind == "f" else dtype, order="C")
+
+
+def _expect(cond: bool, message: str) -> None:
+    if not cond:
+        raise _Bad(message)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _read_meta(archive: zipfile.ZipFile) -> dict[str, Any]:
+    try:
+        raw = _read_member(archive, "meta", kind="U", shape=(), max_bytes=_META_MAX_BYTES)
+    except _Bad as exc:
+        raise _Bad(f"not a cmf model file (no valid 'meta' entry: {exc})") from None
+    try:
+        meta = json.loads(str(raw))
+    except json.JSONDecodeError:
+        raise _Bad("not a cmf model file (its 'meta' entry is not JSON)") from None
+    _expect(isinstance(meta, dict), "not a cmf model file ('meta' is not a JSON object)")
+    version = meta.get("format_version")
+    _expect(
+        _is_int(version) and version == FORMAT_VERSION,
+        f"model file format {version!r} is not supported by this cmf (expects {FORMAT_VERSION})",
+    )
+    for key in ("params", "global_mean_", "shape_", "n_epochs_", "converged_", "best_epoch_"):
+        _expect(key in meta, f"'meta' lacks the key {key!r}")
+    _expect(isinstance(meta["params"], dict), "'meta' params must be a JSON object")
+    mu = meta["global_mean_"]
+    _expect(
+        isinstance(mu, (int, float)) and not isinstance(mu, bool) and math.isfinite(mu),
+        f"global_mean_ must be a finite number, got {mu!r}",
+    )
+    shape = meta["shape_"]
+    _expect(
+        isinstance(shape, list) and len(shape) == 2 and all(_is_int(s) and 1 <= s <= INT32_MAX for s in shape),
+        f"shape_ must be two integers between 1 and {INT32_MAX}, got {shape!r}",
+    )
+    n_epochs = meta["n_epochs_"]
+    _expect(_is_int(n_epochs) and n_epochs >= 0, f"n_epochs_ must be an integer >= 0, got {n_epochs!r}")
+    _expect(isinstance(meta["converged_"], bool), f"converged_ must be true or false, got {meta['converged_']!r}")
+    best = meta["best_epoch_"]
+    _expect(
+        best is None or (_is_int(best) and 1 <= best <= n_epochs),
+        f"best_epoch_ must be null or an epoch between 1 and n_epochs_, got {best!r}",
+    )
+    return meta
+
+
+def _make_estimator(cls: type, params: dict[str, Any]) -> tuple[Any, Any]:
+    valid = set(cls._param_names())
+    unknown = sorted(set(params) - valid)
+    _expect(not unknown, f"unknown parameters {unknown} (written by a newer cmf?)")
+    model = cls(**params)
+    try:
+        config = model._config()  # the same checks as fit
+    except (TypeError, ValueError) as exc:
+        raise _Bad(f"invalid parameters: {exc}") from None
+    random_state = params.get("random_state")
+    _expect(random_state is None or _is_int(random_state), "random_state must be an integer or null")
+    _expect(_is_int(params.get("verbose", 0)), "verbose must be an integer")
+    return model, config
+
+
+def _load(cls: type, archive: zipfile.ZipFile) -> Any:
+    meta = _read_meta(archive)
+    model, config = _make_estimator(cls, meta["params"])
+    n_rows, n_cols = meta["shape_"]
+    k = config.n_factors
+    expected = {
+        "user_factors_": (n_rows, k),
+        "item_factors_": (n_cols, k),
+        "user_bias_": (n_rows,),
+        "item_bias_": (n_cols,),
+    }
+    arrays = {}
+    for name, shape in expected.items():
+        arr = _read_member(archive, name, kind="f", shape=shape)
+        _expect(
+            arr.dtype == config.dtype,
+            f"array {name!r} has dtype {arr.dtype} but the parameters say {config.dtype.name}",
+        )
+        _expect(bool(np.isfinite(arr).all()), f"array {name!r} holds NaN or infinite values")
+        arrays[name] = arr
+
+    n_epochs = meta["n_epochs_"]
+    history_names = sorted(
+        name[: -len(".npy")] for name in archive.namelist() if name.startswith("history_") and name.endswith(".npy")
+    )
+    keys = [name[len("history_"):] for name in history_names]
+    missing = sorted(set(_HISTORY_KEYS) - set(keys))
+    _expect(not missing, f"the history lacks {missing}")
+    history: dict[str, list[float]] = {}
+    for key in _HISTORY_KEYS + tuple(k for k in keys if k not in _HISTORY_KEYS):
+        column = _read_member(archive, "history_" + key, kind="f", shape=(n_epochs,))
+        history[key] = column.astype(np.float64).tolist()
+    _expect(
+        history["epoch"] == [float(e) for e in range(1, n_epochs + 1)],
+        "history_epoch must count the epochs 1, 2, ..., n_epochs_",
+    )
+
+    state = FactorState(
+        arrays["user_factors_"], arrays["item_factors_"], arrays["user_bias_"], arrays["item_bias_"],
+        float(meta["global_mean_"]),
+    )
+    model._fitted = freeze(
+        state,
+        shape=(n_rows, n_cols),
+        n_epochs=n_epochs,
+        converged=meta["converged_"],
+        best_epoch=meta["best_epoch_"],
+        history=history,
+    )
+    return model
 
 
 def load_model(cls: type, path: str | os.PathLike[str]) -> Any:
-    """Read a model written by :func:`save_model`.
+    """Read and validate a model written by :func:`save_model`.
 
     Parameters
     ----------
@@ -58,39 +324,20 @@ def load_model(cls: type, path: str | os.PathLike[str]) -> Any:
     Raises
     ------
     ValueError
-        If the file is not a cmf model or its content is inconsistent.
+        If the file cannot be read, is not a cmf model, is of another format
+        version, or any of its content is inconsistent (wrong keys, types,
+        shapes or dtypes, non-finite parameters, truncation or corruption).
     """
+    name = os.fspath(path)
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            files = {name: npz[name] for name in npz.files}
-    except (OSError, ValueError, EOFError) as exc:
-        raise ValueError(f"{os.fspath(path)!r} is not a readable cmf model file: {exc}") from None
+        archive = zipfile.ZipFile(name)
+    except (OSError, zipfile.BadZipFile, ValueError, EOFError) as exc:
+        raise ValueError(f"{name!r} is not a readable cmf model file: {exc}") from None
     try:
-        meta = json.loads(str(files["meta"]))
-    except (KeyError, json.JSONDecodeError):
-        raise ValueError(f"{os.fspath(path)!r} is not a cmf model file (no valid 'meta' entry)") from None
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise ValueError(
-            f"model file format {meta.get('format_version')!r} is not supported by this cmf "
-            f"(expects {FORMAT_VERSION})"
-        )
-    model = cls(**meta["params"])
-    for name in _ARRAYS:
-        if name not in files:
-            raise ValueError(f"model file lacks the array {name!r}")
-        setattr(model, name, files[name])
-    model.global_mean_ = float(meta["global_mean_"])
-    model.shape_ = tuple(meta["shape_"])
-    model.n_epochs_ = int(meta["n_epochs_"])
-    model.converged_ = bool(meta["converged_"])
-    model.best_epoch_ = meta["best_epoch_"]
-    model.history_ = {
-        key[len("history_"):]: files[key].tolist() for key in files if key.startswith("history_")
-    }
-    n_rows, n_cols = model.shape_
-    P, Q, b, c = (getattr(model, name) for name in _ARRAYS)
-    if P.ndim != 2 or Q.ndim != 2 or P.shape[0] != n_rows or Q.shape[0] != n_cols or P.shape[1] != Q.shape[1]:
-        raise ValueError("model file is inconsistent: factor shapes do not match the stored shape")
-    if b.shape != (n_rows,) or c.shape != (n_cols,):
-        raise ValueError("model file is inconsistent: bias shapes do not match the stored shape")
-    return model
+        with archive:
+            return _load(cls, archive)
+    except _Bad as exc:
+        raise ValueError(f"{name!r}: {exc}") from None
+    except (zipfile.BadZipFile, OSError, EOFError, zipfile.LargeZipFile, NotImplementedError) as exc:
+        # CRC mismatch, truncated member, unsupported compression
+        raise ValueError(f"{name!r} is not a readable cmf model file (corrupted: {exc})") from None

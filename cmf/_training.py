@@ -15,6 +15,7 @@ import numpy as np
 
 from cmf import _kernels
 from cmf._input import Triplets
+from cmf._interrupt import DeferredInterrupt
 from cmf.exceptions import DivergenceError
 
 # Updates per call into C. Between calls Python handles signals (Ctrl-C), so
@@ -128,11 +129,18 @@ def initial_state(data: Triplets, config: TrainingConfig, rng: np.random.Generat
     return FactorState(P, Q, np.zeros(n_rows, dtype), np.zeros(n_cols, dtype), mu)
 
 
-def run_epoch(state: FactorState, data: Triplets, order: np.ndarray | None, config: TrainingConfig) -> float:
+def run_epoch(
+    state: FactorState,
+    data: Triplets,
+    order: np.ndarray | None,
+    config: TrainingConfig,
+    between_chunks: Callable[[], None] | None = None,
+) -> float:
     """One SGD pass over ``data`` in ``order`` (stored order if None); returns the SSE.
 
     The pass is cut into chunks so that Python can react to signals between
-    calls into C; the result is the same as one call.
+    calls into C; the result is the same as one call. ``between_chunks``,
+    when given, is called after every chunk (it may raise to stop).
     """
     n = len(data) if order is None else len(order)
     bias_args = (state.b, state.c) if config.biased else (None, None)
@@ -150,6 +158,8 @@ def run_epoch(state: FactorState, data: Triplets, order: np.ndarray | None, conf
             config.learning_rate, config.regularization, config.bias_regularization,
             config.biased, chunk_order,
         )
+        if between_chunks is not None:
+            between_chunks()
     return sse
 
 
@@ -227,84 +237,135 @@ def train(
     state = initial_state(data, config, rng)
     result = TrainingResult(state=state)
     last_good = state.copy()
-    best: FactorState | None = None
-    best_val = np.inf
-    epochs_since_best = 0
+    tracker = _Progress()
     row_counts = np.bincount(data.rows, minlength=data.shape[0]).astype(np.float64)
     col_counts = np.bincount(data.cols, minlength=data.shape[1]).astype(np.float64)
     order = np.arange(len(data), dtype=np.int64) if config.shuffle else None
-    best_loss = np.inf
-    epochs_without_progress = 0
 
-    for epoch in range(1, config.max_epochs + 1):
-        started = time.perf_counter()
-        if order is not None:
-            rng.shuffle(order)
-        try:
-            sse = run_epoch(state, data, order, config)
-            loss = sse + penalty(state, row_counts, col_counts, config)
-            if not np.isfinite(loss):
-                raise DivergenceError("non-finite loss")
-        except DivergenceError:
-            last_good.copy_into(state)
-            err = DivergenceError(
-                f"SGD diverged at epoch {epoch}: the training loss became NaN or infinite. "
-                f"Use a smaller learning_rate (now {config.learning_rate:g}), a larger "
-                "regularization, or rescale the data; the model keeps the parameters of "
-                f"epoch {epoch - 1}.",
-                epoch=epoch,
-            )
-            err.result = result  # type: ignore[attr-defined]
-            raise err from None
-        except KeyboardInterrupt as interrupt:
-            last_good.copy_into(state)
-            interrupt.result = result  # type: ignore[attr-defined]
-            raise
-
-        val_rmse = rmse(state, validation) if validation is not None else np.nan
-        row = {
-            "epoch": float(epoch),
-            "train_loss": loss,
-            "train_rmse": float(np.sqrt(sse / len(data))),
-            "val_rmse": val_rmse,
-            "seconds": time.perf_counter() - started,
-        }
-        for key, value in row.items():
-            result.history[key].append(value)
-        result.n_epochs = epoch
-        state.copy_into(last_good)
-        if report is not None:
-            report(row)
-
-        if config.patience is not None and validation is not None:
-            if val_rmse < best_val:
-                best_val, epochs_since_best = val_rmse, 0
-                result.best_epoch = epoch
-                if best is None:
-                    best = state.copy()
-                else:
-                    state.copy_into(best)
-            else:
-                epochs_since_best += 1
-                if epochs_since_best >= config.patience:
-                    result.converged = True
-                    break
-
-        # SGD's loss is noisy from one epoch to the next, so one small or
-        # negative step is no proof of convergence: stop only after
-        # n_iter_no_change epochs in a row without a relative improvement of
-        # tol over the best loss so far.
-        if loss < best_loss * (1.0 - config.tol):
-            epochs_without_progress = 0
-        else:
-            epochs_without_progress += 1
-        best_loss = min(best_loss, loss)
-        if loss == 0.0 or epochs_without_progress >= config.n_iter_no_change:
-            result.converged = True
-            break
+    with DeferredInterrupt() as interrupt:
+        for epoch in range(1, config.max_epochs + 1):
+            if _run_one_epoch(epoch, state, last_good, data, order, config, rng, result, interrupt,
+                              row_counts, col_counts, validation, report, tracker):
+                break
+        # A Ctrl-C during the last epoch's bookkeeping: that epoch is
+        # complete, so stop with it.
+        _raise_if_interrupted(interrupt, result)
 
     # With early stopping the model is the best validation epoch's, however
     # training ended (patience, tol or max_epochs).
-    if best is not None and result.best_epoch != result.n_epochs:
-        best.copy_into(state)
+    if tracker.best is not None and result.best_epoch != result.n_epochs:
+        tracker.best.copy_into(state)
     return result
+
+
+@dataclass
+class _Progress:
+    """Convergence and early-stopping bookkeeping across epochs."""
+
+    best: FactorState | None = None
+    best_val: float = np.inf
+    epochs_since_best: int = 0
+    best_loss: float = np.inf
+    epochs_without_progress: int = 0
+
+
+def _raise_if_interrupted(interrupt: DeferredInterrupt, result: TrainingResult) -> None:
+    """Raise a pending Ctrl-C with the last completed epoch attached."""
+    if interrupt.pending:
+        interrupt.pending = False
+        exc = KeyboardInterrupt()
+        exc.result = result  # type: ignore[attr-defined]
+        raise exc
+
+
+def _run_one_epoch(
+    epoch: int,
+    state: FactorState,
+    last_good: FactorState,
+    data: Triplets,
+    order: np.ndarray | None,
+    config: TrainingConfig,
+    rng: np.random.Generator,
+    result: TrainingResult,
+    interrupt: DeferredInterrupt,
+    row_counts: np.ndarray,
+    col_counts: np.ndarray,
+    validation: Triplets | None,
+    report: Callable[[dict[str, float]], None] | None,
+    tracker: _Progress,
+) -> bool:
+    """Run epoch ``epoch`` and record it; return True when training should stop.
+
+    On divergence or Ctrl-C the working state is restored from
+    ``last_good`` (the previous epoch) before the exception propagates with
+    ``result`` attached.
+    """
+    started = time.perf_counter()
+    if order is not None:
+        rng.shuffle(order)
+    try:
+        sse = run_epoch(state, data, order, config, interrupt.check)
+        loss = sse + penalty(state, row_counts, col_counts, config)
+        if not np.isfinite(loss):
+            raise DivergenceError("non-finite loss")
+    except DivergenceError:
+        last_good.copy_into(state)
+        err = DivergenceError(
+            f"SGD diverged at epoch {epoch}: the training loss became NaN or infinite. "
+            f"Use a smaller learning_rate (now {config.learning_rate:g}), a larger "
+            "regularization, or rescale the data (e.g. to unit variance); the model keeps the "
+            f"parameters of epoch {epoch - 1}.",
+            epoch=epoch,
+        )
+        err.result = result  # type: ignore[attr-defined]
+        raise err from None
+    except KeyboardInterrupt as exc:
+        last_good.copy_into(state)
+        exc.result = result  # type: ignore[attr-defined]
+        raise
+
+    val_rmse = rmse(state, validation) if validation is not None else np.nan
+    row = {
+        "epoch": float(epoch),
+        "train_loss": loss,
+        "train_rmse": float(np.sqrt(sse / len(data))),
+        "val_rmse": val_rmse,
+        "seconds": time.perf_counter() - started,
+    }
+    for key, value in row.items():
+        result.history[key].append(value)
+    result.n_epochs = epoch
+    state.copy_into(last_good)
+    if report is not None:
+        report(row)
+    # Ctrl-C during the bookkeeping above was deferred; the epoch is now
+    # complete and recorded, so stop here with it.
+    _raise_if_interrupted(interrupt, result)
+
+    if config.patience is not None and validation is not None:
+        if val_rmse < tracker.best_val:
+            tracker.best_val, tracker.epochs_since_best = val_rmse, 0
+            result.best_epoch = epoch
+            if tracker.best is None:
+                tracker.best = state.copy()
+            else:
+                state.copy_into(tracker.best)
+        else:
+            tracker.epochs_since_best += 1
+            if tracker.epochs_since_best >= config.patience:
+                result.converged = True
+                return True
+
+    # SGD's loss is noisy from one epoch to the next, so one small or
+    # negative step is no proof of convergence: stop only after
+    # n_iter_no_change epochs in a row without a relative improvement of
+    # tol over the best loss so far.
+    if loss < tracker.best_loss * (1.0 - config.tol):
+        tracker.epochs_without_progress = 0
+    else:
+        tracker.epochs_without_progress += 1
+    tracker.best_loss = min(tracker.best_loss, loss)
+    if loss == 0.0 or tracker.epochs_without_progress >= config.n_iter_no_change:
+        result.converged = True
+        return True
+    return False

@@ -11,23 +11,12 @@ import numpy as np
 
 from cmf import _training
 from cmf._input import Triplets, as_triplets, check_pairs, to_triplets, _observed_mask, _is_sparse
+from cmf._fitted import Fitted, freeze
+from cmf._memory import check_allocation, check_fit_memory
 from cmf._training import FactorState, TrainingConfig
 from cmf.exceptions import ConvergenceWarning, DivergenceError, NotFittedError
 
 __all__ = ["MatrixFactorization"]
-
-_FITTED_ATTRIBUTES = (
-    "user_factors_",
-    "item_factors_",
-    "user_bias_",
-    "item_bias_",
-    "global_mean_",
-    "n_epochs_",
-    "converged_",
-    "history_",
-    "shape_",
-    "best_epoch_",
-)
 
 
 class MatrixFactorization:
@@ -139,6 +128,28 @@ class MatrixFactorization:
     history_ : dict of list
         Per epoch: ``epoch``, ``train_loss``, ``train_rmse``, ``val_rmse``
         (NaN without validation) and ``seconds``.
+
+    Notes
+    -----
+    **Threads.** A fitted model may be used from many threads at once:
+    :meth:`predict`, :meth:`reconstruct` and :meth:`complete` only read it
+    (the C code runs without the GIL). :meth:`fit` may run while other
+    threads predict from the same object: it trains on new arrays and
+    publishes the finished model with a single assignment, so each call
+    works on a snapshot and sees either the previous model or the new one
+    in full, never a mix. The fitted arrays are read-only for that reason;
+    copy one before changing it. Two fits of one object at the same time
+    are allowed too; the one that finishes last wins.
+
+    **Interruption.** Ctrl-C (``KeyboardInterrupt``) during :meth:`fit`
+    takes effect between two chunks of updates, within a fraction of a
+    second. The model then holds the parameters and history of the last
+    completed epoch, and the ``KeyboardInterrupt`` is raised again.
+
+    **Memory.** A fit estimates the memory its parameters need and raises
+    :class:`ValueError` up front when that exceeds the machine's physical
+    memory. Up to 2**31 - 1 rows and columns are supported; the number of
+    observed entries is limited only by memory (64-bit counts throughout).
 
     Examples
     --------
@@ -394,13 +405,19 @@ class MatrixFactorization:
         return valid
 
     def _fit(self, data: Triplets, valid: Triplets | None, config: TrainingConfig) -> "MatrixFactorization":
+        check_fit_memory(
+            data.shape[0], data.shape[1], len(data), config.n_factors, config.dtype.itemsize,
+            n_validation=0 if valid is None else len(valid), early_stopping=config.patience is not None,
+        )
         rng = np.random.default_rng(self.random_state)
         report = _print_epoch if self.verbose else None
         try:
             result = _training.train(data, valid, config, rng, report)
         except (DivergenceError, KeyboardInterrupt) as exc:
             partial = getattr(exc, "result", None)
-            if partial is not None:
+            # An interruption before the first epoch finished leaves nothing
+            # worth keeping: the model stays as it was.
+            if partial is not None and (isinstance(exc, DivergenceError) or partial.n_epochs > 0):
                 self._store(partial, data.shape, converged=False)
             raise
         self._store(result, data.shape, converged=result.converged)
@@ -414,29 +431,46 @@ class MatrixFactorization:
         return self
 
     def _store(self, result: _training.TrainingResult, shape: tuple[int, int], converged: bool) -> None:
-        state = result.state
-        self.user_factors_ = state.P
-        self.item_factors_ = state.Q
-        self.user_bias_ = state.b
-        self.item_bias_ = state.c
-        self.global_mean_ = state.mu
-        self.shape_ = shape
-        self.n_epochs_ = result.n_epochs
-        self.converged_ = converged
-        self.best_epoch_ = result.best_epoch
-        self.history_ = result.history
+        # One assignment publishes the whole fitted state: a concurrent
+        # predict sees either the previous snapshot or this one.
+        self._fitted = freeze(
+            result.state,
+            shape=(int(shape[0]), int(shape[1])),
+            n_epochs=int(result.n_epochs),
+            converged=bool(converged),
+            best_epoch=result.best_epoch,
+            history={key: list(values) for key, values in result.history.items()},
+        )
 
     # ------------------------------------------------------------------
     # Using a fitted model
     # ------------------------------------------------------------------
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "user_factors_"):
+    def _snapshot(self) -> Fitted:
+        """The current fitted state, taken once by each reader."""
+        fitted = self.__dict__.get("_fitted")
+        if fitted is None:
             raise NotFittedError(
                 "this MatrixFactorization is not fitted yet; call fit() or fit_triplets() first"
             )
+        return fitted
 
-    def _state(self) -> FactorState:
-        return FactorState(self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_, self.global_mean_)
+    def _check_fitted(self) -> None:
+        self._snapshot()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Unpickled arrays come back writable; make the snapshot immutable again.
+        fitted = state.get("_fitted")
+        if fitted is not None:
+            state = dict(state)
+            state["_fitted"] = freeze(
+                fitted.state, shape=fitted.shape, n_epochs=fitted.n_epochs, converged=fitted.converged,
+                best_epoch=fitted.best_epoch, history=fitted.history,
+            )
+        self.__dict__.update(state)
+
+    def __sklearn_is_fitted__(self) -> bool:
+        """Whether ``fit`` has completed (scikit-learn's fitted check)."""
+        return "_fitted" in self.__dict__
 
     def predict(self, rows: Any, cols: Any) -> Any:
         """Predict the entries at (row, column) pairs.
@@ -461,9 +495,9 @@ class MatrixFactorization:
         IndexError
             For indices outside the fitted shape.
         """
-        self._check_fitted()
-        r, c, scalar = check_pairs(rows, cols, self.shape_)
-        out = _training.predict_pairs(self._state(), r, c)
+        fitted = self._snapshot()
+        r, c, scalar = check_pairs(rows, cols, fitted.shape)
+        out = _training.predict_pairs(fitted.state, r, c)
         return float(out[0]) if scalar else out
 
     def reconstruct(self) -> np.ndarray:
@@ -475,11 +509,14 @@ class MatrixFactorization:
             ``global_mean_ + user_bias_[:, None] + item_bias_[None, :] +
             user_factors_ @ item_factors_.T`` in the model's dtype.
         """
-        self._check_fitted()
-        out = self.user_factors_ @ self.item_factors_.T
-        out += self.user_bias_[:, None]
-        out += self.item_bias_[None, :]
-        out += out.dtype.type(self.global_mean_)
+        state = self._snapshot().state
+        n_rows, n_cols = state.P.shape[0], state.Q.shape[0]
+        check_allocation(2 * n_rows * n_cols * state.P.itemsize, f"reconstruct() of a {n_rows} x {n_cols} model",
+                         "predict the pairs you need with predict(rows, cols) instead")
+        out = state.P @ state.Q.T
+        out += state.b[:, None]
+        out += state.c[None, :]
+        out += out.dtype.type(state.mu)
         return out
 
     def complete(self, X: Any, *, missing: Any = np.nan, mask: Any = None) -> np.ndarray:
@@ -499,10 +536,12 @@ class MatrixFactorization:
         ndarray, shape ``shape_``
             Dense, floating; observed cells unchanged.
         """
-        self._check_fitted()
+        fitted = self._snapshot()
         if _is_sparse(X):
             if mask is not None:
                 raise ValueError("mask cannot be combined with a sparse X")
+            check_allocation(9 * int(np.prod(X.shape, dtype=np.float64)), f"a dense copy of the {X.shape} sparse X",
+                             "predict the missing pairs with predict(rows, cols) instead")
             coo = X.tocoo()
             observed = np.zeros(X.shape, dtype=bool)
             observed[coo.row, coo.col] = True
@@ -512,12 +551,13 @@ class MatrixFactorization:
             if X.ndim != 2:
                 raise ValueError(f"X must be a 2-D matrix, got shape {X.shape}")
             observed = _observed_mask(X, missing, mask)
-        if X.shape != tuple(self.shape_):
-            raise ValueError(f"X has shape {X.shape} but the model was fitted on shape {tuple(self.shape_)}")
-        dtype = np.result_type(X.dtype, self.user_factors_.dtype, np.float32)
+        if X.shape != fitted.shape:
+            raise ValueError(f"X has shape {X.shape} but the model was fitted on shape {fitted.shape}")
+        dtype = np.result_type(X.dtype, fitted.state.P.dtype, np.float32)
         out = X.astype(dtype, copy=True)
         rows, cols = np.nonzero(~observed)
-        out[rows, cols] = self.predict(rows.astype(np.int64), cols.astype(np.int64))
+        r, c, _ = check_pairs(rows, cols, fitted.shape)
+        out[rows, cols] = _training.predict_pairs(fitted.state, r, c)
         return out
 
     # ------------------------------------------------------------------
@@ -526,14 +566,17 @@ class MatrixFactorization:
     def save(self, path: str | os.PathLike[str]) -> None:
         """Save the parameters and the fitted state to a NumPy ``.npz`` file.
 
+        The file is written under a temporary name in the same directory
+        and renamed over ``path`` only when complete, so an existing model
+        file is never left truncated.
+
         Parameters
         ----------
         path : str or path-like
-            Destination file; ``.npz`` is appended by NumPy if missing.
+            Destination file; ``.npz`` is appended if missing.
         """
         from cmf._persistence import save_model
 
-        self._check_fitted()
         save_model(self, path)
 
     @classmethod
@@ -545,14 +588,69 @@ class MatrixFactorization:
         path : str or path-like
             A file written by :meth:`save`.
 
+        Every array's shape, dtype and finiteness, the parameters and the
+        format version are checked before the model is built.
+
         Returns
         -------
         MatrixFactorization
             The fitted model.
+
+        Raises
+        ------
+        ValueError
+            For a file that is unreadable, truncated, corrupted, of another
+            format version, or inconsistent in any way.
         """
         from cmf._persistence import load_model
 
         return load_model(cls, path)
+
+
+def _fitted_property(name: str, get: Any, doc: str) -> property:
+    """A read-only view of one field of the current snapshot.
+
+    Setting the attribute replaces the snapshot with a copy that differs in
+    that field only (for users who edit a fitted model by hand).
+    """
+
+    def getter(self: MatrixFactorization) -> Any:
+        return get(self._snapshot())
+
+    def setter(self: MatrixFactorization, value: Any) -> None:
+        fitted = self._snapshot()
+        state = fitted.state
+        arrays = {"P": state.P, "Q": state.Q, "b": state.b, "c": state.c, "mu": state.mu}
+        fields = {
+            "shape": fitted.shape, "n_epochs": fitted.n_epochs, "converged": fitted.converged,
+            "best_epoch": fitted.best_epoch, "history": fitted.history,
+        }
+        key = _FIELD_OF[name]
+        if key in arrays:
+            arrays[key] = np.array(value, copy=True) if key != "mu" else float(value)
+        else:
+            fields[key] = value
+        self._fitted = freeze(FactorState(**arrays), **fields)
+
+    return property(getter, setter, doc=doc)
+
+
+_FIELD_OF = {
+    "user_factors_": "P", "item_factors_": "Q", "user_bias_": "b", "item_bias_": "c",
+    "global_mean_": "mu", "shape_": "shape", "n_epochs_": "n_epochs", "converged_": "converged",
+    "best_epoch_": "best_epoch", "history_": "history",
+}
+
+MatrixFactorization.user_factors_ = _fitted_property("user_factors_", lambda f: f.state.P, "Row factors P (read-only).")
+MatrixFactorization.item_factors_ = _fitted_property("item_factors_", lambda f: f.state.Q, "Column factors Q (read-only).")
+MatrixFactorization.user_bias_ = _fitted_property("user_bias_", lambda f: f.state.b, "Row biases b (read-only).")
+MatrixFactorization.item_bias_ = _fitted_property("item_bias_", lambda f: f.state.c, "Column biases c (read-only).")
+MatrixFactorization.global_mean_ = _fitted_property("global_mean_", lambda f: f.state.mu, "Global mean mu.")
+MatrixFactorization.shape_ = _fitted_property("shape_", lambda f: f.shape, "Fitted (n_rows, n_cols).")
+MatrixFactorization.n_epochs_ = _fitted_property("n_epochs_", lambda f: f.n_epochs, "Epochs run.")
+MatrixFactorization.converged_ = _fitted_property("converged_", lambda f: f.converged, "Whether training converged.")
+MatrixFactorization.best_epoch_ = _fitted_property("best_epoch_", lambda f: f.best_epoch, "Epoch restored by early stopping.")
+MatrixFactorization.history_ = _fitted_property("history_", lambda f: f.history, "Per-epoch records.")
 
 
 def _print_epoch(row: dict[str, float]) -> None:
