@@ -87,8 +87,13 @@ class MatrixFactorization:
         Training has converged after this many epochs in a row without
         progress (SGD's loss is noisy, so one epoch is not enough to tell).
     init_std : float, default 0.1
-        Standard deviation of the normal distribution the factors start from
-        (biases start at zero).
+        Standard deviation of the normal distribution the factors start
+        from, for data that vary by about 1 around their mean; it is scaled
+        by the square root of the root-mean-square deviation of the observed
+        values from :math:`\mu`, so that the initial products
+        :math:`p_u \cdot q_i` are the same fraction of the data's spread in
+        any units (zero factors when all values are equal). Biases start at
+        zero.
     biased : bool, default True
         Whether to use :math:`\mu`, :math:`b` and :math:`c`.
     shuffle : bool, default True
@@ -424,7 +429,8 @@ class MatrixFactorization:
         if not result.converged:
             warnings.warn(
                 f"training stopped at max_epochs={config.max_epochs} while the loss was still decreasing "
-                f"by more than tol={config.tol:g} per epoch; increase max_epochs or learning_rate, or raise tol",
+                f"by more than tol={config.tol:g} per epoch; increase max_epochs or learning_rate, or raise tol."
+                + _training.scale_hint(result.data_scale),
                 ConvergenceWarning,
                 stacklevel=3,
             )
