@@ -331,7 +331,8 @@ def load_model(cls: type, path: str | os.PathLike[str]) -> Any:
     name = os.fspath(path)
     try:
         archive = zipfile.ZipFile(name)
-    except (OSError, zipfile.BadZipFile, ValueError, EOFError) as exc:
+    except (zipfile.BadZipFile, ValueError, EOFError) as exc:
+        # A missing or unreadable path keeps its OSError (FileNotFoundError...).
         raise ValueError(f"{name!r} is not a readable cmf model file: {exc}") from None
     try:
         with archive:

@@ -1,0 +1,206 @@
+"""Ctrl-C during fit: stops between chunks, keeps the last completed epoch, re-raises."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import warnings
+
+import numpy as np
+import pytest
+
+import cmf
+from cmf import _kernels, _training
+
+SEED = 3
+
+
+def synthetic(n_rows: int, n_cols: int, n: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, n_rows, n)
+    cols = rng.integers(0, n_cols, n)
+    values = np.sin(rows * 0.1) + np.cos(cols * 0.07) + 0.1 * rng.standard_normal(n)
+    return rows, cols, values
+
+
+def model(**kw) -> cmf.MatrixFactorization:
+    params = dict(n_factors=8, learning_rate=0.01, max_epochs=10_000, tol=0.0, n_iter_no_change=10_000,
+                  dtype="float64", random_state=SEED)
+    params.update(kw)
+    return cmf.MatrixFactorization(**params)
+
+
+def reference_after(n_epochs: int, rows, cols, values, **kw) -> cmf.MatrixFactorization:
+    """The same fit stopped by max_epochs after ``n_epochs`` epochs."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", cmf.ConvergenceWarning)
+        return model(max_epochs=n_epochs, **kw).fit_triplets(rows, cols, values)
+
+
+def assert_is_epoch(m: cmf.MatrixFactorization, ref: cmf.MatrixFactorization) -> None:
+    assert m.n_epochs_ == ref.n_epochs_
+    for name in ("user_factors_", "item_factors_", "user_bias_", "item_bias_"):
+        np.testing.assert_array_equal(getattr(m, name), getattr(ref, name), err_msg=name)
+    np.testing.assert_array_equal(m.history_["epoch"], ref.history_["epoch"])
+    # The SSE is summed per chunk, so a different chunking moves the last bit.
+    for key in ("train_loss", "train_rmse"):
+        np.testing.assert_allclose(m.history_[key], ref.history_[key], rtol=1e-12, err_msg=key)
+    assert all(len(v) == m.n_epochs_ for v in m.history_.values())
+
+
+def interrupt_once(monkeypatch, *, epoch: int, call: int) -> None:
+    """Send SIGINT to this process from inside the ``call``-th kernel call of ``epoch``.
+
+    The signal arrives while Python is between bytecodes, exactly as a real
+    Ctrl-C during a chunk would.
+    """
+    real = _kernels.sgd_epoch
+    calls = {"epoch": 0, "n": 0}
+    real_penalty = _training.penalty
+
+    def counting_penalty(*args, **kwargs):  # called once per epoch, after its chunks
+        calls["epoch"] += 1
+        calls["n"] = 0
+        return real_penalty(*args, **kwargs)
+
+    def sgd_epoch(*args, **kwargs):
+        calls["n"] += 1
+        if calls["epoch"] == epoch - 1 and calls["n"] == call:
+            signal.raise_signal(signal.SIGINT)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_kernels, "sgd_epoch", sgd_epoch)
+    monkeypatch.setattr(_training, "penalty", counting_penalty)
+
+
+needs_main_thread_sigint = pytest.mark.skipif(
+    signal.getsignal(signal.SIGINT) is not signal.default_int_handler,
+    reason="the test runner replaced the SIGINT handler",
+)
+
+
+@needs_main_thread_sigint
+def test_interrupt_mid_epoch_restores_the_previous_epoch(monkeypatch):
+    rows, cols, values = synthetic(40, 30, 600)
+    monkeypatch.setattr(_training, "CHUNK_SIZE", 50)  # 12 chunks per epoch
+    interrupt_once(monkeypatch, epoch=4, call=5)
+    m = model()
+    with pytest.raises(KeyboardInterrupt):
+        m.fit_triplets(rows, cols, values)
+    monkeypatch.undo()
+    assert_is_epoch(m, reference_after(3, rows, cols, values))
+    assert m.converged_ is False
+    # The handler is back to Python's default after the fit.
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@needs_main_thread_sigint
+def test_interrupt_during_epoch_bookkeeping_keeps_that_epoch(monkeypatch):
+    rows, cols, values = synthetic(40, 30, 600)
+    real_rmse = _training.rmse
+    seen = {"n": 0}
+
+    def rmse(*args, **kwargs):  # validation scoring, after the epoch's updates
+        seen["n"] += 1
+        if seen["n"] == 5:
+            signal.raise_signal(signal.SIGINT)
+        return real_rmse(*args, **kwargs)
+
+    monkeypatch.setattr(_training, "rmse", rmse)
+    valid = (rows[:50], cols[:50], values[:50])
+    m = model()
+    with pytest.raises(KeyboardInterrupt):
+        m.fit_triplets(rows, cols, values, validation=valid)
+    monkeypatch.undo()
+    ref = reference_after(5, rows, cols, values)
+    assert_is_epoch(m, ref)
+    assert len(m.history_["val_rmse"]) == 5
+
+
+@needs_main_thread_sigint
+def test_interrupt_in_the_first_epoch_leaves_a_fitted_model_unchanged(monkeypatch):
+    rows, cols, values = synthetic(40, 30, 600)
+    m = reference_after(2, rows, cols, values)
+    before = m.user_factors_.copy(), m.n_epochs_
+    monkeypatch.setattr(_training, "CHUNK_SIZE", 50)
+    interrupt_once(monkeypatch, epoch=1, call=2)
+    with pytest.raises(KeyboardInterrupt):
+        m.set_params(random_state=99).fit_triplets(rows, cols, values)
+    np.testing.assert_array_equal(m.user_factors_, before[0])
+    assert m.n_epochs_ == before[1]
+
+
+def test_chunks_shrink_as_n_factors_grow():
+    # The time of one call into C grows with the work per update; the chunk
+    # keeps CHUNK_SIZE * 32 factor-updates per call beyond 32 factors.
+    assert _training.chunk_updates(8) == _training.CHUNK_SIZE
+    assert _training.chunk_updates(64) == _training.CHUNK_SIZE // 2
+    assert _training.chunk_updates(1024) == _training.CHUNK_SIZE // 32
+    assert _training.chunk_updates(10**9) == 1
+
+
+CHILD = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import cmf
+
+    path = sys.argv[1]
+    rng = np.random.default_rng(0)
+    n_rows, n_cols, n = 20_000, 5_000, 400_000
+    rows = rng.integers(0, n_rows, n)
+    cols = rng.integers(0, n_cols, n)
+    values = np.sin(rows * 0.01) + np.cos(cols * 0.03) + 0.1 * rng.standard_normal(n)
+    model = cmf.MatrixFactorization(n_factors=32, learning_rate=0.005, max_epochs=100_000, tol=0.0,
+                                    n_iter_no_change=100_000, random_state=1, verbose=1)
+    try:
+        model.fit_triplets(rows, cols, values)
+    except KeyboardInterrupt:
+        model.save(path)
+        print("saved after KeyboardInterrupt", flush=True)
+        sys.exit(0)
+    print("fit finished without interruption", flush=True)
+    sys.exit(3)
+    """
+)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process is POSIX-only")
+def test_sigint_to_a_process_running_fit(tmp_path):
+    path = tmp_path / "interrupted.npz"
+    script = tmp_path / "child.py"
+    script.write_text(CHILD)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        first = proc.stdout.readline()  # verbose prints a line after each epoch
+        assert first.startswith("epoch"), first + proc.stderr.read()
+        # Land somewhere inside epoch 2 (an epoch takes tenths of a second).
+        time.sleep(0.05)
+        sent = time.perf_counter()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)  # a hang fails here
+        latency = time.perf_counter() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "saved after KeyboardInterrupt" in out
+    print(f"exit {latency:.3f} s after SIGINT")
+    m = cmf.MatrixFactorization.load(path)
+    assert m.n_epochs_ >= 1
+    assert m.n_epochs_ == len(m.history_["epoch"]) == len(m.history_["train_loss"])
+    assert m.history_["epoch"] == [float(e) for e in range(1, m.n_epochs_ + 1)]
+    assert m.converged_ is False
+    for name in ("user_factors_", "item_factors_", "user_bias_", "item_bias_"):
+        assert np.isfinite(getattr(m, name)).all(), name
+    # Every epoch line the child printed is in the saved history.
+    printed = [line for line in (first + out).splitlines() if line.startswith("epoch")]
+    assert len(printed) == m.n_epochs_

@@ -1,0 +1,181 @@
+"""Many threads predicting from one model, also while it is being refitted."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import warnings
+
+import numpy as np
+import pytest
+
+import cmf
+from cmf import _training
+
+N_ROWS, N_COLS = 120, 80
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(11)
+    X = rng.standard_normal((N_ROWS, 4)) @ rng.standard_normal((4, N_COLS))
+    X[rng.random(X.shape) < 0.4] = np.nan
+    return X
+
+
+def fit(X, seed: int, **kw) -> cmf.MatrixFactorization:
+    params = dict(n_factors=6, max_epochs=15, learning_rate=0.02, dtype="float64", random_state=seed)
+    params.update(kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", cmf.ConvergenceWarning)
+        return cmf.MatrixFactorization(**params).fit(X)
+
+
+def run_threads(target, n: int) -> list[BaseException]:
+    errors: list[BaseException] = []
+
+    def wrapped(i: int) -> None:
+        try:
+            target(i)
+        except BaseException as exc:  # collected and re-raised in the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=wrapped, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a thread hung"
+    return errors
+
+
+def test_concurrent_predicts_equal_serial_ones(data):
+    model = fit(data, seed=1)
+    rng = np.random.default_rng(0)
+    queries = [(rng.integers(0, N_ROWS, 5000), rng.integers(0, N_COLS, 5000)) for _ in range(8)]
+    want = [model.predict(r, c) for r, c in queries]
+    want_full = model.reconstruct()
+    want_completed = model.complete(data)
+
+    def work(i: int) -> None:
+        for _ in range(30):
+            r, c = queries[i]
+            np.testing.assert_array_equal(model.predict(r, c), want[i])
+        if i % 2:
+            np.testing.assert_array_equal(model.reconstruct(), want_full)
+        else:
+            np.testing.assert_array_equal(model.complete(data), want_completed)
+
+    errors = run_threads(work, 8)
+    assert not errors, errors[0]
+
+
+def test_predict_during_refit_sees_one_whole_model(data):
+    # Two models that differ in every parameter; the shared estimator is
+    # refitted back and forth between them while readers predict. Every
+    # prediction must be exactly one model's, never a mix of old factors and
+    # new ones.
+    a, b = fit(data, seed=1), fit(data, seed=2, n_factors=6, learning_rate=0.03)
+    rows = np.repeat(np.arange(N_ROWS), N_COLS)
+    cols = np.tile(np.arange(N_COLS), N_ROWS)
+    pred_a, pred_b = a.predict(rows, cols), b.predict(rows, cols)
+    assert not np.array_equal(pred_a, pred_b)
+    shared = fit(data, seed=1)
+    stop = threading.Event()
+    seen = {"a": 0, "b": 0}
+    lock = threading.Lock()
+
+    def reader(i: int) -> None:
+        while not stop.is_set():
+            got = shared.predict(rows, cols)
+            is_a, is_b = np.array_equal(got, pred_a), np.array_equal(got, pred_b)
+            assert is_a or is_b, "a prediction mixed two models"
+            with lock:
+                seen["a" if is_a else "b"] += 1
+            full = shared.reconstruct().ravel()
+            assert np.allclose(full, pred_a, rtol=1e-12, atol=1e-12) or np.allclose(
+                full, pred_b, rtol=1e-12, atol=1e-12
+            )
+
+    def writer(i: int) -> None:
+        try:
+            for k in range(6):
+                params = dict(random_state=2, learning_rate=0.03) if k % 2 == 0 else dict(
+                    random_state=1, learning_rate=0.02
+                )
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", cmf.ConvergenceWarning)
+                    shared.set_params(**params).fit(data)
+        finally:
+            stop.set()
+
+    # Switch threads as often as possible, so that a reader lands between
+    # any two steps of the writer.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        errors = run_threads(lambda i: writer(i) if i == 0 else reader(i), 5)
+    finally:
+        sys.setswitchinterval(interval)
+    assert not errors, errors[0]
+    assert seen["a"] + seen["b"] > 0
+    np.testing.assert_array_equal(shared.predict(rows, cols), pred_a)  # the last fit used seed 1
+
+
+def test_fitted_arrays_are_read_only_snapshots(data):
+    model = fit(data, seed=1)
+    for name in ("user_factors_", "item_factors_", "user_bias_", "item_bias_"):
+        arr = getattr(model, name)
+        assert not arr.flags.writeable, name
+        with pytest.raises(ValueError):
+            arr[...] = 0
+    old = model.user_factors_
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", cmf.ConvergenceWarning)
+        model.set_params(random_state=5).fit(data)
+    assert model.user_factors_ is not old  # a refit publishes new arrays
+    # Replacing an attribute by hand publishes a new snapshot and leaves the
+    # caller's array untouched and writable.
+    mine = np.zeros_like(old)
+    model.user_factors_ = mine
+    assert mine.flags.writeable
+    assert np.array_equal(model.user_factors_, mine)
+    assert model.predict(0, 0) == pytest.approx(model.global_mean_ + model.user_bias_[0] + model.item_bias_[0])
+
+
+def test_publishing_a_fit_is_atomic_for_readers(data):
+    # The same property under heavy contention: the writer publishes the two
+    # finished fits alternately as fast as it can (the step that ends every
+    # fit), while readers predict a few pairs in a tight loop.
+    a, b = fit(data, seed=1), fit(data, seed=2, learning_rate=0.03)
+    rows, cols = np.arange(8), np.arange(8)
+    pred_a, pred_b = a.predict(rows, cols), b.predict(rows, cols)
+    assert not np.any(pred_a == pred_b)
+    results = []
+    for m in (a, b):
+        state = _training.FactorState(
+            m.user_factors_, m.item_factors_, m.user_bias_, m.item_bias_, m.global_mean_
+        )
+        results.append(_training.TrainingResult(state=state, n_epochs=m.n_epochs_, history=m.history_))
+    shared = fit(data, seed=1)
+    stop = threading.Event()
+
+    def reader(i: int) -> None:
+        while not stop.is_set():
+            got = shared.predict(rows, cols)
+            assert np.array_equal(got, pred_a) or np.array_equal(got, pred_b), "a prediction mixed two models"
+
+    def writer(i: int) -> None:
+        try:
+            for k in range(20_000):
+                shared._store(results[k % 2], (N_ROWS, N_COLS), converged=True)
+        finally:
+            stop.set()
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        errors = run_threads(lambda i: writer(i) if i == 0 else reader(i), 3)
+    finally:
+        sys.setswitchinterval(interval)
+    assert not errors, errors[0]
