@@ -9,6 +9,7 @@ Nothing below this module checks user input again.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -100,7 +101,8 @@ def _index_array(a: Any, name: str) -> np.ndarray:
 
 def _check_shape(shape: Any) -> tuple[int, int]:
     try:
-        n_rows, n_cols = (int(s) for s in shape)
+        # operator.index, not int(): a shape of (2.5, 3) is a mistake, not (2, 3).
+        n_rows, n_cols = (operator.index(s) for s in shape)
     except (TypeError, ValueError):
         raise ValueError(f"shape must be a pair of integers (n_rows, n_cols), got {shape!r}") from None
     if n_rows < 1 or n_cols < 1:
