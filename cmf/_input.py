@@ -325,6 +325,9 @@ def check_pairs(rows: Any, cols: Any, shape: tuple[int, int]) -> tuple[np.ndarra
     """
     r = np.asarray(rows)
     c = np.asarray(cols)
+    # np.asarray([]) is float64: an empty list holds no wrong indices.
+    r = r.astype(np.int64) if r.size == 0 and r.dtype.kind in "fO" else r
+    c = c.astype(np.int64) if c.size == 0 and c.dtype.kind in "fO" else c
     scalar = r.ndim == 0 and c.ndim == 0
     for arr, label in ((r, "rows"), (c, "cols")):
         if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):

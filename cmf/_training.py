@@ -133,7 +133,7 @@ def initial_state(data: Triplets, config: TrainingConfig, rng: np.random.Generat
     """
     n_rows, n_cols = data.shape
     k, dtype = config.n_factors, config.dtype
-    mu = float(np.mean(data.values, dtype=np.float64)) if config.biased else 0.0
+    mu = robust_mean(data.values) if config.biased else 0.0
     std = config.init_std * np.sqrt(data_scale(data.values, mu))
     P = rng.standard_normal((n_rows, k), dtype=dtype)
     P *= dtype.type(std)
@@ -174,9 +174,28 @@ def data_scale(values: np.ndarray, mu: float) -> float:
     equals mu; the factors then start (and stay) at zero and the model is
     exactly mu.
     """
-    centred = values.astype(np.float64) - mu
-    scale = float(np.sqrt(np.mean(centred * centred)))
-    return scale if np.isfinite(scale) else 1.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        centred = values.astype(np.float64) - mu
+        scale = float(np.sqrt(np.mean(centred * centred)))
+        if not np.isfinite(scale):
+            # Values near the float64 limit: square after dividing by the largest.
+            top = float(np.max(np.abs(centred)))
+            scale = top * float(np.sqrt(np.mean((centred / top) ** 2)))
+    if scale <= 8 * np.finfo(np.float64).eps * abs(mu):
+        return 0.0  # only the rounding of mu: the data are constant
+    return scale if np.isfinite(scale) else float(np.finfo(np.float64).max)
+
+
+def robust_mean(values: np.ndarray) -> float:
+    """The float64 mean of ``values``, without overflow for values near the float64 limit."""
+    if len(values) and values.min() == values.max():
+        return float(values[0])  # exact for constant data, where rounding would leave residuals
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = float(np.mean(values, dtype=np.float64))
+        if not np.isfinite(mean):
+            top = float(np.max(np.abs(values)))
+            mean = top * float(np.mean(values / top, dtype=np.float64))
+    return mean
 
 
 def run_epoch(
@@ -240,13 +259,15 @@ def penalty(state: FactorState, row_counts: np.ndarray, col_counts: np.ndarray, 
     """
     P = state.P.astype(np.float64, copy=False)
     Q = state.Q.astype(np.float64, copy=False)
-    total = config.regularization * (
-        row_counts @ np.einsum("ij,ij->i", P, P) + col_counts @ np.einsum("ij,ij->i", Q, Q)
-    )
-    if config.biased:
-        b = state.b.astype(np.float64)
-        c = state.c.astype(np.float64)
-        total += config.bias_regularization * (row_counts @ (b * b) + col_counts @ (c * c))
+    # Overflow here means divergence, which the caller reports; no warning.
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = config.regularization * (
+            row_counts @ np.einsum("ij,ij->i", P, P) + col_counts @ np.einsum("ij,ij->i", Q, Q)
+        )
+        if config.biased:
+            b = state.b.astype(np.float64)
+            c = state.c.astype(np.float64)
+            total += config.bias_regularization * (row_counts @ (b * b) + col_counts @ (c * c))
     return float(total)
 
 

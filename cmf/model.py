@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from cmf import _training
-from cmf._input import Triplets, as_triplets, check_pairs, to_triplets, _observed_mask, _is_sparse
+from cmf._input import Triplets, as_triplets, check_pairs, to_triplets, _check_numeric, _observed_mask, _is_sparse
 from cmf._fitted import Fitted, freeze
 from cmf._memory import check_allocation, check_fit_memory
 from cmf._training import FactorState, TrainingConfig
@@ -556,6 +556,7 @@ class MatrixFactorization:
             X = np.asarray(X)
             if X.ndim != 2:
                 raise ValueError(f"X must be a 2-D matrix, got shape {X.shape}")
+            _check_numeric(X, "X")
             observed = _observed_mask(X, missing, mask)
         if X.shape != fitted.shape:
             raise ValueError(f"X has shape {X.shape} but the model was fitted on shape {fitted.shape}")
