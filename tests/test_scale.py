@@ -39,8 +39,7 @@ def rmse(model, rows, cols, values) -> float:
 def test_unit_spread_in_any_location_converges(low_rank, dtype, transform):
     rows, cols, values = low_rank
     values = {"unit": values, "negative": -values - 5.0, "shifted by 1e6": values + 1e6}[transform]
-    if transform == "shifted by 1e6" and dtype == "float32":
-        pytest.skip("float32 holds 1e6 + x to 0.06 only")
+    # float32 holds 1e6 + x to within 0.06, far below the spread of x.
     model, warned = fit(rows, cols, values, dtype)
     assert model.converged_ and not warned
     assert rmse(model, rows, cols, values) < 0.3 * np.std(values)
