@@ -58,7 +58,7 @@ fi
 echo "== extension built with ASan + UBSan, Python smoke test"
 "$PYTHON" -m venv "$WORK/venv"
 VPY="$WORK/venv/bin/python"
-"$VPY" -m pip install -q -U pip setuptools Cython numpy scipy
+"$VPY" -m pip install -q -U pip setuptools Cython numpy scipy pytest hypothesis
 # Build from a copy so no build artefacts land in the source tree.
 mkdir "$WORK/src"
 ( cd "$ROOT" && git ls-files -z --cached --others --exclude-standard | \
@@ -66,7 +66,9 @@ mkdir "$WORK/src"
 ( cd "$WORK/src" && CFLAGS="$SAN_FLAGS -O1 -g" LDFLAGS="-fsanitize=address,undefined" \
     "$VPY" -m pip install -q --no-build-isolation --no-deps . )
 SO="$(find "$WORK/venv" -name '_kernels*.so' | head -n 1)"
-if ! nm -D "$SO" | grep -q __asan_; then
+# (grep -c reads all of nm's output: grep -q would end the pipe early and,
+# under pipefail, fail the check on nm's broken pipe.)
+if [ "$(nm -D "$SO" | grep -c __asan_)" -eq 0 ]; then
     echo "the extension $SO was not built with AddressSanitizer" >&2
     exit 1
 fi
@@ -75,5 +77,12 @@ PRELOAD="$("$CC" -print-file-name=libasan.so) $("$CC" -print-file-name=libubsan.
 # leak detection is off here; the C tests above cover leaks.
 ( cd "$WORK" && LD_PRELOAD="$PRELOAD" ASAN_OPTIONS="detect_leaks=0:halt_on_error=1" \
     "$VPY" "$ROOT/.ci/sanitize_smoke.py" )
+
+echo "== threads, fuzzing and size guards under ASan + UBSan"
+# Concurrent predicts and refits, and generated bad input, through the
+# instrumented kernel. Run from the copied tree against the installed build.
+( cd "$WORK/src" && LD_PRELOAD="$PRELOAD" ASAN_OPTIONS="detect_leaks=0:halt_on_error=1" \
+    "$WORK/venv/bin/pytest" -q -p no:cacheprovider --import-mode=importlib \
+    tests/test_threads.py tests/test_fuzz.py tests/test_large_inputs.py tests/test_interrupt.py )
 
 echo "== sanitize.sh passed in $((SECONDS - START)) s"

@@ -149,7 +149,8 @@ class MatrixFactorization:
     **Interruption.** Ctrl-C (``KeyboardInterrupt``) during :meth:`fit`
     takes effect between two chunks of updates, within a fraction of a
     second. The model then holds the parameters and history of the last
-    completed epoch, and the ``KeyboardInterrupt`` is raised again.
+    completed epoch (or stays as it was if no epoch completed), and the
+    ``KeyboardInterrupt`` is raised again.
 
     **Memory.** A fit estimates the memory its parameters need and raises
     :class:`ValueError` up front when that exceeds the machine's physical
@@ -337,8 +338,8 @@ class MatrixFactorization:
         Raises
         ------
         ValueError, TypeError
-            For invalid data or parameters; a fitted model is left as it
-            was.
+            For invalid data or parameters, or when the fit would need more
+            memory than the machine has; a fitted model is left as it was.
         DivergenceError
             If SGD diverges; the model keeps the last finite epoch.
         """
@@ -378,8 +379,8 @@ class MatrixFactorization:
         Raises
         ------
         ValueError, TypeError
-            For invalid data or parameters; a fitted model is left as it
-            was.
+            For invalid data or parameters, or when the fit would need more
+            memory than the machine has; a fitted model is left as it was.
         DivergenceError
             If SGD diverges; the model keeps the last finite epoch.
         """
