@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import cmf
+import cmf.datasets
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
