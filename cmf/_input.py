@@ -71,7 +71,10 @@ def _finite_values(values: np.ndarray, dtype: np.dtype, name: str) -> np.ndarray
             f"(first at position {first}); mark unknown entries as missing "
             "instead, or remove them"
         )
-    out = np.ascontiguousarray(values, dtype=dtype)
+    # Values beyond the dtype's range become inf in the cast; the check below
+    # reports them with a fix, so NumPy's RuntimeWarning would only be noise.
+    with np.errstate(over="ignore"):
+        out = np.ascontiguousarray(values, dtype=dtype)
     overflow = ~np.isfinite(out)
     if overflow.any():
         raise ValueError(
@@ -86,6 +89,10 @@ def _index_array(a: Any, name: str) -> np.ndarray:
     arr = np.asarray(a)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    if arr.size == 0:
+        # np.asarray([]) is float64; an empty list is no type error, and the
+        # caller reports the empty data with a better message.
+        return arr.astype(np.int64)
     if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
         raise TypeError(
             f"{name} must be an array of integers, got dtype {arr.dtype}; "
@@ -255,6 +262,8 @@ def dense_to_triplets(
             "for (row, column, value) data use fit_triplets"
         )
     _check_numeric(X, "X")
+    if X.size == 0:
+        raise ValueError(f"X is empty (shape {X.shape}): at least one observed entry is needed to fit")
     observed = _observed_mask(X, missing, mask)
     if not observed.any():
         raise ValueError(
