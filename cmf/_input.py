@@ -195,7 +195,9 @@ def _observed_mask(X: np.ndarray, missing: Any, mask: Any) -> np.ndarray:
     if mask is None:
         if missing is None:
             return np.ones(X.shape, dtype=bool)
-        if isinstance(missing, float) and np.isnan(missing):
+        # np.floating too: np.float32('nan') is not a Python float, and
+        # X != nan would mark every cell observed.
+        if isinstance(missing, (float, np.floating)) and np.isnan(missing):
             return ~np.isnan(X) if np.issubdtype(X.dtype, np.floating) else np.ones(X.shape, dtype=bool)
         if not np.isscalar(missing):
             raise TypeError(f"missing must be a scalar marker such as np.nan or -1, got {type(missing).__name__}")

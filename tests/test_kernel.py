@@ -171,3 +171,39 @@ def test_mismatched_lengths_raise_value_error():
         _kernels.sgd_epoch(rows[:-1], cols, values, P, Q, b, c, mu, 0.1, 0.1, 0.1, True)
     with pytest.raises(ValueError, match="same number"):
         _kernels.sgd_epoch(rows, cols, values, P, Q[:, :2].copy(), b, c, mu, 0.1, 0.1, 0.1, True)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 7, 16, 33, 64])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_epoch_matches_reference_for_any_factor_count(k, dtype):
+    # Odd and large k catch unrolled or vectorised loops that mishandle a
+    # remainder; one row or column catches repeated updates of the same row.
+    rng = np.random.default_rng(k)
+    for n_rows, n_cols in ((1, 5), (5, 1), (9, 8)):
+        n = 25
+        rows = rng.integers(0, n_rows, n).astype(np.int32)
+        cols = rng.integers(0, n_cols, n).astype(np.int32)
+        values = rng.uniform(-2, 2, n).astype(dtype)
+        P = (rng.standard_normal((n_rows, k)) / np.sqrt(k)).astype(dtype)
+        Q = (rng.standard_normal((n_cols, k)) / np.sqrt(k)).astype(dtype)
+        b = rng.standard_normal(n_rows).astype(dtype)
+        c = rng.standard_normal(n_cols).astype(dtype)
+        order = rng.permutation(n).astype(np.int64)
+        ref = [a.astype(np.float64) for a in (P, Q, b, c)]
+        sse = _kernels.sgd_epoch(rows, cols, values, P, Q, b, c, 0.1, 0.02, 0.05, 0.01, True, order)
+        sse_ref = reference_epoch(rows, cols, values.astype(np.float64), *ref, 0.1, 0.02, 0.05, 0.01, order)
+        tol = 1e-12 if dtype == np.float64 else 2e-5
+        for got, want in zip((P, Q, b, c), ref):
+            np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+        assert sse == pytest.approx(sse_ref, rel=tol)
+
+
+def test_reference_reproduces_the_hand_computed_update():
+    # The reference itself, against arithmetic done on paper: p = (1, 2),
+    # q = (3, -1), r = 2, lr = 0.1, no penalty or biases gives e = 1,
+    # p' = (1.3, 1.9) and q' = (3.1, -0.8).
+    P, Q = np.array([[1.0, 2.0]]), np.array([[3.0, -1.0]])
+    sse = reference_epoch(np.array([0]), np.array([0]), np.array([2.0]), P, Q, None, None, 0.0, 0.1, 0.0, 0.0)
+    assert sse == 1.0
+    np.testing.assert_allclose(P[0], [1.3, 1.9], rtol=1e-15)
+    np.testing.assert_allclose(Q[0], [3.1, -0.8], rtol=1e-15)

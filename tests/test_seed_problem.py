@@ -153,3 +153,32 @@ def test_two_unknowns_are_filled_close_to_the_truth(seed_matrix):
     model = cmf.MatrixFactorization(**SEED_PARAMS).fit(X)
     for cell in cells:
         assert model.predict(*cell) == pytest.approx(seed_matrix[cell], abs=0.3)
+
+
+def AlwaysTrue(x):  # noqa: N802 - the seed's own name
+    """The seed's other predicate: every cell is set (returns a scalar)."""
+    return True
+
+
+def is_set(x):
+    """A predicate written for single values only: ``if`` on an array fails."""
+    if x >= 0:
+        return True
+    return False
+
+
+def test_scalar_only_predicates_work_cell_by_cell(seed_matrix):
+    X, _ = marked(seed_matrix, UNKNOWN_CELLS[2], "sentinel")
+    data = to_triplets(X, mask=is_set, dtype=np.float64)
+    assert len(data) == 18
+    assert {(i, j) for i in range(4) for j in range(5)} - set(zip(data.rows.tolist(), data.cols.tolist())) == \
+        set(UNKNOWN_CELLS[2])
+    full = to_triplets(seed_matrix, mask=AlwaysTrue, dtype=np.float64)
+    assert len(full) == 20
+
+
+@pytest.mark.parametrize("nan", [np.nan, float("nan"), np.float32("nan"), np.float64("nan")])
+def test_every_nan_flavour_marks_missing(seed_matrix, nan):
+    X, _ = marked(seed_matrix, UNKNOWN_CELLS[5], "nan")
+    data = to_triplets(X, missing=nan, dtype=np.float64)
+    assert len(data) == 15
