@@ -154,3 +154,16 @@ def test_sparse_explicit_zeros_are_observed(make_model, fit_quiet, snapshot, ass
     by_sparse = fit_quiet(make_model(n_factors=2), S)
     by_mask = fit_quiet(make_model(n_factors=2), X, mask=observed)
     assert_same_state(snapshot(by_sparse), snapshot(by_mask), ignore_seconds=True)
+
+
+def test_memory_layout_and_byte_order_do_not_change_the_fit(small_low_rank, make_model, fit_quiet, snapshot,
+                                                            assert_same_state):
+    X = small_low_rank.X
+    base = snapshot(fit_quiet(make_model(), X))
+    for variant in (np.asfortranarray(X), X.astype(">f8"), np.repeat(X, 2, axis=1)[:, ::2]):
+        assert_same_state(base, snapshot(fit_quiet(make_model(), variant)), ignore_seconds=True)
+    rows, cols, values = small_low_rank.triplets()
+    strided = (np.repeat(rows, 2)[::2], np.repeat(cols, 2)[::2], np.repeat(values, 2)[::2])
+    assert not strided[0].flags.c_contiguous or strided[0].base is not None
+    by_triplets = fit_quiet(make_model(), *strided, shape=X.shape, method="fit_triplets")
+    assert_same_state(base, snapshot(by_triplets), ignore_seconds=True)

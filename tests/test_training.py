@@ -115,3 +115,9 @@ def test_divergence_keeps_exactly_the_parameters_of_the_last_finite_epoch(seed_m
         stopped = cmf.MatrixFactorization(**params, max_epochs=last_finite).fit(seed_matrix)
     for name in ("user_factors_", "item_factors_", "user_bias_", "item_bias_"):
         np.testing.assert_array_equal(getattr(diverged, name), getattr(stopped, name), err_msg=name)
+
+
+def test_convergence_warning_points_at_the_callers_line(small_low_rank, make_model):
+    with pytest.warns(cmf.ConvergenceWarning) as record:
+        make_model(max_epochs=2).fit(small_low_rank.X)
+    assert record[0].filename == __file__
