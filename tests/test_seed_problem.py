@@ -182,3 +182,22 @@ def test_every_nan_flavour_marks_missing(seed_matrix, nan):
     X, _ = marked(seed_matrix, UNKNOWN_CELLS[5], "nan")
     data = to_triplets(X, missing=nan, dtype=np.float64)
     assert len(data) == 15
+
+
+@pytest.mark.parametrize("n_unknown", sorted(UNKNOWN_CELLS))
+def test_seed_matrix_converges_for_many_seeds_in_float32(seed_matrix, n_unknown):
+    # With SGD's noisy per-epoch loss, some starting points cross a saddle
+    # plateau around epoch 40 (training RMSE about 0.13) where five epochs
+    # in a row show no progress; with the default n_iter_no_change=5, seeds
+    # 0, 5 and 7 of this range stop there (for some of the unknown sets).
+    # Twenty epochs of patience carry
+    # every seed through to a real minimum, in the default float32.
+    cells = UNKNOWN_CELLS[n_unknown]
+    X, _ = marked(seed_matrix, cells, "nan")
+    params = dict(SEED_PARAMS, dtype="float32", n_iter_no_change=20)
+    for seed in range(10):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", cmf.ConvergenceWarning)
+            model = cmf.MatrixFactorization(**dict(params, random_state=seed)).fit(X)
+        assert model.converged_
+        assert observed_rmse(model, seed_matrix, cells) < 0.05, f"random_state={seed}"
