@@ -16,13 +16,6 @@ import pytest
 import cmf
 from cmf.datasets import example_matrix
 
-# Hyperparameters that fit the seed's 4x5 matrix to an RMSE far below 0.05.
-SEED_PARAMS = dict(
-    n_factors=2, learning_rate=0.05, regularization=0.001, max_epochs=20000, tol=1e-5,
-    dtype="float64", random_state=0,
-)
-
-
 @dataclass
 class LowRank:
     """A noisy low-rank matrix with a split into observed and held-out cells."""

@@ -190,8 +190,8 @@ def test_seed_matrix_converges_for_many_seeds_in_float32(seed_matrix, n_unknown)
     # plateau around epoch 40 (training RMSE about 0.13) where five epochs
     # in a row show no progress; with the default n_iter_no_change=5, seeds
     # 0, 5 and 7 of this range stop there (for some of the unknown sets).
-    # Twenty epochs of patience carry
-    # every seed through to a real minimum, in the default float32.
+    # Twenty epochs of patience carry every seed through to a real minimum,
+    # in the default float32.
     cells = UNKNOWN_CELLS[n_unknown]
     X, _ = marked(seed_matrix, cells, "nan")
     params = dict(SEED_PARAMS, dtype="float32", n_iter_no_change=20)
