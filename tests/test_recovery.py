@@ -42,3 +42,20 @@ def test_dense_nan_form_recovers_too(low_rank_factory):
     hidden = ~lr.observed
     assert np.sqrt(np.mean((completed[hidden] - lr.noisy[hidden]) ** 2)) < 0.15
     np.testing.assert_array_equal(completed[lr.observed], lr.X[lr.observed])
+
+
+def test_float32_and_float64_fits_agree(low_rank_factory):
+    # Different precisions start from different random draws, yet on a
+    # well-determined problem they reach the same completion.
+    lr = low_rank_factory(300, 200, rank=3, fraction=0.3, noise=0.1, seed=2)
+    rows, cols, values = lr.triplets()
+    h_rows, h_cols, _ = lr.triplets(observed=False)
+    preds = {}
+    for dtype in ("float32", "float64"):
+        model = cmf.MatrixFactorization(n_factors=3, learning_rate=0.02, regularization=0.02, max_epochs=200,
+                                        tol=1e-4, dtype=dtype, random_state=0)
+        model.fit_triplets(rows, cols, values, shape=lr.truth.shape)
+        preds[dtype] = model.predict(h_rows, h_cols).astype(np.float64)
+    assert preds["float32"].dtype == np.float64
+    gap = np.sqrt(np.mean((preds["float32"] - preds["float64"]) ** 2))
+    assert gap < 0.05, gap
