@@ -6,6 +6,7 @@ compiled with the compiler's defaults plus optimisation; never with
 and gives the same bits as a source build.
 """
 import sys
+from glob import glob
 
 import numpy
 from Cython.Build import cythonize
@@ -22,6 +23,9 @@ extensions = [
     Extension(
         "cmf._kernels",
         sources=["cmf/_kernels.pyx", *C_SOURCES],
+        # The kernel body lives in headers; without them listed, an in-tree
+        # rebuild after editing a header silently reuses the stale object.
+        depends=sorted(glob("src_c/*.h")),
         include_dirs=["src_c", numpy.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
         extra_compile_args=extra_compile_args,

@@ -71,7 +71,10 @@ def _finite_values(values: np.ndarray, dtype: np.dtype, name: str) -> np.ndarray
             f"(first at position {first}); mark unknown entries as missing "
             "instead, or remove them"
         )
-    out = np.ascontiguousarray(values, dtype=dtype)
+    # Values beyond the dtype's range become inf in the cast; the check below
+    # reports them with a fix, so NumPy's RuntimeWarning would only be noise.
+    with np.errstate(over="ignore"):
+        out = np.ascontiguousarray(values, dtype=dtype)
     overflow = ~np.isfinite(out)
     if overflow.any():
         raise ValueError(
@@ -86,6 +89,10 @@ def _index_array(a: Any, name: str) -> np.ndarray:
     arr = np.asarray(a)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    if arr.size == 0:
+        # np.asarray([]) is float64; an empty list is no type error, and the
+        # caller reports the empty data with a better message.
+        return arr.astype(np.int64)
     if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
         raise TypeError(
             f"{name} must be an array of integers, got dtype {arr.dtype}; "
@@ -188,7 +195,9 @@ def _observed_mask(X: np.ndarray, missing: Any, mask: Any) -> np.ndarray:
     if mask is None:
         if missing is None:
             return np.ones(X.shape, dtype=bool)
-        if isinstance(missing, float) and np.isnan(missing):
+        # np.floating too: np.float32('nan') is not a Python float, and
+        # X != nan would mark every cell observed.
+        if isinstance(missing, (float, np.floating)) and np.isnan(missing):
             return ~np.isnan(X) if np.issubdtype(X.dtype, np.floating) else np.ones(X.shape, dtype=bool)
         if not np.isscalar(missing):
             raise TypeError(f"missing must be a scalar marker such as np.nan or -1, got {type(missing).__name__}")
@@ -255,6 +264,8 @@ def dense_to_triplets(
             "for (row, column, value) data use fit_triplets"
         )
     _check_numeric(X, "X")
+    if X.size == 0:
+        raise ValueError(f"X is empty (shape {X.shape}): at least one observed entry is needed to fit")
     observed = _observed_mask(X, missing, mask)
     if not observed.any():
         raise ValueError(
