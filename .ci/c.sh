@@ -10,7 +10,12 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 
-command -v cmake >/dev/null || { echo "c.sh: cmake is required" >&2; exit 1; }
+if ! command -v cmake >/dev/null; then
+    # A machine without CMake gets it from PyPI, in a throwaway venv.
+    python3 -m venv "$WORK/venv"
+    "$WORK/venv/bin/pip" install -q cmake
+    PATH="$WORK/venv/bin:$PATH"
+fi
 
 compilers=()
 for cc in gcc clang; do
