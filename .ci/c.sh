@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Build and test cmf's C core on its own, with every C compiler found here
+# Build and test cmf's C core on its own. First portability checks (no
+# -march=native or fast-math; compiler extensions only behind an #if with a
+# fallback, and that fallback tested). Then, with every C compiler found here
 # (gcc, clang): the CMake build with -std=c99 -Wall -Wextra -Werror -pedantic,
 # the C unit tests and the example through ctest, then an install to a
 # temporary prefix and the example compiled against it with pkg-config,
@@ -22,6 +24,35 @@ for cc in gcc clang; do
     if command -v "$cc" >/dev/null; then compilers+=("$cc"); fi
 done
 [ "${#compilers[@]}" -gt 0 ] || { echo "c.sh: no C compiler found" >&2; exit 1; }
+
+echo "== portability"
+# No CPU-specific or value-changing optimisation in any build of the core.
+if grep -nE "[\"'](-march=native|-mtune=native|-ffast-math|-Ofast|/fp:fast)" "$ROOT/setup.py" ||
+   grep -nE '^[^#]*(-march=native|-mtune=native|-ffast-math|-Ofast|/fp:fast)' "$ROOT/src_c/CMakeLists.txt"; then
+    echo "c.sh: a build uses -march=native or fast-math" >&2
+    exit 1
+fi
+cc0="${compilers[0]}"
+mkdir "$WORK/generic"
+for src in "$ROOT"/src_c/*.c; do
+    # Seen as a compiler that is neither GCC nor Clang, the core must use no
+    # compiler extension outside an #if that offers a fallback ...
+    if "$cc0" -std=c99 -E -U__GNUC__ -U__clang__ -I"$ROOT/src_c" "$src" |
+        awk '/^# [0-9]+ "/ { file = $3; next }
+             file ~ /src_c/ && /__builtin_|__attribute__|__declspec|__asm|__int128|__typeof__/ {
+                 print file ": " $0; found = 1 }
+             END { exit !found }'; then
+        echo "c.sh: compiler extensions without a portable fallback (above)" >&2
+        exit 1
+    fi
+    # ... and those fallbacks must compile cleanly and pass the tests.
+    "$cc0" -std=c99 -Wall -Wextra -Werror -pedantic -Wvla -U__GNUC__ -U__clang__ \
+        -I"$ROOT/src_c" -c "$src" -o "$WORK/generic/$(basename "$src" .c).o"
+done
+"$cc0" -std=c99 -I"$ROOT/src_c" "$ROOT/src_c/tests/test_cmf.c" "$WORK"/generic/*.o -lm \
+    -o "$WORK/generic/test_cmf"
+"$WORK/generic/test_cmf" | tail -n 1
+echo "== portability: no -march=native or fast-math; no unguarded compiler extensions; generic fallbacks pass"
 
 for cc in "${compilers[@]}"; do
     echo "== $cc: $("$cc" --version | head -n 1)"

@@ -19,13 +19,16 @@ CIBUILDWHEEL_VERSION=4.3.5
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
+# PYTHON builds and tests the wheel; the tools (cibuildwheel needs 3.11 or
+# newer) run on TOOLS_PYTHON.
 PYTHON="${PYTHON:-python3}"
+TOOLS_PYTHON="${TOOLS_PYTHON:-python3}"
 started=$SECONDS
 
 step() { echo "== packaging: $* ($((SECONDS - started)) s)"; }
 
 step "tool venv"
-"$PYTHON" -m venv "$WORK/tools"
+"$TOOLS_PYTHON" -m venv "$WORK/tools"
 T="$WORK/tools/bin"
 quiet() {  # run a noisy command, show its output only when it fails
     "$@" >"$WORK/log" 2>&1 || { cat "$WORK/log" >&2; return 1; }
@@ -81,8 +84,11 @@ if [ -n "$missing" ]; then
 fi
 echo "sdist has all $(wc -l <"$WORK/sdist-files") files, every tracked C/header/.pyx/.pxd among them"
 
-step "wheel from the sdist (pip wheel, isolated build)"
-quiet "$T/pip" wheel --no-deps -w "$WORK/wheel" "$sdist"
+step "wheel from the sdist (pip wheel, isolated build, $("$PYTHON" --version))"
+"$PYTHON" -m venv "$WORK/test-venv"
+V="$WORK/test-venv/bin"
+quiet "$V/pip" install -U pip
+quiet "$V/pip" wheel --no-deps -w "$WORK/wheel" "$sdist"
 wheel="$(ls "$WORK"/wheel/*.whl)"
 echo "built $(basename "$wheel")"
 "$T/auditwheel" show "$wheel" | tee "$WORK/auditwheel.txt"
@@ -109,9 +115,6 @@ print(f"wheel content ok: {len(names)} files, header, .pxd and py.typed present,
 EOF
 
 step "the wheel in a fresh venv runs the tests"
-"$PYTHON" -m venv "$WORK/test-venv"
-V="$WORK/test-venv/bin"
-quiet "$V/pip" install -U pip
 # Cython and setuptools let tests/test_extending.py build a consumer extension.
 quiet "$V/pip" install "$wheel[test]" "Cython>=3.1" "setuptools>=77"
 mkdir "$WORK/run"
