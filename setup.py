@@ -10,7 +10,6 @@ it into the package (cmf/include/cmf.h) so that ``cmf.get_include()`` finds
 it in an installed wheel, after checking that its CMF_VERSION_* macros agree
 with cmf/_version.py.
 """
-import glob
 import os
 import re
 import sys
@@ -23,7 +22,7 @@ from setuptools.command.build_py import build_py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # Every C file of the core, so that new kernel files need no edit here.
-C_SOURCES = sorted(glob.glob("src_c/*.c"))
+C_SOURCES = sorted(glob("src_c/*.c"))
 PUBLIC_HEADER = os.path.join("src_c", "cmf.h")
 
 if sys.platform == "win32":
