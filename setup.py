@@ -4,28 +4,91 @@ Everything else about the package lives in pyproject.toml. The C sources are
 compiled with the compiler's defaults plus optimisation; never with
 -march=native or fast-math, so that a wheel runs on every CPU of its platform
 and gives the same bits as a source build.
+
+The public header src_c/cmf.h is the one copy kept in git; the build copies
+it into the package (cmf/include/cmf.h) so that ``cmf.get_include()`` finds
+it in an installed wheel, after checking that its CMF_VERSION_* macros agree
+with cmf/_version.py.
 """
+import os
+import re
 import sys
+from glob import glob
 
 import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_py import build_py
 
-C_SOURCES = ["src_c/cmf_sgd.c"]
+HERE = os.path.dirname(os.path.abspath(__file__))
+# Every C file of the core, so that new kernel files need no edit here.
+C_SOURCES = sorted(glob("src_c/*.c"))
+PUBLIC_HEADER = os.path.join("src_c", "cmf.h")
 
 if sys.platform == "win32":
     extra_compile_args = ["/O2"]
 else:
     extra_compile_args = ["-O3", "-std=c99"]
 
+
+def _read(path):
+    with open(os.path.join(HERE, path), encoding="utf-8") as f:
+        return f.read()
+
+
+def _check_versions():
+    """Refuse to build when cmf.h and cmf/_version.py disagree."""
+    python_version = re.search(r'__version__ = "([^"]+)"', _read("cmf/_version.py")).group(1)
+    header = _read(PUBLIC_HEADER)
+    parts = [
+        re.search(rf"#define CMF_VERSION_{name} (\d+)", header).group(1)
+        for name in ("MAJOR", "MINOR", "PATCH")
+    ]
+    c_version = ".".join(parts)
+    # A pre-release suffix (0.2.0rc1) keeps the numeric part of the release.
+    if re.match(r"\d+\.\d+\.\d+", python_version).group(0) != c_version:
+        raise SystemExit(
+            f"version mismatch: cmf/_version.py says {python_version}, "
+            f"src_c/cmf.h says {c_version}; change both together"
+        )
+
+
+class build_py_with_header(build_py):
+    """Also copy the public C header into the built package."""
+
+    def run(self):
+        super().run()
+        target = os.path.join(self.build_lib, "cmf", "include")
+        self.mkpath(target)
+        self.copy_file(PUBLIC_HEADER, os.path.join(target, "cmf.h"))
+
+    def get_outputs(self, include_bytecode=True):
+        header = os.path.join(self.build_lib, "cmf", "include", "cmf.h")
+        return [*super().get_outputs(include_bytecode), header]
+
+
+_check_versions()
+
 extensions = [
     Extension(
         "cmf._kernels",
         sources=["cmf/_kernels.pyx", *C_SOURCES],
+        # The kernel body lives in headers; without them listed, an in-tree
+        # rebuild after editing a header silently reuses the stale object.
+        depends=sorted(glob("src_c/*.h")),
         include_dirs=["src_c", numpy.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
         extra_compile_args=extra_compile_args,
     )
 ]
 
-setup(ext_modules=cythonize(extensions, compiler_directives={"language_level": "3"}))
+setup(
+    cmdclass={"build_py": build_py_with_header},
+    ext_modules=cythonize(
+        extensions,
+        # freethreading_compatible: the module keeps no global state and the
+        # C core none either, so free-threaded CPython need not re-enable
+        # the GIL when it imports cmf._kernels.
+        compiler_directives={"language_level": "3", "freethreading_compatible": True},
+    ),
+)

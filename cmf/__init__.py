@@ -3,6 +3,7 @@
 The estimator is :class:`MatrixFactorization`; its SGD epoch runs in C.
 """
 
+from cmf._include import get_include
 from cmf._version import __version__
 from cmf.exceptions import ConvergenceWarning, DivergenceError, NotFittedError
 from cmf.model import MatrixFactorization
@@ -13,4 +14,5 @@ __all__ = [
     "MatrixFactorization",
     "NotFittedError",
     "__version__",
+    "get_include",
 ]

@@ -72,7 +72,9 @@ def _finite_values(values: np.ndarray, dtype: np.dtype, name: str) -> np.ndarray
             f"(first at position {first}); mark unknown entries as missing "
             "instead, or remove them"
         )
-    with np.errstate(over="ignore", invalid="ignore"):  # reported below, with the remedy
+    # Values beyond the dtype's range become inf in the cast; the check below
+    # reports them with a fix, so NumPy's RuntimeWarning would only be noise.
+    with np.errstate(over="ignore"):
         out = np.ascontiguousarray(values, dtype=dtype)
     overflow = ~np.isfinite(out)
     if overflow.any():
@@ -88,8 +90,9 @@ def _index_array(a: Any, name: str) -> np.ndarray:
     arr = np.asarray(a)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
-    if arr.size == 0 and arr.dtype.kind in "fO":
-        # np.asarray([]) is float64: an empty list holds no wrong indices.
+    if arr.size == 0:
+        # np.asarray([]) is float64; an empty list is no type error, and the
+        # caller reports the empty data with a better message.
         return arr.astype(np.int64)
     if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
         raise TypeError(
@@ -194,6 +197,8 @@ def _observed_mask(X: np.ndarray, missing: Any, mask: Any) -> np.ndarray:
     if mask is None:
         if missing is None:
             return np.ones(X.shape, dtype=bool)
+        # np.floating too: np.float32('nan') is not a Python float, and
+        # X != nan would mark every cell observed.
         if isinstance(missing, (float, np.floating)) and np.isnan(missing):
             return ~np.isnan(X) if np.issubdtype(X.dtype, np.floating) else np.ones(X.shape, dtype=bool)
         if not np.isscalar(missing):
@@ -260,9 +265,9 @@ def dense_to_triplets(
             f"X must be a 2-D matrix, got {X.ndim} dimension(s) with shape {X.shape}; "
             "for (row, column, value) data use fit_triplets"
         )
-    if X.size == 0:
-        raise ValueError(f"X is empty (shape {X.shape}): at least one observed entry is needed")
     _check_numeric(X, "X")
+    if X.size == 0:
+        raise ValueError(f"X is empty (shape {X.shape}): at least one observed entry is needed to fit")
     observed = _observed_mask(X, missing, mask)
     if not observed.any():
         raise ValueError(

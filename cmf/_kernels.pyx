@@ -242,3 +242,114 @@ def predict(const int32_t[::1] rows not None,
             status = cmf_predict_f64(&model64, &rows[0], &cols[0], n, &out[0])
     if status != CMF_OK:
         _raise_for_status(status)
+
+
+# ---------------------------------------------------------------------------
+# cdef functions for other Cython extensions, declared in _kernels.pxd and
+# exported through this module's C-API capsule. They only repack raw
+# pointers into the C structs; the C core does every check.
+
+cdef int sgd_epoch_f32(float *row_factors, float *col_factors,
+                       float *row_bias, float *col_bias,
+                       int32_t n_rows, int32_t n_cols, int32_t n_factors,
+                       double global_mean,
+                       const int32_t *rows, const int32_t *cols,
+                       const float *values, int64_t n,
+                       const int64_t *order, int64_t n_order,
+                       double learning_rate, double regularization,
+                       double bias_regularization, bint update_biases,
+                       double *sse) noexcept nogil:
+    cdef cmf_params params
+    cdef cmf_model_f32 model
+    cdef cmf_triplets_f32 data
+    params.learning_rate = learning_rate
+    params.regularization = regularization
+    params.bias_regularization = bias_regularization
+    params.update_biases = update_biases
+    model.n_rows = n_rows
+    model.n_cols = n_cols
+    model.n_factors = n_factors
+    model.row_factors = row_factors
+    model.col_factors = col_factors
+    model.row_bias = row_bias
+    model.col_bias = col_bias
+    model.global_mean = global_mean
+    data.rows = rows
+    data.cols = cols
+    data.values = values
+    data.n = n
+    return cmf_sgd_epoch_f32(&params, &model, &data, order, n_order, sse)
+
+
+cdef int sgd_epoch_f64(double *row_factors, double *col_factors,
+                       double *row_bias, double *col_bias,
+                       int32_t n_rows, int32_t n_cols, int32_t n_factors,
+                       double global_mean,
+                       const int32_t *rows, const int32_t *cols,
+                       const double *values, int64_t n,
+                       const int64_t *order, int64_t n_order,
+                       double learning_rate, double regularization,
+                       double bias_regularization, bint update_biases,
+                       double *sse) noexcept nogil:
+    cdef cmf_params params
+    cdef cmf_model_f64 model
+    cdef cmf_triplets_f64 data
+    params.learning_rate = learning_rate
+    params.regularization = regularization
+    params.bias_regularization = bias_regularization
+    params.update_biases = update_biases
+    model.n_rows = n_rows
+    model.n_cols = n_cols
+    model.n_factors = n_factors
+    model.row_factors = row_factors
+    model.col_factors = col_factors
+    model.row_bias = row_bias
+    model.col_bias = col_bias
+    model.global_mean = global_mean
+    data.rows = rows
+    data.cols = cols
+    data.values = values
+    data.n = n
+    return cmf_sgd_epoch_f64(&params, &model, &data, order, n_order, sse)
+
+
+cdef int predict_f32(const float *row_factors, const float *col_factors,
+                     const float *row_bias, const float *col_bias,
+                     int32_t n_rows, int32_t n_cols, int32_t n_factors,
+                     double global_mean,
+                     const int32_t *rows, const int32_t *cols, int64_t n,
+                     float *out) noexcept nogil:
+    # The C model struct is shared with the epoch and so holds non-const
+    # pointers; cmf_predict_f32 only reads through them.
+    cdef cmf_model_f32 model
+    model.n_rows = n_rows
+    model.n_cols = n_cols
+    model.n_factors = n_factors
+    model.row_factors = <float *>row_factors
+    model.col_factors = <float *>col_factors
+    model.row_bias = <float *>row_bias
+    model.col_bias = <float *>col_bias
+    model.global_mean = global_mean
+    return cmf_predict_f32(&model, rows, cols, n, out)
+
+
+cdef int predict_f64(const double *row_factors, const double *col_factors,
+                     const double *row_bias, const double *col_bias,
+                     int32_t n_rows, int32_t n_cols, int32_t n_factors,
+                     double global_mean,
+                     const int32_t *rows, const int32_t *cols, int64_t n,
+                     double *out) noexcept nogil:
+    cdef cmf_model_f64 model
+    model.n_rows = n_rows
+    model.n_cols = n_cols
+    model.n_factors = n_factors
+    model.row_factors = <double *>row_factors
+    model.col_factors = <double *>col_factors
+    model.row_bias = <double *>row_bias
+    model.col_bias = <double *>col_bias
+    model.global_mean = global_mean
+    return cmf_predict_f64(&model, rows, cols, n, out)
+
+
+cdef const char *status_message(int status) noexcept nogil:
+    return cmf_strerror(<cmf_status>status)

@@ -167,8 +167,9 @@ class MatrixFactorization:
     ...               [4, 3, 5, 4, 4]], dtype=float)
     >>> R[0, 1] = R[2, 4] = np.nan                   # two unknown entries
     >>> model = MatrixFactorization(n_factors=2, learning_rate=0.05,
-    ...                             regularization=0.001, max_epochs=5000,
-    ...                             tol=1e-6, random_state=0).fit(R)
+    ...                             regularization=0.001, max_epochs=20000,
+    ...                             tol=1e-5, dtype="float64",
+    ...                             random_state=0).fit(R)
     >>> filled = model.complete(R)                    # NaNs replaced
     """
 

@@ -55,7 +55,34 @@
  * same model from several threads only when the triplets each thread visits
  * share no row and no column (disjoint blocks, as in stratified SGD);
  * cmf_predict_* may run concurrently with each other on any data, but not
- * with an epoch that writes the same model.
+ * with an epoch that writes the same model. cmf_strerror,
+ * cmf_default_params and cmf_check_params touch no shared data and are safe
+ * from any thread at any time.
+ *
+ * Ownership
+ * ---------
+ * The caller allocates and frees every buffer. The library keeps no pointer
+ * after a call returns and never writes through a const pointer; the model
+ * arrays of an epoch and the out array of a prediction are its only outputs.
+ *
+ * Building against the library
+ * ----------------------------
+ * - Standalone: src_c/CMakeLists.txt builds and installs a static and a
+ *   shared libcmf, this header and cmf.pc, so that
+ *       cc -std=c99 prog.c $(pkg-config --cflags --libs cmf)
+ *   compiles a program. Code linking the Windows DLL defines CMF_SHARED
+ *   (the CMake target cmf_shared does so for its users).
+ * - From Python: cmf.get_include() returns the folder of this header in the
+ *   installed package. Cython code need not link at all:
+ *       from cmf._kernels cimport sgd_epoch_f64
+ *   reaches these functions through the module's C-API capsule (see
+ *   cmf/_kernels.pxd).
+ *
+ * Version
+ * -------
+ * CMF_VERSION_MAJOR, _MINOR and _PATCH give the version of this API; they
+ * equal the numeric part of the Python package's cmf.__version__ (the build
+ * refuses to proceed when they differ).
  *
  * Example: examples/c/train.c.
  */

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Build and test cmf's C core on its own. First portability checks (no
+# -march=native or fast-math; compiler extensions only behind an #if with a
+# fallback, and that fallback tested). Then, with every C compiler found here
+# (gcc, clang): the CMake build with -std=c99 -Wall -Wextra -Werror -pedantic,
+# the C unit tests and the example through ctest, then an install to a
+# temporary prefix and the example compiled against it with pkg-config,
+# once with the shared and once with the static library.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+
+if ! command -v cmake >/dev/null; then
+    # A machine without CMake gets it from PyPI, in a throwaway venv.
+    python3 -m venv "$WORK/venv"
+    "$WORK/venv/bin/pip" install -q cmake
+    PATH="$WORK/venv/bin:$PATH"
+fi
+
+compilers=()
+for cc in gcc clang; do
+    if command -v "$cc" >/dev/null; then compilers+=("$cc"); fi
+done
+[ "${#compilers[@]}" -gt 0 ] || { echo "c.sh: no C compiler found" >&2; exit 1; }
+
+echo "== portability"
+# No CPU-specific or value-changing optimisation in any build of the core.
+if grep -nE "[\"'](-march=native|-mtune=native|-ffast-math|-Ofast|/fp:fast)" "$ROOT/setup.py" ||
+   grep -nE '^[^#]*(-march=native|-mtune=native|-ffast-math|-Ofast|/fp:fast)' "$ROOT/src_c/CMakeLists.txt"; then
+    echo "c.sh: a build uses -march=native or fast-math" >&2
+    exit 1
+fi
+cc0="${compilers[0]}"
+mkdir "$WORK/generic"
+for src in "$ROOT"/src_c/*.c; do
+    # Seen as a compiler that is neither GCC nor Clang, the core must use no
+    # compiler extension outside an #if that offers a fallback ...
+    if "$cc0" -std=c99 -E -U__GNUC__ -U__clang__ -I"$ROOT/src_c" "$src" |
+        awk '/^# [0-9]+ "/ { file = $3; next }
+             file ~ /src_c/ && /__builtin_|__attribute__|__declspec|__asm|__int128|__typeof__/ {
+                 print file ": " $0; found = 1 }
+             END { exit !found }'; then
+        echo "c.sh: compiler extensions without a portable fallback (above)" >&2
+        exit 1
+    fi
+    # ... and those fallbacks must compile cleanly and pass the tests.
+    "$cc0" -std=c99 -Wall -Wextra -Werror -pedantic -Wvla -U__GNUC__ -U__clang__ \
+        -I"$ROOT/src_c" -c "$src" -o "$WORK/generic/$(basename "$src" .c).o"
+done
+"$cc0" -std=c99 -I"$ROOT/src_c" "$ROOT/src_c/tests/test_cmf.c" "$WORK"/generic/*.o -lm \
+    -o "$WORK/generic/test_cmf"
+"$WORK/generic/test_cmf" | tail -n 1
+echo "== portability: no -march=native or fast-math; no unguarded compiler extensions; generic fallbacks pass"
+
+for cc in "${compilers[@]}"; do
+    echo "== $cc: $("$cc" --version | head -n 1)"
+    build="$WORK/build-$cc"
+    prefix="$WORK/prefix-$cc"
+    CC="$cc" cmake -S "$ROOT/src_c" -B "$build" -DCMAKE_BUILD_TYPE=Release \
+        -DCMF_STRICT_WARNINGS=ON -DCMAKE_INSTALL_PREFIX="$prefix" >/dev/null
+    cmake --build "$build" --parallel 2 >/dev/null
+    ctest --test-dir "$build" --output-on-failure
+    cmake --install "$build" >/dev/null
+
+    pcdir="$(dirname "$(find "$prefix" -name cmf.pc | head -n 1)")"
+    export PKG_CONFIG_PATH="$pcdir"
+    flags=(-std=c99 -Wall -Wextra -Werror -pedantic -O2)
+    # Shared library, found through pkg-config.
+    # shellcheck disable=SC2046
+    "$cc" "${flags[@]}" "$ROOT/examples/c/train.c" $(pkg-config --cflags --libs cmf) -lm \
+        -o "$WORK/train-shared-$cc"
+    LD_LIBRARY_PATH="$(pkg-config --variable=libdir cmf)" \
+        "$WORK/train-shared-$cc" "$ROOT/examples/c/ratings.txt" >/dev/null
+    # Static library, by path, with the flags pkg-config gives for it.
+    # shellcheck disable=SC2046
+    "$cc" "${flags[@]}" $(pkg-config --cflags cmf) "$ROOT/examples/c/train.c" \
+        "$(pkg-config --variable=libdir cmf)/libcmf.a" $(pkg-config --static --libs-only-l cmf | sed 's/-lcmf//') -lm \
+        -o "$WORK/train-static-$cc"
+    "$WORK/train-static-$cc" "$ROOT/examples/c/ratings.txt" >/dev/null
+    echo "== $cc: installed libcmf (shared and static) works through pkg-config $(pkg-config --modversion cmf)"
+done

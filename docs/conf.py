@@ -1,0 +1,25 @@
+"""Sphinx configuration: the API reference is built from the installed cmf.
+
+Build with ``sphinx-build -W -b html docs docs/_build/html`` after
+installing the package with its ``docs`` extra (see .ci/docs.sh).
+"""
+
+import cmf
+
+project = "cmf"
+author = "The cmf developers"
+copyright = "The cmf developers"
+version = release = cmf.__version__
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "numpydoc",
+]
+
+# One page per topic; members are listed by numpydoc, not repeated by autodoc.
+autodoc_default_options = {"members": False}
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+
+exclude_patterns = ["_build"]
+html_theme = "alabaster"

@@ -1,0 +1,123 @@
+"""Training loop: validation history, early stopping, convergence, divergence."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import cmf
+
+
+def _rmse(model, rows, cols, values):
+    """The validation RMSE recomputed from model.predict, in float64."""
+    err = model.predict(rows, cols).astype(np.float64) - values
+    return float(np.sqrt(np.mean(err * err)))
+
+
+def test_history_has_one_row_per_epoch_with_validation(small_low_rank, make_model, fit_quiet):
+    validation = small_low_rank.triplets(observed=False)
+    model = fit_quiet(make_model(max_epochs=12, tol=0.0), small_low_rank.X, validation=validation)
+    assert model.n_epochs_ == 12
+    assert model.history_["epoch"] == list(range(1, 13))
+    for key in ("train_loss", "train_rmse", "val_rmse", "seconds"):
+        assert len(model.history_[key]) == 12
+        assert np.all(np.isfinite(model.history_[key]))
+    # Without patience the model is the last epoch's: its RMSE is the last entry.
+    assert _rmse(model, *validation) == pytest.approx(model.history_["val_rmse"][-1], rel=1e-12)
+    assert model.best_epoch_ is None
+
+
+def test_history_without_validation_has_nan_val_rmse(small_low_rank, make_model, fit_quiet):
+    model = fit_quiet(make_model(max_epochs=3), small_low_rank.X)
+    assert len(model.history_["val_rmse"]) == 3 and np.all(np.isnan(model.history_["val_rmse"]))
+
+
+def test_validation_as_a_matrix_equals_validation_as_triplets(small_low_rank, make_model, fit_quiet):
+    held = np.where(small_low_rank.observed, np.nan, small_low_rank.noisy)
+    a = fit_quiet(make_model(max_epochs=5), small_low_rank.X, validation=held)
+    b = fit_quiet(make_model(max_epochs=5), small_low_rank.X, validation=small_low_rank.triplets(observed=False))
+    np.testing.assert_allclose(a.history_["val_rmse"], b.history_["val_rmse"], rtol=1e-12)
+
+
+def test_early_stopping_restores_the_best_epoch(small_low_rank, make_model, fit_quiet):
+    # Ten factors and no penalty on 360 entries overfit: the validation RMSE
+    # reaches a minimum and rises again, and patience stops training.
+    validation = small_low_rank.triplets(observed=False)
+    model = make_model(n_factors=10, regularization=0.0, learning_rate=0.05, max_epochs=300, tol=0.0,
+                       n_iter_no_change=300, patience=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", cmf.ConvergenceWarning)
+        model.fit(small_low_rank.X, validation=validation)
+    history = model.history_["val_rmse"]
+    best = int(np.argmin(history))
+    assert model.converged_
+    assert model.n_epochs_ == best + 1 + 3  # stopped after `patience` epochs without improvement
+    assert model.best_epoch_ == best + 1
+    assert history[-1] > history[best]
+    assert _rmse(model, *validation) == pytest.approx(min(history), rel=1e-12)
+
+
+def test_patience_without_validation_raises(small_low_rank, make_model):
+    with pytest.raises(ValueError, match="patience needs validation"):
+        make_model(patience=2).fit(small_low_rank.X)
+
+
+def test_max_epochs_without_convergence_warns(small_low_rank, make_model):
+    with pytest.warns(cmf.ConvergenceWarning, match="max_epochs=3"):
+        model = make_model(max_epochs=3, tol=1e-3).fit(small_low_rank.X)
+    assert not model.converged_ and model.n_epochs_ == 3
+
+
+def test_training_loss_decreases_overall(small_low_rank, make_model, fit_quiet):
+    model = fit_quiet(make_model(max_epochs=40), small_low_rank.X)
+    loss = model.history_["train_loss"]
+    assert loss[-1] < 0.5 * loss[0]
+
+
+def test_divergence_raises_named_error_and_keeps_finite_parameters(seed_matrix):
+    model = cmf.MatrixFactorization(n_factors=2, learning_rate=1e3, random_state=0, dtype="float64")
+    with pytest.raises(cmf.DivergenceError) as info:
+        model.fit(seed_matrix)
+    err = info.value
+    assert err.epoch == 1
+    assert "epoch 1" in str(err)
+    assert "smaller learning_rate" in str(err)
+    assert isinstance(err, ArithmeticError)
+    for name in ("user_factors_", "item_factors_", "user_bias_", "item_bias_"):
+        assert np.all(np.isfinite(getattr(model, name))), name
+    assert np.isfinite(model.global_mean_)
+    assert not model.converged_
+    assert np.all(np.isfinite(model.predict(np.arange(4), np.arange(4))))
+
+
+def test_divergence_later_keeps_the_last_finite_epoch(seed_matrix):
+    # With learning_rate 1 the first epoch is finite, the second is not:
+    # the model is the first epoch's, which the history records.
+    model = cmf.MatrixFactorization(n_factors=2, learning_rate=1.0, random_state=0, dtype="float64")
+    with pytest.raises(cmf.DivergenceError) as info:
+        model.fit(seed_matrix)
+    epoch = info.value.epoch
+    assert epoch >= 2 and f"epoch {epoch}" in str(info.value)
+    assert model.n_epochs_ == epoch - 1 == len(model.history_["train_loss"])
+    assert np.all(np.isfinite(model.user_factors_))
+    assert np.all(np.isfinite(model.history_["train_loss"]))
+
+
+def test_divergence_keeps_exactly_the_parameters_of_the_last_finite_epoch(seed_matrix):
+    params = dict(n_factors=2, learning_rate=1.0, random_state=0, dtype="float64", tol=0.0)
+    diverged = cmf.MatrixFactorization(**params)
+    with pytest.raises(cmf.DivergenceError) as info:
+        diverged.fit(seed_matrix)
+    last_finite = info.value.epoch - 1
+    with pytest.warns(cmf.ConvergenceWarning):
+        stopped = cmf.MatrixFactorization(**params, max_epochs=last_finite).fit(seed_matrix)
+    for name in ("user_factors_", "item_factors_", "user_bias_", "item_bias_"):
+        np.testing.assert_array_equal(getattr(diverged, name), getattr(stopped, name), err_msg=name)
+
+
+def test_convergence_warning_points_at_the_callers_line(small_low_rank, make_model):
+    with pytest.warns(cmf.ConvergenceWarning) as record:
+        make_model(max_epochs=2).fit(small_low_rank.X)
+    assert record[0].filename == __file__
