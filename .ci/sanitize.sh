@@ -83,6 +83,6 @@ echo "== threads, fuzzing and size guards under ASan + UBSan"
 # instrumented kernel. Run from the copied tree against the installed build.
 ( cd "$WORK/src" && LD_PRELOAD="$PRELOAD" ASAN_OPTIONS="detect_leaks=0:halt_on_error=1" \
     "$WORK/venv/bin/pytest" -q -p no:cacheprovider --import-mode=importlib \
-    tests/test_threads.py tests/test_fuzz.py tests/test_large_inputs.py tests/test_interrupt.py )
+    tests/test_concurrent_use.py tests/test_fuzz.py tests/test_large_inputs.py tests/test_interrupt.py )
 
 echo "== sanitize.sh passed in $((SECONDS - START)) s"
