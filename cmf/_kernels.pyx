@@ -48,8 +48,9 @@ cdef int _check_model_shapes(Py_ssize_t k, Py_ssize_t q_k,
         raise ValueError(f"row_bias has length {row_bias_len}, expected {n_rows}")
     if col_bias_len >= 0 and col_bias_len != n_cols:
         raise ValueError(f"col_bias has length {col_bias_len}, expected {n_cols}")
-    if n_rows > 2147483647 or n_cols > 2147483647:
-        raise ValueError("at most 2**31 - 1 rows and columns are supported")
+    if n_rows > 2147483647 or n_cols > 2147483647 or k > 2147483647:
+        # The C structs hold these sizes as int32_t: refuse, never wrap.
+        raise ValueError("at most 2**31 - 1 rows, columns and factors are supported")
     return 0
 
 

@@ -138,3 +138,23 @@ def test_reconstruct_and_sparse_complete_check_memory(monkeypatch):
         model.complete(sp.csr_matrix(([1.0], ([0], [0])), shape=(3, 4)))
     monkeypatch.setattr(_memory, "memory_limit", lambda: None)
     assert model.reconstruct().shape == (3, 4)
+
+
+def test_kernel_refuses_sizes_beyond_int32_without_touching_memory():
+    # An 8 GiB anonymous mapping that is never touched costs no RAM: the
+    # kernel must refuse 2**31 rows or factors from the shape alone (its C
+    # structs hold int32 sizes), before reading anything.
+    import mmap
+
+    try:
+        buf = mmap.mmap(-1, (INT32_MAX + 1) * 4)
+    except (OSError, ValueError, OverflowError):
+        pytest.skip("no 8 GiB of address space for an untouched mapping")
+    flat = np.frombuffer(buf, dtype=np.float32)
+    idx = np.array([0], np.int32)
+    out = np.zeros(1, np.float32)
+    tall, wide = flat.reshape(INT32_MAX + 1, 1), flat.reshape(1, INT32_MAX + 1)
+    with pytest.raises(ValueError, match=r"2\*\*31 - 1"):
+        _kernels.predict(idx, idx, tall, np.zeros((2, 1), np.float32), None, None, 0.0, out)
+    with pytest.raises(ValueError, match=r"2\*\*31 - 1"):
+        _kernels.predict(idx, idx, wide, wide, None, None, 0.0, out)
