@@ -107,13 +107,18 @@ def save_model(model: Any, path: str | os.PathLike[str]) -> str:
     state = fitted.state
     arrays = dict(zip(_ARRAYS, (state.P, state.Q, state.b, state.c)))
     history = {f"history_{k}": np.asarray(v, dtype=np.float64) for k, v in fitted.history.items()}
+    # Further plain arrays a model may keep (labels, seen items); never objects.
+    extra = model._extra_arrays() if hasattr(model, "_extra_arrays") else {}
+    for key, value in extra.items():
+        if key in arrays or key == "meta" or key.startswith("history_") or np.asarray(value).dtype.hasobject:
+            raise ValueError(f"cannot save the extra array {key!r}: reserved name or Python objects")
 
     final = _destination(path)
     directory = os.path.dirname(os.path.abspath(final))
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(final) + ".", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as out:
-            np.savez(out, meta=np.array(json.dumps(meta, allow_nan=False)), **arrays, **history)
+            np.savez(out, meta=np.array(json.dumps(meta, allow_nan=False)), **arrays, **history, **extra)
             out.flush()
             os.fsync(out.fileno())
         # mkstemp creates the file private (0600); give it the mode a plain
@@ -156,13 +161,14 @@ def _read_header(member: IO[bytes], name: str) -> tuple[tuple[int, ...], bool, n
 
 
 def _read_member(
-    archive: zipfile.ZipFile, name: str, *, kind: str, shape: tuple[int, ...] | None = None,
+    archive: zipfile.ZipFile, name: str, *, kind: str | None, shape: tuple[int, ...] | None = None,
     max_bytes: int | None = None,
 ) -> np.ndarray:
     """Read ``name``.npy, checking header, size and dtype kind before allocating.
 
-    ``kind`` is the dtype kind required ('f' floating, 'U' unicode);
-    ``shape``, when given, is the exact shape required.
+    ``kind`` is the dtype kind required ('f' floating, 'U' unicode), or
+    None for any plain kind (bool, integer, float, unicode); ``shape``, when
+    given, is the exact shape required.
     """
     try:
         info = archive.getinfo(name + ".npy")
@@ -170,8 +176,10 @@ def _read_member(
         raise _Bad(f"the array {name!r} is missing") from None
     with archive.open(info) as member:
         arr_shape, fortran, dtype = _read_header(member, name)
-        if dtype.kind != kind:
+        if kind is not None and dtype.kind != kind:
             raise _Bad(f"array {name!r} has dtype {dtype}, expected kind {kind!r}")
+        if kind is None and dtype.kind not in "biufU":
+            raise _Bad(f"array {name!r} has dtype {dtype}, which a model file never holds")
         if shape is not None and arr_shape != shape:
             raise _Bad(f"array {name!r} has shape {arr_shape}, expected {shape}")
         nbytes = math.prod(arr_shape) * dtype.itemsize
@@ -303,6 +311,16 @@ def _load(cls: type, archive: zipfile.ZipFile) -> Any:
         best_epoch=meta["best_epoch_"],
         history=history,
     )
+    if hasattr(model, "_restore_extra_arrays"):
+        # The other members, read with the same header and size checks; the
+        # model validates their content.
+        known = {"meta", *expected, *history_names}
+        extra = {
+            name[: -len(".npy")]: _read_member(archive, name[: -len(".npy")], kind=None)
+            for name in archive.namelist()
+            if name.endswith(".npy") and name[: -len(".npy")] not in known
+        }
+        model._restore_extra_arrays(extra)
     return model
 
 

@@ -325,3 +325,27 @@ def test_a_loaded_model_is_a_read_only_snapshot(saved):
     clone = pickle.loads(pickle.dumps(model))
     assert not clone.item_factors_.flags.writeable
     assert_same(clone, model)
+
+
+class WithExtras(cmf.MatrixFactorization):
+    """A subclass that keeps extra plain arrays, as labelled models do."""
+
+    def _extra_arrays(self):
+        return {"labels": np.array(["a", "b"]), "codes": np.arange(3)}
+
+    def _restore_extra_arrays(self, files):
+        self.restored = files
+
+
+def test_extra_arrays_round_trip_through_the_same_checks(tmp_path, fitted):
+    model = WithExtras(**fitted.get_params())
+    model._fitted = fitted._fitted
+    path = tmp_path / "extra.npz"
+    model.save(path)
+    loaded = WithExtras.load(path)
+    assert sorted(loaded.restored) == ["codes", "labels"]
+    np.testing.assert_array_equal(loaded.restored["labels"], ["a", "b"])
+    np.testing.assert_array_equal(loaded.restored["codes"], np.arange(3))
+    rewrite(path, replace={"codes": np.array([1, 2], dtype=object)})
+    with pytest.raises(ValueError, match="Python objects"):
+        WithExtras.load(path)
