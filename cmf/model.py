@@ -548,6 +548,7 @@ class MatrixFactorization:
         if _is_sparse(X):
             if mask is not None:
                 raise ValueError("mask cannot be combined with a sparse X")
+            _check_numeric(np.empty(0, dtype=X.dtype), "X")
             check_allocation(9 * int(np.prod(X.shape, dtype=np.float64)), f"a dense copy of the {X.shape} sparse X",
                              "predict the missing pairs with predict(rows, cols) instead")
             coo = X.tocoo()

@@ -520,3 +520,34 @@ def test_unfitted_model_raises_not_fitted(method):
     args = {"predict": (0, 0), "complete": (np.ones(SHAPE),), "reconstruct": (), "save": ("never-written.npz",)}
     with pytest.raises(cmf.NotFittedError):
         getattr(model, method)(*args[method])
+
+
+@FUZZ
+@given(triplet_input())
+def test_validation_triplets(case):
+    # Held-out data goes through the same checks, against the training shape.
+    (rows, cols, vals), _, dtype = case
+    shape = (6, 6)
+    valid, _ = triplets_should_fit(rows, cols, vals, shape, dtype)
+    train_r, train_c = np.arange(6), np.arange(6)[::-1].copy()
+    model = quick(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", cmf.ConvergenceWarning)
+        kind, result = outcome(lambda: model.fit_triplets(
+            train_r, train_c, np.linspace(1, 2, 6), shape=shape, validation=(rows, cols, vals)))
+    event(f"valid={valid} outcome={kind}")
+    if not valid:
+        assert kind == "error", "invalid validation data was accepted"
+        return
+    assert kind == "ok", f"valid validation data refused: {result!r}"
+    # The recorded validation RMSE is the model's RMSE on exactly those entries.
+    v = plain(vals).astype(dtype).astype(np.float64)
+    pred = model.predict(plain(rows).astype(np.int64), plain(cols).astype(np.int64)).astype(np.float64)
+    assert model.history_["val_rmse"][-1] == pytest.approx(np.sqrt(np.mean((pred - v) ** 2)), rel=1e-5, abs=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [bool, np.complex128])
+def test_complete_refuses_sparse_matrices_of_non_numbers(fitted, dtype):
+    X = sp.csr_matrix(np.ones(SHAPE)).astype(dtype)
+    with pytest.raises(TypeError, match="numbers"):
+        fitted.complete(X)

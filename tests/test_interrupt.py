@@ -204,3 +204,13 @@ def test_sigint_to_a_process_running_fit(tmp_path):
     # Every epoch line the child printed is in the saved history.
     printed = [line for line in (first + out).splitlines() if line.startswith("epoch")]
     assert len(printed) == m.n_epochs_
+
+
+def test_the_sigint_handler_is_restored_after_any_fit():
+    before = signal.getsignal(signal.SIGINT)
+    rows, cols, values = synthetic(10, 8, 60)
+    with pytest.raises(cmf.DivergenceError):
+        model(max_epochs=50, learning_rate=50.0).fit_triplets(rows, cols, 1e3 * values)
+    assert signal.getsignal(signal.SIGINT) is before
+    reference_after(2, rows, cols, values)
+    assert signal.getsignal(signal.SIGINT) is before
