@@ -1,0 +1,236 @@
+"""One-call hyperparameter tuning: random search with successive halving."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from cmf._dataset import RatingDataset, as_dataset
+from cmf.exceptions import DivergenceError
+
+__all__ = ["TuneResult", "tune", "default_space"]
+
+
+@dataclasses.dataclass
+class TuneResult:
+    """What :func:`tune` found.
+
+    Attributes
+    ----------
+    best_params : dict
+        The chosen hyperparameters, including ``max_epochs`` (the epoch
+        count early stopping found best).
+    best_score : float
+        Validation RMSE of the best configuration.
+    results : list of dict
+        One row per configuration tried: its parameters, ``rmse`` (best
+        validation RMSE), ``epochs`` (epochs to that RMSE), ``rung`` (how
+        many halving rounds it survived), ``seconds`` and ``error``.
+    best_estimator : MatrixFactorization or None
+        The best configuration refitted on all the data (None with
+        ``refit=False``).
+    seconds : float
+        Wall time of the whole search.
+    """
+
+    best_params: dict[str, Any]
+    best_score: float
+    results: list[dict[str, Any]]
+    best_estimator: Any
+    seconds: float
+
+
+def default_space() -> dict[str, Callable[[np.random.Generator], Any]]:
+    """The search space of :func:`tune`.
+
+    ``n_factors`` from {16, 32, 64, 128, 256}; ``learning_rate``
+    log-uniform on [0.002, 0.02]; ``regularization`` log-uniform on
+    [0.01, 0.2]; ``init_std`` log-uniform on [0.01, 0.1] (a small initial
+    spread lets large models start near the bias-only solution, which
+    measurably helps held-out error on sparse data).
+
+    Returns
+    -------
+    dict
+        Name to a function drawing a value from a NumPy Generator.
+    """
+    def log_uniform(low: float, high: float) -> Callable[[np.random.Generator], float]:
+        return lambda rng: float(np.exp(rng.uniform(np.log(low), np.log(high))))
+
+    return {
+        "n_factors": lambda rng: int(rng.choice([16, 32, 64, 128, 256])),
+        "learning_rate": log_uniform(0.002, 0.02),
+        "regularization": log_uniform(0.01, 0.2),
+        "init_std": log_uniform(0.01, 0.1),
+    }
+
+
+@dataclasses.dataclass
+class _Trial:
+    params: dict[str, Any]
+    model: Any
+    state: Any = None
+    epochs: int = 0
+    score: float = math.inf
+    done: bool = False
+    rung: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+
+def _advance(trial: _Trial, train: Any, valid: Any, epochs: int, patience: int) -> _Trial:
+    """Train a trial for up to ``epochs`` more epochs from where it stopped."""
+    from cmf._training import FactorState
+
+    model = trial.model
+    started = time.perf_counter()
+    try:
+        config = dataclasses.replace(model._config(), max_epochs=epochs, patience=patience)
+        start = None if trial.state is None else trial.state
+        model._fit(train, valid, config, start=start)
+        best = model.best_epoch_ or model.n_epochs_
+        score = float(np.nanmin(model.history_["val_rmse"]))
+        if score < trial.score:
+            trial.score = score
+            trial.epochs += best
+        else:  # no better than before: the state was rolled back to it
+            trial.done = True
+        # patience or tol ended the segment early: more epochs will not help
+        trial.done = trial.done or model.n_epochs_ < epochs
+        trial.state = FactorState(model.user_factors_, model.item_factors_, model.user_bias_,
+                                  model.item_bias_, model.global_mean_)
+    except (DivergenceError, ValueError) as exc:
+        trial.done, trial.error = True, str(exc)
+    trial.seconds += time.perf_counter() - started
+    return trial
+
+
+def tune(
+    data: Any,
+    budget: int = 27,
+    *,
+    estimator: Any = None,
+    space: dict[str, Any] | None = None,
+    validation: float = 0.1,
+    min_epochs: int = 20,
+    max_epochs: int = 500,
+    eta: int = 3,
+    patience: int = 5,
+    n_jobs: int | None = -1,
+    refit: bool = True,
+    random_state: int | None = 0,
+    progress: Callable[[str], None] | None = None,
+) -> TuneResult:
+    """Pick ``n_factors``, ``regularization``, ``learning_rate`` (and ``init_std``) for a data set.
+
+    Draws ``budget`` random configurations from ``space`` and runs
+    successive halving on a random validation split: every configuration
+    trains ``min_epochs`` epochs; the best ``1/eta`` continue from where
+    they stopped to ``eta`` times as many epochs, and so on until one is
+    left, which trains on until early stopping (``patience``) or
+    ``max_epochs``. Any configuration whose validation error stops
+    improving leaves the race early. The total work is bounded by about
+    ``budget * min_epochs`` epochs per round times the number of rounds
+    (``log_eta(budget) + 1``), plus the final run.
+
+    Parameters
+    ----------
+    data : RatingDataset, DataFrame, RatingData or tuple
+        The ratings to tune on (the training part; keep your test set out).
+    budget : int, default 27
+        Number of configurations tried.
+    estimator : MatrixFactorization, optional
+        Template for the parameters not tuned (default: the defaults).
+    space : dict, optional
+        Name to a list of values or a function of a NumPy Generator;
+        default :func:`default_space`.
+    validation : float, default 0.1
+        Fraction of ``data`` held out to compare configurations.
+    min_epochs : int, default 20
+        Epochs of the first round.
+    max_epochs : int, default 500
+        Cap on any configuration's epochs.
+    eta : int, default 3
+        Halving rate.
+    patience : int, default 5
+        Early-stopping patience, in epochs.
+    n_jobs : int or None, default -1
+        Configurations trained in parallel threads (-1: one per core).
+    refit : bool, default True
+        Refit the best configuration on all of ``data``.
+    random_state : int or None, default 0
+        Seed of the sampling, the split and every model.
+    progress : callable, optional
+        Called with a one-line status after each round.
+
+    Returns
+    -------
+    TuneResult
+    """
+    from cmf import MatrixFactorization
+    from cmf.model_selection import _clone, _n_jobs, _run_all, _sample, train_test_split
+
+    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
+        raise ValueError(f"budget must be a positive number of configurations, got {budget!r}")
+    if isinstance(eta, bool) or not isinstance(eta, int) or eta < 2:
+        raise ValueError(f"eta must be an integer >= 2, got {eta!r}")
+    if not (isinstance(min_epochs, int) and isinstance(max_epochs, int) and 1 <= min_epochs <= max_epochs):
+        raise ValueError(f"need 1 <= min_epochs <= max_epochs, got {min_epochs} and {max_epochs}")
+    started = time.perf_counter()
+    data = as_dataset(data)
+    template = estimator if estimator is not None else MatrixFactorization()
+    space = default_space() if space is None else space
+    unknown = set(space) - set(template.get_params())
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {sorted(unknown)} in space")
+    rng = np.random.default_rng(random_state)
+    train_part, valid_part = train_test_split(data, validation, random_state=rng)
+    dtype = template._config().dtype
+    train, valid = train_part.triplets(dtype), valid_part.triplets(dtype)
+    jobs = _n_jobs(n_jobs)
+    trials = []
+    for i in range(int(budget)):
+        params = {name: _sample(dist, rng) for name, dist in space.items()}
+        seed = int(rng.integers(2**31))
+        trials.append(_Trial(params, _clone(template, {**params, "random_state": seed}, jobs)))
+
+    alive, epochs_so_far, rung = list(trials), 0, 0
+    while alive:
+        target = min(max_epochs, min_epochs * eta**rung) if len(alive) > 1 else max_epochs
+        step = target - epochs_so_far
+        if step <= 0:
+            break
+        _run_all([lambda t=t: _advance(t, train, valid, step, patience) for t in alive], jobs)
+        epochs_so_far = target
+        for t in alive:
+            t.rung = rung
+        ranked = sorted(trials, key=lambda t: t.score)
+        if progress is not None:
+            best = ranked[0]
+            progress(f"round {rung + 1}: {len(alive)} configuration(s) to {target} epochs, "
+                     f"best validation RMSE {best.score:.4f}")
+        if len(alive) == 1 or target >= max_epochs:
+            break
+        keep = max(1, math.ceil(len(alive) / eta))
+        alive = [t for t in sorted(alive, key=lambda t: t.score) if not t.done][:keep]
+        rung += 1
+        # a lone survivor that is the best overall trains on to early stopping
+    best = min(trials, key=lambda t: t.score)
+    if not math.isfinite(best.score):
+        raise ValueError(f"every configuration failed; the first error: {trials[0].error}")
+    results = [
+        {**t.params, "rmse": t.score, "epochs": t.epochs, "rung": t.rung, "seconds": t.seconds, "error": t.error}
+        for t in trials
+    ]
+    best_params = {**best.params, "max_epochs": max(1, best.epochs)}
+    model = None
+    if refit:
+        from cmf.model_selection import _refit
+
+        seed_params = {**best.params, "random_state": best.model.random_state}
+        model = _refit(template, seed_params, best_params["max_epochs"], data)
+    return TuneResult(best_params, best.score, results, model, time.perf_counter() - started)
