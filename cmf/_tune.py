@@ -14,6 +14,11 @@ from cmf.exceptions import DivergenceError
 
 __all__ = ["TuneResult", "tune", "default_space"]
 
+# A configuration with learning rate lr gets _REFERENCE_RATE / lr times the
+# epochs of a round (between 1 and _MAX_SCALE times).
+_REFERENCE_RATE = 0.01
+_MAX_SCALE = 10.0
+
 
 @dataclasses.dataclass
 class TuneResult:
@@ -78,6 +83,7 @@ class _Trial:
     score: float = math.inf
     done: bool = False
     rung: int = 0
+    trained: int = 0
     seconds: float = 0.0
     error: str | None = None
 
@@ -129,13 +135,15 @@ def tune(
 
     Draws ``budget`` random configurations from ``space`` and runs
     successive halving on a random validation split: every configuration
-    trains ``min_epochs`` epochs; the best ``1/eta`` continue from where
-    they stopped to ``eta`` times as many epochs, and so on until one is
-    left, which trains on until early stopping (``patience``) or
-    ``max_epochs``. Any configuration whose validation error stops
-    improving leaves the race early. The total work is bounded by about
-    ``budget * min_epochs`` epochs per round times the number of rounds
-    (``log_eta(budget) + 1``), plus the final run.
+    trains ``min_epochs`` epochs (times ``0.01 / learning_rate`` when its
+    learning rate is below 0.01, at most 10 times, so that slow learners
+    are compared after the same SGD distance); the best ``1/eta`` continue
+    from where they stopped to ``eta`` times as many epochs, and so on
+    until one is left, which trains on until early stopping (``patience``)
+    or ``max_epochs``. Any configuration whose validation error stops
+    improving leaves the race early. A round costs at most about
+    ``budget * min_epochs * 10`` epochs and there are about
+    ``log_eta(budget) + 1`` rounds, so the work is bounded.
 
     Parameters
     ----------
@@ -198,27 +206,32 @@ def tune(
         seed = int(rng.integers(2**31))
         trials.append(_Trial(params, _clone(template, {**params, "random_state": seed}, jobs)))
 
-    alive, epochs_so_far, rung = list(trials), 0, 0
+    alive, rung = list(trials), 0
     while alive:
-        target = min(max_epochs, min_epochs * eta**rung) if len(alive) > 1 else max_epochs
-        step = target - epochs_so_far
-        if step <= 0:
-            break
-        _run_all([lambda t=t: _advance(t, train, valid, step, patience) for t in alive], jobs)
-        epochs_so_far = target
+        tasks = []
         for t in alive:
+            # Rounds are measured in SGD distance (learning rate x epochs), so a
+            # configuration with a small step gets proportionally more epochs
+            # and is not discarded merely for learning slowly.
+            scale = min(_MAX_SCALE, max(1.0, _REFERENCE_RATE / float(t.model.learning_rate)))
+            target = max_epochs if len(alive) == 1 else min(max_epochs, math.ceil(min_epochs * scale * eta**rung))
+            if target > t.trained:
+                tasks.append(lambda t=t, step=target - t.trained: _advance(t, train, valid, step, patience))
+                t.trained = target
             t.rung = rung
-        ranked = sorted(trials, key=lambda t: t.score)
+        if not tasks:
+            break
+        _run_all(tasks, jobs)
         if progress is not None:
-            best = ranked[0]
-            progress(f"round {rung + 1}: {len(alive)} configuration(s) to {target} epochs, "
-                     f"best validation RMSE {best.score:.4f}")
-        if len(alive) == 1 or target >= max_epochs:
+            best = min(trials, key=lambda t: t.score)
+            progress(f"round {rung + 1}: trained {len(tasks)} configuration(s), "
+                     f"best validation RMSE so far {best.score:.4f}")
+        if len(alive) == 1:
             break
         keep = max(1, math.ceil(len(alive) / eta))
-        alive = [t for t in sorted(alive, key=lambda t: t.score) if not t.done][:keep]
+        # configurations that early stopping finished keep their score but stop training
+        alive = [t for t in sorted(alive, key=lambda t: t.score)[:keep] if not t.done]
         rung += 1
-        # a lone survivor that is the best overall trains on to early stopping
     best = min(trials, key=lambda t: t.score)
     if not math.isfinite(best.score):
         raise ValueError(f"every configuration failed; the first error: {trials[0].error}")

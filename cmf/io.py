@@ -98,10 +98,13 @@ def guess_format(path: str | os.PathLike[str], first_line: str | None = None) ->
 
 
 def _first_line(path: str) -> str:
-    with _open(path) as f:
-        for line in f:
-            if line.strip():
-                return line
+    try:
+        with _open(path) as f:
+            for line in f:
+                if line.strip():
+                    return line
+    except UnicodeDecodeError as exc:
+        raise ParseError(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})", path) from None
     return ""
 
 
