@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -19,6 +20,7 @@ import numpy as np
 from cmf._input import Triplets, as_triplets
 from cmf._labels import LabelMap
 from cmf._training import FactorState
+from cmf.exceptions import ConvergenceWarning
 
 __all__ = ["FoldIn", "RecommenderMixin"]
 
@@ -286,7 +288,10 @@ class RecommenderMixin:
             seen_cols = np.concatenate([seen[1], trip.cols])
         seen_data = Triplets(seen_rows, seen_cols, np.empty(0, np.float32), shape)
         labels = None if user_map is None else (user_map, item_map)
-        return self._fit(trip, valid, config, report=callback, start=start, labels=labels, seen=seen_data)
+        with warnings.catch_warnings():
+            if epochs is not None:  # the caller asked for this many epochs: no warning about the cap
+                warnings.simplefilter("ignore", ConvergenceWarning)
+            return self._fit(trip, valid, config, report=callback, start=start, labels=labels, seen=seen_data)
 
     def _new_ratings(self, data: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(users, items, ratings) as labels for a labelled model, else indices."""
