@@ -408,7 +408,7 @@ class _Search:
             results.append({
                 **params,
                 f"mean_{self.metric}": float(np.mean(scores)),
-                f"std_{self.metric}": float(np.std(scores)),
+                f"std_{self.metric}": float(np.std(scores)) if np.isfinite(scores).all() else math.inf,
                 "split_scores": scores.tolist(),
                 "epochs": int(round(np.mean([r["epochs"] for r in runs]))),
                 "seconds": float(sum(r["seconds"] for r in runs)),
