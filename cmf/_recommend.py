@@ -241,7 +241,8 @@ class RecommenderMixin:
         epochs : int, optional
             Epochs to run (``tol`` may stop earlier); default ``max_epochs``.
         validation : RatingDataset or tuple, optional
-            Held-out ratings scored after every epoch, labelled like ``data``.
+            Held-out ratings scored after every epoch, labelled like
+            ``data``; ``patience`` applies only with them.
         callback : callable, optional
             Called after every epoch with its history row.
 
@@ -277,8 +278,9 @@ class RecommenderMixin:
             if user_map is not None:
                 vu, vi = user_map.to_index(vu, name="user"), item_map.to_index(vi, name="item")
             valid = as_triplets(vu, vi, vv, shape=shape, dtype=config.dtype, name="validation ratings")
-        if config.patience is not None and valid is None:
-            raise ValueError("patience needs validation data: pass validation=")
+        if valid is None:
+            # early stopping needs held-out ratings; without them run the epochs
+            config = dataclasses.replace(config, patience=None)
         start = self._grown_state(shape, config)
         seen = self._seen_csr()
         seen_rows, seen_cols = trip.rows, trip.cols
