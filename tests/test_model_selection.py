@@ -170,21 +170,21 @@ def test_random_search_samples_lists_scipy_and_callables(data):
 def test_tune_picks_a_configuration_better_than_defaults_and_is_bounded(data):
     train, test = train_test_split(data, 0.2, random_state=1)
     lines = []
-    result = tune(train, budget=6, min_epochs=5, max_epochs=60, n_jobs=2, random_state=0, progress=lines.append)
+    result = tune(train, budget=6, min_epochs=10, max_epochs=300, n_jobs=2, random_state=0, progress=lines.append)
     assert len(result.results) == 6 and lines and lines[0].startswith("round 1")
     assert set(result.best_params) == {"n_factors", "learning_rate", "regularization", "init_std", "max_epochs"}
     assert result.best_score == min(r["rmse"] for r in result.results)
     # every configuration ran at least one round and none beyond max_epochs
-    assert all(1 <= r["epochs"] <= 60 for r in result.results if r["error"] is None)
+    assert all(1 <= r["epochs"] <= 300 for r in result.results if r["error"] is None)
     model = result.best_estimator
-    assert model.n_factors == result.best_params["n_factors"] and model.n_epochs_ <= 60
+    assert model.n_factors == result.best_params["n_factors"] and model.n_epochs_ <= 300
     tuned = evaluate(model, test)["rmse"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        default = MatrixFactorization(max_epochs=60, random_state=0).fit_ratings(train)
+        default = MatrixFactorization(max_epochs=300, random_state=0).fit_ratings(train)
     # the same epoch cap with the default hyperparameters does worse on held-out data
     assert tuned < evaluate(default, test)["rmse"]
-    same = tune(train, budget=6, min_epochs=5, max_epochs=60, n_jobs=1, random_state=0, refit=False)
+    same = tune(train, budget=6, min_epochs=10, max_epochs=300, n_jobs=1, random_state=0, refit=False)
     assert same.best_params == result.best_params and same.best_estimator is None
 
 
