@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 import warnings
@@ -132,7 +133,10 @@ class _Progress:
             from tqdm import tqdm
         except ImportError:
             return  # no bar without the optional extra: pip install 'cmf-sgd[cli]'
-        self.bar = tqdm(total=total, desc=desc, unit="epoch", leave=False, file=sys.stderr, dynamic_ncols=True)
+        # The terminal's width; a pseudo-terminal may report 0 columns, which
+        # would hide the bar, and shutil then falls back to 80.
+        width = shutil.get_terminal_size((80, 24)).columns
+        self.bar = tqdm(total=total, desc=desc, unit="epoch", leave=False, file=sys.stderr, ncols=width)
 
     def __call__(self, row: dict[str, float]) -> None:
         if self.bar is None:
@@ -309,7 +313,7 @@ def add_commands(sub: Any) -> None:
     _add_data_options(p)
     _add_model_options(p)
     p.add_argument("--validation", type=_fraction, help="hold out this fraction to monitor (early stopping, patience 5)")
-    p.add_argument("--patience", type=int, help="early-stopping patience in epochs (needs --validation)")
+    p.add_argument("--patience", type=int, help="early-stopping patience in epochs (default 5 with --validation; 0 turns it off)")
     p.add_argument("--out", "-o", help="save the model to this .npz file")
     _add_output_options(p)
     p.set_defaults(func=_cmd_train)
