@@ -193,9 +193,11 @@ def evaluate(
     Parameters
     ----------
     model : MatrixFactorization
-        Fitted on data with the same indices (a split of the same data set).
+        Fitted.
     data : RatingDataset or tuple
-        Held-out ratings.
+        Held-out ratings: a split of the data the model was fitted on, or a
+        separately read labelled file (matched by label; unknown users and
+        items are predicted as the global mean plus the known side's bias).
     metrics : sequence of str
         Any of ``rmse``, ``mae``, ``precision``, ``recall``, ``ndcg``.
     k, threshold
@@ -213,12 +215,7 @@ def evaluate(
         raise ValueError(f"unknown metric(s) {sorted(unknown)}; choose from {', '.join(METRICS)}")
     data = as_dataset(data)
     model._check_fitted()
-    if data.shape[0] > model.shape_[0] or data.shape[1] > model.shape_[1]:
-        raise ValueError(
-            f"the data has shape {data.shape} but the model {tuple(model.shape_)}: score it on a split of the data it was fitted on"
-        )
-    # indices, not labels: the split shares the model's index space
-    pred = _predict_indices(model, data.rows, data.cols)
+    pred = _predict_dataset(model, data)
     if clip is not None:
         pred = np.clip(pred, *clip)
     out: dict[str, float] = {}
@@ -233,11 +230,44 @@ def evaluate(
     return out
 
 
-def _predict_indices(model: Any, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+def _predict_dataset(model: Any, data: RatingDataset) -> np.ndarray:
+    """Predictions for every rating of ``data``, in float64.
+
+    A split of the data the model was fitted on shares its indices. Data
+    read separately (a test file) is matched by label; a user or item the
+    model does not know is predicted as the model predicts a row or column
+    without ratings: the global mean plus the known side's bias.
+    """
     from cmf import _training
 
-    return _training.predict_pairs(model._state(), np.ascontiguousarray(rows, np.int32),
-                                   np.ascontiguousarray(cols, np.int32)).astype(np.float64)
+    rows, cols = data.rows.astype(np.int64), data.cols.astype(np.int64)
+    labels = (model.user_labels_, model.item_labels_)
+    if data.labelled and labels[0] is not None:
+        own = (data.user_labels.labels, data.item_labels.labels)
+        if not all(a is b or (len(a) == len(b) and np.array_equal(a, b)) for a, b in zip(own, labels)):
+            users, items = model._maps()
+            rows = users.lookup(own[0][data.rows])
+            cols = items.lookup(own[1][data.cols])
+    elif data.labelled != (labels[0] is not None):
+        raise ValueError(
+            "the model and the data must both have labels or both be indices: "
+            + ("fit with fit_ratings() on the loaded data" if data.labelled else "pass labelled data")
+        )
+    elif data.shape[0] > model.shape_[0] or data.shape[1] > model.shape_[1]:
+        raise ValueError(
+            f"the data has shape {data.shape} but the model {tuple(model.shape_)}: "
+            "score it on a split of the data it was fitted on"
+        )
+    known_row = (rows >= 0) & (rows < model.shape_[0])
+    known_col = (cols >= 0) & (cols < model.shape_[1])
+    both = known_row & known_col
+    out = np.full(len(rows), float(model.global_mean_))
+    out[both] = _training.predict_pairs(model._state(), np.ascontiguousarray(rows[both], np.int32),
+                                        np.ascontiguousarray(cols[both], np.int32))
+    only_row, only_col = known_row & ~known_col, known_col & ~known_row
+    out[only_row] += model.user_bias_[rows[only_row]]
+    out[only_col] += model.item_bias_[cols[only_col]]
+    return out
 
 
 def _clone(estimator: Any, params: dict[str, Any], n_jobs: int) -> Any:

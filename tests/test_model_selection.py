@@ -216,3 +216,24 @@ def test_movielens_surprise_defaults_reach_the_benchmark_accuracy():
         scores.append(evaluate(model, test, clip=(1, 5))["rmse"])
     # Surprise 1.1.5 reaches 0.9389 on this split; seeds differ by about 0.002
     assert np.mean(scores) <= 0.940
+
+
+def test_evaluate_matches_a_separately_loaded_test_file_by_label(tmp_path):
+    from cmf.io import load_ratings
+
+    train_file, test_file = tmp_path / "u1.base", tmp_path / "u1.test"
+    train_file.write_text("10\t1\t5\t0\n10\t2\t3\t0\n20\t1\t4\t0\n20\t3\t1\t0\n30\t2\t2\t0\n30\t3\t4\t0\n")
+    # user 20 and item 3 are known; user 99 and item 7 are not
+    test_file.write_text("20\t3\t2\t0\n99\t1\t4\t0\n30\t7\t3\t0\n99\t7\t5\t0\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MatrixFactorization(n_factors=2, max_epochs=50, random_state=0).fit_ratings(load_ratings(train_file))
+    test = load_ratings(test_file)
+    mu = model.global_mean_
+    item1 = list(model.item_labels_).index(1)
+    user30 = list(model.user_labels_).index(30)
+    expected = [model.predict(20, 3), mu + model.item_bias_[item1], mu + model.user_bias_[user30], mu]
+    assert evaluate(model, test)["rmse"] == pytest.approx(rmse([2, 4, 3, 5], expected), rel=1e-6)
+    unlabelled = RatingDataset(np.array([0], np.int32), np.array([0], np.int32), np.ones(1, np.float32), (1, 1))
+    with pytest.raises(ValueError, match="both have labels"):
+        evaluate(model, unlabelled)
