@@ -117,19 +117,22 @@ def _open(path: str) -> Any:
 
 
 def _split_lines(path: str, sep: str | None, comment: str | None) -> tuple[list[list[str]], list[int]]:
-    """Fields of every non-empty, non-comment line, and the 1-based line numbers."""
-    fields: list[list[str]] = []
-    numbers: list[int] = []
+    """Fields of every non-empty, non-comment line, and the 1-based line numbers.
+
+    Fields are not stripped here (callers strip the columns they use, all at
+    once), which keeps this loop to one split per line.
+    """
     try:
         with _open(path) as f:
-            for number, line in enumerate(f, 1):
-                text = line.strip()
-                if not text or (comment and text.startswith(comment)):
-                    continue
-                fields.append([part.strip() for part in text.split(sep)] if sep else text.split())
-                numbers.append(number)
+            lines = f.read().splitlines()
     except UnicodeDecodeError as exc:
         raise ParseError(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})", path) from None
+    kept = [
+        (number, text) for number, text in enumerate(map(str.strip, lines), 1)
+        if text and not (comment and text.startswith(comment))
+    ]
+    numbers = [number for number, _ in kept]
+    fields = [text.split(sep) for _, text in kept] if sep else [text.split() for _, text in kept]
     return fields, numbers
 
 
@@ -158,7 +161,7 @@ def _looks_like_header(fields: list[str], rating_col: int) -> bool:
 
 def _labels_of(column: list[str]) -> np.ndarray:
     """Integer labels when every entry is an integer, else strings."""
-    arr = np.array(column, dtype=str)
+    arr = np.char.strip(np.array(column, dtype=str))
     try:
         ints = arr.astype(np.int64)
     except (ValueError, OverflowError):
@@ -269,16 +272,16 @@ def load_ratings(
         raise ParseError(f"{path}: the file holds a header but no ratings", path)
 
     need = max(cols) + 1
-    for row, number in zip(fields, numbers):
-        if len(row) < need:
-            raise ParseError(
-                f"{path}, line {number}: expected at least {need} fields separated by "
-                f"{_describe(delimiter)}, found {len(row)}: {_show(row, delimiter)}",
-                path, number,
-            )
-    users = [row[cols[0]] for row in fields]
-    items = [row[cols[1]] for row in fields]
-    raw = [row[cols[2]] for row in fields]
+    lengths = np.fromiter(map(len, fields), dtype=np.int64, count=len(fields))
+    short = np.flatnonzero(lengths < need)
+    if len(short):
+        row, number = fields[int(short[0])], numbers[int(short[0])]
+        raise ParseError(
+            f"{path}, line {number}: expected at least {need} fields separated by "
+            f"{_describe(delimiter)}, found {len(row)}: {_show(row, delimiter)}",
+            path, number,
+        )
+    users, items, raw = ([row[c] for row in fields] for c in cols)
     try:
         ratings = np.array(raw, dtype=np.float64)
     except ValueError:
@@ -291,11 +294,14 @@ def load_ratings(
                 ok = False
             if not ok:
                 raise ParseError(f"{path}, line {number}: the rating {text!r} is not a finite number", path, number)
-    for column, role in ((users, "user"), (items, "item")):
-        for text, number in zip(column, numbers):
-            if not text:
+    user_labels, item_labels = _labels_of(users), _labels_of(items)
+    for labels, role in ((user_labels, "user"), (item_labels, "item")):
+        if labels.dtype.kind == "U":
+            empty = np.flatnonzero(labels == "")
+            if len(empty):
+                number = numbers[int(empty[0])]
                 raise ParseError(f"{path}, line {number}: empty {role} id", path, number)
-    return RatingDataset.from_labels(_labels_of(users), _labels_of(items), ratings, source=path)
+    return RatingDataset.from_labels(user_labels, item_labels, ratings, source=path)
 
 
 def _describe(sep: str | None) -> str:

@@ -151,6 +151,7 @@ def test_progress_bar_updates_per_epoch(monkeypatch):
     from cmf import _cli_commands
 
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+    monkeypatch.setenv("COLUMNS", "200")  # wide enough for the whole bar
     fake_err = io.StringIO()
     fake_err.isatty = lambda: True
     monkeypatch.setattr(sys, "stderr", fake_err)
