@@ -8,8 +8,17 @@ import pytest
 from cmf.datasets import make_ratings
 from cmf.io import ParseError, as_dataset, from_dataframe, guess_format, load_pairs, load_ratings
 
-ML100K = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "ml-100k", "u.data")
-ML100K = os.environ.get("CMF_ML100K", "/work/shared/data/ml-100k/u.data" if not os.path.exists(ML100K) else ML100K)
+
+def _movielens_path():
+    """MovieLens 100K: $CMF_ML100K, else ../shared/data/ml-100k/u.data next to the repository (or one level up)."""
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    candidates = [os.environ.get("CMF_ML100K", "")] + [
+        os.path.join(root, *[".."] * up, "shared", "data", "ml-100k", "u.data") for up in (1, 2)
+    ]
+    return next((os.path.normpath(c) for c in candidates if c and os.path.exists(c)), os.path.normpath(candidates[1]))
+
+
+ML100K = _movielens_path()
 
 TRIPLES = [("10", "100", "4"), ("20", "100", "3"), ("10", "300", "5"), ("30", "200", "1.5")]
 

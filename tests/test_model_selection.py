@@ -14,7 +14,17 @@ from cmf.model_selection import (
     GridSearch, KFold, RandomSearch, cross_validate, evaluate, train_test_split, tune,
 )
 
-ML100K = "/work/shared/data/ml-100k/u.data"
+
+def _movielens_path():
+    """MovieLens 100K: $CMF_ML100K, else ../shared/data/ml-100k/u.data next to the repository (or one level up)."""
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    candidates = [os.environ.get("CMF_ML100K", "")] + [
+        os.path.join(root, *[".."] * up, "shared", "data", "ml-100k", "u.data") for up in (1, 2)
+    ]
+    return next((os.path.normpath(c) for c in candidates if c and os.path.exists(c)), os.path.normpath(candidates[1]))
+
+
+ML100K = _movielens_path()
 
 
 @pytest.fixture(scope="module")
