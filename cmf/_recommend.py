@@ -701,10 +701,8 @@ def _align(valid: Any, train: Any) -> Any:
     """Express validation ratings in the training set's indices (dropping unknown labels)."""
     from cmf._dataset import RatingDataset
 
-    if valid.user_labels is train.user_labels and valid.item_labels is train.item_labels:
-        if valid.shape != train.shape:
-            raise ValueError(f"validation data has shape {valid.shape} but the training data {train.shape}")
-        return valid
+    if train.labelled and valid.user_labels is train.user_labels and valid.item_labels is train.item_labels:
+        return valid  # a split of the same data set
     if not (valid.labelled and train.labelled):
         if valid.labelled or train.labelled:
             raise ValueError("training and validation data must both be labelled or both be indices")

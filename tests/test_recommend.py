@@ -363,3 +363,23 @@ def test_plot_history_draws_lines_and_writes_png(tmp_path):
 
     own = Figure().add_subplot()
     assert model.plot_history(ax=own) is own and len(own.lines) == 1
+
+
+def test_fit_ratings_validation_from_another_file_is_matched_by_label(tmp_path):
+    from cmf.io import load_ratings
+
+    (tmp_path / "train.txt").write_text("a x 5\na y 3\nb x 4\nb z 1\nc y 2\nc z 4\n")
+    (tmp_path / "valid.txt").write_text("b y 2\nzz x 3\nc x 5\n")  # user zz is unknown: dropped
+    train, valid = load_ratings(tmp_path / "train.txt"), load_ratings(tmp_path / "valid.txt")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MatrixFactorization(n_factors=2, max_epochs=5, random_state=0, dtype="float64")
+        model.fit_ratings(train, validation=valid)
+    pred = model.predict(["b", "c"], ["y", "x"])
+    last = np.sqrt(np.mean((pred - np.array([2.0, 5.0])) ** 2))
+    assert model.history_["val_rmse"][-1] == pytest.approx(last, rel=1e-9)
+    indexed = RatingDataset(np.array([0, 1], np.int32), np.array([0, 1], np.int32), np.ones(2, np.float32), (2, 2))
+    with pytest.raises(ValueError, match="both be labelled"):
+        MatrixFactorization().fit_ratings(train, validation=indexed)
+    with pytest.raises(ValueError, match="outside the training data"):
+        MatrixFactorization().fit_ratings(indexed, validation=(np.array([5]), np.array([0]), np.array([1.0])))
