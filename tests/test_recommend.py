@@ -383,3 +383,16 @@ def test_fit_ratings_validation_from_another_file_is_matched_by_label(tmp_path):
         MatrixFactorization().fit_ratings(train, validation=indexed)
     with pytest.raises(ValueError, match="outside the training data"):
         MatrixFactorization().fit_ratings(indexed, validation=(np.array([5]), np.array([0]), np.array([1.0])))
+
+
+def test_model_file_without_seen_items_needs_exclude_seen_false(tmp_path):
+    model, _ = small_model(labelled=False)
+    model.save(tmp_path / "m.npz")
+    files = dict(np.load(tmp_path / "m.npz", allow_pickle=False))
+    del files["seen_indptr"], files["seen_indices"]
+    np.savez(tmp_path / "plain.npz", **files)
+    loaded = MatrixFactorization.load(tmp_path / "plain.npz")
+    with pytest.raises(ValueError, match="exclude_seen=False"):
+        loaded.recommend(0)
+    np.testing.assert_array_equal(loaded.recommend(0, n=3, exclude_seen=False)[0],
+                                  model.recommend(0, n=3, exclude_seen=False)[0])
