@@ -567,4 +567,4 @@ def _sample(dist: Any, rng: np.random.Generator) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-from cmf._tune import TuneResult, tune  # noqa: E402  (tune builds on the search helpers above)
+from cmf._tune import TuneResult, tune  # noqa: E402  (tune builds on the search functions above)

@@ -22,7 +22,7 @@ from cmf.io import load_ratings
 from cmf.model_selection import evaluate, train_test_split, tune
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-# next to the repository, or one level further up (a worktree in a subfolder)
+# next to the repository, or one level further up (a checkout in a subfolder)
 CANDIDATES = [os.path.join(HERE, "..", *[".."] * up, "shared", "data", "ml-100k", "u.data") for up in (1, 2)]
 DEFAULT = os.path.normpath(next((c for c in CANDIDATES if os.path.exists(c)), CANDIDATES[0]))
 
