@@ -163,3 +163,19 @@ def test_progress_bar_updates_per_epoch(monkeypatch):
     assert bar.bar.n == 2 and "val_rmse=0.6000" in fake_err.getvalue() and "2/3" in fake_err.getvalue()
     bar.close()
     assert _cli_commands._Progress(3, "x", quiet=True).bar is None
+
+
+def test_no_bar_without_tqdm(monkeypatch):
+    import io
+
+    from cmf import _cli_commands
+
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # import tqdm now fails
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+    fake_err = io.StringIO()
+    fake_err.isatty = lambda: True
+    monkeypatch.setattr(sys, "stderr", fake_err)
+    bar = _cli_commands._Progress(3, "training", quiet=False)
+    bar({"epoch": 1, "train_loss": 1.0, "train_rmse": 0.5, "val_rmse": float("nan"), "seconds": 0.1})
+    bar.close()
+    assert bar.bar is None and fake_err.getvalue() == ""
