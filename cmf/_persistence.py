@@ -37,7 +37,9 @@ def save_model(model: Any, path: str | os.PathLike[str]) -> None:
     }
     arrays = {name: getattr(model, name) for name in _ARRAYS}
     history = {f"history_{k}": np.asarray(v, dtype=np.float64) for k, v in model.history_.items()}
-    np.savez(path, meta=np.array(json.dumps(meta)), **arrays, **history)
+    # labels (int64 or unicode arrays) and seen items, for recommend; no pickles
+    extra = model._extra_arrays() if hasattr(model, "_extra_arrays") else {}
+    np.savez(path, meta=np.array(json.dumps(meta)), **arrays, **history, **extra)
 
 
 def load_model(cls: type, path: str | os.PathLike[str]) -> Any:
@@ -93,4 +95,6 @@ def load_model(cls: type, path: str | os.PathLike[str]) -> Any:
         raise ValueError("model file is inconsistent: factor shapes do not match the stored shape")
     if b.shape != (n_rows,) or c.shape != (n_cols,):
         raise ValueError("model file is inconsistent: bias shapes do not match the stored shape")
+    if hasattr(model, "_restore_extra_arrays"):
+        model._restore_extra_arrays(files)
     return model

@@ -195,6 +195,7 @@ def train(
     config: TrainingConfig,
     rng: np.random.Generator,
     report: Callable[[dict[str, float]], None] | None = None,
+    start: FactorState | None = None,
 ) -> TrainingResult:
     """Fit a factorization to ``data``.
 
@@ -210,6 +211,9 @@ def train(
         Source of the initial factors and of every epoch's order.
     report : callable, optional
         Called after each epoch with that epoch's history row.
+    start : FactorState, optional
+        Continue from these parameters (updated in place; shapes must match
+        ``data.shape`` and ``config``) instead of a random initial state.
 
     Returns
     -------
@@ -224,7 +228,7 @@ def train(
         Re-raised after restoring the last completed epoch; the partial
         result is attached as ``result``.
     """
-    state = initial_state(data, config, rng)
+    state = initial_state(data, config, rng) if start is None else start
     result = TrainingResult(state=state)
     last_good = state.copy()
     best: FactorState | None = None

@@ -11,6 +11,7 @@ import numpy as np
 
 from cmf import _training
 from cmf._input import Triplets, as_triplets, check_pairs, to_triplets, _observed_mask, _is_sparse
+from cmf._recommend import RecommenderMixin
 from cmf._training import FactorState, TrainingConfig
 from cmf.exceptions import ConvergenceWarning, DivergenceError, NotFittedError
 
@@ -30,7 +31,7 @@ _FITTED_ATTRIBUTES = (
 )
 
 
-class MatrixFactorization:
+class MatrixFactorization(RecommenderMixin):
     r"""Biased matrix factorization trained by stochastic gradient descent.
 
     Fills in the unknown entries of a partly observed matrix :math:`R`
@@ -394,17 +395,24 @@ class MatrixFactorization:
                 raise ValueError(f"validation matrix has shape {valid.shape} but X has shape {shape}")
         return valid
 
-    def _fit(self, data: Triplets, valid: Triplets | None, config: TrainingConfig) -> "MatrixFactorization":
+    def _fit(
+        self, data: Triplets, valid: Triplets | None, config: TrainingConfig, *,
+        report: Any = None, start: FactorState | None = None, labels: Any = None, seen: Any = None,
+    ) -> "MatrixFactorization":
         rng = np.random.default_rng(self.random_state)
-        report = _print_epoch if self.verbose else None
+        if report is None and self.verbose:
+            report = _print_epoch
         try:
-            result = _training.train(data, valid, config, rng, report)
+            result = _training.train(data, valid, config, rng, report, start=start)
         except (DivergenceError, KeyboardInterrupt) as exc:
             partial = getattr(exc, "result", None)
             if partial is not None:
                 self._store(partial, data.shape, converged=False)
+                self._remember_data(data if seen is None else seen, labels)
             raise
         self._store(result, data.shape, converged=result.converged)
+        # labels and the seen items (for recommend) belong to the fitted state
+        self._remember_data(data if seen is None else seen, labels)
         if not result.converged:
             warnings.warn(
                 f"training stopped at max_epochs={config.max_epochs} while the loss was still decreasing "
@@ -446,7 +454,8 @@ class MatrixFactorization:
         ----------
         rows, cols : int or array_like of int
             Zero-based indices inside the fitted shape; broadcast against
-            each other.
+            each other. After :meth:`fit_ratings` on labelled data, the
+            original user and item labels instead.
 
         Returns
         -------
@@ -457,12 +466,15 @@ class MatrixFactorization:
         ------
         NotFittedError
             Before ``fit``.
+        KeyError
+            For a label the model does not know.
         TypeError
             For non-integer indices.
         IndexError
             For indices outside the fitted shape.
         """
         self._check_fitted()
+        rows, cols = self._encode_pairs(rows, cols)
         r, c, scalar = check_pairs(rows, cols, self.shape_)
         out = _training.predict_pairs(self._state(), r, c)
         return float(out[0]) if scalar else out
