@@ -349,8 +349,9 @@ def load_model(cls: type, path: str | os.PathLike[str]) -> Any:
     name = os.fspath(path)
     try:
         archive = zipfile.ZipFile(name)
-    except (zipfile.BadZipFile, ValueError, EOFError) as exc:
-        # A missing or unreadable path keeps its OSError (FileNotFoundError...).
+    except (OSError, zipfile.BadZipFile, ValueError, EOFError) as exc:
+        # One exception type for every file that cannot serve as a model,
+        # missing ones included; the message keeps the system's reason.
         raise ValueError(f"{name!r} is not a readable cmf model file: {exc}") from None
     try:
         with archive:

@@ -123,9 +123,9 @@ def empty_history() -> dict[str, list[float]]:
 
 
 def initial_state(data: Triplets, config: TrainingConfig, rng: np.random.Generator) -> FactorState:
-    """Random factors N(0, init_std^2 * scale), zero biases, mu = mean of the observed values.
+    """Random factors N(0, init_std^2 * min(1, scale)), zero biases, mu = mean of the observed values.
 
-    ``scale`` is :func:`data_scale` (1 for data of unit spread).
+    ``scale`` is :func:`data_scale`.
 
     Rows and columns without any observed entry get zero factors, so that
     the model predicts mu plus the other side's bias for them: they are
@@ -134,7 +134,7 @@ def initial_state(data: Triplets, config: TrainingConfig, rng: np.random.Generat
     n_rows, n_cols = data.shape
     k, dtype = config.n_factors, config.dtype
     mu = robust_mean(data.values) if config.biased else 0.0
-    std = config.init_std * np.sqrt(data_scale(data.values, mu))
+    std = config.init_std * np.sqrt(min(1.0, data_scale(data.values, mu)))
     P = rng.standard_normal((n_rows, k), dtype=dtype)
     P *= dtype.type(std)
     Q = rng.standard_normal((n_cols, k), dtype=dtype)
@@ -166,13 +166,15 @@ def scale_hint(scale: float) -> str:
 def data_scale(values: np.ndarray, mu: float) -> float:
     """Root mean square of ``values - mu``, the spread the factors must explain.
 
-    The initial factors are drawn with standard deviation ``init_std *
-    sqrt(scale)``, so that the initial products p_u . q_i are the same
-    fraction of the data's spread whatever its units: with values of order
-    1e-6, factors of order 0.1 would start as noise ten thousand times the
-    signal and take hundreds of epochs to shrink. It is 0 when every value
-    equals mu; the factors then start (and stay) at zero and the model is
-    exactly mu.
+    For data that vary by less than 1 the initial factors are drawn with
+    standard deviation ``init_std * sqrt(scale)``, so that the initial
+    products p_u . q_i stay a small fraction of the data's spread: with
+    values of order 1e-6, factors of order 0.1 would start as noise ten
+    thousand times the signal and take hundreds of epochs to shrink. From a
+    spread of 1 up, ``init_std`` is used as given, as in other SGD
+    factorization libraries, so that their settings carry over. The scale
+    is 0 when every value equals mu; the factors then start (and stay) at
+    zero and the model is exactly mu.
     """
     with np.errstate(over="ignore", invalid="ignore"):
         centred = values.astype(np.float64) - mu
@@ -277,6 +279,7 @@ def train(
     config: TrainingConfig,
     rng: np.random.Generator,
     report: Callable[[dict[str, float]], None] | None = None,
+    start: FactorState | None = None,
 ) -> TrainingResult:
     """Fit a factorization to ``data``.
 
@@ -292,6 +295,10 @@ def train(
         Source of the initial factors and of every epoch's order.
     report : callable, optional
         Called after each epoch with that epoch's history row.
+    start : FactorState, optional
+        Continue from these parameters instead of a random initial state
+        (shapes must match ``data.shape`` and ``config``). They are copied,
+        never changed.
 
     Returns
     -------
@@ -306,7 +313,9 @@ def train(
         Re-raised after restoring the last completed epoch; the partial
         result is attached as ``result``.
     """
-    state = initial_state(data, config, rng)
+    # A copy of ``start``: it is usually a published (read-only) snapshot
+    # that concurrent readers may still be using.
+    state = initial_state(data, config, rng) if start is None else start.copy()
     result = TrainingResult(state=state, data_scale=data_scale(data.values, state.mu))
     last_good = state.copy()
     tracker = _Progress()

@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 import warnings
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -91,6 +91,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_toolkit_commands(sub: Any) -> None:
+    """The recommender commands: train, evaluate, tune, predict, recommend."""
+    from cmf import _cli_commands as commands
+
+    commands.add_commands(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of the ``cmf`` command.
 
@@ -107,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--small-only", action="store_true", help="only the 4x5 example")
     demo.add_argument("--ratings", type=int, default=1_000_000, help="size of the synthetic set (default 1,000,000)")
     demo.set_defaults(func=_cmd_demo)
+    _add_toolkit_commands(sub)
     return parser
 
 
@@ -128,7 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "func"):
         parser.print_help()
         return 2
-    return int(args.func(args))
+    from cmf._cli_commands import run_reporting_errors
+
+    return run_reporting_errors(args.func, args)
 
 
 if __name__ == "__main__":  # pragma: no cover

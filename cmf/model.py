@@ -13,13 +13,14 @@ from cmf import _training
 from cmf._input import Triplets, as_triplets, check_pairs, to_triplets, _check_numeric, _observed_mask, _is_sparse
 from cmf._fitted import Fitted, freeze
 from cmf._memory import check_allocation, check_fit_memory
+from cmf._recommend import RecommenderMixin
 from cmf._training import FactorState, TrainingConfig
 from cmf.exceptions import ConvergenceWarning, DivergenceError, NotFittedError
 
 __all__ = ["MatrixFactorization"]
 
 
-class MatrixFactorization:
+class MatrixFactorization(RecommenderMixin):
     r"""Biased matrix factorization trained by stochastic gradient descent.
 
     Fills in the unknown entries of a partly observed matrix :math:`R`
@@ -88,12 +89,11 @@ class MatrixFactorization:
         progress (SGD's loss is noisy, so one epoch is not enough to tell).
     init_std : float, default 0.1
         Standard deviation of the normal distribution the factors start
-        from, for data that vary by about 1 around their mean; it is scaled
-        by the square root of the root-mean-square deviation of the observed
-        values from :math:`\mu`, so that the initial products
-        :math:`p_u \cdot q_i` are the same fraction of the data's spread in
-        any units (zero factors when all values are equal). Biases start at
-        zero.
+        from (biases start at zero). For data whose root-mean-square
+        deviation :math:`s` from :math:`\mu` is below 1 it is multiplied by
+        :math:`\sqrt{s}`, so that the initial products :math:`p_u \cdot
+        q_i` stay small next to the data however small their units (zero
+        factors when all values are equal).
     biased : bool, default True
         Whether to use :math:`\mu`, :math:`b` and :math:`c`.
     shuffle : bool, default True
@@ -411,23 +411,30 @@ class MatrixFactorization:
                 raise ValueError(f"validation matrix has shape {valid.shape} but X has shape {shape}")
         return valid
 
-    def _fit(self, data: Triplets, valid: Triplets | None, config: TrainingConfig) -> "MatrixFactorization":
+    def _fit(
+        self, data: Triplets, valid: Triplets | None, config: TrainingConfig, *,
+        report: Any = None, start: FactorState | None = None, labels: Any = None, seen: Any = None,
+    ) -> "MatrixFactorization":
         check_fit_memory(
             data.shape[0], data.shape[1], len(data), config.n_factors, config.dtype.itemsize,
             n_validation=0 if valid is None else len(valid), early_stopping=config.patience is not None,
         )
         rng = np.random.default_rng(self.random_state)
-        report = _print_epoch if self.verbose else None
+        if report is None and self.verbose:
+            report = _print_epoch
         try:
-            result = _training.train(data, valid, config, rng, report)
+            result = _training.train(data, valid, config, rng, report, start=start)
         except (DivergenceError, KeyboardInterrupt) as exc:
             partial = getattr(exc, "result", None)
             # An interruption before the first epoch finished leaves nothing
             # worth keeping: the model stays as it was.
             if partial is not None and (isinstance(exc, DivergenceError) or partial.n_epochs > 0):
                 self._store(partial, data.shape, converged=False)
+                self._remember_data(data if seen is None else seen, labels)
             raise
         self._store(result, data.shape, converged=result.converged)
+        # labels and the seen items (for recommend) belong to the fitted state
+        self._remember_data(data if seen is None else seen, labels)
         if not result.converged:
             warnings.warn(
                 f"training stopped at max_epochs={config.max_epochs} while the loss was still decreasing "
@@ -465,6 +472,37 @@ class MatrixFactorization:
     def _check_fitted(self) -> None:
         self._snapshot()
 
+    def _state(self) -> FactorState:
+        """The parameters of the current snapshot (read-only arrays)."""
+        return self._snapshot().state
+
+    def _replace_fitted(self, **changes: Any) -> None:
+        """Publish a copy of the snapshot with some fields changed, in one assignment.
+
+        Keys are ``P``, ``Q``, ``b``, ``c``, ``mu`` (the parameters) and the
+        other fields of :class:`~cmf._fitted.Fitted`. Arrays are copied, so
+        the caller's stay writable and unchanged; several fields that must
+        change together (a new user's factors, bias and the shape) become
+        visible to readers at the same moment.
+        """
+        fitted = self._snapshot()
+        state = fitted.state
+        params = {"P": state.P, "Q": state.Q, "b": state.b, "c": state.c, "mu": state.mu}
+        fields = {
+            "shape": fitted.shape, "n_epochs": fitted.n_epochs, "converged": fitted.converged,
+            "best_epoch": fitted.best_epoch, "history": fitted.history,
+        }
+        for key, value in changes.items():
+            if key == "mu":
+                params[key] = float(value)
+            elif key in params:
+                params[key] = np.array(value, copy=True)
+            elif key in fields:
+                fields[key] = tuple(int(s) for s in value) if key == "shape" else value
+            else:
+                raise KeyError(key)
+        self._fitted = freeze(FactorState(**params), **fields)
+
     def __setstate__(self, state: dict[str, Any]) -> None:
         # Unpickled arrays come back writable; make the snapshot immutable again.
         fitted = state.get("_fitted")
@@ -487,7 +525,8 @@ class MatrixFactorization:
         ----------
         rows, cols : int or array_like of int
             Zero-based indices inside the fitted shape; broadcast against
-            each other.
+            each other. After :meth:`fit_ratings` on labelled data, the
+            original user and item labels instead.
 
         Returns
         -------
@@ -498,12 +537,15 @@ class MatrixFactorization:
         ------
         NotFittedError
             Before ``fit``.
+        KeyError
+            For a label the model does not know.
         TypeError
             For non-integer indices.
         IndexError
             For indices outside the fitted shape.
         """
         fitted = self._snapshot()
+        rows, cols = self._encode_pairs(rows, cols)
         r, c, scalar = check_pairs(rows, cols, fitted.shape)
         out = _training.predict_pairs(fitted.state, r, c)
         return float(out[0]) if scalar else out
@@ -628,19 +670,7 @@ def _fitted_property(name: str, get: Any, doc: str) -> property:
         return get(self._snapshot())
 
     def setter(self: MatrixFactorization, value: Any) -> None:
-        fitted = self._snapshot()
-        state = fitted.state
-        arrays = {"P": state.P, "Q": state.Q, "b": state.b, "c": state.c, "mu": state.mu}
-        fields = {
-            "shape": fitted.shape, "n_epochs": fitted.n_epochs, "converged": fitted.converged,
-            "best_epoch": fitted.best_epoch, "history": fitted.history,
-        }
-        key = _FIELD_OF[name]
-        if key in arrays:
-            arrays[key] = np.array(value, copy=True) if key != "mu" else float(value)
-        else:
-            fields[key] = value
-        self._fitted = freeze(FactorState(**arrays), **fields)
+        self._replace_fitted(**{_FIELD_OF[name]: value})
 
     return property(getter, setter, doc=doc)
 

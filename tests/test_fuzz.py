@@ -114,9 +114,9 @@ def recorded_training():
     seen = []
     real = _training.train
 
-    def spy(data, validation, config, rng, report=None):
+    def spy(data, *args, **kwargs):
         seen.append(data)
-        return real(data, validation, config, rng, report)
+        return real(data, *args, **kwargs)
 
     with mock.patch.object(_training, "train", spy), warnings.catch_warnings():
         warnings.simplefilter("ignore", cmf.ConvergenceWarning)

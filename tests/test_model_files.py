@@ -143,8 +143,8 @@ def test_big_endian_arrays_load_as_native(saved, fitted):
     assert_same(loaded, fitted)
 
 
-def test_missing_file_raises_file_not_found(tmp_path):
-    with pytest.raises(FileNotFoundError):
+def test_missing_file_is_named_with_the_reason(tmp_path):
+    with pytest.raises(ValueError, match="absent.npz' is not a readable cmf model file: .*No such file"):
         cmf.MatrixFactorization.load(tmp_path / "absent.npz")
 
 

@@ -92,12 +92,15 @@ def test_tiny_scales_give_no_worse_than_the_mean(low_rank, dtype, scale):
     assert rmse(model, rows, cols, values / trivial) < 0.3
 
 
-def test_initial_factors_scale_with_the_square_root_of_the_spread(low_rank):
+def test_initial_factors_shrink_with_the_square_root_of_a_small_spread(low_rank):
     rows, cols, values = low_rank
-    spread = float(np.sqrt(np.mean((values - values.mean()) ** 2)))
-    stds = []
-    for scale in (1e-4, 1.0):
+    values = values / np.sqrt(np.mean((values - values.mean()) ** 2))  # spread exactly 1
+    stds = {}
+    for scale in (1e-4, 1.0, 100.0):
         model, _ = fit(rows, cols, scale * values, "float64", max_epochs=1, learning_rate=1e-12)
-        stds.append(np.std(model.user_factors_[np.unique(rows)]))
-    np.testing.assert_allclose(stds[1], 0.1 * np.sqrt(spread), rtol=0.1)
-    np.testing.assert_allclose(stds[0] / stds[1], np.sqrt(1e-4), rtol=1e-6)
+        stds[scale] = np.std(model.user_factors_[np.unique(rows)])
+    # init_std as given from a spread of 1 up (as other libraries use it) ...
+    np.testing.assert_allclose(stds[1.0], 0.1, rtol=0.1)
+    np.testing.assert_allclose(stds[100.0], stds[1.0], rtol=1e-6)
+    # ... and times sqrt(spread) below.
+    np.testing.assert_allclose(stds[1e-4] / stds[1.0], np.sqrt(1e-4), rtol=1e-6)

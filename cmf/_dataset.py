@@ -1,0 +1,179 @@
+"""The rating set the toolkit passes around: int32 triplets plus label maps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from cmf._input import Triplets, as_triplets
+from cmf._labels import LabelMap
+
+__all__ = ["RatingDataset", "as_dataset"]
+
+
+@dataclass(frozen=True, eq=False)
+class RatingDataset:
+    """Ratings as (user index, item index, rating) triplets with optional labels.
+
+    Parameters
+    ----------
+    rows : ndarray of int32, shape (n,)
+        User index of each rating.
+    cols : ndarray of int32, shape (n,)
+        Item index of each rating.
+    values : ndarray of float32, shape (n,)
+        The ratings.
+    shape : tuple of int
+        ``(n_users, n_items)``.
+    user_labels, item_labels : LabelMap or None
+        The original user and item labels (index ``j`` has label
+        ``user_labels.labels[j]``); None when the data came as indices.
+    source : str or None
+        Where the data came from (a file name), for messages.
+
+    Notes
+    -----
+    Splits (:func:`cmf.model_selection.train_test_split`, :class:`KFold`)
+    keep ``shape`` and the label maps of the whole set, so a model fitted on
+    a training part knows every user and item of the test part.
+    """
+
+    rows: np.ndarray
+    cols: np.ndarray
+    values: np.ndarray
+    shape: tuple[int, int]
+    user_labels: LabelMap | None = None
+    item_labels: LabelMap | None = None
+    source: str | None = None
+
+    def __len__(self) -> int:
+        return int(len(self.values))
+
+    def __repr__(self) -> str:
+        kind = "labelled" if self.labelled else "indexed"
+        where = f", source={self.source!r}" if self.source else ""
+        return f"RatingDataset({len(self)} ratings, {self.shape[0]} users x {self.shape[1]} items, {kind}{where})"
+
+    @property
+    def labelled(self) -> bool:
+        """Whether the users and items carry labels of their own."""
+        return self.user_labels is not None
+
+    @property
+    def n_users(self) -> int:
+        """Number of users (rows)."""
+        return int(self.shape[0])
+
+    @property
+    def n_items(self) -> int:
+        """Number of items (columns)."""
+        return int(self.shape[1])
+
+    @classmethod
+    def from_labels(cls, users: Any, items: Any, ratings: Any, source: str | None = None) -> "RatingDataset":
+        """Build a data set from per-rating user and item labels.
+
+        Parameters
+        ----------
+        users, items : array_like, shape (n,)
+            Labels (integers or strings) of each rating's user and item.
+        ratings : array_like of float, shape (n,)
+            The ratings.
+        source : str, optional
+            Where they came from.
+
+        Returns
+        -------
+        RatingDataset
+            Labelled; indices follow the sorted order of the labels.
+        """
+        user_map, rows = LabelMap.fit(users, "user labels")
+        item_map, cols = LabelMap.fit(items, "item labels")
+        trip = as_triplets(rows, cols, np.asarray(ratings), shape=(len(user_map), len(item_map)), name="ratings")
+        return cls(trip.rows, trip.cols, trip.values, trip.shape, user_map, item_map, source)
+
+    def subset(self, index: Any) -> "RatingDataset":
+        """The ratings at ``index`` (positions or a boolean mask), same shape and labels.
+
+        Parameters
+        ----------
+        index : array_like of int or bool
+            Which ratings to keep.
+
+        Returns
+        -------
+        RatingDataset
+        """
+        return RatingDataset(
+            self.rows[index], self.cols[index], self.values[index], self.shape,
+            self.user_labels, self.item_labels, self.source,
+        )
+
+    def triplets(self, dtype: Any = np.float32) -> Triplets:
+        """The ratings as validated triplets for the training loop.
+
+        Parameters
+        ----------
+        dtype : dtype
+            dtype of the values.
+
+        Returns
+        -------
+        Triplets
+        """
+        return as_triplets(self.rows, self.cols, self.values, shape=self.shape, dtype=dtype,
+                           name="ratings", allow_empty=True)
+
+    def to_dataframe(self) -> Any:
+        """The ratings as a pandas DataFrame with columns user, item, rating (labels if any).
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
+        from cmf.io import _import_pandas
+
+        pd = _import_pandas()
+        users = self.user_labels.labels[self.rows] if self.user_labels is not None else self.rows
+        items = self.item_labels.labels[self.cols] if self.item_labels is not None else self.cols
+        return pd.DataFrame({"user": users, "item": items, "rating": self.values})
+
+
+def as_dataset(data: Any) -> RatingDataset:
+    """Coerce the forms of rating data the toolkit accepts into a RatingDataset.
+
+    Parameters
+    ----------
+    data : RatingDataset, RatingData, Triplets, pandas.DataFrame or tuple
+        A data set; the result of :func:`cmf.datasets.make_ratings`; a
+        DataFrame with user, item and rating columns (labelled); or a tuple
+        ``(rows, cols, values)`` of zero-based indices (unlabelled).
+
+    Returns
+    -------
+    RatingDataset
+
+    Raises
+    ------
+    TypeError
+        For anything else.
+    """
+    if isinstance(data, RatingDataset):
+        return data
+    if hasattr(data, "columns") and hasattr(data, "iloc"):
+        from cmf.io import from_dataframe
+
+        return from_dataframe(data)
+    if isinstance(data, Triplets) or (hasattr(data, "rows") and hasattr(data, "shape") and hasattr(data, "values")):
+        trip = as_triplets(data.rows, data.cols, data.values, shape=data.shape, name="ratings")
+        return RatingDataset(trip.rows, trip.cols, trip.values, trip.shape)
+    if isinstance(data, tuple) and len(data) in (3, 4):
+        shape = data[3] if len(data) == 4 else None
+        trip = as_triplets(data[0], data[1], data[2], shape=shape, name="ratings")
+        return RatingDataset(trip.rows, trip.cols, trip.values, trip.shape)
+    raise TypeError(
+        "ratings must be a RatingDataset (see cmf.io.load_ratings), a pandas DataFrame, the result of "
+        f"cmf.datasets.make_ratings or a tuple (rows, cols, values); got {type(data).__name__}"
+    )

@@ -1,0 +1,570 @@
+"""Splitting rating data, cross-validation and hyperparameter search.
+
+Every function takes rating data in any form :func:`cmf.io.as_dataset`
+accepts (a loaded file, a DataFrame, the output of
+:func:`cmf.datasets.make_ratings`, a tuple of index arrays). Parallel work
+runs in threads: the SGD epoch runs in C with the GIL released, so threads
+use several cores while sharing the rating arrays without copying them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+
+from cmf import metrics as _metrics
+from cmf._dataset import RatingDataset, as_dataset
+from cmf.exceptions import ConvergenceWarning, DivergenceError
+
+__all__ = [
+    "GridSearch",
+    "KFold",
+    "RandomSearch",
+    "TuneResult",
+    "cross_validate",
+    "evaluate",
+    "train_test_split",
+    "tune",
+]
+
+METRICS = ("rmse", "mae", "precision", "recall", "ndcg")
+
+
+# ----------------------------------------------------------------------
+# Splitting
+# ----------------------------------------------------------------------
+def _n_test(test_size: Any, n: int) -> int:
+    if isinstance(test_size, (bool, np.bool_)):
+        raise TypeError("test_size must be a fraction or a count, not a bool")
+    if isinstance(test_size, (int, np.integer)):
+        n_test = int(test_size)
+    elif isinstance(test_size, (float, np.floating)) and 0.0 < test_size < 1.0:
+        n_test = int(round(test_size * n))
+    else:
+        raise ValueError(f"test_size must be a fraction in (0, 1) or a count, got {test_size!r}")
+    if not 1 <= n_test <= n - 1:
+        raise ValueError(f"test_size={test_size!r} leaves {n_test} of {n} ratings for testing; need 1 to {n - 1}")
+    return n_test
+
+
+def train_test_split(
+    data: Any,
+    test_size: float | int = 0.2,
+    *,
+    leave_k_out: int | None = None,
+    random_state: int | np.random.Generator | None = None,
+) -> tuple[RatingDataset, RatingDataset]:
+    """Split ratings into a training and a test set.
+
+    Random split: ``perm = default_rng(random_state).permutation(n)``; the
+    first ``n - n_test`` positions of ``perm`` are the training rows and the
+    rest the test rows, in that order. With ``random_state=0`` and
+    ``test_size=0.2`` on MovieLens 100K this is the benchmark split.
+
+    Per-user leave-k-out (``leave_k_out=k``): ``k`` random ratings of every
+    user who has more than ``k`` go to the test set; users with ``k`` or
+    fewer ratings stay wholly in training.
+
+    Parameters
+    ----------
+    data : RatingDataset, DataFrame, RatingData or tuple
+        The ratings.
+    test_size : float or int, default 0.2
+        Fraction (or number) of ratings to test on; ignored with
+        ``leave_k_out``.
+    leave_k_out : int, optional
+        Hold out this many ratings per user instead.
+    random_state : int, Generator or None
+        Seed.
+
+    Returns
+    -------
+    train, test : RatingDataset
+        Both keep the full shape and labels, so a model fitted on ``train``
+        can score ``test``.
+    """
+    data = as_dataset(data)
+    rng = np.random.default_rng(random_state)
+    n = len(data)
+    if leave_k_out is None:
+        perm = rng.permutation(n)
+        cut = n - _n_test(test_size, n)
+        return data.subset(perm[:cut]), data.subset(perm[cut:])
+    if isinstance(leave_k_out, (bool, np.bool_)) or not isinstance(leave_k_out, (int, np.integer)) or leave_k_out < 1:
+        raise ValueError(f"leave_k_out must be a positive integer, got {leave_k_out!r}")
+    # a random key per rating, sorted within each user: the first k are held out
+    order = np.lexsort((rng.random(n), data.rows))
+    rows = data.rows[order]
+    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]]) if n else np.zeros(0, int)
+    counts = np.diff(np.r_[starts, n])
+    rank = np.arange(n) - np.repeat(starts, counts)
+    held = (rank < leave_k_out) & (np.repeat(counts, counts) > leave_k_out)
+    if not held.any():
+        raise ValueError(f"no user has more than {leave_k_out} ratings: nothing to hold out")
+    return data.subset(np.sort(order[~held])), data.subset(np.sort(order[held]))
+
+
+class KFold:
+    """K-fold cross-validation over ratings.
+
+    Parameters
+    ----------
+    n_splits : int, default 5
+        Number of folds, at least 2.
+    shuffle : bool, default True
+        Shuffle the ratings before cutting them into folds.
+    random_state : int, Generator or None
+        Seed of the shuffle.
+    """
+
+    def __init__(self, n_splits: int = 5, *, shuffle: bool = True, random_state: Any = None) -> None:
+        if isinstance(n_splits, (bool, np.bool_)) or not isinstance(n_splits, (int, np.integer)) or n_splits < 2:
+            raise ValueError(f"n_splits must be an integer >= 2, got {n_splits!r}")
+        self.n_splits = int(n_splits)
+        self.shuffle = shuffle
+        self.random_state = random_state
+
+    def __repr__(self) -> str:
+        return f"KFold(n_splits={self.n_splits}, shuffle={self.shuffle}, random_state={self.random_state!r})"
+
+    def get_n_splits(self) -> int:
+        """Number of folds.
+
+        Returns
+        -------
+        int
+        """
+        return self.n_splits
+
+    def split(self, data: Any) -> Iterator[tuple[RatingDataset, RatingDataset]]:
+        """Yield ``(train, test)`` data sets, one per fold.
+
+        Parameters
+        ----------
+        data : RatingDataset, DataFrame, RatingData or tuple
+            The ratings.
+
+        Yields
+        ------
+        train, test : RatingDataset
+            Every rating is in exactly one test set.
+        """
+        data = as_dataset(data)
+        n = len(data)
+        if n < self.n_splits:
+            raise ValueError(f"cannot cut {n} ratings into {self.n_splits} folds")
+        index = np.random.default_rng(self.random_state).permutation(n) if self.shuffle else np.arange(n)
+        bounds = np.linspace(0, n, self.n_splits + 1).astype(np.int64)
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            test = np.zeros(n, dtype=bool)
+            test[index[lo:hi]] = True
+            yield data.subset(~test), data.subset(test)
+
+
+def _folds(cv: Any, random_state: Any) -> KFold:
+    if isinstance(cv, KFold):
+        return cv
+    if isinstance(cv, (int, np.integer)) and not isinstance(cv, bool):
+        return KFold(int(cv), random_state=random_state)
+    raise TypeError(f"cv must be a number of folds or a KFold, got {cv!r}")
+
+
+# ----------------------------------------------------------------------
+# Scoring
+# ----------------------------------------------------------------------
+def evaluate(
+    model: Any,
+    data: Any,
+    *,
+    metrics: Sequence[str] = ("rmse", "mae"),
+    k: int = 10,
+    threshold: float = 3.5,
+    clip: tuple[float, float] | None = None,
+) -> dict[str, float]:
+    """Score a fitted model on held-out ratings.
+
+    Parameters
+    ----------
+    model : MatrixFactorization
+        Fitted.
+    data : RatingDataset or tuple
+        Held-out ratings: a split of the data the model was fitted on, or a
+        separately read labelled file (matched by label; unknown users and
+        items are predicted as the global mean plus the known side's bias).
+    metrics : sequence of str
+        Any of ``rmse``, ``mae``, ``precision``, ``recall``, ``ndcg``.
+    k, threshold
+        Cut-off and relevance threshold of the ranking metrics.
+    clip : (low, high), optional
+        Clip predictions to this range first (such as the rating scale).
+
+    Returns
+    -------
+    dict
+        Metric name to value.
+    """
+    unknown = set(metrics) - set(METRICS)
+    if unknown:
+        raise ValueError(f"unknown metric(s) {sorted(unknown)}; choose from {', '.join(METRICS)}")
+    data = as_dataset(data)
+    model._check_fitted()
+    pred = _predict_dataset(model, data)
+    if clip is not None:
+        pred = np.clip(pred, *clip)
+    out: dict[str, float] = {}
+    if "rmse" in metrics:
+        out["rmse"] = _metrics.rmse(data.values, pred)
+    if "mae" in metrics:
+        out["mae"] = _metrics.mae(data.values, pred)
+    ranking = [m for m in metrics if m in ("precision", "recall", "ndcg")]
+    if ranking:
+        scores = _metrics.ranking_metrics(data.rows, data.values, pred, k=k, threshold=threshold)
+        out.update({m: scores[m] for m in ranking})
+    return out
+
+
+def _predict_dataset(model: Any, data: RatingDataset) -> np.ndarray:
+    """Predictions for every rating of ``data``, in float64.
+
+    A split of the data the model was fitted on shares its indices. Data
+    read separately (a test file) is matched by label; a user or item the
+    model does not know is predicted as the model predicts a row or column
+    without ratings: the global mean plus the known side's bias.
+    """
+    from cmf import _training
+
+    rows, cols = data.rows.astype(np.int64), data.cols.astype(np.int64)
+    labels = (model.user_labels_, model.item_labels_)
+    if data.labelled and labels[0] is not None:
+        own = (data.user_labels.labels, data.item_labels.labels)
+        if not all(a is b or (len(a) == len(b) and np.array_equal(a, b)) for a, b in zip(own, labels)):
+            users, items = model._maps()
+            rows = users.lookup(own[0][data.rows])
+            cols = items.lookup(own[1][data.cols])
+    elif data.labelled != (labels[0] is not None):
+        raise ValueError(
+            "the model and the data must both have labels or both be indices: "
+            + ("fit with fit_ratings() on the loaded data" if data.labelled else "pass labelled data")
+        )
+    elif data.shape[0] > model.shape_[0] or data.shape[1] > model.shape_[1]:
+        raise ValueError(
+            f"the data has shape {data.shape} but the model {tuple(model.shape_)}: "
+            "score it on a split of the data it was fitted on"
+        )
+    known_row = (rows >= 0) & (rows < model.shape_[0])
+    known_col = (cols >= 0) & (cols < model.shape_[1])
+    both = known_row & known_col
+    out = np.full(len(rows), float(model.global_mean_))
+    out[both] = _training.predict_pairs(model._state(), np.ascontiguousarray(rows[both], np.int32),
+                                        np.ascontiguousarray(cols[both], np.int32))
+    only_row, only_col = known_row & ~known_col, known_col & ~known_row
+    out[only_row] += model.user_bias_[rows[only_row]]
+    out[only_col] += model.item_bias_[cols[only_col]]
+    return out
+
+
+def _clone(estimator: Any, params: dict[str, Any], n_jobs: int) -> Any:
+    merged = {**estimator.get_params(), **params}
+    if n_jobs > 1 and "n_threads" in merged and "n_threads" not in params:
+        merged["n_threads"] = 1  # parallel over fits, not inside each
+    return type(estimator)(**merged)
+
+
+def _n_jobs(n_jobs: int | None) -> int:
+    if n_jobs is None:
+        return 1
+    if n_jobs == -1:
+        return os.cpu_count() or 1
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
+        raise ValueError(f"n_jobs must be a positive integer, -1 (all cores) or None, got {n_jobs!r}")
+    return int(n_jobs)
+
+
+def _run_all(tasks: list[Callable[[], Any]], n_jobs: int) -> list[Any]:
+    """Run callables, in threads when n_jobs > 1, keeping their order."""
+    with warnings.catch_warnings():
+        # Early stopping and epoch caps are intended here.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        if n_jobs == 1 or len(tasks) == 1:
+            return [task() for task in tasks]
+        with ThreadPoolExecutor(max_workers=min(n_jobs, len(tasks))) as pool:
+            return list(pool.map(lambda task: task(), tasks))
+
+
+def cross_validate(
+    estimator: Any,
+    data: Any,
+    *,
+    cv: int | KFold = 5,
+    metrics: Sequence[str] = ("rmse", "mae"),
+    k: int = 10,
+    threshold: float = 3.5,
+    n_jobs: int | None = None,
+    random_state: Any = None,
+) -> dict[str, np.ndarray]:
+    """Fit and score a model on each fold of a K-fold split.
+
+    Parameters
+    ----------
+    estimator : MatrixFactorization
+        Unfitted template; each fold fits a fresh copy with its parameters.
+    data : RatingDataset, DataFrame, RatingData or tuple
+        The ratings.
+    cv : int or KFold, default 5
+        Folds.
+    metrics : sequence of str
+        As for :func:`evaluate`.
+    k, threshold
+        For the ranking metrics.
+    n_jobs : int, optional
+        Folds fitted in parallel threads (-1: one per core).
+    random_state : int, Generator or None
+        Seed of the folds when ``cv`` is a number.
+
+    Returns
+    -------
+    dict of ndarray
+        ``test_<metric>`` for each metric, ``fit_time``, ``test_time`` and
+        ``n_epochs``, one entry per fold.
+    """
+    folds = list(_folds(cv, random_state).split(data))
+    jobs = _n_jobs(n_jobs)
+
+    def one(train: RatingDataset, test: RatingDataset) -> dict[str, float]:
+        model = _clone(estimator, {}, jobs)
+        started = time.perf_counter()
+        model.fit_ratings(train)
+        fitted = time.perf_counter()
+        scores = evaluate(model, test, metrics=metrics, k=k, threshold=threshold)
+        return {**{f"test_{m}": v for m, v in scores.items()}, "fit_time": fitted - started,
+                "test_time": time.perf_counter() - fitted, "n_epochs": model.n_epochs_}
+
+    rows = _run_all([lambda tr=tr, te=te: one(tr, te) for tr, te in folds], jobs)
+    return {key: np.array([row[key] for row in rows]) for key in rows[0]}
+
+
+# ----------------------------------------------------------------------
+# Search
+# ----------------------------------------------------------------------
+def _fit_and_score(
+    estimator: Any, params: dict[str, Any], train: RatingDataset, valid: RatingDataset,
+    metric: str, patience: int, n_jobs: int,
+) -> dict[str, Any]:
+    """One configuration on one split, with early stopping on the validation set."""
+    model = _clone(estimator, {**params, "patience": patience}, n_jobs)
+    started = time.perf_counter()
+    try:
+        model.fit_ratings(train, validation=valid)
+        score = evaluate(model, valid, metrics=(metric,))[metric]
+        epochs = model.best_epoch_ or model.n_epochs_
+        error = None
+    except (DivergenceError, ValueError, TypeError) as exc:
+        score, epochs, error = math.inf, 0, str(exc)
+    return {"score": score, "epochs": epochs, "seconds": time.perf_counter() - started, "error": error}
+
+
+class _Search:
+    """Shared machinery of :class:`GridSearch` and :class:`RandomSearch`."""
+
+    def __init__(
+        self, estimator: Any, *, cv: int | KFold | None = None, validation: float = 0.1, metric: str = "rmse",
+        patience: int = 5, n_jobs: int | None = None, refit: bool = True, random_state: Any = None,
+    ) -> None:
+        self.estimator = estimator
+        self.cv = cv
+        self.validation = validation
+        self.metric = metric
+        self.patience = patience
+        self.n_jobs = n_jobs
+        self.refit = refit
+        self.random_state = random_state
+
+    def _candidates(self) -> list[dict[str, Any]]:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def fit(self, data: Any) -> "_Search":
+        """Score every candidate and refit the best on all the data.
+
+        Parameters
+        ----------
+        data : RatingDataset, DataFrame, RatingData or tuple
+            The ratings.
+
+        Returns
+        -------
+        self
+            With ``best_params_``, ``best_score_``, ``results_`` (a list of
+            dicts, one per candidate: the parameters, ``mean_<metric>``,
+            ``std_<metric>``, ``split_scores``, ``epochs``, ``seconds``,
+            ``rank``, ``error``) and ``best_estimator_``.
+
+        Raises
+        ------
+        ValueError
+            For an unknown metric or parameter name, or when every candidate
+            failed.
+        """
+        if self.metric not in ("rmse", "mae"):
+            raise ValueError(f"metric must be 'rmse' or 'mae' (lower is better), got {self.metric!r}")
+        valid_names = set(self.estimator.get_params())
+        candidates = self._candidates()
+        for params in candidates:
+            unknown = set(params) - valid_names
+            if unknown:
+                raise ValueError(f"unknown parameter(s) {sorted(unknown)} for {type(self.estimator).__name__}")
+        data = as_dataset(data)
+        if self.cv is not None:
+            splits = list(_folds(self.cv, self.random_state).split(data))
+        else:
+            splits = [train_test_split(data, self.validation, random_state=self.random_state)]
+        jobs = _n_jobs(self.n_jobs)
+        tasks = [
+            (c, s, lambda p=params, tr=tr, va=va: _fit_and_score(self.estimator, p, tr, va, self.metric, self.patience, jobs))
+            for c, params in enumerate(candidates) for s, (tr, va) in enumerate(splits)
+        ]
+        outcomes = _run_all([t[2] for t in tasks], jobs)
+        results = []
+        for c, params in enumerate(candidates):
+            runs = [o for (ci, _, _), o in zip(tasks, outcomes) if ci == c]
+            scores = np.array([r["score"] for r in runs])
+            errors = [r["error"] for r in runs if r["error"]]
+            results.append({
+                **params,
+                f"mean_{self.metric}": float(np.mean(scores)),
+                f"std_{self.metric}": float(np.std(scores)) if np.isfinite(scores).all() else math.inf,
+                "split_scores": scores.tolist(),
+                "epochs": int(round(np.mean([r["epochs"] for r in runs]))),
+                "seconds": float(sum(r["seconds"] for r in runs)),
+                "error": errors[0] if errors else None,
+            })
+        means = np.array([r[f"mean_{self.metric}"] for r in results])
+        if not np.isfinite(means).any():
+            raise ValueError(f"every candidate failed; the first error: {results[0]['error']}")
+        for rank, idx in enumerate(np.argsort(means, kind="stable"), 1):
+            results[idx]["rank"] = rank
+        best = int(np.argmin(means))
+        self.results_ = results
+        self.best_params_ = dict(candidates[best])
+        self.best_score_ = float(means[best])
+        self.best_epochs_ = max(1, results[best]["epochs"])
+        if self.refit:
+            self.best_estimator_ = _refit(self.estimator, self.best_params_, self.best_epochs_, data)
+        return self
+
+
+def _refit(estimator: Any, params: dict[str, Any], epochs: int, data: RatingDataset) -> Any:
+    """Fit the chosen parameters on all the data for the epochs early stopping found best."""
+    model = _clone(estimator, {**params, "max_epochs": epochs, "patience": None}, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit_ratings(data)
+
+
+class GridSearch(_Search):
+    """Exhaustive search over a grid of parameters, with early stopping.
+
+    Every configuration is fitted with ``patience``-epoch early stopping on
+    held-out data (each fold of ``cv``, or a random ``validation`` fraction),
+    so a poor configuration stops as soon as its validation error stops
+    improving. The best one is refitted on all the data for the number of
+    epochs early stopping found best.
+
+    Parameters
+    ----------
+    estimator : MatrixFactorization
+        Template; its other parameters are kept.
+    param_grid : dict of list, or list of such dicts
+        Parameter names mapped to the values to try.
+    cv : int or KFold, optional
+        Cross-validate; otherwise one random validation split.
+    validation : float, default 0.1
+        Fraction held out when ``cv`` is None.
+    metric : {"rmse", "mae"}, default "rmse"
+        What to minimise.
+    patience : int, default 5
+        Early-stopping patience in epochs.
+    n_jobs : int, optional
+        Fits run in this many threads (-1: one per core).
+    refit : bool, default True
+        Fit the best configuration on all the data (``best_estimator_``).
+    random_state : int, Generator or None
+        Seed of the splits.
+
+    Examples
+    --------
+    >>> search = GridSearch(MatrixFactorization(), {"n_factors": [32, 64],
+    ...                     "regularization": [0.05, 0.1]}, n_jobs=-1)  # doctest: +SKIP
+    >>> search.fit(data).best_params_                                    # doctest: +SKIP
+    """
+
+    def __init__(self, estimator: Any, param_grid: Any, **kwargs: Any) -> None:
+        super().__init__(estimator, **kwargs)
+        self.param_grid = param_grid
+
+    def _candidates(self) -> list[dict[str, Any]]:
+        grids = self.param_grid if isinstance(self.param_grid, (list, tuple)) else [self.param_grid]
+        out = []
+        for grid in grids:
+            if not isinstance(grid, dict) or not grid:
+                raise TypeError("param_grid must be a non-empty dict of lists (or a list of such dicts)")
+            names = list(grid)
+            for name in names:
+                if isinstance(grid[name], (str, bytes)) or not hasattr(grid[name], "__iter__"):
+                    raise TypeError(f"param_grid[{name!r}] must be a list of values, got {grid[name]!r}")
+            out.extend(dict(zip(names, values)) for values in itertools.product(*(list(grid[n]) for n in names)))
+        return out
+
+
+class RandomSearch(_Search):
+    """Random search over parameter distributions, with early stopping.
+
+    Parameters
+    ----------
+    estimator : MatrixFactorization
+        Template.
+    param_distributions : dict
+        Parameter names mapped to a list (sampled uniformly), an object with
+        an ``rvs(random_state=...)`` method (a ``scipy.stats`` distribution
+        such as ``loguniform(1e-3, 1e-1)``) or a callable taking a NumPy
+        Generator.
+    n_iter : int, default 20
+        Number of configurations.
+    **kwargs
+        As for :class:`GridSearch` (``cv``, ``validation``, ``metric``,
+        ``patience``, ``n_jobs``, ``refit``, ``random_state``).
+    """
+
+    def __init__(self, estimator: Any, param_distributions: dict[str, Any], n_iter: int = 20, **kwargs: Any) -> None:
+        super().__init__(estimator, **kwargs)
+        self.param_distributions = param_distributions
+        self.n_iter = n_iter
+
+    def _candidates(self) -> list[dict[str, Any]]:
+        if not isinstance(self.param_distributions, dict) or not self.param_distributions:
+            raise TypeError("param_distributions must be a non-empty dict")
+        if isinstance(self.n_iter, bool) or not isinstance(self.n_iter, (int, np.integer)) or self.n_iter < 1:
+            raise ValueError(f"n_iter must be a positive integer, got {self.n_iter!r}")
+        rng = np.random.default_rng(self.random_state)
+        return [{name: _sample(dist, rng) for name, dist in self.param_distributions.items()} for _ in range(self.n_iter)]
+
+
+def _sample(dist: Any, rng: np.random.Generator) -> Any:
+    if hasattr(dist, "rvs"):
+        value = dist.rvs(random_state=rng)
+    elif callable(dist):
+        value = dist(rng)
+    elif isinstance(dist, (list, tuple)) and dist:
+        value = dist[int(rng.integers(len(dist)))]
+    else:
+        raise TypeError(f"a distribution must be a non-empty list, a scipy.stats distribution or a callable, got {dist!r}")
+    return value.item() if isinstance(value, np.generic) else value
+
+
+from cmf._tune import TuneResult, tune  # noqa: E402  (tune builds on the search functions above)
