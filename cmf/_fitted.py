@@ -10,14 +10,19 @@ that nothing can change a snapshot after it is published.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import functools
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, TypeVar
 
 import numpy as np
 
 from cmf._training import FactorState
 
-__all__ = ["Fitted", "freeze"]
+__all__ = ["Fitted", "freeze", "pinned", "pinned_snapshot", "consistent"]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,9 @@ class Fitted:
         The epoch restored by early stopping.
     history : dict of list
         Per-epoch records.
+    extras : dict
+        What else belongs to this fit (user and item labels, the items each
+        user saw, caches derived from them), published with the parameters.
     """
 
     state: FactorState
@@ -46,6 +54,7 @@ class Fitted:
     converged: bool
     best_epoch: int | None
     history: dict[str, list[float]]
+    extras: dict[str, Any] = field(default_factory=dict)
 
 
 def _read_only(a: Any) -> np.ndarray:
@@ -77,3 +86,54 @@ def freeze(state: FactorState, **fields: Any) -> Fitted:
         _read_only(state.P), _read_only(state.Q), _read_only(state.b), _read_only(state.c), float(state.mu)
     )
     return Fitted(state=frozen, **fields)
+
+
+# Per thread: the snapshot each model is pinned to while one of its methods
+# runs (model id -> (model, Fitted)).
+_PINS = threading.local()
+
+
+def pinned_snapshot(model: Any) -> Fitted | None:
+    """The snapshot ``model`` is pinned to in this thread, if any."""
+    pins = getattr(_PINS, "pins", None)
+    entry = None if pins is None else pins.get(id(model))
+    return None if entry is None else entry[1]
+
+
+def repin(model: Any, fitted: Fitted) -> None:
+    """Move this thread's pin of ``model`` (if any) to ``fitted``, its new snapshot."""
+    pins = getattr(_PINS, "pins", None)
+    if pins is not None and id(model) in pins:
+        pins[id(model)] = (model, fitted)
+
+
+@contextmanager
+def pinned(model: Any, fitted: Fitted) -> Iterator[Fitted]:
+    """Within the block, every read of ``model``'s fitted state in this thread sees ``fitted``."""
+    pins = getattr(_PINS, "pins", None)
+    if pins is None:
+        pins = _PINS.pins = {}
+    if id(model) in pins:  # a nested call keeps the outer pin
+        yield pins[id(model)][1]
+        return
+    pins[id(model)] = (model, fitted)
+    try:
+        yield fitted
+    finally:
+        del pins[id(model)]
+
+
+def consistent(method: F) -> F:
+    """Run ``method`` on one snapshot of the model, however many attributes it reads.
+
+    A method that reads several fitted attributes (factors, biases, labels,
+    seen items) through helpers would otherwise see a concurrent refit's
+    new model half-way through.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with pinned(self, self._snapshot()):
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from cmf._fitted import consistent
 from cmf._input import Triplets, as_triplets
 from cmf._labels import LabelMap
 from cmf._training import FactorState
@@ -53,20 +54,27 @@ class RecommenderMixin:
     # ------------------------------------------------------------------
     # Training data kept with the model: labels and the items each user saw
     # ------------------------------------------------------------------
-    def _remember_data(self, data: Any, labels: tuple[Any, Any] | None) -> None:
-        """Store label arrays and (lazily) the seen items after a successful fit."""
+    def _data_extras(self, data: Any, labels: tuple[Any, Any] | None) -> dict[str, Any]:
+        """Label arrays and (lazily) the seen items of a fit, to publish with its parameters."""
         user_map, item_map = labels if labels is not None else (None, None)
-        self.user_labels_ = None if user_map is None else user_map.labels
-        self.item_labels_ = None if item_map is None else item_map.labels
-        self._label_maps = (user_map, item_map)
+        extras: dict[str, Any] = {
+            "user_labels": None if user_map is None else user_map.labels,
+            "item_labels": None if item_map is None else item_map.labels,
+            "label_maps": (user_map, item_map),
+        }
         if isinstance(data, tuple):  # an already built (indptr, indices) pair
-            self._seen = data
-            self._seen_pairs = None
+            extras["seen"], extras["seen_pairs"] = data, None
         else:
             # Copies, so that later changes to the caller's arrays cannot
             # change what counts as seen; the CSR is built on first use.
-            self._seen = None
-            self._seen_pairs = (np.array(data.rows, dtype=np.int32), np.array(data.cols, dtype=np.int32))
+            extras["seen"] = None
+            extras["seen_pairs"] = (np.array(data.rows, dtype=np.int32), np.array(data.cols, dtype=np.int32))
+        return extras
+
+    def _remember_data(self, data: Any, labels: tuple[Any, Any] | None) -> None:
+        """Store label arrays and (lazily) the seen items in the current snapshot."""
+        for key, value in self._data_extras(data, labels).items():
+            self._set_extra(key, value)
 
     def _maps(self) -> tuple[LabelMap | None, LabelMap | None]:
         """The label maps, rebuilt from the label arrays after load or a change."""
@@ -85,7 +93,9 @@ class RecommenderMixin:
             return seen
         pairs = getattr(self, "_seen_pairs", None)
         if pairs is None:
-            return None
+            # Another thread may have just built the CSR (it sets _seen
+            # before clearing _seen_pairs): look again.
+            return getattr(self, "_seen", None)
         rows, cols = pairs
         n_rows, n_cols = self.shape_
         codes = np.unique(rows.astype(np.int64) * n_cols + cols)
@@ -335,6 +345,7 @@ class RecommenderMixin:
     # ------------------------------------------------------------------
     # Top-N recommendation and similarity
     # ------------------------------------------------------------------
+    @consistent
     def recommend(
         self, user: Any, n: int = 10, *, exclude_seen: bool = True, batch_size: int | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -411,6 +422,7 @@ class RecommenderMixin:
             return self._decode(top[0][keep], 1), best[0][keep]
         return self._decode(top, 1), best
 
+    @consistent
     def similar_items(self, item: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` items whose factors have the highest cosine similarity to an item's.
 
@@ -429,6 +441,7 @@ class RecommenderMixin:
         """
         return self._similar(item, n, axis=1)
 
+    @consistent
     def similar_users(self, user: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` users whose factors have the highest cosine similarity to a user's.
 
@@ -472,6 +485,7 @@ class RecommenderMixin:
     # ------------------------------------------------------------------
     # New users without retraining
     # ------------------------------------------------------------------
+    @consistent
     def fold_in(self, items: Any, ratings: Any, *, add: bool = False, user: Any = None) -> FoldIn:
         r"""Solve a new user's bias and factors exactly, the item parameters fixed.
 

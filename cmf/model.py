@@ -11,7 +11,7 @@ import numpy as np
 
 from cmf import _training
 from cmf._input import Triplets, as_triplets, check_pairs, to_triplets, _check_numeric, _observed_mask, _is_sparse
-from cmf._fitted import Fitted, freeze
+from cmf._fitted import Fitted, consistent, freeze, pinned_snapshot, repin
 from cmf._memory import check_allocation, check_fit_memory
 from cmf._recommend import RecommenderMixin
 from cmf._training import FactorState, TrainingConfig
@@ -137,14 +137,17 @@ class MatrixFactorization(RecommenderMixin):
     Notes
     -----
     **Threads.** A fitted model may be used from many threads at once:
-    :meth:`predict`, :meth:`reconstruct` and :meth:`complete` only read it
-    (the C code runs without the GIL). :meth:`fit` may run while other
-    threads predict from the same object: it trains on new arrays and
-    publishes the finished model with a single assignment, so each call
-    works on a snapshot and sees either the previous model or the new one
-    in full, never a mix. The fitted arrays are read-only for that reason;
-    copy one before changing it. Two fits of one object at the same time
-    are allowed too; the one that finishes last wins.
+    :meth:`predict`, :meth:`reconstruct`, :meth:`complete`, ``recommend``,
+    ``similar_items`` and ``similar_users`` only read it (the C code runs
+    without the GIL). Any fit (``fit``, ``fit_triplets``, ``fit_ratings``,
+    ``partial_fit``) may run while other threads use the same object: it
+    trains on new arrays and publishes the finished model (parameters,
+    labels and seen items) with a single assignment, and each of the
+    methods above answers from the one snapshot it started with, so it
+    sees either the previous model or the new one in full, never a mix.
+    The fitted arrays are read-only for that reason; copy one before
+    changing it. Two fits of one object at the same time are allowed too;
+    the one that finishes last wins.
 
     **Interruption.** Ctrl-C (``KeyboardInterrupt``) during :meth:`fit`
     takes effect between two chunks of updates, within a fraction of a
@@ -429,12 +432,13 @@ class MatrixFactorization(RecommenderMixin):
             # An interruption before the first epoch finished leaves nothing
             # worth keeping: the model stays as it was.
             if partial is not None and (isinstance(exc, DivergenceError) or partial.n_epochs > 0):
-                self._store(partial, data.shape, converged=False)
-                self._remember_data(data if seen is None else seen, labels)
+                self._store(partial, data.shape, converged=False,
+                            extras=self._data_extras(data if seen is None else seen, labels))
             raise
-        self._store(result, data.shape, converged=result.converged)
-        # labels and the seen items (for recommend) belong to the fitted state
-        self._remember_data(data if seen is None else seen, labels)
+        # labels and the seen items (for recommend) belong to the fitted
+        # state and are published with it
+        self._store(result, data.shape, converged=result.converged,
+                    extras=self._data_extras(data if seen is None else seen, labels))
         if not result.converged:
             warnings.warn(
                 f"training stopped at max_epochs={config.max_epochs} while the loss was still decreasing "
@@ -445,7 +449,10 @@ class MatrixFactorization(RecommenderMixin):
             )
         return self
 
-    def _store(self, result: _training.TrainingResult, shape: tuple[int, int], converged: bool) -> None:
+    def _store(
+        self, result: _training.TrainingResult, shape: tuple[int, int], converged: bool,
+        extras: dict[str, Any] | None = None,
+    ) -> None:
         # One assignment publishes the whole fitted state: a concurrent
         # predict sees either the previous snapshot or this one.
         self._fitted = freeze(
@@ -455,6 +462,7 @@ class MatrixFactorization(RecommenderMixin):
             converged=bool(converged),
             best_epoch=result.best_epoch,
             history={key: list(values) for key, values in result.history.items()},
+            extras={} if extras is None else extras,
         )
 
     # ------------------------------------------------------------------
@@ -462,7 +470,9 @@ class MatrixFactorization(RecommenderMixin):
     # ------------------------------------------------------------------
     def _snapshot(self) -> Fitted:
         """The current fitted state, taken once by each reader."""
-        fitted = self.__dict__.get("_fitted")
+        fitted = pinned_snapshot(self)  # inside a method that reads many attributes
+        if fitted is None:
+            fitted = self.__dict__.get("_fitted")
         if fitted is None:
             raise NotFittedError(
                 "this MatrixFactorization is not fitted yet; call fit() or fit_triplets() first"
@@ -490,7 +500,7 @@ class MatrixFactorization(RecommenderMixin):
         params = {"P": state.P, "Q": state.Q, "b": state.b, "c": state.c, "mu": state.mu}
         fields = {
             "shape": fitted.shape, "n_epochs": fitted.n_epochs, "converged": fitted.converged,
-            "best_epoch": fitted.best_epoch, "history": fitted.history,
+            "best_epoch": fitted.best_epoch, "history": fitted.history, "extras": dict(fitted.extras),
         }
         for key, value in changes.items():
             if key == "mu":
@@ -502,6 +512,15 @@ class MatrixFactorization(RecommenderMixin):
             else:
                 raise KeyError(key)
         self._fitted = freeze(FactorState(**params), **fields)
+        repin(self, self._fitted)
+
+    def _extra(self, key: str) -> Any:
+        """One entry of the snapshot's extras (labels, seen items), None if absent."""
+        return self._snapshot().extras.get(key)
+
+    def _set_extra(self, key: str, value: Any) -> None:
+        """Set an entry of the current snapshot's extras (caches, or data that follows the parameters)."""
+        self._snapshot().extras[key] = value
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # Unpickled arrays come back writable; make the snapshot immutable again.
@@ -510,7 +529,7 @@ class MatrixFactorization(RecommenderMixin):
             state = dict(state)
             state["_fitted"] = freeze(
                 fitted.state, shape=fitted.shape, n_epochs=fitted.n_epochs, converged=fitted.converged,
-                best_epoch=fitted.best_epoch, history=fitted.history,
+                best_epoch=fitted.best_epoch, history=fitted.history, extras=dict(fitted.extras),
             )
         self.__dict__.update(state)
 
@@ -518,6 +537,7 @@ class MatrixFactorization(RecommenderMixin):
         """Whether ``fit`` has completed (scikit-learn's fitted check)."""
         return "_fitted" in self.__dict__
 
+    @consistent
     def predict(self, rows: Any, cols: Any) -> Any:
         """Predict the entries at (row, column) pairs.
 
@@ -550,6 +570,7 @@ class MatrixFactorization(RecommenderMixin):
         out = _training.predict_pairs(fitted.state, r, c)
         return float(out[0]) if scalar else out
 
+    @consistent
     def reconstruct(self) -> np.ndarray:
         """Return the full dense matrix of predictions.
 
@@ -569,6 +590,7 @@ class MatrixFactorization(RecommenderMixin):
         out += out.dtype.type(state.mu)
         return out
 
+    @consistent
     def complete(self, X: Any, *, missing: Any = np.nan, mask: Any = None) -> np.ndarray:
         """Return a copy of X with only its unknown entries filled by the model.
 
@@ -615,6 +637,7 @@ class MatrixFactorization(RecommenderMixin):
     # ------------------------------------------------------------------
     # Persistence
     # ------------------------------------------------------------------
+    @consistent
     def save(self, path: str | os.PathLike[str]) -> None:
         """Save the parameters and the fitted state to a NumPy ``.npz`` file.
 
@@ -690,6 +713,24 @@ MatrixFactorization.shape_ = _fitted_property("shape_", lambda f: f.shape, "Fitt
 MatrixFactorization.n_epochs_ = _fitted_property("n_epochs_", lambda f: f.n_epochs, "Epochs run.")
 MatrixFactorization.converged_ = _fitted_property("converged_", lambda f: f.converged, "Whether training converged.")
 MatrixFactorization.best_epoch_ = _fitted_property("best_epoch_", lambda f: f.best_epoch, "Epoch restored by early stopping.")
+
+
+def _extra_property(key: str, doc: str) -> property:
+    def getter(self: MatrixFactorization) -> Any:
+        return self._extra(key)
+
+    def setter(self: MatrixFactorization, value: Any) -> None:
+        self._set_extra(key, value)
+
+    return property(getter, setter, doc=doc)
+
+
+# Data kept with a fit for recommendation: part of the same snapshot.
+MatrixFactorization.user_labels_ = _extra_property("user_labels", "User labels, or None.")
+MatrixFactorization.item_labels_ = _extra_property("item_labels", "Item labels, or None.")
+MatrixFactorization._label_maps = _extra_property("label_maps", "Cached label maps.")
+MatrixFactorization._seen = _extra_property("seen", "Seen items as (indptr, indices), or None.")
+MatrixFactorization._seen_pairs = _extra_property("seen_pairs", "Seen (row, col) pairs before the CSR is built.")
 MatrixFactorization.history_ = _fitted_property("history_", lambda f: f.history, "Per-epoch records.")
 
 

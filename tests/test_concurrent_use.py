@@ -179,3 +179,67 @@ def test_publishing_a_fit_is_atomic_for_readers(data):
     finally:
         sys.setswitchinterval(interval)
     assert not errors, errors[0]
+
+
+def test_recommend_and_similar_items_use_one_snapshot(data):
+    # Two fits that differ in factors and in the items each user saw; the
+    # shared model flips between them as fast as possible (the publication
+    # step of every fit). Each recommend / similar_items call must answer
+    # entirely from one of them, although it reads factors, biases and seen
+    # items in several steps.
+    rng = np.random.default_rng(3)
+    X_a, X_b = data.copy(), data.copy()
+    X_b[rng.random(data.shape) < 0.3] = np.nan
+    a, b = fit(X_a, seed=1), fit(X_b, seed=2, learning_rate=0.03)
+    users, items = np.arange(N_ROWS), np.arange(10)
+    want = {
+        name: (m.recommend(users, n=4), m.similar_items(items, n=3)) for name, m in (("a", a), ("b", b))
+    }
+    assert not np.array_equal(want["a"][0][0], want["b"][0][0])
+    shared = fit(X_a, seed=1)
+    snapshots = (a._fitted, b._fitted)
+    stop = threading.Event()
+
+    def matches(got, expected) -> bool:
+        return all(np.array_equal(g, e) for g, e in zip(got, expected))
+
+    def reader(i: int) -> None:
+        try:
+            for _ in range(150):
+                rec = shared.recommend(users, n=4)
+                assert matches(rec, want["a"][0]) or matches(rec, want["b"][0]), "recommend mixed two fits"
+                sim = shared.similar_items(items, n=3)
+                assert matches(sim, want["a"][1]) or matches(sim, want["b"][1]), "similar_items mixed two fits"
+        finally:
+            stop.set()
+
+    def writer(i: int) -> None:
+        k = 0
+        while not stop.is_set():
+            shared._fitted = snapshots[k % 2]
+            k += 1
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        errors = run_threads(lambda i: writer(i) if i == 0 else reader(i), 2)
+    finally:
+        sys.setswitchinterval(interval)
+    assert not errors, errors[0]
+
+
+def test_concurrent_recommends_build_the_seen_items_once_safely(data):
+    # The seen items are indexed lazily on first use; racing first uses
+    # must all get them (never "does not know its training ratings").
+    for _ in range(5):
+        model = fit(data, seed=4)
+        want = fit(data, seed=4).recommend(np.arange(N_ROWS), n=3)
+        barrier = threading.Barrier(4)
+
+        def work(i: int) -> None:
+            barrier.wait()
+            got = model.recommend(np.arange(N_ROWS), n=3)
+            assert all(np.array_equal(g, w) for g, w in zip(got, want))
+
+        errors = run_threads(work, 4)
+        assert not errors, errors[0]
