@@ -146,6 +146,7 @@ def test_chunks_shrink_as_n_factors_grow():
 CHILD = textwrap.dedent(
     """
     import sys
+    import time
     import numpy as np
     import cmf
 
@@ -160,6 +161,7 @@ CHILD = textwrap.dedent(
     try:
         model.fit_triplets(rows, cols, values)
     except KeyboardInterrupt:
+        print(f"interrupted at {time.time()!r}", flush=True)
         model.save(path)
         print("saved after KeyboardInterrupt", flush=True)
         sys.exit(0)
@@ -183,7 +185,7 @@ def test_sigint_to_a_process_running_fit(tmp_path):
         assert first.startswith("epoch"), first + proc.stderr.read()
         # Land somewhere inside epoch 2 (an epoch takes tenths of a second).
         time.sleep(0.05)
-        sent = time.perf_counter()
+        sent, sent_wall = time.perf_counter(), time.time()
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)  # a hang fails here
         latency = time.perf_counter() - sent
@@ -193,7 +195,9 @@ def test_sigint_to_a_process_running_fit(tmp_path):
             proc.wait()
     assert proc.returncode == 0, err
     assert "saved after KeyboardInterrupt" in out
-    print(f"exit {latency:.3f} s after SIGINT")
+    caught = [float(line.split()[-1]) for line in out.splitlines() if line.startswith("interrupted at")]
+    assert len(caught) == 1
+    print(f"KeyboardInterrupt {caught[0] - sent_wall:.3f} s and exit {latency:.3f} s after SIGINT")
     m = cmf.MatrixFactorization.load(path)
     assert m.n_epochs_ >= 1
     assert m.n_epochs_ == len(m.history_["epoch"]) == len(m.history_["train_loss"])
