@@ -127,7 +127,7 @@ def consistent(method: F) -> F:
     """Run ``method`` on one snapshot of the model, however many attributes it reads.
 
     A method that reads several fitted attributes (factors, biases, labels,
-    seen items) through helpers would otherwise see a concurrent refit's
+    seen items) through several calls would otherwise see a concurrent refit's
     new model half-way through.
     """
 
