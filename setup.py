@@ -11,12 +11,15 @@ import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-C_SOURCES = ["src_c/cmf_sgd.c"]
+C_SOURCES = ["src_c/cmf_sgd.c", "src_c/cmf_blocks.c"]
 
 if sys.platform == "win32":
     extra_compile_args = ["/O2"]
 else:
-    extra_compile_args = ["-O3", "-std=c99"]
+    # -ffp-contract=off: no fused multiply-add unless written, so that the
+    # baseline, AVX2 and AVX-512 variants of the kernel (see
+    # src_c/cmf_templating.h) give the same bits; clang contracts by default.
+    extra_compile_args = ["-O3", "-std=c99", "-ffp-contract=off"]
 
 extensions = [
     Extension(
