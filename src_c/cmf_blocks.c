@@ -70,6 +70,7 @@ const char *cmf_simd_variant(void)
 #define CMF_NAME(base) CMF_CAT(CMF_CAT(base, CMF_ISA), CMF_SUFFIX)
 
 #define CMF_REAL float
+#define CMF_DOT_REAL CMF_FLOAT_DOT_REAL
 #define CMF_SUFFIX f32
 #define CMF_MODEL cmf_model_f32
 #define CMF_BLOCKED cmf_blocked_f32
@@ -94,8 +95,10 @@ const char *cmf_simd_variant(void)
 #undef CMF_SUFFIX
 #undef CMF_MODEL
 #undef CMF_BLOCKED
+#undef CMF_DOT_REAL
 
 #define CMF_REAL double
+#define CMF_DOT_REAL double
 #define CMF_SUFFIX f64
 #define CMF_MODEL cmf_model_f64
 #define CMF_BLOCKED cmf_blocked_f64
@@ -120,6 +123,7 @@ const char *cmf_simd_variant(void)
 #undef CMF_SUFFIX
 #undef CMF_MODEL
 #undef CMF_BLOCKED
+#undef CMF_DOT_REAL
 #undef CMF_NAME
 
 /* The public entry points, once per precision. */

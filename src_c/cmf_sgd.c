@@ -56,13 +56,17 @@ cmf_status cmf_check_params(const cmf_params *params)
 }
 
 #define CMF_REAL float
+#define CMF_DOT_REAL CMF_FLOAT_DOT_REAL
 #define CMF_SUFFIX f32
 #include "cmf_sgd_impl.h"
 #undef CMF_REAL
+#undef CMF_DOT_REAL
 #undef CMF_SUFFIX
 
 #define CMF_REAL double
+#define CMF_DOT_REAL double
 #define CMF_SUFFIX f64
 #include "cmf_sgd_impl.h"
 #undef CMF_REAL
+#undef CMF_DOT_REAL
 #undef CMF_SUFFIX

@@ -47,8 +47,16 @@
 #  define CMF_X86_DISPATCH 0
 #endif
 
+/* Type of the partial sums of a float32 dot product (see
+ * cmf_update_impl.h); double reproduces a fully double dot product. */
+#ifndef CMF_FLOAT_DOT_REAL
+#  define CMF_FLOAT_DOT_REAL float
+#endif
+
 /* Entries looked ahead when prefetching factor rows. */
-#define CMF_PREFETCH_DISTANCE 8
+#ifndef CMF_PREFETCH_DISTANCE
+#  define CMF_PREFETCH_DISTANCE 8
+#endif
 
 /* Ask for the cache lines of row `index` of a row-major matrix of `width`
  * elements of `size` bytes; a hint only, and a no-op where unsupported. */

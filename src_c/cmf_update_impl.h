@@ -33,33 +33,43 @@
  * float32 anyway when stored, and computing it in float keeps twice as many
  * lanes per vector. Both updates read p and q before either is written.
  */
-#if !defined(CMF_REAL) || !defined(CMF_MODEL) || !defined(CMF_TARGET)
-#  error "define CMF_REAL, CMF_NAME, CMF_MODEL and CMF_TARGET first"
+#if !defined(CMF_REAL) || !defined(CMF_MODEL) || !defined(CMF_TARGET) || \
+    !defined(CMF_DOT_REAL)
+#  error "define CMF_REAL, CMF_DOT_REAL, CMF_NAME, CMF_MODEL and CMF_TARGET"
 #endif
 
 #ifndef CMF_LANES
 #  define CMF_LANES 16
 #endif
 
-/* Dot product of two k-vectors in double, in the fixed lane layout above. */
+/* Dot product of two k-vectors in the fixed lane layout above. */
 CMF_TARGET static CMF_INLINE double CMF_NAME(dot_)(
     const CMF_REAL *CMF_RESTRICT p, const CMF_REAL *CMF_RESTRICT q, int32_t k)
 {
-    double acc[CMF_LANES];
-    int32_t f = 0, j, w;
+    CMF_DOT_REAL acc[CMF_LANES];
+    int32_t f = 0, j;
     for (j = 0; j < CMF_LANES; ++j)
-        acc[j] = 0.0;
+        acc[j] = 0;
+    /* Whole chunks of CMF_LANES coordinates: a fixed-length inner loop that
+     * the compiler maps onto vector registers with no peeling or tails. */
     for (; f + CMF_LANES <= k; f += CMF_LANES) {
         for (j = 0; j < CMF_LANES; ++j)
-            acc[j] += (double)p[f + j] * (double)q[f + j];
+            acc[j] += (CMF_DOT_REAL)p[f + j] * (CMF_DOT_REAL)q[f + j];
     }
     for (j = 0; f + j < k; ++j)
-        acc[j] += (double)p[f + j] * (double)q[f + j];
-    for (w = CMF_LANES / 2; w > 0; w /= 2) {
-        for (j = 0; j < w; ++j)
-            acc[j] += acc[j + w];
-    }
-    return acc[0];
+        acc[j] += (CMF_DOT_REAL)p[f + j] * (CMF_DOT_REAL)q[f + j];
+    /* Fixed pairwise tree; each level a constant-length loop, so that it
+     * unrolls into a few vector adds and shuffles. */
+#if CMF_LANES != 16
+#  error "the reduction below is written for 16 lanes"
+#endif
+    for (j = 0; j < 8; ++j)
+        acc[j] += acc[j + 8];
+    for (j = 0; j < 4; ++j)
+        acc[j] += acc[j + 4];
+    for (j = 0; j < 2; ++j)
+        acc[j] += acc[j + 2];
+    return (double)acc[0] + (double)acc[1];
 }
 
 /*
@@ -77,7 +87,7 @@ CMF_TARGET static CMF_INLINE double CMF_NAME(update_one_)(
     double pred = model->global_mean + CMF_NAME(dot_)(p, q, k);
     double e;
     CMF_REAL ge, gr;
-    int32_t f;
+    int32_t f = 0, j;
 
     if (params->update_biases)
         pred += (double)model->row_bias[u] + (double)model->col_bias[i];
@@ -94,7 +104,15 @@ CMF_TARGET static CMF_INLINE double CMF_NAME(update_one_)(
      * the same value up to rounding, one multiply fewer per coordinate. */
     ge = (CMF_REAL)(lr * e);
     gr = (CMF_REAL)(lr * params->regularization);
-    for (f = 0; f < k; ++f) {
+    for (; f + CMF_LANES <= k; f += CMF_LANES) {
+        for (j = 0; j < CMF_LANES; ++j) {
+            const CMF_REAL pf = p[f + j];
+            const CMF_REAL qf = q[f + j];
+            p[f + j] = pf + (ge * qf - gr * pf);
+            q[f + j] = qf + (ge * pf - gr * qf);
+        }
+    }
+    for (; f < k; ++f) {
         const CMF_REAL pf = p[f];
         const CMF_REAL qf = q[f];
         p[f] = pf + (ge * qf - gr * pf);
