@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from cmf import _kernels
+from cmf import _blocks, _kernels
 from cmf._input import Triplets
 from cmf.exceptions import DivergenceError
 
@@ -75,6 +75,11 @@ class TrainingConfig:
     shuffle: bool
     patience: int | None
     dtype: np.dtype
+    #: Cache-blocked epochs (see cmf._blocks); needs shuffle. False visits
+    #: one global permutation per epoch (or stored order without shuffle).
+    blocked: bool = False
+    #: Threads running the tiles of a stratum (blocked epochs only).
+    n_threads: int = 1
 
 
 @dataclass
@@ -153,6 +158,37 @@ def run_epoch(state: FactorState, data: Triplets, order: np.ndarray | None, conf
     return sse
 
 
+def blocked_tile_call(state: FactorState, blocked: _blocks.BlockedData, config: TrainingConfig):
+    """The function that runs the kernel on one tile's blocks (for BlockedRunner).
+
+    A tile's blocks are cut into calls of about CHUNK_SIZE entries, so that
+    Python can react to signals between them; the result is the same as one
+    call, since the blocks are visited in the same order either way.
+    """
+    g = blocked.grid
+    sizes = np.diff(blocked.block_ptr)
+    bias_args = (state.b, state.c) if config.biased else (None, None)
+
+    def call(blocks: np.ndarray, seed: int, scratch: np.ndarray) -> float:
+        counts = sizes[blocks]
+        # Group consecutive blocks by which CHUNK_SIZE window their first
+        # entry falls in: each call runs about CHUNK_SIZE updates.
+        window = (np.cumsum(counts) - counts) // CHUNK_SIZE
+        bounds = [0, *(np.flatnonzero(np.diff(window)) + 1).tolist(), len(blocks)]
+        sse = 0.0
+        for start, stop in zip(bounds[:-1], bounds[1:]):
+            sse += _kernels.sgd_blocks(
+                blocked.local_rows, blocked.local_cols, blocked.values, blocked.block_ptr,
+                g.n_row_blocks, g.n_col_blocks, g.row_block_size, g.col_block_size,
+                state.P, state.Q, *bias_args, state.mu,
+                config.learning_rate, config.regularization, config.bias_regularization,
+                config.biased, blocks[start:stop], seed, scratch,
+            )
+        return sse
+
+    return call
+
+
 def predict_pairs(state: FactorState, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """Predictions for validated int32 index arrays, in the state's dtype.
 
@@ -177,10 +213,10 @@ def penalty(state: FactorState, row_counts: np.ndarray, col_counts: np.ndarray, 
     ``reg_b * (b_u^2 + c_i^2)``, which is the objective SGD's per-entry
     updates descend; summed, row u's terms weigh by its number of entries.
     """
-    P = state.P.astype(np.float64, copy=False)
-    Q = state.Q.astype(np.float64, copy=False)
+    # einsum casts buffer by buffer: no float64 copy of the factor matrices.
     total = config.regularization * (
-        row_counts @ np.einsum("ij,ij->i", P, P) + col_counts @ np.einsum("ij,ij->i", Q, Q)
+        row_counts @ np.einsum("ij,ij->i", state.P, state.P, dtype=np.float64)
+        + col_counts @ np.einsum("ij,ij->i", state.Q, state.Q, dtype=np.float64)
     )
     if config.biased:
         b = state.b.astype(np.float64)
@@ -226,22 +262,57 @@ def train(
     """
     state = initial_state(data, config, rng)
     result = TrainingResult(state=state)
+    runner = None
+    if config.blocked and config.shuffle:
+        # The base seed of every epoch's schedule, drawn after the initial
+        # factors so that those stay what the seed always gave.
+        block_seed = int(rng.integers(0, np.iinfo(np.int64).max, dtype=np.int64))
+        grid = _blocks.choose_grid(data.shape[0], data.shape[1], config.n_factors, config.dtype.itemsize)
+        blocked = _blocks.partition(data, grid)
+        runner = _blocks.BlockedRunner(blocked, config.n_threads)
+        tile_call = blocked_tile_call(state, blocked, config)
+
+        def epoch_sse(epoch: int) -> float:
+            return runner.run_epoch(tile_call, _blocks.epoch_schedule(grid, block_seed, epoch))
+
+    else:
+        order = np.arange(len(data), dtype=np.int64) if config.shuffle else None
+
+        def epoch_sse(epoch: int) -> float:
+            if order is not None:
+                rng.shuffle(order)
+            return run_epoch(state, data, order, config)
+
+    try:
+        return _train_loop(data, validation, config, report, state, result, epoch_sse)
+    finally:
+        if runner is not None:
+            runner.close()
+
+
+def _train_loop(
+    data: Triplets,
+    validation: Triplets | None,
+    config: TrainingConfig,
+    report: Callable[[dict[str, float]], None] | None,
+    state: FactorState,
+    result: TrainingResult,
+    epoch_sse: Callable[[int], float],
+) -> TrainingResult:
+    """The epoch loop of :func:`train`; ``epoch_sse(epoch)`` runs one epoch in place."""
     last_good = state.copy()
     best: FactorState | None = None
     best_val = np.inf
     epochs_since_best = 0
     row_counts = np.bincount(data.rows, minlength=data.shape[0]).astype(np.float64)
     col_counts = np.bincount(data.cols, minlength=data.shape[1]).astype(np.float64)
-    order = np.arange(len(data), dtype=np.int64) if config.shuffle else None
     best_loss = np.inf
     epochs_without_progress = 0
 
     for epoch in range(1, config.max_epochs + 1):
         started = time.perf_counter()
-        if order is not None:
-            rng.shuffle(order)
         try:
-            sse = run_epoch(state, data, order, config)
+            sse = epoch_sse(epoch)
             loss = sse + penalty(state, row_counts, col_counts, config)
             if not np.isfinite(loss):
                 raise DivergenceError("non-finite loss")

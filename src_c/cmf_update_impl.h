@@ -47,17 +47,22 @@ CMF_TARGET static CMF_INLINE double CMF_NAME(dot_)(
     const CMF_REAL *CMF_RESTRICT p, const CMF_REAL *CMF_RESTRICT q, int32_t k)
 {
     CMF_DOT_REAL acc[CMF_LANES];
-    int32_t f = 0, j;
+    const size_t n_chunks = (size_t)k / CMF_LANES;
+    const size_t tail = (size_t)k % CMF_LANES;
+    size_t c, j;
     for (j = 0; j < CMF_LANES; ++j)
         acc[j] = 0;
     /* Whole chunks of CMF_LANES coordinates: a fixed-length inner loop that
-     * the compiler maps onto vector registers with no peeling or tails. */
-    for (; f + CMF_LANES <= k; f += CMF_LANES) {
+     * the compiler maps onto vector registers with no peeling or tails.
+     * Unsigned (size_t) counters: Python's build flags include -fwrapv,
+     * under which gcc must assume signed indices may wrap and gives up on
+     * this vectorisation (measured: 3.5x slower updates). */
+    for (c = 0; c < n_chunks; ++c, p += CMF_LANES, q += CMF_LANES) {
         for (j = 0; j < CMF_LANES; ++j)
-            acc[j] += (CMF_DOT_REAL)p[f + j] * (CMF_DOT_REAL)q[f + j];
+            acc[j] += (CMF_DOT_REAL)p[j] * (CMF_DOT_REAL)q[j];
     }
-    for (j = 0; f + j < k; ++j)
-        acc[j] += (CMF_DOT_REAL)p[f + j] * (CMF_DOT_REAL)q[f + j];
+    for (j = 0; j < tail; ++j)
+        acc[j] += (CMF_DOT_REAL)p[j] * (CMF_DOT_REAL)q[j];
     /* Fixed pairwise tree; each level a constant-length loop, so that it
      * unrolls into a few vector adds and shuffles. */
 #if CMF_LANES != 16
@@ -87,7 +92,9 @@ CMF_TARGET static CMF_INLINE double CMF_NAME(update_one_)(
     double pred = model->global_mean + CMF_NAME(dot_)(p, q, k);
     double e;
     CMF_REAL ge, gr;
-    int32_t f = 0, j;
+    const size_t n_chunks = (size_t)k / CMF_LANES;
+    const size_t tail = (size_t)k % CMF_LANES;
+    size_t c, j;
 
     if (params->update_biases)
         pred += (double)model->row_bias[u] + (double)model->col_bias[i];
@@ -104,19 +111,19 @@ CMF_TARGET static CMF_INLINE double CMF_NAME(update_one_)(
      * the same value up to rounding, one multiply fewer per coordinate. */
     ge = (CMF_REAL)(lr * e);
     gr = (CMF_REAL)(lr * params->regularization);
-    for (; f + CMF_LANES <= k; f += CMF_LANES) {
+    for (c = 0; c < n_chunks; ++c, p += CMF_LANES, q += CMF_LANES) {
         for (j = 0; j < CMF_LANES; ++j) {
-            const CMF_REAL pf = p[f + j];
-            const CMF_REAL qf = q[f + j];
-            p[f + j] = pf + (ge * qf - gr * pf);
-            q[f + j] = qf + (ge * pf - gr * qf);
+            const CMF_REAL pf = p[j];
+            const CMF_REAL qf = q[j];
+            p[j] = pf + (ge * qf - gr * pf);
+            q[j] = qf + (ge * pf - gr * qf);
         }
     }
-    for (; f < k; ++f) {
-        const CMF_REAL pf = p[f];
-        const CMF_REAL qf = q[f];
-        p[f] = pf + (ge * qf - gr * pf);
-        q[f] = qf + (ge * pf - gr * qf);
+    for (j = 0; j < tail; ++j) {
+        const CMF_REAL pf = p[j];
+        const CMF_REAL qf = q[j];
+        p[j] = pf + (ge * qf - gr * pf);
+        q[j] = qf + (ge * pf - gr * qf);
     }
     return e;
 }
