@@ -17,6 +17,10 @@ CMF_TARGET static cmf_status CMF_NAME(blocks_loop_)(
 {
     const int32_t k = model->n_factors;
     const size_t size = sizeof(CMF_REAL);
+    /* Prefetching pays only when the factors do not fit in cache; on a
+     * small model it is pure overhead (about 60 instructions per pair). */
+    const int prefetch = ((size_t)model->n_rows + (size_t)model->n_cols) *
+                         (size_t)k * size > CMF_PREFETCH_MIN_BYTES;
     double total = 0.0;
     int64_t v, t;
 
@@ -33,32 +37,52 @@ CMF_TARGET static cmf_status CMF_NAME(blocks_loop_)(
         const CMF_REAL *vals = blocked->values + start;
 
         cmf_block_order(seed, block, len, scratch);
-        for (t = 0; t < len; ++t) {
+        t = 0;
+        while (t < len) {
             const int32_t j = scratch[t];
             const int32_t u = row0 + (int32_t)lrows[j];
             const int32_t i = col0 + (int32_t)lcols[j];
-            double e;
             if ((uint32_t)u >= (uint32_t)model->n_rows ||
                 (uint32_t)i >= (uint32_t)model->n_cols) {
                 *sse = total;
                 return CMF_ERR_INDEX_OUT_OF_RANGE;
             }
-            if (t + CMF_PREFETCH_DISTANCE < len) {
-                /* The order within a block is random: fetch a later
-                 * entry's factor rows now so that their cache misses
-                 * overlap with this update. A row outside the model is
-                 * only a hint here; it is rejected when its turn comes. */
-                const int32_t jn = scratch[t + CMF_PREFETCH_DISTANCE];
-                const int32_t un = row0 + (int32_t)lrows[jn];
-                const int32_t in = col0 + (int32_t)lcols[jn];
-                if ((uint32_t)un < (uint32_t)model->n_rows &&
-                    (uint32_t)in < (uint32_t)model->n_cols) {
-                    cmf_prefetch_row_(model->row_factors, un, k, size);
-                    cmf_prefetch_row_(model->col_factors, in, k, size);
+            if (prefetch && t + CMF_PREFETCH_DISTANCE + 1 < len) {
+                /* The order within a block is random: fetch the factor rows
+                 * of the entries two steps ahead now so that their cache
+                 * misses overlap with these updates. A row outside the
+                 * model is only a hint here; it is rejected in its turn. */
+                int32_t a;
+                for (a = 0; a < 2; ++a) {
+                    const int32_t jn = scratch[t + CMF_PREFETCH_DISTANCE + a];
+                    const int32_t un = row0 + (int32_t)lrows[jn];
+                    const int32_t in = col0 + (int32_t)lcols[jn];
+                    if ((uint32_t)un < (uint32_t)model->n_rows &&
+                        (uint32_t)in < (uint32_t)model->n_cols) {
+                        cmf_prefetch_row_(model->row_factors, un, k, size);
+                        cmf_prefetch_row_(model->col_factors, in, k, size);
+                    }
                 }
             }
-            e = CMF_NAME(update_one_)(params, model, u, i, (double)vals[j]);
-            total += e * e;
+            if (t + 1 < len) {
+                const int32_t j2 = scratch[t + 1];
+                const int32_t u2 = row0 + (int32_t)lrows[j2];
+                const int32_t i2 = col0 + (int32_t)lcols[j2];
+                if (u2 != u && i2 != i && (uint32_t)u2 < (uint32_t)model->n_rows &&
+                    (uint32_t)i2 < (uint32_t)model->n_cols) {
+                    /* Independent pair: both at once, same bits. */
+                    CMF_NAME(update_two_)(params, model, u, i, (double)vals[j],
+                                          u2, i2, (double)vals[j2], &total);
+                    t += 2;
+                    continue;
+                }
+            }
+            {
+                const double e = CMF_NAME(update_one_)(params, model, u, i,
+                                                       (double)vals[j]);
+                total += e * e;
+            }
+            t += 1;
         }
     }
     *sse = total;

@@ -58,6 +58,11 @@
 #  define CMF_PREFETCH_DISTANCE 8
 #endif
 
+/* Factor matrices smaller than this (bytes) stay in cache: no prefetch. */
+#ifndef CMF_PREFETCH_MIN_BYTES
+#  define CMF_PREFETCH_MIN_BYTES ((size_t)8 << 20)
+#endif
+
 /* Ask for the cache lines of row `index` of a row-major matrix of `width`
  * elements of `size` bytes; a hint only, and a no-op where unsupported. */
 static CMF_INLINE void cmf_prefetch_row_(const void *base, int32_t index,

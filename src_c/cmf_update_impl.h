@@ -127,3 +127,79 @@ CMF_TARGET static CMF_INLINE double CMF_NAME(update_one_)(
     }
     return e;
 }
+
+/*
+ * Two updates, for entries (u1, i1, r1) then (u2, i2, r2), with u1 != u2
+ * and i1 != i2 (checked by the caller). They then read and write disjoint
+ * memory, so computing both errors first and both updates after gives
+ * exactly the bits of update_one_ twice in a row; written this way the two
+ * dependency chains (load, dot product, error, update) are independent
+ * instructions the CPU overlaps, instead of one long chain after another.
+ * The squared errors are added to *total in visiting order.
+ */
+CMF_TARGET static CMF_INLINE void CMF_NAME(update_two_)(
+    const cmf_params *params, CMF_MODEL *model, int32_t u1, int32_t i1,
+    double r1, int32_t u2, int32_t i2, double r2, double *total)
+{
+    const int32_t k = model->n_factors;
+    CMF_REAL *CMF_RESTRICT p1 = model->row_factors + (size_t)u1 * (size_t)k;
+    CMF_REAL *CMF_RESTRICT q1 = model->col_factors + (size_t)i1 * (size_t)k;
+    CMF_REAL *CMF_RESTRICT p2 = model->row_factors + (size_t)u2 * (size_t)k;
+    CMF_REAL *CMF_RESTRICT q2 = model->col_factors + (size_t)i2 * (size_t)k;
+    const double lr = params->learning_rate;
+    double pred1 = model->global_mean + CMF_NAME(dot_)(p1, q1, k);
+    double pred2 = model->global_mean + CMF_NAME(dot_)(p2, q2, k);
+    double e1, e2;
+    CMF_REAL ge1, ge2, gr;
+    const size_t n_chunks = (size_t)k / CMF_LANES;
+    const size_t tail = (size_t)k % CMF_LANES;
+    size_t c, j;
+
+    if (params->update_biases) {
+        const double lrb = params->bias_regularization;
+        const double bu1 = (double)model->row_bias[u1];
+        const double ci1 = (double)model->col_bias[i1];
+        const double bu2 = (double)model->row_bias[u2];
+        const double ci2 = (double)model->col_bias[i2];
+        pred1 += bu1 + ci1;
+        pred2 += bu2 + ci2;
+        e1 = r1 - pred1;
+        e2 = r2 - pred2;
+        model->row_bias[u1] = (CMF_REAL)(bu1 + lr * (e1 - lrb * bu1));
+        model->col_bias[i1] = (CMF_REAL)(ci1 + lr * (e1 - lrb * ci1));
+        model->row_bias[u2] = (CMF_REAL)(bu2 + lr * (e2 - lrb * bu2));
+        model->col_bias[i2] = (CMF_REAL)(ci2 + lr * (e2 - lrb * ci2));
+    } else {
+        e1 = r1 - pred1;
+        e2 = r2 - pred2;
+    }
+    *total += e1 * e1;
+    *total += e2 * e2;
+
+    ge1 = (CMF_REAL)(lr * e1);
+    ge2 = (CMF_REAL)(lr * e2);
+    gr = (CMF_REAL)(lr * params->regularization);
+    for (c = 0; c < n_chunks; ++c) {
+        for (j = 0; j < CMF_LANES; ++j) {
+            const CMF_REAL pf = p1[j], qf = q1[j];
+            p1[j] = pf + (ge1 * qf - gr * pf);
+            q1[j] = qf + (ge1 * pf - gr * qf);
+        }
+        for (j = 0; j < CMF_LANES; ++j) {
+            const CMF_REAL pf = p2[j], qf = q2[j];
+            p2[j] = pf + (ge2 * qf - gr * pf);
+            q2[j] = qf + (ge2 * pf - gr * qf);
+        }
+        p1 += CMF_LANES; q1 += CMF_LANES; p2 += CMF_LANES; q2 += CMF_LANES;
+    }
+    for (j = 0; j < tail; ++j) {
+        const CMF_REAL pf = p1[j], qf = q1[j];
+        p1[j] = pf + (ge1 * qf - gr * pf);
+        q1[j] = qf + (ge1 * pf - gr * qf);
+    }
+    for (j = 0; j < tail; ++j) {
+        const CMF_REAL pf = p2[j], qf = q2[j];
+        p2[j] = pf + (ge2 * qf - gr * pf);
+        q2[j] = qf + (ge2 * pf - gr * qf);
+    }
+}
