@@ -80,6 +80,8 @@ class TrainingConfig:
     blocked: bool = False
     #: Threads running the tiles of a stratum (blocked epochs only).
     n_threads: int = 1
+    #: AdaGrad step sizes per factor row and bias (see cmf.h, cmf_params).
+    adaptive: bool = False
 
 
 @dataclass
@@ -133,11 +135,25 @@ def initial_state(data: Triplets, config: TrainingConfig, rng: np.random.Generat
     return FactorState(P, Q, np.zeros(n_rows, dtype), np.zeros(n_cols, dtype), mu)
 
 
-def run_epoch(state: FactorState, data: Triplets, order: np.ndarray | None, config: TrainingConfig) -> float:
+def adagrad_state(shape: tuple[int, int], config: TrainingConfig) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """AdaGrad accumulators (all ones: 2 per row and per column) or (None, None) for plain SGD."""
+    if not config.adaptive:
+        return None, None
+    return np.ones(2 * shape[0], dtype=config.dtype), np.ones(2 * shape[1], dtype=config.dtype)
+
+
+def run_epoch(
+    state: FactorState,
+    data: Triplets,
+    order: np.ndarray | None,
+    config: TrainingConfig,
+    adagrad: tuple[np.ndarray | None, np.ndarray | None] = (None, None),
+) -> float:
     """One SGD pass over ``data`` in ``order`` (stored order if None); returns the SSE.
 
     The pass is cut into chunks so that Python can react to signals between
-    calls into C; the result is the same as one call.
+    calls into C; the result is the same as one call. ``adagrad`` holds the
+    accumulators of :func:`adagrad_state` when ``config.adaptive``.
     """
     n = len(data) if order is None else len(order)
     bias_args = (state.b, state.c) if config.biased else (None, None)
@@ -153,12 +169,17 @@ def run_epoch(state: FactorState, data: Triplets, order: np.ndarray | None, conf
         sse += _kernels.sgd_epoch(
             rows, cols, values, state.P, state.Q, *bias_args, state.mu,
             config.learning_rate, config.regularization, config.bias_regularization,
-            config.biased, chunk_order,
+            config.biased, chunk_order, config.adaptive, *adagrad,
         )
     return sse
 
 
-def blocked_tile_call(state: FactorState, blocked: _blocks.BlockedData, config: TrainingConfig):
+def blocked_tile_call(
+    state: FactorState,
+    blocked: _blocks.BlockedData,
+    config: TrainingConfig,
+    adagrad: tuple[np.ndarray | None, np.ndarray | None] = (None, None),
+) -> Callable[[np.ndarray, int, np.ndarray], float]:
     """The function that runs the kernel on one tile's blocks (for BlockedRunner).
 
     A tile's blocks are cut into calls of about CHUNK_SIZE entries, so that
@@ -182,7 +203,7 @@ def blocked_tile_call(state: FactorState, blocked: _blocks.BlockedData, config: 
                 g.n_row_blocks, g.n_col_blocks, g.row_block_size, g.col_block_size,
                 state.P, state.Q, *bias_args, state.mu,
                 config.learning_rate, config.regularization, config.bias_regularization,
-                config.biased, blocks[start:stop], seed, scratch,
+                config.biased, blocks[start:stop], seed, scratch, config.adaptive, *adagrad,
             )
         return sse
 
@@ -265,6 +286,7 @@ def train(
     """
     state = initial_state(data, config, rng)
     result = TrainingResult(state=state)
+    adagrad = adagrad_state(data.shape, config)
     runner = None
     if config.blocked and config.shuffle:
         # The base seed of every epoch's schedule, drawn after the initial
@@ -273,7 +295,7 @@ def train(
         grid = _blocks.choose_grid(data.shape[0], data.shape[1], config.n_factors, config.dtype.itemsize)
         blocked = _blocks.partition(data, grid)
         runner = _blocks.BlockedRunner(blocked, config.n_threads)
-        tile_call = blocked_tile_call(state, blocked, config)
+        tile_call = blocked_tile_call(state, blocked, config, adagrad)
 
         def epoch_sse(epoch: int) -> float:
             return runner.run_epoch(tile_call, _blocks.epoch_schedule(grid, block_seed, epoch))
@@ -284,7 +306,7 @@ def train(
         def epoch_sse(epoch: int) -> float:
             if order is not None:
                 rng.shuffle(order)
-            return run_epoch(state, data, order, config)
+            return run_epoch(state, data, order, config, adagrad)
 
     try:
         return _train_loop(data, validation, config, report, state, result, epoch_sse)

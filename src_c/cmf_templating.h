@@ -7,6 +7,7 @@
 #ifndef CMF_TEMPLATING_H
 #define CMF_TEMPLATING_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
