@@ -116,6 +116,18 @@ def empty_history() -> dict[str, list[float]]:
     return {"epoch": [], "train_loss": [], "train_rmse": [], "val_rmse": [], "seconds": []}
 
 
+def index_counts(index: np.ndarray, n: int) -> np.ndarray:
+    """``np.bincount(index, minlength=n)`` without its int64 copy of the whole input.
+
+    bincount converts int32 indices to int64 first (80 MB for 10 million
+    entries); counting a chunk at a time bounds that copy.
+    """
+    counts = np.zeros(n, dtype=np.int64)
+    for start in range(0, len(index), CHUNK_SIZE):
+        counts += np.bincount(index[start:start + CHUNK_SIZE], minlength=n)
+    return counts
+
+
 def initial_state(data: Triplets, config: TrainingConfig, rng: np.random.Generator) -> FactorState:
     """Random factors N(0, init_std), zero biases, mu = mean of the observed values.
 
@@ -129,8 +141,8 @@ def initial_state(data: Triplets, config: TrainingConfig, rng: np.random.Generat
     P *= dtype.type(config.init_std)
     Q = rng.standard_normal((n_cols, k), dtype=dtype)
     Q *= dtype.type(config.init_std)
-    P[np.bincount(data.rows, minlength=n_rows) == 0] = 0
-    Q[np.bincount(data.cols, minlength=n_cols) == 0] = 0
+    P[index_counts(data.rows, n_rows) == 0] = 0
+    Q[index_counts(data.cols, n_cols) == 0] = 0
     mu = float(np.mean(data.values, dtype=np.float64)) if config.biased else 0.0
     return FactorState(P, Q, np.zeros(n_rows, dtype), np.zeros(n_cols, dtype), mu)
 
@@ -329,8 +341,8 @@ def _train_loop(
     best: FactorState | None = None
     best_val = np.inf
     epochs_since_best = 0
-    row_counts = np.bincount(data.rows, minlength=data.shape[0]).astype(np.float64)
-    col_counts = np.bincount(data.cols, minlength=data.shape[1]).astype(np.float64)
+    row_counts = index_counts(data.rows, data.shape[0]).astype(np.float64)
+    col_counts = index_counts(data.cols, data.shape[1]).astype(np.float64)
     best_loss = np.inf
     epochs_without_progress = 0
 
