@@ -202,7 +202,20 @@ def blocked_tile_call(
     sizes = np.diff(blocked.block_ptr)
     bias_args = (state.b, state.c) if config.biased else (None, None)
 
+    def kernel(blocks: np.ndarray, seed: int, scratch: np.ndarray) -> float:
+        return _kernels.sgd_blocks(
+            blocked.local_rows, blocked.local_cols, blocked.values, blocked.block_ptr,
+            g.n_row_blocks, g.n_col_blocks, g.row_block_size, g.col_block_size,
+            state.P, state.Q, *bias_args, state.mu,
+            config.learning_rate, config.regularization, config.bias_regularization,
+            config.biased, blocks, seed, scratch, config.adaptive, *adagrad,
+        )
+
     def call(blocks: np.ndarray, seed: int, scratch: np.ndarray) -> float:
+        if len(blocks) * blocked.max_block <= CHUNK_SIZE:
+            # Small tile (the usual case): one call, no bookkeeping, so that
+            # threads hold the GIL as briefly as possible.
+            return kernel(blocks, seed, scratch)
         counts = sizes[blocks]
         # Group consecutive blocks by which CHUNK_SIZE window their first
         # entry falls in: each call runs about CHUNK_SIZE updates.
@@ -210,13 +223,7 @@ def blocked_tile_call(
         bounds = [0, *(np.flatnonzero(np.diff(window)) + 1).tolist(), len(blocks)]
         sse = 0.0
         for start, stop in zip(bounds[:-1], bounds[1:]):
-            sse += _kernels.sgd_blocks(
-                blocked.local_rows, blocked.local_cols, blocked.values, blocked.block_ptr,
-                g.n_row_blocks, g.n_col_blocks, g.row_block_size, g.col_block_size,
-                state.P, state.Q, *bias_args, state.mu,
-                config.learning_rate, config.regularization, config.bias_regularization,
-                config.biased, blocks[start:stop], seed, scratch, config.adaptive, *adagrad,
-            )
+            sse += kernel(blocks[start:stop], seed, scratch)
         return sse
 
     return call
@@ -304,7 +311,8 @@ def train(
         # The base seed of every epoch's schedule, drawn after the initial
         # factors so that those stay what the seed always gave.
         block_seed = int(rng.integers(0, np.iinfo(np.int64).max, dtype=np.int64))
-        grid = _blocks.choose_grid(data.shape[0], data.shape[1], config.n_factors, config.dtype.itemsize)
+        grid = _blocks.choose_grid(data.shape[0], data.shape[1], config.n_factors, config.dtype.itemsize,
+                                   n_entries=len(data))
         blocked = _blocks.partition(data, grid)
         runner = _blocks.BlockedRunner(blocked, config.n_threads)
         tile_call = blocked_tile_call(state, blocked, config, adagrad)
