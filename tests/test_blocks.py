@@ -310,4 +310,5 @@ def test_cutting_tiles_into_short_calls_changes_nothing(monkeypatch):
     cut = fit()
     np.testing.assert_array_equal(cut.user_factors_, whole.user_factors_)
     np.testing.assert_array_equal(cut.item_bias_, whole.item_bias_)
-    assert cut.history_["train_loss"] == whole.history_["train_loss"]
+    # The loss is summed per call, so only its last bits may differ.
+    np.testing.assert_allclose(cut.history_["train_loss"], whole.history_["train_loss"], rtol=1e-14)
