@@ -28,7 +28,13 @@ PUBLIC_HEADER = os.path.join("src_c", "cmf.h")
 if sys.platform == "win32":
     extra_compile_args = ["/O2"]
 else:
-    extra_compile_args = ["-O3", "-std=c99"]
+    # -ffp-contract=off: no fused multiply-add unless written, so that the
+    # baseline, AVX2 and AVX-512 variants of the kernel (see
+    # src_c/cmf_templating.h) give the same bits; clang contracts by default.
+    # -fno-wrapv undoes the -fwrapv in Python's own CFLAGS, which stops gcc
+    # from vectorising loops with signed counters (neither the C core nor
+    # Cython's output relies on wrapping signed arithmetic).
+    extra_compile_args = ["-O3", "-std=c99", "-ffp-contract=off", "-fno-wrapv"]
 
 
 def _read(path):
@@ -79,6 +85,7 @@ extensions = [
         include_dirs=["src_c", numpy.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
         extra_compile_args=extra_compile_args,
+        libraries=[] if sys.platform == "win32" else ["m"],  # sqrt (adaptive steps)
     )
 ]
 

@@ -8,12 +8,13 @@ triplets. It knows nothing about masks, labels or files; the estimator in
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
-from cmf import _kernels
+from cmf import _blocks, _kernels
 from cmf._input import Triplets
 from cmf._interrupt import DeferredInterrupt
 from cmf.exceptions import DivergenceError
@@ -85,6 +86,13 @@ class TrainingConfig:
     shuffle: bool
     patience: int | None
     dtype: np.dtype
+    #: Cache-blocked epochs (see cmf._blocks); needs shuffle. False visits
+    #: one global permutation per epoch (or stored order without shuffle).
+    blocked: bool = False
+    #: Threads running the tiles of a stratum (blocked epochs only).
+    n_threads: int = 1
+    #: AdaGrad step sizes per factor row and bias (see cmf.h, cmf_params).
+    adaptive: bool = False
 
 
 @dataclass
@@ -122,6 +130,18 @@ def empty_history() -> dict[str, list[float]]:
     return {"epoch": [], "train_loss": [], "train_rmse": [], "val_rmse": [], "seconds": []}
 
 
+def index_counts(index: np.ndarray, n: int) -> np.ndarray:
+    """``np.bincount(index, minlength=n)`` without its int64 copy of the whole input.
+
+    bincount converts int32 indices to int64 first (80 MB for 10 million
+    entries); counting a chunk at a time bounds that copy.
+    """
+    counts = np.zeros(n, dtype=np.int64)
+    for start in range(0, len(index), CHUNK_SIZE):
+        counts += np.bincount(index[start:start + CHUNK_SIZE], minlength=n)
+    return counts
+
+
 def initial_state(data: Triplets, config: TrainingConfig, rng: np.random.Generator) -> FactorState:
     """Random factors N(0, init_std^2 * min(1, scale)), zero biases, mu = mean of the observed values.
 
@@ -139,8 +159,8 @@ def initial_state(data: Triplets, config: TrainingConfig, rng: np.random.Generat
     P *= dtype.type(std)
     Q = rng.standard_normal((n_cols, k), dtype=dtype)
     Q *= dtype.type(std)
-    P[np.bincount(data.rows, minlength=n_rows) == 0] = 0
-    Q[np.bincount(data.cols, minlength=n_cols) == 0] = 0
+    P[index_counts(data.rows, n_rows) == 0] = 0
+    Q[index_counts(data.cols, n_cols) == 0] = 0
     return FactorState(P, Q, np.zeros(n_rows, dtype), np.zeros(n_cols, dtype), mu)
 
 
@@ -200,18 +220,28 @@ def robust_mean(values: np.ndarray) -> float:
     return mean
 
 
+def adagrad_state(shape: tuple[int, int], config: TrainingConfig) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """AdaGrad accumulators (all ones: 2 per row and per column) or (None, None) for plain SGD."""
+    if not config.adaptive:
+        return None, None
+    return np.ones(2 * shape[0], dtype=config.dtype), np.ones(2 * shape[1], dtype=config.dtype)
+
+
 def run_epoch(
     state: FactorState,
     data: Triplets,
     order: np.ndarray | None,
     config: TrainingConfig,
     between_chunks: Callable[[], None] | None = None,
+    adagrad: tuple[np.ndarray | None, np.ndarray | None] = (None, None),
 ) -> float:
     """One SGD pass over ``data`` in ``order`` (stored order if None); returns the SSE.
 
     The pass is cut into chunks so that Python can react to signals between
     calls into C; the result is the same as one call. ``between_chunks``,
     when given, is called after every chunk (it may raise to stop).
+    ``adagrad`` holds the accumulators of :func:`adagrad_state` when
+    ``config.adaptive``.
     """
     n = len(data) if order is None else len(order)
     bias_args = (state.b, state.c) if config.biased else (None, None)
@@ -228,11 +258,55 @@ def run_epoch(
         sse += _kernels.sgd_epoch(
             rows, cols, values, state.P, state.Q, *bias_args, state.mu,
             config.learning_rate, config.regularization, config.bias_regularization,
-            config.biased, chunk_order,
+            config.biased, chunk_order, config.adaptive, *adagrad,
         )
         if between_chunks is not None:
             between_chunks()
     return sse
+
+
+def blocked_tile_call(
+    state: FactorState,
+    blocked: _blocks.BlockedData,
+    config: TrainingConfig,
+    adagrad: tuple[np.ndarray | None, np.ndarray | None] = (None, None),
+) -> Callable[[np.ndarray, int, np.ndarray], float]:
+    """The function that runs the kernel on one tile's blocks (for BlockedRunner).
+
+    A tile's blocks are cut into calls of about :func:`chunk_updates`
+    entries, so that no single call into C runs long; the result is the same
+    as one call, since the blocks are visited in the same order either way.
+    """
+    g = blocked.grid
+    chunk = chunk_updates(config.n_factors)
+    sizes = np.diff(blocked.block_ptr)
+    bias_args = (state.b, state.c) if config.biased else (None, None)
+
+    def kernel(blocks: np.ndarray, seed: int, scratch: np.ndarray) -> float:
+        return _kernels.sgd_blocks(
+            blocked.local_rows, blocked.local_cols, blocked.values, blocked.block_ptr,
+            g.n_row_blocks, g.n_col_blocks, g.row_block_size, g.col_block_size,
+            state.P, state.Q, *bias_args, state.mu,
+            config.learning_rate, config.regularization, config.bias_regularization,
+            config.biased, blocks, seed, scratch, config.adaptive, *adagrad,
+        )
+
+    def call(blocks: np.ndarray, seed: int, scratch: np.ndarray) -> float:
+        if len(blocks) * blocked.max_block <= chunk:
+            # Small tile (the usual case): one call, no bookkeeping, so that
+            # threads hold the GIL as briefly as possible.
+            return kernel(blocks, seed, scratch)
+        counts = sizes[blocks]
+        # Group consecutive blocks by which chunk-sized window their first
+        # entry falls in: each call runs about ``chunk`` updates.
+        window = (np.cumsum(counts) - counts) // chunk
+        bounds = [0, *(np.flatnonzero(np.diff(window)) + 1).tolist(), len(blocks)]
+        sse = 0.0
+        for start, stop in zip(bounds[:-1], bounds[1:]):
+            sse += kernel(blocks[start:stop], seed, scratch)
+        return sse
+
+    return call
 
 
 def predict_pairs(state: FactorState, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -259,17 +333,20 @@ def penalty(state: FactorState, row_counts: np.ndarray, col_counts: np.ndarray, 
     ``reg_b * (b_u^2 + c_i^2)``, which is the objective SGD's per-entry
     updates descend; summed, row u's terms weigh by its number of entries.
     """
-    P = state.P.astype(np.float64, copy=False)
-    Q = state.Q.astype(np.float64, copy=False)
-    # Overflow here means divergence, which the caller reports; no warning.
+    # One einsum per term: it casts buffer by buffer (no float64 copy of the
+    # factors) and, unlike ``@``, never calls a threaded BLAS, whose worker
+    # threads cost more than the sum itself on a busy machine. Overflow here
+    # means divergence, which the caller reports; no warning.
     with np.errstate(over="ignore", invalid="ignore"):
         total = config.regularization * (
-            row_counts @ np.einsum("ij,ij->i", P, P) + col_counts @ np.einsum("ij,ij->i", Q, Q)
+            np.einsum("i,ij,ij->", row_counts, state.P, state.P, dtype=np.float64)
+            + np.einsum("i,ij,ij->", col_counts, state.Q, state.Q, dtype=np.float64)
         )
         if config.biased:
-            b = state.b.astype(np.float64)
-            c = state.c.astype(np.float64)
-            total += config.bias_regularization * (row_counts @ (b * b) + col_counts @ (c * c))
+            total += config.bias_regularization * (
+                np.einsum("i,i,i->", row_counts, state.b, state.b, dtype=np.float64)
+                + np.einsum("i,i,i->", col_counts, state.c, state.c, dtype=np.float64)
+            )
     return float(total)
 
 
@@ -319,13 +396,13 @@ def train(
     result = TrainingResult(state=state, data_scale=data_scale(data.values, state.mu))
     last_good = state.copy()
     tracker = _Progress()
-    row_counts = np.bincount(data.rows, minlength=data.shape[0]).astype(np.float64)
-    col_counts = np.bincount(data.cols, minlength=data.shape[1]).astype(np.float64)
-    order = np.arange(len(data), dtype=np.int64) if config.shuffle else None
+    row_counts = index_counts(data.rows, data.shape[0]).astype(np.float64)
+    col_counts = index_counts(data.cols, data.shape[1]).astype(np.float64)
+    adagrad = adagrad_state(data.shape, config)
 
-    with DeferredInterrupt() as interrupt:
+    with DeferredInterrupt() as interrupt, _epoch_runner(data, config, rng, state, adagrad, interrupt) as epoch_sse:
         for epoch in range(1, config.max_epochs + 1):
-            if _run_one_epoch(epoch, state, last_good, data, order, config, rng, result, interrupt,
+            if _run_one_epoch(epoch, state, last_good, data, epoch_sse, config, result, interrupt,
                               row_counts, col_counts, validation, report, tracker):
                 break
         # A Ctrl-C during the last epoch's bookkeeping: that epoch is
@@ -337,6 +414,45 @@ def train(
     if tracker.best is not None and result.best_epoch != result.n_epochs:
         tracker.best.copy_into(state)
     return result
+
+
+@contextmanager
+def _epoch_runner(
+    data: Triplets,
+    config: TrainingConfig,
+    rng: np.random.Generator,
+    state: FactorState,
+    adagrad: tuple[np.ndarray | None, np.ndarray | None],
+    interrupt: DeferredInterrupt,
+) -> Iterator[Callable[[int], float]]:
+    """Yield ``epoch_sse(epoch)``, which runs one epoch on ``state`` in place.
+
+    Blocked epochs partition the entries once and run strata of tiles on a
+    thread pool (closed on exit); otherwise each epoch visits one global
+    permutation (or the stored order without shuffle). Ctrl-C is checked
+    between calls into C (chunks, or strata), in the main thread.
+    """
+    if config.blocked and config.shuffle:
+        # The base seed of every epoch's schedule, drawn after the initial
+        # factors so that those stay what the seed always gave.
+        block_seed = int(rng.integers(0, np.iinfo(np.int64).max, dtype=np.int64))
+        grid = _blocks.choose_grid(data.shape[0], data.shape[1], config.n_factors, config.dtype.itemsize,
+                                   n_entries=len(data))
+        blocked = _blocks.partition(data, grid)
+        tile_call = blocked_tile_call(state, blocked, config, adagrad)
+        with _blocks.BlockedRunner(blocked, config.n_threads) as runner:
+            yield lambda epoch: runner.run_epoch(
+                tile_call, _blocks.epoch_schedule(grid, block_seed, epoch), between=interrupt.check
+            )
+        return
+    order = np.arange(len(data), dtype=np.int64) if config.shuffle else None
+
+    def epoch_sse(epoch: int) -> float:
+        if order is not None:
+            rng.shuffle(order)
+        return run_epoch(state, data, order, config, interrupt.check, adagrad)
+
+    yield epoch_sse
 
 
 @dataclass
@@ -364,9 +480,8 @@ def _run_one_epoch(
     state: FactorState,
     last_good: FactorState,
     data: Triplets,
-    order: np.ndarray | None,
+    epoch_sse: Callable[[int], float],
     config: TrainingConfig,
-    rng: np.random.Generator,
     result: TrainingResult,
     interrupt: DeferredInterrupt,
     row_counts: np.ndarray,
@@ -382,10 +497,8 @@ def _run_one_epoch(
     ``result`` attached.
     """
     started = time.perf_counter()
-    if order is not None:
-        rng.shuffle(order)
     try:
-        sse = run_epoch(state, data, order, config, interrupt.check)
+        sse = epoch_sse(epoch)
         loss = sse + penalty(state, row_counts, col_counts, config)
         if not np.isfinite(loss):
             raise DivergenceError("non-finite loss")

@@ -33,8 +33,10 @@
  *   caller owns every buffer and chooses the visiting order. The same inputs
  *   always give the same bits.
  * - Every function returns a cmf_status; outputs go through pointers.
- * - Single and double precision share one implementation; sums of squares
- *   and dot products are accumulated in double in both.
+ * - Single and double precision share one implementation. Sums of squared
+ *   errors are accumulated in double in both; dot products in double for
+ *   double, and for float in 16 float partial sums added in a fixed tree
+ *   (see cmf_update_impl.h), which gives the same bits on every CPU.
  *
  * Status codes
  * ------------
@@ -145,11 +147,20 @@ typedef struct cmf_params {
      *  non-NULL in the model). Zero: the biases are neither read nor
      *  written, and the model may hold NULL for them. Default 1. */
     int update_biases;
+    /** Non-zero: adaptive step sizes (AdaGrad per factor row, as LIBMF).
+     *  Each factor row keeps an accumulator G, starting at 1; an update
+     *  with gradient step g = e q_i - lambda p_u (and likewise for q_i)
+     *  does G_u += |g|^2 / k, then p_u += learning_rate / sqrt(G_u) g.
+     *  Each bias has its own accumulator H: H_u += g_b^2, then
+     *  b_u += learning_rate / sqrt(H_u) g_b with g_b = e - lambda_b b_u.
+     *  The model's row_adagrad and col_adagrad must then be non-NULL.
+     *  Default 0 (plain SGD with the constant learning_rate). */
+    int adaptive;
 } cmf_params;
 
 /**
  * Default hyperparameters (learning_rate 0.005, regularization 0.02,
- * bias_regularization 0.02, update_biases 1).
+ * bias_regularization 0.02, update_biases 1, adaptive 0).
  *
  * @return a filled cmf_params by value.
  */
@@ -178,6 +189,12 @@ typedef struct cmf_model_f32 {
     float *col_bias;     /**< (in/out)(optional) c, dimension [n_cols];
                               NULL allowed when update_biases is 0 */
     double global_mean;  /**< mu, the constant offset of every prediction */
+    /** (in/out)(optional) AdaGrad accumulators of the rows, dimension
+     *  [2 * n_rows]: entry 2u for p_u, entry 2u + 1 for b_u; start at 1.
+     *  Read and written only when params->adaptive; NULL allowed otherwise. */
+    float *row_adagrad;
+    /** (in/out)(optional) the same for the columns, dimension [2 * n_cols]. */
+    float *col_adagrad;
 } cmf_model_f32;
 
 /** The same as cmf_model_f32 in double precision. */
@@ -190,6 +207,8 @@ typedef struct cmf_model_f64 {
     double *row_bias;
     double *col_bias;
     double global_mean;
+    double *row_adagrad;
+    double *col_adagrad;
 } cmf_model_f64;
 
 /**
@@ -265,6 +284,165 @@ CMF_API cmf_status cmf_predict_f32(const cmf_model_f32 *model,
 CMF_API cmf_status cmf_predict_f64(const cmf_model_f64 *model,
                                    const int32_t *rows, const int32_t *cols,
                                    int64_t n, double *out);
+
+/* ------------------------------------------------------------------------
+ * Cache-blocked epochs
+ * ------------------------------------------------------------------------
+ * For large matrices most of an update's time goes into fetching p_u and
+ * q_i from memory. The blocked API first sorts the entries (once) into a
+ * grid of blocks, block (R, C) holding the entries whose row lies in
+ * [R * row_block_size, (R + 1) * row_block_size) and whose column lies in
+ * [C * col_block_size, (C + 1) * col_block_size); an epoch then visits whole
+ * blocks, so the factor rows one block touches stay in cache. Blocks are
+ * numbered row-major: block = R * n_col_blocks + C. Inside a block the
+ * entries are visited in a pseudo-random order that is a pure function of
+ * (seed, block) (see cmf_block_order), so the result does not depend on
+ * which thread runs a block or when.
+ *
+ * Two blocks that share no row range and no column range touch disjoint
+ * parts of the model: cmf_sgd_blocks_* may run on them concurrently from
+ * several threads on the same model, and the result is bit-identical to
+ * running them one after the other in any order.
+ */
+
+/** Largest row_block_size / col_block_size: local indices are 16-bit. */
+#define CMF_MAX_BLOCK_SIZE 65536
+
+/**
+ * Entries sorted into blocks by cmf_partition_f32. The arrays belong to the
+ * caller and are only read by the epoch.
+ */
+typedef struct cmf_blocked_f32 {
+    int32_t n_row_blocks;      /**< ceil(n_rows / row_block_size), >= 0 */
+    int32_t n_col_blocks;      /**< ceil(n_cols / col_block_size), >= 0 */
+    int32_t row_block_size;    /**< rows per row block, 1..CMF_MAX_BLOCK_SIZE */
+    int32_t col_block_size;    /**< columns per column block, same range */
+    /** (in) entries of block b are [block_ptr[b], block_ptr[b + 1]);
+     *  dimension [n_row_blocks * n_col_blocks + 1], block_ptr[0] == 0. */
+    const int64_t *block_ptr;
+    /** (in) row of each entry minus its block's first row, [nnz] */
+    const uint16_t *local_rows;
+    /** (in) column of each entry minus its block's first column, [nnz] */
+    const uint16_t *local_cols;
+    /** (in) value of each entry, [nnz], nnz = block_ptr[n_blocks] */
+    const float *values;
+} cmf_blocked_f32;
+
+/** The same as cmf_blocked_f32 with double values. */
+typedef struct cmf_blocked_f64 {
+    int32_t n_row_blocks;
+    int32_t n_col_blocks;
+    int32_t row_block_size;
+    int32_t col_block_size;
+    const int64_t *block_ptr;
+    const uint16_t *local_rows;
+    const uint16_t *local_cols;
+    const double *values;
+} cmf_blocked_f64;
+
+/**
+ * Number of blocks of block_size needed to cover n indices:
+ * ceil(n / block_size), or 0 when n <= 0 or block_size < 1.
+ */
+CMF_API int32_t cmf_n_blocks(int32_t n, int32_t block_size);
+
+/**
+ * Sort triplets into blocks (a stable counting sort: two passes over the
+ * data, O(nnz + n_blocks) time, no memory beyond the outputs).
+ *
+ * @param data           (in) the entries; every row in [0, n_rows) and
+ *                       column in [0, n_cols).
+ * @param n_rows, n_cols (in) matrix shape, >= 0.
+ * @param row_block_size (in) rows per block, 1..CMF_MAX_BLOCK_SIZE.
+ * @param col_block_size (in) columns per block, 1..CMF_MAX_BLOCK_SIZE.
+ * @param block_ptr      (out) block offsets, dimension
+ *                       [cmf_n_blocks(n_rows, row_block_size) *
+ *                        cmf_n_blocks(n_cols, col_block_size) + 1].
+ * @param local_rows     (out) [data->n] row minus its block's first row.
+ * @param local_cols     (out) [data->n] column minus its block's first one.
+ * @param values         (out) [data->n] the values, permuted alike.
+ *                       All outputs are owned by the caller; within a block
+ *                       the entries keep their input order.
+ * @return CMF_OK, CMF_ERR_NULL_POINTER, CMF_ERR_INVALID_PARAMETER or
+ *         CMF_ERR_INDEX_OUT_OF_RANGE (an entry outside the shape; the
+ *         outputs are then unspecified).
+ */
+CMF_API cmf_status cmf_partition_f32(const cmf_triplets_f32 *data,
+                                     int32_t n_rows, int32_t n_cols,
+                                     int32_t row_block_size,
+                                     int32_t col_block_size,
+                                     int64_t *block_ptr, uint16_t *local_rows,
+                                     uint16_t *local_cols, float *values);
+
+/** Double-precision version of cmf_partition_f32. */
+CMF_API cmf_status cmf_partition_f64(const cmf_triplets_f64 *data,
+                                     int32_t n_rows, int32_t n_cols,
+                                     int32_t row_block_size,
+                                     int32_t col_block_size,
+                                     int64_t *block_ptr, uint16_t *local_rows,
+                                     uint16_t *local_cols, double *values);
+
+/**
+ * The visiting order inside a block: a permutation of 0 .. n-1 that depends
+ * only on (seed, block), from a splitmix64 stream and a Fisher-Yates
+ * shuffle. cmf_sgd_blocks_* visits block b's entries in exactly the order
+ * cmf_block_order(seed, b, len_b, .) returns.
+ *
+ * @param seed  (in) any 64-bit value (typically derived from the user's
+ *              seed and the epoch number).
+ * @param block (in) the block number.
+ * @param n     (in) number of entries, 0..INT32_MAX.
+ * @param order (out) dimension [n], owned by the caller.
+ * @return CMF_OK, CMF_ERR_NULL_POINTER or CMF_ERR_INVALID_PARAMETER.
+ */
+CMF_API cmf_status cmf_block_order(uint64_t seed, int32_t block, int64_t n,
+                                   int32_t *order);
+
+/**
+ * Run SGD over the entries of the given blocks, one block after the other,
+ * each in the order cmf_block_order(seed, block, ...) gives.
+ *
+ * @param params    (in) hyperparameters, as for cmf_sgd_epoch_f32.
+ * @param model     (in/out) the factors and biases to update.
+ * @param blocked   (in) entries sorted by cmf_partition_f32.
+ * @param blocks    (in) block numbers to visit, in this order, dimension
+ *                  [n_visit]; each in [0, n_row_blocks * n_col_blocks).
+ * @param n_visit   (in) number of blocks to visit, >= 0.
+ * @param seed      (in) seed of the orders inside the blocks.
+ * @param scratch   (out) work space for a block's order, dimension
+ *                  [n_scratch], owned by the caller; one per thread.
+ * @param n_scratch (in) its length, at least the largest visited block.
+ * @param sse       (out) sum of the squared errors before each update,
+ *                  accumulated in double.
+ * @return as cmf_sgd_epoch_f32; CMF_ERR_INVALID_PARAMETER also when
+ *         scratch is too short. Blocks are checked before any update.
+ *
+ * Thread safety: concurrent calls on the same model are safe when the sets
+ * of blocks they visit share no row block and no column block, and each
+ * call has its own scratch.
+ */
+CMF_API cmf_status cmf_sgd_blocks_f32(const cmf_params *params,
+                                      cmf_model_f32 *model,
+                                      const cmf_blocked_f32 *blocked,
+                                      const int32_t *blocks, int64_t n_visit,
+                                      uint64_t seed, int32_t *scratch,
+                                      int64_t n_scratch, double *sse);
+
+/** Double-precision version of cmf_sgd_blocks_f32. */
+CMF_API cmf_status cmf_sgd_blocks_f64(const cmf_params *params,
+                                      cmf_model_f64 *model,
+                                      const cmf_blocked_f64 *blocked,
+                                      const int32_t *blocks, int64_t n_visit,
+                                      uint64_t seed, int32_t *scratch,
+                                      int64_t n_scratch, double *sse);
+
+/**
+ * Name of the instruction-set variant cmf_sgd_blocks_* uses on this CPU:
+ * "avx512", "avx2" or "baseline". All variants give identical results.
+ *
+ * @return a static string owned by the library.
+ */
+CMF_API const char *cmf_simd_variant(void);
 
 #ifdef __cplusplus
 }

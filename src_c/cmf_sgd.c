@@ -32,6 +32,7 @@ cmf_params cmf_default_params(void)
     params.regularization = 0.02;
     params.bias_regularization = 0.02;
     params.update_biases = 1;
+    params.adaptive = 0;
     return params;
 }
 
@@ -56,13 +57,17 @@ cmf_status cmf_check_params(const cmf_params *params)
 }
 
 #define CMF_REAL float
+#define CMF_DOT_REAL CMF_FLOAT_DOT_REAL
 #define CMF_SUFFIX f32
 #include "cmf_sgd_impl.h"
 #undef CMF_REAL
+#undef CMF_DOT_REAL
 #undef CMF_SUFFIX
 
 #define CMF_REAL double
+#define CMF_DOT_REAL double
 #define CMF_SUFFIX f64
 #include "cmf_sgd_impl.h"
 #undef CMF_REAL
+#undef CMF_DOT_REAL
 #undef CMF_SUFFIX

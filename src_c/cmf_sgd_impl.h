@@ -15,59 +15,25 @@
 #define CMF_TRIPLETS CMF_CAT(cmf_triplets_, CMF_SUFFIX)
 
 static cmf_status CMF_NAME(check_model_)(const CMF_MODEL *model,
-                                         int need_biases)
+                                         int need_biases, int need_adagrad)
 {
     if (model == NULL || model->row_factors == NULL ||
         model->col_factors == NULL)
         return CMF_ERR_NULL_POINTER;
     if (need_biases && (model->row_bias == NULL || model->col_bias == NULL))
         return CMF_ERR_NULL_POINTER;
+    if (need_adagrad &&
+        (model->row_adagrad == NULL || model->col_adagrad == NULL))
+        return CMF_ERR_NULL_POINTER;
     if (model->n_rows < 0 || model->n_cols < 0 || model->n_factors < 1)
         return CMF_ERR_INVALID_PARAMETER;
     return CMF_OK;
 }
 
-/*
- * One update for the entry (u, i, r). Both factor rows are updated from
- * their values before this update: p is read into pu_old before p is
- * written, so q's gradient uses the old p (the classic bug is to use the
- * freshly written one). Returns the error e = r - r_hat before the update.
- */
-static double CMF_NAME(update_one_)(const cmf_params *params,
-                                    CMF_MODEL *model, int32_t u, int32_t i,
-                                    double r)
-{
-    const int32_t k = model->n_factors;
-    CMF_REAL *CMF_RESTRICT p = model->row_factors + (size_t)u * (size_t)k;
-    CMF_REAL *CMF_RESTRICT q = model->col_factors + (size_t)i * (size_t)k;
-    const double lr = params->learning_rate;
-    const double reg = params->regularization;
-    double dot = 0.0;
-    double pred, e;
-    int32_t f;
-
-    for (f = 0; f < k; ++f)
-        dot += (double)p[f] * (double)q[f];
-    pred = model->global_mean + dot;
-    if (params->update_biases)
-        pred += (double)model->row_bias[u] + (double)model->col_bias[i];
-    e = r - pred;
-
-    if (params->update_biases) {
-        const double lrb = params->bias_regularization;
-        const double bu = (double)model->row_bias[u];
-        const double ci = (double)model->col_bias[i];
-        model->row_bias[u] = (CMF_REAL)(bu + lr * (e - lrb * bu));
-        model->col_bias[i] = (CMF_REAL)(ci + lr * (e - lrb * ci));
-    }
-    for (f = 0; f < k; ++f) {
-        const double pf = (double)p[f];
-        const double qf = (double)q[f];
-        p[f] = (CMF_REAL)(pf + lr * (e * qf - reg * pf));
-        q[f] = (CMF_REAL)(qf + lr * (e * pf - reg * qf));
-    }
-    return e;
-}
+/* The update step, compiled for the baseline instruction set. */
+#define CMF_TARGET
+#include "cmf_update_impl.h"
+#undef CMF_TARGET
 
 cmf_status CMF_NAME(cmf_sgd_epoch_)(const cmf_params *params,
                                     CMF_MODEL *model,
@@ -85,7 +51,8 @@ cmf_status CMF_NAME(cmf_sgd_epoch_)(const cmf_params *params,
     status = cmf_check_params(params);
     if (status != CMF_OK)
         return status;
-    status = CMF_NAME(check_model_)(model, params->update_biases);
+    status = CMF_NAME(check_model_)(model, params->update_biases,
+                                    params->adaptive);
     if (status != CMF_OK)
         return status;
     if (data->n < 0 || (order != NULL && n_order < 0))
@@ -107,7 +74,27 @@ cmf_status CMF_NAME(cmf_sgd_epoch_)(const cmf_params *params,
         if ((uint32_t)u >= (uint32_t)model->n_rows ||
             (uint32_t)i >= (uint32_t)model->n_cols)
             goto out_of_range;
-        e = CMF_NAME(update_one_)(params, model, u, i, (double)data->values[j]);
+        if (order != NULL && t + CMF_PREFETCH_DISTANCE < n_visit) {
+            /* Random order: fetch a later entry's factor rows now so that
+             * its cache misses overlap with this update's arithmetic. */
+            const int64_t jn = order[t + CMF_PREFETCH_DISTANCE];
+            if (jn >= 0 && jn < data->n) {
+                const int32_t un = data->rows[jn], in = data->cols[jn];
+                if ((uint32_t)un < (uint32_t)model->n_rows &&
+                    (uint32_t)in < (uint32_t)model->n_cols) {
+                    cmf_prefetch_row_(model->row_factors, un,
+                                      model->n_factors, sizeof(CMF_REAL));
+                    cmf_prefetch_row_(model->col_factors, in,
+                                      model->n_factors, sizeof(CMF_REAL));
+                }
+            }
+        }
+        if (params->adaptive)
+            e = CMF_NAME(update_adaptive_)(params, model, u, i,
+                                           (double)data->values[j]);
+        else
+            e = CMF_NAME(update_one_)(params, model, u, i,
+                                      (double)data->values[j]);
         total += e * e;
     }
     *sse = total;
@@ -149,11 +136,7 @@ cmf_status CMF_NAME(cmf_predict_)(const CMF_MODEL *model,
             const int32_t k = model->n_factors;
             const CMF_REAL *p = model->row_factors + (size_t)u * (size_t)k;
             const CMF_REAL *q = model->col_factors + (size_t)i * (size_t)k;
-            double dot = 0.0;
-            int32_t f;
-            for (f = 0; f < k; ++f)
-                dot += (double)p[f] * (double)q[f];
-            pred += dot;
+            pred += CMF_NAME(dot_)(p, q, k);
         }
         out[t] = (CMF_REAL)pred;
     }

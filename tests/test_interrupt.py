@@ -28,8 +28,10 @@ def synthetic(n_rows: int, n_cols: int, n: int, seed: int = 0):
 
 
 def model(**kw) -> cmf.MatrixFactorization:
+    # The global-permutation path, whose chunks these tests count; the
+    # blocked path has a test of its own below.
     params = dict(n_factors=8, learning_rate=0.01, max_epochs=10_000, tol=0.0, n_iter_no_change=10_000,
-                  dtype="float64", random_state=SEED)
+                  dtype="float64", random_state=SEED, blocking=False)
     params.update(kw)
     return cmf.MatrixFactorization(**params)
 
@@ -52,13 +54,13 @@ def assert_is_epoch(m: cmf.MatrixFactorization, ref: cmf.MatrixFactorization) ->
     assert all(len(v) == m.n_epochs_ for v in m.history_.values())
 
 
-def interrupt_once(monkeypatch, *, epoch: int, call: int) -> None:
+def interrupt_once(monkeypatch, *, epoch: int, call: int, kernel: str = "sgd_epoch") -> None:
     """Send SIGINT to this process from inside the ``call``-th kernel call of ``epoch``.
 
     The signal arrives while Python is between bytecodes, exactly as a real
     Ctrl-C during a chunk would.
     """
-    real = _kernels.sgd_epoch
+    real = getattr(_kernels, kernel)
     calls = {"epoch": 0, "n": 0}
     real_penalty = _training.penalty
 
@@ -73,7 +75,7 @@ def interrupt_once(monkeypatch, *, epoch: int, call: int) -> None:
             signal.raise_signal(signal.SIGINT)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(_kernels, "sgd_epoch", sgd_epoch)
+    monkeypatch.setattr(_kernels, kernel, sgd_epoch)
     monkeypatch.setattr(_training, "penalty", counting_penalty)
 
 
@@ -96,6 +98,32 @@ def test_interrupt_mid_epoch_restores_the_previous_epoch(monkeypatch):
     assert m.converged_ is False
     # The handler is back to Python's default after the fit.
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@needs_main_thread_sigint
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_interrupt_in_a_blocked_epoch_restores_the_previous_epoch(monkeypatch, n_threads):
+    rows, cols, values = synthetic(400, 300, 40_000)  # a 3 x 3 grid of tiles
+    params = dict(blocking="auto", n_threads=n_threads)
+    calls = {"n": 0}
+    real = _kernels.sgd_blocks
+
+    def count(*args, **kwargs):
+        calls["n"] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_kernels, "sgd_blocks", count)
+    reference_after(1, rows, cols, values, **params)
+    per_epoch = calls["n"]
+    monkeypatch.undo()
+    assert per_epoch >= 2, "the test needs several kernel calls per epoch"
+    interrupt_once(monkeypatch, epoch=4, call=2, kernel="sgd_blocks")
+    m = model(**params)
+    with pytest.raises(KeyboardInterrupt):
+        m.fit_triplets(rows, cols, values)
+    monkeypatch.undo()
+    assert_is_epoch(m, reference_after(3, rows, cols, values, **params))
+    assert m.converged_ is False
 
 
 @needs_main_thread_sigint

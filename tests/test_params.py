@@ -10,7 +10,7 @@ import cmf
 DEFAULTS = dict(
     n_factors=100, learning_rate=0.01, regularization=0.1, bias_regularization=0.02, max_epochs=200, tol=1e-4,
     n_iter_no_change=5, init_std=0.1, biased=True, shuffle=True, patience=None, dtype="float32",
-    random_state=None, verbose=0,
+    blocking="auto", adaptive=False, n_threads=None, random_state=None, verbose=0,
 )
 
 
@@ -28,7 +28,7 @@ def test_init_only_stores_and_is_keyword_only():
 
 def test_get_params_set_params_round_trip():
     params = dict(DEFAULTS, n_factors=4, learning_rate=0.3, dtype="float64", random_state=7, patience=3,
-                  biased=False)
+                  biased=False, blocking=False, adaptive=True, n_threads=2)
     model = cmf.MatrixFactorization(**params)
     assert model.get_params() == params
     other = cmf.MatrixFactorization().set_params(**model.get_params())

@@ -1,0 +1,372 @@
+"""Cache-blocked SGD epochs: the block grid, the per-epoch schedule and the threads.
+
+The entries are sorted once per fit into a grid of blocks of rows x columns
+(:func:`partition`), sized so that the factor rows of one block fit in the
+CPU's L2 cache. The grid is grouped into ``G x G`` *tiles*; an epoch is
+``G`` *strata*, each a set of ``G`` tiles no two of which share a row range
+or a column range (the stratified scheme of DSGD / FPSGD). Tiles of one
+stratum touch disjoint parts of the model, so they run on any number of
+threads in any order and give the same bits; strata run one after the
+other. Every order is a function of the seed and the epoch number only:
+
+- which tiles form each stratum and in which order the strata come: from a
+  NumPy generator seeded with ``(seed, epoch)``;
+- the order of the blocks inside a tile: a shuffled order of its row blocks,
+  and for each a shuffled order of its column blocks (the same generator);
+- the order of the entries inside a block: computed in C from
+  ``(epoch seed, block)`` (``cmf_block_order``).
+
+So the result is bit-identical for a given seed whatever ``n_threads`` is.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from cmf import _kernels
+from cmf._input import Triplets
+
+# L2 size assumed when the OS does not report one: the smallest per-core L2
+# of current x86 and arm64 server cores.
+DEFAULT_L2_BYTES = 1 << 20
+# Largest tile grid: at most this many threads share a stratum's work. 16
+# keeps about 16 tiles per stratum for dynamic load balancing on small core
+# counts and scales to 16 cores; see benchmarks/README.md.
+MAX_TILES = 16
+# Smallest block side: below this the per-block overhead dominates.
+MIN_BLOCK_SIZE = 64
+# Fewest entries worth a tile of its own (one call into C, ~20 us of Python).
+MIN_TILE_ENTRIES = 4096
+
+
+def l2_cache_bytes() -> int:
+    """Per-core L2 cache size in bytes, as reported by the OS, or a safe default.
+
+    Returns
+    -------
+    int
+        The size from ``sysconf`` (Linux) or sysfs, else ``DEFAULT_L2_BYTES``.
+    """
+    try:
+        size = os.sysconf("SC_LEVEL2_CACHE_SIZE")
+        if size and size > 0:
+            return int(size)
+    except (ValueError, OSError, AttributeError):
+        pass
+    try:
+        with open("/sys/devices/system/cpu/cpu0/cache/index2/size") as fh:
+            text = fh.read().strip()
+        scale = {"K": 1 << 10, "M": 1 << 20}.get(text[-1:].upper(), 1)
+        return int(text.rstrip("KkMm")) * scale
+    except (OSError, ValueError):
+        return DEFAULT_L2_BYTES
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A block grid over an ``(n_rows, n_cols)`` matrix.
+
+    Attributes
+    ----------
+    row_block_size, col_block_size : int
+        Rows and columns per block.
+    n_row_blocks, n_col_blocks : int
+        Blocks along each side (``ceil(n / block_size)``).
+    n_tiles : int
+        ``G``: tiles per side, and the number of tiles in a stratum.
+    """
+
+    row_block_size: int
+    col_block_size: int
+    n_row_blocks: int
+    n_col_blocks: int
+    n_tiles: int
+
+
+def choose_grid(
+    n_rows: int,
+    n_cols: int,
+    n_factors: int,
+    itemsize: int,
+    cache_bytes: int | None = None,
+    n_entries: int | None = None,
+) -> Grid:
+    """Choose block sizes so that one block's factor rows fill half the L2 cache.
+
+    A block of ``s`` rows and ``s`` columns touches at most ``2 s`` factor
+    rows of ``n_factors * itemsize`` bytes; half the cache is left for the
+    entries, the biases and everything else. The same side for rows and
+    columns minimises the factor traffic per epoch for a given cache budget.
+    When ``n_entries`` is given and the matrix is small enough for a few
+    blocks, the side shrinks further so that a stratum still has several
+    tiles of at least ``MIN_TILE_ENTRIES`` entries for the threads to share.
+    The grid never depends on the number of threads.
+
+    Parameters
+    ----------
+    n_rows, n_cols : int
+        Matrix shape.
+    n_factors : int
+        Latent dimension k.
+    itemsize : int
+        Bytes per factor (4 or 8).
+    cache_bytes : int, optional
+        L2 size; detected when omitted.
+    n_entries : int, optional
+        Number of entries (ratings) the grid will hold.
+
+    Returns
+    -------
+    Grid
+    """
+    cache = l2_cache_bytes() if cache_bytes is None else int(cache_bytes)
+    side = (cache // 2) // (2 * n_factors * itemsize)
+    if n_entries is not None and min(n_rows, n_cols) > 0:
+        tiles = min(MAX_TILES, math.isqrt(max(n_entries, 0) // MIN_TILE_ENTRIES))
+        if tiles > 1:
+            side = min(side, -(-min(n_rows, n_cols) // tiles))
+    side = int(min(max(side, MIN_BLOCK_SIZE), _kernels.MAX_BLOCK_SIZE))
+    row_size = min(side, max(n_rows, 1))
+    col_size = min(side, max(n_cols, 1))
+    n_row_blocks = _kernels.n_blocks(n_rows, row_size)
+    n_col_blocks = _kernels.n_blocks(n_cols, col_size)
+    n_tiles = max(1, min(MAX_TILES, n_row_blocks, n_col_blocks))
+    return Grid(row_size, col_size, n_row_blocks, n_col_blocks, n_tiles)
+
+
+@dataclass(frozen=True)
+class BlockedData:
+    """Entries sorted into a grid of blocks (the output of :func:`partition`).
+
+    Attributes
+    ----------
+    grid : Grid
+    block_ptr : ndarray of int64, shape (n_row_blocks * n_col_blocks + 1,)
+        Block ``b`` holds entries ``block_ptr[b]:block_ptr[b + 1]``.
+    local_rows, local_cols : ndarray of uint16, shape (n,)
+        Row and column of each entry relative to its block's first ones.
+    values : ndarray of float32 or float64, shape (n,)
+    max_block : int
+        Entries in the largest block (the scratch length one thread needs).
+    """
+
+    grid: Grid
+    block_ptr: np.ndarray
+    local_rows: np.ndarray
+    local_cols: np.ndarray
+    values: np.ndarray
+    max_block: int
+
+    def __len__(self) -> int:
+        return int(self.values.shape[0])
+
+    def global_indices(self) -> tuple[np.ndarray, np.ndarray]:
+        """Row and column of every entry in block order (for tests and checks)."""
+        g = self.grid
+        block = np.repeat(np.arange(g.n_row_blocks * g.n_col_blocks), np.diff(self.block_ptr))
+        rows = (block // g.n_col_blocks) * g.row_block_size + self.local_rows
+        cols = (block % g.n_col_blocks) * g.col_block_size + self.local_cols
+        return rows.astype(np.int32), cols.astype(np.int32)
+
+
+def partition(data: Triplets, grid: Grid) -> BlockedData:
+    """Sort triplets into the blocks of ``grid`` (counting sort in C, O(n)).
+
+    Uses 8 bytes per entry in float32 (two uint16 local indices and the
+    value) and 12 in float64: less than the int32 triplets it copies.
+
+    Parameters
+    ----------
+    data : Triplets
+    grid : Grid
+
+    Returns
+    -------
+    BlockedData
+    """
+    n = len(data)
+    n_rows, n_cols = data.shape
+    block_ptr = np.empty(grid.n_row_blocks * grid.n_col_blocks + 1, dtype=np.int64)
+    local_rows = np.empty(n, dtype=np.uint16)
+    local_cols = np.empty(n, dtype=np.uint16)
+    values = np.empty(n, dtype=data.values.dtype)
+    _kernels.partition(data.rows, data.cols, data.values, n_rows, n_cols, grid.row_block_size,
+                       grid.col_block_size, block_ptr, local_rows, local_cols, values)
+    max_block = int(np.max(np.diff(block_ptr))) if block_ptr.shape[0] > 1 else 0
+    return BlockedData(grid, block_ptr, local_rows, local_cols, values, max_block)
+
+
+def _ranges(n: int, parts: int) -> np.ndarray:
+    """Boundaries splitting ``range(n)`` into ``parts`` contiguous near-equal ranges."""
+    return (np.arange(parts + 1, dtype=np.int64) * n) // parts
+
+
+@dataclass(frozen=True)
+class EpochSchedule:
+    """The visiting order of one epoch.
+
+    Attributes
+    ----------
+    strata : list of list of ndarray of int32
+        ``strata[s][t]`` is the block list of the t-th tile of stratum s,
+        in visiting order. Tiles of one stratum share no row or column block.
+    seed : int
+        Unsigned 64-bit seed of the orders inside the blocks.
+    """
+
+    strata: list[list[np.ndarray]]
+    seed: int
+
+    def block_sequence(self) -> np.ndarray:
+        """All blocks in the order a single thread visits them."""
+        return np.concatenate([np.concatenate(tiles) for tiles in self.strata]).astype(np.int32)
+
+
+def epoch_schedule(grid: Grid, seed: int, epoch: int) -> EpochSchedule:
+    """The order of the blocks in an epoch, a pure function of ``(seed, epoch)``.
+
+    Parameters
+    ----------
+    grid : Grid
+    seed : int
+        Non-negative base seed of the fit.
+    epoch : int
+        Epoch number.
+
+    Returns
+    -------
+    EpochSchedule
+    """
+    rng = np.random.default_rng([seed, epoch])
+    G = grid.n_tiles
+    row_bounds = _ranges(grid.n_row_blocks, G)
+    col_bounds = _ranges(grid.n_col_blocks, G)
+    # Shuffled order of the row (column) blocks inside each tile row (column).
+    row_key = rng.random(grid.n_row_blocks)
+    col_key = rng.random(grid.n_col_blocks)
+    tile_rows = [lo + np.argsort(row_key[lo:hi], kind="stable") for lo, hi in zip(row_bounds[:-1], row_bounds[1:])]
+    tile_cols = [lo + np.argsort(col_key[lo:hi], kind="stable") for lo, hi in zip(col_bounds[:-1], col_bounds[1:])]
+    # Stratum s pairs tile row alpha[j] with tile column beta[(j + gamma[s]) % G]:
+    # a Latin square, so every tile is visited once per epoch.
+    alpha, beta, gamma = rng.permutation(G), rng.permutation(G), rng.permutation(G)
+    strata = []
+    for s in range(G):
+        tiles = []
+        for j in range(G):
+            rb = tile_rows[alpha[j]]
+            cb = tile_cols[beta[(j + gamma[s]) % G]]
+            tiles.append((rb[:, None] * grid.n_col_blocks + cb[None, :]).ravel().astype(np.int32))
+        strata.append(tiles)
+    block_seed = int(rng.integers(0, np.iinfo(np.int64).max, dtype=np.int64))
+    return EpochSchedule(strata, block_seed)
+
+
+class BlockedRunner:
+    """Runs blocked epochs on a model with a fixed number of threads.
+
+    With one thread every tile runs on the calling thread; with more, a pool
+    of Python threads runs the tiles of each stratum (the C kernel releases
+    the GIL), taking the next tile from a shared counter. Each tile's sum of
+    squared errors is stored in its slot and the slots are added in a fixed
+    order, so the loss does not depend on the thread count either.
+
+    Parameters
+    ----------
+    blocked : BlockedData
+    n_threads : int
+        At least 1.
+    """
+
+    def __init__(self, blocked: BlockedData, n_threads: int) -> None:
+        self.blocked = blocked
+        self.n_threads = max(1, min(int(n_threads), blocked.grid.n_tiles))
+        self._scratch = [np.empty(max(blocked.max_block, 1), dtype=np.int32) for _ in range(self.n_threads)]
+        self._pool = ThreadPoolExecutor(self.n_threads, thread_name_prefix="cmf-sgd") if self.n_threads > 1 else None
+
+    def close(self) -> None:
+        """Stop the worker threads (idempotent)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def __enter__(self) -> "BlockedRunner":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def run_epoch(
+        self,
+        tile_call: Callable[[np.ndarray, int, np.ndarray], float],
+        schedule: EpochSchedule,
+        between: Callable[[], None] | None = None,
+    ) -> float:
+        """Run every stratum of ``schedule``; return the epoch's sum of squared errors.
+
+        Parameters
+        ----------
+        tile_call : callable
+            ``tile_call(blocks, seed, scratch) -> sse`` runs the kernel on one
+            tile's block list.
+        schedule : EpochSchedule
+        between : callable, optional
+            Called on the calling thread after every tile (one thread) or
+            every stratum (several), when no kernel is running; it may
+            raise (e.g. a deferred Ctrl-C) to abandon the epoch.
+
+        Returns
+        -------
+        float
+        """
+        G = len(schedule.strata)
+        sse = np.zeros((G, G))
+        for s, tiles in enumerate(schedule.strata):
+            if self._pool is None:
+                for t, blocks in enumerate(tiles):
+                    sse[s, t] = tile_call(blocks, schedule.seed, self._scratch[0])
+                    if between is not None:
+                        between()
+            else:
+                self._run_stratum(tile_call, tiles, schedule.seed, sse[s])
+                if between is not None:
+                    between()
+        return float(sse.sum())
+
+    def _run_stratum(self, tile_call: Callable[[np.ndarray, int, np.ndarray], float], tiles: list[np.ndarray],
+                     seed: int, out: np.ndarray) -> None:
+        lock = threading.Lock()
+        next_tile = [0]
+        stop = threading.Event()
+
+        def worker(scratch: np.ndarray) -> None:
+            while not stop.is_set():
+                with lock:
+                    t = next_tile[0]
+                    next_tile[0] += 1
+                if t >= len(tiles):
+                    return
+                try:
+                    out[t] = tile_call(tiles[t], seed, scratch)
+                except BaseException:
+                    stop.set()  # the epoch is lost: the others need not go on
+                    raise
+
+        assert self._pool is not None
+        futures = [self._pool.submit(worker, scratch) for scratch in self._scratch]
+        try:
+            wait(futures)
+        except BaseException:
+            # Ctrl-C while waiting: let the running tiles finish (each takes
+            # milliseconds) so that nothing writes the model once we return.
+            stop.set()
+            wait(futures)
+            raise
+        for future in futures:
+            future.result()  # re-raise a kernel error (divergence, ...)

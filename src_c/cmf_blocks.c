@@ -1,0 +1,140 @@
+/*
+ * cmf_blocks.c -- cache-blocked SGD: partition of the entries into a grid
+ * of row-range x column-range blocks, the deterministic shuffle inside a
+ * block, and the blocked epoch for float and double, each compiled for the
+ * baseline and (on x86 with gcc or clang) for AVX2 and AVX-512, chosen at
+ * run time.
+ */
+#include "cmf.h"
+#include "cmf_templating.h"
+
+int32_t cmf_n_blocks(int32_t n, int32_t block_size)
+{
+    if (n <= 0 || block_size < 1)
+        return 0;
+    return (int32_t)(((int64_t)n + block_size - 1) / block_size);
+}
+
+/* splitmix64 (Steele, Lea and Flood 2014): a counter-based generator whose
+ * whole state is one 64-bit integer, so a block's stream is a pure function
+ * of (seed, block) and nothing is kept between calls. */
+static uint64_t cmf_splitmix64_(uint64_t *state)
+{
+    uint64_t z = (*state += UINT64_C(0x9E3779B97F4A7C15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    return z ^ (z >> 31);
+}
+
+cmf_status cmf_block_order(uint64_t seed, int32_t block, int64_t n,
+                           int32_t *order)
+{
+    uint64_t state;
+    int64_t t;
+    if (n < 0 || n > INT32_MAX)
+        return CMF_ERR_INVALID_PARAMETER;
+    if (n > 0 && order == NULL)
+        return CMF_ERR_NULL_POINTER;
+    /* Mix the block into the seed through one round of the generator, so
+     * that neighbouring blocks get unrelated streams. */
+    state = seed ^ UINT64_C(0xD1B54A32D192ED03);
+    state += (uint64_t)(uint32_t)block * UINT64_C(0x9E3779B97F4A7C15);
+    state = cmf_splitmix64_(&state);
+    for (t = 0; t < n; ++t)
+        order[t] = (int32_t)t;
+    /* Fisher-Yates from the end. The index below t + 1 is the top 32 bits
+     * of a 32x32-bit product (Lemire's multiply-shift); its bias is below
+     * n / 2^32, irrelevant for a visiting order, and it needs no division. */
+    for (t = n - 1; t > 0; --t) {
+        const uint64_t r = cmf_splitmix64_(&state) >> 32;
+        const int64_t s = (int64_t)((r * (uint64_t)(t + 1)) >> 32);
+        const int32_t tmp = order[t];
+        order[t] = order[s];
+        order[s] = tmp;
+    }
+    return CMF_OK;
+}
+
+const char *cmf_simd_variant(void)
+{
+#if CMF_X86_DISPATCH
+    if (__builtin_cpu_supports("avx512f"))
+        return "avx512";
+    if (__builtin_cpu_supports("avx2"))
+        return "avx2";
+#endif
+    return "baseline";
+}
+
+/* Instantiate the loop for each precision and instruction set. */
+#define CMF_NAME(base) CMF_CAT(CMF_CAT(base, CMF_ISA), CMF_SUFFIX)
+
+#define CMF_REAL float
+#define CMF_DOT_REAL CMF_FLOAT_DOT_REAL
+#define CMF_SUFFIX f32
+#define CMF_MODEL cmf_model_f32
+#define CMF_BLOCKED cmf_blocked_f32
+#define CMF_ISA base_
+#define CMF_TARGET
+#include "cmf_blocks_impl.h"
+#undef CMF_ISA
+#undef CMF_TARGET
+#if CMF_X86_DISPATCH
+#define CMF_ISA avx2_
+#define CMF_TARGET CMF_TARGET_AVX2
+#include "cmf_blocks_impl.h"
+#undef CMF_ISA
+#undef CMF_TARGET
+#define CMF_ISA avx512_
+#define CMF_TARGET CMF_TARGET_AVX512
+#include "cmf_blocks_impl.h"
+#undef CMF_ISA
+#undef CMF_TARGET
+#endif
+#undef CMF_REAL
+#undef CMF_SUFFIX
+#undef CMF_MODEL
+#undef CMF_BLOCKED
+#undef CMF_DOT_REAL
+
+#define CMF_REAL double
+#define CMF_DOT_REAL double
+#define CMF_SUFFIX f64
+#define CMF_MODEL cmf_model_f64
+#define CMF_BLOCKED cmf_blocked_f64
+#define CMF_ISA base_
+#define CMF_TARGET
+#include "cmf_blocks_impl.h"
+#undef CMF_ISA
+#undef CMF_TARGET
+#if CMF_X86_DISPATCH
+#define CMF_ISA avx2_
+#define CMF_TARGET CMF_TARGET_AVX2
+#include "cmf_blocks_impl.h"
+#undef CMF_ISA
+#undef CMF_TARGET
+#define CMF_ISA avx512_
+#define CMF_TARGET CMF_TARGET_AVX512
+#include "cmf_blocks_impl.h"
+#undef CMF_ISA
+#undef CMF_TARGET
+#endif
+#undef CMF_REAL
+#undef CMF_SUFFIX
+#undef CMF_MODEL
+#undef CMF_BLOCKED
+#undef CMF_DOT_REAL
+#undef CMF_NAME
+
+/* The public entry points, once per precision. */
+#define CMF_SUFFIX f32
+#define CMF_REAL float
+#include "cmf_blocks_api_impl.h"
+#undef CMF_SUFFIX
+#undef CMF_REAL
+
+#define CMF_SUFFIX f64
+#define CMF_REAL double
+#include "cmf_blocks_api_impl.h"
+#undef CMF_SUFFIX
+#undef CMF_REAL

@@ -1,0 +1,314 @@
+"""Cache-blocked epochs: the partition, the schedule and the blocked kernel against the reference."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import cmf
+from cmf import _blocks, _kernels
+from cmf._input import as_triplets
+from cmf._reference import reference_epoch
+
+HYPER = dict(learning_rate=0.05, regularization=0.03, bias_regularization=0.02)
+
+
+def random_triplets(n_rows=23, n_cols=17, n=600, dtype=np.float64, seed=0):
+    """Triplets with repeated pairs, in random order, on a shape no block size divides."""
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, n_rows, n).astype(np.int32)
+    cols = rng.integers(0, n_cols, n).astype(np.int32)
+    values = rng.uniform(1, 5, n).astype(dtype)
+    return as_triplets(rows, cols, values, shape=(n_rows, n_cols), dtype=dtype)
+
+
+def grid_for(shape, row_size, col_size, n_tiles=None):
+    nrb = _kernels.n_blocks(shape[0], row_size)
+    ncb = _kernels.n_blocks(shape[1], col_size)
+    return _blocks.Grid(row_size, col_size, nrb, ncb, n_tiles or min(nrb, ncb))
+
+
+def random_state(shape, k, dtype, seed=1):
+    rng = np.random.default_rng(seed)
+    P = (0.5 * rng.standard_normal((shape[0], k))).astype(dtype)
+    Q = (0.5 * rng.standard_normal((shape[1], k))).astype(dtype)
+    b = (0.3 * rng.standard_normal(shape[0])).astype(dtype)
+    c = (0.3 * rng.standard_normal(shape[1])).astype(dtype)
+    return P, Q, b, c
+
+
+def visiting_order(blocked, blocks, seed):
+    """Indices into the blocked arrays in the order the kernel visits them."""
+    parts = []
+    for block in blocks:
+        start, stop = blocked.block_ptr[block], blocked.block_ptr[block + 1]
+        order = np.empty(stop - start, dtype=np.int32)
+        _kernels.block_order(seed, int(block), order)
+        parts.append(start + order.astype(np.int64))
+    return np.concatenate(parts)
+
+
+def run_blocks(blocked, blocks, seed, state, mu, biased):
+    g = blocked.grid
+    P, Q, b, c = state
+    return _kernels.sgd_blocks(
+        blocked.local_rows, blocked.local_cols, blocked.values, blocked.block_ptr,
+        g.n_row_blocks, g.n_col_blocks, g.row_block_size, g.col_block_size,
+        P, Q, b if biased else None, c if biased else None, mu,
+        HYPER["learning_rate"], HYPER["regularization"], HYPER["bias_regularization"], biased,
+        np.asarray(blocks, dtype=np.int32), seed, np.empty(max(blocked.max_block, 1), dtype=np.int32),
+    )
+
+
+# ----------------------------------------------------------------------
+# Partition
+# ----------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("sizes", [(5, 4), (1, 1), (23, 17), (7, 100)])
+def test_partition_keeps_every_entry_once_inside_its_block(dtype, sizes):
+    data = random_triplets(dtype=dtype)
+    grid = grid_for(data.shape, *sizes)
+    blocked = _blocks.partition(data, grid)
+
+    ptr = blocked.block_ptr
+    assert ptr[0] == 0 and ptr[-1] == len(data)
+    assert np.all(np.diff(ptr) >= 0)
+    assert blocked.values.dtype == dtype
+    assert blocked.max_block == np.diff(ptr).max()
+
+    rows, cols = blocked.global_indices()
+    block = np.repeat(np.arange(grid.n_row_blocks * grid.n_col_blocks), np.diff(ptr))
+    # Block bounds: each entry lies in its block's row and column range.
+    assert np.all(rows // grid.row_block_size == block // grid.n_col_blocks)
+    assert np.all(cols // grid.col_block_size == block % grid.n_col_blocks)
+    assert np.all(blocked.local_rows < grid.row_block_size)
+    assert np.all(blocked.local_cols < grid.col_block_size)
+
+    # Every entry exactly once: the same multiset of (row, col, value).
+    def sorted_triplets(r, c, v):
+        key = np.lexsort((v, c, r))
+        return r[key], c[key], v[key]
+
+    for got, want in zip(sorted_triplets(rows, cols, blocked.values),
+                         sorted_triplets(data.rows, data.cols, data.values)):
+        np.testing.assert_array_equal(got, want)
+
+    # The sort is stable: within a block, entries keep their input order.
+    input_block = (data.rows // grid.row_block_size) * grid.n_col_blocks + data.cols // grid.col_block_size
+    expected = np.argsort(input_block, kind="stable")
+    np.testing.assert_array_equal(rows, data.rows[expected])
+    np.testing.assert_array_equal(cols, data.cols[expected])
+    np.testing.assert_array_equal(blocked.values, data.values[expected])
+
+
+def test_partition_of_an_index_outside_the_shape_raises():
+    data = random_triplets()
+    block_ptr = np.empty(5 * 5 + 1, dtype=np.int64)
+    out16 = np.empty(len(data), dtype=np.uint16)
+    with pytest.raises(IndexError):
+        # Shape one row too small for the data.
+        _kernels.partition(data.rows, data.cols, data.values, 20, 17, 4, 4,
+                           block_ptr, out16, out16.copy(), np.empty(len(data)))
+
+
+def test_partition_rejects_block_sizes_beyond_16_bit_local_indices():
+    with pytest.raises(ValueError, match="block_size"):
+        _kernels.n_blocks(10, _kernels.MAX_BLOCK_SIZE + 1)
+
+
+# ----------------------------------------------------------------------
+# The order inside a block
+# ----------------------------------------------------------------------
+def test_block_order_is_a_permutation_fixed_by_seed_and_block():
+    def order(seed, block, n=1000):
+        out = np.empty(n, dtype=np.int32)
+        _kernels.block_order(seed, block, out)
+        return out
+
+    first = order(7, 3)
+    np.testing.assert_array_equal(np.sort(first), np.arange(1000))
+    np.testing.assert_array_equal(order(7, 3), first)
+    assert not np.array_equal(order(8, 3), first)
+    assert not np.array_equal(order(7, 4), first)
+    # Not a near-identity: few entries stay in place (expected about one).
+    assert np.sum(first == np.arange(1000)) < 10
+
+
+# ----------------------------------------------------------------------
+# The blocked kernel against the NumPy reference
+# ----------------------------------------------------------------------
+@pytest.mark.parametrize("biased", [True, False])
+@pytest.mark.parametrize("k", [1, 5, 16, 37])
+def test_blocked_epoch_equals_the_reference_epoch_in_the_same_order(biased, k):
+    data = random_triplets(dtype=np.float64)
+    grid = grid_for(data.shape, 5, 4)
+    blocked = _blocks.partition(data, grid)
+    blocks = np.random.default_rng(3).permutation(grid.n_row_blocks * grid.n_col_blocks)
+    seed, mu = 12345, 3.0
+    start = random_state(data.shape, k, np.float64)
+
+    kernel = tuple(a.copy() for a in start)
+    sse = run_blocks(blocked, blocks, seed, kernel, mu, biased)
+
+    ref = tuple(a.copy() for a in start)
+    rows, cols = blocked.global_indices()
+    sse_ref = reference_epoch(rows, cols, blocked.values, ref[0], ref[1], ref[2] if biased else None,
+                              ref[3] if biased else None, mu, **HYPER,
+                              order=visiting_order(blocked, blocks, seed))
+    for got, want, name in zip(kernel, ref, "PQbc"):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-12, err_msg=name)
+    assert sse == pytest.approx(sse_ref, rel=1e-12)
+    assert np.max(np.abs(kernel[0] - start[0])) > 1e-3  # the epoch did move the factors
+
+
+def test_blocked_float32_epoch_agrees_with_the_float64_reference():
+    data = random_triplets(dtype=np.float32)
+    grid = grid_for(data.shape, 6, 6)
+    blocked = _blocks.partition(data, grid)
+    blocks = np.arange(grid.n_row_blocks * grid.n_col_blocks)
+    start = random_state(data.shape, 40, np.float32)
+    kernel = tuple(a.copy() for a in start)
+    sse = run_blocks(blocked, blocks, 99, kernel, 3.0, True)
+    ref = tuple(a.astype(np.float64) for a in start)
+    rows, cols = blocked.global_indices()
+    sse_ref = reference_epoch(rows, cols, blocked.values.astype(np.float64), *ref, 3.0, **HYPER,
+                              order=visiting_order(blocked, blocks, 99))
+    for got, want in zip(kernel, ref):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    assert sse == pytest.approx(sse_ref, rel=1e-5)
+
+
+def test_blocked_kernel_rejects_bad_blocks_and_short_scratch():
+    data = random_triplets()
+    grid = grid_for(data.shape, 5, 4)
+    blocked = _blocks.partition(data, grid)
+    P, Q, b, c = random_state(data.shape, 3, np.float64)
+    g = grid
+    args = (blocked.local_rows, blocked.local_cols, blocked.values, blocked.block_ptr,
+            g.n_row_blocks, g.n_col_blocks, g.row_block_size, g.col_block_size, P, Q, b, c, 3.0, 0.01, 0.01, 0.01, True)
+    scratch = np.empty(blocked.max_block, dtype=np.int32)
+    with pytest.raises(IndexError):
+        _kernels.sgd_blocks(*args, np.array([g.n_row_blocks * g.n_col_blocks], np.int32), 1, scratch)
+    with pytest.raises(ValueError):
+        _kernels.sgd_blocks(*args, np.arange(3, dtype=np.int32), 1, scratch[:1])
+    bad_ptr = blocked.block_ptr.copy()
+    bad_ptr[1], bad_ptr[2] = bad_ptr[2], bad_ptr[1] - 1
+    with pytest.raises(ValueError, match="block_ptr"):
+        _kernels.sgd_blocks(*args[:3], bad_ptr, *args[4:], np.arange(3, dtype=np.int32), 1, scratch)
+    np.testing.assert_array_equal(P, random_state(data.shape, 3, np.float64)[0])  # nothing ran
+
+
+# ----------------------------------------------------------------------
+# Grid and schedule
+# ----------------------------------------------------------------------
+def test_grid_fits_one_blocks_factors_in_half_the_cache_and_shrinks_with_k():
+    cache = 1 << 20
+    sizes = []
+    for k in (8, 32, 64, 128):
+        grid = _blocks.choose_grid(200_000, 50_000, k, 4, cache_bytes=cache)
+        footprint = (grid.row_block_size + grid.col_block_size) * k * 4
+        assert footprint <= cache // 2
+        assert grid.n_row_blocks * grid.row_block_size >= 200_000
+        assert grid.n_col_blocks * grid.col_block_size >= 50_000
+        sizes.append(grid.row_block_size)
+    assert sizes == sorted(sizes, reverse=True) and sizes[0] > sizes[-1]
+    small = _blocks.choose_grid(4, 5, 2, 8, cache_bytes=cache)
+    assert (small.n_row_blocks, small.n_col_blocks, small.n_tiles) == (1, 1, 1)
+
+
+@pytest.mark.parametrize("shape_blocks", [(7, 5), (16, 16), (40, 3)])
+def test_epoch_schedule_visits_every_block_once_in_conflict_free_strata(shape_blocks):
+    nrb, ncb = shape_blocks
+    grid = _blocks.Grid(10, 10, nrb, ncb, min(nrb, ncb, _blocks.MAX_TILES))
+    schedule = _blocks.epoch_schedule(grid, seed=5, epoch=3)
+    np.testing.assert_array_equal(np.sort(schedule.block_sequence()), np.arange(nrb * ncb))
+    assert len(schedule.strata) == grid.n_tiles
+    for tiles in schedule.strata:
+        row_sets = [set((t // ncb).tolist()) for t in tiles]
+        col_sets = [set((t % ncb).tolist()) for t in tiles]
+        for a in range(len(tiles)):
+            for b in range(a + 1, len(tiles)):
+                assert not row_sets[a] & row_sets[b]
+                assert not col_sets[a] & col_sets[b]
+    same = _blocks.epoch_schedule(grid, seed=5, epoch=3)
+    np.testing.assert_array_equal(same.block_sequence(), schedule.block_sequence())
+    assert same.seed == schedule.seed
+    other = _blocks.epoch_schedule(grid, seed=5, epoch=4)
+    assert not np.array_equal(other.block_sequence(), schedule.block_sequence())
+
+
+# ----------------------------------------------------------------------
+# Training with blocks
+# ----------------------------------------------------------------------
+def low_rank_ratings(n_rows=600, n_cols=400, rank=4, density=0.2, seed=0):
+    rng = np.random.default_rng(seed)
+    P = rng.standard_normal((n_rows, rank)) / np.sqrt(rank)
+    Q = rng.standard_normal((n_cols, rank))
+    mask = rng.random((n_rows, n_cols)) < density
+    rows, cols = np.nonzero(mask)
+    perm = rng.permutation(len(rows))
+    rows, cols = rows[perm], cols[perm]
+    values = 3 + np.einsum("ij,ij->i", P[rows], Q[cols]) + 0.1 * rng.standard_normal(len(rows))
+    return rows, cols, values, (n_rows, n_cols)
+
+
+def test_blocked_training_converges_as_well_as_a_global_permutation(monkeypatch):
+    # A small cache forces a real grid (several blocks per side) on small data.
+    monkeypatch.setattr(_blocks, "l2_cache_bytes", lambda: 16 << 10)
+    rows, cols, values, shape = low_rank_ratings()
+    curves = {}
+    for blocking in (True, False):
+        model = cmf.MatrixFactorization(n_factors=8, learning_rate=0.02, regularization=0.01, max_epochs=15,
+                                        tol=0, blocking=blocking, n_threads=1, random_state=0, dtype="float64")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", cmf.ConvergenceWarning)
+            model.fit_triplets(rows, cols, values, shape=shape)
+        curves[blocking] = np.array(model.history_["train_rmse"])
+    grid = _blocks.choose_grid(*shape, 8, 8)
+    assert grid.n_row_blocks >= 4 and grid.n_col_blocks >= 4
+    # Both learn the matrix (noise 0.1) and the blocked curve tracks the
+    # random-order one epoch by epoch.
+    assert curves[True][-1] < 0.2 and curves[False][-1] < 0.2
+    np.testing.assert_allclose(curves[True], curves[False], rtol=0.05)
+
+
+def test_blocked_training_diverges_cleanly():
+    rows, cols, values, shape = low_rank_ratings()
+    model = cmf.MatrixFactorization(n_factors=8, learning_rate=50.0, max_epochs=5, blocking=True, random_state=0)
+    with pytest.raises(cmf.DivergenceError, match="smaller learning_rate"):
+        model.fit_triplets(rows, cols, values * 1e3, shape=shape)
+    assert np.all(np.isfinite(model.user_factors_))
+
+
+def test_blocking_parameter_is_validated():
+    rows, cols, values, shape = low_rank_ratings(50, 40)
+    with pytest.raises(ValueError, match="blocking"):
+        cmf.MatrixFactorization(blocking="sometimes").fit_triplets(rows, cols, values, shape=shape)
+    with pytest.raises(ValueError, match="shuffle"):
+        cmf.MatrixFactorization(blocking=True, shuffle=False).fit_triplets(rows, cols, values, shape=shape)
+
+
+def test_cutting_tiles_into_short_calls_changes_nothing(monkeypatch):
+    # Large tiles are run in calls of about CHUNK_SIZE entries (so Ctrl-C is
+    # seen between them); the result must not depend on where the cuts fall.
+    from cmf import _training
+
+    monkeypatch.setattr(_blocks, "l2_cache_bytes", lambda: 16 << 10)
+    rows, cols, values, shape = low_rank_ratings(300, 200)
+
+    def fit():
+        model = cmf.MatrixFactorization(n_factors=4, max_epochs=3, tol=0, n_threads=2, random_state=1,
+                                        dtype="float64")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", cmf.ConvergenceWarning)
+            return model.fit_triplets(rows, cols, values, shape=shape)
+
+    whole = fit()
+    monkeypatch.setattr(_training, "CHUNK_SIZE", 7)
+    cut = fit()
+    np.testing.assert_array_equal(cut.user_factors_, whole.user_factors_)
+    np.testing.assert_array_equal(cut.item_bias_, whole.item_bias_)
+    # The loss is summed per call, so only its last bits may differ.
+    np.testing.assert_allclose(cut.history_["train_loss"], whole.history_["train_loss"], rtol=1e-14)
