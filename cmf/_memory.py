@@ -35,7 +35,7 @@ def memory_limit() -> int | None:
 
 def fit_memory(
     n_rows: int, n_cols: int, n_entries: int, n_factors: int, itemsize: int, *,
-    n_validation: int = 0, early_stopping: bool = False,
+    n_validation: int = 0, early_stopping: bool = False, blocked: bool = False, adaptive: bool = False,
 ) -> int:
     """Bytes a fit allocates beyond its input triplets.
 
@@ -54,6 +54,12 @@ def fit_memory(
         Number of held-out entries.
     early_stopping : bool, default False
         Whether a third copy of the parameters is kept.
+    blocked : bool, default False
+        Cache-blocked epochs: a copy of the entries sorted into blocks
+        (16-bit local indices and the values) and per-thread scratch orders,
+        instead of the int64 global order.
+    adaptive : bool, default False
+        AdaGrad accumulators: two per row and two per column.
 
     Returns
     -------
@@ -65,9 +71,12 @@ def fit_memory(
     copies = 3 if early_stopping else 2
     loss_temporaries = (n_rows + n_cols) * (k * 8 if itemsize != 8 else 0) + (n_rows + n_cols) * 8 * 2
     counts = (n_rows + n_cols) * 8 * 3
-    order = n_entries * 8
+    # Blocked: 2 + 2 bytes of local indices, the values again and (at most)
+    # 4 bytes of scratch order per entry; otherwise one int64 index each.
+    order = n_entries * (4 + itemsize + 4) if blocked else n_entries * 8
+    adagrad = 2 * (n_rows + n_cols) * itemsize if adaptive else 0
     validation = n_validation * (itemsize + 8 * 2)
-    return copies * params + loss_temporaries + counts + order + validation
+    return copies * params + loss_temporaries + counts + order + adagrad + validation
 
 
 def _fmt(nbytes: float) -> str:
@@ -100,13 +109,13 @@ def check_allocation(nbytes: int | float, what: str, remedy: str) -> None:
 
 def check_fit_memory(
     n_rows: int, n_cols: int, n_entries: int, n_factors: int, itemsize: int, *,
-    n_validation: int = 0, early_stopping: bool = False,
+    n_validation: int = 0, early_stopping: bool = False, blocked: bool = False, adaptive: bool = False,
 ) -> None:
     """Refuse a fit whose parameters cannot fit in memory.
 
     Parameters
     ----------
-    n_rows, n_cols, n_entries, n_factors, itemsize, n_validation, early_stopping
+    n_rows, n_cols, n_entries, n_factors, itemsize, n_validation, early_stopping, blocked, adaptive
         See :func:`fit_memory`.
 
     Raises
@@ -115,7 +124,8 @@ def check_fit_memory(
         Naming the estimate, the limit and the remedies.
     """
     need = fit_memory(
-        n_rows, n_cols, n_entries, n_factors, itemsize, n_validation=n_validation, early_stopping=early_stopping
+        n_rows, n_cols, n_entries, n_factors, itemsize, n_validation=n_validation, early_stopping=early_stopping,
+        blocked=blocked, adaptive=adaptive,
     )
     check_allocation(
         need,

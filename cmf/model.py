@@ -464,6 +464,7 @@ class MatrixFactorization(RecommenderMixin):
         check_fit_memory(
             data.shape[0], data.shape[1], len(data), config.n_factors, config.dtype.itemsize,
             n_validation=0 if valid is None else len(valid), early_stopping=config.patience is not None,
+            blocked=config.blocked and config.shuffle, adaptive=config.adaptive,
         )
         rng = np.random.default_rng(self.random_state)
         if report is None and self.verbose:

@@ -86,7 +86,7 @@ def test_an_impossible_fit_is_refused_before_allocating():
 
 def test_the_memory_guard_follows_the_limit(monkeypatch):
     rows, cols, values = [0, 999], [0, 999], [1.0, 2.0]
-    need = _memory.fit_memory(1000, 1000, 2, 50, 4)
+    need = _memory.fit_memory(1000, 1000, 2, 50, 4, blocked=True)  # the default: blocked epochs
     monkeypatch.setattr(_memory, "memory_limit", lambda: need - 1)
     with pytest.raises(ValueError, match="use fewer n_factors"):
         fit_quiet(small_model(n_factors=50), rows, cols, values)
@@ -107,14 +107,16 @@ def test_a_failed_memory_check_leaves_a_fitted_model_unchanged(monkeypatch):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("patience", [None, 2])
-def test_the_estimate_covers_what_a_fit_allocates(dtype, patience):
+@pytest.mark.parametrize("blocking, adaptive", [(True, False), (False, False), (True, True)])
+def test_the_estimate_covers_what_a_fit_allocates(dtype, patience, blocking, adaptive):
     # Independent measurement: NumPy reports its buffers to tracemalloc.
     rng = np.random.default_rng(0)
     n_rows, n_cols, n, k = 3000, 2000, 20_000, 40
     rows, cols = rng.integers(0, n_rows, n), rng.integers(0, n_cols, n)
     values = rng.standard_normal(n)
     valid = (rows[:500], cols[:500], values[:500])
-    model = small_model(n_factors=k, dtype=dtype, max_epochs=3, patience=patience)
+    model = small_model(n_factors=k, dtype=dtype, max_epochs=3, patience=patience, blocking=blocking,
+                        adaptive=adaptive)
     tracemalloc.start()
     try:
         fit_quiet(model, rows, cols, values, shape=(n_rows, n_cols), validation=valid)
@@ -124,7 +126,7 @@ def test_the_estimate_covers_what_a_fit_allocates(dtype, patience):
     itemsize = np.dtype(dtype).itemsize
     inputs = n * (4 + 4 + itemsize) + 500 * (4 + 4 + itemsize)  # the validated triplets
     estimate = _memory.fit_memory(n_rows, n_cols, n, k, itemsize, n_validation=500,
-                                  early_stopping=patience is not None)
+                                  early_stopping=patience is not None, blocked=blocking, adaptive=adaptive)
     assert peak <= estimate + inputs
     assert estimate <= 3 * peak  # and not wildly pessimistic
 
