@@ -66,7 +66,7 @@ def demo_large(n_ratings: int = 1_000_000) -> None:
     test = rng.random(n_ratings) < 0.1
     train = ~test
     model = MatrixFactorization(
-        n_factors=16, learning_rate=0.01, regularization=0.05, max_epochs=50, patience=3, random_state=0,
+        n_factors=16, learning_rate=0.02, regularization=0.05, max_epochs=100, patience=5, random_state=0,
     )
     start = time.perf_counter()
     with warnings.catch_warnings():
