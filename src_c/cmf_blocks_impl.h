@@ -36,6 +36,23 @@ CMF_TARGET static cmf_status CMF_NAME(blocks_loop_)(
         const uint16_t *lcols = blocked->local_cols + start;
         const CMF_REAL *vals = blocked->values + start;
 
+        if (v + 1 < n_visit) {
+            /* The entries are read in a random order, which the hardware
+             * prefetcher cannot follow: each block's first pass over its
+             * (lrows, lcols, values) would take one cache miss per line in
+             * the critical path. Fetch the next block's entries now, in
+             * sequence, so that they are in cache when it starts (measured
+             * on W2, k = 64: 39.5 -> 37.5 ns per update). */
+            const int32_t next = blocks[v + 1];
+            const int64_t nstart = blocked->block_ptr[next];
+            /* A block far larger than usual would not stay in L2 anyway:
+             * fetch at most its first 16384 entries (128 KiB in float32). */
+            const int64_t nall = blocked->block_ptr[next + 1] - nstart;
+            const size_t nlen = (size_t)(nall < 16384 ? nall : 16384);
+            cmf_prefetch_span_(blocked->local_rows + nstart, nlen * sizeof(uint16_t));
+            cmf_prefetch_span_(blocked->local_cols + nstart, nlen * sizeof(uint16_t));
+            cmf_prefetch_span_(blocked->values + nstart, nlen * sizeof(CMF_REAL));
+        }
         cmf_block_order(seed, block, len, scratch);
         t = 0;
         while (t < len) {
