@@ -36,10 +36,14 @@ from cmf._input import Triplets
 # L2 size assumed when the OS does not report one: the smallest per-core L2
 # of current x86 and arm64 server cores.
 DEFAULT_L2_BYTES = 1 << 20
-# Largest tile grid: at most this many threads share a stratum's work. 16
-# keeps about 16 tiles per stratum for dynamic load balancing on small core
-# counts and scales to 16 cores; see benchmarks/README.md.
-MAX_TILES = 16
+# Largest tile grid: at most this many threads share a stratum's work. It
+# is also how many times an epoch sweeps the row factors (every stratum
+# touches every row), which costs when they exceed the cache: on the 10M
+# set at k = 64, 16 tiles take 38.8 ns per update, 8 take 34.4 and 4 take
+# 31.9 (one thread; 20.9, 18.7 and 16.8 with two). 8 keeps 4 tiles per
+# thread on 2 cores for load balancing and scales to 8 cores; see
+# benchmarks/README.md.
+MAX_TILES = 8
 # Smallest block side: below this the per-block overhead dominates.
 MIN_BLOCK_SIZE = 64
 # Fewest entries worth a tile of its own (one call into C, ~20 us of Python).

@@ -10,6 +10,10 @@
  */
 #include "cmf_update_impl.h"
 
+#ifndef CMF_GATHER
+#  define CMF_GATHER 64
+#endif
+
 CMF_TARGET static cmf_status CMF_NAME(blocks_loop_)(
     const cmf_params *params, CMF_MODEL *model, const CMF_BLOCKED *blocked,
     const int32_t *blocks, int64_t n_visit, uint64_t seed, int32_t *scratch,
@@ -23,6 +27,8 @@ CMF_TARGET static cmf_status CMF_NAME(blocks_loop_)(
                          (size_t)k * size > CMF_PREFETCH_MIN_BYTES;
     double total = 0.0;
     int64_t v, t;
+    const char *band_next, *band_end;
+    size_t band_step;
 
     for (v = 0; v < n_visit; ++v) {
         const int32_t block = blocks[v];
@@ -36,12 +42,74 @@ CMF_TARGET static cmf_status CMF_NAME(blocks_loop_)(
         const uint16_t *lcols = blocked->local_cols + start;
         const CMF_REAL *vals = blocked->values + start;
 
+        if (v + 1 < n_visit) {
+            /* The entries are read in a random order, which the hardware
+             * prefetcher cannot follow: each block's first pass over its
+             * (lrows, lcols, values) would take one cache miss per line in
+             * the critical path. Fetch the next block's entries now, in
+             * sequence, so that they are in cache when it starts (measured
+             * on W2, k = 64: 39.5 -> 37.5 ns per update). */
+            const int32_t next = blocks[v + 1];
+            const int64_t nstart = blocked->block_ptr[next];
+            /* A block far larger than usual would not stay in L2 anyway:
+             * fetch at most its first 16384 entries (128 KiB in float32). */
+            const int64_t nall = blocked->block_ptr[next + 1] - nstart;
+            const size_t nlen = (size_t)(nall < 16384 ? nall : 16384);
+            cmf_prefetch_span_(blocked->local_rows + nstart, nlen * sizeof(uint16_t));
+            cmf_prefetch_span_(blocked->local_cols + nstart, nlen * sizeof(uint16_t));
+            cmf_prefetch_span_(blocked->values + nstart, nlen * sizeof(CMF_REAL));
+        }
+        /* When the next block starts another row band, stream that band's
+         * row factors into L2 a few lines per update over this block: one
+         * sequential pass that the memory system serves faster than the
+         * random first touches it replaces (measured on W2, k = 64: about
+         * 1.5 ns per update less). The rows' per-entry prefetch below
+         * still covers rows that were evicted since. */
+        band_next = band_end = NULL;
+        band_step = 0;
+        if (prefetch && len > 0 && v + 1 < n_visit &&
+            blocks[v + 1] / blocked->n_col_blocks != block / blocked->n_col_blocks) {
+            const int64_t r0 = (int64_t)(blocks[v + 1] / blocked->n_col_blocks) *
+                               blocked->row_block_size;
+            const int64_t r1 = r0 + blocked->row_block_size < model->n_rows ?
+                               r0 + blocked->row_block_size : model->n_rows;
+            if (r0 < r1) {
+                band_next = (const char *)(model->row_factors + (size_t)r0 * (size_t)k);
+                band_end = (const char *)(model->row_factors + (size_t)r1 * (size_t)k);
+                band_step = ((size_t)(band_end - band_next) / 64 + (size_t)len - 1) /
+                            (size_t)len;
+            }
+        }
         cmf_block_order(seed, block, len, scratch);
         t = 0;
         while (t < len) {
-            const int32_t j = scratch[t];
-            const int32_t u = row0 + (int32_t)lrows[j];
-            const int32_t i = col0 + (int32_t)lcols[j];
+            /* Entries are taken CMF_GATHER at a time from the random order
+             * into small arrays first: those loads are independent of each
+             * other and overlap, whereas reading lrows[scratch[t]] at each
+             * update puts two dependent loads (one often an L1 miss: the
+             * factor rows evict the block's entries) before the factor
+             * rows' addresses are known. Pairs never straddle two gathers;
+             * neither that nor the gathering changes any result. */
+            int32_t gu[CMF_GATHER], gi[CMF_GATHER];
+            double gr[CMF_GATHER];
+            const int64_t base = t;
+            const int64_t stop = len - t > CMF_GATHER ? t + CMF_GATHER : len;
+            int64_t g;
+            for (g = base; g < stop; ++g) {
+                const int32_t j = scratch[g];
+                gu[g - base] = row0 + (int32_t)lrows[j];
+                gi[g - base] = col0 + (int32_t)lcols[j];
+                gr[g - base] = (double)vals[j];
+            }
+            while (t < stop) {
+            if (band_next < band_end) {
+                size_t s;
+                for (s = 0; s < band_step && band_next < band_end; ++s, band_next += 64)
+                    cmf_prefetch_line_l2_(band_next);
+            }
+            const int32_t u = gu[t - base];
+            const int32_t i = gi[t - base];
+            const double r = gr[t - base];
             if ((uint32_t)u >= (uint32_t)model->n_rows ||
                 (uint32_t)i >= (uint32_t)model->n_cols) {
                 *sse = total;
@@ -66,30 +134,29 @@ CMF_TARGET static cmf_status CMF_NAME(blocks_loop_)(
             }
             if (params->adaptive) {
                 const double e = CMF_NAME(update_adaptive_)(
-                    params, model, u, i, (double)vals[j]);
+                    params, model, u, i, r);
                 total += e * e;
                 t += 1;
                 continue;
             }
-            if (t + 1 < len) {
-                const int32_t j2 = scratch[t + 1];
-                const int32_t u2 = row0 + (int32_t)lrows[j2];
-                const int32_t i2 = col0 + (int32_t)lcols[j2];
+            if (t + 1 < stop) {
+                const int32_t u2 = gu[t + 1 - base];
+                const int32_t i2 = gi[t + 1 - base];
                 if (u2 != u && i2 != i && (uint32_t)u2 < (uint32_t)model->n_rows &&
                     (uint32_t)i2 < (uint32_t)model->n_cols) {
                     /* Independent pair: both at once, same bits. */
-                    CMF_NAME(update_two_)(params, model, u, i, (double)vals[j],
-                                          u2, i2, (double)vals[j2], &total);
+                    CMF_NAME(update_two_)(params, model, u, i, r, u2, i2,
+                                          gr[t + 1 - base], &total);
                     t += 2;
                     continue;
                 }
             }
             {
-                const double e = CMF_NAME(update_one_)(params, model, u, i,
-                                                       (double)vals[j]);
+                const double e = CMF_NAME(update_one_)(params, model, u, i, r);
                 total += e * e;
             }
             t += 1;
+            }
         }
     }
     *sse = total;

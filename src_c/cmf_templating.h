@@ -80,4 +80,29 @@ static CMF_INLINE void cmf_prefetch_row_(const void *base, int32_t index,
 #endif
 }
 
+/* Ask for the cache lines of `bytes` contiguous bytes at `p` (for reading);
+ * a hint only, and a no-op where unsupported. */
+static CMF_INLINE void cmf_prefetch_span_(const void *p, size_t bytes)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    const char *c = (const char *)p;
+    size_t off;
+    for (off = 0; off < bytes; off += 64)
+        __builtin_prefetch(c + off, 0, 3);
+#else
+    (void)p; (void)bytes;
+#endif
+}
+
+/* Ask for one cache line into L2 (not L1, which the current updates use);
+ * a hint only, and a no-op where unsupported. */
+static CMF_INLINE void cmf_prefetch_line_l2_(const void *p)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(p, 1, 2);
+#else
+    (void)p;
+#endif
+}
+
 #endif /* CMF_TEMPLATING_H */

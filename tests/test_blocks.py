@@ -163,6 +163,29 @@ def test_blocked_epoch_equals_the_reference_epoch_in_the_same_order(biased, k):
     assert np.max(np.abs(kernel[0] - start[0])) > 1e-3  # the epoch did move the factors
 
 
+def test_blocked_epoch_on_a_model_beyond_the_prefetch_threshold_equals_the_reference():
+    # Factors over 2 MiB switch on the prefetching of factor rows and of the
+    # next row band, and blocks of hundreds of entries are gathered in
+    # several batches: none of that may change a bit of the arithmetic.
+    data = random_triplets(n_rows=3000, n_cols=40, n=5000, dtype=np.float64, seed=4)
+    grid = grid_for(data.shape, 500, 20)
+    blocked = _blocks.partition(data, grid)
+    assert blocked.max_block > 3 * 64
+    blocks = np.random.default_rng(5).permutation(grid.n_row_blocks * grid.n_col_blocks)
+    start = random_state(data.shape, 100, np.float64)
+    assert start[0].nbytes + start[1].nbytes > 2 << 20
+
+    kernel = tuple(a.copy() for a in start)
+    sse = run_blocks(blocked, blocks, 77, kernel, 3.0, True)
+    ref = tuple(a.copy() for a in start)
+    rows, cols = blocked.global_indices()
+    sse_ref = reference_epoch(rows, cols, blocked.values, *ref, 3.0, **HYPER,
+                              order=visiting_order(blocked, blocks, 77))
+    for got, want, name in zip(kernel, ref, "PQbc"):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-12, err_msg=name)
+    assert sse == pytest.approx(sse_ref, rel=1e-12)
+
+
 def test_blocked_float32_epoch_agrees_with_the_float64_reference():
     data = random_triplets(dtype=np.float32)
     grid = grid_for(data.shape, 6, 6)
