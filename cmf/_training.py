@@ -142,10 +142,13 @@ def index_counts(index: np.ndarray, n: int) -> np.ndarray:
     return counts
 
 
-def initial_state(data: Triplets, config: TrainingConfig, rng: np.random.Generator) -> FactorState:
+def initial_state(
+    data: Triplets, config: TrainingConfig, rng: np.random.Generator, scale: float | None = None
+) -> FactorState:
     """Random factors N(0, init_std^2 * min(1, scale)), zero biases, mu = mean of the observed values.
 
-    ``scale`` is :func:`data_scale`.
+    ``scale`` is :func:`data_scale` of the values around mu (computed when
+    not given).
 
     Rows and columns without any observed entry get zero factors, so that
     the model predicts mu plus the other side's bias for them: they are
@@ -154,7 +157,9 @@ def initial_state(data: Triplets, config: TrainingConfig, rng: np.random.Generat
     n_rows, n_cols = data.shape
     k, dtype = config.n_factors, config.dtype
     mu = robust_mean(data.values) if config.biased else 0.0
-    std = config.init_std * np.sqrt(min(1.0, data_scale(data.values, mu)))
+    if scale is None:
+        scale = data_scale(data.values, mu)
+    std = config.init_std * np.sqrt(min(1.0, scale))
     P = rng.standard_normal((n_rows, k), dtype=dtype)
     P *= dtype.type(std)
     Q = rng.standard_normal((n_cols, k), dtype=dtype)
@@ -196,13 +201,19 @@ def data_scale(values: np.ndarray, mu: float) -> float:
     is 0 when every value equals mu; the factors then start (and stay) at
     zero and the model is exactly mu.
     """
+    # In chunks: bounded float64 temporaries (a whole-array copy would add
+    # 16 bytes per rating to the fit's peak memory).
+    step = 1 << 20
     with np.errstate(over="ignore", invalid="ignore"):
-        centred = values.astype(np.float64) - mu
-        scale = float(np.sqrt(np.mean(centred * centred)))
+        total = 0.0
+        for start in range(0, len(values), step):
+            centred = values[start:start + step].astype(np.float64) - mu
+            total += float(centred @ centred)
+        scale = float(np.sqrt(total / max(len(values), 1)))
         if not np.isfinite(scale):
             # Values near the float64 limit: square after dividing by the largest.
-            top = float(np.max(np.abs(centred)))
-            scale = top * float(np.sqrt(np.mean((centred / top) ** 2)))
+            top = max(float(np.max(np.abs(values.astype(np.float64) - mu))), np.finfo(np.float64).tiny)
+            scale = top * float(np.sqrt(np.mean(((values.astype(np.float64) - mu) / top) ** 2)))
     if scale <= 8 * np.finfo(np.float64).eps * abs(mu):
         return 0.0  # only the rounding of mu: the data are constant
     return scale if np.isfinite(scale) else float(np.finfo(np.float64).max)
@@ -392,8 +403,14 @@ def train(
     """
     # A copy of ``start``: it is usually a published (read-only) snapshot
     # that concurrent readers may still be using.
-    state = initial_state(data, config, rng) if start is None else start.copy()
-    result = TrainingResult(state=state, data_scale=data_scale(data.values, state.mu))
+    if start is None:
+        mu = robust_mean(data.values) if config.biased else 0.0
+        scale = data_scale(data.values, mu)
+        state = initial_state(data, config, rng, scale)
+    else:
+        state = start.copy()
+        scale = data_scale(data.values, state.mu)
+    result = TrainingResult(state=state, data_scale=scale)
     last_good = state.copy()
     tracker = _Progress()
     row_counts = index_counts(data.rows, data.shape[0]).astype(np.float64)
