@@ -11,6 +11,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ * Compiler extensions (prefetch builtins, target attributes) are used only
+ * with gcc and clang, and only behind this switch. Defining CMF_PORTABLE
+ * builds the plain C99 fallbacks instead, as a compiler without those
+ * extensions would; .ci/c.sh compiles and tests the core that way.
+ */
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(CMF_PORTABLE)
+#  define CMF_GNU_EXTENSIONS 1
+#else
+#  define CMF_GNU_EXTENSIONS 0
+#endif
+
 #define CMF_CAT_(a, b) a##b
 #define CMF_CAT(a, b) CMF_CAT_(a, b)
 
@@ -39,7 +51,7 @@
  * the baseline anyway) only the baseline build exists. Define
  * CMF_NO_DISPATCH to force the baseline everywhere.
  */
-#if !defined(CMF_NO_DISPATCH) && (defined(__GNUC__) || defined(__clang__)) && \
+#if !defined(CMF_NO_DISPATCH) && CMF_GNU_EXTENSIONS && \
     (defined(__x86_64__) || defined(__i386__))
 #  define CMF_X86_DISPATCH 1
 #  define CMF_TARGET_AVX2 __attribute__((target("avx2")))
@@ -69,7 +81,7 @@
 static CMF_INLINE void cmf_prefetch_row_(const void *base, int32_t index,
                                          int32_t width, size_t size)
 {
-#if defined(__GNUC__) || defined(__clang__)
+#if CMF_GNU_EXTENSIONS
     const char *row = (const char *)base + (size_t)index * (size_t)width * size;
     const size_t bytes = (size_t)width * size;
     size_t off;
@@ -84,7 +96,7 @@ static CMF_INLINE void cmf_prefetch_row_(const void *base, int32_t index,
  * a hint only, and a no-op where unsupported. */
 static CMF_INLINE void cmf_prefetch_span_(const void *p, size_t bytes)
 {
-#if defined(__GNUC__) || defined(__clang__)
+#if CMF_GNU_EXTENSIONS
     const char *c = (const char *)p;
     size_t off;
     for (off = 0; off < bytes; off += 64)
@@ -98,7 +110,7 @@ static CMF_INLINE void cmf_prefetch_span_(const void *p, size_t bytes)
  * a hint only, and a no-op where unsupported. */
 static CMF_INLINE void cmf_prefetch_line_l2_(const void *p)
 {
-#if defined(__GNUC__) || defined(__clang__)
+#if CMF_GNU_EXTENSIONS
     __builtin_prefetch(p, 1, 2);
 #else
     (void)p;

@@ -110,7 +110,8 @@ int main(int argc, char **argv)
     const char *path = argc > 1 ? argv[1] : "ratings.txt";
     triplets t = {NULL, NULL, NULL, 0, 0};
     cmf_triplets_f64 data;
-    cmf_model_f64 model = {0, 0, N_FACTORS, NULL, NULL, NULL, NULL, 0.0};
+    /* Designated initialiser: every field not named is zero or NULL. */
+    cmf_model_f64 model = {.n_factors = N_FACTORS};
     cmf_params params = cmf_default_params();
     int64_t *order = NULL;
     double sse = 0.0, first_rmse = 0.0, rmse = 0.0, mean = 0.0;
