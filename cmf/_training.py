@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from cmf import _blocks, _kernels
+from cmf import _blocks, _exact, _kernels
 from cmf._input import Triplets
 from cmf.exceptions import DivergenceError
 
@@ -122,15 +122,45 @@ def initial_state(data: Triplets, config: TrainingConfig, rng: np.random.Generat
     never updated, and random factors would only add noise.
     """
     n_rows, n_cols = data.shape
+    return initial_state_from_counts(
+        data.shape,
+        np.bincount(data.rows, minlength=n_rows),
+        np.bincount(data.cols, minlength=n_cols),
+        _exact.exact_mean(data.values),
+        config,
+        rng,
+    )
+
+
+def initial_state_from_counts(
+    shape: tuple[int, int],
+    row_counts: np.ndarray,
+    col_counts: np.ndarray,
+    mean: float,
+    config: TrainingConfig,
+    rng: np.random.Generator,
+) -> FactorState:
+    """:func:`initial_state` from the entries per row and column and their mean.
+
+    For data that is not in one place (:mod:`cmf.dask`): ``mean`` must be
+    the correctly rounded mean of the values (:func:`cmf._exact.exact_mean`)
+    so that it does not depend on how the data was split.
+    """
+    n_rows, n_cols = shape
     k, dtype = config.n_factors, config.dtype
     P = rng.standard_normal((n_rows, k), dtype=dtype)
     P *= dtype.type(config.init_std)
     Q = rng.standard_normal((n_cols, k), dtype=dtype)
     Q *= dtype.type(config.init_std)
-    P[np.bincount(data.rows, minlength=n_rows) == 0] = 0
-    Q[np.bincount(data.cols, minlength=n_cols) == 0] = 0
-    mu = float(np.mean(data.values, dtype=np.float64)) if config.biased else 0.0
+    P[np.asarray(row_counts) == 0] = 0
+    Q[np.asarray(col_counts) == 0] = 0
+    mu = float(mean) if config.biased else 0.0
     return FactorState(P, Q, np.zeros(n_rows, dtype), np.zeros(n_cols, dtype), mu)
+
+
+def draw_block_seed(rng: np.random.Generator) -> int:
+    """The base seed of every blocked epoch's schedule, drawn after the initial factors."""
+    return int(rng.integers(0, np.iinfo(np.int64).max, dtype=np.int64))
 
 
 def run_epoch(state: FactorState, data: Triplets, order: np.ndarray | None, config: TrainingConfig) -> float:
@@ -169,7 +199,9 @@ def blocked_tile_call(state: FactorState, blocked: _blocks.BlockedData, config: 
     sizes = np.diff(blocked.block_ptr)
     bias_args = (state.b, state.c) if config.biased else (None, None)
 
-    def call(blocks: np.ndarray, seed: int, scratch: np.ndarray) -> float:
+    def call(blocks: np.ndarray, seed: int, scratch: np.ndarray, keys: np.ndarray | None = None) -> float:
+        # keys: the blocks' numbers in a larger grid when ``blocked`` is one
+        # tile of it on a slab of the model (cmf.dask); None for the whole grid.
         counts = sizes[blocks]
         # Group consecutive blocks by which CHUNK_SIZE window their first
         # entry falls in: each call runs about CHUNK_SIZE updates.
@@ -183,6 +215,7 @@ def blocked_tile_call(state: FactorState, blocked: _blocks.BlockedData, config: 
                 state.P, state.Q, *bias_args, state.mu,
                 config.learning_rate, config.regularization, config.bias_regularization,
                 config.biased, blocks[start:stop], seed, scratch,
+                None if keys is None else keys[start:stop],
             )
         return sse
 
@@ -266,7 +299,7 @@ def train(
     if config.blocked and config.shuffle:
         # The base seed of every epoch's schedule, drawn after the initial
         # factors so that those stay what the seed always gave.
-        block_seed = int(rng.integers(0, np.iinfo(np.int64).max, dtype=np.int64))
+        block_seed = draw_block_seed(rng)
         grid = _blocks.choose_grid(data.shape[0], data.shape[1], config.n_factors, config.dtype.itemsize)
         blocked = _blocks.partition(data, grid)
         runner = _blocks.BlockedRunner(blocked, config.n_threads)
@@ -283,15 +316,19 @@ def train(
                 rng.shuffle(order)
             return run_epoch(state, data, order, config)
 
+    row_counts = np.bincount(data.rows, minlength=data.shape[0]).astype(np.float64)
+    col_counts = np.bincount(data.cols, minlength=data.shape[1]).astype(np.float64)
     try:
-        return _train_loop(data, validation, config, report, state, result, epoch_sse)
+        return train_loop(len(data), row_counts, col_counts, validation, config, report, state, result, epoch_sse)
     finally:
         if runner is not None:
             runner.close()
 
 
-def _train_loop(
-    data: Triplets,
+def train_loop(
+    n_entries: int,
+    row_counts: np.ndarray,
+    col_counts: np.ndarray,
     validation: Triplets | None,
     config: TrainingConfig,
     report: Callable[[dict[str, float]], None] | None,
@@ -299,13 +336,17 @@ def _train_loop(
     result: TrainingResult,
     epoch_sse: Callable[[int], float],
 ) -> TrainingResult:
-    """The epoch loop of :func:`train`; ``epoch_sse(epoch)`` runs one epoch in place."""
+    """The epoch loop of :func:`train`; ``epoch_sse(epoch)`` runs one epoch in place.
+
+    Also drives the distributed fit (:mod:`cmf.dask`), whose ``epoch_sse``
+    runs the epoch on a cluster and writes the result into ``state``.
+    ``row_counts`` and ``col_counts`` (float64) are the training entries per
+    row and column, ``n_entries`` their total.
+    """
     last_good = state.copy()
     best: FactorState | None = None
     best_val = np.inf
     epochs_since_best = 0
-    row_counts = np.bincount(data.rows, minlength=data.shape[0]).astype(np.float64)
-    col_counts = np.bincount(data.cols, minlength=data.shape[1]).astype(np.float64)
     best_loss = np.inf
     epochs_without_progress = 0
 
@@ -336,7 +377,7 @@ def _train_loop(
         row = {
             "epoch": float(epoch),
             "train_loss": loss,
-            "train_rmse": float(np.sqrt(sse / len(data))),
+            "train_rmse": float(np.sqrt(sse / n_entries)),
             "val_rmse": val_rmse,
             "seconds": time.perf_counter() - started,
         }
