@@ -337,11 +337,16 @@ class _Lost(Exception):
 
 # Errors that mean "a worker went away", as opposed to errors of the task
 # itself (a divergence, bad data), which are raised to the caller.
-_LOST_ERRORS: tuple[type[BaseException], ...] = (
-    distributed.scheduler.KilledWorker,
-    distributed.client.FutureCancelledError,
-    distributed.comm.CommClosedError,
-    OSError,
+_LOST_ERRORS: tuple[type[BaseException], ...] = tuple(
+    error
+    for error in (
+        distributed.scheduler.KilledWorker,
+        getattr(distributed.client, "FutureCancelledError", None),
+        getattr(distributed.client, "FuturesCancelledError", None),  # several at once (2024.12+)
+        distributed.comm.CommClosedError,
+        OSError,
+    )
+    if isinstance(error, type)
 )
 
 
