@@ -34,6 +34,7 @@ extensions = [
         include_dirs=["src_c", numpy.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
         extra_compile_args=extra_compile_args,
+        libraries=[] if sys.platform == "win32" else ["m"],  # sqrt (adaptive steps)
     )
 ]
 

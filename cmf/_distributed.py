@@ -283,23 +283,24 @@ def tile_summary(tile: Tile) -> dict[str, Any]:
 # ----------------------------------------------------------------------
 def run_tile(
     tile: Tile,
-    row_slab: tuple[np.ndarray, np.ndarray],
-    col_slab: tuple[np.ndarray, np.ndarray],
+    row_slab: tuple[np.ndarray, np.ndarray, np.ndarray | None],
+    col_slab: tuple[np.ndarray, np.ndarray, np.ndarray | None],
     layout: Layout,
     config: _training.TrainingConfig,
     mu: float,
     blocks: np.ndarray,
     seed: int,
-) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray], float]:
+) -> tuple[tuple[Any, ...], tuple[Any, ...], float]:
     """Run one tile of a stratum on copies of its factor slabs.
 
     Parameters
     ----------
     tile : Tile
     row_slab, col_slab : tuple of ndarray
-        ``(P_slab, b_slab)`` and ``(Q_slab, c_slab)`` of the tile's row and
-        column ranges. They are not modified: a task's inputs must stay
-        valid for Dask to run it again.
+        ``(P_slab, b_slab, A_slab)`` and ``(Q_slab, c_slab, A_slab)`` of the
+        tile's row and column ranges, ``A_slab`` the AdaGrad accumulators
+        (two per row) or None. They are not modified: a task's inputs must
+        stay valid for Dask to run it again.
     layout : Layout
     config : cmf._training.TrainingConfig
     mu : float
@@ -320,13 +321,13 @@ def run_tile(
     n_local_cols = int(layout.col_bounds[tile.J + 1] - layout.col_bounds[tile.J])
     R, C = np.divmod(blocks.astype(np.int64), g.n_col_blocks)
     local = ((R - layout.row_bounds[tile.I]) * n_local_cols + (C - layout.col_bounds[tile.J])).astype(np.int32)
-    P, b = (a.copy() for a in row_slab)
-    Q, c = (a.copy() for a in col_slab)
+    P, b, A = (None if a is None else a.copy() for a in row_slab)
+    Q, c, B = (None if a is None else a.copy() for a in col_slab)
     state = _training.FactorState(P, Q, b, c, mu)
-    call = _training.blocked_tile_call(state, tile.blocked, config)
+    call = _training.blocked_tile_call(state, tile.blocked, config, (A, B))
     scratch = np.empty(max(tile.blocked.max_block, 1), dtype=np.int32)
     sse = call(local, seed, scratch, np.ascontiguousarray(blocks, dtype=np.int32))
-    return (P, b), (Q, c), sse
+    return (P, b, A), (Q, c, B), sse
 
 
 def item(result: tuple[Any, ...], index: int) -> Any:

@@ -57,6 +57,18 @@ cdef int _check_model_shapes(Py_ssize_t k, Py_ssize_t q_k,
     return 0
 
 
+cdef int _check_adagrad(bint adaptive, Py_ssize_t row_len, Py_ssize_t n_rows,
+                        Py_ssize_t col_len, Py_ssize_t n_cols) except -1:
+    """Check the AdaGrad accumulators; a length of -1 is None."""
+    if not adaptive:
+        return 0
+    if row_len != 2 * n_rows or col_len != 2 * n_cols:
+        raise ValueError(
+            f"adaptive needs row_adagrad of length 2 * n_rows = {2 * n_rows} and col_adagrad of "
+            f"length 2 * n_cols = {2 * n_cols}, got {row_len} and {col_len}")
+    return 0
+
+
 def sgd_epoch(const int32_t[::1] rows not None,
               const int32_t[::1] cols not None,
               const floating[::1] values not None,
@@ -69,7 +81,10 @@ def sgd_epoch(const int32_t[::1] rows not None,
               double regularization,
               double bias_regularization,
               bint update_biases,
-              const int64_t[::1] order=None):
+              const int64_t[::1] order=None,
+              bint adaptive=False,
+              floating[::1] row_adagrad=None,
+              floating[::1] col_adagrad=None):
     """Run one SGD pass in place and return the sum of squared errors.
 
     Parameters
@@ -92,6 +107,11 @@ def sgd_epoch(const int32_t[::1] rows not None,
     order : ndarray of int64, shape (n_order,), optional
         Indices into the triplets giving the visiting order; None visits
         them in stored order.
+    adaptive : bool, default False
+        AdaGrad step sizes (see ``cmf_params.adaptive`` in ``cmf.h``).
+    row_adagrad, col_adagrad : ndarray, shapes (2 * n_rows,) and (2 * n_cols,)
+        The AdaGrad accumulators (start at 1), updated in place; required
+        when ``adaptive``.
 
     Returns
     -------
@@ -123,6 +143,9 @@ def sgd_epoch(const int32_t[::1] rows not None,
     params.regularization = regularization
     params.bias_regularization = bias_regularization
     params.update_biases = update_biases
+    params.adaptive = adaptive
+    _check_adagrad(adaptive, -1 if row_adagrad is None else row_adagrad.shape[0], row_factors.shape[0],
+                   -1 if col_adagrad is None else col_adagrad.shape[0], col_factors.shape[0])
 
     cdef const int64_t *order_ptr = NULL
     cdef int64_t n_order = 0
@@ -149,6 +172,8 @@ def sgd_epoch(const int32_t[::1] rows not None,
         model32.row_bias = &row_bias[0] if row_bias is not None and row_bias.shape[0] > 0 else NULL
         model32.col_bias = &col_bias[0] if col_bias is not None and col_bias.shape[0] > 0 else NULL
         model32.global_mean = global_mean
+        model32.row_adagrad = &row_adagrad[0] if adaptive and row_adagrad.shape[0] > 0 else NULL
+        model32.col_adagrad = &col_adagrad[0] if adaptive and col_adagrad.shape[0] > 0 else NULL
         data32.rows = &rows[0] if n > 0 else NULL
         data32.cols = &cols[0] if n > 0 else NULL
         data32.values = &values[0] if n > 0 else NULL
@@ -167,6 +192,8 @@ def sgd_epoch(const int32_t[::1] rows not None,
         model64.row_bias = &row_bias[0] if row_bias is not None and row_bias.shape[0] > 0 else NULL
         model64.col_bias = &col_bias[0] if col_bias is not None and col_bias.shape[0] > 0 else NULL
         model64.global_mean = global_mean
+        model64.row_adagrad = &row_adagrad[0] if adaptive and row_adagrad.shape[0] > 0 else NULL
+        model64.col_adagrad = &col_adagrad[0] if adaptive and col_adagrad.shape[0] > 0 else NULL
         data64.rows = &rows[0] if n > 0 else NULL
         data64.cols = &cols[0] if n > 0 else NULL
         data64.values = &values[0] if n > 0 else NULL
@@ -231,6 +258,8 @@ def predict(const int32_t[::1] rows not None,
         model32.row_bias = <float *>&row_bias[0] if row_bias is not None and row_bias.shape[0] > 0 else NULL
         model32.col_bias = <float *>&col_bias[0] if col_bias is not None and col_bias.shape[0] > 0 else NULL
         model32.global_mean = global_mean
+        model32.row_adagrad = NULL
+        model32.col_adagrad = NULL
         with nogil:
             status = cmf_predict_f32(&model32, &rows[0], &cols[0], n, &out[0])
     else:
@@ -242,6 +271,8 @@ def predict(const int32_t[::1] rows not None,
         model64.row_bias = <double *>&row_bias[0] if row_bias is not None and row_bias.shape[0] > 0 else NULL
         model64.col_bias = <double *>&col_bias[0] if col_bias is not None and col_bias.shape[0] > 0 else NULL
         model64.global_mean = global_mean
+        model64.row_adagrad = NULL
+        model64.col_adagrad = NULL
         with nogil:
             status = cmf_predict_f64(&model64, &rows[0], &cols[0], n, &out[0])
     if status != CMF_OK:
@@ -386,6 +417,9 @@ def sgd_blocks(const uint16_t[::1] local_rows not None,
                const int32_t[::1] blocks not None,
                uint64_t seed,
                int32_t[::1] scratch not None,
+               bint adaptive=False,
+               floating[::1] row_adagrad=None,
+               floating[::1] col_adagrad=None,
                const int32_t[::1] keys=None):
     """Run SGD over the given blocks in place and return the sum of squared errors.
 
@@ -410,6 +444,8 @@ def sgd_blocks(const uint16_t[::1] local_rows not None,
     scratch : ndarray of int32
         Work space, at least as long as the largest visited block; one per
         concurrent caller.
+    adaptive, row_adagrad, col_adagrad
+        AdaGrad step sizes and their accumulators, as for :func:`sgd_epoch`.
     keys : ndarray of int32, optional
         The block numbers that seed the orders inside the blocks, one per
         entry of ``blocks`` (default: ``blocks`` itself). A rectangle of
@@ -463,6 +499,9 @@ def sgd_blocks(const uint16_t[::1] local_rows not None,
     params.regularization = regularization
     params.bias_regularization = bias_regularization
     params.update_biases = update_biases
+    params.adaptive = adaptive
+    _check_adagrad(adaptive, -1 if row_adagrad is None else row_adagrad.shape[0], row_factors.shape[0],
+                   -1 if col_adagrad is None else col_adagrad.shape[0], col_factors.shape[0])
 
     cdef cmf_status status
     cdef double sse = 0.0
@@ -481,6 +520,8 @@ def sgd_blocks(const uint16_t[::1] local_rows not None,
         model32.row_bias = &row_bias[0] if row_bias is not None and row_bias.shape[0] > 0 else NULL
         model32.col_bias = &col_bias[0] if col_bias is not None and col_bias.shape[0] > 0 else NULL
         model32.global_mean = global_mean
+        model32.row_adagrad = &row_adagrad[0] if adaptive and row_adagrad.shape[0] > 0 else NULL
+        model32.col_adagrad = &col_adagrad[0] if adaptive and col_adagrad.shape[0] > 0 else NULL
         data32.n_row_blocks = <int32_t>n_row_blocks
         data32.n_col_blocks = <int32_t>n_col_blocks
         data32.row_block_size = <int32_t>row_block_size
@@ -505,6 +546,8 @@ def sgd_blocks(const uint16_t[::1] local_rows not None,
         model64.row_bias = &row_bias[0] if row_bias is not None and row_bias.shape[0] > 0 else NULL
         model64.col_bias = &col_bias[0] if col_bias is not None and col_bias.shape[0] > 0 else NULL
         model64.global_mean = global_mean
+        model64.row_adagrad = &row_adagrad[0] if adaptive and row_adagrad.shape[0] > 0 else NULL
+        model64.col_adagrad = &col_adagrad[0] if adaptive and col_adagrad.shape[0] > 0 else NULL
         data64.n_row_blocks = <int32_t>n_row_blocks
         data64.n_col_blocks = <int32_t>n_col_blocks
         data64.row_block_size = <int32_t>row_block_size

@@ -18,6 +18,7 @@ cdef extern from "cmf.h" nogil:
         double regularization
         double bias_regularization
         int update_biases
+        int adaptive
 
     cmf_params cmf_default_params()
     cmf_status cmf_check_params(const cmf_params *params)
@@ -31,6 +32,8 @@ cdef extern from "cmf.h" nogil:
         float *row_bias
         float *col_bias
         double global_mean
+        float *row_adagrad
+        float *col_adagrad
 
     ctypedef struct cmf_model_f64:
         int32_t n_rows
@@ -41,6 +44,8 @@ cdef extern from "cmf.h" nogil:
         double *row_bias
         double *col_bias
         double global_mean
+        double *row_adagrad
+        double *col_adagrad
 
     ctypedef struct cmf_triplets_f32:
         const int32_t *rows

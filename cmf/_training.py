@@ -80,6 +80,8 @@ class TrainingConfig:
     blocked: bool = False
     #: Threads running the tiles of a stratum (blocked epochs only).
     n_threads: int = 1
+    #: AdaGrad step sizes per factor row and bias (see cmf.h, cmf_params).
+    adaptive: bool = False
 
 
 @dataclass
@@ -163,11 +165,25 @@ def draw_block_seed(rng: np.random.Generator) -> int:
     return int(rng.integers(0, np.iinfo(np.int64).max, dtype=np.int64))
 
 
-def run_epoch(state: FactorState, data: Triplets, order: np.ndarray | None, config: TrainingConfig) -> float:
+def adagrad_state(shape: tuple[int, int], config: TrainingConfig) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """AdaGrad accumulators (all ones: 2 per row and per column) or (None, None) for plain SGD."""
+    if not config.adaptive:
+        return None, None
+    return np.ones(2 * shape[0], dtype=config.dtype), np.ones(2 * shape[1], dtype=config.dtype)
+
+
+def run_epoch(
+    state: FactorState,
+    data: Triplets,
+    order: np.ndarray | None,
+    config: TrainingConfig,
+    adagrad: tuple[np.ndarray | None, np.ndarray | None] = (None, None),
+) -> float:
     """One SGD pass over ``data`` in ``order`` (stored order if None); returns the SSE.
 
     The pass is cut into chunks so that Python can react to signals between
-    calls into C; the result is the same as one call.
+    calls into C; the result is the same as one call. ``adagrad`` holds the
+    accumulators of :func:`adagrad_state` when ``config.adaptive``.
     """
     n = len(data) if order is None else len(order)
     bias_args = (state.b, state.c) if config.biased else (None, None)
@@ -183,12 +199,17 @@ def run_epoch(state: FactorState, data: Triplets, order: np.ndarray | None, conf
         sse += _kernels.sgd_epoch(
             rows, cols, values, state.P, state.Q, *bias_args, state.mu,
             config.learning_rate, config.regularization, config.bias_regularization,
-            config.biased, chunk_order,
+            config.biased, chunk_order, config.adaptive, *adagrad,
         )
     return sse
 
 
-def blocked_tile_call(state: FactorState, blocked: _blocks.BlockedData, config: TrainingConfig):
+def blocked_tile_call(
+    state: FactorState,
+    blocked: _blocks.BlockedData,
+    config: TrainingConfig,
+    adagrad: tuple[np.ndarray | None, np.ndarray | None] = (None, None),
+) -> Callable[[np.ndarray, int, np.ndarray], float]:
     """The function that runs the kernel on one tile's blocks (for BlockedRunner).
 
     A tile's blocks are cut into calls of about CHUNK_SIZE entries, so that
@@ -214,7 +235,7 @@ def blocked_tile_call(state: FactorState, blocked: _blocks.BlockedData, config: 
                 g.n_row_blocks, g.n_col_blocks, g.row_block_size, g.col_block_size,
                 state.P, state.Q, *bias_args, state.mu,
                 config.learning_rate, config.regularization, config.bias_regularization,
-                config.biased, blocks[start:stop], seed, scratch,
+                config.biased, blocks[start:stop], seed, scratch, config.adaptive, *adagrad,
                 None if keys is None else keys[start:stop],
             )
         return sse
@@ -246,15 +267,18 @@ def penalty(state: FactorState, row_counts: np.ndarray, col_counts: np.ndarray, 
     ``reg_b * (b_u^2 + c_i^2)``, which is the objective SGD's per-entry
     updates descend; summed, row u's terms weigh by its number of entries.
     """
-    # einsum casts buffer by buffer: no float64 copy of the factor matrices.
+    # One einsum per term: it casts buffer by buffer (no float64 copy of the
+    # factors) and, unlike ``@``, never calls a threaded BLAS, whose worker
+    # threads cost more than the sum itself on a busy machine.
     total = config.regularization * (
-        row_counts @ np.einsum("ij,ij->i", state.P, state.P, dtype=np.float64)
-        + col_counts @ np.einsum("ij,ij->i", state.Q, state.Q, dtype=np.float64)
+        np.einsum("i,ij,ij->", row_counts, state.P, state.P, dtype=np.float64)
+        + np.einsum("i,ij,ij->", col_counts, state.Q, state.Q, dtype=np.float64)
     )
     if config.biased:
-        b = state.b.astype(np.float64)
-        c = state.c.astype(np.float64)
-        total += config.bias_regularization * (row_counts @ (b * b) + col_counts @ (c * c))
+        total += config.bias_regularization * (
+            np.einsum("i,i,i->", row_counts, state.b, state.b, dtype=np.float64)
+            + np.einsum("i,i,i->", col_counts, state.c, state.c, dtype=np.float64)
+        )
     return float(total)
 
 
@@ -295,6 +319,7 @@ def train(
     """
     state = initial_state(data, config, rng)
     result = TrainingResult(state=state)
+    adagrad = adagrad_state(data.shape, config)
     runner = None
     if config.blocked and config.shuffle:
         # The base seed of every epoch's schedule, drawn after the initial
@@ -303,7 +328,7 @@ def train(
         grid = _blocks.choose_grid(data.shape[0], data.shape[1], config.n_factors, config.dtype.itemsize)
         blocked = _blocks.partition(data, grid)
         runner = _blocks.BlockedRunner(blocked, config.n_threads)
-        tile_call = blocked_tile_call(state, blocked, config)
+        tile_call = blocked_tile_call(state, blocked, config, adagrad)
 
         def epoch_sse(epoch: int) -> float:
             return runner.run_epoch(tile_call, _blocks.epoch_schedule(grid, block_seed, epoch))
@@ -314,7 +339,7 @@ def train(
         def epoch_sse(epoch: int) -> float:
             if order is not None:
                 rng.shuffle(order)
-            return run_epoch(state, data, order, config)
+            return run_epoch(state, data, order, config, adagrad)
 
     row_counts = np.bincount(data.rows, minlength=data.shape[0]).astype(np.float64)
     col_counts = np.bincount(data.cols, minlength=data.shape[1]).astype(np.float64)

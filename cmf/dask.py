@@ -366,6 +366,9 @@ class _EpochRunner:
         self.layout = layout
         self.config = config
         self.state = state
+        # AdaGrad accumulators (two per row and column) or (None, None); the
+        # client keeps them with the model as part of the checkpoint.
+        self.adagrad = _training.adagrad_state(layout.shape, config)
         self.seed = seed
         self.max_recoveries = max_recoveries
         self.recoveries = 0
@@ -400,19 +403,19 @@ class _EpochRunner:
         for I in range(self.G):
             r0, r1 = L.row_range(I)
             where = self.holder[I, 0 if L.shape[0] >= L.shape[1] else I]
-            slab = (st.P[r0:r1].copy(), st.b[r0:r1].copy())
+            slab = (st.P[r0:r1].copy(), st.b[r0:r1].copy(), _cut(self.adagrad[0], r0, r1))
             self.row_slabs[I] = self.client.scatter(slab, workers=[where], hash=False)
             self.where_rows[I] = where
             self.scattered_bytes += _nbytes(slab)
         for J in range(self.G):
             c0, c1 = L.col_range(J)
             where = self.holder[J if L.shape[0] >= L.shape[1] else 0, J]
-            slab = (st.Q[c0:c1].copy(), st.c[c0:c1].copy())
+            slab = (st.Q[c0:c1].copy(), st.c[c0:c1].copy(), _cut(self.adagrad[1], c0, c1))
             self.col_slabs[J] = self.client.scatter(slab, workers=[where], hash=False)
             self.where_cols[J] = where
             self.scattered_bytes += _nbytes(slab)
-        self.row_nbytes = {I: _slab_nbytes(self.state.P, self.state.b, *L.row_range(I)) for I in range(self.G)}
-        self.col_nbytes = {J: _slab_nbytes(self.state.Q, self.state.c, *L.col_range(J)) for J in range(self.G)}
+        self.row_nbytes = {I: _slab_nbytes(st.P, st.b, self.adagrad[0], *L.row_range(I)) for I in range(self.G)}
+        self.col_nbytes = {J: _slab_nbytes(st.Q, st.c, self.adagrad[1], *L.col_range(J)) for J in range(self.G)}
 
     # -- one epoch ------------------------------------------------------
     def epoch_sse(self, epoch: int) -> float:
@@ -464,14 +467,18 @@ class _EpochRunner:
             raise
         # Only now, with every slab in hand, does the client's model change.
         st = self.state
-        for I, (P, b) in enumerate(values[:G]):
+        for I, (P, b, A) in enumerate(values[:G]):
             r0, r1 = L.row_range(I)
             st.P[r0:r1] = P
             st.b[r0:r1] = b
-        for J, (Q, c) in enumerate(values[G:2 * G]):
+            if A is not None:
+                self.adagrad[0][2 * r0:2 * r1] = A
+        for J, (Q, c, B) in enumerate(values[G:2 * G]):
             c0, c1 = L.col_range(J)
             st.Q[c0:c1] = Q
             st.c[c0:c1] = c
+            if B is not None:
+                self.adagrad[1][2 * c0:2 * c1] = B
         # The same (G, G) array summed the same way as the local fit's.
         sse = np.array(values[2 * G:], dtype=np.float64).reshape(G, G)
         self.moved_bytes.append(int(moved))
@@ -549,8 +556,13 @@ def _nbytes(value: Any) -> int:
     return int(getattr(value, "nbytes", 8))
 
 
-def _slab_nbytes(F: np.ndarray, bias: np.ndarray, lo: int, hi: int) -> int:
-    return int(F[lo:hi].nbytes + bias[lo:hi].nbytes)
+def _slab_nbytes(F: np.ndarray, bias: np.ndarray, acc: np.ndarray | None, lo: int, hi: int) -> int:
+    return int(F[lo:hi].nbytes + bias[lo:hi].nbytes + (0 if acc is None else acc[2 * lo:2 * hi].nbytes))
+
+
+def _cut(acc: np.ndarray | None, lo: int, hi: int) -> np.ndarray | None:
+    """The AdaGrad accumulators of rows lo:hi (two per row), or None."""
+    return None if acc is None else acc[2 * lo:2 * hi].copy()
 
 
 _counter = iter(range(1 << 62))

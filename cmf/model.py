@@ -120,6 +120,13 @@ class MatrixFactorization:
         well as a fully random order. False draws one global permutation of
         all entries per epoch (the textbook scheme; slow once the factors no
         longer fit in cache).
+    adaptive : bool, default False
+        Adaptive step sizes (AdaGrad, as in LIBMF): each factor row and each
+        bias keeps the sum of its squared gradient steps (starting at 1) and
+        moves by ``learning_rate / sqrt(sum)`` times its gradient, so steps
+        shrink where gradients are large. Makes the step size less sensitive
+        to the scale of the data; use a larger ``learning_rate`` (about 0.05
+        to 0.1) than for plain SGD.
     n_threads : int or None, default None
         Threads that run SGD on blocks sharing no row and no column (with
         blocking); None uses every core available to the process. The result
@@ -186,6 +193,7 @@ class MatrixFactorization:
         patience: int | None = None,
         dtype: Any = "float32",
         blocking: bool | str = "auto",
+        adaptive: bool = False,
         n_threads: int | None = None,
         random_state: int | np.random.Generator | None = None,
         verbose: int = 0,
@@ -203,6 +211,7 @@ class MatrixFactorization:
         self.patience = patience
         self.dtype = dtype
         self.blocking = blocking
+        self.adaptive = adaptive
         self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose
@@ -317,6 +326,7 @@ class MatrixFactorization:
             dtype=dtype,
             blocked=blocked,
             n_threads=n_threads,
+            adaptive=bool(self.adaptive),
         )
 
     # ------------------------------------------------------------------

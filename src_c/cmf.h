@@ -118,11 +118,20 @@ typedef struct cmf_params {
      *  non-NULL in the model). Zero: the biases are neither read nor
      *  written, and the model may hold NULL for them. Default 1. */
     int update_biases;
+    /** Non-zero: adaptive step sizes (AdaGrad per factor row, as LIBMF).
+     *  Each factor row keeps an accumulator G, starting at 1; an update
+     *  with gradient step g = e q_i - lambda p_u (and likewise for q_i)
+     *  does G_u += |g|^2 / k, then p_u += learning_rate / sqrt(G_u) g.
+     *  Each bias has its own accumulator H: H_u += g_b^2, then
+     *  b_u += learning_rate / sqrt(H_u) g_b with g_b = e - lambda_b b_u.
+     *  The model's row_adagrad and col_adagrad must then be non-NULL.
+     *  Default 0 (plain SGD with the constant learning_rate). */
+    int adaptive;
 } cmf_params;
 
 /**
  * Default hyperparameters (learning_rate 0.005, regularization 0.02,
- * bias_regularization 0.02, update_biases 1).
+ * bias_regularization 0.02, update_biases 1, adaptive 0).
  *
  * @return a filled cmf_params by value.
  */
@@ -151,6 +160,12 @@ typedef struct cmf_model_f32 {
     float *col_bias;     /**< (in/out)(optional) c, dimension [n_cols];
                               NULL allowed when update_biases is 0 */
     double global_mean;  /**< mu, the constant offset of every prediction */
+    /** (in/out)(optional) AdaGrad accumulators of the rows, dimension
+     *  [2 * n_rows]: entry 2u for p_u, entry 2u + 1 for b_u; start at 1.
+     *  Read and written only when params->adaptive; NULL allowed otherwise. */
+    float *row_adagrad;
+    /** (in/out)(optional) the same for the columns, dimension [2 * n_cols]. */
+    float *col_adagrad;
 } cmf_model_f32;
 
 /** The same as cmf_model_f32 in double precision. */
@@ -163,6 +178,8 @@ typedef struct cmf_model_f64 {
     double *row_bias;
     double *col_bias;
     double global_mean;
+    double *row_adagrad;
+    double *col_adagrad;
 } cmf_model_f64;
 
 /**

@@ -89,7 +89,9 @@ static cmf_status CMF_PNAME(sgd_blocks_checked_)(const cmf_params *params,
         return status;
     if (model->row_factors == NULL || model->col_factors == NULL ||
         (params->update_biases &&
-         (model->row_bias == NULL || model->col_bias == NULL)))
+         (model->row_bias == NULL || model->col_bias == NULL)) ||
+        (params->adaptive &&
+         (model->row_adagrad == NULL || model->col_adagrad == NULL)))
         return CMF_ERR_NULL_POINTER;
     if (model->n_rows < 0 || model->n_cols < 0 || model->n_factors < 1 ||
         n_visit < 0 || n_scratch < 0 || blocked->n_row_blocks < 0 ||

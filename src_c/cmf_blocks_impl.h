@@ -66,6 +66,13 @@ CMF_TARGET static cmf_status CMF_NAME(blocks_loop_)(
                     }
                 }
             }
+            if (params->adaptive) {
+                const double e = CMF_NAME(update_adaptive_)(
+                    params, model, u, i, (double)vals[j]);
+                total += e * e;
+                t += 1;
+                continue;
+            }
             if (t + 1 < len) {
                 const int32_t j2 = scratch[t + 1];
                 const int32_t u2 = row0 + (int32_t)lrows[j2];

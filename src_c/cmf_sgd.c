@@ -32,6 +32,7 @@ cmf_params cmf_default_params(void)
     params.regularization = 0.02;
     params.bias_regularization = 0.02;
     params.update_biases = 1;
+    params.adaptive = 0;
     return params;
 }
 

@@ -15,12 +15,15 @@
 #define CMF_TRIPLETS CMF_CAT(cmf_triplets_, CMF_SUFFIX)
 
 static cmf_status CMF_NAME(check_model_)(const CMF_MODEL *model,
-                                         int need_biases)
+                                         int need_biases, int need_adagrad)
 {
     if (model == NULL || model->row_factors == NULL ||
         model->col_factors == NULL)
         return CMF_ERR_NULL_POINTER;
     if (need_biases && (model->row_bias == NULL || model->col_bias == NULL))
+        return CMF_ERR_NULL_POINTER;
+    if (need_adagrad &&
+        (model->row_adagrad == NULL || model->col_adagrad == NULL))
         return CMF_ERR_NULL_POINTER;
     if (model->n_rows < 0 || model->n_cols < 0 || model->n_factors < 1)
         return CMF_ERR_INVALID_PARAMETER;
@@ -48,7 +51,8 @@ cmf_status CMF_NAME(cmf_sgd_epoch_)(const cmf_params *params,
     status = cmf_check_params(params);
     if (status != CMF_OK)
         return status;
-    status = CMF_NAME(check_model_)(model, params->update_biases);
+    status = CMF_NAME(check_model_)(model, params->update_biases,
+                                    params->adaptive);
     if (status != CMF_OK)
         return status;
     if (data->n < 0 || (order != NULL && n_order < 0))
@@ -85,7 +89,12 @@ cmf_status CMF_NAME(cmf_sgd_epoch_)(const cmf_params *params,
                 }
             }
         }
-        e = CMF_NAME(update_one_)(params, model, u, i, (double)data->values[j]);
+        if (params->adaptive)
+            e = CMF_NAME(update_adaptive_)(params, model, u, i,
+                                           (double)data->values[j]);
+        else
+            e = CMF_NAME(update_one_)(params, model, u, i,
+                                      (double)data->values[j]);
         total += e * e;
     }
     *sse = total;

@@ -7,6 +7,7 @@
 #ifndef CMF_TEMPLATING_H
 #define CMF_TEMPLATING_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,7 +61,7 @@
 
 /* Factor matrices smaller than this (bytes) stay in cache: no prefetch. */
 #ifndef CMF_PREFETCH_MIN_BYTES
-#  define CMF_PREFETCH_MIN_BYTES ((size_t)8 << 20)
+#  define CMF_PREFETCH_MIN_BYTES ((size_t)2 << 20)
 #endif
 
 /* Ask for the cache lines of row `index` of a row-major matrix of `width`

@@ -203,3 +203,95 @@ CMF_TARGET static CMF_INLINE void CMF_NAME(update_two_)(
         q2[j] = qf + (ge2 * pf - gr * qf);
     }
 }
+
+/* Sum of squares of (a x - b y) over k coordinates, in the lane layout of
+ * dot_: the squared norm of one AdaGrad gradient step. */
+CMF_TARGET static CMF_INLINE double CMF_NAME(grad_sq_)(
+    const CMF_REAL *CMF_RESTRICT x, const CMF_REAL *CMF_RESTRICT y,
+    CMF_REAL a, CMF_REAL b, int32_t k)
+{
+    CMF_DOT_REAL acc[CMF_LANES];
+    const size_t n_chunks = (size_t)k / CMF_LANES;
+    const size_t tail = (size_t)k % CMF_LANES;
+    size_t c, j;
+    for (j = 0; j < CMF_LANES; ++j)
+        acc[j] = 0;
+    for (c = 0; c < n_chunks; ++c, x += CMF_LANES, y += CMF_LANES) {
+        for (j = 0; j < CMF_LANES; ++j) {
+            const CMF_DOT_REAL g = (CMF_DOT_REAL)(a * x[j] - b * y[j]);
+            acc[j] += g * g;
+        }
+    }
+    for (j = 0; j < tail; ++j) {
+        const CMF_DOT_REAL g = (CMF_DOT_REAL)(a * x[j] - b * y[j]);
+        acc[j] += g * g;
+    }
+    for (j = 0; j < 8; ++j)
+        acc[j] += acc[j + 8];
+    for (j = 0; j < 4; ++j)
+        acc[j] += acc[j + 4];
+    for (j = 0; j < 2; ++j)
+        acc[j] += acc[j + 2];
+    return (double)acc[0] + (double)acc[1];
+}
+
+/*
+ * One AdaGrad update (params->adaptive) for the entry (u, i, r); see
+ * cmf_params.adaptive. Both gradient norms are taken from the old p and q
+ * before either is written. Returns e.
+ */
+CMF_TARGET static CMF_INLINE double CMF_NAME(update_adaptive_)(
+    const cmf_params *params, CMF_MODEL *model, int32_t u, int32_t i,
+    double r)
+{
+    const int32_t k = model->n_factors;
+    CMF_REAL *CMF_RESTRICT p = model->row_factors + (size_t)u * (size_t)k;
+    CMF_REAL *CMF_RESTRICT q = model->col_factors + (size_t)i * (size_t)k;
+    CMF_REAL *CMF_RESTRICT gu = model->row_adagrad + 2 * (size_t)u;
+    CMF_REAL *CMF_RESTRICT gi = model->col_adagrad + 2 * (size_t)i;
+    const double lr = params->learning_rate;
+    const double reg = params->regularization;
+    double pred = model->global_mean + CMF_NAME(dot_)(p, q, k);
+    double e, sp, sq;
+    CMF_REAL ep, rp, eq, rq, ce, cr;
+    const size_t n = (size_t)k;
+    size_t f;
+
+    if (params->update_biases)
+        pred += (double)model->row_bias[u] + (double)model->col_bias[i];
+    e = r - pred;
+    if (params->update_biases) {
+        const double lrb = params->bias_regularization;
+        const double bu = (double)model->row_bias[u];
+        const double ci = (double)model->col_bias[i];
+        const double gbu = e - lrb * bu, gci = e - lrb * ci;
+        const double hu = (double)gu[1] + gbu * gbu;
+        const double hi = (double)gi[1] + gci * gci;
+        gu[1] = (CMF_REAL)hu;
+        gi[1] = (CMF_REAL)hi;
+        model->row_bias[u] = (CMF_REAL)(bu + lr / sqrt(hu) * gbu);
+        model->col_bias[i] = (CMF_REAL)(ci + lr / sqrt(hi) * gci);
+    }
+    ce = (CMF_REAL)e;
+    cr = (CMF_REAL)reg;
+    sp = CMF_NAME(grad_sq_)(q, p, ce, cr, k); /* |e q - reg p|^2 */
+    sq = CMF_NAME(grad_sq_)(p, q, ce, cr, k); /* |e p - reg q|^2 */
+    {
+        const double Gu = (double)gu[0] + sp / (double)k;
+        const double Gi = (double)gi[0] + sq / (double)k;
+        const double su = lr / sqrt(Gu), si = lr / sqrt(Gi);
+        gu[0] = (CMF_REAL)Gu;
+        gi[0] = (CMF_REAL)Gi;
+        ep = (CMF_REAL)(su * e);
+        rp = (CMF_REAL)(su * reg);
+        eq = (CMF_REAL)(si * e);
+        rq = (CMF_REAL)(si * reg);
+    }
+    for (f = 0; f < n; ++f) {
+        const CMF_REAL pf = p[f];
+        const CMF_REAL qf = q[f];
+        p[f] = pf + (ep * qf - rp * pf);
+        q[f] = qf + (eq * pf - rq * qf);
+    }
+    return e;
+}
