@@ -34,7 +34,7 @@ class Piece:
 
     Attributes
     ----------
-    rows, cols : ndarray of int64, shape (n,)
+    rows, cols : ndarray of int32, shape (n,)
     values : ndarray of float32 or float64, shape (n,)
     """
 
@@ -132,13 +132,16 @@ def _check_piece(rows: Any, cols: Any, values: Any, dtype: Any, where: str) -> P
             raise TypeError(f"{where}: {name} indices must be integers, got dtype {a.dtype}")
         if a.size and a.min() < 0:
             raise ValueError(f"{where}: {name} indices must be >= 0, found {a.min()}")
+        if a.size and a.max() > np.iinfo(np.int32).max:
+            raise ValueError(f"{where}: {name} indices must be below 2**31, found {a.max()}")
     if values.dtype.kind not in "iuf" and values.size:
         raise TypeError(f"{where}: values must be numbers, got dtype {values.dtype}")
     values = values.astype(dtype, copy=False)
     if values.size and not np.all(np.isfinite(values)):
         raise ValueError(f"{where}: values must be finite (found NaN or infinity in {dtype.name}); "
                          "drop or impute them first")
-    return Piece(rows.astype(np.int64, copy=False), cols.astype(np.int64, copy=False), values)
+    # int32 halves what the tiling moves; indices are below 2**31 (checked).
+    return Piece(rows.astype(np.int32, copy=False), cols.astype(np.int32, copy=False), values)
 
 
 def piece_from_arrays(rows: Any, cols: Any, values: Any, dtype: Any, where: str) -> Piece:

@@ -377,6 +377,8 @@ class _EpochRunner:
         self.gathered_bytes: list[int] = []   # to the client, per epoch
         self.scattered_bytes = 0               # client to workers (start and recoveries)
         self.epoch_seconds: list[float] = []
+        # Submitted, not yet collected: epoch -> (outputs, all futures, bytes moved).
+        self.pending: dict[int, tuple[list[Any], list[Any], int]] = {}
         self.row_slabs: dict[int, Any] = {}
         self.col_slabs: dict[int, Any] = {}
         self.where_rows: dict[int, str] = {}
@@ -419,23 +421,33 @@ class _EpochRunner:
 
     # -- one epoch ------------------------------------------------------
     def epoch_sse(self, epoch: int) -> float:
-        """Run epoch ``epoch``; write the model into ``state``; return the SSE."""
-        schedule = _blocks.epoch_schedule(self.layout.grid, self.seed, epoch)
+        """Run epoch ``epoch``; write the model into ``state``; return the SSE.
+
+        The next epoch's tasks are submitted before this one is collected:
+        they depend only on the slabs on the workers, so the workers go on
+        while the client collects the model and computes the loss. If
+        training stops after this epoch, :meth:`release` cancels them.
+        """
         while True:
             started = time.perf_counter()
             try:
-                sse = self._run(schedule, epoch)
+                for e in (epoch, epoch + 1):
+                    if e <= self.config.max_epochs and e not in self.pending:
+                        self._submit(e)
+                sse = self._collect(epoch)
             except _Lost as lost:
+                self._cancel_pending()
                 self._recover(lost)
                 continue
             self.epoch_seconds.append(time.perf_counter() - started)
             return sse
 
-    def _run(self, schedule: _blocks.EpochSchedule, epoch: int) -> float:
+    def _submit(self, epoch: int) -> None:
+        """Submit every stratum of ``epoch`` after the slabs submitted so far."""
+        schedule = _blocks.epoch_schedule(self.layout.grid, self.seed, epoch)
         client, L, G = self.client, self.layout, self.G
         moved = 0
         sse_futures = np.empty((G, G), dtype=object)
-        used = set(self.holder.values())
         submitted = []
         for s, tiles in enumerate(schedule.strata):
             for t, blocks in enumerate(tiles):
@@ -453,18 +465,20 @@ class _EpochRunner:
                 sse_futures[s, t] = client.submit(_distributed.item, run, 2, workers=[w], pure=False)
                 self.where_rows[I] = self.where_cols[J] = w
                 submitted += [run, self.row_slabs[I], self.col_slabs[J], sse_futures[s, t]]
-        rows = [self.row_slabs[I] for I in range(G)]
-        cols = [self.col_slabs[J] for J in range(G)]
-        outputs = rows + cols + list(sse_futures.ravel())
+        outputs = [self.row_slabs[I] for I in range(G)] + [self.col_slabs[J] for J in range(G)]
+        outputs += list(sse_futures.ravel())
+        self.pending[epoch] = (outputs, submitted, moved)
+
+    def _collect(self, epoch: int) -> float:
+        """Wait for ``epoch``'s slabs and errors, copy them into ``state``; return the SSE."""
+        client, L, G = self.client, self.layout, self.G
+        outputs, submitted, moved = self.pending[epoch]
         try:
-            self._wait(outputs, used)
+            self._wait(outputs, set(self.holder.values()))
             values = client.gather(outputs)
         except _LOST_ERRORS as exc:
-            client.cancel(submitted)
             raise _Lost(f"{type(exc).__name__}: {exc}") from exc
-        except _Lost:
-            client.cancel(submitted)
-            raise
+        del self.pending[epoch]
         # Only now, with every slab in hand, does the client's model change.
         st = self.state
         for I, (P, b, A) in enumerate(values[:G]):
@@ -484,6 +498,11 @@ class _EpochRunner:
         self.moved_bytes.append(int(moved))
         self.gathered_bytes.append(sum(_nbytes(v) for v in values[:2 * G]) + 8 * G * G)
         return float(sse.sum())
+
+    def _cancel_pending(self) -> None:
+        for _, submitted, _ in self.pending.values():
+            self.client.cancel(submitted)
+        self.pending.clear()
 
     def _wait(self, futures: list[Any], used: set[str]) -> None:
         """Wait for ``futures``; raise _Lost as soon as a worker they need is gone."""
@@ -529,7 +548,8 @@ class _EpochRunner:
         self._scatter_slabs()
 
     def release(self) -> None:
-        """Free the slabs on the workers."""
+        """Cancel what is still running and free the slabs on the workers."""
+        self._cancel_pending()
         self.client.cancel([*self.row_slabs.values(), *self.col_slabs.values()])
         self.row_slabs.clear()
         self.col_slabs.clear()

@@ -129,15 +129,19 @@ def test_same_bits_as_local_blocked_fit(cluster, small_grid, ratings, dtype, ada
     assert 0 < max(info["moved_bytes"]) <= N_TILES * q_bytes
 
 
-def test_dataframe_and_files_match_arrays(cluster, small_grid, ratings, tmp_path):
+def test_dataframe_matches_arrays(cluster, small_grid, ratings):
     dd = pytest.importorskip("dask.dataframe", reason="Dask DataFrame input needs pandas (dask[dataframe])")
-    pd = pytest.importorskip("pandas")
+    pd = pytest.importorskip("pandas", reason="Dask DataFrame input needs pandas (dask[dataframe])")
     client, _ = cluster
-    local = _local(ratings)
     frame = pd.DataFrame({"user": ratings.rows, "item": ratings.cols, "rating": ratings.values})
     ddf = dd.from_pandas(frame, npartitions=3)
-    _assert_same(_dist(client, ddf, ratings.shape), local)
-    # Files, one per partition, with a header and a tab between fields.
+    _assert_same(_dist(client, ddf, ratings.shape), _local(ratings))
+
+
+def test_files_read_by_workers_match_local(cluster, small_grid, ratings, tmp_path):
+    client, _ = cluster
+    # Two files, with a header and a tab between fields; the values written
+    # with repr so that they read back to the same bits.
     paths = []
     for i, part in enumerate(np.array_split(np.arange(len(ratings.values)), 2)):
         path = tmp_path / f"part{i}.tsv"
@@ -146,7 +150,9 @@ def test_dataframe_and_files_match_arrays(cluster, small_grid, ratings, tmp_path
             for r, c, v in zip(ratings.rows[part], ratings.cols[part], ratings.values[part]):
                 fh.write(f"{r}\t{c}\t{float(v)!r}\n")
         paths.append(str(path))
-    _assert_same(_dist(client, paths, ratings.shape), local)
+    _assert_same(_dist(client, paths, ratings.shape), _local(ratings))
+    with pytest.raises(OSError, match="cannot read ratings file"):
+        cmf.dask.fit(cmf.MatrixFactorization(), [str(tmp_path / "missing.tsv")], client=client)
 
 
 def test_validation_and_early_stopping_match_local(cluster, small_grid, ratings):
