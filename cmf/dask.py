@@ -2,7 +2,7 @@
 
 Distributed stratified SGD (DSGD, Gemulla et al., KDD 2011) with cmf's C
 kernel. The rating matrix is cut into a ``G x G`` grid of tiles (``G``, the
-``n_tiles`` argument, defaults to the number of workers); the ratings are
+``n_tiles`` argument, defaults to the number of worker threads); the ratings are
 read by the workers, sorted into their tiles once, and stay there. An epoch
 is ``G`` strata; the ``G`` tiles of a stratum share no row and no column, so
 they run in parallel, one Dask task each, on the worker that holds the
@@ -107,9 +107,10 @@ def fit(
         Held-out ``(rows, cols, values)`` on the client, scored after every
         epoch (needed for ``patience``).
     n_tiles : int, optional
-        G, tiles per side of the grid (at least the number of workers for
-        every worker to be busy); the number of workers when omitted, capped
-        by the number of blocks.
+        G, tiles per side of the grid: a stratum is G tasks, so G at least
+        the number of worker threads keeps every thread busy; more tiles
+        balance uneven tiles better but move more. The number of worker
+        threads when omitted, capped by the number of blocks per side.
     max_recoveries : int, default 3
         Lost workers survived per fit; after that :class:`WorkerLostError`.
 
@@ -142,6 +143,7 @@ def fit(
     if not workers:
         raise WorkerLostError("the Dask cluster has no workers; start some or wait for them")
     futures: list[distributed.Future] = []
+    tiles: dict[tuple[int, int], distributed.Future] = {}
     try:
         pieces = _source_futures(client, data, columns, sep, config.dtype)
         futures += pieces
@@ -151,7 +153,7 @@ def fit(
             raise ValueError("no ratings: the data has no entries")
         shape = _shape(shape, stats)
         grid = _blocks.choose_grid(shape[0], shape[1], config.n_factors, config.dtype.itemsize)
-        G = len(workers) if n_tiles is None else int(n_tiles)
+        G = sum(client.nthreads().values()) if n_tiles is None else int(n_tiles)
         if G < 1:
             raise ValueError(f"n_tiles must be >= 1, got {n_tiles}")
         G = max(1, min(G, grid.n_row_blocks, grid.n_col_blocks))
@@ -187,7 +189,11 @@ def fit(
         model._store(result, shape, converged=result.converged)
         model.distributed_ = runner.summary(summaries, time.perf_counter() - started)
     finally:
-        client.cancel(futures)
+        # Dropping the last reference to a future releases it on the
+        # cluster (Client.cancel on chains of dependent keys can trip an
+        # assertion in the scheduler); running tasks finish and are freed.
+        futures.clear()
+        tiles.clear()
     if not result.converged:
         warnings.warn(
             f"training stopped at max_epochs={config.max_epochs} while the loss was still decreasing "
@@ -426,7 +432,7 @@ class _EpochRunner:
         The next epoch's tasks are submitted before this one is collected:
         they depend only on the slabs on the workers, so the workers go on
         while the client collects the model and computes the loss. If
-        training stops after this epoch, :meth:`release` cancels them.
+        training stops after this epoch, :meth:`release` drops them.
         """
         while True:
             started = time.perf_counter()
@@ -436,7 +442,7 @@ class _EpochRunner:
                         self._submit(e)
                 sse = self._collect(epoch)
             except _Lost as lost:
-                self._cancel_pending()
+                self._drop_pending()
                 self._recover(lost)
                 continue
             self.epoch_seconds.append(time.perf_counter() - started)
@@ -499,9 +505,8 @@ class _EpochRunner:
         self.gathered_bytes.append(sum(_nbytes(v) for v in values[:2 * G]) + 8 * G * G)
         return float(sse.sum())
 
-    def _cancel_pending(self) -> None:
-        for _, submitted, _ in self.pending.values():
-            self.client.cancel(submitted)
+    def _drop_pending(self) -> None:
+        """Forget the submitted epochs; Dask releases their tasks."""
         self.pending.clear()
 
     def _wait(self, futures: list[Any], used: set[str]) -> None:
@@ -548,9 +553,8 @@ class _EpochRunner:
         self._scatter_slabs()
 
     def release(self) -> None:
-        """Cancel what is still running and free the slabs on the workers."""
-        self._cancel_pending()
-        self.client.cancel([*self.row_slabs.values(), *self.col_slabs.values()])
+        """Drop what is still running and the slabs: Dask frees them on the workers."""
+        self._drop_pending()
         self.row_slabs.clear()
         self.col_slabs.clear()
 
