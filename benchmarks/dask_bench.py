@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -39,14 +38,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads-per-worker", type=int, default=1)
     parser.add_argument("--n-tiles", type=int, default=None, help="tiles per side (default: workers)")
     parser.add_argument("--chunk", type=int, default=1_000_000, help="ratings per Dask array chunk")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds of (local fit, dask fit); median shown")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
 
     import dask.array as da
     from distributed import Client, LocalCluster, get_task_stream
 
-    import cmf
-    import cmf.dask
     from cmf.datasets import make_ratings
     from cmf.exceptions import ConvergenceWarning
 
@@ -61,18 +59,8 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"{n:,} ratings, shape {data.shape}, k={args.factors}, {epochs} epochs, "
           f"{args.workers} workers x {args.threads_per_worker} thread(s)", flush=True)
 
-    # Local threaded fit, as many threads as the cluster has.
     n_threads = args.workers * args.threads_per_worker
-    started = time.perf_counter()
-    local = cmf.MatrixFactorization(n_threads=n_threads, **params).fit_triplets(
-        data.rows, data.cols, data.values, shape=data.shape)
-    local_total = time.perf_counter() - started
-    # Mean over the epochs: the distributed fit overlaps an epoch with the
-    # next, so only the total over all epochs is a fair per-epoch figure.
-    local_epoch = statistics.fmean(local.history_["seconds"])
-    print(f"local ({n_threads} threads): {local_epoch:.3f} s/epoch, fit {local_total:.1f} s, "
-          f"final train RMSE {local.history_['train_rmse'][-1]:.4f}", flush=True)
-
+    runs = []
     with tempfile.TemporaryDirectory() as tmp, LocalCluster(
         n_workers=args.workers, threads_per_worker=args.threads_per_worker, processes=True,
         dashboard_address=None, local_directory=tmp,
@@ -80,32 +68,75 @@ def main(argv: list[str] | None = None) -> dict:
         # The ratings as Dask arrays whose chunks are already on the workers
         # (as after dd.read_parquet), not embedded in the task graph.
         arrays = tuple(_scattered_array(client, da, a, args.chunk) for a in (data.rows, data.cols, data.values))
-        sent_before = sum(client.run(lambda dask_worker: dask_worker.transfer_outgoing_bytes_total).values())
-        started = time.perf_counter()
-        with get_task_stream(client) as stream:
-            model = cmf.MatrixFactorization(**params)
-            cmf.dask.fit(model, arrays, client=client, shape=data.shape, n_tiles=args.n_tiles)
-        dist_total = time.perf_counter() - started
-        sent_after = sum(client.run(lambda dask_worker: dask_worker.transfer_outgoing_bytes_total).values())
+        # The machine is shared: alternate the two fits so that both see the
+        # same load, and report the median over the repeats.
+        for repeat in range(args.repeats):
+            runs.append(_one_round(client, arrays, data, params, n_threads, args.n_tiles, epochs, get_task_stream))
+            r = runs[-1]
+            print(f"round {repeat + 1}: local {r['local_seconds_per_epoch']:.3f} s/epoch, dask "
+                  f"{r['dask_seconds_per_epoch']:.3f} s/epoch (ratio {r['overhead_ratio']:.2f}), kernel "
+                  f"{r['kernel_seconds_per_epoch']:.3f} s/epoch over the workers, critical path "
+                  f"{r['critical_path_seconds_per_epoch']:.3f}, setup {r['dask_setup_seconds']:.1f} s", flush=True)
 
+    result = {
+        "ratings": n, "shape": list(data.shape), "n_factors": args.factors, "epochs": epochs,
+        "workers": args.workers, "local_threads": n_threads, "repeats": args.repeats,
+    }
+    for key in runs[0]:
+        if isinstance(runs[0][key], (int, float)):
+            result[key] = statistics.median(r[key] for r in runs)
+    result["rounds"] = runs
+    print(f"median over {len(runs)} round(s):")
+    print(f"  local ({n_threads} threads): {result['local_seconds_per_epoch']:.3f} s/epoch")
+    print(f"  dask ({args.workers} workers, {runs[0]['n_tiles']}x{runs[0]['n_tiles']} tiles): "
+          f"{result['dask_seconds_per_epoch']:.3f} s/epoch, setup (read, check, tile) "
+          f"{result['dask_setup_seconds']:.1f} s")
+    print(f"  overhead ratio (dask / local per epoch): {result['overhead_ratio']:.2f}")
+    print(f"  C kernel inside the tasks: {result['kernel_seconds_per_epoch']:.3f} s/epoch summed over workers; "
+          f"critical path (slowest tile of each stratum) {result['critical_path_seconds_per_epoch']:.3f} s/epoch")
+    print(f"  factor slabs moved between workers: {_mb(result['slab_bytes_moved_per_epoch'])}/epoch; model "
+          f"collected on the client: {_mb(result['model_bytes_gathered_per_epoch'])}/epoch")
+    print(f"  once per fit: model sent {_mb(result['scattered_bytes'])}, rating tiles {_mb(result['tile_bytes'])} "
+          f"(built on the workers); bytes the workers sent per fit (Dask's count, tiling included): "
+          f"{_mb(result['dask_bytes_sent_total'])}")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(result, fh, indent=2)
+    return result
+
+
+def _one_round(client, arrays, data, params: dict, n_threads: int, n_tiles: int | None, epochs: int,
+               get_task_stream) -> dict:
+    """One local threaded fit and one distributed fit; their figures."""
+    import cmf
+    import cmf.dask
+
+    started = time.perf_counter()
+    local = cmf.MatrixFactorization(n_threads=n_threads, **params).fit_triplets(
+        data.rows, data.cols, data.values, shape=data.shape)
+    local_total = time.perf_counter() - started
+    # Mean over the epochs: the distributed fit overlaps an epoch with the
+    # next, so only the total over all epochs is a fair per-epoch figure.
+    local_epoch = statistics.fmean(local.history_["seconds"])
+
+    sent_before = sum(client.run(lambda dask_worker: dask_worker.transfer_outgoing_bytes_total).values())
+    started = time.perf_counter()
+    with get_task_stream(client) as stream:
+        model = cmf.MatrixFactorization(**params)
+        cmf.dask.fit(model, arrays, client=client, shape=data.shape, n_tiles=n_tiles)
+    dist_total = time.perf_counter() - started
+    sent_after = sum(client.run(lambda dask_worker: dask_worker.transfer_outgoing_bytes_total).values())
     info = model.distributed_
     dist_epoch = statistics.fmean(model.history_["seconds"])
     tasks = [t for t in stream.data if isinstance(t["key"], str) and t["key"].startswith("cmf-dsgd-")]
     kernel, critical = _kernel_times(tasks, epochs)
-    setup = dist_total - sum(model.history_["seconds"])
-    result = {
-        "ratings": n,
-        "shape": list(data.shape),
-        "n_factors": args.factors,
-        "epochs": epochs,
-        "workers": args.workers,
+    return {
         "n_tiles": info["n_tiles"],
-        "local_threads": n_threads,
         "local_seconds_per_epoch": local_epoch,
         "local_fit_seconds": local_total,
         "dask_seconds_per_epoch": dist_epoch,
         "dask_fit_seconds": dist_total,
-        "dask_setup_seconds": setup,
+        "dask_setup_seconds": dist_total - sum(model.history_["seconds"]),
         "overhead_ratio": dist_epoch / local_epoch,
         "kernel_seconds_per_epoch": kernel,
         "critical_path_seconds_per_epoch": critical,
@@ -114,22 +145,9 @@ def main(argv: list[str] | None = None) -> dict:
         "scattered_bytes": info["scattered_bytes"],
         "tile_bytes": info["tile_bytes"],
         "dask_bytes_sent_total": sent_after - sent_before,
-        "same_train_rmse_digits": [local.history_["train_rmse"][-1], model.history_["train_rmse"][-1]],
+        "local_final_train_rmse": local.history_["train_rmse"][-1],
+        "dask_final_train_rmse": model.history_["train_rmse"][-1],
     }
-    print(f"dask ({args.workers} workers, {info['n_tiles']}x{info['n_tiles']} tiles): {dist_epoch:.3f} s/epoch, "
-          f"fit {dist_total:.1f} s (setup {setup:.1f} s), final train RMSE {model.history_['train_rmse'][-1]:.4f}")
-    print(f"  overhead ratio (dask / local per epoch): {dist_epoch / local_epoch:.2f}")
-    print(f"  C kernel inside the tasks: {kernel:.3f} s/epoch summed over workers; critical path "
-          f"(slowest tile of each stratum) {critical:.3f} s/epoch")
-    print(f"  factor slabs moved between workers: {_mb(result['slab_bytes_moved_per_epoch'])}/epoch; model "
-          f"collected on the client: {_mb(result['model_bytes_gathered_per_epoch'])}/epoch")
-    print(f"  once: model sent {_mb(info['scattered_bytes'])}, rating tiles {_mb(info['tile_bytes'])} "
-          f"(built on the workers); all bytes the workers sent (Dask's count, whole fit incl. tiling): "
-          f"{_mb(result['dask_bytes_sent_total'])}")
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(result, fh, indent=2)
-    return result
 
 
 def _scattered_array(client, da, a: np.ndarray, chunk: int):

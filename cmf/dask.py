@@ -546,6 +546,13 @@ class _EpochRunner:
                 self._locate_tiles()
                 break
             except (_Lost, *_LOST_ERRORS):
+                if any(f.status == "cancelled" for f in self.tiles.values()):
+                    raise WorkerLostError(
+                        "the ratings held by the lost worker cannot be rebuilt: Dask no longer knows how to "
+                        "compute them (was the input scattered to the workers rather than loaded by them?). "
+                        "Load the ratings with Dask (files, read_parquet, from_array) so that they can be "
+                        "recomputed, or rerun the fit."
+                    ) from lost
                 if time.monotonic() > deadline:
                     raise WorkerLostError("the rating tiles could not be rebuilt on the remaining workers") \
                         from lost
