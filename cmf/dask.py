@@ -136,6 +136,8 @@ def fit(
     if not (config.blocked and config.shuffle):
         raise ValueError("the distributed fit runs blocked, shuffled epochs: use blocking='auto' or True "
                          "and shuffle=True")
+    if config.patience is not None and validation is None:
+        raise ValueError("patience needs validation data: pass validation=(rows, cols, values)")
     if not isinstance(max_recoveries, (int, np.integer)) or max_recoveries < 0:
         raise ValueError(f"max_recoveries must be an integer >= 0, got {max_recoveries!r}")
     client = _get_client(client)
