@@ -23,6 +23,10 @@ ExactSum = tuple[int, int]
 """``(integer, exponent)``: the sum is ``integer * 2**exponent`` exactly."""
 
 
+# Values per pass: bounds the temporary arrays to a few MB whatever n is.
+_CHUNK = 1 << 18
+
+
 def exact_sum(values: np.ndarray) -> ExactSum:
     """The exact sum of finite float32 or float64 values.
 
@@ -38,6 +42,13 @@ def exact_sum(values: np.ndarray) -> ExactSum:
         exactly.
     """
     v = np.asarray(values).ravel()
+    if v.size > _CHUNK:
+        return merge_sums(_chunk_sum(v[i:i + _CHUNK]) for i in range(0, v.size, _CHUNK))
+    return _chunk_sum(v)
+
+
+def _chunk_sum(v: np.ndarray) -> ExactSum:
+    """:func:`exact_sum` of a 1-D array of at most a few million values."""
     if v.dtype not in _SIGNIFICAND_BITS:
         v = v.astype(np.float64)
     if v.size == 0:
