@@ -129,6 +129,16 @@ def test_same_bits_as_local_blocked_fit(cluster, small_grid, ratings, dtype, ada
     assert 0 < max(info["moved_bytes"]) <= N_TILES * q_bytes
 
 
+def test_wide_matrix_moves_row_slabs(cluster, small_grid, ratings):
+    """More columns than rows: column slabs stay put and row slabs move; same bits."""
+    client, _ = cluster
+    wide = type(ratings)(ratings.cols, ratings.rows, ratings.values, ratings.shape[::-1])
+    dist = _dist(client, _arrays(wide), wide.shape, dtype="float32")
+    _assert_same(dist, _local(wide, dtype="float32"))
+    p_bytes = dist.user_factors_.nbytes + dist.user_bias_.nbytes
+    assert 0 < max(dist.distributed_["moved_bytes"]) <= N_TILES * p_bytes
+
+
 def test_dataframe_matches_arrays(cluster, small_grid, ratings):
     dd = pytest.importorskip("dask.dataframe", reason="Dask DataFrame input needs pandas (dask[dataframe])")
     pd = pytest.importorskip("pandas", reason="Dask DataFrame input needs pandas (dask[dataframe])")
