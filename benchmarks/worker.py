@@ -75,6 +75,10 @@ def main() -> None:
         "n_train": int(len(w.train[2])), "fit_seconds": seconds, "ns_per_update": seconds / n_updates * 1e9,
         "rmse": float(np.sqrt(np.mean((pred - truth) ** 2))), "peak_rss_mb": peak_rss_mb(),
         "data_generated_here": w.name == "W2" and args.cache is None,
+        # cmf only: the median epoch alone, without the one-off setup
+        # (validation, initial factors, partition into blocks).
+        "epoch_ns_per_update": (getattr(tools.fit_cmf, "epoch_seconds", float("nan")) / len(w.train[2]) * 1e9
+                                if args.tool.startswith("cmf") else float("nan")),
     }))
 
 

@@ -119,7 +119,10 @@ class MatrixFactorization:
         makes epochs on large matrices several times faster and converges as
         well as a fully random order. False draws one global permutation of
         all entries per epoch (the textbook scheme; slow once the factors no
-        longer fit in cache).
+        longer fit in cache). The grid depends on the number of factors and
+        on the L2 cache size the operating system reports, so two machines
+        with different L2 sizes visit the entries in different (equally
+        random) orders; results are reproducible on one machine.
     adaptive : bool, default False
         Adaptive step sizes (AdaGrad, as in LIBMF): each factor row and each
         bias keeps the sum of its squared gradient steps (starting at 1) and

@@ -33,8 +33,10 @@
  *   caller owns every buffer and chooses the visiting order. The same inputs
  *   always give the same bits.
  * - Every function returns a cmf_status; outputs go through pointers.
- * - Single and double precision share one implementation; sums of squares
- *   and dot products are accumulated in double in both.
+ * - Single and double precision share one implementation. Sums of squared
+ *   errors are accumulated in double in both; dot products in double for
+ *   double, and for float in 16 float partial sums added in a fixed tree
+ *   (see cmf_update_impl.h), which gives the same bits on every CPU.
  *
  * Status codes
  * ------------
