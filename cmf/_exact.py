@@ -55,6 +55,16 @@ def _chunk_sum(v: np.ndarray) -> ExactSum:
         return (0, 0)
     bits = _SIGNIFICAND_BITS[v.dtype]
     frac, exp = np.frexp(v)
+    # Fast path: every value is a multiple of 2**(lo - bits) and below
+    # 2**hi in magnitude, so when n * 2**(hi - lo + bits) <= 2**53 every
+    # partial sum is an integer multiple of 2**(lo - bits) below 2**53 of
+    # them: float64 adds them exactly, in any order. Typical ratings (1 to 5
+    # in float32) take it; zeros (exponent 0) only make the test stricter.
+    lo, hi = int(exp.min()), int(exp.max())
+    if int(v.size).bit_length() + hi - lo + bits <= 53:
+        total = float(np.sum(v, dtype=np.float64))
+        numerator, denominator = total.as_integer_ratio()
+        return (numerator, 1 - denominator.bit_length())
     # frac * 2**bits is an integer below 2**bits in magnitude: exact in int64.
     sig = (frac.astype(np.float64) * float(1 << bits)).astype(np.int64)
     exp = exp.astype(np.int64) - bits

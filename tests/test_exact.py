@@ -24,6 +24,16 @@ def test_exact_mean_is_the_correctly_rounded_mean(dtype, scale):
     assert exact_mean(values) == _reference_mean(values)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_ratings_on_a_grid(dtype):
+    """Half-star ratings 0.5 to 5 (the float32 fast path) and their negatives."""
+    rng = np.random.default_rng(2)
+    values = (rng.integers(1, 11, 400_000) * 0.5 * rng.choice([-1, 1], 400_000)).astype(dtype)
+    assert exact_mean(values) == _reference_mean(values)
+    values = (rng.integers(1, 6, 400_000) + rng.random(400_000) * 1e-3).astype(dtype)
+    assert exact_mean(values) == _reference_mean(values)
+
+
 def test_cancellation_and_special_cases():
     assert exact_mean(np.array([1e300, 1.0, -1e300])) == 1.0 / 3.0
     assert exact_mean(np.array([0.1, 0.2, 0.3])) == _reference_mean(np.array([0.1, 0.2, 0.3]))
