@@ -21,6 +21,7 @@ So the result is bit-identical for a given seed whatever ``n_threads`` is.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -41,6 +42,8 @@ DEFAULT_L2_BYTES = 1 << 20
 MAX_TILES = 16
 # Smallest block side: below this the per-block overhead dominates.
 MIN_BLOCK_SIZE = 64
+# Fewest entries worth a tile of its own (one call into C, ~20 us of Python).
+MIN_TILE_ENTRIES = 4096
 
 
 def l2_cache_bytes() -> int:
@@ -87,13 +90,24 @@ class Grid:
     n_tiles: int
 
 
-def choose_grid(n_rows: int, n_cols: int, n_factors: int, itemsize: int, cache_bytes: int | None = None) -> Grid:
+def choose_grid(
+    n_rows: int,
+    n_cols: int,
+    n_factors: int,
+    itemsize: int,
+    cache_bytes: int | None = None,
+    n_entries: int | None = None,
+) -> Grid:
     """Choose block sizes so that one block's factor rows fill half the L2 cache.
 
     A block of ``s`` rows and ``s`` columns touches at most ``2 s`` factor
     rows of ``n_factors * itemsize`` bytes; half the cache is left for the
     entries, the biases and everything else. The same side for rows and
     columns minimises the factor traffic per epoch for a given cache budget.
+    When ``n_entries`` is given and the matrix is small enough for a few
+    blocks, the side shrinks further so that a stratum still has several
+    tiles of at least ``MIN_TILE_ENTRIES`` entries for the threads to share.
+    The grid never depends on the number of threads.
 
     Parameters
     ----------
@@ -105,6 +119,8 @@ def choose_grid(n_rows: int, n_cols: int, n_factors: int, itemsize: int, cache_b
         Bytes per factor (4 or 8).
     cache_bytes : int, optional
         L2 size; detected when omitted.
+    n_entries : int, optional
+        Number of entries (ratings) the grid will hold.
 
     Returns
     -------
@@ -112,6 +128,10 @@ def choose_grid(n_rows: int, n_cols: int, n_factors: int, itemsize: int, cache_b
     """
     cache = l2_cache_bytes() if cache_bytes is None else int(cache_bytes)
     side = (cache // 2) // (2 * n_factors * itemsize)
+    if n_entries is not None and min(n_rows, n_cols) > 0:
+        tiles = min(MAX_TILES, math.isqrt(max(n_entries, 0) // MIN_TILE_ENTRIES))
+        if tiles > 1:
+            side = min(side, -(-min(n_rows, n_cols) // tiles))
     side = int(min(max(side, MIN_BLOCK_SIZE), _kernels.MAX_BLOCK_SIZE))
     row_size = min(side, max(n_rows, 1))
     col_size = min(side, max(n_cols, 1))

@@ -172,6 +172,11 @@ def initial_state_from_counts(
     return FactorState(P, Q, np.zeros(n_rows, dtype), np.zeros(n_cols, dtype), mu)
 
 
+def training_grid(shape: tuple[int, int], n_entries: int, config: TrainingConfig) -> _blocks.Grid:
+    """The block grid of a blocked fit (shared with cmf.dask, so both cut alike)."""
+    return _blocks.choose_grid(shape[0], shape[1], config.n_factors, config.dtype.itemsize, n_entries=n_entries)
+
+
 def draw_block_seed(rng: np.random.Generator) -> int:
     """The base seed of every blocked epoch's schedule, drawn after the initial factors."""
     return int(rng.integers(0, np.iinfo(np.int64).max, dtype=np.int64))
@@ -232,9 +237,22 @@ def blocked_tile_call(
     sizes = np.diff(blocked.block_ptr)
     bias_args = (state.b, state.c) if config.biased else (None, None)
 
+    def kernel(blocks: np.ndarray, seed: int, scratch: np.ndarray, keys: np.ndarray | None) -> float:
+        return _kernels.sgd_blocks(
+            blocked.local_rows, blocked.local_cols, blocked.values, blocked.block_ptr,
+            g.n_row_blocks, g.n_col_blocks, g.row_block_size, g.col_block_size,
+            state.P, state.Q, *bias_args, state.mu,
+            config.learning_rate, config.regularization, config.bias_regularization,
+            config.biased, blocks, seed, scratch, config.adaptive, *adagrad, keys,
+        )
+
     def call(blocks: np.ndarray, seed: int, scratch: np.ndarray, keys: np.ndarray | None = None) -> float:
         # keys: the blocks' numbers in a larger grid when ``blocked`` is one
         # tile of it on a slab of the model (cmf.dask); None for the whole grid.
+        if len(blocks) * blocked.max_block <= CHUNK_SIZE:
+            # Small tile (the usual case): one call, no bookkeeping, so that
+            # threads hold the GIL as briefly as possible.
+            return kernel(blocks, seed, scratch, keys)
         counts = sizes[blocks]
         # Group consecutive blocks by which CHUNK_SIZE window their first
         # entry falls in: each call runs about CHUNK_SIZE updates.
@@ -242,14 +260,7 @@ def blocked_tile_call(
         bounds = [0, *(np.flatnonzero(np.diff(window)) + 1).tolist(), len(blocks)]
         sse = 0.0
         for start, stop in zip(bounds[:-1], bounds[1:]):
-            sse += _kernels.sgd_blocks(
-                blocked.local_rows, blocked.local_cols, blocked.values, blocked.block_ptr,
-                g.n_row_blocks, g.n_col_blocks, g.row_block_size, g.col_block_size,
-                state.P, state.Q, *bias_args, state.mu,
-                config.learning_rate, config.regularization, config.bias_regularization,
-                config.biased, blocks[start:stop], seed, scratch, config.adaptive, *adagrad,
-                None if keys is None else keys[start:stop],
-            )
+            sse += kernel(blocks[start:stop], seed, scratch, None if keys is None else keys[start:stop])
         return sse
 
     return call
@@ -337,7 +348,7 @@ def train(
         # The base seed of every epoch's schedule, drawn after the initial
         # factors so that those stay what the seed always gave.
         block_seed = draw_block_seed(rng)
-        grid = _blocks.choose_grid(data.shape[0], data.shape[1], config.n_factors, config.dtype.itemsize)
+        grid = training_grid(data.shape, len(data), config)
         blocked = _blocks.partition(data, grid)
         runner = _blocks.BlockedRunner(blocked, config.n_threads)
         tile_call = blocked_tile_call(state, blocked, config, adagrad)

@@ -154,7 +154,7 @@ def fit(
         if n == 0:
             raise ValueError("no ratings: the data has no entries")
         shape = _shape(shape, stats)
-        grid = _blocks.choose_grid(shape[0], shape[1], config.n_factors, config.dtype.itemsize)
+        grid = _training.training_grid(shape, n, config)
         G = sum(client.nthreads().values()) if n_tiles is None else int(n_tiles)
         if G < 1:
             raise ValueError(f"n_tiles must be >= 1, got {n_tiles}")

@@ -288,3 +288,27 @@ def test_blocking_parameter_is_validated():
         cmf.MatrixFactorization(blocking="sometimes").fit_triplets(rows, cols, values, shape=shape)
     with pytest.raises(ValueError, match="shuffle"):
         cmf.MatrixFactorization(blocking=True, shuffle=False).fit_triplets(rows, cols, values, shape=shape)
+
+
+def test_cutting_tiles_into_short_calls_changes_nothing(monkeypatch):
+    # Large tiles are run in calls of about CHUNK_SIZE entries (so Ctrl-C is
+    # seen between them); the result must not depend on where the cuts fall.
+    from cmf import _training
+
+    monkeypatch.setattr(_blocks, "l2_cache_bytes", lambda: 16 << 10)
+    rows, cols, values, shape = low_rank_ratings(300, 200)
+
+    def fit():
+        model = cmf.MatrixFactorization(n_factors=4, max_epochs=3, tol=0, n_threads=2, random_state=1,
+                                        dtype="float64")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", cmf.ConvergenceWarning)
+            return model.fit_triplets(rows, cols, values, shape=shape)
+
+    whole = fit()
+    monkeypatch.setattr(_training, "CHUNK_SIZE", 7)
+    cut = fit()
+    np.testing.assert_array_equal(cut.user_factors_, whole.user_factors_)
+    np.testing.assert_array_equal(cut.item_bias_, whole.item_bias_)
+    # The loss is summed per call, so only its last bits may differ.
+    np.testing.assert_allclose(cut.history_["train_loss"], whole.history_["train_loss"], rtol=1e-14)
