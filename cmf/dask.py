@@ -385,8 +385,8 @@ class _EpochRunner:
         self.gathered_bytes: list[int] = []   # to the client, per epoch
         self.scattered_bytes = 0               # client to workers (start and recoveries)
         self.epoch_seconds: list[float] = []
-        # Submitted, not yet collected: epoch -> (outputs, all futures, bytes moved).
-        self.pending: dict[int, tuple[list[Any], list[Any], int]] = {}
+        # Submitted, not yet collected: epoch -> (outputs, bytes moved).
+        self.pending: dict[int, tuple[list[Any], int]] = {}
         self.row_slabs: dict[int, Any] = {}
         self.col_slabs: dict[int, Any] = {}
         self.where_rows: dict[int, str] = {}
@@ -456,7 +456,6 @@ class _EpochRunner:
         client, L, G = self.client, self.layout, self.G
         moved = 0
         sse_futures = np.empty((G, G), dtype=object)
-        submitted = []
         for s, tiles in enumerate(schedule.strata):
             for t, blocks in enumerate(tiles):
                 I, J = L.tile_of_blocks(blocks)
@@ -472,15 +471,17 @@ class _EpochRunner:
                 self.col_slabs[J] = client.submit(_distributed.item, run, 1, workers=[w], pure=False)
                 sse_futures[s, t] = client.submit(_distributed.item, run, 2, workers=[w], pure=False)
                 self.where_rows[I] = self.where_cols[J] = w
-                submitted += [run, self.row_slabs[I], self.col_slabs[J], sse_futures[s, t]]
         outputs = [self.row_slabs[I] for I in range(G)] + [self.col_slabs[J] for J in range(G)]
         outputs += list(sse_futures.ravel())
-        self.pending[epoch] = (outputs, submitted, moved)
+        # Only the epoch's last slabs and the tile errors are kept: the
+        # intermediate slabs are freed on the workers as soon as the next
+        # stratum has used them.
+        self.pending[epoch] = (outputs, moved)
 
     def _collect(self, epoch: int) -> float:
         """Wait for ``epoch``'s slabs and errors, copy them into ``state``; return the SSE."""
         client, L, G = self.client, self.layout, self.G
-        outputs, submitted, moved = self.pending[epoch]
+        outputs, moved = self.pending[epoch]
         try:
             self._wait(outputs, set(self.holder.values()))
             values = client.gather(outputs)
