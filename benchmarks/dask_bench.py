@@ -99,6 +99,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"  once per fit: model sent {_mb(result['scattered_bytes'])}, rating tiles {_mb(result['tile_bytes'])} "
           f"(built on the workers); bytes the workers sent per fit (Dask's count, tiling included): "
           f"{_mb(result['dask_bytes_sent_total'])}")
+    print(f"  largest worker's peak memory (its ratings, tiles and slabs): {_mb(result['worker_peak_rss_bytes'])}")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(result, fh, indent=2)
@@ -126,6 +127,7 @@ def _one_round(client, arrays, data, params: dict, n_threads: int, n_tiles: int 
         cmf.dask.fit(model, arrays, client=client, shape=data.shape, n_tiles=n_tiles)
     dist_total = time.perf_counter() - started
     sent_after = sum(client.run(lambda dask_worker: dask_worker.transfer_outgoing_bytes_total).values())
+    worker_peak = max(client.run(_peak_rss_bytes).values())
     info = model.distributed_
     dist_epoch = statistics.fmean(model.history_["seconds"])
     tasks = [t for t in stream.data if isinstance(t["key"], str) and t["key"].startswith("cmf-dsgd-")]
@@ -145,9 +147,17 @@ def _one_round(client, arrays, data, params: dict, n_threads: int, n_tiles: int 
         "scattered_bytes": info["scattered_bytes"],
         "tile_bytes": info["tile_bytes"],
         "dask_bytes_sent_total": sent_after - sent_before,
+        "worker_peak_rss_bytes": worker_peak,
         "local_final_train_rmse": local.history_["train_rmse"][-1],
         "dask_final_train_rmse": model.history_["train_rmse"][-1],
     }
+
+
+def _peak_rss_bytes() -> int:
+    """Peak resident memory of the calling (worker) process so far."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
 
 
 def _scattered_array(client, da, a: np.ndarray, chunk: int):
