@@ -19,12 +19,12 @@ fit whose tile count is ``n_tiles``), the factors are the same bits.
 
 Examples
 --------
->>> from distributed import Client, LocalCluster       # doctest: +SKIP
->>> import cmf, cmf.dask
->>> client = Client(LocalCluster(n_workers=2, threads_per_worker=1))
->>> model = cmf.MatrixFactorization(n_factors=64, random_state=0)
->>> cmf.dask.fit(model, ["ratings-1.tsv", "ratings-2.tsv"], client=client)
->>> model.predict([0, 1], [10, 20])
+>>> from distributed import Client, LocalCluster                          # doctest: +SKIP
+>>> import cmf, cmf.dask                                                   # doctest: +SKIP
+>>> client = Client(LocalCluster(n_workers=2, threads_per_worker=1))      # doctest: +SKIP
+>>> model = cmf.MatrixFactorization(n_factors=64, random_state=0)         # doctest: +SKIP
+>>> cmf.dask.fit(model, ["ratings-1.tsv", "ratings-2.tsv"], client=client)  # doctest: +SKIP
+>>> model.predict([0, 1], [10, 20])                                        # doctest: +SKIP
 """
 
 from __future__ import annotations
