@@ -12,9 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MOVIELENS = os.environ.get("CMF_MOVIELENS", os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
-                                                         "ml-100k", "u.data"))
-DEFAULT_MOVIELENS = "/work/shared/data/ml-100k/u.data"
+# MovieLens 100K: $CMF_MOVIELENS, else ../shared/data next to the
+# repository (where the project keeps it), else ./data under the repository.
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MOVIELENS_CANDIDATES = (
+    os.path.join(_ROOT, "..", "shared", "data", "ml-100k", "u.data"),
+    os.path.join(_ROOT, "data", "ml-100k", "u.data"),
+)
 
 
 @dataclass
@@ -34,7 +38,7 @@ class Workload:
 
 def movielens_path() -> str:
     """The MovieLens 100K ratings file (CMF_MOVIELENS overrides)."""
-    for path in (os.environ.get("CMF_MOVIELENS"), DEFAULT_MOVIELENS, MOVIELENS):
+    for path in (os.environ.get("CMF_MOVIELENS"), *MOVIELENS_CANDIDATES):
         if path and os.path.exists(path):
             return path
     raise FileNotFoundError("MovieLens 100K u.data not found; set CMF_MOVIELENS to its path")
