@@ -16,7 +16,8 @@ from cmf._libcmf cimport (
     CMF_ERR_INVALID_PARAMETER, CMF_ERR_INDEX_OUT_OF_RANGE, CMF_ERR_NON_FINITE,
     CMF_MAX_BLOCK_SIZE, cmf_blocked_f32, cmf_blocked_f64, cmf_n_blocks,
     cmf_partition_f32, cmf_partition_f64, cmf_block_order, cmf_sgd_blocks_f32,
-    cmf_sgd_blocks_f64, cmf_simd_variant, cmf_default_params,
+    cmf_sgd_blocks_f64, cmf_sgd_blocks_keyed_f32, cmf_sgd_blocks_keyed_f64,
+    cmf_simd_variant, cmf_default_params,
 )
 
 from cmf.exceptions import DivergenceError
@@ -419,7 +420,8 @@ def sgd_blocks(const uint16_t[::1] local_rows not None,
                int32_t[::1] scratch not None,
                bint adaptive=False,
                floating[::1] row_adagrad=None,
-               floating[::1] col_adagrad=None):
+               floating[::1] col_adagrad=None,
+               const int32_t[::1] keys=None):
     """Run SGD over the given blocks in place and return the sum of squared errors.
 
     Block ``b`` is visited in the order ``block_order(seed, b, ...)``. The
@@ -445,6 +447,12 @@ def sgd_blocks(const uint16_t[::1] local_rows not None,
         concurrent caller.
     adaptive, row_adagrad, col_adagrad
         AdaGrad step sizes and their accumulators, as for :func:`sgd_epoch`.
+    keys : ndarray of int32, optional
+        The block numbers that seed the orders inside the blocks, one per
+        entry of ``blocks`` (default: ``blocks`` itself). A rectangle of
+        blocks cut out of a larger grid and run on the matching slab of the
+        model gives the same bits as the whole grid when ``keys`` holds the
+        blocks' numbers in the whole grid (``cmf_sgd_blocks_keyed_*``).
 
     Returns
     -------
@@ -481,8 +489,11 @@ def sgd_blocks(const uint16_t[::1] local_rows not None,
                         -1 if col_bias is None else col_bias.shape[0],
                         col_factors.shape[0], update_biases)
     cdef Py_ssize_t n_visit = blocks.shape[0]
+    if keys is not None and keys.shape[0] != n_visit:
+        raise ValueError(f"keys must have one entry per block ({n_visit}), got {keys.shape[0]}")
     if n_visit == 0:
         return 0.0
+    cdef const int32_t *keys_ptr = &keys[0] if keys is not None else NULL
 
     cdef cmf_params params
     params.learning_rate = learning_rate
@@ -521,8 +532,12 @@ def sgd_blocks(const uint16_t[::1] local_rows not None,
         data32.local_cols = &local_cols[0] if nnz > 0 else NULL
         data32.values = &values[0] if nnz > 0 else NULL
         with nogil:
-            status = cmf_sgd_blocks_f32(&params, &model32, &data32, &blocks[0], n_visit,
-                                        seed, scratch_ptr, n_scratch, &sse)
+            if keys_ptr == NULL:
+                status = cmf_sgd_blocks_f32(&params, &model32, &data32, &blocks[0], n_visit,
+                                            seed, scratch_ptr, n_scratch, &sse)
+            else:
+                status = cmf_sgd_blocks_keyed_f32(&params, &model32, &data32, &blocks[0], keys_ptr,
+                                                  n_visit, seed, scratch_ptr, n_scratch, &sse)
     else:
         model64.n_rows = <int32_t>row_factors.shape[0]
         model64.n_cols = <int32_t>col_factors.shape[0]
@@ -543,8 +558,12 @@ def sgd_blocks(const uint16_t[::1] local_rows not None,
         data64.local_cols = &local_cols[0] if nnz > 0 else NULL
         data64.values = &values[0] if nnz > 0 else NULL
         with nogil:
-            status = cmf_sgd_blocks_f64(&params, &model64, &data64, &blocks[0], n_visit,
-                                        seed, scratch_ptr, n_scratch, &sse)
+            if keys_ptr == NULL:
+                status = cmf_sgd_blocks_f64(&params, &model64, &data64, &blocks[0], n_visit,
+                                            seed, scratch_ptr, n_scratch, &sse)
+            else:
+                status = cmf_sgd_blocks_keyed_f64(&params, &model64, &data64, &blocks[0], keys_ptr,
+                                                  n_visit, seed, scratch_ptr, n_scratch, &sse)
     if status != CMF_OK:
         _raise_for_status(status)
     return sse

@@ -117,4 +117,18 @@ cdef extern from "cmf.h" nogil:
                                   const int32_t *blocks, int64_t n_visit,
                                   uint64_t seed, int32_t *scratch,
                                   int64_t n_scratch, double *sse)
+    cmf_status cmf_sgd_blocks_keyed_f32(const cmf_params *params,
+                                        cmf_model_f32 *model,
+                                        const cmf_blocked_f32 *blocked,
+                                        const int32_t *blocks, const int32_t *keys,
+                                        int64_t n_visit, uint64_t seed,
+                                        int32_t *scratch, int64_t n_scratch,
+                                        double *sse)
+    cmf_status cmf_sgd_blocks_keyed_f64(const cmf_params *params,
+                                        cmf_model_f64 *model,
+                                        const cmf_blocked_f64 *blocked,
+                                        const int32_t *blocks, const int32_t *keys,
+                                        int64_t n_visit, uint64_t seed,
+                                        int32_t *scratch, int64_t n_scratch,
+                                        double *sse)
     const char *cmf_simd_variant()

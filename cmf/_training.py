@@ -14,7 +14,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from cmf import _blocks, _kernels
+from cmf import _blocks, _exact, _kernels
 from cmf._input import Triplets
 from cmf._interrupt import DeferredInterrupt
 from cmf.exceptions import DivergenceError
@@ -148,25 +148,56 @@ def initial_state(
     """Random factors N(0, init_std^2 * min(1, scale)), zero biases, mu = mean of the observed values.
 
     ``scale`` is :func:`data_scale` of the values around mu (computed when
-    not given).
-
-    Rows and columns without any observed entry get zero factors, so that
-    the model predicts mu plus the other side's bias for them: they are
-    never updated, and random factors would only add noise.
+    not given). Rows and columns without any observed entry get zero
+    factors, so that the model predicts mu plus the other side's bias for
+    them: they are never updated, and random factors would only add noise.
     """
     n_rows, n_cols = data.shape
-    k, dtype = config.n_factors, config.dtype
-    mu = robust_mean(data.values) if config.biased else 0.0
+    mean = exact_mean(data.values)
     if scale is None:
-        scale = data_scale(data.values, mu)
+        scale = data_scale(data.values, mean if config.biased else 0.0)
+    return initial_state_from_counts(
+        data.shape, index_counts(data.rows, n_rows), index_counts(data.cols, n_cols), mean, config, rng, scale
+    )
+
+
+def initial_state_from_counts(
+    shape: tuple[int, int],
+    row_counts: np.ndarray,
+    col_counts: np.ndarray,
+    mean: float,
+    config: TrainingConfig,
+    rng: np.random.Generator,
+    scale: float,
+) -> FactorState:
+    """:func:`initial_state` from the entries per row and column, their mean and scale.
+
+    For data that is not in one place (:mod:`cmf.dask`): ``mean`` must be
+    the correctly rounded mean of the values (:func:`exact_mean`) and
+    ``scale`` come from :func:`scale_from_square_sum`, so that neither
+    depends on how the data was split.
+    """
+    n_rows, n_cols = shape
+    k, dtype = config.n_factors, config.dtype
     std = config.init_std * np.sqrt(min(1.0, scale))
     P = rng.standard_normal((n_rows, k), dtype=dtype)
     P *= dtype.type(std)
     Q = rng.standard_normal((n_cols, k), dtype=dtype)
     Q *= dtype.type(std)
-    P[index_counts(data.rows, n_rows) == 0] = 0
-    Q[index_counts(data.cols, n_cols) == 0] = 0
+    P[np.asarray(row_counts) == 0] = 0
+    Q[np.asarray(col_counts) == 0] = 0
+    mu = float(mean) if config.biased else 0.0
     return FactorState(P, Q, np.zeros(n_rows, dtype), np.zeros(n_cols, dtype), mu)
+
+
+def training_grid(shape: tuple[int, int], n_entries: int, config: TrainingConfig) -> _blocks.Grid:
+    """The block grid of a blocked fit (shared with cmf.dask, so both cut alike)."""
+    return _blocks.choose_grid(shape[0], shape[1], config.n_factors, config.dtype.itemsize, n_entries=n_entries)
+
+
+def draw_block_seed(rng: np.random.Generator) -> int:
+    """The base seed of every blocked epoch's schedule, drawn after the initial factors."""
+    return int(rng.integers(0, np.iinfo(np.int64).max, dtype=np.int64))
 
 
 def scale_hint(scale: float) -> str:
@@ -201,22 +232,50 @@ def data_scale(values: np.ndarray, mu: float) -> float:
     is 0 when every value equals mu; the factors then start (and stay) at
     zero and the model is exactly mu.
     """
-    # In chunks: bounded float64 temporaries (a whole-array copy would add
-    # 16 bytes per rating to the fit's peak memory).
-    step = 1 << 20
+    # The squared deviations are summed exactly, in chunks (bounded
+    # temporaries): the result depends neither on the order of the values
+    # nor on how they are split, so a distributed fit (cmf.dask) computes
+    # the same bits from its pieces with square_deviation_sum.
     with np.errstate(over="ignore", invalid="ignore"):
-        total = 0.0
+        total = square_deviation_sum(values, mu)
+        if total is not None:
+            return scale_from_square_sum(total, len(values), mu)
+        # Values near the float64 limit: square after dividing by the largest.
+        centred = values.astype(np.float64) - mu
+        top = max(float(np.max(np.abs(centred))), np.finfo(np.float64).tiny)
+        scale = top * float(np.sqrt(np.mean((centred / top) ** 2)))
+    return scale if np.isfinite(scale) else float(np.finfo(np.float64).max)
+
+
+def square_deviation_sum(values: np.ndarray, mu: float) -> _exact.ExactSum | None:
+    """Exact sum of ``(values - mu)**2`` (each square rounded to float64), or None on overflow."""
+    step = 1 << 20
+    sums = []
+    with np.errstate(over="ignore", invalid="ignore"):
         for start in range(0, len(values), step):
             centred = values[start:start + step].astype(np.float64) - mu
-            total += float(centred @ centred)
-        scale = float(np.sqrt(total / max(len(values), 1)))
-        if not np.isfinite(scale):
-            # Values near the float64 limit: square after dividing by the largest.
-            top = max(float(np.max(np.abs(values.astype(np.float64) - mu))), np.finfo(np.float64).tiny)
-            scale = top * float(np.sqrt(np.mean(((values.astype(np.float64) - mu) / top) ** 2)))
+            squares = centred * centred
+            if not np.all(np.isfinite(squares)):
+                return None
+            sums.append(_exact.exact_sum(squares))
+    return _exact.merge_sums(sums)
+
+
+def scale_from_square_sum(total: _exact.ExactSum, n: int, mu: float) -> float:
+    """:func:`data_scale` from the exact sum of squared deviations of ``n`` values around ``mu``."""
+    scale = float(np.sqrt(_exact.mean_of_sum(total, n)))
     if scale <= 8 * np.finfo(np.float64).eps * abs(mu):
         return 0.0  # only the rounding of mu: the data are constant
-    return scale if np.isfinite(scale) else float(np.finfo(np.float64).max)
+    return scale
+
+
+def exact_mean(values: np.ndarray) -> float:
+    """The correctly rounded mean of ``values``, independent of their order (0 for no values)."""
+    if len(values) and values.min() == values.max():
+        return float(values[0])  # constant data: exactly that value
+    if not np.all(np.isfinite(values)):
+        return robust_mean(values)
+    return _exact.exact_mean(values)
 
 
 def robust_mean(values: np.ndarray) -> float:
@@ -293,20 +352,22 @@ def blocked_tile_call(
     sizes = np.diff(blocked.block_ptr)
     bias_args = (state.b, state.c) if config.biased else (None, None)
 
-    def kernel(blocks: np.ndarray, seed: int, scratch: np.ndarray) -> float:
+    def kernel(blocks: np.ndarray, seed: int, scratch: np.ndarray, keys: np.ndarray | None) -> float:
         return _kernels.sgd_blocks(
             blocked.local_rows, blocked.local_cols, blocked.values, blocked.block_ptr,
             g.n_row_blocks, g.n_col_blocks, g.row_block_size, g.col_block_size,
             state.P, state.Q, *bias_args, state.mu,
             config.learning_rate, config.regularization, config.bias_regularization,
-            config.biased, blocks, seed, scratch, config.adaptive, *adagrad,
+            config.biased, blocks, seed, scratch, config.adaptive, *adagrad, keys,
         )
 
-    def call(blocks: np.ndarray, seed: int, scratch: np.ndarray) -> float:
+    def call(blocks: np.ndarray, seed: int, scratch: np.ndarray, keys: np.ndarray | None = None) -> float:
+        # keys: the blocks' numbers in a larger grid when ``blocked`` is one
+        # tile of it on a slab of the model (cmf.dask); None for the whole grid.
         if len(blocks) * blocked.max_block <= chunk:
             # Small tile (the usual case): one call, no bookkeeping, so that
             # threads hold the GIL as briefly as possible.
-            return kernel(blocks, seed, scratch)
+            return kernel(blocks, seed, scratch, keys)
         counts = sizes[blocks]
         # Group consecutive blocks by which chunk-sized window their first
         # entry falls in: each call runs about ``chunk`` updates.
@@ -314,7 +375,7 @@ def blocked_tile_call(
         bounds = [0, *(np.flatnonzero(np.diff(window)) + 1).tolist(), len(blocks)]
         sse = 0.0
         for start, stop in zip(bounds[:-1], bounds[1:]):
-            sse += kernel(blocks[start:stop], seed, scratch)
+            sse += kernel(blocks[start:stop], seed, scratch, None if keys is None else keys[start:stop])
         return sse
 
     return call
@@ -404,27 +465,54 @@ def train(
     # A copy of ``start``: it is usually a published (read-only) snapshot
     # that concurrent readers may still be using.
     if start is None:
-        mu = robust_mean(data.values) if config.biased else 0.0
+        mu = exact_mean(data.values) if config.biased else 0.0
         scale = data_scale(data.values, mu)
         state = initial_state(data, config, rng, scale)
     else:
         state = start.copy()
         scale = data_scale(data.values, state.mu)
     result = TrainingResult(state=state, data_scale=scale)
-    last_good = state.copy()
-    tracker = _Progress()
     row_counts = index_counts(data.rows, data.shape[0]).astype(np.float64)
     col_counts = index_counts(data.cols, data.shape[1]).astype(np.float64)
     adagrad = adagrad_state(data.shape, config)
-
     with DeferredInterrupt() as interrupt, _epoch_runner(data, config, rng, state, adagrad, interrupt) as epoch_sse:
-        for epoch in range(1, config.max_epochs + 1):
-            if _run_one_epoch(epoch, state, last_good, data, epoch_sse, config, result, interrupt,
-                              row_counts, col_counts, validation, report, tracker):
-                break
-        # A Ctrl-C during the last epoch's bookkeeping: that epoch is
-        # complete, so stop with it.
-        _raise_if_interrupted(interrupt, result)
+        return train_loop(len(data), row_counts, col_counts, validation, config, report, state, result, epoch_sse,
+                          interrupt)
+
+
+def train_loop(
+    n_entries: int,
+    row_counts: np.ndarray,
+    col_counts: np.ndarray,
+    validation: Triplets | None,
+    config: TrainingConfig,
+    report: Callable[[dict[str, float]], None] | None,
+    state: FactorState,
+    result: TrainingResult,
+    epoch_sse: Callable[[int], float],
+    interrupt: DeferredInterrupt | None = None,
+) -> TrainingResult:
+    """The epoch loop of :func:`train`; ``epoch_sse(epoch)`` runs one epoch on ``state`` in place.
+
+    Also drives the distributed fit (:mod:`cmf.dask`), whose ``epoch_sse``
+    runs the epoch on a cluster and writes the result into ``state``.
+    ``row_counts`` and ``col_counts`` (float64) are the training entries per
+    row and column, ``n_entries`` their total. Without ``interrupt`` one is
+    set up here (Ctrl-C deferred to the end of the current step).
+    """
+    if interrupt is None:
+        with DeferredInterrupt() as own:
+            return train_loop(n_entries, row_counts, col_counts, validation, config, report, state, result,
+                              epoch_sse, own)
+    last_good = state.copy()
+    tracker = _Progress()
+    for epoch in range(1, config.max_epochs + 1):
+        if _run_one_epoch(epoch, state, last_good, n_entries, epoch_sse, config, result, interrupt,
+                          row_counts, col_counts, validation, report, tracker):
+            break
+    # A Ctrl-C during the last epoch's bookkeeping: that epoch is complete,
+    # so stop with it.
+    _raise_if_interrupted(interrupt, result)
 
     # With early stopping the model is the best validation epoch's, however
     # training ended (patience, tol or max_epochs).
@@ -452,9 +540,8 @@ def _epoch_runner(
     if config.blocked and config.shuffle:
         # The base seed of every epoch's schedule, drawn after the initial
         # factors so that those stay what the seed always gave.
-        block_seed = int(rng.integers(0, np.iinfo(np.int64).max, dtype=np.int64))
-        grid = _blocks.choose_grid(data.shape[0], data.shape[1], config.n_factors, config.dtype.itemsize,
-                                   n_entries=len(data))
+        block_seed = draw_block_seed(rng)
+        grid = training_grid(data.shape, len(data), config)
         blocked = _blocks.partition(data, grid)
         tile_call = blocked_tile_call(state, blocked, config, adagrad)
         with _blocks.BlockedRunner(blocked, config.n_threads) as runner:
@@ -496,7 +583,7 @@ def _run_one_epoch(
     epoch: int,
     state: FactorState,
     last_good: FactorState,
-    data: Triplets,
+    n_entries: int,
     epoch_sse: Callable[[int], float],
     config: TrainingConfig,
     result: TrainingResult,
@@ -539,7 +626,7 @@ def _run_one_epoch(
     row = {
         "epoch": float(epoch),
         "train_loss": loss,
-        "train_rmse": float(np.sqrt(sse / len(data))),
+        "train_rmse": float(np.sqrt(sse / n_entries)),
         "val_rmse": val_rmse,
         "seconds": time.perf_counter() - started,
     }

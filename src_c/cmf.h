@@ -437,6 +437,42 @@ CMF_API cmf_status cmf_sgd_blocks_f64(const cmf_params *params,
                                       int64_t n_scratch, double *sse);
 
 /**
+ * The same as cmf_sgd_blocks_f32, except that block blocks[v] is visited in
+ * the order cmf_block_order(seed, keys[v], ...) instead of
+ * cmf_block_order(seed, blocks[v], ...).
+ *
+ * This runs a piece of a larger grid on a slab of the model and gives the
+ * same bits as the whole: cut a rectangle of blocks out of a partition
+ * (its own block_ptr, a model whose row 0 and column 0 are the rectangle's
+ * first row and column), number its blocks row-major within the rectangle
+ * and pass as keys their numbers in the whole grid. The distributed fit
+ * (cmf.dask) runs each tile of the grid this way on the worker holding it.
+ *
+ * @param keys (in) the block numbers seeding the orders, dimension
+ *             [n_visit]; any values (they are not indices). May be NULL
+ *             only when n_visit is 0.
+ * Other parameters and the return value: as cmf_sgd_blocks_f32.
+ */
+CMF_API cmf_status cmf_sgd_blocks_keyed_f32(const cmf_params *params,
+                                            cmf_model_f32 *model,
+                                            const cmf_blocked_f32 *blocked,
+                                            const int32_t *blocks,
+                                            const int32_t *keys,
+                                            int64_t n_visit, uint64_t seed,
+                                            int32_t *scratch,
+                                            int64_t n_scratch, double *sse);
+
+/** Double-precision version of cmf_sgd_blocks_keyed_f32. */
+CMF_API cmf_status cmf_sgd_blocks_keyed_f64(const cmf_params *params,
+                                            cmf_model_f64 *model,
+                                            const cmf_blocked_f64 *blocked,
+                                            const int32_t *blocks,
+                                            const int32_t *keys,
+                                            int64_t n_visit, uint64_t seed,
+                                            int32_t *scratch,
+                                            int64_t n_scratch, double *sse);
+
+/**
  * Name of the instruction-set variant cmf_sgd_blocks_* uses on this CPU:
  * "avx512", "avx2" or "baseline". All variants give identical results.
  *

@@ -69,12 +69,14 @@ cmf_status CMF_PNAME(cmf_partition_)(const CMF_PTRIPLETS *data,
     return CMF_OK;
 }
 
-cmf_status CMF_PNAME(cmf_sgd_blocks_)(const cmf_params *params,
-                                      CMF_PMODEL *model,
-                                      const CMF_PBLOCKED *blocked,
-                                      const int32_t *blocks, int64_t n_visit,
-                                      uint64_t seed, int32_t *scratch,
-                                      int64_t n_scratch, double *sse)
+static cmf_status CMF_PNAME(sgd_blocks_checked_)(const cmf_params *params,
+                                                 CMF_PMODEL *model,
+                                                 const CMF_PBLOCKED *blocked,
+                                                 const int32_t *blocks,
+                                                 const int32_t *keys,
+                                                 int64_t n_visit, uint64_t seed,
+                                                 int32_t *scratch,
+                                                 int64_t n_scratch, double *sse)
 {
     cmf_status status;
     int64_t n_blocks, v;
@@ -120,17 +122,51 @@ cmf_status CMF_PNAME(cmf_sgd_blocks_)(const cmf_params *params,
 #if CMF_X86_DISPATCH
     if (__builtin_cpu_supports("avx512f"))
         status = CMF_PNAME(blocks_loop_avx512_)(params, model, blocked, blocks,
-                                                 n_visit, seed, scratch, sse);
+                                                 keys, n_visit, seed, scratch,
+                                                 sse);
     else if (__builtin_cpu_supports("avx2"))
         status = CMF_PNAME(blocks_loop_avx2_)(params, model, blocked, blocks,
-                                               n_visit, seed, scratch, sse);
+                                               keys, n_visit, seed, scratch,
+                                               sse);
     else
 #endif
         status = CMF_PNAME(blocks_loop_base_)(params, model, blocked, blocks,
-                                               n_visit, seed, scratch, sse);
+                                               keys, n_visit, seed, scratch,
+                                               sse);
     if (status == CMF_OK && *sse - *sse != 0.0)
         return CMF_ERR_NON_FINITE;
     return status;
+}
+
+cmf_status CMF_PNAME(cmf_sgd_blocks_)(const cmf_params *params,
+                                      CMF_PMODEL *model,
+                                      const CMF_PBLOCKED *blocked,
+                                      const int32_t *blocks, int64_t n_visit,
+                                      uint64_t seed, int32_t *scratch,
+                                      int64_t n_scratch, double *sse)
+{
+    return CMF_PNAME(sgd_blocks_checked_)(params, model, blocked, blocks, NULL,
+                                          n_visit, seed, scratch, n_scratch,
+                                          sse);
+}
+
+cmf_status CMF_PNAME(cmf_sgd_blocks_keyed_)(const cmf_params *params,
+                                            CMF_PMODEL *model,
+                                            const CMF_PBLOCKED *blocked,
+                                            const int32_t *blocks,
+                                            const int32_t *keys,
+                                            int64_t n_visit, uint64_t seed,
+                                            int32_t *scratch,
+                                            int64_t n_scratch, double *sse)
+{
+    if (n_visit > 0 && keys == NULL) {
+        if (sse != NULL)
+            *sse = 0.0;
+        return CMF_ERR_NULL_POINTER;
+    }
+    return CMF_PNAME(sgd_blocks_checked_)(params, model, blocked, blocks, keys,
+                                          n_visit, seed, scratch, n_scratch,
+                                          sse);
 }
 
 #undef CMF_PNAME

@@ -16,8 +16,8 @@
 
 CMF_TARGET static cmf_status CMF_NAME(blocks_loop_)(
     const cmf_params *params, CMF_MODEL *model, const CMF_BLOCKED *blocked,
-    const int32_t *blocks, int64_t n_visit, uint64_t seed, int32_t *scratch,
-    double *sse)
+    const int32_t *blocks, const int32_t *keys, int64_t n_visit,
+    uint64_t seed, int32_t *scratch, double *sse)
 {
     const int32_t k = model->n_factors;
     const size_t size = sizeof(CMF_REAL);
@@ -80,7 +80,9 @@ CMF_TARGET static cmf_status CMF_NAME(blocks_loop_)(
                             (size_t)len;
             }
         }
-        cmf_block_order(seed, block, len, scratch);
+        /* keys (optional) name the block for its order: the number it has
+         * in a larger grid this one is a piece of (cmf_sgd_blocks_keyed). */
+        cmf_block_order(seed, keys != NULL ? keys[v] : block, len, scratch);
         t = 0;
         while (t < len) {
             /* Entries are taken CMF_GATHER at a time from the random order
