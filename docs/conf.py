@@ -23,3 +23,6 @@ numpydoc_class_members_toctree = False
 
 exclude_patterns = ["_build"]
 html_theme = "alabaster"
+
+# The Dask page documents cmf.dask without installing Dask for the docs.
+autodoc_mock_imports = ["dask", "distributed"]
