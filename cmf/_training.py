@@ -464,16 +464,20 @@ def train(
     """
     # A copy of ``start``: it is usually a published (read-only) snapshot
     # that concurrent readers may still be using.
+    # The counts, the mean and the scale are each computed once per fit
+    # (the exact mean and the counts are full passes over the data).
+    row_counts = index_counts(data.rows, data.shape[0])
+    col_counts = index_counts(data.cols, data.shape[1])
     if start is None:
-        mu = exact_mean(data.values) if config.biased else 0.0
-        scale = data_scale(data.values, mu)
-        state = initial_state(data, config, rng, scale)
+        mean = exact_mean(data.values)
+        scale = data_scale(data.values, mean if config.biased else 0.0)
+        state = initial_state_from_counts(data.shape, row_counts, col_counts, mean, config, rng, scale)
     else:
         state = start.copy()
         scale = data_scale(data.values, state.mu)
     result = TrainingResult(state=state, data_scale=scale)
-    row_counts = index_counts(data.rows, data.shape[0]).astype(np.float64)
-    col_counts = index_counts(data.cols, data.shape[1]).astype(np.float64)
+    row_counts = row_counts.astype(np.float64)
+    col_counts = col_counts.astype(np.float64)
     adagrad = adagrad_state(data.shape, config)
     with DeferredInterrupt() as interrupt, _epoch_runner(data, config, rng, state, adagrad, interrupt) as epoch_sse:
         return train_loop(len(data), row_counts, col_counts, validation, config, report, state, result, epoch_sse,
