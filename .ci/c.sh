@@ -55,6 +55,32 @@ done
 "$WORK/generic/test_cmf" | tail -n 1
 echo "== portability: no -march=native or fast-math; no unguarded compiler extensions; generic fallbacks pass"
 
+# Every way the kernels can be compiled must give the same bits: plain C
+# loops (CMF_PORTABLE), vector code for the baseline (CMF_NO_DISPATCH),
+# AVX2 (CMF_NO_AVX512) and AVX-512 where this CPU has them, with and without
+# __builtin_shufflevector, with every compiler found here.
+digests=()
+for cc in "${compilers[@]}"; do
+    for variant in "-DCMF_PORTABLE" "-DCMF_NO_DISPATCH" "-DCMF_NO_AVX512" "" \
+                   "-DCMF_HAVE_SHUFFLEVECTOR=0" "-DCMF_NO_DISPATCH -DCMF_HAVE_SHUFFLEVECTOR=0"; do
+        exe="$WORK/digest-$cc-${#digests[@]}"
+        # shellcheck disable=SC2086
+        "$cc" -std=c99 -O2 -Wall -Wextra -Werror -pedantic -Wvla -ffp-contract=off $variant \
+            -I"$ROOT/src_c" "$ROOT/src_c/tests/variant_digest.c" "$ROOT/src_c/cmf_sgd.c" \
+            "$ROOT/src_c/cmf_blocks.c" -lm -o "$exe"
+        "$exe" > "$exe.txt" 2> "$exe.variant"
+        digests+=("$exe")
+        if ! cmp -s "${digests[0]}.txt" "$exe.txt"; then
+            echo "c.sh: $cc $variant ($(cat "$exe.variant")) computes other bits than" \
+                 "the first build ($(cat "${digests[0]}.variant")):" >&2
+            diff "${digests[0]}.txt" "$exe.txt" | head -n 5 >&2
+            exit 1
+        fi
+    done
+done
+echo "== kernel variants: ${#digests[@]} builds, $(wc -l < "${digests[0]}.txt") cases, identical bits" \
+     "($(cat "$WORK"/digest-*.variant | sort -u | tr '\n' ' '))"
+
 for cc in "${compilers[@]}"; do
     echo "== $cc: $("$cc" --version | head -n 1)"
     build="$WORK/build-$cc"

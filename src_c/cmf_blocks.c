@@ -57,74 +57,95 @@ cmf_status cmf_block_order(uint64_t seed, int32_t block, int64_t n,
 
 const char *cmf_simd_variant(void)
 {
-#if CMF_X86_DISPATCH
+#if CMF_X86_AVX512
     if (__builtin_cpu_supports("avx512f"))
         return "avx512";
+#endif
+#if CMF_X86_DISPATCH
     if (__builtin_cpu_supports("avx2"))
         return "avx2";
 #endif
     return "baseline";
 }
 
-/* Instantiate the loop for each precision and instruction set. */
+/* Instantiate the loop for each precision and instruction set; a vector
+ * register holds CMF_VEC_BYTES (16 for the baseline: SSE2, NEON). */
 #define CMF_NAME(base) CMF_CAT(CMF_CAT(base, CMF_ISA), CMF_SUFFIX)
+#define CMF_VEC_LANES (CMF_VEC_BYTES / CMF_REAL_BYTES)
 
 #define CMF_REAL float
-#define CMF_DOT_REAL CMF_FLOAT_DOT_REAL
+#define CMF_REAL_BYTES 4
 #define CMF_SUFFIX f32
 #define CMF_MODEL cmf_model_f32
 #define CMF_BLOCKED cmf_blocked_f32
 #define CMF_ISA base_
 #define CMF_TARGET
+#define CMF_VEC_BYTES 16
 #include "cmf_blocks_impl.h"
 #undef CMF_ISA
 #undef CMF_TARGET
+#undef CMF_VEC_BYTES
 #if CMF_X86_DISPATCH
 #define CMF_ISA avx2_
 #define CMF_TARGET CMF_TARGET_AVX2
+#define CMF_VEC_BYTES 32
 #include "cmf_blocks_impl.h"
 #undef CMF_ISA
 #undef CMF_TARGET
+#undef CMF_VEC_BYTES
+#endif
+#if CMF_X86_AVX512
 #define CMF_ISA avx512_
 #define CMF_TARGET CMF_TARGET_AVX512
+#define CMF_VEC_BYTES 64
 #include "cmf_blocks_impl.h"
 #undef CMF_ISA
 #undef CMF_TARGET
+#undef CMF_VEC_BYTES
 #endif
 #undef CMF_REAL
+#undef CMF_REAL_BYTES
 #undef CMF_SUFFIX
 #undef CMF_MODEL
 #undef CMF_BLOCKED
-#undef CMF_DOT_REAL
 
 #define CMF_REAL double
-#define CMF_DOT_REAL double
+#define CMF_REAL_BYTES 8
 #define CMF_SUFFIX f64
 #define CMF_MODEL cmf_model_f64
 #define CMF_BLOCKED cmf_blocked_f64
 #define CMF_ISA base_
 #define CMF_TARGET
+#define CMF_VEC_BYTES 16
 #include "cmf_blocks_impl.h"
 #undef CMF_ISA
 #undef CMF_TARGET
+#undef CMF_VEC_BYTES
 #if CMF_X86_DISPATCH
 #define CMF_ISA avx2_
 #define CMF_TARGET CMF_TARGET_AVX2
+#define CMF_VEC_BYTES 32
 #include "cmf_blocks_impl.h"
 #undef CMF_ISA
 #undef CMF_TARGET
+#undef CMF_VEC_BYTES
+#endif
+#if CMF_X86_AVX512
 #define CMF_ISA avx512_
 #define CMF_TARGET CMF_TARGET_AVX512
+#define CMF_VEC_BYTES 64
 #include "cmf_blocks_impl.h"
 #undef CMF_ISA
 #undef CMF_TARGET
+#undef CMF_VEC_BYTES
 #endif
 #undef CMF_REAL
+#undef CMF_REAL_BYTES
 #undef CMF_SUFFIX
 #undef CMF_MODEL
 #undef CMF_BLOCKED
-#undef CMF_DOT_REAL
 #undef CMF_NAME
+#undef CMF_VEC_LANES
 
 /* The public entry points, once per precision. */
 #define CMF_SUFFIX f32

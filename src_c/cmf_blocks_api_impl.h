@@ -119,12 +119,15 @@ static cmf_status CMF_PNAME(sgd_blocks_checked_)(const cmf_params *params,
             return CMF_ERR_NULL_POINTER;
     }
 
-#if CMF_X86_DISPATCH
+#if CMF_X86_AVX512
     if (__builtin_cpu_supports("avx512f"))
         status = CMF_PNAME(blocks_loop_avx512_)(params, model, blocked, blocks,
                                                  keys, n_visit, seed, scratch,
                                                  sse);
-    else if (__builtin_cpu_supports("avx2"))
+    else
+#endif
+#if CMF_X86_DISPATCH
+    if (__builtin_cpu_supports("avx2"))
         status = CMF_PNAME(blocks_loop_avx2_)(params, model, blocked, blocks,
                                                keys, n_visit, seed, scratch,
                                                sse);

@@ -14,19 +14,26 @@
 #  define CMF_GATHER 64
 #endif
 
-CMF_TARGET static cmf_status CMF_NAME(blocks_loop_)(
+/*
+ * The blocked epoch for k = 16 n_chunks + (k % 16); adaptive says whether
+ * params->adaptive is set. Both are constants at each call site in
+ * blocks_loop_ below, so that every instantiation is specialised.
+ */
+CMF_TARGET static CMF_ALWAYS_INLINE cmf_status CMF_NAME(blocks_run_)(
     const cmf_params *params, CMF_MODEL *model, const CMF_BLOCKED *blocked,
     const int32_t *blocks, const int32_t *keys, int64_t n_visit,
-    uint64_t seed, int32_t *scratch, double *sse)
+    uint64_t seed, int32_t *scratch, double *sse, const size_t n_chunks,
+    const int adaptive)
 {
     const int32_t k = model->n_factors;
+    const size_t tail = (size_t)k % CMF_LANES;
     const size_t size = sizeof(CMF_REAL);
     /* Prefetching pays only when the factors do not fit in cache; on a
      * small model it is pure overhead (about 60 instructions per pair). */
     const int prefetch = ((size_t)model->n_rows + (size_t)model->n_cols) *
                          (size_t)k * size > CMF_PREFETCH_MIN_BYTES;
     double total = 0.0;
-    int64_t v, t;
+    int64_t v, t, fetched;
     const char *band_next, *band_end;
     size_t band_step;
 
@@ -84,83 +91,124 @@ CMF_TARGET static cmf_status CMF_NAME(blocks_loop_)(
          * in a larger grid this one is a piece of (cmf_sgd_blocks_keyed). */
         cmf_block_order(seed, keys != NULL ? keys[v] : block, len, scratch);
         t = 0;
+        fetched = 0;
         while (t < len) {
             /* Entries are taken CMF_GATHER at a time from the random order
-             * into small arrays first: those loads are independent of each
-             * other and overlap, whereas reading lrows[scratch[t]] at each
-             * update puts two dependent loads (one often an L1 miss: the
-             * factor rows evict the block's entries) before the factor
-             * rows' addresses are known. Pairs never straddle two gathers;
-             * neither that nor the gathering changes any result. */
+             * into small arrays first, and checked there: those loads are
+             * independent of each other and overlap, whereas reading
+             * lrows[scratch[t]] at each update puts two dependent loads
+             * (one often an L1 miss: the factor rows evict the block's
+             * entries) before the factor rows' addresses are known. Groups
+             * never straddle two gathers; neither that nor the gathering
+             * changes any result. */
             int32_t gu[CMF_GATHER], gi[CMF_GATHER];
             double gr[CMF_GATHER];
-            const int64_t base = t;
-            const int64_t stop = len - t > CMF_GATHER ? t + CMF_GATHER : len;
-            int64_t g;
-            for (g = base; g < stop; ++g) {
-                const int32_t j = scratch[g];
-                gu[g - base] = row0 + (int32_t)lrows[j];
-                gi[g - base] = col0 + (int32_t)lcols[j];
-                gr[g - base] = (double)vals[j];
+            const int64_t n_gather = len - t > CMF_GATHER ? CMF_GATHER : len - t;
+            int64_t n_ok, g;
+            for (n_ok = 0; n_ok < n_gather; ++n_ok) {
+                const int32_t j = scratch[t + n_ok];
+                const int32_t u = row0 + (int32_t)lrows[j];
+                const int32_t i = col0 + (int32_t)lcols[j];
+                if ((uint32_t)u >= (uint32_t)model->n_rows ||
+                    (uint32_t)i >= (uint32_t)model->n_cols)
+                    break; /* updated up to this entry, then reported */
+                gu[n_ok] = u;
+                gi[n_ok] = i;
+                gr[n_ok] = (double)vals[j];
             }
-            while (t < stop) {
             if (band_next < band_end) {
-                size_t s;
-                for (s = 0; s < band_step && band_next < band_end; ++s, band_next += 64)
+                /* This gather's share of the next row band. */
+                const char *stop = band_next + 64 * band_step * (size_t)n_ok;
+                for (; band_next < band_end && band_next < stop; band_next += 64)
                     cmf_prefetch_line_l2_(band_next);
             }
-            const int32_t u = gu[t - base];
-            const int32_t i = gi[t - base];
-            const double r = gr[t - base];
-            if ((uint32_t)u >= (uint32_t)model->n_rows ||
-                (uint32_t)i >= (uint32_t)model->n_cols) {
+            g = 0;
+            while (g < n_ok) {
+                size_t n_group = 1;
+                if (prefetch) {
+                    /* The order within a block is random: fetch the factor
+                     * rows of the entries CMF_PREFETCH_DISTANCE ahead now
+                     * so that their cache misses overlap with these
+                     * updates. A row outside the model is only a hint
+                     * here; it is rejected in its turn. */
+                    const int64_t ahead = t + g + CMF_PREFETCH_DISTANCE + 4;
+                    for (; fetched < ahead && fetched < len; ++fetched) {
+                        const int32_t jn = scratch[fetched];
+                        const int32_t un = row0 + (int32_t)lrows[jn];
+                        const int32_t in = col0 + (int32_t)lcols[jn];
+                        if ((uint32_t)un < (uint32_t)model->n_rows &&
+                            (uint32_t)in < (uint32_t)model->n_cols) {
+                            cmf_prefetch_row_(model->row_factors, un, k, size);
+                            cmf_prefetch_row_(model->col_factors, in, k, size);
+                        }
+                    }
+                }
+                if (!adaptive && g + 4 <= n_ok) {
+                    const int32_t *u = gu + g, *i = gi + g;
+                    if (u[0] != u[1] && u[0] != u[2] && u[0] != u[3] &&
+                        u[1] != u[2] && u[1] != u[3] && u[2] != u[3] &&
+                        i[0] != i[1] && i[0] != i[2] && i[0] != i[3] &&
+                        i[1] != i[2] && i[1] != i[3] && i[2] != i[3])
+                        n_group = 4;
+                }
+                if (!adaptive && n_group == 1 && g + 2 <= n_ok &&
+                    gu[g] != gu[g + 1] && gi[g] != gi[g + 1])
+                    n_group = 2;
+                if (n_group == 4) {
+                    CMF_NAME(update_group_)(params, model, gu + g, gi + g,
+                                            gr + g, 4, &total, n_chunks, tail);
+                } else if (n_group == 2) {
+                    CMF_NAME(update_group_)(params, model, gu + g, gi + g,
+                                            gr + g, 2, &total, n_chunks, tail);
+                } else if (adaptive) {
+                    const double e = CMF_NAME(update_adaptive_)(
+                        params, model, gu[g], gi[g], gr[g]);
+                    total += e * e;
+                } else {
+                    const double e = CMF_NAME(update_one_)(
+                        params, model, gu[g], gi[g], gr[g], n_chunks, tail);
+                    total += e * e;
+                }
+                g += (int64_t)n_group;
+            }
+            if (n_ok < n_gather) {
                 *sse = total;
                 return CMF_ERR_INDEX_OUT_OF_RANGE;
             }
-            if (prefetch && t + CMF_PREFETCH_DISTANCE + 1 < len) {
-                /* The order within a block is random: fetch the factor rows
-                 * of the entries two steps ahead now so that their cache
-                 * misses overlap with these updates. A row outside the
-                 * model is only a hint here; it is rejected in its turn. */
-                int32_t a;
-                for (a = 0; a < 2; ++a) {
-                    const int32_t jn = scratch[t + CMF_PREFETCH_DISTANCE + a];
-                    const int32_t un = row0 + (int32_t)lrows[jn];
-                    const int32_t in = col0 + (int32_t)lcols[jn];
-                    if ((uint32_t)un < (uint32_t)model->n_rows &&
-                        (uint32_t)in < (uint32_t)model->n_cols) {
-                        cmf_prefetch_row_(model->row_factors, un, k, size);
-                        cmf_prefetch_row_(model->col_factors, in, k, size);
-                    }
-                }
-            }
-            if (params->adaptive) {
-                const double e = CMF_NAME(update_adaptive_)(
-                    params, model, u, i, r);
-                total += e * e;
-                t += 1;
-                continue;
-            }
-            if (t + 1 < stop) {
-                const int32_t u2 = gu[t + 1 - base];
-                const int32_t i2 = gi[t + 1 - base];
-                if (u2 != u && i2 != i && (uint32_t)u2 < (uint32_t)model->n_rows &&
-                    (uint32_t)i2 < (uint32_t)model->n_cols) {
-                    /* Independent pair: both at once, same bits. */
-                    CMF_NAME(update_two_)(params, model, u, i, r, u2, i2,
-                                          gr[t + 1 - base], &total);
-                    t += 2;
-                    continue;
-                }
-            }
-            {
-                const double e = CMF_NAME(update_one_)(params, model, u, i, r);
-                total += e * e;
-            }
-            t += 1;
-            }
+            t += n_gather;
         }
     }
     *sse = total;
     return CMF_OK;
+}
+
+/*
+ * The blocked epoch, specialised for k < 144 (chunk counts 0 to 8) and
+ * plain SGD; other k and AdaGrad take the general instantiation. Measured
+ * on W2 (10M ratings, AVX-512, one thread): see benchmarks/README.md.
+ */
+CMF_TARGET static cmf_status CMF_NAME(blocks_loop_)(
+    const cmf_params *params, CMF_MODEL *model, const CMF_BLOCKED *blocked,
+    const int32_t *blocks, const int32_t *keys, int64_t n_visit,
+    uint64_t seed, int32_t *scratch, double *sse)
+{
+    const size_t n_chunks = (size_t)model->n_factors / CMF_LANES;
+#define CMF_RUN_(chunks, adaptive)                                          \
+    CMF_NAME(blocks_run_)(params, model, blocked, blocks, keys, n_visit,    \
+                          seed, scratch, sse, chunks, adaptive)
+    if (params->adaptive)
+        return CMF_RUN_(n_chunks, 1);
+    switch (n_chunks) {
+    case 0: return CMF_RUN_(0, 0);
+    case 1: return CMF_RUN_(1, 0);
+    case 2: return CMF_RUN_(2, 0);
+    case 3: return CMF_RUN_(3, 0);
+    case 4: return CMF_RUN_(4, 0);
+    case 5: return CMF_RUN_(5, 0);
+    case 6: return CMF_RUN_(6, 0);
+    case 7: return CMF_RUN_(7, 0);
+    case 8: return CMF_RUN_(8, 0);
+    default: return CMF_RUN_(n_chunks, 0);
+    }
+#undef CMF_RUN_
 }

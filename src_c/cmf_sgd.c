@@ -57,17 +57,21 @@ cmf_status cmf_check_params(const cmf_params *params)
 }
 
 #define CMF_REAL float
-#define CMF_DOT_REAL CMF_FLOAT_DOT_REAL
+#define CMF_REAL_BYTES 4
+#define CMF_VEC_LANES 4 /* 16-byte registers: SSE2, NEON */
 #define CMF_SUFFIX f32
 #include "cmf_sgd_impl.h"
 #undef CMF_REAL
-#undef CMF_DOT_REAL
+#undef CMF_VEC_LANES
+#undef CMF_REAL_BYTES
 #undef CMF_SUFFIX
 
 #define CMF_REAL double
-#define CMF_DOT_REAL double
+#define CMF_REAL_BYTES 8
+#define CMF_VEC_LANES 2
 #define CMF_SUFFIX f64
 #include "cmf_sgd_impl.h"
 #undef CMF_REAL
-#undef CMF_DOT_REAL
+#undef CMF_VEC_LANES
+#undef CMF_REAL_BYTES
 #undef CMF_SUFFIX

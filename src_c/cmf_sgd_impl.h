@@ -94,7 +94,9 @@ cmf_status CMF_NAME(cmf_sgd_epoch_)(const cmf_params *params,
                                            (double)data->values[j]);
         else
             e = CMF_NAME(update_one_)(params, model, u, i,
-                                      (double)data->values[j]);
+                                      (double)data->values[j],
+                                      (size_t)model->n_factors / CMF_LANES,
+                                      (size_t)model->n_factors % CMF_LANES);
         total += e * e;
     }
     *sse = total;
@@ -136,7 +138,8 @@ cmf_status CMF_NAME(cmf_predict_)(const CMF_MODEL *model,
             const int32_t k = model->n_factors;
             const CMF_REAL *p = model->row_factors + (size_t)u * (size_t)k;
             const CMF_REAL *q = model->col_factors + (size_t)i * (size_t)k;
-            pred += CMF_NAME(dot_)(p, q, k);
+            pred += CMF_NAME(dot_)(p, q, (size_t)k / CMF_LANES,
+                                        (size_t)k % CMF_LANES);
         }
         out[t] = (CMF_REAL)pred;
     }

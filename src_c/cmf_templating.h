@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /*
  * Compiler extensions (prefetch builtins, target attributes) are used only
@@ -21,6 +22,35 @@
 #  define CMF_GNU_EXTENSIONS 1
 #else
 #  define CMF_GNU_EXTENSIONS 0
+#endif
+
+/*
+ * The kernels are written with the 16-lane vector types of gcc and clang
+ * (__attribute__((vector_size))) where available, and with plain loops
+ * doing the same arithmetic elsewhere (see cmf_update_impl.h).
+ */
+#define CMF_VECTOR_EXT CMF_GNU_EXTENSIONS
+
+/* __builtin_shufflevector (clang; gcc from 12) narrows a vector register
+ * without a trip through memory. */
+#ifndef CMF_HAVE_SHUFFLEVECTOR
+#  define CMF_HAVE_SHUFFLEVECTOR 0
+#  if CMF_VECTOR_EXT && defined(__has_builtin)
+#    if __has_builtin(__builtin_shufflevector)
+#      undef CMF_HAVE_SHUFFLEVECTOR
+#      define CMF_HAVE_SHUFFLEVECTOR 1
+#    endif
+#  endif
+#endif
+
+/* A function that must be inlined into its caller: the blocked epoch's
+ * body is instantiated once per common chunk count this way. */
+#if CMF_GNU_EXTENSIONS
+#  define CMF_ALWAYS_INLINE inline __attribute__((always_inline))
+#elif defined(_MSC_VER)
+#  define CMF_ALWAYS_INLINE __forceinline
+#else
+#  define CMF_ALWAYS_INLINE CMF_INLINE
 #endif
 
 #define CMF_CAT_(a, b) a##b
@@ -49,7 +79,8 @@
  * __builtin_cpu_supports, so a wheel built for the baseline still uses the
  * wide vectors where the CPU has them. Elsewhere (MSVC, arm64, where NEON is
  * the baseline anyway) only the baseline build exists. Define
- * CMF_NO_DISPATCH to force the baseline everywhere.
+ * CMF_NO_DISPATCH to force the baseline everywhere, or CMF_NO_AVX512 to
+ * stop at AVX2 (.ci/c.sh builds both to compare the variants' bits).
  */
 #if !defined(CMF_NO_DISPATCH) && CMF_GNU_EXTENSIONS && \
     (defined(__x86_64__) || defined(__i386__))
@@ -59,11 +90,10 @@
 #else
 #  define CMF_X86_DISPATCH 0
 #endif
-
-/* Type of the partial sums of a float32 dot product (see
- * cmf_update_impl.h); double reproduces a fully double dot product. */
-#ifndef CMF_FLOAT_DOT_REAL
-#  define CMF_FLOAT_DOT_REAL float
+#if CMF_X86_DISPATCH && !defined(CMF_NO_AVX512)
+#  define CMF_X86_AVX512 1
+#else
+#  define CMF_X86_AVX512 0
 #endif
 
 /* Entries looked ahead when prefetching factor rows. */

@@ -15,64 +15,98 @@
  * The dot product keeps CMF_LANES (16) independent partial sums, lane j
  * summing the products of coordinates f with f % 16 == j, and adds them in
  * a fixed pairwise tree at the end. Coordinates are processed in whole
- * chunks of 16 by a fixed-length inner loop, which the compiler maps onto
- * vector registers of whatever width the variant has (SSE2, AVX2, AVX-512,
- * NEON), but the arithmetic, and therefore every bit of the result, is the
- * same in every variant: each lane is a sequential sum, and the build
- * disables floating-point contraction (-ffp-contract=off), so no variant
- * fuses a multiply-add that another does not. A run on an AVX-512 machine
- * and one on a baseline machine give identical factors.
+ * chunks of 16, which map onto vector registers of whatever width the
+ * variant has (SSE2, AVX2, AVX-512, NEON), but the arithmetic, and
+ * therefore every bit of the result, is the same in every variant: each
+ * lane is a sequential sum, and the build disables floating-point
+ * contraction (-ffp-contract=off), so no variant fuses a multiply-add that
+ * another does not. A run on an AVX-512 machine and one on a baseline
+ * machine give identical factors.
  *
- * The partial sums have the type CMF_DOT_REAL: double for float64 models,
- * float for float32 ones. A float32 model rounds every factor to 24 bits
- * anyway; 16 lanes of at most k/16 terms each keep the relative rounding
- * error of the dot product near k/16 float ulps (about 4e-7 at k = 64),
- * far below the noise of one SGD step, and the squared errors returned
- * (the loss) are still summed in double. Measured on W2 (k = 64, blocked
- * epoch, AVX-512): 36-38 ns per update with float lanes against 43-45 ns
- * with double ones, whose conversions halve the vector width. Define
- * CMF_FLOAT_DOT_REAL=double to build the all-double variant.
+ * With gcc and clang a chunk is one value of a 16-lane vector type (the
+ * compilers' vector extension), so the code generated is exactly one
+ * vector operation per line below, whatever the compiler's loop heuristics
+ * would make of a loop. Other compilers (MSVC, or CMF_PORTABLE) get plain
+ * loops over the 16 lanes doing the same arithmetic in the same order;
+ * .ci/c.sh checks that both give the same bits.
  *
- * The factor update is written in CMF_REAL: in float32 it is rounded to
- * float32 anyway when stored, and computing it in float keeps twice as many
- * lanes per vector. Both updates read p and q before either is written.
+ * Every function takes the number of whole chunks (k / 16) and the tail
+ * (k % 16) as arguments: the blocked epoch calls them with a constant
+ * chunk count for each common k (see cmf_blocks_impl.h), so that after
+ * inlining the chunk loops are fully unrolled, the partial sums stay in
+ * registers and no loop counter is left (at k = 16 the loops alone were
+ * about 70 instructions per update).
+ *
+ * The partial sums have the model's type: a float32 model rounds every
+ * factor to 24 bits anyway; 16 lanes of at most k/16 terms each keep the
+ * relative rounding error of the dot product near k/16 float ulps (about
+ * 4e-7 at k = 64), far below the noise of one SGD step, and the squared
+ * errors returned (the loss) are summed in double. The factor update is
+ * written in CMF_REAL too. Both updates read p and q before either is
+ * written.
  *
  * Loop counters are size_t: Python's build flags include -fwrapv, under
  * which gcc must assume signed counters may wrap and gives up vectorising
- * these loops (measured: 3.5x slower updates).
+ * loops (measured: 3.5x slower updates).
  */
-#if !defined(CMF_REAL) || !defined(CMF_MODEL) || !defined(CMF_TARGET) || \
-    !defined(CMF_DOT_REAL)
-#  error "define CMF_REAL, CMF_DOT_REAL, CMF_NAME, CMF_MODEL and CMF_TARGET"
+#if !defined(CMF_REAL) || !defined(CMF_MODEL) || !defined(CMF_TARGET)
+#  error "define CMF_REAL, CMF_NAME, CMF_MODEL and CMF_TARGET"
 #endif
 
 #ifndef CMF_LANES
 #  define CMF_LANES 16
 #endif
-
-/* Dot product of two k-vectors in the fixed lane layout above. */
-CMF_TARGET static CMF_INLINE double CMF_NAME(dot_)(
-    const CMF_REAL *CMF_RESTRICT p, const CMF_REAL *CMF_RESTRICT q, int32_t k)
-{
-    CMF_DOT_REAL acc[CMF_LANES];
-    const size_t n_chunks = (size_t)k / CMF_LANES;
-    const size_t tail = (size_t)k % CMF_LANES;
-    size_t c, j;
-    for (j = 0; j < CMF_LANES; ++j)
-        acc[j] = 0;
-    /* Whole chunks of CMF_LANES coordinates: a fixed-length inner loop that
-     * the compiler maps onto vector registers with no peeling or tails. */
-    for (c = 0; c < n_chunks; ++c, p += CMF_LANES, q += CMF_LANES) {
-        for (j = 0; j < CMF_LANES; ++j)
-            acc[j] += (CMF_DOT_REAL)p[j] * (CMF_DOT_REAL)q[j];
-    }
-    for (j = 0; j < tail; ++j)
-        acc[j] += (CMF_DOT_REAL)p[j] * (CMF_DOT_REAL)q[j];
-    /* Fixed pairwise tree; each level a constant-length loop, so that it
-     * unrolls into a few vector adds and shuffles. */
 #if CMF_LANES != 16
-#  error "the reduction below is written for 16 lanes"
+#  error "the reductions below are written for 16 lanes"
 #endif
+
+#if CMF_VECTOR_EXT
+#  ifndef CMF_VEC_LANES
+#    error "define CMF_VEC_LANES (elements per vector register) for CMF_VECTOR_EXT"
+#  endif
+/* One vector register, and the narrower vectors of the reduction tree. A
+ * chunk of 16 coordinates is CMF_SUB registers. */
+#  define CMF_SUB (CMF_LANES / CMF_VEC_LANES)
+typedef CMF_REAL CMF_NAME(vec_)
+    __attribute__((vector_size(CMF_VEC_LANES * sizeof(CMF_REAL))));
+typedef CMF_REAL CMF_NAME(vec8_)
+    __attribute__((vector_size(8 * sizeof(CMF_REAL))));
+typedef CMF_REAL CMF_NAME(vec4_)
+    __attribute__((vector_size(4 * sizeof(CMF_REAL))));
+typedef CMF_REAL CMF_NAME(vec2_)
+    __attribute__((vector_size(2 * sizeof(CMF_REAL))));
+/* Integer lanes of the same width, for masking. */
+#  if CMF_REAL_BYTES == 4
+typedef int32_t CMF_NAME(ilane_);
+#  elif CMF_REAL_BYTES == 8
+typedef int64_t CMF_NAME(ilane_);
+#  else
+#    error "define CMF_REAL_BYTES (4 or 8) with CMF_REAL"
+#  endif
+typedef CMF_NAME(ilane_) CMF_NAME(ivec_)
+    __attribute__((vector_size(CMF_VEC_LANES * sizeof(CMF_REAL))));
+/* 16 zeros then 16 ones: the 16 entries from index `tail` on select the
+ * last `tail` lanes of a chunk. */
+static const CMF_NAME(ilane_) CMF_NAME(tail_mask_)[2 * CMF_LANES] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1};
+/* Lanes lo .. lo + n - 1 of a vector x as a vector of n lanes: a register
+ * extract with __builtin_shufflevector (clang, gcc >= 12), a copy through
+ * memory with older compilers (slower, same bits). */
+#  if CMF_HAVE_SHUFFLEVECTOR
+#    define CMF_LO8_(x) __builtin_shufflevector(x, x, 0, 1, 2, 3, 4, 5, 6, 7)
+#    define CMF_HI8_(x) __builtin_shufflevector(x, x, 8, 9, 10, 11, 12, 13, 14, 15)
+#    define CMF_LO4_(x) __builtin_shufflevector(x, x, 0, 1, 2, 3)
+#    define CMF_HI4_(x) __builtin_shufflevector(x, x, 4, 5, 6, 7)
+#  endif
+#endif
+
+/* The fixed pairwise tree over 16 partial sums: lanes j and j + 8, then
+ * j and j + 4, then j and j + 2, and the last two added in double. */
+CMF_TARGET static CMF_ALWAYS_INLINE double CMF_NAME(sum_lanes_)(
+    CMF_REAL *acc)
+{
+    size_t j;
     for (j = 0; j < 8; ++j)
         acc[j] += acc[j + 8];
     for (j = 0; j < 4; ++j)
@@ -82,24 +116,198 @@ CMF_TARGET static CMF_INLINE double CMF_NAME(dot_)(
     return (double)acc[0] + (double)acc[1];
 }
 
-/*
- * One update for the entry (u, i, r); u and i must be valid. Returns the
- * error e = r - r_hat before the update.
- */
-CMF_TARGET static CMF_INLINE double CMF_NAME(update_one_)(
-    const cmf_params *params, CMF_MODEL *model, int32_t u, int32_t i,
-    double r)
+/* Dot product of two k-vectors (k = 16 n_chunks + tail) in the lane
+ * layout above. When k > 16 the tail is one more chunk, the last 16
+ * coordinates, with the products of the first 16 - tail (already counted)
+ * replaced by +0: the tail's coordinate 16 n_chunks + m goes to lane
+ * 16 - tail + m. When k < 16 coordinate f goes to lane f, the other lanes
+ * getting 0 * 0. Either way the tail is vector code too (a scalar tail
+ * would pass the lanes through memory, in the critical path). */
+CMF_TARGET static CMF_ALWAYS_INLINE double CMF_NAME(dot_)(
+    const CMF_REAL *CMF_RESTRICT p, const CMF_REAL *CMF_RESTRICT q,
+    const size_t n_chunks, const size_t tail)
 {
-    const int32_t k = model->n_factors;
-    CMF_REAL *CMF_RESTRICT p = model->row_factors + (size_t)u * (size_t)k;
-    CMF_REAL *CMF_RESTRICT q = model->col_factors + (size_t)i * (size_t)k;
-    const double lr = params->learning_rate;
-    double pred = model->global_mean + CMF_NAME(dot_)(p, q, k);
-    double e;
-    CMF_REAL ge, gr;
-    const size_t n_chunks = (size_t)k / CMF_LANES;
-    const size_t tail = (size_t)k % CMF_LANES;
+    CMF_REAL pad_p[CMF_LANES], pad_q[CMF_LANES];
     size_t c, j;
+#if CMF_VECTOR_EXT
+    typedef CMF_NAME(vec_) vec;
+    vec acc[CMF_SUB];
+    size_t s;
+    for (s = 0; s < CMF_SUB; ++s)
+        acc[s] = (vec){0};
+    for (c = 0; c < n_chunks; ++c, p += CMF_LANES, q += CMF_LANES) {
+        for (s = 0; s < CMF_SUB; ++s) {
+            vec x, y;
+            memcpy(&x, p + s * CMF_VEC_LANES, sizeof x);
+            memcpy(&y, q + s * CMF_VEC_LANES, sizeof y);
+            acc[s] += x * y;
+        }
+    }
+    if (tail > 0 && n_chunks > 0) {
+        /* The last 16 coordinates, of which the first 16 - tail were in
+         * the last chunk: their products are masked to +0. */
+        typedef CMF_NAME(ivec_) ivec;
+        const CMF_REAL *pe = p + tail - CMF_LANES, *qe = q + tail - CMF_LANES;
+        for (s = 0; s < CMF_SUB; ++s) {
+            vec x, y;
+            ivec m;
+            memcpy(&x, pe + s * CMF_VEC_LANES, sizeof x);
+            memcpy(&y, qe + s * CMF_VEC_LANES, sizeof y);
+            memcpy(&m, CMF_NAME(tail_mask_) + tail + s * CMF_VEC_LANES, sizeof m);
+            acc[s] += (vec)((ivec)(x * y) & m);
+        }
+    } else if (tail > 0) {
+        for (j = 0; j < CMF_LANES; ++j) {
+            pad_p[j] = j < tail ? p[j] : 0;
+            pad_q[j] = j < tail ? q[j] : 0;
+        }
+        for (s = 0; s < CMF_SUB; ++s) {
+            vec x, y;
+            memcpy(&x, pad_p + s * CMF_VEC_LANES, sizeof x);
+            memcpy(&y, pad_q + s * CMF_VEC_LANES, sizeof y);
+            acc[s] += x * y;
+        }
+    }
+    {
+        /* The tree of sum_lanes_: whole registers first, then halves. */
+#  if CMF_VEC_LANES == 2
+        CMF_NAME(vec2_) h = ((acc[0] + acc[4]) + (acc[2] + acc[6])) +
+                            ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+        return (double)h[0] + (double)h[1];
+#  else
+        CMF_NAME(vec4_) h;
+#    if CMF_VEC_LANES == 4
+        h = (acc[0] + acc[2]) + (acc[1] + acc[3]);
+#    else
+        CMF_NAME(vec8_) e;
+#      if CMF_VEC_LANES == 8
+        e = acc[0] + acc[1];
+#      elif CMF_VEC_LANES == 16 && CMF_HAVE_SHUFFLEVECTOR
+        e = CMF_LO8_(acc[0]) + CMF_HI8_(acc[0]);
+#      elif CMF_VEC_LANES == 16
+        CMF_NAME(vec8_) hi;
+        memcpy(&e, &acc[0], sizeof e);
+        memcpy(&hi, (const char *)&acc[0] + sizeof e, sizeof hi);
+        e += hi;
+#      else
+#        error "CMF_VEC_LANES must be 2, 4, 8 or 16"
+#      endif
+#      if CMF_HAVE_SHUFFLEVECTOR
+        h = CMF_LO4_(e) + CMF_HI4_(e);
+#      else
+        {
+            CMF_NAME(vec4_) hi4;
+            memcpy(&h, &e, sizeof h);
+            memcpy(&hi4, (const char *)&e + sizeof h, sizeof hi4);
+            h += hi4;
+        }
+#      endif
+#    endif
+        return (double)(h[0] + h[2]) + (double)(h[1] + h[3]);
+#  endif
+    }
+#else
+    CMF_REAL acc[CMF_LANES];
+    for (j = 0; j < CMF_LANES; ++j)
+        acc[j] = 0;
+    for (c = 0; c < n_chunks; ++c, p += CMF_LANES, q += CMF_LANES) {
+        for (j = 0; j < CMF_LANES; ++j)
+            acc[j] += p[j] * q[j];
+    }
+    if (tail > 0 && n_chunks > 0) {
+        const CMF_REAL *pe = p + tail - CMF_LANES, *qe = q + tail - CMF_LANES;
+        for (j = 0; j < CMF_LANES; ++j)
+            acc[j] += j + tail >= CMF_LANES ? pe[j] * qe[j] : (CMF_REAL)0;
+    } else if (tail > 0) {
+        for (j = 0; j < CMF_LANES; ++j) {
+            pad_p[j] = j < tail ? p[j] : 0;
+            pad_q[j] = j < tail ? q[j] : 0;
+        }
+        for (j = 0; j < CMF_LANES; ++j)
+            acc[j] += pad_p[j] * pad_q[j];
+    }
+    return CMF_NAME(sum_lanes_)(acc);
+#endif
+}
+
+/* p <- p + (ge q - gr p) and q <- q + (ge p - gr q), both from the old p
+ * and q, over k = 16 n_chunks + tail coordinates. (The products lr e and
+ * lr lambda are folded into ge and gr: one multiply fewer per coordinate,
+ * the same value up to rounding.) */
+CMF_TARGET static CMF_ALWAYS_INLINE void CMF_NAME(step_)(
+    CMF_REAL *CMF_RESTRICT p, CMF_REAL *CMF_RESTRICT q, const CMF_REAL ge,
+    const CMF_REAL gr, const size_t n_chunks, const size_t tail)
+{
+    size_t c, j;
+    for (c = 0; c < n_chunks; ++c, p += CMF_LANES, q += CMF_LANES) {
+#if CMF_VECTOR_EXT
+        size_t s;
+        for (s = 0; s < CMF_SUB; ++s) {
+            CMF_NAME(vec_) pf, qf, pn, qn;
+            memcpy(&pf, p + s * CMF_VEC_LANES, sizeof pf);
+            memcpy(&qf, q + s * CMF_VEC_LANES, sizeof qf);
+            pn = pf + (ge * qf - gr * pf);
+            qn = qf + (ge * pf - gr * qf);
+            memcpy(p + s * CMF_VEC_LANES, &pn, sizeof pn);
+            memcpy(q + s * CMF_VEC_LANES, &qn, sizeof qn);
+        }
+#else
+        for (j = 0; j < CMF_LANES; ++j) {
+            const CMF_REAL pf = p[j];
+            const CMF_REAL qf = q[j];
+            p[j] = pf + (ge * qf - gr * pf);
+            q[j] = qf + (ge * pf - gr * qf);
+        }
+#endif
+    }
+#if CMF_VECTOR_EXT
+    if (tail > 0 && n_chunks > 0) {
+        /* The last 16 coordinates again, keeping the first 16 - tail as
+         * they are (already updated) and updating the tail: the same bits
+         * as the scalar loop below. */
+        typedef CMF_NAME(vec_) vec;
+        typedef CMF_NAME(ivec_) ivec;
+        CMF_REAL *pe = p + tail - CMF_LANES, *qe = q + tail - CMF_LANES;
+        size_t s;
+        for (s = 0; s < CMF_SUB; ++s) {
+            vec pf, qf, pn, qn;
+            ivec m;
+            memcpy(&pf, pe + s * CMF_VEC_LANES, sizeof pf);
+            memcpy(&qf, qe + s * CMF_VEC_LANES, sizeof qf);
+            memcpy(&m, CMF_NAME(tail_mask_) + tail + s * CMF_VEC_LANES, sizeof m);
+            pn = pf + (ge * qf - gr * pf);
+            qn = qf + (ge * pf - gr * qf);
+            pn = (vec)(((ivec)pn & m) | ((ivec)pf & ~m));
+            qn = (vec)(((ivec)qn & m) | ((ivec)qf & ~m));
+            memcpy(pe + s * CMF_VEC_LANES, &pn, sizeof pn);
+            memcpy(qe + s * CMF_VEC_LANES, &qn, sizeof qn);
+        }
+        return;
+    }
+#endif
+    for (j = 0; j < tail; ++j) {
+        const CMF_REAL pf = p[j];
+        const CMF_REAL qf = q[j];
+        p[j] = pf + (ge * qf - gr * pf);
+        q[j] = qf + (ge * pf - gr * qf);
+    }
+}
+
+/*
+ * One update for the entry (u, i, r); u and i must be valid and
+ * 16 n_chunks + tail == model->n_factors. Returns the error e = r - r_hat
+ * before the update.
+ */
+CMF_TARGET static CMF_ALWAYS_INLINE double CMF_NAME(update_one_)(
+    const cmf_params *params, CMF_MODEL *model, int32_t u, int32_t i,
+    double r, const size_t n_chunks, const size_t tail)
+{
+    const size_t k = (size_t)model->n_factors;
+    CMF_REAL *CMF_RESTRICT p = model->row_factors + (size_t)u * k;
+    CMF_REAL *CMF_RESTRICT q = model->col_factors + (size_t)i * k;
+    const double lr = params->learning_rate;
+    double pred = model->global_mean + CMF_NAME(dot_)(p, q, n_chunks, tail);
+    double e;
 
     if (params->update_biases)
         pred += (double)model->row_bias[u] + (double)model->col_bias[i];
@@ -112,101 +320,59 @@ CMF_TARGET static CMF_INLINE double CMF_NAME(update_one_)(
         model->row_bias[u] = (CMF_REAL)(bu + lr * (e - lrb * bu));
         model->col_bias[i] = (CMF_REAL)(ci + lr * (e - lrb * ci));
     }
-    /* p + lr (e q - reg p) with the two products folded into constants:
-     * the same value up to rounding, one multiply fewer per coordinate. */
-    ge = (CMF_REAL)(lr * e);
-    gr = (CMF_REAL)(lr * params->regularization);
-    for (c = 0; c < n_chunks; ++c, p += CMF_LANES, q += CMF_LANES) {
-        for (j = 0; j < CMF_LANES; ++j) {
-            const CMF_REAL pf = p[j];
-            const CMF_REAL qf = q[j];
-            p[j] = pf + (ge * qf - gr * pf);
-            q[j] = qf + (ge * pf - gr * qf);
-        }
-    }
-    for (j = 0; j < tail; ++j) {
-        const CMF_REAL pf = p[j];
-        const CMF_REAL qf = q[j];
-        p[j] = pf + (ge * qf - gr * pf);
-        q[j] = qf + (ge * pf - gr * qf);
-    }
+    CMF_NAME(step_)(p, q, (CMF_REAL)(lr * e),
+                    (CMF_REAL)(lr * params->regularization), n_chunks, tail);
     return e;
 }
 
 /*
- * Two updates, for entries (u1, i1, r1) then (u2, i2, r2), with u1 != u2
- * and i1 != i2 (checked by the caller). They then read and write disjoint
- * memory, so computing both errors first and both updates after gives
- * exactly the bits of update_one_ twice in a row; written this way the two
- * dependency chains (load, dot product, error, update) are independent
- * instructions the CPU overlaps, instead of one long chain after another.
- * The squared errors are added to *total in visiting order.
+ * n_group (2 or 4) updates, for entries (u[g], i[g], r[g]) in order g =
+ * 0, 1, ..., whose rows are pairwise distinct and whose columns are
+ * pairwise distinct (checked by the caller). They then read and write
+ * disjoint memory, so computing all errors first and all updates after
+ * gives exactly the bits of update_one_ n_group times in a row. Written
+ * this way the dependency chains (load, dot product, error, update) are
+ * independent instructions that the CPU overlaps, and every load of the
+ * group comes before its stores, so no load waits on an earlier store it
+ * might alias. The squared errors are added to *total in visiting order.
  */
-CMF_TARGET static CMF_INLINE void CMF_NAME(update_two_)(
-    const cmf_params *params, CMF_MODEL *model, int32_t u1, int32_t i1,
-    double r1, int32_t u2, int32_t i2, double r2, double *total)
+CMF_TARGET static CMF_ALWAYS_INLINE void CMF_NAME(update_group_)(
+    const cmf_params *params, CMF_MODEL *model, const int32_t *u,
+    const int32_t *i, const double *r, const size_t n_group, double *total,
+    const size_t n_chunks, const size_t tail)
 {
-    const int32_t k = model->n_factors;
-    CMF_REAL *CMF_RESTRICT p1 = model->row_factors + (size_t)u1 * (size_t)k;
-    CMF_REAL *CMF_RESTRICT q1 = model->col_factors + (size_t)i1 * (size_t)k;
-    CMF_REAL *CMF_RESTRICT p2 = model->row_factors + (size_t)u2 * (size_t)k;
-    CMF_REAL *CMF_RESTRICT q2 = model->col_factors + (size_t)i2 * (size_t)k;
+    const size_t k = (size_t)model->n_factors;
     const double lr = params->learning_rate;
-    double pred1 = model->global_mean + CMF_NAME(dot_)(p1, q1, k);
-    double pred2 = model->global_mean + CMF_NAME(dot_)(p2, q2, k);
-    double e1, e2;
-    CMF_REAL ge1, ge2, gr;
-    const size_t n_chunks = (size_t)k / CMF_LANES;
-    const size_t tail = (size_t)k % CMF_LANES;
-    size_t c, j;
+    const CMF_REAL gr = (CMF_REAL)(lr * params->regularization);
+    CMF_REAL *p[4], *q[4];
+    double e[4];
+    size_t g;
 
+    for (g = 0; g < n_group; ++g) {
+        p[g] = model->row_factors + (size_t)u[g] * k;
+        q[g] = model->col_factors + (size_t)i[g] * k;
+        e[g] = model->global_mean + CMF_NAME(dot_)(p[g], q[g], n_chunks, tail);
+    }
     if (params->update_biases) {
         const double lrb = params->bias_regularization;
-        const double bu1 = (double)model->row_bias[u1];
-        const double ci1 = (double)model->col_bias[i1];
-        const double bu2 = (double)model->row_bias[u2];
-        const double ci2 = (double)model->col_bias[i2];
-        pred1 += bu1 + ci1;
-        pred2 += bu2 + ci2;
-        e1 = r1 - pred1;
-        e2 = r2 - pred2;
-        model->row_bias[u1] = (CMF_REAL)(bu1 + lr * (e1 - lrb * bu1));
-        model->col_bias[i1] = (CMF_REAL)(ci1 + lr * (e1 - lrb * ci1));
-        model->row_bias[u2] = (CMF_REAL)(bu2 + lr * (e2 - lrb * bu2));
-        model->col_bias[i2] = (CMF_REAL)(ci2 + lr * (e2 - lrb * ci2));
+        double bu[4], ci[4];
+        for (g = 0; g < n_group; ++g) {
+            bu[g] = (double)model->row_bias[u[g]];
+            ci[g] = (double)model->col_bias[i[g]];
+            e[g] = r[g] - (e[g] + (bu[g] + ci[g]));
+        }
+        for (g = 0; g < n_group; ++g) {
+            model->row_bias[u[g]] = (CMF_REAL)(bu[g] + lr * (e[g] - lrb * bu[g]));
+            model->col_bias[i[g]] = (CMF_REAL)(ci[g] + lr * (e[g] - lrb * ci[g]));
+        }
     } else {
-        e1 = r1 - pred1;
-        e2 = r2 - pred2;
+        for (g = 0; g < n_group; ++g)
+            e[g] = r[g] - e[g];
     }
-    *total += e1 * e1;
-    *total += e2 * e2;
-
-    ge1 = (CMF_REAL)(lr * e1);
-    ge2 = (CMF_REAL)(lr * e2);
-    gr = (CMF_REAL)(lr * params->regularization);
-    for (c = 0; c < n_chunks; ++c) {
-        for (j = 0; j < CMF_LANES; ++j) {
-            const CMF_REAL pf = p1[j], qf = q1[j];
-            p1[j] = pf + (ge1 * qf - gr * pf);
-            q1[j] = qf + (ge1 * pf - gr * qf);
-        }
-        for (j = 0; j < CMF_LANES; ++j) {
-            const CMF_REAL pf = p2[j], qf = q2[j];
-            p2[j] = pf + (ge2 * qf - gr * pf);
-            q2[j] = qf + (ge2 * pf - gr * qf);
-        }
-        p1 += CMF_LANES; q1 += CMF_LANES; p2 += CMF_LANES; q2 += CMF_LANES;
-    }
-    for (j = 0; j < tail; ++j) {
-        const CMF_REAL pf = p1[j], qf = q1[j];
-        p1[j] = pf + (ge1 * qf - gr * pf);
-        q1[j] = qf + (ge1 * pf - gr * qf);
-    }
-    for (j = 0; j < tail; ++j) {
-        const CMF_REAL pf = p2[j], qf = q2[j];
-        p2[j] = pf + (ge2 * qf - gr * pf);
-        q2[j] = qf + (ge2 * pf - gr * qf);
-    }
+    for (g = 0; g < n_group; ++g)
+        *total += e[g] * e[g];
+    for (g = 0; g < n_group; ++g)
+        CMF_NAME(step_)(p[g], q[g], (CMF_REAL)(lr * e[g]), gr, n_chunks, tail);
 }
 
 /* Sum of squares of (a x - b y) over k coordinates, in the lane layout of
@@ -215,7 +381,7 @@ CMF_TARGET static CMF_INLINE double CMF_NAME(grad_sq_)(
     const CMF_REAL *CMF_RESTRICT x, const CMF_REAL *CMF_RESTRICT y,
     CMF_REAL a, CMF_REAL b, int32_t k)
 {
-    CMF_DOT_REAL acc[CMF_LANES];
+    CMF_REAL acc[CMF_LANES];
     const size_t n_chunks = (size_t)k / CMF_LANES;
     const size_t tail = (size_t)k % CMF_LANES;
     size_t c, j;
@@ -223,21 +389,15 @@ CMF_TARGET static CMF_INLINE double CMF_NAME(grad_sq_)(
         acc[j] = 0;
     for (c = 0; c < n_chunks; ++c, x += CMF_LANES, y += CMF_LANES) {
         for (j = 0; j < CMF_LANES; ++j) {
-            const CMF_DOT_REAL g = (CMF_DOT_REAL)(a * x[j] - b * y[j]);
+            const CMF_REAL g = (CMF_REAL)(a * x[j] - b * y[j]);
             acc[j] += g * g;
         }
     }
     for (j = 0; j < tail; ++j) {
-        const CMF_DOT_REAL g = (CMF_DOT_REAL)(a * x[j] - b * y[j]);
+        const CMF_REAL g = (CMF_REAL)(a * x[j] - b * y[j]);
         acc[j] += g * g;
     }
-    for (j = 0; j < 8; ++j)
-        acc[j] += acc[j + 8];
-    for (j = 0; j < 4; ++j)
-        acc[j] += acc[j + 4];
-    for (j = 0; j < 2; ++j)
-        acc[j] += acc[j + 2];
-    return (double)acc[0] + (double)acc[1];
+    return CMF_NAME(sum_lanes_)(acc);
 }
 
 /*
@@ -256,7 +416,8 @@ CMF_TARGET static CMF_INLINE double CMF_NAME(update_adaptive_)(
     CMF_REAL *CMF_RESTRICT gi = model->col_adagrad + 2 * (size_t)i;
     const double lr = params->learning_rate;
     const double reg = params->regularization;
-    double pred = model->global_mean + CMF_NAME(dot_)(p, q, k);
+    double pred = model->global_mean +
+                  CMF_NAME(dot_)(p, q, (size_t)k / CMF_LANES, (size_t)k % CMF_LANES);
     double e, sp, sq;
     CMF_REAL ep, rp, eq, rq, ce, cr;
     const size_t n = (size_t)k;
@@ -300,3 +461,7 @@ CMF_TARGET static CMF_INLINE double CMF_NAME(update_adaptive_)(
     }
     return e;
 }
+
+#ifdef CMF_SUB
+#  undef CMF_SUB
+#endif
