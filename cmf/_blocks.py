@@ -21,6 +21,7 @@ So the result is bit-identical for a given seed whatever ``n_threads`` is.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import threading
@@ -212,6 +213,24 @@ def _ranges(n: int, parts: int) -> np.ndarray:
     return (np.arange(parts + 1, dtype=np.int64) * n) // parts
 
 
+@functools.lru_cache(maxsize=64)
+def _tile_bounds(grid: Grid) -> tuple[list[int], list[int], np.ndarray, np.ndarray]:
+    """The tile rows' and columns' first blocks, and each block's tile row and column.
+
+    The same for every epoch of a fit, so computed once per grid.
+    """
+    row_bounds = _ranges(grid.n_row_blocks, grid.n_tiles)
+    col_bounds = _ranges(grid.n_col_blocks, grid.n_tiles)
+    row_tile = np.repeat(np.arange(grid.n_tiles), np.diff(row_bounds))
+    col_tile = np.repeat(np.arange(grid.n_tiles), np.diff(col_bounds))
+    row_tile.setflags(write=False)
+    col_tile.setflags(write=False)
+    return row_bounds.tolist(), col_bounds.tolist(), row_tile, col_tile
+
+
+_MAX_SEED = int(np.iinfo(np.int64).max)
+
+
 @dataclass(frozen=True)
 class EpochSchedule:
     """The visiting order of one epoch.
@@ -250,25 +269,21 @@ def epoch_schedule(grid: Grid, seed: int, epoch: int) -> EpochSchedule:
     """
     rng = np.random.default_rng([seed, epoch])
     G = grid.n_tiles
-    row_bounds = _ranges(grid.n_row_blocks, G)
-    col_bounds = _ranges(grid.n_col_blocks, G)
-    # Shuffled order of the row (column) blocks inside each tile row (column).
-    row_key = rng.random(grid.n_row_blocks)
-    col_key = rng.random(grid.n_col_blocks)
-    tile_rows = [lo + np.argsort(row_key[lo:hi], kind="stable") for lo, hi in zip(row_bounds[:-1], row_bounds[1:])]
-    tile_cols = [lo + np.argsort(col_key[lo:hi], kind="stable") for lo, hi in zip(col_bounds[:-1], col_bounds[1:])]
+    rb, cb, row_tile, col_tile = _tile_bounds(grid)
+    # Shuffled order of the row (column) blocks inside each tile row
+    # (column), all tile rows (columns) one after the other: a stable sort
+    # by (tile, key) is a stable argsort of the keys inside each tile.
+    row_order = np.lexsort((rng.random(grid.n_row_blocks), row_tile))
+    col_order = np.lexsort((rng.random(grid.n_col_blocks), col_tile))
+    # Every block's number, rows and columns in that order: tile (a, b) is
+    # the sub-matrix of tile row a and tile column b, read row by row.
+    numbers = (row_order[:, None] * grid.n_col_blocks + col_order[None, :]).astype(np.int32)
+    tile = [[numbers[rb[a]:rb[a + 1], cb[b]:cb[b + 1]].ravel() for b in range(G)] for a in range(G)]
     # Stratum s pairs tile row alpha[j] with tile column beta[(j + gamma[s]) % G]:
     # a Latin square, so every tile is visited once per epoch.
-    alpha, beta, gamma = rng.permutation(G), rng.permutation(G), rng.permutation(G)
-    strata = []
-    for s in range(G):
-        tiles = []
-        for j in range(G):
-            rb = tile_rows[alpha[j]]
-            cb = tile_cols[beta[(j + gamma[s]) % G]]
-            tiles.append((rb[:, None] * grid.n_col_blocks + cb[None, :]).ravel().astype(np.int32))
-        strata.append(tiles)
-    block_seed = int(rng.integers(0, np.iinfo(np.int64).max, dtype=np.int64))
+    alpha, beta, gamma = rng.permutation(G).tolist(), rng.permutation(G).tolist(), rng.permutation(G).tolist()
+    strata = [[tile[alpha[j]][beta[(j + gamma[s]) % G]] for j in range(G)] for s in range(G)]
+    block_seed = int(rng.integers(0, _MAX_SEED, dtype=np.int64))
     return EpochSchedule(strata, block_seed)
 
 
