@@ -290,9 +290,10 @@ def epoch_schedule(grid: Grid, seed: int, epoch: int) -> EpochSchedule:
 class BlockedRunner:
     """Runs blocked epochs on a model with a fixed number of threads.
 
-    With one thread every tile runs on the calling thread; with more, a pool
-    of Python threads runs the tiles of each stratum (the C kernel releases
-    the GIL), taking the next tile from a shared counter. Each tile's sum of
+    With one thread every tile runs on the calling thread; with more, the
+    calling thread and ``n_threads - 1`` pool threads run the tiles of each
+    stratum (the C kernel releases the GIL), each taking the next tile from
+    a shared counter. Each tile's sum of
     squared errors is stored in its slot and the slots are added in a fixed
     order, so the loss does not depend on the thread count either.
 
@@ -307,7 +308,10 @@ class BlockedRunner:
         self.blocked = blocked
         self.n_threads = max(1, min(int(n_threads), blocked.grid.n_tiles))
         self._scratch = [np.empty(max(blocked.max_block, 1), dtype=np.int32) for _ in range(self.n_threads)]
-        self._pool = ThreadPoolExecutor(self.n_threads, thread_name_prefix="cmf-sgd") if self.n_threads > 1 else None
+        # The calling thread runs tiles too, so a stratum costs one hand-off
+        # per extra thread (tens of microseconds each on a busy machine).
+        self._pool = (ThreadPoolExecutor(self.n_threads - 1, thread_name_prefix="cmf-sgd")
+                      if self.n_threads > 1 else None)
 
     def close(self) -> None:
         """Stop the worker threads (idempotent)."""
@@ -378,12 +382,14 @@ class BlockedRunner:
                     raise
 
         assert self._pool is not None
-        futures = [self._pool.submit(worker, scratch) for scratch in self._scratch]
+        futures = [self._pool.submit(worker, scratch) for scratch in self._scratch[1:]]
         try:
+            worker(self._scratch[0])
             wait(futures)
         except BaseException:
-            # Ctrl-C while waiting: let the running tiles finish (each takes
-            # milliseconds) so that nothing writes the model once we return.
+            # A kernel error here, or Ctrl-C: let the running tiles finish
+            # (each takes milliseconds) so that nothing writes the model
+            # once we return.
             stop.set()
             wait(futures)
             raise
