@@ -21,6 +21,7 @@ So the result is bit-identical for a given seed whatever ``n_threads`` is.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import threading
@@ -212,6 +213,24 @@ def _ranges(n: int, parts: int) -> np.ndarray:
     return (np.arange(parts + 1, dtype=np.int64) * n) // parts
 
 
+@functools.lru_cache(maxsize=64)
+def _tile_bounds(grid: Grid) -> tuple[list[int], list[int], np.ndarray, np.ndarray]:
+    """The tile rows' and columns' first blocks, and each block's tile row and column.
+
+    The same for every epoch of a fit, so computed once per grid.
+    """
+    row_bounds = _ranges(grid.n_row_blocks, grid.n_tiles)
+    col_bounds = _ranges(grid.n_col_blocks, grid.n_tiles)
+    row_tile = np.repeat(np.arange(grid.n_tiles), np.diff(row_bounds))
+    col_tile = np.repeat(np.arange(grid.n_tiles), np.diff(col_bounds))
+    row_tile.setflags(write=False)
+    col_tile.setflags(write=False)
+    return row_bounds.tolist(), col_bounds.tolist(), row_tile, col_tile
+
+
+_MAX_SEED = int(np.iinfo(np.int64).max)
+
+
 @dataclass(frozen=True)
 class EpochSchedule:
     """The visiting order of one epoch.
@@ -250,34 +269,31 @@ def epoch_schedule(grid: Grid, seed: int, epoch: int) -> EpochSchedule:
     """
     rng = np.random.default_rng([seed, epoch])
     G = grid.n_tiles
-    row_bounds = _ranges(grid.n_row_blocks, G)
-    col_bounds = _ranges(grid.n_col_blocks, G)
-    # Shuffled order of the row (column) blocks inside each tile row (column).
-    row_key = rng.random(grid.n_row_blocks)
-    col_key = rng.random(grid.n_col_blocks)
-    tile_rows = [lo + np.argsort(row_key[lo:hi], kind="stable") for lo, hi in zip(row_bounds[:-1], row_bounds[1:])]
-    tile_cols = [lo + np.argsort(col_key[lo:hi], kind="stable") for lo, hi in zip(col_bounds[:-1], col_bounds[1:])]
+    rb, cb, row_tile, col_tile = _tile_bounds(grid)
+    # Shuffled order of the row (column) blocks inside each tile row
+    # (column), all tile rows (columns) one after the other: a stable sort
+    # by (tile, key) is a stable argsort of the keys inside each tile.
+    row_order = np.lexsort((rng.random(grid.n_row_blocks), row_tile))
+    col_order = np.lexsort((rng.random(grid.n_col_blocks), col_tile))
+    # Every block's number, rows and columns in that order: tile (a, b) is
+    # the sub-matrix of tile row a and tile column b, read row by row.
+    numbers = (row_order[:, None] * grid.n_col_blocks + col_order[None, :]).astype(np.int32)
+    tile = [[numbers[rb[a]:rb[a + 1], cb[b]:cb[b + 1]].ravel() for b in range(G)] for a in range(G)]
     # Stratum s pairs tile row alpha[j] with tile column beta[(j + gamma[s]) % G]:
     # a Latin square, so every tile is visited once per epoch.
-    alpha, beta, gamma = rng.permutation(G), rng.permutation(G), rng.permutation(G)
-    strata = []
-    for s in range(G):
-        tiles = []
-        for j in range(G):
-            rb = tile_rows[alpha[j]]
-            cb = tile_cols[beta[(j + gamma[s]) % G]]
-            tiles.append((rb[:, None] * grid.n_col_blocks + cb[None, :]).ravel().astype(np.int32))
-        strata.append(tiles)
-    block_seed = int(rng.integers(0, np.iinfo(np.int64).max, dtype=np.int64))
+    alpha, beta, gamma = rng.permutation(G).tolist(), rng.permutation(G).tolist(), rng.permutation(G).tolist()
+    strata = [[tile[alpha[j]][beta[(j + gamma[s]) % G]] for j in range(G)] for s in range(G)]
+    block_seed = int(rng.integers(0, _MAX_SEED, dtype=np.int64))
     return EpochSchedule(strata, block_seed)
 
 
 class BlockedRunner:
     """Runs blocked epochs on a model with a fixed number of threads.
 
-    With one thread every tile runs on the calling thread; with more, a pool
-    of Python threads runs the tiles of each stratum (the C kernel releases
-    the GIL), taking the next tile from a shared counter. Each tile's sum of
+    With one thread every tile runs on the calling thread; with more, the
+    calling thread and ``n_threads - 1`` pool threads run the tiles of each
+    stratum (the C kernel releases the GIL), each taking the next tile from
+    a shared counter. Each tile's sum of
     squared errors is stored in its slot and the slots are added in a fixed
     order, so the loss does not depend on the thread count either.
 
@@ -292,7 +308,10 @@ class BlockedRunner:
         self.blocked = blocked
         self.n_threads = max(1, min(int(n_threads), blocked.grid.n_tiles))
         self._scratch = [np.empty(max(blocked.max_block, 1), dtype=np.int32) for _ in range(self.n_threads)]
-        self._pool = ThreadPoolExecutor(self.n_threads, thread_name_prefix="cmf-sgd") if self.n_threads > 1 else None
+        # The calling thread runs tiles too, so a stratum costs one hand-off
+        # per extra thread (tens of microseconds each on a busy machine).
+        self._pool = (ThreadPoolExecutor(self.n_threads - 1, thread_name_prefix="cmf-sgd")
+                      if self.n_threads > 1 else None)
 
     def close(self) -> None:
         """Stop the worker threads (idempotent)."""
@@ -363,12 +382,14 @@ class BlockedRunner:
                     raise
 
         assert self._pool is not None
-        futures = [self._pool.submit(worker, scratch) for scratch in self._scratch]
+        futures = [self._pool.submit(worker, scratch) for scratch in self._scratch[1:]]
         try:
+            worker(self._scratch[0])
             wait(futures)
         except BaseException:
-            # Ctrl-C while waiting: let the running tiles finish (each takes
-            # milliseconds) so that nothing writes the model once we return.
+            # A kernel error here, or Ctrl-C: let the running tiles finish
+            # (each takes milliseconds) so that nothing writes the model
+            # once we return.
             stop.set()
             wait(futures)
             raise

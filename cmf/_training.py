@@ -253,9 +253,13 @@ def square_deviation_sum(values: np.ndarray, mu: float) -> _exact.ExactSum | Non
     sums = []
     with np.errstate(over="ignore", invalid="ignore"):
         for start in range(0, len(values), step):
-            centred = values[start:start + step].astype(np.float64) - mu
-            squares = centred * centred
-            if not np.all(np.isfinite(squares)):
+            # In place: one temporary per chunk. Squares are >= 0 unless
+            # NaN or infinite, and max() propagates NaN, so the largest
+            # square tells whether all are finite.
+            squares = values[start:start + step].astype(np.float64)
+            np.subtract(squares, mu, out=squares)
+            np.multiply(squares, squares, out=squares)
+            if not np.isfinite(np.max(squares)):
                 return None
             sums.append(_exact.exact_sum(squares))
     return _exact.merge_sums(sums)
