@@ -37,14 +37,35 @@ from cmf._input import Triplets
 # L2 size assumed when the OS does not report one: the smallest per-core L2
 # of current x86 and arm64 server cores.
 DEFAULT_L2_BYTES = 1 << 20
-# Largest tile grid: at most this many threads share a stratum's work. It
-# is also how many times an epoch sweeps the row factors (every stratum
-# touches every row), which costs when they exceed the cache: on the 10M
-# set at k = 64, 16 tiles take 38.8 ns per update, 8 take 34.4 and 4 take
-# 31.9 (one thread; 20.9, 18.7 and 16.8 with two). 8 keeps 4 tiles per
-# thread on 2 cores for load balancing and scales to 8 cores; see
-# benchmarks/README.md.
-MAX_TILES = 8
+
+
+def tiles_for_cpus(n_cpus: int | None) -> int:
+    """Largest tile grid ``G`` for a machine with ``n_cpus`` logical CPUs.
+
+    ``G`` tiles per stratum bound how many threads share a stratum's work,
+    and every stratum sweeps all the row factors, which costs when they
+    exceed the cache: on the 10M-rating set at k = 64 (2 cores), 8 tiles
+    take 29.3 ns per update with one thread and 15.9 with two, 4 tiles 27.9
+    and 14.2 (benchmarks/README.md). So ``G`` is the power of two at least
+    twice the CPU count (two tiles per thread for load balance), between 4
+    and 16. It depends on the machine, never on ``n_threads``, so results
+    stay bit-identical whatever the thread count.
+
+    Parameters
+    ----------
+    n_cpus : int or None
+        ``os.cpu_count()``; None counts as 2.
+
+    Returns
+    -------
+    int
+    """
+    want = 2 * max(1, n_cpus or 2)
+    return min(16, max(4, 1 << (want - 1).bit_length()))
+
+
+# Largest tile grid on this machine (tests may set it).
+MAX_TILES = tiles_for_cpus(os.cpu_count())
 # Smallest block side: below this the per-block overhead dominates.
 MIN_BLOCK_SIZE = 64
 # Fewest entries worth a tile of its own (one call into C, ~20 us of Python).

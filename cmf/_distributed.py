@@ -25,6 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from cmf import _blocks, _exact, _training
+from cmf._aligned import aligned_copy
 from cmf._input import Triplets
 
 
@@ -329,8 +330,9 @@ def run_tile(
     n_local_cols = int(layout.col_bounds[tile.J + 1] - layout.col_bounds[tile.J])
     R, C = np.divmod(blocks.astype(np.int64), g.n_col_blocks)
     local = ((R - layout.row_bounds[tile.I]) * n_local_cols + (C - layout.col_bounds[tile.J])).astype(np.int32)
-    P, b, A = (None if a is None else a.copy() for a in row_slab)
-    Q, c, B = (None if a is None else a.copy() for a in col_slab)
+    # Factor slabs aligned for the kernel's vector loads (cmf._aligned).
+    P, b, A = (None if a is None else aligned_copy(a) if a.ndim == 2 else a.copy() for a in row_slab)
+    Q, c, B = (None if a is None else aligned_copy(a) if a.ndim == 2 else a.copy() for a in col_slab)
     state = _training.FactorState(P, Q, b, c, mu)
     call = _training.blocked_tile_call(state, tile.blocked, config, (A, B))
     scratch = np.empty(max(tile.blocked.max_block, 1), dtype=np.int32)

@@ -15,6 +15,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from cmf import _blocks, _exact, _kernels
+from cmf._aligned import aligned_copy, aligned_empty
 from cmf._input import Triplets
 from cmf._interrupt import DeferredInterrupt
 from cmf.exceptions import DivergenceError
@@ -58,8 +59,8 @@ class FactorState:
     mu: float
 
     def copy(self) -> "FactorState":
-        """Return a deep copy."""
-        return FactorState(self.P.copy(), self.Q.copy(), self.b.copy(), self.c.copy(), self.mu)
+        """Return a deep copy, its factor matrices 64-byte aligned (see :mod:`cmf._aligned`)."""
+        return FactorState(aligned_copy(self.P), aligned_copy(self.Q), self.b.copy(), self.c.copy(), self.mu)
 
     def copy_into(self, other: "FactorState") -> None:
         """Overwrite ``other``'s arrays with this state's values, allocating nothing."""
@@ -180,9 +181,10 @@ def initial_state_from_counts(
     n_rows, n_cols = shape
     k, dtype = config.n_factors, config.dtype
     std = config.init_std * np.sqrt(min(1.0, scale))
-    P = rng.standard_normal((n_rows, k), dtype=dtype)
+    # Drawn straight into aligned arrays: the same values as without ``out``.
+    P = rng.standard_normal((n_rows, k), dtype=dtype, out=aligned_empty((n_rows, k), dtype))
     P *= dtype.type(std)
-    Q = rng.standard_normal((n_cols, k), dtype=dtype)
+    Q = rng.standard_normal((n_cols, k), dtype=dtype, out=aligned_empty((n_cols, k), dtype))
     Q *= dtype.type(std)
     P[np.asarray(row_counts) == 0] = 0
     Q[np.asarray(col_counts) == 0] = 0
@@ -409,14 +411,17 @@ def penalty(state: FactorState, row_counts: np.ndarray, col_counts: np.ndarray, 
     ``reg_b * (b_u^2 + c_i^2)``, which is the objective SGD's per-entry
     updates descend; summed, row u's terms weigh by its number of entries.
     """
-    # One einsum per term: it casts buffer by buffer (no float64 copy of the
-    # factors) and, unlike ``@``, never calls a threaded BLAS, whose worker
-    # threads cost more than the sum itself on a busy machine. Overflow here
-    # means divergence, which the caller reports; no warning.
+    # Squared row norms in the factors' own dtype (k terms each: relative
+    # error ~k float ulps, far below what the loss is used for), then one
+    # float64 sum weighted by the counts: 2 ms instead of 20 for the 10M-
+    # rating set at k = 64. einsum, unlike ``@``, never calls a threaded
+    # BLAS, whose worker threads cost more than the sum itself on a busy
+    # machine. Overflow here means divergence, which the caller reports; no
+    # warning.
     with np.errstate(over="ignore", invalid="ignore"):
         total = config.regularization * (
-            np.einsum("i,ij,ij->", row_counts, state.P, state.P, dtype=np.float64)
-            + np.einsum("i,ij,ij->", col_counts, state.Q, state.Q, dtype=np.float64)
+            np.einsum("i,i->", row_counts, np.einsum("ij,ij->i", state.P, state.P), dtype=np.float64)
+            + np.einsum("i,i->", col_counts, np.einsum("ij,ij->i", state.Q, state.Q), dtype=np.float64)
         )
         if config.biased:
             total += config.bias_regularization * (

@@ -335,3 +335,9 @@ def test_cutting_tiles_into_short_calls_changes_nothing(monkeypatch):
     np.testing.assert_array_equal(cut.item_bias_, whole.item_bias_)
     # The loss is summed per call, so only its last bits may differ.
     np.testing.assert_allclose(cut.history_["train_loss"], whole.history_["train_loss"], rtol=1e-14)
+
+
+def test_tile_limit_is_a_power_of_two_twice_the_cpus_between_4_and_16():
+    # Hand-computed: 2 x CPUs rounded up to a power of two, clamped to [4, 16].
+    expected = {None: 4, 1: 4, 2: 4, 3: 8, 4: 8, 5: 16, 8: 16, 64: 16}
+    assert {n: _blocks.tiles_for_cpus(n) for n in expected} == expected
