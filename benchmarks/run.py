@@ -85,6 +85,35 @@ def print_table(title: str, rows: list[dict], reference: dict | None) -> None:
               f" cmf faster = peer ns/upd / ns/upd of {label(reference)}, both whole fit calls)")
 
 
+def compare_seeds(rows: list[dict], n_seeds: int, with_surprise: bool, timeout: float) -> list[dict]:
+    """W1 test RMSE of cmf and Surprise over seeds 0..n_seeds-1: one seed is one draw of a noisy figure.
+
+    Both fit the same split with the same hyperparameters; the seed sets the
+    initial factors (and cmf's visiting order). Prints the medians and
+    returns the extra runs (seed 0 is taken from ``rows``).
+    """
+    runs = []
+    tools = [("cmf", ["--tool", "cmf", "--workload", "W1"])]
+    if with_surprise:
+        tools.append(("surprise", ["--tool", "surprise", "--workload", "W1"]))
+    medians = {}
+    for name, args in tools:
+        first = next((r for r in rows if r["tool"] == name and r["threads"] == 1), None)
+        found = [first] if first is not None else []
+        for seed in range(1 if found else 0, n_seeds):
+            r = run_worker([*args, "--seed", str(seed)], timeout)
+            if r is not None:
+                found.append(r)
+        runs += found[1:] if first is not None else found
+        rmses = sorted(r["rmse"] for r in found)
+        medians[name] = statistics.median(rmses)
+        print(f"{name:<10} test RMSE over seeds 0-{n_seeds - 1}: median {medians[name]:.4f} "
+              f"(min {rmses[0]:.4f}, max {rmses[-1]:.4f})")
+    if "surprise" in medians:
+        print(f"cmf - Surprise, medians: {medians['cmf'] - medians['surprise']:+.4f}")
+    return runs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a 1M-rating W2 instead of 10M")
@@ -93,6 +122,8 @@ def main() -> None:
     parser.add_argument("--ks", default="16,32,64,128", help="n_factors of the extra cmf rows on W2")
     parser.add_argument("--threads", type=int, default=2, help="thread count of the parallel cmf rows")
     parser.add_argument("--repeats", type=int, default=3, help="processes per cmf measurement (median)")
+    parser.add_argument("--w1-seeds", type=int, default=5,
+                        help="seeds 0..N-1 for W1's RMSE comparison of cmf and Surprise (median)")
     parser.add_argument("--json", default=None, help="also write all results to this file")
     args = parser.parse_args()
 
@@ -128,6 +159,8 @@ def main() -> None:
         print_table("W1: MovieLens 100K, 80/20 split, k=100, 20 epochs, lr 0.005, reg 0.02 "
                     "(libmf: its defaults); test RMSE, predictions clipped to [1, 5]", rows, ref)
         everything += rows
+        if args.w1_seeds > 1:
+            everything += compare_seeds(rows, args.w1_seeds, "surprise" in peers, timeout)
 
     if "W2" in args.workloads:
         with tempfile.TemporaryDirectory() as tmp:
@@ -148,7 +181,7 @@ def main() -> None:
             rows.append(measure(["--tool", "cmf", "--k", "64", "--workload", "W2", *quick], 1, timeout))
             for peer in peers:
                 rows.append(measure(["--tool", peer, "--k", "64", *base], 1, timeout))
-                if peer == "libmf":
+                if peer in ("libmf", "cornac"):
                     rows.append(measure(["--tool", peer, "--k", "64", "--threads", str(args.threads), *base],
                                         1, timeout))
             rows = [r for r in rows if r is not None]

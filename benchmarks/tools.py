@@ -17,13 +17,13 @@ import numpy as np
 from workloads import Workload
 
 
-def fit_cmf(w: Workload, n_threads: int = 1, blocking: object = "auto", dtype: str = "float32"):
+def fit_cmf(w: Workload, n_threads: int = 1, blocking: object = "auto", dtype: str = "float32", seed: int = 0):
     import cmf
 
     model = cmf.MatrixFactorization(
         n_factors=w.n_factors, learning_rate=w.learning_rate, regularization=w.regularization,
         bias_regularization=w.regularization, max_epochs=w.n_epochs, tol=0.0, n_iter_no_change=w.n_epochs,
-        init_std=0.1, biased=True, blocking=blocking, n_threads=n_threads, dtype=dtype, random_state=0,
+        init_std=0.1, biased=True, blocking=blocking, n_threads=n_threads, dtype=dtype, random_state=seed,
     )
     rows, cols, values = w.train
     start = time.perf_counter()
@@ -36,7 +36,7 @@ def fit_cmf(w: Workload, n_threads: int = 1, blocking: object = "auto", dtype: s
     return seconds, model.predict(w.test[0], w.test[1]).astype(np.float64)
 
 
-def fit_surprise(w: Workload):
+def fit_surprise(w: Workload, seed: int = 0):
     """Surprise's SVD; its Trainset is built directly from the arrays (what its loaders do)."""
     from collections import defaultdict
 
@@ -52,7 +52,7 @@ def fit_surprise(w: Workload):
                         {u: u for u in range(len(ur))}, {i: i for i in range(len(ir))})
     del ur, ir
     algo = SVD(n_factors=w.n_factors, n_epochs=w.n_epochs, lr_all=w.learning_rate, reg_all=w.regularization,
-               init_std_dev=0.1, biased=True, random_state=0)
+               init_std_dev=0.1, biased=True, random_state=seed)
     start = time.perf_counter()
     algo.fit(trainset)
     seconds = time.perf_counter() - start
@@ -67,14 +67,14 @@ def _dense_ids(index: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def fit_cornac(w: Workload, n_threads: int = 1):
+def fit_cornac(w: Workload, n_threads: int = 1, seed: int = 0):
     from cornac.data import Dataset
     from cornac.models import MF
 
     rows, cols, values = w.train
-    train_set = Dataset.from_uir(list(zip(rows.tolist(), cols.tolist(), values.tolist())), seed=0)
+    train_set = Dataset.from_uir(list(zip(rows.tolist(), cols.tolist(), values.tolist())), seed=seed)
     model = MF(k=w.n_factors, max_iter=w.n_epochs, learning_rate=w.learning_rate, lambda_reg=w.regularization,
-               use_bias=True, early_stop=False, num_threads=n_threads, verbose=False, seed=0)
+               use_bias=True, early_stop=False, num_threads=n_threads, verbose=False, seed=seed)
     start = time.perf_counter()
     model.fit(train_set)
     seconds = time.perf_counter() - start

@@ -45,6 +45,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--cache", default=None, help="W2 data written by run.py (generated here when absent)")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--seed", type=int, default=0, help="random_state of cmf, Surprise and cornac")
     args = parser.parse_args()
 
     w = workloads.w1() if args.workload == "W1" else workloads.w2(args.cache, args.quick)
@@ -53,13 +54,13 @@ def main() -> None:
     if args.epochs is not None:
         w.n_epochs = args.epochs
     if args.tool == "cmf":
-        seconds, pred = tools.fit_cmf(w, n_threads=args.threads)
+        seconds, pred = tools.fit_cmf(w, n_threads=args.threads, seed=args.seed)
     elif args.tool == "cmf-unblocked":
-        seconds, pred = tools.fit_cmf(w, n_threads=1, blocking=False)
+        seconds, pred = tools.fit_cmf(w, n_threads=1, blocking=False, seed=args.seed)
     elif args.tool == "surprise":
-        seconds, pred = tools.fit_surprise(w)
+        seconds, pred = tools.fit_surprise(w, seed=args.seed)
     elif args.tool == "cornac":
-        seconds, pred = tools.fit_cornac(w, n_threads=args.threads)
+        seconds, pred = tools.fit_cornac(w, n_threads=args.threads, seed=args.seed)
     else:
         # LIBMF's own step size and AdaGrad, no L1; L2 0.1 (its CLI default)
         # on W1, the workload's 0.02 on W2.
@@ -72,6 +73,7 @@ def main() -> None:
     n_updates = w.n_epochs * len(w.train[2])
     print(json.dumps({
         "tool": args.tool, "workload": w.name, "k": w.n_factors, "threads": args.threads, "epochs": w.n_epochs,
+        "seed": args.seed,
         "n_train": int(len(w.train[2])), "fit_seconds": seconds, "ns_per_update": seconds / n_updates * 1e9,
         "rmse": float(np.sqrt(np.mean((pred - truth) ** 2))), "peak_rss_mb": peak_rss_mb(),
         "data_generated_here": w.name == "W2" and args.cache is None,
