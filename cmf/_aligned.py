@@ -32,14 +32,17 @@ def aligned_empty(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
     """
     dtype = np.dtype(dtype)
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if nbytes == 0:
+        # Nothing to align (NumPy may give an empty view any address).
+        return np.empty(shape, dtype)
     buffer = np.empty(nbytes + ALIGNMENT, dtype=np.uint8)
     offset = (-buffer.ctypes.data) % ALIGNMENT
     return buffer[offset:offset + nbytes].view(dtype).reshape(shape)
 
 
 def is_aligned(a: np.ndarray) -> bool:
-    """Whether ``a`` is C-contiguous and its data start at a multiple of ``ALIGNMENT``."""
-    return bool(a.flags.c_contiguous) and a.ctypes.data % ALIGNMENT == 0
+    """Whether ``a`` is C-contiguous and its data start at a multiple of ``ALIGNMENT`` (or it is empty)."""
+    return bool(a.flags.c_contiguous) and (a.size == 0 or a.ctypes.data % ALIGNMENT == 0)
 
 
 def aligned_copy(a: np.ndarray) -> np.ndarray:
