@@ -25,7 +25,6 @@ from typing import Any, Sequence
 import numpy as np
 
 from cmf import _blocks, _exact, _training
-from cmf._aligned import aligned_copy
 from cmf._input import Triplets
 
 
@@ -330,14 +329,16 @@ def run_tile(
     n_local_cols = int(layout.col_bounds[tile.J + 1] - layout.col_bounds[tile.J])
     R, C = np.divmod(blocks.astype(np.int64), g.n_col_blocks)
     local = ((R - layout.row_bounds[tile.I]) * n_local_cols + (C - layout.col_bounds[tile.J])).astype(np.int32)
-    # Factor slabs aligned for the kernel's vector loads (cmf._aligned).
-    P, b, A = (None if a is None else aligned_copy(a) if a.ndim == 2 else a.copy() for a in row_slab)
-    Q, c, B = (None if a is None else aligned_copy(a) if a.ndim == 2 else a.copy() for a in col_slab)
-    state = _training.FactorState(P, Q, b, c, mu)
+    b, A = (None if a is None else a.copy() for a in row_slab[1:])
+    c, B = (None if a is None else a.copy() for a in col_slab[1:])
+    # Factor rows aligned and padded as in the local fit (the same bits),
+    # cut back for the trip to the next worker.
+    state = _training.pad_factors(_training.FactorState(row_slab[0], col_slab[0], b, c, mu), copy=True)
     call = _training.blocked_tile_call(state, tile.blocked, config, (A, B))
     scratch = np.empty(max(tile.blocked.max_block, 1), dtype=np.int32)
     sse = call(local, seed, scratch, np.ascontiguousarray(blocks, dtype=np.int32))
-    return (P, b, A), (Q, c, B), sse
+    state = _training.unpad_factors(state, config.n_factors)
+    return (state.P, b, A), (state.Q, c, B), sse
 
 
 def item(result: tuple[Any, ...], index: int) -> Any:

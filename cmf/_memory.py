@@ -67,7 +67,12 @@ def fit_memory(
     """
     # Python ints: no overflow whatever the sizes.
     n_rows, n_cols, n_entries, k = int(n_rows), int(n_cols), int(n_entries), int(n_factors)
-    params = (n_rows + n_cols) * (k + 1) * itemsize
+    # Training runs on factor rows padded to a multiple of 16 (the kernel's
+    # lanes, cmf._training.padded_width); the unpadded initial or final
+    # factors exist beside them for a moment.
+    width = -(-k // 16) * 16
+    params = (n_rows + n_cols) * (width + 1) * itemsize
+    unpadded = (n_rows + n_cols) * k * itemsize if width != k else 0
     copies = 3 if early_stopping else 2
     loss_temporaries = (n_rows + n_cols) * (k * 8 if itemsize != 8 else 0) + (n_rows + n_cols) * 8 * 2
     counts = (n_rows + n_cols) * 8 * 3
@@ -76,7 +81,7 @@ def fit_memory(
     order = n_entries * (4 + itemsize + 4) if blocked else n_entries * 8
     adagrad = 2 * (n_rows + n_cols) * itemsize if adaptive else 0
     validation = n_validation * (itemsize + 8 * 2)
-    return copies * params + loss_temporaries + counts + order + adagrad + validation
+    return copies * params + unpadded + loss_temporaries + counts + order + adagrad + validation
 
 
 def _fmt(nbytes: float) -> str:

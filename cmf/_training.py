@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from cmf import _blocks, _exact, _kernels
-from cmf._aligned import aligned_copy, aligned_empty
+from cmf._aligned import aligned_copy, aligned_empty, is_aligned
 from cmf._input import Triplets
 from cmf._interrupt import DeferredInterrupt
 from cmf.exceptions import DivergenceError
@@ -69,6 +69,53 @@ class FactorState:
         np.copyto(other.b, self.b)
         np.copyto(other.c, self.c)
         other.mu = self.mu
+
+
+#: The kernel's lane count (cmf_update_impl.h): rows padded to a multiple of
+#: it are whole vector chunks, and with 64-byte aligned storage every row
+#: starts on a cache line.
+LANES = 16
+
+
+def padded_width(n_factors: int) -> int:
+    """``n_factors`` rounded up to a multiple of :data:`LANES`."""
+    return -(-int(n_factors) // LANES) * LANES
+
+
+def pad_factors(state: FactorState, copy: bool = False) -> FactorState:
+    """The state with factor rows padded by zeros to :func:`padded_width`, in aligned storage.
+
+    Returns ``state`` itself when its rows need no padding and its factor
+    matrices are aligned, unless ``copy``; the biases are never copied.
+
+    Training runs on the padded state: a row of, say, 100 float32 factors
+    (400 bytes) then takes 448, starts on a cache line and is 7 whole
+    vector chunks, instead of straddling lines and ending in a masked chunk
+    (a cache-resident epoch at k = 100 measured 35 ns per update, at 112
+    26). The padding starts at zero and stays exactly zero: its updates are
+    0 + (e * 0 - reg * 0), and it adds 0 * 0 to the dot products.
+    """
+    k = state.P.shape[1]
+    width = padded_width(k)
+    if width == k:
+        if copy or not (is_aligned(state.P) and is_aligned(state.Q)):
+            return FactorState(aligned_copy(state.P), aligned_copy(state.Q), state.b, state.c, state.mu)
+        return state
+    P = aligned_empty((state.P.shape[0], width), state.P.dtype)
+    Q = aligned_empty((state.Q.shape[0], width), state.Q.dtype)
+    P[:, k:] = 0
+    Q[:, k:] = 0
+    P[:, :k] = state.P
+    Q[:, :k] = state.Q
+    return FactorState(P, Q, state.b, state.c, state.mu)
+
+
+def unpad_factors(state: FactorState, n_factors: int) -> FactorState:
+    """The state with its factor matrices cut back to ``n_factors`` columns (itself when not padded)."""
+    if state.P.shape[1] == n_factors:
+        return state
+    return FactorState(aligned_copy(state.P[:, :n_factors]), aligned_copy(state.Q[:, :n_factors]),
+                       state.b, state.c, state.mu)
 
 
 @dataclass(frozen=True)
@@ -484,13 +531,23 @@ def train(
     else:
         state = start.copy()
         scale = data_scale(data.values, state.mu)
+    state = pad_factors(state)
     result = TrainingResult(state=state, data_scale=scale)
     row_counts = row_counts.astype(np.float64)
     col_counts = col_counts.astype(np.float64)
     adagrad = adagrad_state(data.shape, config)
-    with DeferredInterrupt() as interrupt, _epoch_runner(data, config, rng, state, adagrad, interrupt) as epoch_sse:
-        return train_loop(len(data), row_counts, col_counts, validation, config, report, state, result, epoch_sse,
-                          interrupt)
+    try:
+        with DeferredInterrupt() as interrupt, \
+                _epoch_runner(data, config, rng, state, adagrad, interrupt) as epoch_sse:
+            result = train_loop(len(data), row_counts, col_counts, validation, config, report, state, result,
+                                epoch_sse, interrupt)
+    except (DivergenceError, KeyboardInterrupt) as exc:
+        partial = getattr(exc, "result", None)
+        if partial is not None:
+            partial.state = unpad_factors(partial.state, config.n_factors)
+        raise
+    result.state = unpad_factors(result.state, config.n_factors)
+    return result
 
 
 def train_loop(

@@ -179,6 +179,8 @@ def fit(
 
         rng = np.random.default_rng(model.random_state)
         state = _training.initial_state_from_counts(shape, row_counts, col_counts, mean, config, rng, scale)
+        # Rows padded as in the local fit (the same bits); cut back when stored.
+        state = _training.pad_factors(state)
         seed = _training.draw_block_seed(rng)
         runner = _EpochRunner(client, tiles, layout, config, state, seed, max_recoveries)
         result = _training.TrainingResult(state=state, data_scale=scale)
@@ -192,11 +194,13 @@ def fit(
         except (DivergenceError, KeyboardInterrupt) as exc:
             partial = getattr(exc, "result", None)
             if partial is not None:
+                partial.state = _training.unpad_factors(partial.state, config.n_factors)
                 model._store(partial, shape, converged=False)
                 model.distributed_ = runner.summary(summaries, time.perf_counter() - started)
             raise
         finally:
             runner.release()
+        result.state = _training.unpad_factors(result.state, config.n_factors)
         model._store(result, shape, converged=result.converged)
         model.distributed_ = runner.summary(summaries, time.perf_counter() - started)
     finally:
@@ -417,24 +421,27 @@ class _EpochRunner:
     def _scatter_slabs(self) -> None:
         """Send the client's model, cut into slabs, to the workers that use them first."""
         st, L = self.state, self.layout
+        # Slabs travel without the rows' padding (run_tile pads them again).
+        k = self.config.n_factors
+        P, Q = st.P[:, :k], st.Q[:, :k]
         self.row_slabs.clear()
         self.col_slabs.clear()
         for I in range(self.G):
             r0, r1 = L.row_range(I)
             where = self.holder[I, 0 if L.shape[0] >= L.shape[1] else I]
-            slab = (st.P[r0:r1].copy(), st.b[r0:r1].copy(), _cut(self.adagrad[0], r0, r1))
+            slab = (P[r0:r1].copy(), st.b[r0:r1].copy(), _cut(self.adagrad[0], r0, r1))
             self.row_slabs[I] = self.client.scatter(slab, workers=[where], hash=False)
             self.where_rows[I] = where
             self.scattered_bytes += _nbytes(slab)
         for J in range(self.G):
             c0, c1 = L.col_range(J)
             where = self.holder[J if L.shape[0] >= L.shape[1] else 0, J]
-            slab = (st.Q[c0:c1].copy(), st.c[c0:c1].copy(), _cut(self.adagrad[1], c0, c1))
+            slab = (Q[c0:c1].copy(), st.c[c0:c1].copy(), _cut(self.adagrad[1], c0, c1))
             self.col_slabs[J] = self.client.scatter(slab, workers=[where], hash=False)
             self.where_cols[J] = where
             self.scattered_bytes += _nbytes(slab)
-        self.row_nbytes = {I: _slab_nbytes(st.P, st.b, self.adagrad[0], *L.row_range(I)) for I in range(self.G)}
-        self.col_nbytes = {J: _slab_nbytes(st.Q, st.c, self.adagrad[1], *L.col_range(J)) for J in range(self.G)}
+        self.row_nbytes = {I: _slab_nbytes(P, st.b, self.adagrad[0], *L.row_range(I)) for I in range(self.G)}
+        self.col_nbytes = {J: _slab_nbytes(Q, st.c, self.adagrad[1], *L.col_range(J)) for J in range(self.G)}
 
     # -- one epoch ------------------------------------------------------
     def epoch_sse(self, epoch: int) -> float:
@@ -501,13 +508,13 @@ class _EpochRunner:
         st = self.state
         for I, (P, b, A) in enumerate(values[:G]):
             r0, r1 = L.row_range(I)
-            st.P[r0:r1] = P
+            st.P[r0:r1, :P.shape[1]] = P
             st.b[r0:r1] = b
             if A is not None:
                 self.adagrad[0][2 * r0:2 * r1] = A
         for J, (Q, c, B) in enumerate(values[G:2 * G]):
             c0, c1 = L.col_range(J)
-            st.Q[c0:c1] = Q
+            st.Q[c0:c1, :Q.shape[1]] = Q
             st.c[c0:c1] = c
             if B is not None:
                 self.adagrad[1][2 * c0:2 * c1] = B
