@@ -177,6 +177,13 @@ CMF_API cmf_status cmf_check_params(const cmf_params *params);
 /**
  * The parameters of a model, in single precision. All buffers belong to the
  * caller, are C-contiguous (row-major) and must not overlap.
+ *
+ * Any alignment works, but the epochs run fastest when every factor row
+ * starts on a 64-byte boundary: factor buffers aligned to 64 bytes and
+ * n_factors a multiple of 16. A caller free to choose may pad rows with
+ * zeros up to a multiple of 16: zero factors stay exactly zero and add
+ * nothing to predictions (the Python package trains this way; at k = 100
+ * a cache-resident epoch measured 35 ns per update unpadded, 26 padded).
  */
 typedef struct cmf_model_f32 {
     int32_t n_rows;      /**< number of rows m (users), >= 0 */
