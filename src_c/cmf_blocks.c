@@ -68,41 +68,13 @@ const char *cmf_simd_variant(void)
     return "baseline";
 }
 
-/* Instantiate the loop for each precision and instruction set; a vector
- * register holds CMF_VEC_BYTES (16 for the baseline: SSE2, NEON). */
-#define CMF_NAME(base) CMF_CAT(CMF_CAT(base, CMF_ISA), CMF_SUFFIX)
-#define CMF_VEC_LANES (CMF_VEC_BYTES / CMF_REAL_BYTES)
-
+/* The blocked loops and entry points, once per precision. */
 #define CMF_REAL float
 #define CMF_REAL_BYTES 4
 #define CMF_SUFFIX f32
 #define CMF_MODEL cmf_model_f32
 #define CMF_BLOCKED cmf_blocked_f32
-#define CMF_ISA base_
-#define CMF_TARGET
-#define CMF_VEC_BYTES 16
-#include "cmf_blocks_impl.h"
-#undef CMF_ISA
-#undef CMF_TARGET
-#undef CMF_VEC_BYTES
-#if CMF_X86_DISPATCH
-#define CMF_ISA avx2_
-#define CMF_TARGET CMF_TARGET_AVX2
-#define CMF_VEC_BYTES 32
-#include "cmf_blocks_impl.h"
-#undef CMF_ISA
-#undef CMF_TARGET
-#undef CMF_VEC_BYTES
-#endif
-#if CMF_X86_AVX512
-#define CMF_ISA avx512_
-#define CMF_TARGET CMF_TARGET_AVX512
-#define CMF_VEC_BYTES 64
-#include "cmf_blocks_impl.h"
-#undef CMF_ISA
-#undef CMF_TARGET
-#undef CMF_VEC_BYTES
-#endif
+#include "cmf_blocks_precision.h"
 #undef CMF_REAL
 #undef CMF_REAL_BYTES
 #undef CMF_SUFFIX
@@ -114,48 +86,9 @@ const char *cmf_simd_variant(void)
 #define CMF_SUFFIX f64
 #define CMF_MODEL cmf_model_f64
 #define CMF_BLOCKED cmf_blocked_f64
-#define CMF_ISA base_
-#define CMF_TARGET
-#define CMF_VEC_BYTES 16
-#include "cmf_blocks_impl.h"
-#undef CMF_ISA
-#undef CMF_TARGET
-#undef CMF_VEC_BYTES
-#if CMF_X86_DISPATCH
-#define CMF_ISA avx2_
-#define CMF_TARGET CMF_TARGET_AVX2
-#define CMF_VEC_BYTES 32
-#include "cmf_blocks_impl.h"
-#undef CMF_ISA
-#undef CMF_TARGET
-#undef CMF_VEC_BYTES
-#endif
-#if CMF_X86_AVX512
-#define CMF_ISA avx512_
-#define CMF_TARGET CMF_TARGET_AVX512
-#define CMF_VEC_BYTES 64
-#include "cmf_blocks_impl.h"
-#undef CMF_ISA
-#undef CMF_TARGET
-#undef CMF_VEC_BYTES
-#endif
+#include "cmf_blocks_precision.h"
 #undef CMF_REAL
 #undef CMF_REAL_BYTES
 #undef CMF_SUFFIX
 #undef CMF_MODEL
 #undef CMF_BLOCKED
-#undef CMF_NAME
-#undef CMF_VEC_LANES
-
-/* The public entry points, once per precision. */
-#define CMF_SUFFIX f32
-#define CMF_REAL float
-#include "cmf_blocks_api_impl.h"
-#undef CMF_SUFFIX
-#undef CMF_REAL
-
-#define CMF_SUFFIX f64
-#define CMF_REAL double
-#include "cmf_blocks_api_impl.h"
-#undef CMF_SUFFIX
-#undef CMF_REAL

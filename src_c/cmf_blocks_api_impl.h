@@ -3,10 +3,9 @@
  * precision: argument checks, then the instruction-set variant the CPU
  * supports.
  *
- * Not a public header and has no include guard on purpose: cmf_blocks.c
- * includes it once per precision after defining CMF_REAL, CMF_SUFFIX and
- * after instantiating CMF_CAT(blocks_loop_, CMF_SUFFIX) (and its _avx2 and
- * _avx512 variants where CMF_X86_DISPATCH is set).
+ * Not a public header and has no include guard on purpose:
+ * cmf_blocks_precision.h includes it once per precision, after
+ * instantiating the loop's baseline, AVX2 and AVX-512 variants.
  */
 #define CMF_PNAME(base) CMF_CAT(base, CMF_SUFFIX)
 #define CMF_PMODEL CMF_CAT(cmf_model_, CMF_SUFFIX)
