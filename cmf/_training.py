@@ -527,11 +527,11 @@ def train(
     if start is None:
         mean = exact_mean(data.values)
         scale = data_scale(data.values, mean if config.biased else 0.0)
-        state = initial_state_from_counts(data.shape, row_counts, col_counts, mean, config, rng, scale)
+        state = pad_factors(initial_state_from_counts(data.shape, row_counts, col_counts, mean, config, rng, scale))
     else:
-        state = start.copy()
+        # Factors copied once, padded on the way; biases copied.
+        state = pad_factors(FactorState(start.P, start.Q, start.b.copy(), start.c.copy(), start.mu), copy=True)
         scale = data_scale(data.values, state.mu)
-    state = pad_factors(state)
     result = TrainingResult(state=state, data_scale=scale)
     row_counts = row_counts.astype(np.float64)
     col_counts = col_counts.astype(np.float64)

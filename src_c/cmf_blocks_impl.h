@@ -154,6 +154,7 @@ CMF_TARGET static CMF_ALWAYS_INLINE cmf_status CMF_NAME(blocks_run_)(
                 if (!adaptive && n_group == 1 && g + 2 <= n_ok &&
                     gu[g] != gu[g + 1] && gi[g] != gi[g + 1])
                     n_group = 2;
+                /* Each group size a constant, so each call is unrolled. */
                 if (n_group == 4) {
                     CMF_NAME(update_group_)(params, model, gu + g, gi + g,
                                             gr + g, 4, &total, n_chunks, tail);
@@ -165,9 +166,8 @@ CMF_TARGET static CMF_ALWAYS_INLINE cmf_status CMF_NAME(blocks_run_)(
                         params, model, gu[g], gi[g], gr[g]);
                     total += e * e;
                 } else {
-                    const double e = CMF_NAME(update_one_)(
-                        params, model, gu[g], gi[g], gr[g], n_chunks, tail);
-                    total += e * e;
+                    CMF_NAME(update_group_)(params, model, gu + g, gi + g,
+                                            gr + g, 1, &total, n_chunks, tail);
                 }
                 g += (int64_t)n_group;
             }

@@ -65,7 +65,7 @@ cmf_status CMF_NAME(cmf_sgd_epoch_)(const cmf_params *params,
     for (t = 0; t < n_visit; ++t) {
         const int64_t j = (order != NULL) ? order[t] : t;
         int32_t u, i;
-        double e;
+        double r;
         if (j < 0 || j >= data->n)
             goto out_of_range;
         u = data->rows[j];
@@ -89,15 +89,15 @@ cmf_status CMF_NAME(cmf_sgd_epoch_)(const cmf_params *params,
                 }
             }
         }
-        if (params->adaptive)
-            e = CMF_NAME(update_adaptive_)(params, model, u, i,
-                                           (double)data->values[j]);
-        else
-            e = CMF_NAME(update_one_)(params, model, u, i,
-                                      (double)data->values[j],
-                                      (size_t)model->n_factors / CMF_LANES,
-                                      (size_t)model->n_factors % CMF_LANES);
-        total += e * e;
+        r = (double)data->values[j];
+        if (params->adaptive) {
+            const double e = CMF_NAME(update_adaptive_)(params, model, u, i, r);
+            total += e * e;
+        } else {
+            CMF_NAME(update_group_)(params, model, &u, &i, &r, 1, &total,
+                                    (size_t)model->n_factors / CMF_LANES,
+                                    (size_t)model->n_factors % CMF_LANES);
+        }
     }
     *sse = total;
     /* total - total is 0 for finite totals and NaN for NaN or inf. */

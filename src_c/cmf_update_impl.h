@@ -294,43 +294,14 @@ CMF_TARGET static CMF_ALWAYS_INLINE void CMF_NAME(step_)(
 }
 
 /*
- * One update for the entry (u, i, r); u and i must be valid and
- * 16 n_chunks + tail == model->n_factors. Returns the error e = r - r_hat
- * before the update.
- */
-CMF_TARGET static CMF_ALWAYS_INLINE double CMF_NAME(update_one_)(
-    const cmf_params *params, CMF_MODEL *model, int32_t u, int32_t i,
-    double r, const size_t n_chunks, const size_t tail)
-{
-    const size_t k = (size_t)model->n_factors;
-    CMF_REAL *CMF_RESTRICT p = model->row_factors + (size_t)u * k;
-    CMF_REAL *CMF_RESTRICT q = model->col_factors + (size_t)i * k;
-    const double lr = params->learning_rate;
-    double pred = model->global_mean + CMF_NAME(dot_)(p, q, n_chunks, tail);
-    double e;
-
-    if (params->update_biases)
-        pred += (double)model->row_bias[u] + (double)model->col_bias[i];
-    e = r - pred;
-
-    if (params->update_biases) {
-        const double lrb = params->bias_regularization;
-        const double bu = (double)model->row_bias[u];
-        const double ci = (double)model->col_bias[i];
-        model->row_bias[u] = (CMF_REAL)(bu + lr * (e - lrb * bu));
-        model->col_bias[i] = (CMF_REAL)(ci + lr * (e - lrb * ci));
-    }
-    CMF_NAME(step_)(p, q, (CMF_REAL)(lr * e),
-                    (CMF_REAL)(lr * params->regularization), n_chunks, tail);
-    return e;
-}
-
-/*
- * n_group (2 or 4) updates, for entries (u[g], i[g], r[g]) in order g =
+ * n_group (1 to 4) updates, for entries (u[g], i[g], r[g]) in order g =
  * 0, 1, ..., whose rows are pairwise distinct and whose columns are
- * pairwise distinct (checked by the caller). They then read and write
- * disjoint memory, so computing all errors first and all updates after
- * gives exactly the bits of update_one_ n_group times in a row. Written
+ * pairwise distinct (checked by the caller); u and i must be valid and
+ * 16 n_chunks + tail == model->n_factors. Each update computes the error
+ * e = r - r_hat from the entry's old factors and biases, then moves both.
+ * The entries read and write disjoint memory, so computing all errors
+ * first and all updates after gives exactly the bits of n_group single
+ * updates in a row. Written
  * this way the dependency chains (load, dot product, error, update) are
  * independent instructions that the CPU overlaps, and every load of the
  * group comes before its stores, so no load waits on an earlier store it
