@@ -40,17 +40,24 @@ cmf_status cmf_block_order(uint64_t seed, int32_t block, int64_t n,
     state = seed ^ UINT64_C(0xD1B54A32D192ED03);
     state += (uint64_t)(uint32_t)block * UINT64_C(0x9E3779B97F4A7C15);
     state = cmf_splitmix64_(&state);
-    for (t = 0; t < n; ++t)
-        order[t] = (int32_t)t;
-    /* Fisher-Yates from the end. The index below t + 1 is the top 32 bits
-     * of a 32x32-bit product (Lemire's multiply-shift); its bias is below
-     * n / 2^32, irrelevant for a visiting order, and it needs no division. */
-    for (t = n - 1; t > 0; --t) {
-        const uint64_t r = cmf_splitmix64_(&state) >> 32;
-        const int64_t s = (int64_t)((r * (uint64_t)(t + 1)) >> 32);
-        const int32_t tmp = order[t];
+    /* The "inside-out" Fisher-Yates shuffle: entry t goes to a uniform
+     * position s <= t and the one there moves to t, so the order is built
+     * in one pass. Each 64-bit draw gives two 32-bit numbers, and each
+     * index below t + 1 is the top half of a 32x32-bit product (Lemire's
+     * multiply-shift; its bias, below n / 2^32, is irrelevant for a
+     * visiting order, and it needs no division). */
+    if (n > 0)
+        order[0] = 0;
+    for (t = 1; t < n; t += 2) {
+        const uint64_t r = cmf_splitmix64_(&state);
+        int64_t s = (int64_t)(((r >> 32) * (uint64_t)(t + 1)) >> 32);
         order[t] = order[s];
-        order[s] = tmp;
+        order[s] = (int32_t)t;
+        if (t + 1 < n) {
+            s = (int64_t)(((r & UINT64_C(0xFFFFFFFF)) * (uint64_t)(t + 2)) >> 32);
+            order[t + 1] = order[s];
+            order[s] = (int32_t)(t + 1);
+        }
     }
     return CMF_OK;
 }

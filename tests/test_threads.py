@@ -85,7 +85,8 @@ def test_threads_really_run_tiles_concurrently_on_disjoint_blocks(small_cache):
             active.discard(key)
         return float(len(blocks))
 
-    runner = _blocks.BlockedRunner(_blocks.BlockedData(grid, np.zeros(1, np.int64), *([np.empty(0)] * 3), 1), 2)
+    empty = np.zeros(grid.n_row_blocks * grid.n_col_blocks + 1, np.int64)
+    runner = _blocks.BlockedRunner(_blocks.BlockedData(grid, empty, *([np.empty(0)] * 3), 1), 2)
     try:
         total = runner.run_epoch(tile_call, schedule)
     finally:
@@ -98,6 +99,39 @@ def test_threads_really_run_tiles_concurrently_on_disjoint_blocks(small_cache):
         ta, tb = schedule.strata[sa][ja], schedule.strata[sb][jb]
         assert not set((ta // grid.n_col_blocks).tolist()) & set((tb // grid.n_col_blocks).tolist())
         assert not set((ta % grid.n_col_blocks).tolist()) & set((tb % grid.n_col_blocks).tolist())
+
+
+def test_threads_take_the_largest_tiles_first(small_cache):
+    # Block b holds b entries, so the tiles of a stratum differ in size.
+    grid = small_cache
+    n_blocks = grid.n_row_blocks * grid.n_col_blocks
+    block_len = np.arange(n_blocks, dtype=np.int64)
+    schedule = _blocks.epoch_schedule(grid, seed=4, epoch=2)
+    for tiles in schedule.strata:
+        sizes = [int(t.sum()) for t in tiles]
+        order = _blocks.largest_first(tiles, block_len)
+        assert sorted(order) == list(range(len(tiles)))
+        assert [sizes[t] for t in order] == sorted(sizes, reverse=True)
+    tiles = [np.array([1]), np.array([0, 1]), np.array([2])]
+    assert _blocks.largest_first(tiles, np.array([3, 0, 3])) == [1, 2, 0]  # sizes 0, 3, 3: ties in order
+
+    # Run with two threads: every tile once, its sum in its own slot.
+    started: list[int] = []
+    lock = threading.Lock()
+
+    def tile_call(blocks, seed, scratch):
+        with lock:
+            started.append(int(blocks.sum()))
+        return float(blocks.sum())
+
+    block_ptr = np.concatenate([[0], np.cumsum(block_len)])
+    runner = _blocks.BlockedRunner(_blocks.BlockedData(grid, block_ptr, *([np.empty(0)] * 3), 1), 2)
+    try:
+        total = runner.run_epoch(tile_call, schedule)
+    finally:
+        runner.close()
+    assert total == n_blocks * (n_blocks - 1) / 2
+    assert sorted(started) == sorted(int(t.sum()) for tiles in schedule.strata for t in tiles)
 
 
 def test_n_threads_is_validated():
