@@ -16,7 +16,7 @@ import numpy as np
 
 from cmf import _blocks, _exact, _kernels
 from cmf._aligned import aligned_copy, aligned_empty, is_aligned
-from cmf._input import Triplets
+from cmf._input import Triplets, all_finite
 from cmf._interrupt import DeferredInterrupt
 from cmf.exceptions import DivergenceError
 
@@ -326,7 +326,7 @@ def exact_mean(values: np.ndarray) -> float:
     """The correctly rounded mean of ``values``, independent of their order (0 for no values)."""
     if len(values) and values.min() == values.max():
         return float(values[0])  # constant data: exactly that value
-    if not np.all(np.isfinite(values)):
+    if not all_finite(values):
         return robust_mean(values)
     return _exact.exact_mean(values)
 

@@ -169,3 +169,22 @@ def test_integer_and_list_inputs_are_accepted(seed_matrix, fit_quiet):
     assert model.shape_ == (4, 5)
     fit_quiet(model, [0, 1, 3], [4, 0, 2], [1, 2, 3], method="fit_triplets")
     assert model.shape_ == (4, 5)  # inferred: one past the largest index
+
+
+def test_all_finite_checks_every_chunk():
+    from cmf._input import _FINITE_CHUNK, all_finite
+
+    n = 2 * _FINITE_CHUNK + 5  # two whole chunks and a short one
+    for dtype in (np.float32, np.float64):
+        values = np.ones(n, dtype)
+        assert all_finite(values)
+        for position in (0, _FINITE_CHUNK - 1, _FINITE_CHUNK, n - 1):
+            for bad in (np.nan, np.inf, -np.inf):
+                broken = values.copy()
+                broken[position] = bad
+                assert not all_finite(broken), (dtype, position, bad)
+    assert all_finite(np.zeros(0))
+    assert all_finite(np.array([2**62, -(2**62)], dtype=np.int64))
+    with np.errstate(over="ignore"):
+        narrowed = np.full(n, 1e300).astype(np.float32)  # inf after the cast
+    assert all_finite(np.full(n, 1e300)) and not all_finite(narrowed)
