@@ -32,7 +32,8 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-import workloads  # benchmarks/ is not a package: imported from its folder
+import run  # benchmarks/ is not a package: imported from its folder
+import workloads
 
 # BENCHMARKS.md's figures for the plain C epoch on its reference machine.
 REFERENCE_MACHINE = {
@@ -68,20 +69,13 @@ def reference_runs(exe: str, n: int, shape: tuple[int, int], data_dir: str, grid
     return results
 
 
-def cmf_runs(cache: str, quick: bool, repeats: int) -> list[float]:
-    """cmf's median W2 epoch (k=64, one thread) in ns per update, one entry per process."""
-    import json
-
-    out = []
-    for _ in range(repeats):
-        cmd = [sys.executable, os.path.join(HERE, "worker.py"), "--tool", "cmf", "--workload", "W2",
-               "--threads", "1", "--cache", cache] + (["--quick"] if quick else [])
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-        if proc.returncode != 0 or not lines:
-            sys.exit(f"calibrate: the cmf run failed:\n{proc.stderr[-2000:]}")
-        out.append(float(json.loads(lines[-1])["epoch_ns_per_update"]))
-    return out
+def cmf_epoch_ns(cache: str, quick: bool, repeats: int) -> float:
+    """cmf's median W2 epoch (k=64, one thread) in ns per update, median over ``repeats`` processes."""
+    result = run.measure(["--tool", "cmf", "--workload", "W2", "--threads", "1", "--cache", cache]
+                         + (["--quick"] if quick else []), repeats, timeout=1800)
+    if result is None:
+        sys.exit("calibrate: the cmf run failed (see above)")
+    return float(result["epoch_ns_per_update"])
 
 
 def main() -> None:
@@ -117,7 +111,7 @@ def main() -> None:
               f"of {grid.row_block_size}x{grid.col_block_size} (L2 {_blocks.l2_cache_bytes() >> 10} KiB)", flush=True)
         plain = reference_runs(exe, len(values), w.shape, tmp, (grid.n_row_blocks, grid.n_col_blocks),
                                args.epochs, args.repeats)
-        ours = statistics.median(cmf_runs(cache, args.quick, args.repeats))
+        ours = cmf_epoch_ns(cache, args.quick, args.repeats)
 
     print(f"\nplain C epoch ({args.cc} {args.cflags}), best of {args.epochs} epochs, median of {args.repeats} "
           f"processes; cmf: median epoch, median of {args.repeats} processes")

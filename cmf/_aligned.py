@@ -13,6 +13,24 @@ import numpy as np
 
 #: Bytes: a cache line, and the width of an AVX-512 register.
 ALIGNMENT = 64
+#: The kernel's lane count (cmf_update_impl.h): rows padded to a multiple of
+#: it are whole vector chunks, and with aligned storage every row starts on
+#: a cache line.
+LANES = 16
+
+
+def padded_width(n_factors: int) -> int:
+    """``n_factors`` rounded up to a multiple of :data:`LANES`: the row width training runs on.
+
+    Parameters
+    ----------
+    n_factors : int
+
+    Returns
+    -------
+    int
+    """
+    return -(-int(n_factors) // LANES) * LANES
 
 
 def aligned_empty(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:

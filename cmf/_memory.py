@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+from cmf._aligned import padded_width
+
 __all__ = ["memory_limit", "fit_memory", "check_allocation", "check_fit_memory"]
 
 GIB = float(1 << 30)
@@ -68,9 +70,9 @@ def fit_memory(
     # Python ints: no overflow whatever the sizes.
     n_rows, n_cols, n_entries, k = int(n_rows), int(n_cols), int(n_entries), int(n_factors)
     # Training runs on factor rows padded to a multiple of 16 (the kernel's
-    # lanes, cmf._training.padded_width); the unpadded initial or final
+    # lanes, cmf._aligned.padded_width); the unpadded initial or final
     # factors exist beside them for a moment.
-    width = -(-k // 16) * 16
+    width = padded_width(k)
     params = (n_rows + n_cols) * (width + 1) * itemsize
     unpadded = (n_rows + n_cols) * k * itemsize if width != k else 0
     copies = 3 if early_stopping else 2

@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from cmf import _blocks, _exact, _kernels
-from cmf._aligned import aligned_copy, aligned_empty, is_aligned
+from cmf._aligned import aligned_copy, aligned_empty, is_aligned, padded_width
 from cmf._input import Triplets, all_finite
 from cmf._interrupt import DeferredInterrupt
 from cmf.exceptions import DivergenceError
@@ -71,19 +71,8 @@ class FactorState:
         other.mu = self.mu
 
 
-#: The kernel's lane count (cmf_update_impl.h): rows padded to a multiple of
-#: it are whole vector chunks, and with 64-byte aligned storage every row
-#: starts on a cache line.
-LANES = 16
-
-
-def padded_width(n_factors: int) -> int:
-    """``n_factors`` rounded up to a multiple of :data:`LANES`."""
-    return -(-int(n_factors) // LANES) * LANES
-
-
 def pad_factors(state: FactorState, copy: bool = False) -> FactorState:
-    """The state with factor rows padded by zeros to :func:`padded_width`, in aligned storage.
+    """The state with factor rows padded by zeros to :func:`cmf._aligned.padded_width`, in aligned storage.
 
     Returns ``state`` itself when its rows need no padding and its factor
     matrices are aligned, unless ``copy``; the biases are never copied.
@@ -536,18 +525,9 @@ def train(
     row_counts = row_counts.astype(np.float64)
     col_counts = col_counts.astype(np.float64)
     adagrad = adagrad_state(data.shape, config)
-    try:
-        with DeferredInterrupt() as interrupt, \
-                _epoch_runner(data, config, rng, state, adagrad, interrupt) as epoch_sse:
-            result = train_loop(len(data), row_counts, col_counts, validation, config, report, state, result,
-                                epoch_sse, interrupt)
-    except (DivergenceError, KeyboardInterrupt) as exc:
-        partial = getattr(exc, "result", None)
-        if partial is not None:
-            partial.state = unpad_factors(partial.state, config.n_factors)
-        raise
-    result.state = unpad_factors(result.state, config.n_factors)
-    return result
+    with DeferredInterrupt() as interrupt, _epoch_runner(data, config, rng, state, adagrad, interrupt) as epoch_sse:
+        return train_loop(len(data), row_counts, col_counts, validation, config, report, state, result, epoch_sse,
+                          interrupt)
 
 
 def train_loop(
@@ -569,25 +549,35 @@ def train_loop(
     ``row_counts`` and ``col_counts`` (float64) are the training entries per
     row and column, ``n_entries`` their total. Without ``interrupt`` one is
     set up here (Ctrl-C deferred to the end of the current step).
+
+    ``state`` may have rows padded by :func:`pad_factors`; the state of the
+    result returned, or attached to a DivergenceError or KeyboardInterrupt
+    as ``exc.result``, is always cut back to ``config.n_factors`` columns.
     """
     if interrupt is None:
         with DeferredInterrupt() as own:
             return train_loop(n_entries, row_counts, col_counts, validation, config, report, state, result,
                               epoch_sse, own)
-    last_good = state.copy()
-    tracker = _Progress()
-    for epoch in range(1, config.max_epochs + 1):
-        if _run_one_epoch(epoch, state, last_good, n_entries, epoch_sse, config, result, interrupt,
-                          row_counts, col_counts, validation, report, tracker):
-            break
-    # A Ctrl-C during the last epoch's bookkeeping: that epoch is complete,
-    # so stop with it.
-    _raise_if_interrupted(interrupt, result)
-
-    # With early stopping the model is the best validation epoch's, however
-    # training ended (patience, tol or max_epochs).
-    if tracker.best is not None and result.best_epoch != result.n_epochs:
-        tracker.best.copy_into(state)
+    try:
+        last_good = state.copy()
+        tracker = _Progress()
+        for epoch in range(1, config.max_epochs + 1):
+            if _run_one_epoch(epoch, state, last_good, n_entries, epoch_sse, config, result, interrupt,
+                              row_counts, col_counts, validation, report, tracker):
+                break
+        # A Ctrl-C during the last epoch's bookkeeping: that epoch is
+        # complete, so stop with it.
+        _raise_if_interrupted(interrupt, result)
+        # With early stopping the model is the best validation epoch's,
+        # however training ended (patience, tol or max_epochs).
+        if tracker.best is not None and result.best_epoch != result.n_epochs:
+            tracker.best.copy_into(state)
+    except (DivergenceError, KeyboardInterrupt) as exc:
+        partial = getattr(exc, "result", None)
+        if partial is not None:
+            partial.state = unpad_factors(partial.state, config.n_factors)
+        raise
+    result.state = unpad_factors(result.state, config.n_factors)
     return result
 
 

@@ -179,7 +179,7 @@ def fit(
 
         rng = np.random.default_rng(model.random_state)
         state = _training.initial_state_from_counts(shape, row_counts, col_counts, mean, config, rng, scale)
-        # Rows padded as in the local fit (the same bits); cut back when stored.
+        # Rows padded as in the local fit (the same bits); train_loop cuts them back.
         state = _training.pad_factors(state)
         seed = _training.draw_block_seed(rng)
         runner = _EpochRunner(client, tiles, layout, config, state, seed, max_recoveries)
@@ -194,13 +194,11 @@ def fit(
         except (DivergenceError, KeyboardInterrupt) as exc:
             partial = getattr(exc, "result", None)
             if partial is not None:
-                partial.state = _training.unpad_factors(partial.state, config.n_factors)
                 model._store(partial, shape, converged=False)
                 model.distributed_ = runner.summary(summaries, time.perf_counter() - started)
             raise
         finally:
             runner.release()
-        result.state = _training.unpad_factors(result.state, config.n_factors)
         model._store(result, shape, converged=result.converged)
         model.distributed_ = runner.summary(summaries, time.perf_counter() - started)
     finally:

@@ -392,7 +392,8 @@ CMF_API cmf_status cmf_partition_f64(const cmf_triplets_f64 *data,
 /**
  * The visiting order inside a block: a permutation of 0 .. n-1 that depends
  * only on (seed, block), from a splitmix64 stream (two 32-bit draws per
- * 64-bit output) and an "inside-out" Fisher-Yates shuffle. cmf_sgd_blocks_* visits block b's entries in exactly the order
+ * 64-bit output) and an "inside-out" Fisher-Yates shuffle. cmf_sgd_blocks_*
+ * visits block b's entries in exactly the order
  * cmf_block_order(seed, b, len_b, .) returns.
  *
  * @param seed  (in) any 64-bit value (typically derived from the user's

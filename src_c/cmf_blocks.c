@@ -62,17 +62,36 @@ cmf_status cmf_block_order(uint64_t seed, int32_t block, int64_t n,
     return CMF_OK;
 }
 
-const char *cmf_simd_variant(void)
+/* The instruction-set variants of the blocked loop this build holds. */
+typedef enum cmf_variant_ {
+    CMF_VARIANT_BASE_,
+    CMF_VARIANT_AVX2_,
+    CMF_VARIANT_AVX512_
+} cmf_variant_;
+
+/* The widest variant this build holds and this CPU runs: the one place the
+ * CPU is asked, for the dispatch (cmf_blocks_api_impl.h) and for
+ * cmf_simd_variant, so the two cannot disagree. */
+static cmf_variant_ cmf_cpu_variant_(void)
 {
 #if CMF_X86_AVX512
     if (__builtin_cpu_supports("avx512f"))
-        return "avx512";
+        return CMF_VARIANT_AVX512_;
 #endif
 #if CMF_X86_DISPATCH
     if (__builtin_cpu_supports("avx2"))
-        return "avx2";
+        return CMF_VARIANT_AVX2_;
 #endif
-    return "baseline";
+    return CMF_VARIANT_BASE_;
+}
+
+const char *cmf_simd_variant(void)
+{
+    switch (cmf_cpu_variant_()) {
+    case CMF_VARIANT_AVX512_: return "avx512";
+    case CMF_VARIANT_AVX2_: return "avx2";
+    default: return "baseline";
+    }
 }
 
 /* The blocked loops and entry points, once per precision. */

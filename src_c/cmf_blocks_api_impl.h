@@ -5,7 +5,8 @@
  *
  * Not a public header and has no include guard on purpose:
  * cmf_blocks_precision.h includes it once per precision, after
- * instantiating the loop's baseline, AVX2 and AVX-512 variants.
+ * instantiating the loop's baseline, AVX2 and AVX-512 variants; the
+ * variant to run comes from cmf_cpu_variant_ (cmf_blocks.c).
  */
 #define CMF_PNAME(base) CMF_CAT(base, CMF_SUFFIX)
 #define CMF_PMODEL CMF_CAT(cmf_model_, CMF_SUFFIX)
@@ -118,23 +119,27 @@ static cmf_status CMF_PNAME(sgd_blocks_checked_)(const cmf_params *params,
             return CMF_ERR_NULL_POINTER;
     }
 
+    switch (cmf_cpu_variant_()) {
 #if CMF_X86_AVX512
-    if (__builtin_cpu_supports("avx512f"))
+    case CMF_VARIANT_AVX512_:
         status = CMF_PNAME(blocks_loop_avx512_)(params, model, blocked, blocks,
                                                  keys, n_visit, seed, scratch,
                                                  sse);
-    else
+        break;
 #endif
 #if CMF_X86_DISPATCH
-    if (__builtin_cpu_supports("avx2"))
+    case CMF_VARIANT_AVX2_:
         status = CMF_PNAME(blocks_loop_avx2_)(params, model, blocked, blocks,
                                                keys, n_visit, seed, scratch,
                                                sse);
-    else
+        break;
 #endif
+    default:
         status = CMF_PNAME(blocks_loop_base_)(params, model, blocked, blocks,
                                                keys, n_visit, seed, scratch,
                                                sse);
+        break;
+    }
     if (status == CMF_OK && *sse - *sse != 0.0)
         return CMF_ERR_NON_FINITE;
     return status;

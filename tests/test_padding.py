@@ -16,7 +16,7 @@ from cmf._reference import reference_epoch
 
 @pytest.mark.parametrize("k, width", [(1, 16), (15, 16), (16, 16), (17, 32), (64, 64), (100, 112), (130, 144)])
 def test_padded_width_rounds_up_to_the_lanes(k, width):
-    assert _training.padded_width(k) == width
+    assert _aligned.padded_width(k) == width
 
 
 def test_pad_then_unpad_gives_back_the_same_values_aligned():
