@@ -1,33 +1,152 @@
-"""The fitted state of a model as one immutable snapshot.
+"""The fitted model as one immutable value: parameters, labels, seen items.
 
-:class:`~cmf.MatrixFactorization` keeps everything ``fit`` produced in a
-single :class:`Fitted` object and replaces it with one attribute
-assignment. A reader (``predict`` in another thread) takes the object once
+:class:`~cmf.MatrixFactorization` keeps everything a fit produced in a
+single :class:`Fitted` and replaces it with one attribute assignment. A
+reader (``predict`` or ``recommend`` in another thread) takes the value once
 and uses only it, so it sees either the old model or the new one, never old
-row factors next to new column factors. The arrays are marked read-only so
-that nothing can change a snapshot after it is published.
+row factors next to new column factors or new factors next to old labels.
+The arrays are marked read-only so that nothing can change a value after it
+is published.
+
+The value also answers everything that depends on the fit alone: prediction
+(an unknown user or item falls back, in C, to the global mean plus the known
+side's bias), labels to indices and back, and the members it adds to a model
+file.
 """
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 import threading
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, TypeVar
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from cmf._training import FactorState
+from cmf._input import check_pairs
+from cmf._labels import LabelMap
+from cmf._training import FactorState, predict_pairs
 
-__all__ = ["Fitted", "freeze", "pinned", "pinned_snapshot", "consistent"]
+__all__ = ["Fitted", "SeenItems", "SeenSource"]
 
-F = TypeVar("F", bound=Callable[..., Any])
+#: Names of the model file members that belong to a fit besides its parameters.
+USER_LABELS, ITEM_LABELS, SEEN_INDPTR, SEEN_INDICES = "user_labels", "item_labels", "seen_indptr", "seen_indices"
+
+_UNKNOWN = ("raise", "fallback")
+
+
+@dataclass(frozen=True)
+class SeenItems:
+    """The distinct items each user rated in training, row by row (CSR).
+
+    Attributes
+    ----------
+    indptr : ndarray of int64, shape (n_rows + 1,)
+        User ``u``'s items are ``indices[indptr[u]:indptr[u + 1]]``.
+    indices : ndarray of int32
+        Item indices, sorted within each user.
+    """
+
+    indptr: np.ndarray
+    indices: np.ndarray
+
+    @classmethod
+    def from_pairs(cls, rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> "SeenItems":
+        """Index (user, item) pairs, repeats counted once."""
+        n_rows, n_cols = shape
+        codes = np.unique(rows.astype(np.int64) * n_cols + cols)
+        indptr = np.zeros(n_rows + 1, dtype=np.int64)
+        np.cumsum(np.bincount(codes // n_cols, minlength=n_rows), out=indptr[1:])
+        return cls(indptr, (codes % n_cols).astype(np.int32))
+
+    def check(self, shape: tuple[int, int]) -> None:
+        """Raise ValueError unless these arrays index a matrix of ``shape``."""
+        indptr, indices = self.indptr, self.indices
+        if (indptr.shape != (shape[0] + 1,) or indptr[0] != 0 or np.any(np.diff(indptr) < 0)
+                or indptr[-1] != len(indices) or (len(indices) and (indices.min() < 0 or indices.max() >= shape[1]))):
+            raise ValueError("model file is inconsistent: the seen-items arrays do not match the stored shape")
+
+    def rows(self) -> np.ndarray:
+        """The user of each entry of ``indices`` (int32)."""
+        return np.repeat(np.arange(len(self.indptr) - 1, dtype=np.int32), np.diff(self.indptr))
+
+    def with_user(self, cols: np.ndarray) -> "SeenItems":
+        """These seen items and one more user who rated ``cols``."""
+        new = np.unique(cols).astype(np.int32)
+        return SeenItems(np.append(self.indptr, self.indptr[-1] + len(new)), np.concatenate([self.indices, new]))
+
+
+class SeenSource:
+    """The seen items of a fit, indexed from its training pairs on first use.
+
+    Building the index costs a sort of all training pairs, which most fits
+    never need, so it waits for the first ``recommend``; a lock makes racing
+    first uses build it once, and every caller gets the same arrays.
+
+    Parameters
+    ----------
+    rows, cols : ndarray of int, optional
+        The training pairs (copied, so that later changes to the caller's
+        arrays do not change what counts as seen).
+    shape : tuple of int
+        The fitted shape.
+    items : SeenItems, optional
+        An index built already (instead of the pairs).
+    """
+
+    def __init__(self, rows: Any = None, cols: Any = None, shape: tuple[int, int] = (0, 0), *,
+                 items: SeenItems | None = None) -> None:
+        self._pairs = None if items is not None else (np.array(rows, dtype=np.int32), np.array(cols, dtype=np.int32))
+        self._shape = shape
+        self._items = items
+        self._lock = threading.Lock()
+
+    def get(self) -> SeenItems:
+        """The index, built by the first caller."""
+        items = self._items
+        if items is None:
+            with self._lock:
+                if self._items is None:
+                    self._items = SeenItems.from_pairs(*self._pairs, self._shape)
+                    self._pairs = None
+                items = self._items
+        return items
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"items": self.get()}  # a lock cannot be pickled; the index can
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(items=state["items"])  # type: ignore[misc]
+
+
+def seen_source(seen: Any, shape: tuple[int, int]) -> SeenSource | None:
+    """A :class:`SeenSource` from the training pairs (anything with ``rows`` and
+    ``cols``), a built ``(indptr, indices)`` pair, or None (unknown)."""
+    if seen is None:
+        return None
+    if isinstance(seen, SeenItems):
+        return SeenSource(items=seen)
+    if isinstance(seen, tuple):
+        return SeenSource(items=SeenItems(*seen))
+    return SeenSource(seen.rows, seen.cols, shape)
+
+
+def _read_only(a: Any) -> np.ndarray:
+    arr = np.asarray(a)
+    if arr.flags.writeable:
+        if arr.base is not None or not arr.flags.owndata:
+            # Never change the flags of an array someone else may own.
+            arr = arr.copy()
+        arr.setflags(write=False)
+    return arr
 
 
 @dataclass(frozen=True)
 class Fitted:
     """Everything a fit produced.
+
+    Building one marks the parameter arrays read-only (in place for arrays
+    the caller owns outright, else on a copy).
 
     Attributes
     ----------
@@ -43,9 +162,10 @@ class Fitted:
         The epoch restored by early stopping.
     history : dict of list
         Per-epoch records.
-    extras : dict
-        What else belongs to this fit (user and item labels, the items each
-        user saw, caches derived from them), published with the parameters.
+    user_map, item_map : LabelMap or None
+        The labels of the rows and columns, for a fit on labelled data.
+    seen_source : SeenSource or None
+        The items each user rated in training, if known.
     """
 
     state: FactorState
@@ -54,86 +174,221 @@ class Fitted:
     converged: bool
     best_epoch: int | None
     history: dict[str, list[float]]
-    extras: dict[str, Any] = field(default_factory=dict)
+    user_map: LabelMap | None = None
+    item_map: LabelMap | None = None
+    seen_source: SeenSource | None = None
+
+    def __post_init__(self) -> None:
+        s = self.state
+        frozen = FactorState(_read_only(s.P), _read_only(s.Q), _read_only(s.b), _read_only(s.c), float(s.mu))
+        object.__setattr__(self, "state", frozen)
+        object.__setattr__(self, "shape", (int(self.shape[0]), int(self.shape[1])))
+
+    def replace(self, **changes: Any) -> "Fitted":
+        """A copy with some fields changed (arrays frozen again)."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def seen(self) -> SeenItems | None:
+        """The items each user rated in training, or None if unknown."""
+        return None if self.seen_source is None else self.seen_source.get()
+
+    @property
+    def maps(self) -> tuple[LabelMap | None, LabelMap | None]:
+        """``(user_map, item_map)``."""
+        return self.user_map, self.item_map
+
+    # ------------------------------------------------------------------
+    # Prediction
+    # ------------------------------------------------------------------
+    def predict(self, rows: Any, cols: Any, unknown: str = "raise") -> Any:
+        """Predictions at (row, column) pairs given as labels or indices.
+
+        Parameters
+        ----------
+        rows, cols : scalar or array_like
+            Labels for a labelled fit, indices otherwise; broadcast.
+        unknown : {"raise", "fallback"}
+            What an unknown label or an index outside the shape does:
+            raise KeyError / IndexError, or predict the global mean plus the
+            known side's bias.
+
+        Returns
+        -------
+        float or ndarray
+            A float for a scalar pair, else an array in the model's dtype.
+        """
+        if unknown not in _UNKNOWN:
+            raise ValueError(f"unknown must be 'raise' or 'fallback', got {unknown!r}")
+        if self.user_map is not None:
+            if unknown == "raise":
+                rows, cols = self.user_map.to_index(rows, name="user"), self.item_map.to_index(cols, name="item")
+            else:
+                rows, cols = self.user_map.lookup(rows), self.item_map.lookup(cols)
+        if unknown == "raise":
+            r, c, scalar = check_pairs(rows, cols, self.shape)
+        else:
+            r, c, scalar = _fallback_pairs(rows, cols, self.shape)
+        out = predict_pairs(self.state, r, c)
+        return float(out[0]) if scalar else out
+
+    # ------------------------------------------------------------------
+    # Labels <-> indices
+    # ------------------------------------------------------------------
+    def encode(self, values: Any, axis: int) -> np.ndarray:
+        """Labels (or indices, for an unlabelled fit) of ``axis`` (0 users, 1 items) to checked indices.
+
+        Raises
+        ------
+        KeyError
+            For an unknown label or an index outside the shape.
+        TypeError
+            For non-integer indices of an unlabelled fit.
+        """
+        label_map = self.maps[axis]
+        what = ("user", "item")[axis]
+        if label_map is not None:
+            return label_map.to_index(values, name=what)
+        arr = np.asarray(values)
+        if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
+            raise TypeError(
+                f"{what}s must be integer indices for a model fitted without labels, got {arr.dtype}; "
+                "fit with fit_ratings() on labelled data to use labels"
+            )
+        size = self.shape[axis]
+        flat = arr.reshape(-1)
+        if flat.size and (flat.min() < 0 or flat.max() >= size):
+            bad = flat[(flat < 0) | (flat >= size)][0]
+            raise KeyError(f"unknown {what} {int(bad)}: the model has {what}s 0 to {size - 1}")
+        return arr.astype(np.int64)
+
+    def decode(self, indices: np.ndarray, axis: int) -> np.ndarray:
+        """Indices to labels (unchanged for an unlabelled fit); -1 marks padding."""
+        label_map = self.maps[axis]
+        if label_map is None:
+            return indices
+        labels = label_map.labels
+        out = labels[np.maximum(indices, 0)]
+        pad = indices < 0
+        if pad.any():
+            out = out.copy()
+            out[pad] = "" if labels.dtype.kind == "U" else -1
+        return out
+
+    # ------------------------------------------------------------------
+    # Changes: a new user, more rows for partial_fit
+    # ------------------------------------------------------------------
+    def with_user(self, bias: float, factors: np.ndarray, cols: np.ndarray, user: Any) -> tuple["Fitted", Any]:
+        """This fit with one more user (row) appended, and that user's label or index.
+
+        Parameters
+        ----------
+        bias, factors
+            The new user's parameters.
+        cols : ndarray of int
+            The items the user rated (they count as seen).
+        user : label or None
+            The new label for a labelled fit (None: one more than the
+            largest integer label); ignored for an unlabelled fit.
+
+        Raises
+        ------
+        ValueError
+            For a label already in use, or None with string labels.
+        """
+        user_map = self.user_map
+        if user_map is not None:
+            if user is None:
+                if user_map.labels.dtype.kind == "U":
+                    raise ValueError("the model's user labels are strings: pass user='<new label>'")
+                user = int(user_map.labels.max()) + 1 if len(user_map) else 0
+            if user_map.contains(user).any():
+                raise ValueError(f"user {user!r} is already in the model; use partial_fit to add ratings")
+            user_map = user_map.extend([user])[0]
+        else:
+            user = self.shape[0]
+        s = self.state
+        dtype = s.P.dtype
+        state = FactorState(
+            np.ascontiguousarray(np.vstack([s.P, factors.astype(dtype)[None, :]])), s.Q,
+            np.concatenate([s.b, np.array([bias], dtype=dtype)]), s.c, s.mu,
+        )
+        seen = self.seen
+        return self.replace(
+            state=state, shape=(self.shape[0] + 1, self.shape[1]), user_map=user_map,
+            seen_source=None if seen is None else SeenSource(items=seen.with_user(cols)),
+        ), user
+
+    def grown(self, shape: tuple[int, int], init_std: float, rng: np.random.Generator) -> FactorState:
+        """A writable copy of the parameters, with random rows for new users and items.
+
+        New factor rows are N(0, ``init_std``) in the model's dtype, drawn
+        users first; new biases are zero; the global mean stays.
+        """
+        s = self.state
+        dtype = s.P.dtype
+
+        def grow(F: np.ndarray, n: int) -> np.ndarray:
+            extra = rng.standard_normal((n - F.shape[0], F.shape[1]), dtype=dtype) * dtype.type(init_std)
+            return np.ascontiguousarray(np.concatenate([F, extra]))
+
+        def pad(v: np.ndarray, n: int) -> np.ndarray:
+            return np.concatenate([v, np.zeros(n - len(v), dtype=dtype)])
+
+        return FactorState(grow(s.P, shape[0]), grow(s.Q, shape[1]), pad(s.b, shape[0]), pad(s.c, shape[1]),
+                           float(s.mu))
+
+    # ------------------------------------------------------------------
+    # Model file members
+    # ------------------------------------------------------------------
+    def members(self) -> dict[str, np.ndarray]:
+        """The file members besides the parameters: labels and seen items (plain arrays)."""
+        out: dict[str, np.ndarray] = {}
+        if self.user_map is not None:
+            out[USER_LABELS] = self.user_map.labels
+        if self.item_map is not None:
+            out[ITEM_LABELS] = self.item_map.labels
+        seen = self.seen
+        if seen is not None:
+            out[SEEN_INDPTR], out[SEEN_INDICES] = seen.indptr, seen.indices
+        return out
+
+    def with_members(self, files: dict[str, np.ndarray]) -> "Fitted":
+        """This fit with the labels and seen items read from a model file (other members ignored).
+
+        Raises
+        ------
+        ValueError
+            For members that do not match the shape.
+        """
+        maps = []
+        for name, size, what in ((USER_LABELS, self.shape[0], "user"), (ITEM_LABELS, self.shape[1], "item")):
+            labels = files.get(name)
+            if labels is not None and (labels.ndim != 1 or len(labels) != size or labels.dtype.kind not in "iU"):
+                raise ValueError(f"model file is inconsistent: {what} labels do not match the stored shape")
+            maps.append(None if labels is None else LabelMap(labels))
+        seen = None
+        if SEEN_INDPTR in files and SEEN_INDICES in files:
+            items = SeenItems(files[SEEN_INDPTR].astype(np.int64), files[SEEN_INDICES].astype(np.int32))
+            items.check(self.shape)
+            seen = SeenSource(items=items)
+        return self.replace(user_map=maps[0], item_map=maps[1], seen_source=seen)
 
 
-def _read_only(a: Any) -> np.ndarray:
-    arr = np.asarray(a)
-    if arr.flags.writeable:
-        if arr.base is not None or not arr.flags.owndata:
-            # Never change the flags of an array someone else may own.
-            arr = arr.copy()
-        arr.setflags(write=False)
-    return arr
-
-
-def freeze(state: FactorState, **fields: Any) -> Fitted:
-    """Build a :class:`Fitted` whose arrays cannot be written.
-
-    Parameters
-    ----------
-    state : FactorState
-        Arrays owned by the caller (a finished fit); marked read-only in
-        place, or copied first when they are views of other arrays.
-    **fields
-        The other attributes of :class:`Fitted`.
-
-    Returns
-    -------
-    Fitted
-    """
-    frozen = FactorState(
-        _read_only(state.P), _read_only(state.Q), _read_only(state.b), _read_only(state.c), float(state.mu)
-    )
-    return Fitted(state=frozen, **fields)
-
-
-# Per thread: the snapshot each model is pinned to while one of its methods
-# runs (model id -> (model, Fitted)).
-_PINS = threading.local()
-
-
-def pinned_snapshot(model: Any) -> Fitted | None:
-    """The snapshot ``model`` is pinned to in this thread, if any."""
-    pins = getattr(_PINS, "pins", None)
-    entry = None if pins is None else pins.get(id(model))
-    return None if entry is None else entry[1]
-
-
-def repin(model: Any, fitted: Fitted) -> None:
-    """Move this thread's pin of ``model`` (if any) to ``fitted``, its new snapshot."""
-    pins = getattr(_PINS, "pins", None)
-    if pins is not None and id(model) in pins:
-        pins[id(model)] = (model, fitted)
-
-
-@contextmanager
-def pinned(model: Any, fitted: Fitted) -> Iterator[Fitted]:
-    """Within the block, every read of ``model``'s fitted state in this thread sees ``fitted``."""
-    pins = getattr(_PINS, "pins", None)
-    if pins is None:
-        pins = _PINS.pins = {}
-    if id(model) in pins:  # a nested call keeps the outer pin
-        yield pins[id(model)][1]
-        return
-    pins[id(model)] = (model, fitted)
-    try:
-        yield fitted
-    finally:
-        del pins[id(model)]
-
-
-def consistent(method: F) -> F:
-    """Run ``method`` on one snapshot of the model, however many attributes it reads.
-
-    A method that reads several fitted attributes (factors, biases, labels,
-    seen items) through several calls would otherwise see a concurrent refit's
-    new model half-way through.
-    """
-
-    @functools.wraps(method)
-    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        with pinned(self, self._snapshot()):
-            return method(self, *args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
+def _fallback_pairs(rows: Any, cols: Any, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Like :func:`check_pairs`, but an index outside ``shape`` becomes -1, which the C predict
+    answers with the global mean plus the other side's bias."""
+    r, c = np.asarray(rows), np.asarray(cols)
+    outside = []
+    for arr, size in ((r, shape[0]), (c, shape[1])):
+        is_int = arr.dtype != bool and np.issubdtype(arr.dtype, np.integer)
+        outside.append((arr < 0) | (arr >= size) if is_int else np.zeros(arr.shape, dtype=bool))
+    # Checked as in-range placeholders (types, broadcasting), then marked unknown.
+    r, c, scalar = check_pairs(np.where(outside[0], 0, r) if outside[0].any() else r,
+                               np.where(outside[1], 0, c) if outside[1].any() else c, shape)
+    mask_r, mask_c = np.broadcast_arrays(np.atleast_1d(outside[0]), np.atleast_1d(outside[1]))
+    if mask_r.any():  # r is then a new array (np.where), never the caller's
+        r[mask_r.reshape(-1)] = -1
+    if mask_c.any():
+        c[mask_c.reshape(-1)] = -1
+    return r, c, scalar

@@ -25,10 +25,10 @@ from typing import IO, Any
 
 import numpy as np
 
-from cmf._fitted import freeze
+from cmf._fitted import Fitted
 from cmf._input import INT32_MAX
 from cmf._memory import memory_limit
-from cmf._training import FactorState
+from cmf._training import FactorState, TrainingConfig
 
 __all__ = ["FORMAT_VERSION", "save_model", "load_model"]
 
@@ -75,13 +75,15 @@ def _fsync_directory(directory: str) -> None:
         os.close(fd)
 
 
-def save_model(model: Any, path: str | os.PathLike[str]) -> str:
-    """Write ``model``'s parameters and fitted state to ``path`` (.npz), atomically.
+def save_model(params: dict[str, Any], fitted: Fitted, path: str | os.PathLike[str]) -> str:
+    """Write a model's parameters and fitted value to ``path`` (.npz), atomically.
 
     Parameters
     ----------
-    model : MatrixFactorization
-        A fitted model.
+    params : dict
+        The estimator's constructor parameters.
+    fitted : Fitted
+        Its fitted value (one consistent state, even if a fit runs meanwhile).
     path : str or path-like
         Destination; ``.npz`` is appended when missing.
 
@@ -90,8 +92,7 @@ def save_model(model: Any, path: str | os.PathLike[str]) -> str:
     str
         The path written.
     """
-    fitted = model._snapshot()  # one consistent state, even if a fit runs meanwhile
-    params = model.get_params()
+    params = dict(params)
     if not (params["random_state"] is None or isinstance(params["random_state"], (int, np.integer))):
         params["random_state"] = None  # a Generator object cannot be stored as data
     params["dtype"] = np.dtype(params["dtype"]).name
@@ -107,11 +108,8 @@ def save_model(model: Any, path: str | os.PathLike[str]) -> str:
     state = fitted.state
     arrays = dict(zip(_ARRAYS, (state.P, state.Q, state.b, state.c)))
     history = {f"history_{k}": np.asarray(v, dtype=np.float64) for k, v in fitted.history.items()}
-    # Further plain arrays a model may keep (labels, seen items); never objects.
-    extra = model._extra_arrays() if hasattr(model, "_extra_arrays") else {}
-    for key, value in extra.items():
-        if key in arrays or key == "meta" or key.startswith("history_") or np.asarray(value).dtype.hasobject:
-            raise ValueError(f"cannot save the extra array {key!r}: reserved name or Python objects")
+    # The fit's other members (labels, seen items): plain arrays, never objects.
+    extra = fitted.members()
 
     final = _destination(path)
     directory = os.path.dirname(os.path.abspath(final))
@@ -247,7 +245,8 @@ def _read_meta(archive: zipfile.ZipFile) -> dict[str, Any]:
     return meta
 
 
-def _make_estimator(cls: type, params: dict[str, Any]) -> tuple[Any, Any]:
+def _check_params(cls: type, params: dict[str, Any]) -> TrainingConfig:
+    """The stored parameters, checked as ``fit`` checks them."""
     valid = set(cls._param_names())
     unknown = sorted(set(params) - valid)
     _expect(not unknown, f"unknown parameters {unknown} (written by a newer cmf?)")
@@ -259,12 +258,12 @@ def _make_estimator(cls: type, params: dict[str, Any]) -> tuple[Any, Any]:
     random_state = params.get("random_state")
     _expect(random_state is None or _is_int(random_state), "random_state must be an integer or null")
     _expect(_is_int(params.get("verbose", 0)), "verbose must be an integer")
-    return model, config
+    return config
 
 
 def _load(cls: type, archive: zipfile.ZipFile) -> Any:
     meta = _read_meta(archive)
-    model, config = _make_estimator(cls, meta["params"])
+    config = _check_params(cls, meta["params"])
     n_rows, n_cols = meta["shape_"]
     k = config.n_factors
     expected = {
@@ -303,25 +302,20 @@ def _load(cls: type, archive: zipfile.ZipFile) -> Any:
         arrays["user_factors_"], arrays["item_factors_"], arrays["user_bias_"], arrays["item_bias_"],
         float(meta["global_mean_"]),
     )
-    model._fitted = freeze(
-        state,
-        shape=(n_rows, n_cols),
-        n_epochs=n_epochs,
-        converged=meta["converged_"],
-        best_epoch=meta["best_epoch_"],
-        history=history,
+    fitted = Fitted(
+        state, shape=(n_rows, n_cols), n_epochs=n_epochs, converged=meta["converged_"],
+        best_epoch=meta["best_epoch_"], history=history,
     )
-    if hasattr(model, "_restore_extra_arrays"):
-        # The other members, read with the same header and size checks; the
-        # model validates their content.
-        known = {"meta", *expected, *history_names}
-        extra = {
-            name[: -len(".npy")]: _read_member(archive, name[: -len(".npy")], kind=None)
-            for name in archive.namelist()
-            if name.endswith(".npy") and name[: -len(".npy")] not in known
-        }
-        model._restore_extra_arrays(extra)
-    return model
+    # The other members, read with the same header and size checks (so that
+    # no member of any name can hold Python objects); the fitted value takes
+    # the ones it knows and checks their content.
+    known = {"meta", *expected, *history_names}
+    extra = {
+        name[: -len(".npy")]: _read_member(archive, name[: -len(".npy")], kind=None)
+        for name in archive.namelist()
+        if name.endswith(".npy") and name[: -len(".npy")] not in known
+    }
+    return cls._from_fitted(meta["params"], fitted.with_members(extra))
 
 
 def load_model(cls: type, path: str | os.PathLike[str]) -> Any:

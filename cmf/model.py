@@ -2,25 +2,72 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import os
+import threading
 import warnings
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from cmf import _training
+from cmf import recommend as _rec
+from cmf._checks import integer
+from cmf._dataset import as_dataset
+from cmf._fitted import Fitted, seen_source
 from cmf._input import Triplets, as_triplets, check_pairs, to_triplets, _check_numeric, _observed_mask, _is_sparse
-from cmf._fitted import Fitted, consistent, freeze, pinned_snapshot, repin
+from cmf._labels import LabelMap
 from cmf._memory import check_allocation, check_fit_memory
-from cmf._recommend import RecommenderMixin
+from cmf._persistence import load_model, save_model
+from cmf._rating_input import align, index_array, new_ratings
+from cmf._split import train_test_split
 from cmf._training import FactorState, TrainingConfig
 from cmf.exceptions import ConvergenceWarning, DivergenceError, NotFittedError
+from cmf.recommend import FoldIn
 
 __all__ = ["MatrixFactorization"]
 
+# Orders publications of fitted values against read-change-publish updates
+# (fold_in(add=True)); one lock for all models, as both are short.
+_PUBLISHING = threading.Lock()
 
-class MatrixFactorization(RecommenderMixin):
+
+def _fitted_field(key: str, doc: str) -> property:
+    """A read-only view of one parameter (``P``, ``Q``, ``b``, ``c``, ``mu``) or
+    field of the current fitted value.
+
+    Setting the attribute publishes a copy of the value that differs in that
+    key only (for users who edit a fitted model by hand).
+    """
+    if key in ("P", "Q", "b", "c", "mu"):
+        def get(self: Any) -> Any:
+            return getattr(self._snapshot().state, key)
+    else:
+        def get(self: Any) -> Any:
+            return getattr(self._snapshot(), key)
+
+    def set_(self: Any, value: Any) -> None:
+        self._replace_fitted(**{key: value})
+
+    return property(get, set_, doc=doc)
+
+
+def _labels_field(axis: int, doc: str) -> property:
+    """The labels of the rows (axis 0) or columns (1), or None; setting them replaces the map."""
+    key = ("user_map", "item_map")[axis]
+
+    def get(self: Any) -> np.ndarray | None:
+        label_map = getattr(self._snapshot(), key)
+        return None if label_map is None else label_map.labels
+
+    def set_(self: Any, value: Any) -> None:
+        self._replace_fitted(**{key: None if value is None else LabelMap(value)})
+
+    return property(get, set_, doc=doc)
+
+
+class MatrixFactorization:
     r"""Biased matrix factorization trained by stochastic gradient descent.
 
     Fills in the unknown entries of a partly observed matrix :math:`R`
@@ -239,6 +286,22 @@ class MatrixFactorization(RecommenderMixin):
         self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose
+
+    # ------------------------------------------------------------------
+    # Fitted attributes: views of the current fitted value
+    # ------------------------------------------------------------------
+    user_factors_ = _fitted_field("P", "Row factors P (read-only).")
+    item_factors_ = _fitted_field("Q", "Column factors Q (read-only).")
+    user_bias_ = _fitted_field("b", "Row biases b (read-only).")
+    item_bias_ = _fitted_field("c", "Column biases c (read-only).")
+    global_mean_ = _fitted_field("mu", "Global mean mu.")
+    shape_ = _fitted_field("shape", "Fitted (n_rows, n_cols).")
+    n_epochs_ = _fitted_field("n_epochs", "Epochs run.")
+    converged_ = _fitted_field("converged", "Whether training converged.")
+    best_epoch_ = _fitted_field("best_epoch", "Epoch restored by early stopping.")
+    history_ = _fitted_field("history", "Per-epoch records.")
+    user_labels_ = _labels_field(0, "User labels (after fit_ratings on labelled data), or None.")
+    item_labels_ = _labels_field(1, "Item labels (after fit_ratings on labelled data), or None.")
 
     # ------------------------------------------------------------------
     # Parameters
@@ -476,13 +539,11 @@ class MatrixFactorization(RecommenderMixin):
             # An interruption before the first epoch finished leaves nothing
             # worth keeping: the model stays as it was.
             if partial is not None and (isinstance(exc, DivergenceError) or partial.n_epochs > 0):
-                self._store(partial, data.shape, converged=False,
-                            extras=self._data_extras(data if seen is None else seen, labels))
+                self._store(partial, data.shape, converged=False, labels=labels, seen=data if seen is None else seen)
             raise
         # labels and the seen items (for recommend) belong to the fitted
         # state and are published with it
-        self._store(result, data.shape, converged=result.converged,
-                    extras=self._data_extras(data if seen is None else seen, labels))
+        self._store(result, data.shape, labels=labels, seen=data if seen is None else seen)
         if not result.converged:
             warnings.warn(
                 f"training stopped at max_epochs={config.max_epochs} while the loss was still decreasing "
@@ -494,29 +555,170 @@ class MatrixFactorization(RecommenderMixin):
         return self
 
     def _store(
-        self, result: _training.TrainingResult, shape: tuple[int, int], converged: bool,
-        extras: dict[str, Any] | None = None,
+        self, outcome: Any, shape: tuple[int, int], *, labels: tuple[Any, Any] | None = None, seen: Any = None,
+        converged: bool | None = None,
     ) -> None:
-        # One assignment publishes the whole fitted state: a concurrent
-        # predict sees either the previous snapshot or this one.
-        self._fitted = freeze(
-            result.state,
-            shape=(int(shape[0]), int(shape[1])),
-            n_epochs=int(result.n_epochs),
-            converged=bool(converged),
-            best_epoch=result.best_epoch,
-            history={key: list(values) for key, values in result.history.items()},
-            extras={} if extras is None else extras,
-        )
+        """Publish a finished or partial fit as the new fitted value.
+
+        Parameters
+        ----------
+        outcome
+            Has ``state`` (FactorState, unpadded), ``n_epochs``,
+            ``converged``, ``best_epoch`` and ``history``.
+        shape : tuple of int
+            The fitted ``(n_rows, n_cols)``.
+        labels : tuple of (LabelMap or None), optional
+            ``(user_map, item_map)`` of a fit on labelled data.
+        seen : Triplets or tuple, optional
+            The training pairs (anything with ``rows`` and ``cols``) or a
+            built ``(indptr, indices)`` pair: the items each user saw.
+        converged : bool, optional
+            Overrides ``outcome.converged``.
+        """
+        user_map, item_map = labels if labels is not None else (None, None)
+        self._publish(Fitted(
+            state=outcome.state,
+            shape=shape,
+            n_epochs=int(outcome.n_epochs),
+            converged=bool(outcome.converged if converged is None else converged),
+            best_epoch=outcome.best_epoch,
+            history={key: list(values) for key, values in outcome.history.items()},
+            user_map=user_map,
+            item_map=item_map,
+            seen_source=seen_source(seen, shape),
+        ))
 
     # ------------------------------------------------------------------
-    # Using a fitted model
+    # Fitting from rating data
+    # ------------------------------------------------------------------
+    def fit_ratings(self, data: Any, *, validation: Any = None, callback: Any = None) -> "MatrixFactorization":
+        """Fit to a rating data set, keeping its user and item labels.
+
+        After this, :meth:`predict`, :meth:`recommend`, :meth:`similar_items`
+        and :meth:`fold_in` take and return the original labels when the data
+        was labelled (read by :func:`cmf.io.load_ratings` or from a
+        DataFrame), and plain indices otherwise.
+
+        Parameters
+        ----------
+        data : RatingDataset, pandas.DataFrame, RatingData or tuple
+            The training ratings (see :func:`cmf.io.as_dataset`).
+        validation : RatingDataset, float or None
+            Held-out ratings scored after every epoch (needed by
+            ``patience``), or a fraction of ``data`` to hold out at random
+            (seeded by ``random_state``).
+        callback : callable, optional
+            Called after every epoch with a dict ``epoch``, ``train_loss``,
+            ``train_rmse``, ``val_rmse``, ``seconds`` (for progress bars).
+
+        Returns
+        -------
+        self
+            Fitted.
+
+        Raises
+        ------
+        ValueError, TypeError
+            For invalid data or parameters (the model is left unchanged).
+        DivergenceError
+            If SGD diverges.
+        """
+        config = self._config()
+        data = as_dataset(data)
+        if isinstance(validation, float):
+            data, validation = train_test_split(data, test_size=validation, random_state=self.random_state)
+        valid = None
+        if validation is not None:
+            valid = align(as_dataset(validation), data).triplets(config.dtype)
+            if len(valid) == 0:
+                valid = None
+        if valid is None and config.patience is not None:
+            raise ValueError("patience needs validation data: pass validation=<data set or fraction>")
+        trip = data.triplets(config.dtype)
+        if len(trip) == 0:
+            raise ValueError("the training data holds no ratings")
+        labels = (data.user_labels, data.item_labels) if data.labelled else None
+        return self._fit(trip, valid, config, report=callback, labels=labels)
+
+    def partial_fit(
+        self, data: Any, *, epochs: int | None = None, validation: Any = None, callback: Any = None
+    ) -> "MatrixFactorization":
+        """Continue training on new ratings from the current parameters.
+
+        New users and items (labels the model does not know, or indices past
+        the fitted shape of an unlabelled model) get rows of random factors
+        N(0, ``init_std``) and zero bias; the global mean stays as fitted.
+        Training visits only the ratings given here; the items they rate are
+        added to each user's seen items. On an unfitted model this is
+        :meth:`fit_ratings`.
+
+        Parameters
+        ----------
+        data : RatingDataset, DataFrame or tuple
+            New ratings; a tuple ``(users, items, ratings)`` holds labels for
+            a labelled model and indices otherwise.
+        epochs : int, optional
+            Epochs to run (``tol`` may stop earlier); default ``max_epochs``.
+        validation : RatingDataset or tuple, optional
+            Held-out ratings scored after every epoch, labelled like
+            ``data``; ``patience`` applies only with them.
+        callback : callable, optional
+            Called after every epoch with its history row.
+
+        Returns
+        -------
+        self
+        """
+        fitted = self.__dict__.get("_fitted")
+        if fitted is None:
+            return self.fit_ratings(data, validation=validation, callback=callback)
+        config = self._config()
+        if epochs is not None:
+            config = dataclasses.replace(config, max_epochs=integer(epochs, "epochs", minimum=1))
+        P = fitted.state.P
+        if config.n_factors != P.shape[1] or config.dtype != P.dtype:
+            raise ValueError(
+                "n_factors and dtype cannot change between fits: the model has "
+                f"{P.shape[1]} factors in {P.dtype}; call fit_ratings() to start over"
+            )
+        user_map, item_map = fitted.maps
+        users, items, values = new_ratings(data, user_map is not None)
+        if user_map is not None:
+            user_map, rows = user_map.extend(users)
+            item_map, cols = item_map.extend(items)
+            shape = (len(user_map), len(item_map))
+        else:
+            rows, cols = index_array(users, "users"), index_array(items, "items")
+            shape = (max(fitted.shape[0], int(rows.max()) + 1), max(fitted.shape[1], int(cols.max()) + 1))
+        trip = as_triplets(rows, cols, values, shape=shape, dtype=config.dtype, name="ratings")
+        valid = None
+        if validation is not None:
+            vu, vi, vv = new_ratings(validation, user_map is not None)
+            if user_map is not None:
+                vu, vi = user_map.to_index(vu, name="user"), item_map.to_index(vi, name="item")
+            valid = as_triplets(vu, vi, vv, shape=shape, dtype=config.dtype, name="validation ratings")
+        if valid is None:
+            # early stopping needs held-out ratings; without them run the epochs
+            config = dataclasses.replace(config, patience=None)
+        start = fitted.grown(shape, config.init_std, np.random.default_rng(self.random_state))
+        seen = fitted.seen
+        seen_rows, seen_cols = trip.rows, trip.cols
+        if seen is not None:
+            seen_rows = np.concatenate([seen.rows(), trip.rows])
+            seen_cols = np.concatenate([seen.indices, trip.cols])
+        seen_data = Triplets(seen_rows, seen_cols, np.empty(0, np.float32), shape)
+        labels = None if user_map is None else (user_map, item_map)
+        with warnings.catch_warnings():
+            if epochs is not None:  # the caller asked for this many epochs: no warning about the cap
+                warnings.simplefilter("ignore", ConvergenceWarning)
+            return self._fit(trip, valid, config, report=callback, start=start, labels=labels, seen=seen_data)
+
+    # ------------------------------------------------------------------
+    # The fitted value
     # ------------------------------------------------------------------
     def _snapshot(self) -> Fitted:
-        """The current fitted state, taken once by each reader."""
-        fitted = pinned_snapshot(self)  # inside a method that reads many attributes
-        if fitted is None:
-            fitted = self.__dict__.get("_fitted")
+        """The current fitted value, taken once by each reader."""
+        fitted = self.__dict__.get("_fitted")
         if fitted is None:
             raise NotFittedError(
                 "this MatrixFactorization is not fitted yet; call fit() or fit_triplets() first"
@@ -526,63 +728,61 @@ class MatrixFactorization(RecommenderMixin):
     def _check_fitted(self) -> None:
         self._snapshot()
 
-    def _state(self) -> FactorState:
-        """The parameters of the current snapshot (read-only arrays)."""
-        return self._snapshot().state
+    def _publish(self, fitted: Fitted) -> None:
+        # One assignment publishes the whole fitted value: a concurrent
+        # reader sees either the previous one or this one. The lock only
+        # orders it against _update_fitted's read-change-publish.
+        with _PUBLISHING:
+            self._fitted = fitted
+
+    def _update_fitted(self, change: Callable[[Fitted], tuple[Fitted, Any]]) -> Any:
+        """Publish ``change(current)[0]`` and return ``change(current)[1]``, with no
+        other publication in between (so concurrent ``fold_in(add=True)`` calls all land)."""
+        with _PUBLISHING:
+            fitted, out = change(self._snapshot())
+            self._fitted = fitted
+        return out
 
     def _replace_fitted(self, **changes: Any) -> None:
-        """Publish a copy of the snapshot with some fields changed, in one assignment.
+        """Publish a copy of the fitted value with some parameters or fields changed.
 
         Keys are ``P``, ``Q``, ``b``, ``c``, ``mu`` (the parameters) and the
-        other fields of :class:`~cmf._fitted.Fitted`. Arrays are copied, so
-        the caller's stay writable and unchanged; several fields that must
-        change together (a new user's factors, bias and the shape) become
-        visible to readers at the same moment.
+        fields of :class:`~cmf._fitted.Fitted`. Arrays are copied, so the
+        caller's stay writable and unchanged.
         """
-        fitted = self._snapshot()
-        state = fitted.state
-        params = {"P": state.P, "Q": state.Q, "b": state.b, "c": state.c, "mu": state.mu}
-        fields = {
-            "shape": fitted.shape, "n_epochs": fitted.n_epochs, "converged": fitted.converged,
-            "best_epoch": fitted.best_epoch, "history": fitted.history, "extras": dict(fitted.extras),
-        }
-        for key, value in changes.items():
-            if key == "mu":
-                params[key] = float(value)
-            elif key in params:
-                params[key] = np.array(value, copy=True)
-            elif key in fields:
-                fields[key] = tuple(int(s) for s in value) if key == "shape" else value
-            else:
-                raise KeyError(key)
-        self._fitted = freeze(FactorState(**params), **fields)
-        repin(self, self._fitted)
+        params = {key: changes.pop(key) for key in ("P", "Q", "b", "c", "mu") if key in changes}
 
-    def _extra(self, key: str) -> Any:
-        """One entry of the snapshot's extras (labels, seen items), None if absent."""
-        return self._snapshot().extras.get(key)
+        def change(fitted: Fitted) -> tuple[Fitted, None]:
+            state = dataclasses.replace(fitted.state, **{
+                key: float(value) if key == "mu" else np.array(value, copy=True) for key, value in params.items()
+            })
+            return fitted.replace(state=state, **changes), None
 
-    def _set_extra(self, key: str, value: Any) -> None:
-        """Set an entry of the current snapshot's extras (caches, or data that follows the parameters)."""
-        self._snapshot().extras[key] = value
+        self._update_fitted(change)
+
+    @classmethod
+    def _from_fitted(cls, params: dict[str, Any], fitted: Fitted) -> "MatrixFactorization":
+        """An estimator with these constructor parameters holding ``fitted`` (for loading)."""
+        model = cls(**params)
+        model._fitted = fitted
+        return model
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        # Unpickled arrays come back writable; make the snapshot immutable again.
+        # Unpickled arrays come back writable; building the value again
+        # makes it immutable.
         fitted = state.get("_fitted")
         if fitted is not None:
-            state = dict(state)
-            state["_fitted"] = freeze(
-                fitted.state, shape=fitted.shape, n_epochs=fitted.n_epochs, converged=fitted.converged,
-                best_epoch=fitted.best_epoch, history=fitted.history, extras=dict(fitted.extras),
-            )
+            state = dict(state, _fitted=fitted.replace())
         self.__dict__.update(state)
 
     def __sklearn_is_fitted__(self) -> bool:
         """Whether ``fit`` has completed (scikit-learn's fitted check)."""
         return "_fitted" in self.__dict__
 
-    @consistent
-    def predict(self, rows: Any, cols: Any) -> Any:
+    # ------------------------------------------------------------------
+    # Using a fitted model
+    # ------------------------------------------------------------------
+    def predict(self, rows: Any, cols: Any, *, unknown: str = "raise") -> Any:
         """Predict the entries at (row, column) pairs.
 
         Parameters
@@ -591,6 +791,12 @@ class MatrixFactorization(RecommenderMixin):
             Zero-based indices inside the fitted shape; broadcast against
             each other. After :meth:`fit_ratings` on labelled data, the
             original user and item labels instead.
+        unknown : {"raise", "fallback"}, default "raise"
+            What a user or item the model does not know (an unknown label,
+            or an index outside the fitted shape) does: raise, or be
+            predicted as a row or column without ratings is, the global mean
+            plus the known side's bias (the global mean alone when both are
+            unknown).
 
         Returns
         -------
@@ -602,19 +808,14 @@ class MatrixFactorization(RecommenderMixin):
         NotFittedError
             Before ``fit``.
         KeyError
-            For a label the model does not know.
+            For a label the model does not know (with ``unknown="raise"``).
         TypeError
             For non-integer indices.
         IndexError
-            For indices outside the fitted shape.
+            For indices outside the fitted shape (with ``unknown="raise"``).
         """
-        fitted = self._snapshot()
-        rows, cols = self._encode_pairs(rows, cols)
-        r, c, scalar = check_pairs(rows, cols, fitted.shape)
-        out = _training.predict_pairs(fitted.state, r, c)
-        return float(out[0]) if scalar else out
+        return self._snapshot().predict(rows, cols, unknown)
 
-    @consistent
     def reconstruct(self) -> np.ndarray:
         """Return the full dense matrix of predictions.
 
@@ -634,7 +835,6 @@ class MatrixFactorization(RecommenderMixin):
         out += out.dtype.type(state.mu)
         return out
 
-    @consistent
     def complete(self, X: Any, *, missing: Any = np.nan, mask: Any = None) -> np.ndarray:
         """Return a copy of X with only its unknown entries filled by the model.
 
@@ -679,9 +879,49 @@ class MatrixFactorization(RecommenderMixin):
         return out
 
     # ------------------------------------------------------------------
+    # Recommendation (functions of cmf.recommend)
+    # ------------------------------------------------------------------
+    def recommend(
+        self, user: Any, n: int = 10, *, exclude_seen: bool = True, batch_size: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` items with the highest predicted rating for a user or many users.
+
+        See :func:`cmf.recommend.recommend` for the parameters and results.
+        """
+        return _rec.recommend(self, user, n, exclude_seen=exclude_seen, batch_size=batch_size)
+
+    def similar_items(self, item: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` items whose factors have the highest cosine similarity to an item's.
+
+        See :func:`cmf.recommend.similar_items`.
+        """
+        return _rec.similar_items(self, item, n)
+
+    def similar_users(self, user: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` users whose factors have the highest cosine similarity to a user's.
+
+        See :func:`cmf.recommend.similar_users`.
+        """
+        return _rec.similar_users(self, user, n)
+
+    def fold_in(self, items: Any, ratings: Any, *, add: bool = False, user: Any = None) -> FoldIn:
+        """Solve a new user's bias and factors exactly, the item parameters fixed.
+
+        See :func:`cmf.recommend.fold_in` for the problem solved, the
+        parameters and the result.
+        """
+        return _rec.fold_in(self, items, ratings, add=add, user=user)
+
+    def plot_history(self, ax: Any = None, path: str | os.PathLike[str] | None = None) -> Any:
+        """Draw the training (and validation) RMSE per epoch (needs matplotlib).
+
+        See :func:`cmf.recommend.plot_history`.
+        """
+        return _rec.plot_history(self, ax, path)
+
+    # ------------------------------------------------------------------
     # Persistence
     # ------------------------------------------------------------------
-    @consistent
     def save(self, path: str | os.PathLike[str]) -> None:
         """Save the parameters and the fitted state to a NumPy ``.npz`` file.
 
@@ -694,9 +934,7 @@ class MatrixFactorization(RecommenderMixin):
         path : str or path-like
             Destination file; ``.npz`` is appended if missing.
         """
-        from cmf._persistence import save_model
-
-        save_model(self, path)
+        save_model(self.get_params(), self._snapshot(), path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "MatrixFactorization":
@@ -721,61 +959,7 @@ class MatrixFactorization(RecommenderMixin):
             For a file that is unreadable, truncated, corrupted, of another
             format version, or inconsistent in any way.
         """
-        from cmf._persistence import load_model
-
         return load_model(cls, path)
-
-
-def _fitted_property(name: str, get: Any, doc: str) -> property:
-    """A read-only view of one field of the current snapshot.
-
-    Setting the attribute replaces the snapshot with a copy that differs in
-    that field only (for users who edit a fitted model by hand).
-    """
-
-    def getter(self: MatrixFactorization) -> Any:
-        return get(self._snapshot())
-
-    def setter(self: MatrixFactorization, value: Any) -> None:
-        self._replace_fitted(**{_FIELD_OF[name]: value})
-
-    return property(getter, setter, doc=doc)
-
-
-_FIELD_OF = {
-    "user_factors_": "P", "item_factors_": "Q", "user_bias_": "b", "item_bias_": "c",
-    "global_mean_": "mu", "shape_": "shape", "n_epochs_": "n_epochs", "converged_": "converged",
-    "best_epoch_": "best_epoch", "history_": "history",
-}
-
-MatrixFactorization.user_factors_ = _fitted_property("user_factors_", lambda f: f.state.P, "Row factors P (read-only).")
-MatrixFactorization.item_factors_ = _fitted_property("item_factors_", lambda f: f.state.Q, "Column factors Q (read-only).")
-MatrixFactorization.user_bias_ = _fitted_property("user_bias_", lambda f: f.state.b, "Row biases b (read-only).")
-MatrixFactorization.item_bias_ = _fitted_property("item_bias_", lambda f: f.state.c, "Column biases c (read-only).")
-MatrixFactorization.global_mean_ = _fitted_property("global_mean_", lambda f: f.state.mu, "Global mean mu.")
-MatrixFactorization.shape_ = _fitted_property("shape_", lambda f: f.shape, "Fitted (n_rows, n_cols).")
-MatrixFactorization.n_epochs_ = _fitted_property("n_epochs_", lambda f: f.n_epochs, "Epochs run.")
-MatrixFactorization.converged_ = _fitted_property("converged_", lambda f: f.converged, "Whether training converged.")
-MatrixFactorization.best_epoch_ = _fitted_property("best_epoch_", lambda f: f.best_epoch, "Epoch restored by early stopping.")
-
-
-def _extra_property(key: str, doc: str) -> property:
-    def getter(self: MatrixFactorization) -> Any:
-        return self._extra(key)
-
-    def setter(self: MatrixFactorization, value: Any) -> None:
-        self._set_extra(key, value)
-
-    return property(getter, setter, doc=doc)
-
-
-# Data kept with a fit for recommendation: part of the same snapshot.
-MatrixFactorization.user_labels_ = _extra_property("user_labels", "User labels, or None.")
-MatrixFactorization.item_labels_ = _extra_property("item_labels", "Item labels, or None.")
-MatrixFactorization._label_maps = _extra_property("label_maps", "Cached label maps.")
-MatrixFactorization._seen = _extra_property("seen", "Seen items as (indptr, indices), or None.")
-MatrixFactorization._seen_pairs = _extra_property("seen_pairs", "Seen (row, col) pairs before the CSR is built.")
-MatrixFactorization.history_ = _fitted_property("history_", lambda f: f.history, "Per-epoch records.")
 
 
 def _print_epoch(row: dict[str, float]) -> None:

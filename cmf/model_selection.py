@@ -160,41 +160,27 @@ def evaluate(
 def _predict_dataset(model: Any, data: RatingDataset) -> np.ndarray:
     """Predictions for every rating of ``data``, in float64.
 
-    A split of the data the model was fitted on shares its indices. Data
-    read separately (a test file) is matched by label; a user or item the
-    model does not know is predicted as the model predicts a row or column
-    without ratings: the global mean plus the known side's bias.
+    A split of the data the model was fitted on shares its labels or
+    indices. Data read separately (a test file) is matched by label; a user
+    or item the model does not know is predicted as the model predicts a row
+    or column without ratings: the global mean plus the known side's bias.
     """
-    from cmf import _training
-
-    rows, cols = data.rows.astype(np.int64), data.cols.astype(np.int64)
-    labels = (model.user_labels_, model.item_labels_)
-    if data.labelled and labels[0] is not None:
-        own = (data.user_labels.labels, data.item_labels.labels)
-        if not all(a is b or (len(a) == len(b) and np.array_equal(a, b)) for a, b in zip(own, labels)):
-            users, items = model._maps()
-            rows = users.lookup(own[0][data.rows])
-            cols = items.lookup(own[1][data.cols])
-    elif data.labelled != (labels[0] is not None):
+    labelled_model = model.user_labels_ is not None
+    if data.labelled != labelled_model:
         raise ValueError(
             "the model and the data must both have labels or both be indices: "
             + ("fit with fit_ratings() on the loaded data" if data.labelled else "pass labelled data")
         )
+    if data.labelled:
+        rows, cols = data.user_labels.labels[data.rows], data.item_labels.labels[data.cols]
     elif data.shape[0] > model.shape_[0] or data.shape[1] > model.shape_[1]:
         raise ValueError(
             f"the data has shape {data.shape} but the model {tuple(model.shape_)}: "
             "score it on a split of the data it was fitted on"
         )
-    known_row = (rows >= 0) & (rows < model.shape_[0])
-    known_col = (cols >= 0) & (cols < model.shape_[1])
-    both = known_row & known_col
-    out = np.full(len(rows), float(model.global_mean_))
-    out[both] = _training.predict_pairs(model._state(), np.ascontiguousarray(rows[both], np.int32),
-                                        np.ascontiguousarray(cols[both], np.int32))
-    only_row, only_col = known_row & ~known_col, known_col & ~known_row
-    out[only_row] += model.user_bias_[rows[only_row]]
-    out[only_col] += model.item_bias_[cols[only_col]]
-    return out
+    else:
+        rows, cols = data.rows, data.cols
+    return np.asarray(model.predict(rows, cols, unknown="fallback"), dtype=np.float64)
 
 
 def _clone(estimator: Any, params: dict[str, Any], n_jobs: int) -> Any:

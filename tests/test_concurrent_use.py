@@ -11,6 +11,7 @@ import pytest
 
 import cmf
 from cmf import _training
+from cmf._dataset import RatingDataset
 
 N_ROWS, N_COLS = 120, 80
 
@@ -243,3 +244,52 @@ def test_concurrent_recommends_build_the_seen_items_once_safely(data):
 
         errors = run_threads(work, 4)
         assert not errors, errors[0]
+
+
+@pytest.mark.parametrize("labelled", [False, True])
+def test_concurrent_fold_ins_add_every_user_and_readers_always_find_the_newest(data, labelled):
+    # fold_in(add=True) publishes the new user's parameters, label and seen
+    # items together, on top of whatever model is current: 4 threads x 50
+    # adds give 200 new users, and a reader asking for the newest user (by
+    # the labels or shape it sees) never meets a half-published one.
+    if labelled:
+        rows, cols = np.nonzero(~np.isnan(data))
+        ratings = RatingDataset.from_labels(rows * 10 + 5, cols, data[rows, cols])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", cmf.ConvergenceWarning)
+            model = cmf.MatrixFactorization(n_factors=6, max_epochs=5, dtype="float64",
+                                            random_state=1).fit_ratings(ratings)
+    else:
+        model = fit(data, seed=1)
+    n_before = model.shape_[0]
+    added: list = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def adder(i: int) -> None:
+        rng = np.random.default_rng(i)
+        try:
+            for _ in range(50):
+                items = rng.choice(N_COLS, 5, replace=False)
+                out = model.fold_in(items, rng.normal(size=5), add=True)
+                with lock:
+                    added.append(out)
+        finally:
+            if i == 3:
+                stop.set()
+
+    def reader(i: int) -> None:
+        while not stop.is_set():
+            newest = model.user_labels_[-1] if labelled else model.shape_[0] - 1
+            items, _ = model.recommend(newest, n=3)
+            assert len(items) == 3
+
+    errors = run_threads(lambda i: adder(i) if i < 4 else reader(i), 6)
+    assert not errors, errors[0]
+    assert model.shape_[0] == n_before + 200 and len(model.user_factors_) == n_before + 200
+    users = [out.user for out in added]
+    assert len(set(users)) == 200
+    for out in added:
+        row = model.user_labels_.tolist().index(out.user) if labelled else out.user
+        np.testing.assert_array_equal(model.user_factors_[row], out.factors)
+        assert model.user_bias_[row] == out.bias

@@ -1,4 +1,4 @@
-"""Model files: atomic saves, and loads that refuse anything not exactly right."""
+"""Model files and pickles: round trips, atomic saves, and loads that refuse anything not exactly right."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pytest
 
 import cmf
 from cmf import _memory, _persistence
+from cmf._dataset import RatingDataset
 
 ARRAYS = ("user_factors_", "item_factors_", "user_bias_", "item_bias_")
 
@@ -80,14 +81,48 @@ def with_params(path, **changes) -> None:
 
 
 def assert_same(a, b) -> None:
+    """Same parameters, fitted state and predictions, to the bit."""
+    assert a.get_params() == b.get_params()
     for name in ARRAYS:
         x, y = getattr(a, name), getattr(b, name)
-        assert x.dtype == y.dtype
-        np.testing.assert_array_equal(x, y)
-    assert a.get_params() == b.get_params()
-    assert (a.global_mean_, a.shape_, a.n_epochs_, a.converged_, a.best_epoch_) == (
-        b.global_mean_, b.shape_, b.n_epochs_, b.converged_, b.best_epoch_)
-    np.testing.assert_array_equal(a.history_["train_loss"], b.history_["train_loss"])
+        assert x.dtype == y.dtype, name
+        np.testing.assert_array_equal(x, y, err_msg=name, strict=True)
+    for name in ("global_mean_", "n_epochs_", "converged_", "best_epoch_"):
+        assert getattr(a, name) == getattr(b, name), name
+    assert tuple(a.shape_) == tuple(b.shape_)
+    assert a.history_.keys() == b.history_.keys()
+    for key in a.history_:
+        np.testing.assert_array_equal(np.asarray(a.history_[key]), np.asarray(b.history_[key]), err_msg=key)
+    rows, cols = np.nonzero(np.ones(a.shape_, dtype=bool))
+    if a.user_labels_ is not None:  # a labelled model predicts by label
+        rows, cols = a.user_labels_[rows], a.item_labels_[cols]
+    np.testing.assert_array_equal(a.predict(rows, cols), b.predict(rows, cols), strict=True)
+    np.testing.assert_array_equal(a.reconstruct(), b.reconstruct(), strict=True)
+
+
+# ---------------------------------------------------------------- round trips
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_save_load_round_trip(tmp_path, small_low_rank, make_model, fit_quiet, dtype):
+    model = fit_quiet(make_model(dtype=dtype), small_low_rank.X, validation=small_low_rank.triplets(False))
+    path = tmp_path / "model.npz"
+    model.save(path)
+    loaded = cmf.MatrixFactorization.load(path)
+    assert type(loaded) is cmf.MatrixFactorization
+    assert_same(model, loaded)
+
+
+def test_save_load_round_trip_with_early_stopping(tmp_path, small_low_rank, make_model, fit_quiet):
+    model = fit_quiet(make_model(patience=2, n_factors=10, regularization=0.0, learning_rate=0.05, max_epochs=300,
+                                 tol=0.0, n_iter_no_change=300),
+                      small_low_rank.X, validation=small_low_rank.triplets(False))
+    assert model.best_epoch_ is not None
+    model.save(tmp_path / "m.npz")
+    assert_same(model, cmf.MatrixFactorization.load(tmp_path / "m.npz"))
+
+
+def test_pickle_round_trip(small_low_rank, make_model, fit_quiet):
+    model = fit_quiet(make_model(), small_low_rank.X)
+    assert_same(model, pickle.loads(pickle.dumps(model)))
 
 
 def test_round_trip_never_unpickles(monkeypatch, saved, fitted):
@@ -129,7 +164,12 @@ def test_a_crash_while_saving_keeps_the_previous_file(tmp_path, fitted, monkeypa
     assert sorted(os.listdir(tmp_path)) == ["m.npz"]
 
 
-def test_unfitted_model_cannot_be_saved(tmp_path):
+def test_unfitted_model_pickles_and_cannot_be_saved(tmp_path):
+    model = cmf.MatrixFactorization(n_factors=7)
+    clone = pickle.loads(pickle.dumps(model))
+    assert clone.get_params() == model.get_params()
+    with pytest.raises(cmf.NotFittedError):
+        model.save(tmp_path / "x.npz")
     with pytest.raises(cmf.NotFittedError):
         cmf.MatrixFactorization().save(tmp_path / "x.npz")
     assert not os.listdir(tmp_path)
@@ -311,6 +351,13 @@ def test_trailing_bytes_after_an_array_are_refused(saved, fitted):
         cmf.MatrixFactorization.load(saved)
 
 
+def test_an_npz_that_is_not_a_model_is_refused(tmp_path):
+    path = tmp_path / "other.npz"
+    np.savez(path, a=np.arange(3))
+    with pytest.raises(ValueError, match="not a cmf model"):
+        cmf.MatrixFactorization.load(path)
+
+
 @pytest.mark.parametrize("content", [b"", b"hello", b"PK\x03\x04" + b"\0" * 40])
 def test_files_that_are_not_zips_are_refused(tmp_path, content):
     path = tmp_path / "x.npz"
@@ -327,25 +374,34 @@ def test_a_loaded_model_is_a_read_only_snapshot(saved):
     assert_same(clone, model)
 
 
-class WithExtras(cmf.MatrixFactorization):
-    """A subclass that keeps extra plain arrays, as labelled models do."""
+def labelled_model():
+    rng = np.random.default_rng(5)
+    users = np.array(["ann", "bob", "cy", "dee"])[rng.integers(0, 4, 30)]
+    items = (np.arange(6) * 100 + 3)[rng.integers(0, 6, 30)]
+    data = RatingDataset.from_labels(users, items, rng.normal(3, 1, 30))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", cmf.ConvergenceWarning)
+        return cmf.MatrixFactorization(n_factors=2, max_epochs=3, random_state=0).fit_ratings(data)
 
-    def _extra_arrays(self):
-        return {"labels": np.array(["a", "b"]), "codes": np.arange(3)}
 
-    def _restore_extra_arrays(self, files):
-        self.restored = files
-
-
-def test_extra_arrays_round_trip_through_the_same_checks(tmp_path, fitted):
-    model = WithExtras(**fitted.get_params())
-    model._fitted = fitted._fitted
+def test_labels_and_seen_items_round_trip_through_the_same_checks(tmp_path):
+    # The members a fit keeps besides its parameters are plain arrays, read
+    # back with the same header and size checks as the parameters.
+    model = labelled_model()
     path = tmp_path / "extra.npz"
     model.save(path)
-    loaded = WithExtras.load(path)
-    assert sorted(loaded.restored) == ["codes", "labels"]
-    np.testing.assert_array_equal(loaded.restored["labels"], ["a", "b"])
-    np.testing.assert_array_equal(loaded.restored["codes"], np.arange(3))
-    rewrite(path, replace={"codes": np.array([1, 2], dtype=object)})
+    loaded = cmf.MatrixFactorization.load(path)
+    assert_same(loaded, model)
+    np.testing.assert_array_equal(loaded.user_labels_, ["ann", "bob", "cy", "dee"])
+    np.testing.assert_array_equal(loaded.item_labels_, model.item_labels_)
+    for user in ("ann", "dee"):
+        np.testing.assert_array_equal(loaded.recommend(user, n=3)[0], model.recommend(user, n=3)[0])
+    with np.load(path, allow_pickle=False) as npz:
+        assert {"user_labels", "item_labels", "seen_indptr", "seen_indices"} <= set(npz.files)
+    rewrite(path, replace={"seen_indices": np.array([1, 2], dtype=object)})
     with pytest.raises(ValueError, match="Python objects"):
-        WithExtras.load(path)
+        cmf.MatrixFactorization.load(path)
+    model.save(path)
+    rewrite(path, replace={"unknown_member": np.array([1, 2], dtype=object)})
+    with pytest.raises(ValueError, match="Python objects"):
+        cmf.MatrixFactorization.load(path)

@@ -7,6 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 import cmf
+from cmf._dataset import RatingDataset
 
 
 @pytest.fixture
@@ -134,3 +135,38 @@ def test_complete_of_an_integer_matrix_with_sentinel(seed_matrix, make_model, fi
 def test_complete_with_the_wrong_shape_raises(fitted_small):
     with pytest.raises(ValueError, match="fitted on shape"):
         fitted_small.complete(np.ones((3, 3)))
+
+
+def test_unknown_fallback_predicts_mean_plus_the_known_side_bias(fitted_small):
+    m = fitted_small
+    n_rows, n_cols = m.shape_
+    rows = np.array([2, n_rows, -1, 2, n_rows + 5, 2**40])
+    cols = np.array([3, 3, 4, -7, n_cols, 1])
+    got = m.predict(rows, cols, unknown="fallback")
+    assert got.dtype == m.user_factors_.dtype and got.shape == (6,)
+    assert got[0] == m.predict(2, 3)
+    mu = m.global_mean_
+    np.testing.assert_allclose(got[1:], [mu + m.item_bias_[3], mu + m.item_bias_[4], mu + m.user_bias_[2], mu, mu + m.item_bias_[1]],
+                               rtol=1e-12)
+    assert m.predict(n_rows, 3, unknown="fallback") == got[1]  # scalars stay scalars
+    known = np.array([0, 1]), np.array([2, 3])
+    np.testing.assert_array_equal(m.predict(*known, unknown="fallback"), m.predict(*known))
+    with pytest.raises(TypeError):
+        m.predict([0.5], [1], unknown="fallback")
+    with pytest.raises(ValueError, match="unknown must be"):
+        m.predict(0, 0, unknown="ignore")
+    with pytest.raises(IndexError):
+        m.predict(n_rows, 3)
+
+
+def test_unknown_labels_fall_back_too():
+    users, items = np.array(["a", "a", "b", "c"]), np.array([10, 20, 20, 30])
+    data = RatingDataset.from_labels(users, items, np.array([5.0, 3.0, 4.0, 1.0]))
+    model = cmf.MatrixFactorization(n_factors=2, max_epochs=2, dtype="float64", random_state=0)
+    with pytest.warns(cmf.ConvergenceWarning):
+        model.fit_ratings(data)
+    got = model.predict(["a", "zz", "b", "zz"], [20, 20, 99, 99], unknown="fallback")
+    mu, b, c = model.global_mean_, model.user_bias_, model.item_bias_
+    np.testing.assert_allclose(got, [model.predict("a", 20), mu + c[1], mu + b[1], mu], rtol=1e-12)
+    with pytest.raises(KeyError, match="unknown user 'zz'"):
+        model.predict("zz", 20)

@@ -7,7 +7,7 @@ import pytest
 
 from cmf import MatrixFactorization
 from cmf._dataset import RatingDataset
-from cmf._recommend import solve_fold_in
+from cmf.recommend import solve_fold_in
 from cmf._reference import reference_epoch
 from cmf.datasets import make_ratings
 from cmf.exceptions import NotFittedError

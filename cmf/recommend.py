@@ -1,0 +1,379 @@
+r"""Using a fitted factorization as a recommender.
+
+Functions of a fitted :class:`~cmf.MatrixFactorization`: top-N
+recommendation (:func:`recommend`), the most similar items or users
+(:func:`similar_items`, :func:`similar_users`), a new user's parameters
+solved without retraining (:func:`fold_in`) and the training curves
+(:func:`plot_history`). The estimator has a method of the same name for
+each; both take labels for a model fitted from labelled data
+(:meth:`~cmf.MatrixFactorization.fit_ratings`) and indices otherwise.
+
+Each function reads the model's fitted state once, so it answers from one
+fit even while another thread refits the model.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from cmf._checks import integer, real
+from cmf._fitted import Fitted
+
+__all__ = ["FoldIn", "fold_in", "plot_history", "recommend", "similar_items", "similar_users", "solve_fold_in"]
+
+# Upper bound on the number of scores held at once by the batched functions
+# (users x items per chunk): 4 Mi floats, 16 MB in float32.
+SCORE_BLOCK = 1 << 22
+
+
+class FoldIn(NamedTuple):
+    """The result of :func:`fold_in`.
+
+    Attributes
+    ----------
+    bias : float
+        The new user's bias :math:`b` (0 for an unbiased model).
+    factors : ndarray, shape (n_factors,)
+        The new user's factors :math:`p`.
+    user : label, int or None
+        The user's label (or index) when it was added to the model, else None.
+    """
+
+    bias: float
+    factors: np.ndarray
+    user: Any
+
+
+def recommend(
+    model: Any, user: Any, n: int = 10, *, exclude_seen: bool = True, batch_size: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""The ``n`` items with the highest predicted rating for a user or many users.
+
+    Scores are the predictions :math:`\mu + b_u + c_i + p_u \cdot q_i`.
+    For many users the scores are computed a block of users at a time
+    (at most about 4 million scores in memory), never as a full
+    users x items matrix.
+
+    Parameters
+    ----------
+    model : MatrixFactorization
+        A fitted model.
+    user : label, int or array_like
+        One user or a 1-D array of users (labels for a model fitted from
+        labelled data, indices otherwise).
+    n : int, default 10
+        Number of items per user.
+    exclude_seen : bool, default True
+        Leave out the items each user rated in the training data.
+    batch_size : int, optional
+        Users per block; chosen from the number of items when omitted.
+
+    Returns
+    -------
+    items : ndarray
+        For one user, shape (m,) with ``m <= n`` (fewer when fewer items
+        are left); for many, shape (n_users, n), a row per user, padded
+        with -1 (or "" for string labels) where a user has fewer than
+        ``n`` candidate items.
+    scores : ndarray
+        The predicted ratings, best first; padding is NaN.
+
+    Raises
+    ------
+    NotFittedError
+        Before ``fit``.
+    KeyError
+        For an unknown user.
+    ValueError
+        For ``n < 1``, or ``exclude_seen`` on a model that does not know
+        its training ratings.
+    """
+    fitted: Fitted = model._snapshot()
+    n = integer(n, "n", minimum=1)
+    single = np.ndim(user) == 0
+    users = np.atleast_1d(fitted.encode(user, 0))
+    if users.ndim != 1:
+        raise ValueError(f"user must be a label or a 1-D array, got shape {np.shape(user)}")
+    seen = fitted.seen if exclude_seen else None
+    if exclude_seen and seen is None:
+        raise ValueError("this model does not know its training ratings; pass exclude_seen=False")
+    state = fitted.state
+    n_items = state.Q.shape[0]
+    k = min(n, n_items)
+    step = batch_size or max(1, SCORE_BLOCK // max(n_items, 1))
+    top = np.full((len(users), k), -1, dtype=np.int64)
+    best = np.full((len(users), k), np.nan, dtype=np.float64)
+    for start in range(0, len(users), step):
+        block = users[start:start + step]
+        scores = state.P[block] @ state.Q.T
+        scores += state.c
+        scores += (state.b[block] + scores.dtype.type(state.mu))[:, None]
+        if seen is not None:
+            counts = seen.indptr[block + 1] - seen.indptr[block]
+            where = np.repeat(np.arange(len(block)), counts)
+            cols = seen.indices[_ranges(seen.indptr[block], counts)]
+            scores[where, cols] = -np.inf
+        top[start:start + step], best[start:start + step] = _top_k(scores, k)
+    pad = ~np.isfinite(best)
+    top[pad], best[pad] = -1, np.nan
+    if single:
+        keep = ~pad[0]
+        return fitted.decode(top[0][keep], 1), best[0][keep]
+    return fitted.decode(top, 1), best
+
+
+def similar_items(model: Any, item: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """The ``n`` items whose factors have the highest cosine similarity to an item's.
+
+    Parameters
+    ----------
+    model : MatrixFactorization
+        A fitted model.
+    item : label, int or array_like
+        One item or a 1-D array of items.
+    n : int, default 10
+        How many, not counting the item itself.
+
+    Returns
+    -------
+    items, similarities : ndarray
+        As for :func:`recommend`; similarities lie in [-1, 1] (0 for an
+        item whose factors are all zero, such as one never rated).
+    """
+    return _similar(model._snapshot(), item, n, axis=1)
+
+
+def similar_users(model: Any, user: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """The ``n`` users whose factors have the highest cosine similarity to a user's.
+
+    Parameters
+    ----------
+    model : MatrixFactorization
+        A fitted model.
+    user : label, int or array_like
+        One user or a 1-D array of users.
+    n : int, default 10
+        How many, not counting the user itself.
+
+    Returns
+    -------
+    users, similarities : ndarray
+        As for :func:`similar_items`.
+    """
+    return _similar(model._snapshot(), user, n, axis=0)
+
+
+def _similar(fitted: Fitted, who: Any, n: int, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    n = integer(n, "n", minimum=1)
+    single = np.ndim(who) == 0
+    idx = np.atleast_1d(fitted.encode(who, axis))
+    F = (fitted.state.P, fitted.state.Q)[axis].astype(np.float64)
+    norms = np.linalg.norm(F, axis=1)
+    unit = F / np.where(norms > 0, norms, 1.0)[:, None]
+    k = min(n, len(F) - 1)
+    if k < 1:
+        raise ValueError("there is only one row of factors: nothing to compare it with")
+    step = max(1, SCORE_BLOCK // len(F))
+    top = np.empty((len(idx), k), dtype=np.int64)
+    best = np.empty((len(idx), k))
+    for start in range(0, len(idx), step):
+        block = idx[start:start + step]
+        sims = unit[block] @ unit.T
+        sims[np.arange(len(block)), block] = -np.inf  # not similar to itself
+        top[start:start + step], best[start:start + step] = _top_k(sims, k)
+    if single:
+        return fitted.decode(top[0], axis), best[0]
+    return fitted.decode(top, axis), best
+
+
+def fold_in(model: Any, items: Any, ratings: Any, *, add: bool = False, user: Any = None) -> FoldIn:
+    r"""Solve a new user's bias and factors exactly, the item parameters fixed.
+
+    For the user's :math:`n` ratings :math:`r_j` of items :math:`j`, this
+    minimises the model's objective restricted to that user,
+
+    .. math::
+        \sum_j (r_j - \mu - c_j - b - p \cdot q_j)^2
+        + \lambda n \|p\|^2 + \lambda_b n b^2 ,
+
+    a ridge regression: with :math:`\theta = (b, p)`, rows
+    :math:`x_j = (1, q_j)`, targets :math:`y_j = r_j - \mu - c_j` and
+    :math:`D = \mathrm{diag}(\lambda_b, \lambda, \ldots, \lambda)`,
+    setting the gradient to zero gives
+    :math:`(X^\top X + n D)\,\theta = X^\top y`. An unbiased model drops
+    the bias column. When that system is singular (no penalty and fewer
+    ratings than factors) the minimum-norm least-squares solution is
+    returned.
+
+    Parameters
+    ----------
+    model : MatrixFactorization
+        A fitted model; its ``regularization``, ``bias_regularization`` and
+        ``biased`` parameters define the problem.
+    items : array_like, shape (n,)
+        Items the user rated (labels or indices, as the model uses); an
+        item may repeat.
+    ratings : array_like of float, shape (n,)
+        The ratings.
+    add : bool, default False
+        Also append the user to the model, so that ``predict`` and
+        :func:`recommend` know it (its rated items count as seen). The new
+        parameters, label and seen items are published together, and
+        concurrent calls each add their own user.
+    user : label, optional
+        The new user's label when adding to a labelled model (default:
+        one more than the largest integer label; required for string
+        labels). Ignored for an unlabelled model, where the new user's
+        index is the next row.
+
+    Returns
+    -------
+    FoldIn
+        ``(bias, factors, user)``.
+
+    Raises
+    ------
+    KeyError
+        For an unknown item.
+    ValueError
+        For empty or mismatched input, non-finite ratings, or a label
+        already in use.
+    """
+    fitted: Fitted = model._snapshot()
+    cols = np.atleast_1d(fitted.encode(items, 1))
+    values = np.atleast_1d(np.asarray(ratings, dtype=np.float64))
+    if cols.ndim != 1 or values.ndim != 1 or len(cols) != len(values):
+        raise ValueError(
+            f"items and ratings must be 1-D and of the same length, got {np.shape(items)} and {np.shape(ratings)}"
+        )
+    if len(values) == 0:
+        raise ValueError("fold_in needs at least one rating")
+    if not np.all(np.isfinite(values)):
+        raise ValueError("ratings must be finite numbers")
+    params = model.get_params()
+    state = fitted.state
+    bias, factors = solve_fold_in(
+        state.Q[cols].astype(np.float64), state.c[cols].astype(np.float64), values, float(state.mu),
+        real(params["regularization"], "regularization", 0.0),
+        real(params["bias_regularization"], "bias_regularization", 0.0), bool(params["biased"]),
+    )
+    if not add:
+        return FoldIn(bias, factors, None)
+    # The new row is appended to whatever model is current when it is
+    # published (not to the snapshot read above), so concurrent adds all land.
+    added = model._update_fitted(lambda current: current.with_user(bias, factors, cols, user))
+    return FoldIn(bias, factors, added)
+
+
+def solve_fold_in(
+    Q: np.ndarray, c: np.ndarray, r: np.ndarray, mu: float, reg: float, reg_b: float, biased: bool
+) -> tuple[float, np.ndarray]:
+    """The ridge solution for one user's bias and factors (see :func:`fold_in`), in float64.
+
+    Parameters
+    ----------
+    Q : ndarray, shape (n, k)
+        Factors of the rated items.
+    c : ndarray, shape (n,)
+        Their biases.
+    r : ndarray, shape (n,)
+        The ratings.
+    mu : float
+        Global mean.
+    reg, reg_b : float
+        Penalties on factors and bias.
+    biased : bool
+        Whether the model has biases.
+
+    Returns
+    -------
+    bias : float
+    factors : ndarray of float64, shape (k,)
+    """
+    n, k = Q.shape
+    if biased:
+        X = np.hstack([np.ones((n, 1)), Q])
+        y = r - mu - c
+        penalty = np.r_[reg_b, np.full(k, reg)]
+    else:
+        X, y, penalty = Q, r, np.full(k, reg)
+    A = X.T @ X + n * np.diag(penalty)
+    rhs = X.T @ y
+    try:
+        theta = np.linalg.solve(A, rhs)
+        if not np.all(np.isfinite(theta)):
+            raise np.linalg.LinAlgError
+    except np.linalg.LinAlgError:
+        theta = np.linalg.lstsq(A, rhs, rcond=None)[0]
+    if biased:
+        return float(theta[0]), theta[1:]
+    return 0.0, theta
+
+
+def plot_history(model: Any, ax: Any = None, path: str | os.PathLike[str] | None = None) -> Any:
+    """Draw the training (and validation) RMSE per epoch.
+
+    Needs matplotlib (``pip install 'cmf-sgd[plot]'``). Draws one line for
+    the training RMSE, one for the validation RMSE when there was
+    validation data, and a dotted vertical line at the best epoch when
+    early stopping restored it.
+
+    Parameters
+    ----------
+    model : MatrixFactorization
+        A fitted model.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure is made when omitted.
+    path : str or path-like, optional
+        Also save the figure to this file (PNG, SVG, PDF, by extension).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    fitted: Fitted = model._snapshot()
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ImportError("plot_history needs matplotlib: pip install 'cmf-sgd[plot]'") from None
+    if ax is None:
+        # A bare Figure needs no GUI backend and no global pyplot state.
+        ax = Figure(figsize=(6, 4)).add_subplot()
+    history = fitted.history
+    epochs = np.asarray(history["epoch"])
+    ax.plot(epochs, history["train_rmse"], label="training RMSE")
+    val = np.asarray(history["val_rmse"], dtype=float)
+    if np.isfinite(val).any():
+        ax.plot(epochs, val, label="validation RMSE")
+    if fitted.best_epoch is not None:
+        ax.axvline(fitted.best_epoch, linestyle=":", color="gray", label=f"best epoch ({fitted.best_epoch})")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("RMSE")
+    ax.legend()
+    if path is not None:
+        ax.figure.savefig(path)
+    return ax
+
+
+def _top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Column indices and values of each row's k largest entries, largest first."""
+    if k < scores.shape[1]:
+        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    else:
+        part = np.broadcast_to(np.arange(scores.shape[1]), scores.shape).copy()
+    vals = np.take_along_axis(scores, part, axis=1)
+    # Best first; ties broken by the smaller index, so results are reproducible.
+    order = np.lexsort((part, -vals), axis=1) if vals.size else np.zeros_like(part)
+    return np.take_along_axis(part, order, axis=1), np.take_along_axis(vals, order, axis=1).astype(np.float64)
+
+
+def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Concatenation of ``arange(s, s + n)`` for each start s and count n, vectorised."""
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    offsets = np.repeat(starts - np.cumsum(counts) + counts, counts)
+    return offsets + np.arange(total)
