@@ -1,4 +1,13 @@
-"""The estimator: :class:`MatrixFactorization`."""
+"""The estimator: :class:`MatrixFactorization`.
+
+This module is longer than the others on purpose: the class docstring is the
+model's specification (prediction, objective, updates, stopping, every
+parameter) and every public method of the estimator is defined here, so that
+one file shows its whole interface. The work is done below it: training in
+``cmf._training``, the fitted value (prediction, labels, seen items) in
+``cmf._fitted``, recommendation in :mod:`cmf.recommend` and model files in
+``cmf._persistence``; the methods here are short.
+"""
 
 from __future__ import annotations
 
@@ -32,6 +41,9 @@ __all__ = ["MatrixFactorization"]
 # (fold_in(add=True)); one lock for all models, as both are short.
 _PUBLISHING = threading.Lock()
 
+# The keys of the parameters (FactorState's fields) among a fitted value's.
+_PARAMETERS = ("P", "Q", "b", "c", "mu")
+
 
 def _fitted_field(key: str, doc: str) -> property:
     """A read-only view of one parameter (``P``, ``Q``, ``b``, ``c``, ``mu``) or
@@ -40,7 +52,7 @@ def _fitted_field(key: str, doc: str) -> property:
     Setting the attribute publishes a copy of the value that differs in that
     key only (for users who edit a fitted model by hand).
     """
-    if key in ("P", "Q", "b", "c", "mu"):
+    if key in _PARAMETERS:
         def get(self: Any) -> Any:
             return getattr(self._snapshot().state, key)
     else:
@@ -219,7 +231,9 @@ class MatrixFactorization:
     sees either the previous model or the new one in full, never a mix.
     The fitted arrays are read-only for that reason; copy one before
     changing it. Two fits of one object at the same time are allowed too;
-    the one that finishes last wins.
+    the one that finishes last wins. ``fold_in(add=True)`` publishes the new
+    user's parameters, label and seen items together in the same way, on top
+    of the model current at that moment, so concurrent additions all land.
 
     **Interruption.** Ctrl-C (``KeyboardInterrupt``) during :meth:`fit`
     takes effect between two chunks of updates, within a fraction of a
@@ -750,7 +764,7 @@ class MatrixFactorization:
         fields of :class:`~cmf._fitted.Fitted`. Arrays are copied, so the
         caller's stay writable and unchanged.
         """
-        params = {key: changes.pop(key) for key in ("P", "Q", "b", "c", "mu") if key in changes}
+        params = {key: changes.pop(key) for key in _PARAMETERS if key in changes}
 
         def change(fitted: Fitted) -> tuple[Fitted, None]:
             state = dataclasses.replace(fitted.state, **{

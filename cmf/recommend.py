@@ -149,14 +149,9 @@ def similar_items(model: Any, item: Any, n: int = 10) -> tuple[np.ndarray, np.nd
 def similar_users(model: Any, user: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
     """The ``n`` users whose factors have the highest cosine similarity to a user's.
 
-    Parameters
-    ----------
-    model : MatrixFactorization
-        A fitted model.
-    user : label, int or array_like
-        One user or a 1-D array of users.
-    n : int, default 10
-        How many, not counting the user itself.
+    :func:`similar_items` for the rows of the model: ``user`` is one user
+    (label or index, as the model uses) or a 1-D array of them, and ``n``
+    (default 10) counts the most similar users besides the user itself.
 
     Returns
     -------
@@ -294,12 +289,9 @@ def solve_fold_in(
     factors : ndarray of float64, shape (k,)
     """
     n, k = Q.shape
-    if biased:
-        X = np.hstack([np.ones((n, 1)), Q])
-        y = r - mu - c
-        penalty = np.r_[reg_b, np.full(k, reg)]
-    else:
-        X, y, penalty = Q, r, np.full(k, reg)
+    X, y, penalty = Q, r, np.full(k, reg)
+    if biased:  # one more unknown, the bias: a column of ones with its own penalty
+        X, y, penalty = np.hstack([np.ones((n, 1)), Q]), r - mu - c, np.r_[reg_b, penalty]
     A = X.T @ X + n * np.diag(penalty)
     rhs = X.T @ y
     try:
