@@ -1,6 +1,8 @@
 """cmf: matrix factorization and completion by stochastic gradient descent.
 
 The estimator is :class:`MatrixFactorization`; its SGD epoch runs in C.
+Top-N recommendation, similar items and users and fold-in of new users are
+functions of a fitted model in :mod:`cmf.recommend` (and methods of it).
 """
 
 from cmf._include import get_include

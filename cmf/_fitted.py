@@ -27,7 +27,7 @@ from cmf._input import check_pairs
 from cmf._labels import LabelMap
 from cmf._training import FactorState, predict_pairs
 
-__all__ = ["Fitted", "SeenItems", "SeenSource"]
+__all__ = ["Fitted", "SeenItems", "SeenSource", "seen_source"]
 
 #: Names of the model file members that belong to a fit besides its parameters.
 USER_LABELS, ITEM_LABELS, SEEN_INDPTR, SEEN_INDICES = "user_labels", "item_labels", "seen_indptr", "seen_indices"
@@ -35,7 +35,7 @@ USER_LABELS, ITEM_LABELS, SEEN_INDPTR, SEEN_INDICES = "user_labels", "item_label
 _UNKNOWN = ("raise", "fallback")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SeenItems:
     """The distinct items each user rated in training, row by row (CSR).
 
@@ -121,9 +121,10 @@ class SeenSource:
 
 def seen_source(seen: Any, shape: tuple[int, int]) -> SeenSource | None:
     """A :class:`SeenSource` from the training pairs (anything with ``rows`` and
-    ``cols``), a built ``(indptr, indices)`` pair, or None (unknown)."""
-    if seen is None:
-        return None
+    ``cols``), a built ``(indptr, indices)`` pair or :class:`SeenItems`, a
+    SeenSource (returned as is), or None (unknown)."""
+    if seen is None or isinstance(seen, SeenSource):
+        return seen
     if isinstance(seen, SeenItems):
         return SeenSource(items=seen)
     if isinstance(seen, tuple):
@@ -141,7 +142,7 @@ def _read_only(a: Any) -> np.ndarray:
     return arr
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Fitted:
     """Everything a fit produced.
 
@@ -204,19 +205,11 @@ class Fitted:
     def predict(self, rows: Any, cols: Any, unknown: str = "raise") -> Any:
         """Predictions at (row, column) pairs given as labels or indices.
 
-        Parameters
-        ----------
-        rows, cols : scalar or array_like
-            Labels for a labelled fit, indices otherwise; broadcast.
-        unknown : {"raise", "fallback"}
-            What an unknown label or an index outside the shape does:
-            raise KeyError / IndexError, or predict the global mean plus the
-            known side's bias.
-
-        Returns
-        -------
-        float or ndarray
-            A float for a scalar pair, else an array in the model's dtype.
+        The whole of :meth:`cmf.MatrixFactorization.predict`, which documents
+        the arguments, the result and the errors. With ``unknown="fallback"``
+        an unknown label or an index outside the shape becomes index -1,
+        which the C predict answers with the global mean plus the known
+        side's bias.
         """
         if unknown not in _UNKNOWN:
             raise ValueError(f"unknown must be 'raise' or 'fallback', got {unknown!r}")

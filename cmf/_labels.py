@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from cmf._checks import is_integer
+
 __all__ = ["LabelMap", "as_label_array"]
 
 
@@ -60,7 +62,7 @@ def as_label_array(labels: Any, name: str = "labels") -> np.ndarray:
     if arr.dtype.kind == "S":
         return np.char.decode(arr, "utf-8")
     # object arrays (pandas string columns, mixed content)
-    if len(arr) and all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in arr):
+    if len(arr) and all(is_integer(x) for x in arr):
         return arr.astype(np.int64)
     if any(x is None or (isinstance(x, float) and x != x) for x in arr):
         raise ValueError(f"{name} contain missing values (None or NaN); every rating needs a user and an item")

@@ -25,6 +25,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from cmf._checks import is_integer
 from cmf._fitted import Fitted
 from cmf._input import INT32_MAX
 from cmf._memory import memory_limit
@@ -202,10 +203,6 @@ def _expect(cond: bool, message: str) -> None:
         raise _Bad(message)
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _read_meta(archive: zipfile.ZipFile) -> dict[str, Any]:
     try:
         raw = _read_member(archive, "meta", kind="U", shape=(), max_bytes=_META_MAX_BYTES)
@@ -218,7 +215,7 @@ def _read_meta(archive: zipfile.ZipFile) -> dict[str, Any]:
     _expect(isinstance(meta, dict), "not a cmf model file ('meta' is not a JSON object)")
     version = meta.get("format_version")
     _expect(
-        _is_int(version) and version == FORMAT_VERSION,
+        is_integer(version) and version == FORMAT_VERSION,
         f"model file format {version!r} is not supported by this cmf (expects {FORMAT_VERSION})",
     )
     for key in ("params", "global_mean_", "shape_", "n_epochs_", "converged_", "best_epoch_"):
@@ -231,15 +228,15 @@ def _read_meta(archive: zipfile.ZipFile) -> dict[str, Any]:
     )
     shape = meta["shape_"]
     _expect(
-        isinstance(shape, list) and len(shape) == 2 and all(_is_int(s) and 1 <= s <= INT32_MAX for s in shape),
+        isinstance(shape, list) and len(shape) == 2 and all(is_integer(s) and 1 <= s <= INT32_MAX for s in shape),
         f"shape_ must be two integers between 1 and {INT32_MAX}, got {shape!r}",
     )
     n_epochs = meta["n_epochs_"]
-    _expect(_is_int(n_epochs) and n_epochs >= 0, f"n_epochs_ must be an integer >= 0, got {n_epochs!r}")
+    _expect(is_integer(n_epochs) and n_epochs >= 0, f"n_epochs_ must be an integer >= 0, got {n_epochs!r}")
     _expect(isinstance(meta["converged_"], bool), f"converged_ must be true or false, got {meta['converged_']!r}")
     best = meta["best_epoch_"]
     _expect(
-        best is None or (_is_int(best) and 1 <= best <= n_epochs),
+        best is None or (is_integer(best) and 1 <= best <= n_epochs),
         f"best_epoch_ must be null or an epoch between 1 and n_epochs_, got {best!r}",
     )
     return meta
@@ -256,8 +253,8 @@ def _check_params(cls: type, params: dict[str, Any]) -> TrainingConfig:
     except (TypeError, ValueError) as exc:
         raise _Bad(f"invalid parameters: {exc}") from None
     random_state = params.get("random_state")
-    _expect(random_state is None or _is_int(random_state), "random_state must be an integer or null")
-    _expect(_is_int(params.get("verbose", 0)), "verbose must be an integer")
+    _expect(random_state is None or is_integer(random_state), "random_state must be an integer or null")
+    _expect(is_integer(params.get("verbose", 0)), "verbose must be an integer")
     return config
 
 

@@ -24,7 +24,7 @@ from cmf import _training
 from cmf import recommend as _rec
 from cmf._checks import integer
 from cmf._dataset import as_dataset
-from cmf._fitted import Fitted, seen_source
+from cmf._fitted import Fitted, SeenSource, seen_source
 from cmf._input import Triplets, as_triplets, check_pairs, to_triplets, _check_numeric, _observed_mask, _is_sparse
 from cmf._labels import LabelMap
 from cmf._memory import check_allocation, check_fit_memory
@@ -583,9 +583,11 @@ class MatrixFactorization:
             The fitted ``(n_rows, n_cols)``.
         labels : tuple of (LabelMap or None), optional
             ``(user_map, item_map)`` of a fit on labelled data.
-        seen : Triplets or tuple, optional
-            The training pairs (anything with ``rows`` and ``cols``) or a
-            built ``(indptr, indices)`` pair: the items each user saw.
+        seen : Triplets, tuple or SeenSource, optional
+            The items each user saw: the training pairs (anything with
+            ``rows`` and ``cols``), a built ``(indptr, indices)`` pair or a
+            :class:`~cmf._fitted.SeenSource`. None: not known (``recommend``
+            then needs ``exclude_seen=False``).
         converged : bool, optional
             Overrides ``outcome.converged``.
         """
@@ -720,7 +722,7 @@ class MatrixFactorization:
         if seen is not None:
             seen_rows = np.concatenate([seen.rows(), trip.rows])
             seen_cols = np.concatenate([seen.indices, trip.cols])
-        seen_data = Triplets(seen_rows, seen_cols, np.empty(0, np.float32), shape)
+        seen_data = SeenSource(seen_rows, seen_cols, shape)
         labels = None if user_map is None else (user_map, item_map)
         with warnings.catch_warnings():
             if epochs is not None:  # the caller asked for this many epochs: no warning about the cap
