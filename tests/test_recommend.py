@@ -1,14 +1,17 @@
 """Recommender methods: labels, recommend, similar items/users, fold_in, partial_fit, persistence, plots."""
 
+import ast
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from cmf import MatrixFactorization
+from cmf import recommend as rec
 from cmf._dataset import RatingDataset
-from cmf.recommend import solve_fold_in
 from cmf._reference import reference_epoch
+from cmf.recommend import solve_fold_in
 from cmf.datasets import make_ratings
 from cmf.exceptions import NotFittedError
 
@@ -398,3 +401,31 @@ def test_model_file_without_seen_items_needs_exclude_seen_false(tmp_path):
         loaded.recommend(0)
     np.testing.assert_array_equal(loaded.recommend(0, n=3, exclude_seen=False)[0],
                                   model.recommend(0, n=3, exclude_seen=False)[0])
+
+
+# ---------------------------------------------------------------- the module
+def test_module_functions_answer_as_the_methods():
+    model, data = small_model()
+    users, items = data.user_labels.labels[[0, 3]], data.item_labels.labels[[1, 2]]
+    pairs = [
+        (rec.recommend(model, users, n=4), model.recommend(users, n=4)),
+        (rec.recommend(model, users[0], 5, exclude_seen=False), model.recommend(users[0], 5, exclude_seen=False)),
+        (rec.similar_items(model, items, 3), model.similar_items(items, 3)),
+        (rec.similar_users(model, users[1], n=2), model.similar_users(users[1], n=2)),
+        (rec.fold_in(model, items, [4.0, 2.0])[:2], model.fold_in(items, [4.0, 2.0])[:2]),
+    ]
+    for got, want in pairs:
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)
+    out = rec.fold_in(model, items, [4.0, 2.0], add=True, user="new")
+    assert out.user == "new" and model.user_labels_[-1] == "new"
+    with pytest.raises(NotFittedError):
+        rec.recommend(MatrixFactorization(), 0)
+
+
+def test_recommend_module_does_not_import_the_estimator():
+    # cmf.model's methods call cmf.recommend, so the reverse import would be a cycle.
+    tree = ast.parse(Path(rec.__file__).read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert not {"cmf", "cmf.model"} & imported
