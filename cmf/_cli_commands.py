@@ -18,7 +18,9 @@ from typing import Any, Callable
 import numpy as np
 
 from cmf.exceptions import ConvergenceWarning, DivergenceError, NotFittedError
-from cmf.io import FORMATS, ParseError
+from cmf.io import FORMATS, ParseError, load_pairs, load_ratings
+from cmf.model import MatrixFactorization
+from cmf.model_selection import KFold, cross_validate, evaluate, train_test_split, tune
 
 __all__ = ["add_commands", "run_reporting_errors"]
 
@@ -81,8 +83,6 @@ def _add_output_options(p: argparse.ArgumentParser) -> None:
 
 
 def _model(args: argparse.Namespace, **overrides: Any) -> Any:
-    from cmf import MatrixFactorization
-
     params = dict(
         n_factors=args.factors, max_epochs=args.epochs, learning_rate=args.learning_rate,
         regularization=args.regularization, bias_regularization=args.bias_regularization,
@@ -99,8 +99,6 @@ def _model(args: argparse.Namespace, **overrides: Any) -> Any:
 
 
 def _load(args: argparse.Namespace) -> Any:
-    from cmf.io import load_ratings
-
     return load_ratings(args.ratings, format=args.format, sep=args.sep)
 
 
@@ -121,7 +119,7 @@ def _json_default(x: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(x).__name__}")
 
 
-class _Progress:
+class _EpochProgressBar:
     """A per-epoch progress bar (tqdm) that is silent when output is not a terminal."""
 
     def __init__(self, total: int, desc: str, quiet: bool) -> None:
@@ -153,7 +151,7 @@ class _Progress:
 
 
 def _fit(model: Any, data: Any, args: argparse.Namespace, desc: str, validation: Any = None) -> Any:
-    bar = _Progress(model.max_epochs, desc, args.quiet or args.json)
+    bar = _EpochProgressBar(model.max_epochs, desc, args.quiet or args.json)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
@@ -167,8 +165,6 @@ def _fit(model: Any, data: Any, args: argparse.Namespace, desc: str, validation:
 # Commands
 # ----------------------------------------------------------------------
 def _cmd_train(args: argparse.Namespace) -> int:
-    from cmf.model_selection import train_test_split
-
     data = _load(args)
     patience = args.patience if args.patience is not None else (5 if args.validation else None)
     model = _model(args, patience=patience or None)
@@ -200,8 +196,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from cmf.model_selection import KFold, cross_validate, evaluate
-
     data = _load(args)
     metrics = ("rmse", "mae", "precision", "recall", "ndcg")
     model = _model(args)
@@ -228,8 +222,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_tune(args: argparse.Namespace) -> int:
-    from cmf.model_selection import tune
-
     data = _load(args)
     template = _model(args)
     report = None if (args.quiet or args.json) else (lambda line: print(line, file=sys.stderr))
@@ -250,16 +242,8 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_model(path: str) -> Any:
-    from cmf import MatrixFactorization
-
-    return MatrixFactorization.load(path)
-
-
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from cmf.io import load_pairs
-
-    model = _load_model(args.model)
+    model = MatrixFactorization.load(args.model)
     users, items = load_pairs(args.pairs, sep=args.sep)
     if model.user_labels_ is None:
         for arr, what in ((users, "user"), (items, "item")):
@@ -277,7 +261,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_recommend(args: argparse.Namespace) -> int:
-    model = _load_model(args.model)
+    model = MatrixFactorization.load(args.model)
     user: Any = args.user
     labels = model.user_labels_
     if labels is None or labels.dtype.kind != "U":

@@ -1,16 +1,44 @@
-"""The rating set the toolkit passes around: int32 triplets plus label maps."""
+"""The one rating record of the toolkit: int32 triplets plus label maps.
+
+Files (:mod:`cmf.io`), DataFrames, the synthetic generator
+(:func:`cmf.datasets.make_ratings`), splits and the estimator's
+``fit_ratings`` all hand ratings around as a :class:`RatingDataset`; its
+``rows``, ``cols``, ``values`` and ``shape`` are the fields of the training
+loop's :class:`~cmf._input.Triplets`, which :meth:`RatingDataset.triplets`
+validates for a model's dtype. The file readers build on this module, never
+the other way round.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
 from cmf._input import Triplets, as_triplets
 from cmf._labels import LabelMap
 
-__all__ = ["RatingDataset", "as_dataset"]
+__all__ = ["RatingDataset", "as_dataset", "from_dataframe"]
+
+# Column names recognised in a header or a DataFrame, lower-cased.
+USER_NAMES = ("user", "userid", "user_id", "uid", "users", "customer", "customer_id")
+ITEM_NAMES = ("item", "itemid", "item_id", "iid", "movie", "movieid", "movie_id", "items", "product", "product_id")
+RATING_NAMES = ("rating", "ratings", "score", "value", "stars", "r")
+
+
+def import_pandas() -> Any:
+    """The pandas module, or an ImportError that says how to install it.
+
+    Returns
+    -------
+    module
+    """
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ImportError("this needs pandas: pip install 'cmf-sgd[pandas]'") from None
+    return pd
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,6 +78,10 @@ class RatingDataset:
 
     def __len__(self) -> int:
         return int(len(self.values))
+
+    def __iter__(self) -> Iterator[Any]:
+        """Unpack as ``rows, cols, values, shape``, as the record make_ratings returned before."""
+        return iter((self.rows, self.cols, self.values, self.shape))
 
     def __repr__(self) -> str:
         kind = "labelled" if self.labelled else "indexed"
@@ -133,9 +165,7 @@ class RatingDataset:
         -------
         pandas.DataFrame
         """
-        from cmf.io import _import_pandas
-
-        pd = _import_pandas()
+        pd = import_pandas()
         users = self.user_labels.labels[self.rows] if self.user_labels is not None else self.rows
         items = self.item_labels.labels[self.cols] if self.item_labels is not None else self.cols
         return pd.DataFrame({"user": users, "item": items, "rating": self.values})
@@ -146,8 +176,9 @@ def as_dataset(data: Any) -> RatingDataset:
 
     Parameters
     ----------
-    data : RatingDataset, RatingData, Triplets, pandas.DataFrame or tuple
-        A data set; the result of :func:`cmf.datasets.make_ratings`; a
+    data : RatingDataset, Triplets, pandas.DataFrame or tuple
+        A data set (as :func:`cmf.io.load_ratings` and
+        :func:`cmf.datasets.make_ratings` return); validated triplets; a
         DataFrame with user, item and rating columns (labelled); or a tuple
         ``(rows, cols, values)`` of zero-based indices (unlabelled).
 
@@ -163,8 +194,6 @@ def as_dataset(data: Any) -> RatingDataset:
     if isinstance(data, RatingDataset):
         return data
     if hasattr(data, "columns") and hasattr(data, "iloc"):
-        from cmf.io import from_dataframe
-
         return from_dataframe(data)
     if isinstance(data, Triplets) or (hasattr(data, "rows") and hasattr(data, "shape") and hasattr(data, "values")):
         trip = as_triplets(data.rows, data.cols, data.values, shape=data.shape, name="ratings")
@@ -176,4 +205,55 @@ def as_dataset(data: Any) -> RatingDataset:
     raise TypeError(
         "ratings must be a RatingDataset (see cmf.io.load_ratings), a pandas DataFrame, the result of "
         f"cmf.datasets.make_ratings or a tuple (rows, cols, values); got {type(data).__name__}"
+    )
+
+
+def from_dataframe(df: Any, user: str | None = None, item: str | None = None, rating: str | None = None) -> RatingDataset:
+    """A labelled :class:`RatingDataset` from a pandas DataFrame.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        One rating per row.
+    user, item, rating : str, optional
+        Column names; by default the first column named like ``user``,
+        ``userId``, ``user_id`` (and ``item``/``movieId``/``item_id``,
+        ``rating``/``score``), case-insensitive.
+
+    Returns
+    -------
+    RatingDataset
+
+    Raises
+    ------
+    KeyError
+        If a column is missing.
+    ValueError
+        For missing values or non-numeric ratings.
+    """
+    names = {str(c).lower(): c for c in df.columns}
+
+    def pick(given: str | None, aliases: Sequence[str], role: str) -> Any:
+        if given is not None:
+            if given not in df.columns:
+                raise KeyError(f"the DataFrame has no column {given!r}; its columns are {list(df.columns)}")
+            return given
+        for alias in aliases:
+            if alias in names:
+                return names[alias]
+        raise KeyError(
+            f"no {role} column in the DataFrame (columns {list(df.columns)}); pass {role}='<column name>'"
+        )
+
+    ucol = pick(user, USER_NAMES, "user")
+    icol = pick(item, ITEM_NAMES, "item")
+    rcol = pick(rating, RATING_NAMES, "rating")
+    values = df[rcol].to_numpy()
+    if values.dtype == object or not np.issubdtype(values.dtype, np.number):
+        raise ValueError(f"column {rcol!r} must hold numeric ratings, got dtype {values.dtype}")
+    if not np.all(np.isfinite(values)):
+        bad = int(np.flatnonzero(~np.isfinite(values))[0])
+        raise ValueError(f"column {rcol!r} has a missing or infinite rating at row {bad}; drop it first")
+    return RatingDataset.from_labels(
+        df[ucol].to_numpy(), df[icol].to_numpy(), values.astype(np.float64), source="DataFrame"
     )

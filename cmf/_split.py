@@ -1,25 +1,27 @@
-"""Splitting ratings into a training and a test set.
+"""Splitting ratings into a training and a test set, or into folds.
 
-Kept below :mod:`cmf.model_selection` (which re-exports it) so that the
-estimator, which splits off validation data in ``fit_ratings``, can use it
-without importing the search machinery built on top of the estimator.
+Kept below :mod:`cmf.model_selection` (which re-exports
+:func:`train_test_split` and :class:`KFold`) so that the estimator, which
+splits off validation data in ``fit_ratings``, and the searches can use
+them without importing the machinery built on top of the estimator.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
+from cmf._checks import is_integer
 from cmf._dataset import RatingDataset, as_dataset
 
-__all__ = ["train_test_split"]
+__all__ = ["KFold", "folds_of", "train_test_split"]
 
 
 def _n_test(test_size: Any, n: int) -> int:
     if isinstance(test_size, (bool, np.bool_)):
         raise TypeError("test_size must be a fraction or a count, not a bool")
-    if isinstance(test_size, (int, np.integer)):
+    if is_integer(test_size):
         n_test = int(test_size)
     elif isinstance(test_size, (float, np.floating)) and 0.0 < test_size < 1.0:
         n_test = int(round(test_size * n))
@@ -50,7 +52,7 @@ def train_test_split(
 
     Parameters
     ----------
-    data : RatingDataset, DataFrame, RatingData or tuple
+    data : RatingDataset, DataFrame or tuple
         The ratings.
     test_size : float or int, default 0.2
         Fraction (or number) of ratings to test on; ignored with
@@ -73,7 +75,7 @@ def train_test_split(
         perm = rng.permutation(n)
         cut = n - _n_test(test_size, n)
         return data.subset(perm[:cut]), data.subset(perm[cut:])
-    if isinstance(leave_k_out, (bool, np.bool_)) or not isinstance(leave_k_out, (int, np.integer)) or leave_k_out < 1:
+    if not is_integer(leave_k_out) or leave_k_out < 1:
         raise ValueError(f"leave_k_out must be a positive integer, got {leave_k_out!r}")
     # a random key per rating, sorted within each user: the first k are held out
     order = np.lexsort((rng.random(n), data.rows))
@@ -85,3 +87,81 @@ def train_test_split(
     if not held.any():
         raise ValueError(f"no user has more than {leave_k_out} ratings: nothing to hold out")
     return data.subset(np.sort(order[~held])), data.subset(np.sort(order[held]))
+
+
+class KFold:
+    """K-fold cross-validation over ratings.
+
+    Parameters
+    ----------
+    n_splits : int, default 5
+        Number of folds, at least 2.
+    shuffle : bool, default True
+        Shuffle the ratings before cutting them into folds.
+    random_state : int, Generator or None
+        Seed of the shuffle.
+    """
+
+    def __init__(self, n_splits: int = 5, *, shuffle: bool = True, random_state: Any = None) -> None:
+        if not is_integer(n_splits) or n_splits < 2:
+            raise ValueError(f"n_splits must be an integer >= 2, got {n_splits!r}")
+        self.n_splits = int(n_splits)
+        self.shuffle = shuffle
+        self.random_state = random_state
+
+    def __repr__(self) -> str:
+        return f"KFold(n_splits={self.n_splits}, shuffle={self.shuffle}, random_state={self.random_state!r})"
+
+    def get_n_splits(self) -> int:
+        """Number of folds.
+
+        Returns
+        -------
+        int
+        """
+        return self.n_splits
+
+    def split(self, data: Any) -> Iterator[tuple[RatingDataset, RatingDataset]]:
+        """Yield ``(train, test)`` data sets, one per fold.
+
+        Parameters
+        ----------
+        data : RatingDataset, DataFrame or tuple
+            The ratings.
+
+        Yields
+        ------
+        train, test : RatingDataset
+            Every rating is in exactly one test set.
+        """
+        data = as_dataset(data)
+        n = len(data)
+        if n < self.n_splits:
+            raise ValueError(f"cannot cut {n} ratings into {self.n_splits} folds")
+        index = np.random.default_rng(self.random_state).permutation(n) if self.shuffle else np.arange(n)
+        bounds = np.linspace(0, n, self.n_splits + 1).astype(np.int64)
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            test = np.zeros(n, dtype=bool)
+            test[index[lo:hi]] = True
+            yield data.subset(~test), data.subset(test)
+
+
+def folds_of(cv: Any, random_state: Any) -> KFold:
+    """The folds that a ``cv`` argument asks for.
+
+    Parameters
+    ----------
+    cv : int or KFold
+        A number of folds or the folds themselves.
+    random_state : int, Generator or None
+        Seed of the shuffle when ``cv`` is a number.
+
+    Returns
+    -------
+    KFold
+    """
+    if isinstance(cv, KFold):
+        return cv
+    if is_integer(cv):
+        return KFold(int(cv), random_state=random_state)
+    raise TypeError(f"cv must be a number of folds or a KFold, got {cv!r}")

@@ -1,4 +1,10 @@
-"""One-call hyperparameter tuning: random search with successive halving."""
+"""One-call hyperparameter tuning: random search with successive halving.
+
+A trial continues where it stopped through the estimator's public
+``partial_fit`` on the same training ratings: that restarts the SGD from
+the fitted parameters exactly as a fresh fit started from them would (the
+same bits; ``tests/test_model_selection.py`` compares the two).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +15,12 @@ from typing import Any, Callable
 
 import numpy as np
 
+from cmf._checks import is_integer
 from cmf._dataset import RatingDataset, as_dataset
+from cmf._search import clone, n_workers, refit_best, run_all, sample
+from cmf._split import train_test_split
 from cmf.exceptions import DivergenceError
+from cmf.model import MatrixFactorization
 
 __all__ = ["TuneResult", "tune", "default_space"]
 
@@ -78,9 +88,10 @@ def default_space() -> dict[str, Callable[[np.random.Generator], Any]]:
 
 @dataclasses.dataclass
 class _Trial:
+    """One configuration in the race: its model and how far it got."""
+
     params: dict[str, Any]
     model: Any
-    state: Any = None
     epochs: int = 0
     score: float = math.inf
     done: bool = False
@@ -90,16 +101,19 @@ class _Trial:
     error: str | None = None
 
 
-def _advance(trial: _Trial, train: Any, valid: Any, epochs: int, patience: int) -> _Trial:
-    """Train a trial for up to ``epochs`` more epochs from where it stopped."""
-    from cmf._training import FactorState
+def _advance(trial: _Trial, train: RatingDataset, valid: RatingDataset, epochs: int) -> _Trial:
+    """Train a trial for up to ``epochs`` more epochs from where it stopped.
 
+    The first call fits the model; later ones continue from its fitted
+    parameters on the same training ratings (``partial_fit`` on a model
+    that is not fitted yet is ``fit_ratings``). The model's ``patience``
+    stops a segment early once the validation error stops improving.
+    """
     model = trial.model
     started = time.perf_counter()
     try:
-        config = dataclasses.replace(model._config(), max_epochs=epochs, patience=patience)
-        start = None if trial.state is None else trial.state
-        model._fit(train, valid, config, start=start)
+        model.set_params(max_epochs=epochs)
+        model.partial_fit(train, validation=valid)
         best = model.best_epoch_ or model.n_epochs_
         score = float(np.nanmin(model.history_["val_rmse"]))
         if score < trial.score:
@@ -109,8 +123,6 @@ def _advance(trial: _Trial, train: Any, valid: Any, epochs: int, patience: int) 
             trial.done = True
         # patience or tol ended the segment early: more epochs will not help
         trial.done = trial.done or model.n_epochs_ < epochs
-        trial.state = FactorState(model.user_factors_, model.item_factors_, model.user_bias_,
-                                  model.item_bias_, model.global_mean_)
     except (DivergenceError, ValueError) as exc:
         trial.done, trial.error = True, str(exc)
     trial.seconds += time.perf_counter() - started
@@ -149,7 +161,7 @@ def tune(
 
     Parameters
     ----------
-    data : RatingDataset, DataFrame, RatingData or tuple
+    data : RatingDataset, DataFrame or tuple
         The ratings to tune on (the training part; keep your test set out).
     budget : int, default 27
         Number of configurations tried.
@@ -181,14 +193,11 @@ def tune(
     -------
     TuneResult
     """
-    from cmf import MatrixFactorization
-    from cmf.model_selection import _clone, _n_jobs, _run_all, _sample, train_test_split
-
-    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
+    if not is_integer(budget) or budget < 1:
         raise ValueError(f"budget must be a positive number of configurations, got {budget!r}")
-    if isinstance(eta, bool) or not isinstance(eta, int) or eta < 2:
+    if not is_integer(eta) or eta < 2:
         raise ValueError(f"eta must be an integer >= 2, got {eta!r}")
-    if not (isinstance(min_epochs, int) and isinstance(max_epochs, int) and 1 <= min_epochs <= max_epochs):
+    if not (is_integer(min_epochs) and is_integer(max_epochs) and 1 <= min_epochs <= max_epochs):
         raise ValueError(f"need 1 <= min_epochs <= max_epochs, got {min_epochs} and {max_epochs}")
     started = time.perf_counter()
     data = as_dataset(data)
@@ -198,15 +207,13 @@ def tune(
     if unknown:
         raise ValueError(f"unknown parameter(s) {sorted(unknown)} in space")
     rng = np.random.default_rng(random_state)
-    train_part, valid_part = train_test_split(data, validation, random_state=rng)
-    dtype = template._config().dtype
-    train, valid = train_part.triplets(dtype), valid_part.triplets(dtype)
-    jobs = _n_jobs(n_jobs)
+    train, valid = train_test_split(data, validation, random_state=rng)
+    jobs = n_workers(n_jobs)
     trials = []
     for i in range(int(budget)):
-        params = {name: _sample(dist, rng) for name, dist in space.items()}
+        params = {name: sample(dist, rng) for name, dist in space.items()}
         seed = int(rng.integers(2**31))
-        trials.append(_Trial(params, _clone(template, {**params, "random_state": seed}, jobs)))
+        trials.append(_Trial(params, clone(template, {**params, "random_state": seed, "patience": patience}, jobs)))
 
     alive, rung = list(trials), 0
     while alive:
@@ -218,12 +225,12 @@ def tune(
             scale = min(_MAX_SCALE, max(1.0, _REFERENCE_RATE / float(t.model.learning_rate)))
             target = max_epochs if len(alive) == 1 else min(max_epochs, math.ceil(min_epochs * scale * eta**rung))
             if target > t.trained:
-                tasks.append(lambda t=t, step=target - t.trained: _advance(t, train, valid, step, patience))
+                tasks.append(lambda t=t, step=target - t.trained: _advance(t, train, valid, step))
                 t.trained = target
             t.rung = rung
         if not tasks:
             break
-        _run_all(tasks, jobs)
+        run_all(tasks, jobs)
         if progress is not None:
             best = min(trials, key=lambda t: t.score)
             progress(f"round {rung + 1}: trained {len(tasks)} configuration(s), "
@@ -244,8 +251,6 @@ def tune(
     best_params = {**best.params, "max_epochs": max(1, best.epochs)}
     model = None
     if refit:
-        from cmf.model_selection import _refit
-
         seed_params = {**best.params, "random_state": best.model.random_state}
-        model = _refit(template, seed_params, best_params["max_epochs"], data)
+        model = refit_best(template, seed_params, best_params["max_epochs"], data)
     return TuneResult(best_params, best.score, results, model, time.perf_counter() - started)

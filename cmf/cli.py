@@ -6,11 +6,14 @@ import argparse
 import sys
 import time
 import warnings
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
+from cmf import _cli_commands as commands
 from cmf._version import __version__
+from cmf.datasets import example_matrix, make_ratings
+from cmf.model import MatrixFactorization
 
 __all__ = ["main"]
 
@@ -27,9 +30,6 @@ def _print_matrix(title: str, M: np.ndarray, unknown: np.ndarray | None = None) 
 
 def demo_small() -> None:
     """Complete the classic 4x5 matrix with two unknown entries."""
-    from cmf import MatrixFactorization
-    from cmf.datasets import example_matrix
-
     truth = example_matrix()
     X = truth.copy()
     unknown = np.zeros(X.shape, dtype=bool)
@@ -56,9 +56,6 @@ def demo_small() -> None:
 
 def demo_large(n_ratings: int = 1_000_000) -> None:
     """Fit a synthetic low-rank rating set and report time and held-out RMSE."""
-    from cmf import MatrixFactorization
-    from cmf.datasets import make_ratings
-
     n_rows, n_cols = 20_000, 5_000
     data = make_ratings(n_rows, n_cols, n_ratings, rank=8, random_state=0)
     print(f"2. Synthetic ratings: {n_ratings:,} of a {n_rows:,} x {n_cols:,} matrix, true rank 8, noise 0.5\n")
@@ -91,13 +88,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_toolkit_commands(sub: Any) -> None:
-    """The recommender commands: train, evaluate, tune, predict, recommend."""
-    from cmf import _cli_commands as commands
-
-    commands.add_commands(sub)
-
-
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of the ``cmf`` command.
 
@@ -114,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--small-only", action="store_true", help="only the 4x5 example")
     demo.add_argument("--ratings", type=int, default=1_000_000, help="size of the synthetic set (default 1,000,000)")
     demo.set_defaults(func=_cmd_demo)
-    _add_toolkit_commands(sub)
+    commands.add_commands(sub)  # train, evaluate, tune, predict, recommend
     return parser
 
 
@@ -136,9 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "func"):
         parser.print_help()
         return 2
-    from cmf._cli_commands import run_reporting_errors
-
-    return run_reporting_errors(args.func, args)
+    return commands.run_reporting_errors(args.func, args)
 
 
 if __name__ == "__main__":  # pragma: no cover

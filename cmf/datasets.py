@@ -6,32 +6,18 @@ file or generated from a seed.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
+
+from cmf._dataset import RatingDataset
 
 __all__ = ["RatingData", "example_matrix", "make_ratings"]
 
 
-class RatingData(NamedTuple):
-    """Ratings as triplets, with the matrix shape.
-
-    Attributes
-    ----------
-    rows : ndarray of int32, shape (n,)
-        Row (user) index of each rating.
-    cols : ndarray of int32, shape (n,)
-        Column (item) index of each rating.
-    values : ndarray of float, shape (n,)
-        The ratings.
-    shape : tuple of int
-        ``(n_rows, n_cols)``.
-    """
-
-    rows: np.ndarray
-    cols: np.ndarray
-    values: np.ndarray
-    shape: tuple[int, int]
+# The name make_ratings' result had before it became the one rating record;
+# kept so that code importing it keeps working.
+RatingData = RatingDataset
 
 
 def example_matrix() -> np.ndarray:
@@ -104,7 +90,7 @@ def make_ratings(
     popularity_offset: float = 10.0,
     dtype: Any = np.float32,
     random_state: int | np.random.Generator | None = 0,
-) -> RatingData:
+) -> RatingDataset:
     """Generate a synthetic rating set from a known low-rank model.
 
     Rows (users) are drawn uniformly; columns (items) with popularity
@@ -137,8 +123,9 @@ def make_ratings(
 
     Returns
     -------
-    RatingData
-        Triplets in random order, and the shape.
+    RatingDataset
+        Unlabelled triplets in random order, and the shape; it also unpacks
+        as ``rows, cols, values, shape``.
     """
     if n_rows < 1 or n_cols < 1 or rank < 1:
         raise ValueError("n_rows, n_cols and rank must be >= 1")
@@ -164,4 +151,4 @@ def make_ratings(
         dot = np.einsum("ij,ij->i", P[r], Q[k], dtype=np.float64)
         noise = rng.normal(0.0, noise_std, len(r))
         values[start:start + step] = mean + b[r] + c[k] + dot + noise
-    return RatingData(rows, cols, values, (n_rows, n_cols))
+    return RatingDataset(rows, cols, values, (int(n_rows), int(n_cols)))

@@ -1,5 +1,9 @@
 """Reading rating files and DataFrames into a :class:`RatingDataset`.
 
+The record itself and the DataFrame reader live in :mod:`cmf._dataset`
+(below this module, so that the estimator can take them without importing
+the file readers); they are re-exported here.
+
 Supported formats (``format=``):
 
 ``"movielens"``
@@ -24,16 +28,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from cmf._dataset import RatingDataset, as_dataset
+from cmf._checks import is_integer
+from cmf._dataset import ITEM_NAMES, RATING_NAMES, USER_NAMES, RatingDataset, as_dataset, from_dataframe
 
 __all__ = ["FORMATS", "RatingDataset", "as_dataset", "from_dataframe", "load_pairs", "load_ratings", "ParseError"]
 
 FORMATS = ("movielens", "movielens-dat", "movielens-csv", "csv", "tsv", "libmf")
-
-# Column names recognised in a header or a DataFrame, lower-cased.
-_USER_NAMES = ("user", "userid", "user_id", "uid", "users", "customer", "customer_id")
-_ITEM_NAMES = ("item", "itemid", "item_id", "iid", "movie", "movieid", "movie_id", "items", "product", "product_id")
-_RATING_NAMES = ("rating", "ratings", "score", "value", "stars", "r")
 
 
 class ParseError(ValueError):
@@ -53,14 +53,6 @@ class ParseError(ValueError):
         super().__init__(message)
         self.path = path
         self.line = line
-
-
-def _import_pandas() -> Any:
-    try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError("this needs pandas: pip install 'cmf-sgd[pandas]'") from None
-    return pd
 
 
 def _sep_of(fmt: str, sep: str | None) -> str | None:
@@ -137,7 +129,7 @@ def _split_lines(path: str, sep: str | None, comment: str | None) -> tuple[list[
 
 
 def _column_index(header: list[str], wanted: Any, names: Sequence[str], role: str, path: str) -> int:
-    if isinstance(wanted, (int, np.integer)):
+    if is_integer(wanted):
         return int(wanted)
     lowered = [h.lower().strip().strip('"') for h in header]
     candidates = [wanted.lower()] if isinstance(wanted, str) else list(names)
@@ -241,7 +233,9 @@ def load_ratings(
     spec = list(columns) if columns is not None else None
     if spec is not None and len(spec) != 3:
         raise ValueError(f"columns must name 3 columns (user, item, rating), got {columns!r}")
-    rating_guess = spec[2] if spec is not None and isinstance(spec[2], (int, np.integer)) else 2
+    if spec is not None and not all(is_integer(c) or isinstance(c, str) for c in spec):
+        raise TypeError(f"columns must be positions (int) or header names (str), got {columns!r}")
+    rating_guess = spec[2] if spec is not None and is_integer(spec[2]) else 2
     has_header = header if header is not None else (
         format in ("csv", "tsv", "movielens-csv") and _looks_like_header(fields[0], int(rating_guess))
     )
@@ -252,20 +246,20 @@ def load_ratings(
             # Known header names pick the columns; unknown ones mean the first three.
             try:
                 cols = [
-                    _column_index(head, None, _USER_NAMES, "user", path),
-                    _column_index(head, None, _ITEM_NAMES, "item", path),
-                    _column_index(head, None, _RATING_NAMES, "rating", path),
+                    _column_index(head, None, USER_NAMES, "user", path),
+                    _column_index(head, None, ITEM_NAMES, "item", path),
+                    _column_index(head, None, RATING_NAMES, "rating", path),
                 ]
             except ParseError:
                 cols = [0, 1, 2]
         else:
             cols = [
-                _column_index(head, spec[0], _USER_NAMES, "user", path),
-                _column_index(head, spec[1], _ITEM_NAMES, "item", path),
-                _column_index(head, spec[2], _RATING_NAMES, "rating", path),
+                _column_index(head, spec[0], USER_NAMES, "user", path),
+                _column_index(head, spec[1], ITEM_NAMES, "item", path),
+                _column_index(head, spec[2], RATING_NAMES, "rating", path),
             ]
     else:
-        if spec is not None and not all(isinstance(c, (int, np.integer)) for c in spec):
+        if spec is not None and not all(is_integer(c) for c in spec):
             raise ValueError("columns given by name need a header line; pass header=True or column positions")
         cols = [int(c) for c in spec] if spec is not None else [0, 1, 2]
     if not fields:
@@ -311,57 +305,6 @@ def _describe(sep: str | None) -> str:
 def _show(row: list[str], sep: str | None) -> str:
     text = (sep or " ").join(row)
     return repr(text if len(text) < 80 else text[:77] + "...")
-
-
-def from_dataframe(df: Any, user: str | None = None, item: str | None = None, rating: str | None = None) -> RatingDataset:
-    """A labelled :class:`RatingDataset` from a pandas DataFrame.
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-        One rating per row.
-    user, item, rating : str, optional
-        Column names; by default the first column named like ``user``,
-        ``userId``, ``user_id`` (and ``item``/``movieId``/``item_id``,
-        ``rating``/``score``), case-insensitive.
-
-    Returns
-    -------
-    RatingDataset
-
-    Raises
-    ------
-    KeyError
-        If a column is missing.
-    ValueError
-        For missing values or non-numeric ratings.
-    """
-    names = {str(c).lower(): c for c in df.columns}
-
-    def pick(given: str | None, aliases: Sequence[str], role: str) -> Any:
-        if given is not None:
-            if given not in df.columns:
-                raise KeyError(f"the DataFrame has no column {given!r}; its columns are {list(df.columns)}")
-            return given
-        for alias in aliases:
-            if alias in names:
-                return names[alias]
-        raise KeyError(
-            f"no {role} column in the DataFrame (columns {list(df.columns)}); pass {role}='<column name>'"
-        )
-
-    ucol = pick(user, _USER_NAMES, "user")
-    icol = pick(item, _ITEM_NAMES, "item")
-    rcol = pick(rating, _RATING_NAMES, "rating")
-    values = df[rcol].to_numpy()
-    if values.dtype == object or not np.issubdtype(values.dtype, np.number):
-        raise ValueError(f"column {rcol!r} must hold numeric ratings, got dtype {values.dtype}")
-    if not np.all(np.isfinite(values)):
-        bad = int(np.flatnonzero(~np.isfinite(values))[0])
-        raise ValueError(f"column {rcol!r} has a missing or infinite rating at row {bad}; drop it first")
-    return RatingDataset.from_labels(
-        df[ucol].to_numpy(), df[icol].to_numpy(), values.astype(np.float64), source="DataFrame"
-    )
 
 
 def load_pairs(path: Any, sep: str | None = None, comment: str | None = "#") -> tuple[np.ndarray, np.ndarray]:

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from cmf._checks import is_integer
+
 __all__ = ["mae", "ndcg_at_k", "precision_at_k", "ranking_metrics", "recall_at_k", "rmse"]
 
 
@@ -100,7 +102,7 @@ def ranking_metrics(
     u = np.asarray(users).reshape(-1)
     if len(u) != len(t):
         raise ValueError(f"users must have one entry per rating, got {len(u)} for {len(t)} ratings")
-    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or k < 1:
+    if not is_integer(k) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
     _, group = np.unique(u, return_inverse=True)
     group = group.reshape(-1)

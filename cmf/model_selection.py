@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 import time
-import warnings
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from cmf import metrics as _metrics
+from cmf._checks import is_integer
 from cmf._dataset import RatingDataset, as_dataset
-from cmf._split import train_test_split
-from cmf.exceptions import ConvergenceWarning, DivergenceError
+from cmf._search import clone, n_workers, refit_best, run_all, sample
+from cmf._split import KFold, folds_of, train_test_split
+from cmf._tune import TuneResult, tune
+from cmf.exceptions import DivergenceError
 
 __all__ = [
     "GridSearch",
@@ -36,71 +36,6 @@ __all__ = [
 ]
 
 METRICS = ("rmse", "mae", "precision", "recall", "ndcg")
-
-
-class KFold:
-    """K-fold cross-validation over ratings.
-
-    Parameters
-    ----------
-    n_splits : int, default 5
-        Number of folds, at least 2.
-    shuffle : bool, default True
-        Shuffle the ratings before cutting them into folds.
-    random_state : int, Generator or None
-        Seed of the shuffle.
-    """
-
-    def __init__(self, n_splits: int = 5, *, shuffle: bool = True, random_state: Any = None) -> None:
-        if isinstance(n_splits, (bool, np.bool_)) or not isinstance(n_splits, (int, np.integer)) or n_splits < 2:
-            raise ValueError(f"n_splits must be an integer >= 2, got {n_splits!r}")
-        self.n_splits = int(n_splits)
-        self.shuffle = shuffle
-        self.random_state = random_state
-
-    def __repr__(self) -> str:
-        return f"KFold(n_splits={self.n_splits}, shuffle={self.shuffle}, random_state={self.random_state!r})"
-
-    def get_n_splits(self) -> int:
-        """Number of folds.
-
-        Returns
-        -------
-        int
-        """
-        return self.n_splits
-
-    def split(self, data: Any) -> Iterator[tuple[RatingDataset, RatingDataset]]:
-        """Yield ``(train, test)`` data sets, one per fold.
-
-        Parameters
-        ----------
-        data : RatingDataset, DataFrame, RatingData or tuple
-            The ratings.
-
-        Yields
-        ------
-        train, test : RatingDataset
-            Every rating is in exactly one test set.
-        """
-        data = as_dataset(data)
-        n = len(data)
-        if n < self.n_splits:
-            raise ValueError(f"cannot cut {n} ratings into {self.n_splits} folds")
-        index = np.random.default_rng(self.random_state).permutation(n) if self.shuffle else np.arange(n)
-        bounds = np.linspace(0, n, self.n_splits + 1).astype(np.int64)
-        for lo, hi in zip(bounds[:-1], bounds[1:]):
-            test = np.zeros(n, dtype=bool)
-            test[index[lo:hi]] = True
-            yield data.subset(~test), data.subset(test)
-
-
-def _folds(cv: Any, random_state: Any) -> KFold:
-    if isinstance(cv, KFold):
-        return cv
-    if isinstance(cv, (int, np.integer)) and not isinstance(cv, bool):
-        return KFold(int(cv), random_state=random_state)
-    raise TypeError(f"cv must be a number of folds or a KFold, got {cv!r}")
 
 
 # ----------------------------------------------------------------------
@@ -183,34 +118,6 @@ def _predict_dataset(model: Any, data: RatingDataset) -> np.ndarray:
     return np.asarray(model.predict(rows, cols, unknown="fallback"), dtype=np.float64)
 
 
-def _clone(estimator: Any, params: dict[str, Any], n_jobs: int) -> Any:
-    merged = {**estimator.get_params(), **params}
-    if n_jobs > 1 and "n_threads" in merged and "n_threads" not in params:
-        merged["n_threads"] = 1  # parallel over fits, not inside each
-    return type(estimator)(**merged)
-
-
-def _n_jobs(n_jobs: int | None) -> int:
-    if n_jobs is None:
-        return 1
-    if n_jobs == -1:
-        return os.cpu_count() or 1
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
-        raise ValueError(f"n_jobs must be a positive integer, -1 (all cores) or None, got {n_jobs!r}")
-    return int(n_jobs)
-
-
-def _run_all(tasks: list[Callable[[], Any]], n_jobs: int) -> list[Any]:
-    """Run callables, in threads when n_jobs > 1, keeping their order."""
-    with warnings.catch_warnings():
-        # Early stopping and epoch caps are intended here.
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        if n_jobs == 1 or len(tasks) == 1:
-            return [task() for task in tasks]
-        with ThreadPoolExecutor(max_workers=min(n_jobs, len(tasks))) as pool:
-            return list(pool.map(lambda task: task(), tasks))
-
-
 def cross_validate(
     estimator: Any,
     data: Any,
@@ -228,7 +135,7 @@ def cross_validate(
     ----------
     estimator : MatrixFactorization
         Unfitted template; each fold fits a fresh copy with its parameters.
-    data : RatingDataset, DataFrame, RatingData or tuple
+    data : RatingDataset, DataFrame or tuple
         The ratings.
     cv : int or KFold, default 5
         Folds.
@@ -247,11 +154,11 @@ def cross_validate(
         ``test_<metric>`` for each metric, ``fit_time``, ``test_time`` and
         ``n_epochs``, one entry per fold.
     """
-    folds = list(_folds(cv, random_state).split(data))
-    jobs = _n_jobs(n_jobs)
+    folds = list(folds_of(cv, random_state).split(data))
+    jobs = n_workers(n_jobs)
 
     def one(train: RatingDataset, test: RatingDataset) -> dict[str, float]:
-        model = _clone(estimator, {}, jobs)
+        model = clone(estimator, {}, jobs)
         started = time.perf_counter()
         model.fit_ratings(train)
         fitted = time.perf_counter()
@@ -259,7 +166,7 @@ def cross_validate(
         return {**{f"test_{m}": v for m, v in scores.items()}, "fit_time": fitted - started,
                 "test_time": time.perf_counter() - fitted, "n_epochs": model.n_epochs_}
 
-    rows = _run_all([lambda tr=tr, te=te: one(tr, te) for tr, te in folds], jobs)
+    rows = run_all([lambda tr=tr, te=te: one(tr, te) for tr, te in folds], jobs)
     return {key: np.array([row[key] for row in rows]) for key in rows[0]}
 
 
@@ -271,7 +178,7 @@ def _fit_and_score(
     metric: str, patience: int, n_jobs: int,
 ) -> dict[str, Any]:
     """One configuration on one split, with early stopping on the validation set."""
-    model = _clone(estimator, {**params, "patience": patience}, n_jobs)
+    model = clone(estimator, {**params, "patience": patience}, n_jobs)
     started = time.perf_counter()
     try:
         model.fit_ratings(train, validation=valid)
@@ -307,7 +214,7 @@ class _Search:
 
         Parameters
         ----------
-        data : RatingDataset, DataFrame, RatingData or tuple
+        data : RatingDataset, DataFrame or tuple
             The ratings.
 
         Returns
@@ -334,15 +241,15 @@ class _Search:
                 raise ValueError(f"unknown parameter(s) {sorted(unknown)} for {type(self.estimator).__name__}")
         data = as_dataset(data)
         if self.cv is not None:
-            splits = list(_folds(self.cv, self.random_state).split(data))
+            splits = list(folds_of(self.cv, self.random_state).split(data))
         else:
             splits = [train_test_split(data, self.validation, random_state=self.random_state)]
-        jobs = _n_jobs(self.n_jobs)
+        jobs = n_workers(self.n_jobs)
         tasks = [
             (c, s, lambda p=params, tr=tr, va=va: _fit_and_score(self.estimator, p, tr, va, self.metric, self.patience, jobs))
             for c, params in enumerate(candidates) for s, (tr, va) in enumerate(splits)
         ]
-        outcomes = _run_all([t[2] for t in tasks], jobs)
+        outcomes = run_all([t[2] for t in tasks], jobs)
         results = []
         for c, params in enumerate(candidates):
             runs = [o for (ci, _, _), o in zip(tasks, outcomes) if ci == c]
@@ -368,16 +275,8 @@ class _Search:
         self.best_score_ = float(means[best])
         self.best_epochs_ = max(1, results[best]["epochs"])
         if self.refit:
-            self.best_estimator_ = _refit(self.estimator, self.best_params_, self.best_epochs_, data)
+            self.best_estimator_ = refit_best(self.estimator, self.best_params_, self.best_epochs_, data)
         return self
-
-
-def _refit(estimator: Any, params: dict[str, Any], epochs: int, data: RatingDataset) -> Any:
-    """Fit the chosen parameters on all the data for the epochs early stopping found best."""
-    model = _clone(estimator, {**params, "max_epochs": epochs, "patience": None}, 1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return model.fit_ratings(data)
 
 
 class GridSearch(_Search):
@@ -462,22 +361,7 @@ class RandomSearch(_Search):
     def _candidates(self) -> list[dict[str, Any]]:
         if not isinstance(self.param_distributions, dict) or not self.param_distributions:
             raise TypeError("param_distributions must be a non-empty dict")
-        if isinstance(self.n_iter, bool) or not isinstance(self.n_iter, (int, np.integer)) or self.n_iter < 1:
+        if not is_integer(self.n_iter) or self.n_iter < 1:
             raise ValueError(f"n_iter must be a positive integer, got {self.n_iter!r}")
         rng = np.random.default_rng(self.random_state)
-        return [{name: _sample(dist, rng) for name, dist in self.param_distributions.items()} for _ in range(self.n_iter)]
-
-
-def _sample(dist: Any, rng: np.random.Generator) -> Any:
-    if hasattr(dist, "rvs"):
-        value = dist.rvs(random_state=rng)
-    elif callable(dist):
-        value = dist(rng)
-    elif isinstance(dist, (list, tuple)) and dist:
-        value = dist[int(rng.integers(len(dist)))]
-    else:
-        raise TypeError(f"a distribution must be a non-empty list, a scipy.stats distribution or a callable, got {dist!r}")
-    return value.item() if isinstance(value, np.generic) else value
-
-
-from cmf._tune import TuneResult, tune  # noqa: E402  (tune builds on the search functions above)
+        return [{name: sample(dist, rng) for name, dist in self.param_distributions.items()} for _ in range(self.n_iter)]

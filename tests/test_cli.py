@@ -1,7 +1,9 @@
-"""The recommender subcommands of the ``cmf`` command line."""
+"""The ``cmf`` command line: the demo, the version, and the recommender subcommands."""
 
+import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -9,10 +11,69 @@ import sys
 import numpy as np
 import pytest
 
-from cmf import MatrixFactorization
+import cmf
+from cmf import MatrixFactorization, _cli_commands
 from cmf.cli import main
-from cmf.datasets import make_ratings
+from cmf.datasets import example_matrix, make_ratings
 
+
+# ----------------------------------------------------------------------
+# The demo and the version
+# ----------------------------------------------------------------------
+def _block(lines: list[str], title: str, n_rows: int = 4) -> list[str]:
+    start = next(k for k, line in enumerate(lines) if title in line)
+    return lines[start + 1:start + 1 + n_rows]
+
+
+def _cells(row: str) -> list[str]:
+    return re.findall(r"\?|-?\d+\.\d+\*?", row)
+
+
+def test_demo_small_only_completes_the_seed_matrix(capsys):
+    assert main(["demo", "--small-only"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert "converged after" in out and "completed" in out
+    assert "Synthetic ratings" not in out  # --small-only skips the large part
+
+    given = [_cells(row) for row in _block(lines, "given")]
+    completed = [_cells(row) for row in _block(lines, "completed")]
+    truth = example_matrix()
+    assert [len(row) for row in completed] == [5] * 4
+    filled = {(i, j) for i, row in enumerate(completed) for j, cell in enumerate(row) if cell.endswith("*")}
+    unknown = {(i, j) for i, row in enumerate(given) for j, cell in enumerate(row) if cell == "?"}
+    assert filled == unknown == {(0, 1), (2, 4)}
+    for i, row in enumerate(completed):
+        for j, cell in enumerate(row):
+            value = float(cell.rstrip("*"))
+            if (i, j) in filled:
+                assert value == pytest.approx(truth[i, j], abs=0.25)
+            else:
+                assert value == truth[i, j]  # observed cells printed unchanged
+
+    # The loss table falls from the first shown epoch to the last.
+    table = [line.split() for line in lines if re.match(r"^\s+\d+\s+\d+\.\d+\s+\d+\.\d+$", line)]
+    losses = [float(row[1]) for row in table]
+    assert len(losses) >= 2 and losses[-1] < 0.1 * losses[0]
+
+
+def test_no_command_prints_help_and_returns_2(capsys):
+    assert main([]) == 2
+    assert "demo" in capsys.readouterr().out
+
+
+def test_python_m_cmf_version(tmp_path):
+    # Run outside the source tree so the installed package is the one imported.
+    result = subprocess.run([sys.executable, "-m", "cmf", "--version"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"cmf {cmf.__version__}"
+    assert re.fullmatch(r"\d+\.\d+\.\d+.*", cmf.__version__)
+
+
+# ----------------------------------------------------------------------
+# The recommender subcommands
+# ----------------------------------------------------------------------
 FAST = ["--factors", "3", "--epochs", "15", "--learning-rate", "0.02", "--seed", "1"]
 
 
@@ -129,11 +190,6 @@ def test_errors_go_to_stderr_with_status_1(args, message, ratings_file, model_fi
     assert captured.err.startswith(f"cmf {argv[0]}: error:")
 
 
-def test_demo_still_works(capsys):
-    assert main(["demo", "--small-only"]) == 0
-    assert "completed" in capsys.readouterr().out
-
-
 @pytest.mark.skipif(shutil.which("cmf") is None and not os.path.exists(os.path.join(os.path.dirname(sys.executable), "cmf")),
                     reason="the cmf console script is not installed")
 def test_console_script_without_terminal_has_no_bar_and_no_traceback(ratings_file, tmp_path):
@@ -146,36 +202,28 @@ def test_console_script_without_terminal_has_no_bar_and_no_traceback(ratings_fil
 
 def test_progress_bar_updates_per_epoch(monkeypatch):
     pytest.importorskip("tqdm")
-    import io
-
-    from cmf import _cli_commands
-
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
     monkeypatch.setenv("COLUMNS", "200")  # wide enough for the whole bar
     fake_err = io.StringIO()
     fake_err.isatty = lambda: True
     monkeypatch.setattr(sys, "stderr", fake_err)
-    bar = _cli_commands._Progress(3, "training", quiet=False)
+    bar = _cli_commands._EpochProgressBar(3, "training", quiet=False)
     assert bar.bar is not None
     for epoch in (1, 2):
         bar({"epoch": epoch, "train_loss": 1.0, "train_rmse": 0.5, "val_rmse": 0.6, "seconds": 0.1})
     bar.bar.refresh()  # tqdm redraws at most every 0.1 s by itself
     assert bar.bar.n == 2 and "val_rmse=0.6000" in fake_err.getvalue() and "2/3" in fake_err.getvalue()
     bar.close()
-    assert _cli_commands._Progress(3, "x", quiet=True).bar is None
+    assert _cli_commands._EpochProgressBar(3, "x", quiet=True).bar is None
 
 
 def test_no_bar_without_tqdm(monkeypatch):
-    import io
-
-    from cmf import _cli_commands
-
     monkeypatch.setitem(sys.modules, "tqdm", None)  # import tqdm now fails
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
     fake_err = io.StringIO()
     fake_err.isatty = lambda: True
     monkeypatch.setattr(sys, "stderr", fake_err)
-    bar = _cli_commands._Progress(3, "training", quiet=False)
+    bar = _cli_commands._EpochProgressBar(3, "training", quiet=False)
     bar({"epoch": 1, "train_loss": 1.0, "train_rmse": 0.5, "val_rmse": float("nan"), "seconds": 0.1})
     bar.close()
     assert bar.bar is None and fake_err.getvalue() == ""

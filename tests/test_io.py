@@ -5,8 +5,8 @@ import os
 import numpy as np
 import pytest
 
-from cmf.datasets import make_ratings
-from cmf.io import ParseError, as_dataset, from_dataframe, guess_format, load_pairs, load_ratings
+from cmf.datasets import RatingData, make_ratings
+from cmf.io import ParseError, RatingDataset, as_dataset, from_dataframe, guess_format, load_pairs, load_ratings
 
 
 def _movielens_path():
@@ -138,6 +138,8 @@ def test_bad_options(tmp_path):
         load_ratings(path, columns=("u", "i", "r"), header=False)
     with pytest.raises(ParseError, match="no user column"):
         load_ratings(write(tmp_path, "h.csv", "a,b,c\n1,2,3\n"), columns=("user", "b", "c"))
+    with pytest.raises(TypeError, match="positions"):
+        load_ratings(path, columns=(0, True, 2))
 
 
 def test_not_utf8(tmp_path):
@@ -182,6 +184,18 @@ def test_as_dataset_forms():
     with pytest.raises(TypeError, match="RatingDataset"):
         as_dataset([1, 2, 3])
     assert "indexed" in repr(data)
+
+
+def test_make_ratings_returns_the_one_rating_record():
+    gen = make_ratings(30, 20, 100, rank=2, random_state=0)
+    assert isinstance(gen, RatingDataset) and as_dataset(gen) is gen and RatingData is RatingDataset
+    assert len(gen) == 100 and gen.shape == (30, 20) and not gen.labelled and gen.source is None
+    rows, cols, values, shape = gen  # unpacks like the record it returned before
+    assert rows is gen.rows and cols is gen.cols and values is gen.values and shape == (30, 20)
+    assert rows.dtype == np.int32 and cols.dtype == np.int32 and values.dtype == np.float32
+    triplets = gen.triplets(np.float64)
+    np.testing.assert_array_equal(triplets.values, gen.values.astype(np.float64))
+    assert make_ratings(5, 4, 6, rank=1, dtype=np.float64, random_state=0).values.dtype == np.float64
 
 
 def test_load_pairs(tmp_path):

@@ -1,5 +1,6 @@
 """Splits, cross-validation, grid/random search and tune."""
 
+import dataclasses
 import os
 import warnings
 
@@ -8,6 +9,7 @@ import pytest
 
 from cmf import MatrixFactorization
 from cmf._dataset import RatingDataset
+from cmf._training import FactorState
 from cmf.datasets import make_ratings
 from cmf.metrics import mae, rmse
 from cmf.model_selection import (
@@ -250,3 +252,33 @@ def test_evaluate_matches_a_separately_loaded_test_file_by_label(tmp_path):
     unlabelled = RatingDataset(np.array([0], np.int32), np.array([0], np.int32), np.ones(1, np.float32), (1, 1))
     with pytest.raises(ValueError, match="both have labels"):
         evaluate(model, unlabelled)
+
+
+@pytest.mark.parametrize("labelled", [False, True])
+def test_tune_continues_a_trial_with_partial_fit_exactly_as_a_fit_from_its_state(data, labelled):
+    # tune advances a configuration through the public partial_fit on its
+    # training ratings; that must give the bits of the private fit started
+    # from the trial's fitted parameters, round after round.
+    if labelled:
+        data = RatingDataset.from_labels(data.rows * 3 + 7, data.cols + 1000, data.values)
+    train, valid = train_test_split(data, 0.1, random_state=1)
+    params = dict(n_factors=4, learning_rate=0.02, random_state=5, patience=2)
+    public, private = MatrixFactorization(**params), MatrixFactorization(**params)
+    config = private._config()
+    t, v = train.triplets(config.dtype), valid.triplets(config.dtype)
+    start = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for epochs in (3, 9, 27):
+            public.set_params(max_epochs=epochs)
+            public.partial_fit(train, validation=valid)
+            private._fit(t, v, dataclasses.replace(config, max_epochs=epochs), start=start)
+            start = FactorState(private.user_factors_, private.item_factors_, private.user_bias_,
+                                private.item_bias_, private.global_mean_)
+            for name in ("user_factors_", "item_factors_", "user_bias_", "item_bias_"):
+                np.testing.assert_array_equal(getattr(public, name), getattr(private, name), err_msg=name)
+            assert public.global_mean_ == private.global_mean_
+            assert (public.n_epochs_, public.best_epoch_) == (private.n_epochs_, private.best_epoch_)
+            for key in ("train_loss", "train_rmse", "val_rmse"):
+                np.testing.assert_array_equal(public.history_[key], private.history_[key], err_msg=key)
+    assert public.n_epochs_ > 1

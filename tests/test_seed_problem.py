@@ -1,4 +1,4 @@
-"""The seed question, told as tests.
+"""The seed question, told as tests, and one regression test per bug of its SGD.
 
 A hand-written SGD factorization fitted the full 4x5 matrix but never
 converged once some entries were unknown (marked -1 and filtered with a
@@ -7,6 +7,10 @@ unknown cells in any of the accepted marking forms, converges within
 ``max_epochs`` to a training RMSE far below 0.05, without a
 ConvergenceWarning, and the cells treated as unknown are exactly the ones
 given.
+
+The second half pins each bug of the seed's hand-written SGD: every test is
+named after the bug it pins and checks the kernel (or the fitted model)
+against a hand-computed value.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import numpy as np
 import pytest
 
 import cmf
+from cmf import _kernels
 from cmf._input import to_triplets
 
 SEED_PARAMS = dict(
@@ -202,3 +207,185 @@ def test_seed_matrix_converges_for_many_seeds_in_float32(seed_matrix, n_unknown)
             model = cmf.MatrixFactorization(**dict(params, random_state=seed)).fit(X)
         assert model.converged_
         assert observed_rmse(model, seed_matrix, cells) < 0.05, f"random_state={seed}"
+
+
+# ----------------------------------------------------------------------
+# The seed's bugs, one test each
+# ----------------------------------------------------------------------
+def one_update(P, Q, b, c, mu, u, i, r, lr, reg, reg_b, biased=True):
+    """Run the C kernel on the single entry (u, i, r), in place; return the SSE."""
+    return _kernels.sgd_epoch(
+        np.array([u], np.int32), np.array([i], np.int32), np.array([r], P.dtype),
+        P, Q, b if biased else None, c if biased else None, mu, lr, reg, reg_b, biased,
+    )
+
+
+def test_bias_update_changes_only_b_u_and_c_i():
+    # Seed bug: ``f1b -= alpha * (...)`` updated the WHOLE bias vector.
+    rng = np.random.default_rng(3)
+    P, Q = rng.standard_normal((4, 2)), rng.standard_normal((5, 2))
+    b, c = rng.standard_normal(4), rng.standard_normal(5)
+    mu, u, i, r, lr, reg, reg_b = 2.6, 1, 3, 4.0, 0.1, 0.05, 0.02
+    P0, Q0, b0, c0 = P.copy(), Q.copy(), b.copy(), c.copy()
+    one_update(P, Q, b, c, mu, u, i, r, lr, reg, reg_b)
+
+    e = r - (mu + b0[u] + c0[i] + P0[u] @ Q0[i])
+    assert b[u] == pytest.approx(b0[u] + lr * (e - reg_b * b0[u]), rel=1e-14)
+    assert c[i] == pytest.approx(c0[i] + lr * (e - reg_b * c0[i]), rel=1e-14)
+    assert b[u] != b0[u] and c[i] != c0[i]
+    others_b, others_c = np.arange(4) != u, np.arange(5) != i
+    np.testing.assert_array_equal(b[others_b], b0[others_b])
+    np.testing.assert_array_equal(c[others_c], c0[others_c])
+    np.testing.assert_array_equal(P[others_b], P0[others_b])
+    np.testing.assert_array_equal(Q[others_c], Q0[others_c])
+
+
+def test_regularisation_shrinks_factors_when_error_is_zero():
+    # Seed bug: the penalty entered with the wrong sign, so with e = 0 the
+    # factors GREW by (1 + lr*reg). Dyadic values make e exactly 0:
+    # mu + b + c + p.q = 0.25 + 0.5 - 0.25 + (1*0.5 + 0.5*2) = 2.0.
+    P = np.array([[9.0, 9.0], [1.0, 0.5]])
+    Q = np.array([[0.5, 2.0], [7.0, 7.0]])
+    b, c = np.array([3.0, 0.5]), np.array([-0.25, 1.0])
+    mu, lr, reg, reg_b = 0.25, 0.1, 0.2, 0.3
+    p0, q0, b0, c0 = P[1].copy(), Q[0].copy(), b[1], c[0]
+    sse = one_update(P, Q, b, c, mu, 1, 0, 2.0, lr, reg, reg_b)
+    assert sse == 0.0
+    np.testing.assert_allclose(P[1], (1 - lr * reg) * p0, rtol=1e-15)
+    np.testing.assert_allclose(Q[0], (1 - lr * reg) * q0, rtol=1e-15)
+    assert b[1] == pytest.approx((1 - lr * reg_b) * b0, rel=1e-15)
+    assert c[0] == pytest.approx((1 - lr * reg_b) * c0, rel=1e-15)
+    assert np.linalg.norm(P[1]) < np.linalg.norm(p0)
+    # What the seed's sign would give, for the record: growth.
+    assert np.linalg.norm((1 + lr * reg) * p0) > np.linalg.norm(p0)
+
+
+@pytest.mark.parametrize("biased", [True, False])
+def test_regularisation_sign_positive_penalty_shrinks_norm_over_an_epoch(biased):
+    # A whole epoch with zero error: entries on the diagonal touch distinct
+    # rows and columns, and each value equals the current prediction
+    # (dyadic numbers, so every sum is exact). Only the penalty acts, and it
+    # must shrink every factor row by (1 - lr*reg), never grow it.
+    rng = np.random.default_rng(11)
+    n, k = 6, 3
+    P = rng.integers(-4, 5, (n, k)) / 4.0
+    Q = rng.integers(-4, 5, (n, k)) / 4.0
+    b = rng.integers(-4, 5, n) / 4.0
+    c = rng.integers(-4, 5, n) / 4.0
+    mu = 0.5 if biased else 0.0
+    values = np.einsum("ij,ij->i", P, Q) + mu + ((b + c) if biased else 0.0)
+    P0, Q0 = P.copy(), Q.copy()
+    idx = np.arange(n, dtype=np.int32)
+    lr, reg = 0.05, 0.4
+    sse = _kernels.sgd_epoch(idx, idx, values, P, Q, b if biased else None, c if biased else None,
+                             mu, lr, reg, 0.1, biased)
+    assert sse == 0.0
+    np.testing.assert_allclose(P, (1 - lr * reg) * P0, rtol=1e-15)
+    np.testing.assert_allclose(Q, (1 - lr * reg) * Q0, rtol=1e-15)
+    assert np.linalg.norm(P) < np.linalg.norm(P0)
+    assert np.linalg.norm(Q) < np.linalg.norm(Q0)
+
+
+def test_item_update_uses_old_user_vector():
+    # Seed bug: f2w was updated with the f1w just written. By hand, with
+    # p = (1, 2), q = (3, -1), r = 2, no biases, lr = 0.1, reg = 0:
+    # e = 2 - (3 - 2) = 1; p' = p + 0.1 q = (1.3, 1.9);
+    # q' = q + 0.1 p = (3.1, -0.8), the buggy q' = q + 0.1 p' = (3.13, -0.81).
+    P = np.array([[1.0, 2.0]])
+    Q = np.array([[3.0, -1.0]])
+    sse = one_update(P, Q, None, None, 0.0, 0, 0, 2.0, 0.1, 0.0, 0.0, biased=False)
+    assert sse == 1.0
+    np.testing.assert_allclose(P[0], [1.3, 1.9], rtol=1e-15)
+    np.testing.assert_allclose(Q[0], [3.1, -0.8], rtol=1e-15)
+    buggy = np.array([3.13, -0.81])
+    assert np.max(np.abs(Q[0] - buggy)) > 0.005
+
+
+def test_item_update_uses_old_user_vector_with_penalty_and_biases():
+    # The same with every term active, against the formulas written out.
+    P = np.array([[0.5, -1.0, 2.0]])
+    Q = np.array([[1.5, 0.25, -0.5]])
+    b, c = np.array([0.2]), np.array([-0.1])
+    mu, r, lr, reg, reg_b = 3.0, 4.5, 0.07, 0.11, 0.05
+    p, q = P[0].copy(), Q[0].copy()
+    e = r - (mu + b[0] + c[0] + p @ q)
+    one_update(P, Q, b, c, mu, 0, 0, r, lr, reg, reg_b)
+    p_new = p + lr * (e * q - reg * p)
+    q_right = q + lr * (e * p - reg * q)
+    q_buggy = q + lr * (e * p_new - reg * q)
+    np.testing.assert_allclose(P[0], p_new, rtol=1e-14)
+    np.testing.assert_allclose(Q[0], q_right, rtol=1e-14)
+    assert not np.allclose(Q[0], q_buggy, rtol=1e-6, atol=0)
+
+
+def _fit(X, **kwargs):
+    params = dict(n_factors=2, learning_rate=0.05, regularization=0.01, max_epochs=200, tol=1e-6,
+                  dtype="float64", random_state=42)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", cmf.ConvergenceWarning)
+        return cmf.MatrixFactorization(**params).fit(X, **kwargs)
+
+
+def _same_model(a, b):
+    for name in ("user_factors_", "item_factors_", "user_bias_", "item_bias_"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    assert a.global_mean_ == b.global_mean_
+    assert a.history_["train_loss"] == b.history_["train_loss"]
+    assert a.n_epochs_ == b.n_epochs_
+
+
+def test_cost_ignores_unknown_cells(seed_matrix):
+    # Seed bug: cost() summed (prediction - matrix)^2 over ALL cells,
+    # including the -1 placeholders. Here the unknown cells' content must
+    # not matter at all, in any marking form.
+    unknown = np.zeros(seed_matrix.shape, dtype=bool)
+    unknown[0, 1] = unknown[2, 4] = unknown[3, 0] = True
+
+    X_nan = np.where(unknown, np.nan, seed_matrix)
+    X_minus1 = np.where(unknown, -1.0, seed_matrix)
+    X_minus7 = np.where(unknown, -7.0, seed_matrix)
+    reference = _fit(X_nan)
+    _same_model(reference, _fit(X_minus1, missing=-1))
+    _same_model(reference, _fit(X_minus7, missing=-7.0))
+    for filler in (0.0, 1e6, -3.5):
+        X_masked = np.where(unknown, filler, seed_matrix)
+        _same_model(reference, _fit(X_masked, mask=~unknown))
+    # Sanity: the data does matter when an OBSERVED cell changes.
+    X_other = X_nan.copy()
+    X_other[1, 1] += 1.0
+    assert not np.array_equal(_fit(X_other).user_factors_, reference.user_factors_)
+
+
+def test_cost_is_the_objective_over_observed_entries_only(seed_matrix):
+    # The first epoch's loss, recomputed independently: the reference epoch
+    # over the observed entries (stored order, no shuffle) from the model's
+    # initial state, plus the penalty summed per observed entry.
+    from cmf._input import to_triplets
+    from cmf._reference import reference_epoch
+    from cmf._training import TrainingConfig, initial_state
+
+    X = seed_matrix.copy()
+    X[0, 1] = X[2, 4] = np.nan
+    lr, reg, reg_b = 0.05, 0.01, 0.02
+    model = cmf.MatrixFactorization(n_factors=2, learning_rate=lr, regularization=reg, bias_regularization=reg_b,
+                                    max_epochs=1, shuffle=False, dtype="float64", random_state=5)
+    with pytest.warns(cmf.ConvergenceWarning):
+        model.fit(X)
+
+    data = to_triplets(X, dtype=np.float64)
+    config = TrainingConfig(n_factors=2, learning_rate=lr, regularization=reg, bias_regularization=reg_b,
+                            max_epochs=1, tol=1e-4, n_iter_no_change=5, init_std=0.1, biased=True,
+                            shuffle=False, patience=None, dtype=np.dtype(np.float64))
+    state = initial_state(data, config, np.random.default_rng(5))
+    sse = reference_epoch(data.rows, data.cols, data.values, state.P, state.Q, state.b, state.c, state.mu,
+                          lr, reg, reg_b)
+    r, cc = data.rows, data.cols
+    penalty = sum(
+        reg * (state.P[u] @ state.P[u] + state.Q[i] @ state.Q[i]) + reg_b * (state.b[u] ** 2 + state.c[i] ** 2)
+        for u, i in zip(r, cc)
+    )
+    assert state.mu == pytest.approx(np.nanmean(X), rel=1e-15)
+    assert model.history_["train_loss"][0] == pytest.approx(sse + penalty, rel=1e-12)
+    assert model.history_["train_rmse"][0] == pytest.approx(np.sqrt(sse / 18), rel=1e-12)
+    np.testing.assert_allclose(model.user_factors_, state.P, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(model.item_factors_, state.Q, rtol=0, atol=1e-12)
