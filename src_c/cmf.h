@@ -219,31 +219,6 @@ typedef struct cmf_model_f64 {
 } cmf_model_f64;
 
 /**
- * Check a model: the check every function taking a model runs first (after
- * its own output pointers), offered to callers that build a model once and
- * want its errors before the first epoch.
- *
- * For an epoch (params non-NULL) the factor arrays must be non-NULL, the
- * biases too when params->update_biases, and the AdaGrad accumulators when
- * params->adaptive; for a prediction (params NULL) only the factors of a
- * side with n_rows > 0 (n_cols > 0) must be non-NULL. Either way
- * n_rows >= 0, n_cols >= 0 and n_factors >= 1. The parameters' values are
- * checked by cmf_check_params, not here.
- *
- * @param model  (in) the model to check.
- * @param params (in)(optional) the parameters of the epochs it will run;
- *               NULL to check it for cmf_predict_f32.
- * @return CMF_OK, CMF_ERR_NULL_POINTER (model or a needed array is NULL;
- *         tested before the sizes) or CMF_ERR_INVALID_PARAMETER.
- */
-CMF_API cmf_status cmf_check_model_f32(const cmf_model_f32 *model,
-                                       const cmf_params *params);
-
-/** Double-precision version of cmf_check_model_f32. */
-CMF_API cmf_status cmf_check_model_f64(const cmf_model_f64 *model,
-                                       const cmf_params *params);
-
-/**
  * Observed entries as three parallel arrays (coordinate / triplet format).
  * The arrays belong to the caller and are only read.
  */

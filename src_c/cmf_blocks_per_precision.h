@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "cmf.h"
+#include "cmf_check_per_precision.h"
 #include "cmf_cpu.h"
 #include "cmf_template.h"
 
@@ -119,7 +120,7 @@ static cmf_status CMF_T(sgd_blocks_checked_)(const cmf_params *params,
     status = cmf_check_params(params);
     if (status != CMF_OK)
         return status;
-    status = CMF_T(cmf_check_model_)(model, params);
+    status = CMF_T(check_model_)(model, params);
     if (status != CMF_OK)
         return status;
     if (n_visit < 0 || n_scratch < 0)

@@ -1,6 +1,6 @@
 /*
- * cmf_epoch_per_precision.h -- the model check, the SGD epoch in the
- * caller's order and the prediction, written once for a floating type.
+ * cmf_epoch_per_precision.h -- the SGD epoch in the caller's order and the
+ * prediction, written once for a floating type.
  *
  * Not a public header and has no include guard on purpose: cmf_sgd.c
  * instantiates it through cmf_precisions.h once per precision, with the
@@ -17,34 +17,9 @@
 #include <stdint.h>
 
 #include "cmf.h"
+#include "cmf_check_per_precision.h"
 #include "cmf_prefetch.h"
 #include "cmf_template.h"
-
-/* The one check of a model, used by every function that takes one. */
-cmf_status CMF_T(cmf_check_model_)(const CMF_MODEL *model,
-                                   const cmf_params *params)
-{
-    if (model == NULL)
-        return CMF_ERR_NULL_POINTER;
-    if (params != NULL) {
-        /* An epoch reads and writes every array its parameters use. */
-        if (model->row_factors == NULL || model->col_factors == NULL)
-            return CMF_ERR_NULL_POINTER;
-        if (params->update_biases &&
-            (model->row_bias == NULL || model->col_bias == NULL))
-            return CMF_ERR_NULL_POINTER;
-        if (params->adaptive &&
-            (model->row_adagrad == NULL || model->col_adagrad == NULL))
-            return CMF_ERR_NULL_POINTER;
-    } else if ((model->n_rows > 0 && model->row_factors == NULL) ||
-               (model->n_cols > 0 && model->col_factors == NULL)) {
-        /* A prediction reads the factors of a non-empty side only. */
-        return CMF_ERR_NULL_POINTER;
-    }
-    if (model->n_rows < 0 || model->n_cols < 0 || model->n_factors < 1)
-        return CMF_ERR_INVALID_PARAMETER;
-    return CMF_OK;
-}
 
 /* The update step, compiled for the baseline instruction set. */
 #define CMF_ISA base_
@@ -67,7 +42,7 @@ cmf_status CMF_T(cmf_sgd_epoch_)(const cmf_params *params,
     status = cmf_check_params(params);
     if (status != CMF_OK)
         return status;
-    status = CMF_T(cmf_check_model_)(model, params);
+    status = CMF_T(check_model_)(model, params);
     if (status != CMF_OK)
         return status;
     if (data->n < 0 || (order != NULL && n_order < 0))
@@ -132,7 +107,7 @@ cmf_status CMF_T(cmf_predict_)(const CMF_MODEL *model, const int32_t *rows,
     int64_t t;
     if (n > 0 && (rows == NULL || cols == NULL || out == NULL))
         return CMF_ERR_NULL_POINTER;
-    status = CMF_T(cmf_check_model_)(model, NULL);
+    status = CMF_T(check_model_)(model, NULL);
     if (status != CMF_OK)
         return status;
     if (n < 0)

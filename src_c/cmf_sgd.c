@@ -1,7 +1,7 @@
 /*
- * cmf_sgd.c -- the model check, the SGD epoch and the prediction for float
- * and double, built from the one body in cmf_epoch_per_precision.h, plus
- * the small helpers that do not depend on the precision.
+ * cmf_sgd.c -- the SGD epoch and the prediction for float and double,
+ * built from the one body in cmf_epoch_per_precision.h, plus the small
+ * helpers that do not depend on the precision.
  */
 #include "cmf.h"
 
@@ -56,6 +56,6 @@ cmf_status cmf_check_params(const cmf_params *params)
     return CMF_OK;
 }
 
-/* The model check, epoch and prediction, once per precision. */
+/* The epoch and prediction, once per precision. */
 #define CMF_PER_PRECISION "cmf_epoch_per_precision.h"
 #include "cmf_precisions.h"

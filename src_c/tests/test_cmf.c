@@ -556,51 +556,80 @@ static void one_by_one_model(cmf_model_f64 *model, double *p, double *q,
     model->col_bias = c;
 }
 
-static void test_check_model(void)
+/*
+ * Every entry point that takes a model runs the same model check: the
+ * epoch and the two blocked epochs answer alike on each fault, and the
+ * prediction needs only the factors of a non-empty side.
+ */
+static cmf_status epoch_status(const cmf_params *params, cmf_model_f64 *model)
 {
-    double p[2] = {1.0, 2.0}, q[2] = {0.5, -1.0}, b[1] = {0.0}, c[1] = {0.0};
-    double g[2] = {1.0, 1.0};
+    static const int32_t rows[1] = {0}, cols[1] = {0};
+    static const double vals[1] = {4.0};
+    static const int64_t block_ptr[2] = {0, 1};
+    static const uint16_t zero16[1] = {0};
+    const cmf_triplets_f64 data = {rows, cols, vals, 1};
+    const cmf_blocked_f64 grid = {1, 1, 1, 1, block_ptr, zero16, zero16, vals};
+    const int32_t blocks[1] = {0}, keys[1] = {0};
+    int32_t scratch[1];
+    double sse;
+    const cmf_status status = cmf_sgd_epoch_f64(params, model, &data, NULL, 0,
+                                                &sse);
+    CHECK_STATUS(cmf_sgd_blocks_f64(params, model, &grid, blocks, 1, 0,
+                                    scratch, 1, &sse),
+                 status);
+    CHECK_STATUS(cmf_sgd_blocks_keyed_f64(params, model, &grid, blocks, keys,
+                                          1, 0, scratch, 1, &sse),
+                 status);
+    return status;
+}
+
+static void test_model_check(void)
+{
+    double p[2] = {1.0, 2.0}, q[2] = {0.5, -1.0}, b[1] = {0.5}, c[1] = {0.0};
+    double g[2] = {1.0, 1.0}, out[1];
+    const int32_t rows[1] = {0}, cols[1] = {0};
     cmf_params params = cmf_default_params();
     cmf_model_f64 model;
-    cmf_model_f32 modelf;
 
     one_by_one_model(&model, p, q, b, c);
-    CHECK_STATUS(cmf_check_model_f64(&model, &params), CMF_OK);
-    CHECK_STATUS(cmf_check_model_f64(&model, NULL), CMF_OK);
-    CHECK_STATUS(cmf_check_model_f64(NULL, &params), CMF_ERR_NULL_POINTER);
-    CHECK_STATUS(cmf_check_model_f64(NULL, NULL), CMF_ERR_NULL_POINTER);
+    CHECK_STATUS(epoch_status(&params, NULL), CMF_ERR_NULL_POINTER);
+    CHECK_STATUS(cmf_predict_f64(NULL, rows, cols, 1, out), CMF_ERR_NULL_POINTER);
     /* AdaGrad needs the accumulators; a prediction never reads them. */
     params.adaptive = 1;
-    CHECK_STATUS(cmf_check_model_f64(&model, &params), CMF_ERR_NULL_POINTER);
+    CHECK_STATUS(epoch_status(&params, &model), CMF_ERR_NULL_POINTER);
     model.row_adagrad = g;
-    model.col_adagrad = g;
-    CHECK_STATUS(cmf_check_model_f64(&model, &params), CMF_OK);
+    CHECK_STATUS(epoch_status(&params, &model), CMF_ERR_NULL_POINTER);
     params.adaptive = 0;
     /* The biases are needed only when updated. */
     model.col_bias = NULL;
-    CHECK_STATUS(cmf_check_model_f64(&model, &params), CMF_ERR_NULL_POINTER);
-    CHECK_STATUS(cmf_check_model_f64(&model, NULL), CMF_OK);
+    CHECK_STATUS(epoch_status(&params, &model), CMF_ERR_NULL_POINTER);
+    CHECK_STATUS(cmf_predict_f64(&model, rows, cols, 1, out), CMF_OK);
     params.update_biases = 0;
-    CHECK_STATUS(cmf_check_model_f64(&model, &params), CMF_OK);
-    /* An epoch needs both factor arrays; a prediction those of a side
-     * that has rows. */
+    CHECK_STATUS(epoch_status(&params, &model), CMF_OK);
+    /* An epoch needs both factor arrays, even of an empty side; a
+     * prediction only those of a side with rows. Missing arrays are
+     * reported before sizes. */
     model.row_factors = NULL;
-    CHECK_STATUS(cmf_check_model_f64(&model, &params), CMF_ERR_NULL_POINTER);
-    CHECK_STATUS(cmf_check_model_f64(&model, NULL), CMF_ERR_NULL_POINTER);
+    CHECK_STATUS(epoch_status(&params, &model), CMF_ERR_NULL_POINTER);
+    CHECK_STATUS(cmf_predict_f64(&model, rows, cols, 1, out),
+                 CMF_ERR_NULL_POINTER);
+    model.n_factors = 0;
+    CHECK_STATUS(epoch_status(&params, &model), CMF_ERR_NULL_POINTER);
+    model.n_factors = 2;
     model.n_rows = 0;
-    CHECK_STATUS(cmf_check_model_f64(&model, NULL), CMF_OK);
-    CHECK_STATUS(cmf_check_model_f64(&model, &params), CMF_ERR_NULL_POINTER);
+    CHECK_STATUS(cmf_predict_f64(&model, rows, cols, 1, out), CMF_OK);
+    CHECK_STATUS(epoch_status(&params, &model), CMF_ERR_NULL_POINTER);
     model.row_factors = p;
     model.n_rows = -1;
-    CHECK_STATUS(cmf_check_model_f64(&model, &params), CMF_ERR_INVALID_PARAMETER);
+    CHECK_STATUS(epoch_status(&params, &model), CMF_ERR_INVALID_PARAMETER);
+    CHECK_STATUS(cmf_predict_f64(&model, rows, cols, 1, out),
+                 CMF_ERR_INVALID_PARAMETER);
     model.n_rows = 1;
+    model.n_cols = -1;
+    CHECK_STATUS(epoch_status(&params, &model), CMF_ERR_INVALID_PARAMETER);
+    model.n_cols = 1;
     model.n_factors = 0;
-    CHECK_STATUS(cmf_check_model_f64(&model, NULL), CMF_ERR_INVALID_PARAMETER);
-
-    memset(&modelf, 0, sizeof modelf);
-    modelf.n_factors = 1;
-    CHECK_STATUS(cmf_check_model_f32(&modelf, NULL), CMF_OK);
-    CHECK_STATUS(cmf_check_model_f32(&modelf, &params), CMF_ERR_NULL_POINTER);
+    CHECK_STATUS(epoch_status(&params, &model), CMF_ERR_INVALID_PARAMETER);
 }
 
 /*
@@ -730,7 +759,7 @@ int main(void)
     test_epoch_index_out_of_range();
     test_epoch_non_finite();
     test_predict();
-    test_check_model();
+    test_model_check();
     test_blocks_grid_range();
     printf("%d passed, %d failed\n", n_passed, n_failed);
     return n_failed == 0 ? 0 : 1;
