@@ -6,7 +6,8 @@
  * -----
  * A header's name says what it varies over:
  *     cmf_*_per_precision.h  a body compiled once per precision (float,
- *                            double); instantiated by cmf_precisions.h
+ *                            double); instantiated by cmf_precisions.h,
+ *                            or included by such a body (the model check)
  *     cmf_*_per_isa.h        a body compiled once per (precision,
  *                            instruction set); instantiated by cmf_isas.h,
  *                            or for the baseline alone by its includer
