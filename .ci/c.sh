@@ -35,7 +35,7 @@ fi
 cc0="${compilers[0]}"
 mkdir "$WORK/generic"
 for src in "$ROOT"/src_c/*.c; do
-    # Built without compiler extensions (CMF_PORTABLE, see cmf_templating.h;
+    # Built without compiler extensions (CMF_PORTABLE, see cmf_compiler.h;
     # undefining __GNUC__ instead would break the system's own headers), the
     # core must use none outside an #if that offers a fallback ...
     if "$cc0" -std=c99 -E -DCMF_PORTABLE -I"$ROOT/src_c" "$src" |

@@ -36,7 +36,7 @@
  * - Single and double precision share one implementation. Sums of squared
  *   errors are accumulated in double in both; dot products in double for
  *   double, and for float in 16 float partial sums added in a fixed tree
- *   (see cmf_update_impl.h), which gives the same bits on every CPU.
+ *   (see cmf_update_per_isa.h), which gives the same bits on every CPU.
  *
  * Status codes
  * ------------
@@ -370,7 +370,9 @@ CMF_API int32_t cmf_n_blocks(int32_t n, int32_t block_size);
  * @param values         (out) [data->n] the values, permuted alike.
  *                       All outputs are owned by the caller; within a block
  *                       the entries keep their input order.
- * @return CMF_OK, CMF_ERR_NULL_POINTER, CMF_ERR_INVALID_PARAMETER or
+ * @return CMF_OK, CMF_ERR_NULL_POINTER, CMF_ERR_INVALID_PARAMETER (also
+ *         when the grid would have more than INT32_MAX blocks: block
+ *         numbers are int32_t; block_ptr is then not written) or
  *         CMF_ERR_INDEX_OUT_OF_RANGE (an entry outside the shape; the
  *         outputs are then unspecified).
  */
@@ -423,7 +425,13 @@ CMF_API cmf_status cmf_block_order(uint64_t seed, int32_t block, int64_t n,
  * @param sse       (out) sum of the squared errors before each update,
  *                  accumulated in double.
  * @return as cmf_sgd_epoch_f32; CMF_ERR_INVALID_PARAMETER also when
- *         scratch is too short. Blocks are checked before any update.
+ *         scratch is too short, or when the grid is out of range: a block
+ *         size outside 1..CMF_MAX_BLOCK_SIZE, a negative block count, or
+ *         n_row_blocks * n_col_blocks > INT32_MAX. Blocks are checked
+ *         before any update. A grid may reach beyond the model (its first
+ *         rows and columns are computed in 64 bits): an entry outside the
+ *         model gives CMF_ERR_INDEX_OUT_OF_RANGE in its turn, the model
+ *         then updated up to that entry.
  *
  * Thread safety: concurrent calls on the same model are safe when the sets
  * of blocks they visit share no row block and no column block, and each

@@ -6,7 +6,7 @@
  * run time.
  */
 #include "cmf.h"
-#include "cmf_templating.h"
+#include "cmf_cpu.h"
 
 int32_t cmf_n_blocks(int32_t n, int32_t block_size)
 {
@@ -62,29 +62,6 @@ cmf_status cmf_block_order(uint64_t seed, int32_t block, int64_t n,
     return CMF_OK;
 }
 
-/* The instruction-set variants of the blocked loop this build holds. */
-typedef enum cmf_variant_ {
-    CMF_VARIANT_BASE_,
-    CMF_VARIANT_AVX2_,
-    CMF_VARIANT_AVX512_
-} cmf_variant_;
-
-/* The widest variant this build holds and this CPU runs: the one place the
- * CPU is asked, for the dispatch (cmf_blocks_api_impl.h) and for
- * cmf_simd_variant, so the two cannot disagree. */
-static cmf_variant_ cmf_cpu_variant_(void)
-{
-#if CMF_X86_AVX512
-    if (__builtin_cpu_supports("avx512f"))
-        return CMF_VARIANT_AVX512_;
-#endif
-#if CMF_X86_DISPATCH
-    if (__builtin_cpu_supports("avx2"))
-        return CMF_VARIANT_AVX2_;
-#endif
-    return CMF_VARIANT_BASE_;
-}
-
 const char *cmf_simd_variant(void)
 {
     switch (cmf_cpu_variant_()) {
@@ -95,26 +72,5 @@ const char *cmf_simd_variant(void)
 }
 
 /* The blocked loops and entry points, once per precision. */
-#define CMF_REAL float
-#define CMF_REAL_BYTES 4
-#define CMF_SUFFIX f32
-#define CMF_MODEL cmf_model_f32
-#define CMF_BLOCKED cmf_blocked_f32
-#include "cmf_blocks_precision.h"
-#undef CMF_REAL
-#undef CMF_REAL_BYTES
-#undef CMF_SUFFIX
-#undef CMF_MODEL
-#undef CMF_BLOCKED
-
-#define CMF_REAL double
-#define CMF_REAL_BYTES 8
-#define CMF_SUFFIX f64
-#define CMF_MODEL cmf_model_f64
-#define CMF_BLOCKED cmf_blocked_f64
-#include "cmf_blocks_precision.h"
-#undef CMF_REAL
-#undef CMF_REAL_BYTES
-#undef CMF_SUFFIX
-#undef CMF_MODEL
-#undef CMF_BLOCKED
+#define CMF_PER_PRECISION "cmf_blocks_per_precision.h"
+#include "cmf_precisions.h"

@@ -1,9 +1,9 @@
 /*
- * cmf_sgd.c -- the SGD epoch and prediction for float and double, built from
- * the single body in cmf_sgd_impl.h, plus the small shared helpers.
+ * cmf_sgd.c -- the SGD epoch and the prediction for float and double,
+ * built from the one body in cmf_epoch_per_precision.h, plus the small
+ * helpers that do not depend on the precision.
  */
 #include "cmf.h"
-#include "cmf_templating.h"
 
 
 const char *cmf_strerror(cmf_status status)
@@ -56,22 +56,6 @@ cmf_status cmf_check_params(const cmf_params *params)
     return CMF_OK;
 }
 
-#define CMF_REAL float
-#define CMF_REAL_BYTES 4
-#define CMF_VEC_LANES 4 /* 16-byte registers: SSE2, NEON */
-#define CMF_SUFFIX f32
-#include "cmf_sgd_impl.h"
-#undef CMF_REAL
-#undef CMF_VEC_LANES
-#undef CMF_REAL_BYTES
-#undef CMF_SUFFIX
-
-#define CMF_REAL double
-#define CMF_REAL_BYTES 8
-#define CMF_VEC_LANES 2
-#define CMF_SUFFIX f64
-#include "cmf_sgd_impl.h"
-#undef CMF_REAL
-#undef CMF_VEC_LANES
-#undef CMF_REAL_BYTES
-#undef CMF_SUFFIX
+/* The epoch and prediction, once per precision. */
+#define CMF_PER_PRECISION "cmf_epoch_per_precision.h"
+#include "cmf_precisions.h"

@@ -542,6 +542,209 @@ static void test_predict(void)
                  CMF_ERR_NULL_POINTER);
 }
 
+/* A 1 x 1 model with k = 2 and biases, over the caller's arrays. */
+static void one_by_one_model(cmf_model_f64 *model, double *p, double *q,
+                             double *b, double *c)
+{
+    memset(model, 0, sizeof *model);
+    model->n_rows = 1;
+    model->n_cols = 1;
+    model->n_factors = 2;
+    model->row_factors = p;
+    model->col_factors = q;
+    model->row_bias = b;
+    model->col_bias = c;
+}
+
+/*
+ * Every entry point that takes a model runs the same model check: the
+ * epoch and the two blocked epochs answer alike on each fault, and the
+ * prediction needs only the factors of a non-empty side.
+ */
+static cmf_status epoch_status(const cmf_params *params, cmf_model_f64 *model)
+{
+    static const int32_t rows[1] = {0}, cols[1] = {0};
+    static const double vals[1] = {4.0};
+    static const int64_t block_ptr[2] = {0, 1};
+    static const uint16_t zero16[1] = {0};
+    const cmf_triplets_f64 data = {rows, cols, vals, 1};
+    const cmf_blocked_f64 grid = {1, 1, 1, 1, block_ptr, zero16, zero16, vals};
+    const int32_t blocks[1] = {0}, keys[1] = {0};
+    int32_t scratch[1];
+    double sse;
+    const cmf_status status = cmf_sgd_epoch_f64(params, model, &data, NULL, 0,
+                                                &sse);
+    CHECK_STATUS(cmf_sgd_blocks_f64(params, model, &grid, blocks, 1, 0,
+                                    scratch, 1, &sse),
+                 status);
+    CHECK_STATUS(cmf_sgd_blocks_keyed_f64(params, model, &grid, blocks, keys,
+                                          1, 0, scratch, 1, &sse),
+                 status);
+    return status;
+}
+
+static void test_model_check(void)
+{
+    double p[2] = {1.0, 2.0}, q[2] = {0.5, -1.0}, b[1] = {0.5}, c[1] = {0.0};
+    double g[2] = {1.0, 1.0}, out[1];
+    const int32_t rows[1] = {0}, cols[1] = {0};
+    cmf_params params = cmf_default_params();
+    cmf_model_f64 model;
+
+    one_by_one_model(&model, p, q, b, c);
+    CHECK_STATUS(epoch_status(&params, NULL), CMF_ERR_NULL_POINTER);
+    CHECK_STATUS(cmf_predict_f64(NULL, rows, cols, 1, out), CMF_ERR_NULL_POINTER);
+    /* AdaGrad needs the accumulators; a prediction never reads them. */
+    params.adaptive = 1;
+    CHECK_STATUS(epoch_status(&params, &model), CMF_ERR_NULL_POINTER);
+    model.row_adagrad = g;
+    CHECK_STATUS(epoch_status(&params, &model), CMF_ERR_NULL_POINTER);
+    params.adaptive = 0;
+    /* The biases are needed only when updated. */
+    model.col_bias = NULL;
+    CHECK_STATUS(epoch_status(&params, &model), CMF_ERR_NULL_POINTER);
+    CHECK_STATUS(cmf_predict_f64(&model, rows, cols, 1, out), CMF_OK);
+    params.update_biases = 0;
+    CHECK_STATUS(epoch_status(&params, &model), CMF_OK);
+    /* An epoch needs both factor arrays, even of an empty side; a
+     * prediction only those of a side with rows. Missing arrays are
+     * reported before sizes. */
+    model.row_factors = NULL;
+    CHECK_STATUS(epoch_status(&params, &model), CMF_ERR_NULL_POINTER);
+    CHECK_STATUS(cmf_predict_f64(&model, rows, cols, 1, out),
+                 CMF_ERR_NULL_POINTER);
+    model.n_factors = 0;
+    CHECK_STATUS(epoch_status(&params, &model), CMF_ERR_NULL_POINTER);
+    model.n_factors = 2;
+    model.n_rows = 0;
+    CHECK_STATUS(cmf_predict_f64(&model, rows, cols, 1, out), CMF_OK);
+    CHECK_STATUS(epoch_status(&params, &model), CMF_ERR_NULL_POINTER);
+    model.row_factors = p;
+    model.n_rows = -1;
+    CHECK_STATUS(epoch_status(&params, &model), CMF_ERR_INVALID_PARAMETER);
+    CHECK_STATUS(cmf_predict_f64(&model, rows, cols, 1, out),
+                 CMF_ERR_INVALID_PARAMETER);
+    model.n_rows = 1;
+    model.n_cols = -1;
+    CHECK_STATUS(epoch_status(&params, &model), CMF_ERR_INVALID_PARAMETER);
+    model.n_cols = 1;
+    model.n_factors = 0;
+    CHECK_STATUS(epoch_status(&params, &model), CMF_ERR_INVALID_PARAMETER);
+}
+
+/*
+ * Grids beyond int32: a partition or a blocked epoch whose grid has more
+ * than INT32_MAX blocks, or block sizes out of range, is refused before
+ * anything is written; a block whose first row does not fit in int32
+ * (65536 x 65536 = 2^32, which an int32 product wraps to row 0) is outside
+ * the model, not row 0.
+ */
+#define FAR_ROW_BLOCKS 65537
+static int64_t far_block_ptr[FAR_ROW_BLOCKS + 1];
+
+static void test_blocks_grid_range(void)
+{
+    const int32_t rows[1] = {0}, cols[1] = {0};
+    const double vals[1] = {4.0};
+    const cmf_triplets_f64 data = {rows, cols, vals, 1};
+    const float valsf[1] = {4.0f};
+    const cmf_triplets_f32 dataf = {rows, cols, valsf, 1};
+    const uint16_t zero16[1] = {0};
+    int64_t block_ptr[3] = {-7, -7, -7};
+    uint16_t lr[1], lc[1];
+    double out[1], p[2] = {1.0, 2.0}, q[2] = {0.5, -1.0}, b[1] = {0.5},
+           c[1] = {0.25};
+    float outf[1];
+    int32_t blocks[1] = {0}, keys[1] = {0}, scratch[1];
+    double sse = -1.0;
+    cmf_params params = cmf_default_params();
+    cmf_model_f64 model;
+    cmf_blocked_f64 grid;
+    int64_t v;
+
+    /* cmf_partition_*: (2^31 - 1) x 2 blocks of 1 x 1. */
+    CHECK_STATUS(cmf_partition_f64(&data, INT32_MAX, 2, 1, 1, block_ptr, lr,
+                                   lc, out),
+                 CMF_ERR_INVALID_PARAMETER);
+    CHECK_STATUS(cmf_partition_f32(&dataf, 2, INT32_MAX, 1, 1, block_ptr, lr,
+                                   lc, outf),
+                 CMF_ERR_INVALID_PARAMETER);
+    CHECK(block_ptr[0] == -7 && block_ptr[1] == -7 && block_ptr[2] == -7);
+    CHECK_STATUS(cmf_partition_f64(&data, 2, 2, 0, 1, block_ptr, lr, lc, out),
+                 CMF_ERR_INVALID_PARAMETER);
+    CHECK_STATUS(cmf_partition_f64(&data, 2, 2, 1, CMF_MAX_BLOCK_SIZE + 1,
+                                   block_ptr, lr, lc, out),
+                 CMF_ERR_INVALID_PARAMETER);
+    /* The largest block count that fits is accepted (one block here). */
+    CHECK_STATUS(cmf_partition_f64(&data, 1, 1, CMF_MAX_BLOCK_SIZE,
+                                   CMF_MAX_BLOCK_SIZE, block_ptr, lr, lc, out),
+                 CMF_OK);
+    CHECK(block_ptr[0] == 0 && block_ptr[1] == 1);
+
+    one_by_one_model(&model, p, q, b, c);
+    memset(&grid, 0, sizeof grid);
+    grid.row_block_size = 1;
+    grid.col_block_size = 1;
+    grid.block_ptr = block_ptr;
+    grid.local_rows = zero16;
+    grid.local_cols = zero16;
+    grid.values = vals;
+
+    /* cmf_sgd_blocks_*: the grid is checked before the blocks visited. */
+    grid.n_row_blocks = 65536;
+    grid.n_col_blocks = 65536;
+    CHECK_STATUS(cmf_sgd_blocks_f64(&params, &model, &grid, blocks, 1, 0,
+                                    scratch, 1, &sse),
+                 CMF_ERR_INVALID_PARAMETER);
+    CHECK(sse == 0.0);
+    CHECK_STATUS(cmf_sgd_blocks_keyed_f64(&params, &model, &grid, blocks,
+                                          keys, 1, 0, scratch, 1, &sse),
+                 CMF_ERR_INVALID_PARAMETER);
+    CHECK_STATUS(cmf_sgd_blocks_f64(&params, &model, &grid, blocks, 0, 0,
+                                    scratch, 1, &sse),
+                 CMF_ERR_INVALID_PARAMETER);
+    grid.n_row_blocks = -1;
+    grid.n_col_blocks = 1;
+    CHECK_STATUS(cmf_sgd_blocks_f64(&params, &model, &grid, blocks, 1, 0,
+                                    scratch, 1, &sse),
+                 CMF_ERR_INVALID_PARAMETER);
+    grid.n_row_blocks = 1;
+    grid.row_block_size = CMF_MAX_BLOCK_SIZE + 1;
+    CHECK_STATUS(cmf_sgd_blocks_f64(&params, &model, &grid, blocks, 1, 0,
+                                    scratch, 1, &sse),
+                 CMF_ERR_INVALID_PARAMETER);
+    CHECK(p[0] == 1.0 && q[0] == 0.5 && b[0] == 0.5 && c[0] == 0.25);
+
+    /* Block 65536 of a 65537 x 1 grid of 65536-row blocks starts at row
+     * 2^32: its entry at local row 0 is outside the 1-row model. */
+    for (v = 0; v <= FAR_ROW_BLOCKS; ++v)
+        far_block_ptr[v] = v == FAR_ROW_BLOCKS ? 1 : 0;
+    grid.n_row_blocks = FAR_ROW_BLOCKS;
+    grid.n_col_blocks = 1;
+    grid.row_block_size = CMF_MAX_BLOCK_SIZE;
+    grid.col_block_size = 1;
+    grid.block_ptr = far_block_ptr;
+    blocks[0] = FAR_ROW_BLOCKS - 1;
+    keys[0] = 3;
+    CHECK_STATUS(cmf_sgd_blocks_f64(&params, &model, &grid, blocks, 1, 0,
+                                    scratch, 1, &sse),
+                 CMF_ERR_INDEX_OUT_OF_RANGE);
+    CHECK_STATUS(cmf_sgd_blocks_keyed_f64(&params, &model, &grid, blocks,
+                                          keys, 1, 0, scratch, 1, &sse),
+                 CMF_ERR_INDEX_OUT_OF_RANGE);
+    CHECK(sse == 0.0);
+    CHECK(p[0] == 1.0 && p[1] == 2.0 && q[0] == 0.5 && q[1] == -1.0 &&
+          b[0] == 0.5 && c[0] == 0.25);
+    /* The same entry in block 0 is row 0: updated. */
+    blocks[0] = 0;
+    far_block_ptr[1] = 1;
+    far_block_ptr[FAR_ROW_BLOCKS] = 1;
+    CHECK_STATUS(cmf_sgd_blocks_f64(&params, &model, &grid, blocks, 1, 0,
+                                    scratch, 1, &sse),
+                 CMF_OK);
+    CHECK(sse > 0.0 && b[0] != 0.5);
+}
+
 int main(void)
 {
     test_epoch_hand_computed_f64();
@@ -556,6 +759,8 @@ int main(void)
     test_epoch_index_out_of_range();
     test_epoch_non_finite();
     test_predict();
+    test_model_check();
+    test_blocks_grid_range();
     printf("%d passed, %d failed\n", n_passed, n_failed);
     return n_failed == 0 ? 0 : 1;
 }

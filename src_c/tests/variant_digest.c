@@ -4,7 +4,7 @@
  * blocked or not). .ci/c.sh builds it for every way the kernels can be
  * compiled (plain C loops with CMF_PORTABLE; vector code for the baseline,
  * AVX2 and AVX-512; with and without __builtin_shufflevector) and requires
- * identical output: the promise of cmf_update_impl.h that every variant
+ * identical output: the promise of cmf_update_per_isa.h that every variant
  * computes the same bits.
  *
  * Build (from the repository root):

@@ -1,14 +1,12 @@
 /*
- * cmf_update_impl.h -- the single-entry SGD update, written once for a
+ * cmf_update_per_isa.h -- the single-entry SGD update, written once for a
  * floating type and an instruction-set variant.
  *
  * Not a public header and has no include guard on purpose: it is included
- * once per (precision, instruction set) after defining
- *     CMF_REAL     the element type (float or double)
- *     CMF_NAME(x)  how to suffix a function name for this instantiation
- *     CMF_MODEL    the matching cmf_model_* type
- *     CMF_TARGET   a function attribute selecting the instruction set
- *                  (empty for the baseline the compiler targets)
+ * once per (precision, instruction set), with the template parameters of
+ * cmf_template.h defined (CMF_REAL, CMF_REAL_BYTES, CMF_SUFFIX, CMF_ISA,
+ * CMF_TARGET, CMF_VEC_BYTES). Every function it defines is static and
+ * named CMF_TV(name).
  *
  * Why the loops look the way they do
  * ----------------------------------
@@ -32,7 +30,7 @@
  *
  * Every function takes the number of whole chunks (k / 16) and the tail
  * (k % 16) as arguments: the blocked epoch calls them with a constant
- * chunk count for each common k (see cmf_blocks_impl.h), so that after
+ * chunk count for each common k (see cmf_blocks_per_isa.h), so that after
  * inlining the chunk loops are fully unrolled, the partial sums stay in
  * registers and no loop counter is left (at k = 16 the loops alone were
  * about 70 instructions per update).
@@ -49,9 +47,19 @@
  * which gcc must assume signed counters may wrap and gives up vectorising
  * loops (measured: 3.5x slower updates).
  */
-#if !defined(CMF_REAL) || !defined(CMF_MODEL) || !defined(CMF_TARGET)
-#  error "define CMF_REAL, CMF_NAME, CMF_MODEL and CMF_TARGET"
+#if !defined(CMF_REAL) || !defined(CMF_REAL_BYTES) || !defined(CMF_SUFFIX) || \
+    !defined(CMF_ISA) || !defined(CMF_TARGET) || !defined(CMF_VEC_BYTES)
+#  error "define the template parameters of cmf_template.h first"
 #endif
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "cmf.h"
+#include "cmf_compiler.h"
+#include "cmf_template.h"
 
 #ifndef CMF_LANES
 #  define CMF_LANES 16
@@ -61,33 +69,30 @@
 #endif
 
 #if CMF_VECTOR_EXT
-#  ifndef CMF_VEC_LANES
-#    error "define CMF_VEC_LANES (elements per vector register) for CMF_VECTOR_EXT"
-#  endif
 /* One vector register, and the narrower vectors of the reduction tree. A
  * chunk of 16 coordinates is CMF_SUB registers. */
 #  define CMF_SUB (CMF_LANES / CMF_VEC_LANES)
-typedef CMF_REAL CMF_NAME(vec_)
+typedef CMF_REAL CMF_TV(vec_)
     __attribute__((vector_size(CMF_VEC_LANES * sizeof(CMF_REAL))));
-typedef CMF_REAL CMF_NAME(vec8_)
+typedef CMF_REAL CMF_TV(vec8_)
     __attribute__((vector_size(8 * sizeof(CMF_REAL))));
-typedef CMF_REAL CMF_NAME(vec4_)
+typedef CMF_REAL CMF_TV(vec4_)
     __attribute__((vector_size(4 * sizeof(CMF_REAL))));
-typedef CMF_REAL CMF_NAME(vec2_)
+typedef CMF_REAL CMF_TV(vec2_)
     __attribute__((vector_size(2 * sizeof(CMF_REAL))));
 /* Integer lanes of the same width, for masking. */
 #  if CMF_REAL_BYTES == 4
-typedef int32_t CMF_NAME(ilane_);
+typedef int32_t CMF_TV(ilane_);
 #  elif CMF_REAL_BYTES == 8
-typedef int64_t CMF_NAME(ilane_);
+typedef int64_t CMF_TV(ilane_);
 #  else
 #    error "define CMF_REAL_BYTES (4 or 8) with CMF_REAL"
 #  endif
-typedef CMF_NAME(ilane_) CMF_NAME(ivec_)
+typedef CMF_TV(ilane_) CMF_TV(ivec_)
     __attribute__((vector_size(CMF_VEC_LANES * sizeof(CMF_REAL))));
 /* 16 zeros then 16 ones: the 16 entries from index `tail` on select the
  * last `tail` lanes of a chunk. */
-static const CMF_NAME(ilane_) CMF_NAME(tail_mask_)[2 * CMF_LANES] = {
+static const CMF_TV(ilane_) CMF_TV(tail_mask_)[2 * CMF_LANES] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1};
 /* Lanes lo .. lo + n - 1 of a vector x as a vector of n lanes: a register
@@ -103,7 +108,7 @@ static const CMF_NAME(ilane_) CMF_NAME(tail_mask_)[2 * CMF_LANES] = {
 
 /* The fixed pairwise tree over 16 partial sums: lanes j and j + 8, then
  * j and j + 4, then j and j + 2, and the last two added in double. */
-CMF_TARGET static CMF_ALWAYS_INLINE double CMF_NAME(sum_lanes_)(
+CMF_TARGET static CMF_ALWAYS_INLINE double CMF_TV(sum_lanes_)(
     CMF_REAL *acc)
 {
     size_t j;
@@ -123,14 +128,14 @@ CMF_TARGET static CMF_ALWAYS_INLINE double CMF_NAME(sum_lanes_)(
  * 16 - tail + m. When k < 16 coordinate f goes to lane f, the other lanes
  * getting 0 * 0. Either way the tail is vector code too (a scalar tail
  * would pass the lanes through memory, in the critical path). */
-CMF_TARGET static CMF_ALWAYS_INLINE double CMF_NAME(dot_)(
+CMF_TARGET static CMF_ALWAYS_INLINE double CMF_TV(dot_)(
     const CMF_REAL *CMF_RESTRICT p, const CMF_REAL *CMF_RESTRICT q,
     const size_t n_chunks, const size_t tail)
 {
     CMF_REAL pad_p[CMF_LANES], pad_q[CMF_LANES];
     size_t c, j;
 #if CMF_VECTOR_EXT
-    typedef CMF_NAME(vec_) vec;
+    typedef CMF_TV(vec_) vec;
     vec acc[CMF_SUB];
     size_t s;
     for (s = 0; s < CMF_SUB; ++s)
@@ -146,14 +151,14 @@ CMF_TARGET static CMF_ALWAYS_INLINE double CMF_NAME(dot_)(
     if (tail > 0 && n_chunks > 0) {
         /* The last 16 coordinates, of which the first 16 - tail were in
          * the last chunk: their products are masked to +0. */
-        typedef CMF_NAME(ivec_) ivec;
+        typedef CMF_TV(ivec_) ivec;
         const CMF_REAL *pe = p + tail - CMF_LANES, *qe = q + tail - CMF_LANES;
         for (s = 0; s < CMF_SUB; ++s) {
             vec x, y;
             ivec m;
             memcpy(&x, pe + s * CMF_VEC_LANES, sizeof x);
             memcpy(&y, qe + s * CMF_VEC_LANES, sizeof y);
-            memcpy(&m, CMF_NAME(tail_mask_) + tail + s * CMF_VEC_LANES, sizeof m);
+            memcpy(&m, CMF_TV(tail_mask_) + tail + s * CMF_VEC_LANES, sizeof m);
             acc[s] += (vec)((ivec)(x * y) & m);
         }
     } else if (tail > 0) {
@@ -171,21 +176,21 @@ CMF_TARGET static CMF_ALWAYS_INLINE double CMF_NAME(dot_)(
     {
         /* The tree of sum_lanes_: whole registers first, then halves. */
 #  if CMF_VEC_LANES == 2
-        CMF_NAME(vec2_) h = ((acc[0] + acc[4]) + (acc[2] + acc[6])) +
+        CMF_TV(vec2_) h = ((acc[0] + acc[4]) + (acc[2] + acc[6])) +
                             ((acc[1] + acc[5]) + (acc[3] + acc[7]));
         return (double)h[0] + (double)h[1];
 #  else
-        CMF_NAME(vec4_) h;
+        CMF_TV(vec4_) h;
 #    if CMF_VEC_LANES == 4
         h = (acc[0] + acc[2]) + (acc[1] + acc[3]);
 #    else
-        CMF_NAME(vec8_) e;
+        CMF_TV(vec8_) e;
 #      if CMF_VEC_LANES == 8
         e = acc[0] + acc[1];
 #      elif CMF_VEC_LANES == 16 && CMF_HAVE_SHUFFLEVECTOR
         e = CMF_LO8_(acc[0]) + CMF_HI8_(acc[0]);
 #      elif CMF_VEC_LANES == 16
-        CMF_NAME(vec8_) hi;
+        CMF_TV(vec8_) hi;
         memcpy(&e, &acc[0], sizeof e);
         memcpy(&hi, (const char *)&acc[0] + sizeof e, sizeof hi);
         e += hi;
@@ -196,7 +201,7 @@ CMF_TARGET static CMF_ALWAYS_INLINE double CMF_NAME(dot_)(
         h = CMF_LO4_(e) + CMF_HI4_(e);
 #      else
         {
-            CMF_NAME(vec4_) hi4;
+            CMF_TV(vec4_) hi4;
             memcpy(&h, &e, sizeof h);
             memcpy(&hi4, (const char *)&e + sizeof h, sizeof hi4);
             h += hi4;
@@ -226,7 +231,7 @@ CMF_TARGET static CMF_ALWAYS_INLINE double CMF_NAME(dot_)(
         for (j = 0; j < CMF_LANES; ++j)
             acc[j] += pad_p[j] * pad_q[j];
     }
-    return CMF_NAME(sum_lanes_)(acc);
+    return CMF_TV(sum_lanes_)(acc);
 #endif
 }
 
@@ -234,7 +239,7 @@ CMF_TARGET static CMF_ALWAYS_INLINE double CMF_NAME(dot_)(
  * and q, over k = 16 n_chunks + tail coordinates. (The products lr e and
  * lr lambda are folded into ge and gr: one multiply fewer per coordinate,
  * the same value up to rounding.) */
-CMF_TARGET static CMF_ALWAYS_INLINE void CMF_NAME(step_)(
+CMF_TARGET static CMF_ALWAYS_INLINE void CMF_TV(step_)(
     CMF_REAL *CMF_RESTRICT p, CMF_REAL *CMF_RESTRICT q, const CMF_REAL ge,
     const CMF_REAL gr, const size_t n_chunks, const size_t tail)
 {
@@ -243,7 +248,7 @@ CMF_TARGET static CMF_ALWAYS_INLINE void CMF_NAME(step_)(
 #if CMF_VECTOR_EXT
         size_t s;
         for (s = 0; s < CMF_SUB; ++s) {
-            CMF_NAME(vec_) pf, qf, pn, qn;
+            CMF_TV(vec_) pf, qf, pn, qn;
             memcpy(&pf, p + s * CMF_VEC_LANES, sizeof pf);
             memcpy(&qf, q + s * CMF_VEC_LANES, sizeof qf);
             pn = pf + (ge * qf - gr * pf);
@@ -265,8 +270,8 @@ CMF_TARGET static CMF_ALWAYS_INLINE void CMF_NAME(step_)(
         /* The last 16 coordinates again, keeping the first 16 - tail as
          * they are (already updated) and updating the tail: the same bits
          * as the scalar loop below. */
-        typedef CMF_NAME(vec_) vec;
-        typedef CMF_NAME(ivec_) ivec;
+        typedef CMF_TV(vec_) vec;
+        typedef CMF_TV(ivec_) ivec;
         CMF_REAL *pe = p + tail - CMF_LANES, *qe = q + tail - CMF_LANES;
         size_t s;
         for (s = 0; s < CMF_SUB; ++s) {
@@ -274,7 +279,7 @@ CMF_TARGET static CMF_ALWAYS_INLINE void CMF_NAME(step_)(
             ivec m;
             memcpy(&pf, pe + s * CMF_VEC_LANES, sizeof pf);
             memcpy(&qf, qe + s * CMF_VEC_LANES, sizeof qf);
-            memcpy(&m, CMF_NAME(tail_mask_) + tail + s * CMF_VEC_LANES, sizeof m);
+            memcpy(&m, CMF_TV(tail_mask_) + tail + s * CMF_VEC_LANES, sizeof m);
             pn = pf + (ge * qf - gr * pf);
             qn = qf + (ge * pf - gr * qf);
             pn = (vec)(((ivec)pn & m) | ((ivec)pf & ~m));
@@ -307,7 +312,7 @@ CMF_TARGET static CMF_ALWAYS_INLINE void CMF_NAME(step_)(
  * group comes before its stores, so no load waits on an earlier store it
  * might alias. The squared errors are added to *total in visiting order.
  */
-CMF_TARGET static CMF_ALWAYS_INLINE void CMF_NAME(update_group_)(
+CMF_TARGET static CMF_ALWAYS_INLINE void CMF_TV(update_group_)(
     const cmf_params *params, CMF_MODEL *model, const int32_t *u,
     const int32_t *i, const double *r, const size_t n_group, double *total,
     const size_t n_chunks, const size_t tail)
@@ -322,7 +327,7 @@ CMF_TARGET static CMF_ALWAYS_INLINE void CMF_NAME(update_group_)(
     for (g = 0; g < n_group; ++g) {
         p[g] = model->row_factors + (size_t)u[g] * k;
         q[g] = model->col_factors + (size_t)i[g] * k;
-        e[g] = model->global_mean + CMF_NAME(dot_)(p[g], q[g], n_chunks, tail);
+        e[g] = model->global_mean + CMF_TV(dot_)(p[g], q[g], n_chunks, tail);
     }
     if (params->update_biases) {
         const double lrb = params->bias_regularization;
@@ -343,12 +348,12 @@ CMF_TARGET static CMF_ALWAYS_INLINE void CMF_NAME(update_group_)(
     for (g = 0; g < n_group; ++g)
         *total += e[g] * e[g];
     for (g = 0; g < n_group; ++g)
-        CMF_NAME(step_)(p[g], q[g], (CMF_REAL)(lr * e[g]), gr, n_chunks, tail);
+        CMF_TV(step_)(p[g], q[g], (CMF_REAL)(lr * e[g]), gr, n_chunks, tail);
 }
 
 /* Sum of squares of (a x - b y) over k coordinates, in the lane layout of
  * dot_: the squared norm of one AdaGrad gradient step. */
-CMF_TARGET static CMF_INLINE double CMF_NAME(grad_sq_)(
+CMF_TARGET static CMF_INLINE double CMF_TV(grad_sq_)(
     const CMF_REAL *CMF_RESTRICT x, const CMF_REAL *CMF_RESTRICT y,
     CMF_REAL a, CMF_REAL b, int32_t k)
 {
@@ -368,7 +373,7 @@ CMF_TARGET static CMF_INLINE double CMF_NAME(grad_sq_)(
         const CMF_REAL g = (CMF_REAL)(a * x[j] - b * y[j]);
         acc[j] += g * g;
     }
-    return CMF_NAME(sum_lanes_)(acc);
+    return CMF_TV(sum_lanes_)(acc);
 }
 
 /*
@@ -376,7 +381,7 @@ CMF_TARGET static CMF_INLINE double CMF_NAME(grad_sq_)(
  * cmf_params.adaptive. Both gradient norms are taken from the old p and q
  * before either is written. Returns e.
  */
-CMF_TARGET static CMF_INLINE double CMF_NAME(update_adaptive_)(
+CMF_TARGET static CMF_INLINE double CMF_TV(update_adaptive_)(
     const cmf_params *params, CMF_MODEL *model, int32_t u, int32_t i,
     double r)
 {
@@ -388,7 +393,7 @@ CMF_TARGET static CMF_INLINE double CMF_NAME(update_adaptive_)(
     const double lr = params->learning_rate;
     const double reg = params->regularization;
     double pred = model->global_mean +
-                  CMF_NAME(dot_)(p, q, (size_t)k / CMF_LANES, (size_t)k % CMF_LANES);
+                  CMF_TV(dot_)(p, q, (size_t)k / CMF_LANES, (size_t)k % CMF_LANES);
     double e, sp, sq;
     CMF_REAL ep, rp, eq, rq, ce, cr;
     const size_t n = (size_t)k;
@@ -411,8 +416,8 @@ CMF_TARGET static CMF_INLINE double CMF_NAME(update_adaptive_)(
     }
     ce = (CMF_REAL)e;
     cr = (CMF_REAL)reg;
-    sp = CMF_NAME(grad_sq_)(q, p, ce, cr, k); /* |e q - reg p|^2 */
-    sq = CMF_NAME(grad_sq_)(p, q, ce, cr, k); /* |e p - reg q|^2 */
+    sp = CMF_TV(grad_sq_)(q, p, ce, cr, k); /* |e q - reg p|^2 */
+    sq = CMF_TV(grad_sq_)(p, q, ce, cr, k); /* |e p - reg q|^2 */
     {
         const double Gu = (double)gu[0] + sp / (double)k;
         const double Gi = (double)gi[0] + sq / (double)k;
@@ -433,6 +438,8 @@ CMF_TARGET static CMF_INLINE double CMF_NAME(update_adaptive_)(
     return e;
 }
 
-#ifdef CMF_SUB
-#  undef CMF_SUB
-#endif
+#undef CMF_SUB
+#undef CMF_LO8_
+#undef CMF_HI8_
+#undef CMF_LO4_
+#undef CMF_HI4_

@@ -1,45 +1,36 @@
 /*
- * cmf_sgd_impl.h -- the SGD kernel, written once for a floating type.
+ * cmf_epoch_per_precision.h -- the SGD epoch in the caller's order and the
+ * prediction, written once for a floating type.
  *
  * Not a public header and has no include guard on purpose: cmf_sgd.c
- * includes it once per precision after defining
- *     CMF_REAL     the element type (float or double)
- *     CMF_SUFFIX   f32 or f64, appended to every function name
+ * instantiates it through cmf_precisions.h once per precision, with the
+ * precision's template parameters of cmf_template.h defined. The epoch
+ * runs the update compiled for the baseline instruction set only (its
+ * random order waits on memory, not on arithmetic); the blocked epoch is
+ * the one dispatched per instruction set.
  */
-#if !defined(CMF_REAL) || !defined(CMF_SUFFIX)
-#  error "define CMF_REAL and CMF_SUFFIX before including cmf_sgd_impl.h"
+#if !defined(CMF_REAL) || !defined(CMF_REAL_BYTES) || !defined(CMF_SUFFIX)
+#  error "define the precision's template parameters of cmf_template.h first"
 #endif
 
-#define CMF_NAME(base) CMF_CAT(base, CMF_SUFFIX)
-#define CMF_MODEL CMF_CAT(cmf_model_, CMF_SUFFIX)
-#define CMF_TRIPLETS CMF_CAT(cmf_triplets_, CMF_SUFFIX)
+#include <stddef.h>
+#include <stdint.h>
 
-static cmf_status CMF_NAME(check_model_)(const CMF_MODEL *model,
-                                         int need_biases, int need_adagrad)
-{
-    if (model == NULL || model->row_factors == NULL ||
-        model->col_factors == NULL)
-        return CMF_ERR_NULL_POINTER;
-    if (need_biases && (model->row_bias == NULL || model->col_bias == NULL))
-        return CMF_ERR_NULL_POINTER;
-    if (need_adagrad &&
-        (model->row_adagrad == NULL || model->col_adagrad == NULL))
-        return CMF_ERR_NULL_POINTER;
-    if (model->n_rows < 0 || model->n_cols < 0 || model->n_factors < 1)
-        return CMF_ERR_INVALID_PARAMETER;
-    return CMF_OK;
-}
+#include "cmf.h"
+#include "cmf_check_per_precision.h"
+#include "cmf_prefetch.h"
+#include "cmf_template.h"
 
 /* The update step, compiled for the baseline instruction set. */
+#define CMF_ISA base_
 #define CMF_TARGET
-#include "cmf_update_impl.h"
-#undef CMF_TARGET
+#define CMF_VEC_BYTES 16 /* SSE2, NEON */
+#include "cmf_update_per_isa.h"
 
-cmf_status CMF_NAME(cmf_sgd_epoch_)(const cmf_params *params,
-                                    CMF_MODEL *model,
-                                    const CMF_TRIPLETS *data,
-                                    const int64_t *order, int64_t n_order,
-                                    double *sse)
+cmf_status CMF_T(cmf_sgd_epoch_)(const cmf_params *params,
+                                 CMF_MODEL *model, const CMF_TRIPLETS *data,
+                                 const int64_t *order, int64_t n_order,
+                                 double *sse)
 {
     cmf_status status;
     double total = 0.0;
@@ -51,8 +42,7 @@ cmf_status CMF_NAME(cmf_sgd_epoch_)(const cmf_params *params,
     status = cmf_check_params(params);
     if (status != CMF_OK)
         return status;
-    status = CMF_NAME(check_model_)(model, params->update_biases,
-                                    params->adaptive);
+    status = CMF_T(check_model_)(model, params);
     if (status != CMF_OK)
         return status;
     if (data->n < 0 || (order != NULL && n_order < 0))
@@ -91,12 +81,12 @@ cmf_status CMF_NAME(cmf_sgd_epoch_)(const cmf_params *params,
         }
         r = (double)data->values[j];
         if (params->adaptive) {
-            const double e = CMF_NAME(update_adaptive_)(params, model, u, i, r);
+            const double e = CMF_TV(update_adaptive_)(params, model, u, i, r);
             total += e * e;
         } else {
-            CMF_NAME(update_group_)(params, model, &u, &i, &r, 1, &total,
-                                    (size_t)model->n_factors / CMF_LANES,
-                                    (size_t)model->n_factors % CMF_LANES);
+            CMF_TV(update_group_)(params, model, &u, &i, &r, 1, &total,
+                                  (size_t)model->n_factors / CMF_LANES,
+                                  (size_t)model->n_factors % CMF_LANES);
         }
     }
     *sse = total;
@@ -110,20 +100,18 @@ out_of_range:
     return CMF_ERR_INDEX_OUT_OF_RANGE;
 }
 
-cmf_status CMF_NAME(cmf_predict_)(const CMF_MODEL *model,
-                                  const int32_t *rows, const int32_t *cols,
-                                  int64_t n, CMF_REAL *out)
+cmf_status CMF_T(cmf_predict_)(const CMF_MODEL *model, const int32_t *rows,
+                               const int32_t *cols, int64_t n, CMF_REAL *out)
 {
+    cmf_status status;
     int64_t t;
-    if (model == NULL || (n > 0 && (rows == NULL || cols == NULL ||
-                                    out == NULL)))
+    if (n > 0 && (rows == NULL || cols == NULL || out == NULL))
         return CMF_ERR_NULL_POINTER;
-    if (n < 0 || model->n_factors < 1 || model->n_rows < 0 ||
-        model->n_cols < 0)
+    status = CMF_T(check_model_)(model, NULL);
+    if (status != CMF_OK)
+        return status;
+    if (n < 0)
         return CMF_ERR_INVALID_PARAMETER;
-    if ((model->n_rows > 0 && model->row_factors == NULL) ||
-        (model->n_cols > 0 && model->col_factors == NULL))
-        return CMF_ERR_NULL_POINTER;
 
     for (t = 0; t < n; ++t) {
         const int32_t u = rows[t], i = cols[t];
@@ -138,14 +126,14 @@ cmf_status CMF_NAME(cmf_predict_)(const CMF_MODEL *model,
             const int32_t k = model->n_factors;
             const CMF_REAL *p = model->row_factors + (size_t)u * (size_t)k;
             const CMF_REAL *q = model->col_factors + (size_t)i * (size_t)k;
-            pred += CMF_NAME(dot_)(p, q, (size_t)k / CMF_LANES,
-                                        (size_t)k % CMF_LANES);
+            pred += CMF_TV(dot_)(p, q, (size_t)k / CMF_LANES,
+                                 (size_t)k % CMF_LANES);
         }
         out[t] = (CMF_REAL)pred;
     }
     return CMF_OK;
 }
 
-#undef CMF_NAME
-#undef CMF_MODEL
-#undef CMF_TRIPLETS
+#undef CMF_ISA
+#undef CMF_TARGET
+#undef CMF_VEC_BYTES

@@ -1,14 +1,22 @@
 /*
- * cmf_blocks_impl.h -- the inner loop of the blocked epoch, written once for
- * a floating type and an instruction-set variant.
+ * cmf_blocks_per_isa.h -- the inner loop of the blocked epoch, written once
+ * for a floating type and an instruction-set variant.
  *
- * Not a public header and has no include guard on purpose: cmf_blocks.c
- * includes it once per (precision, instruction set) after defining
- * CMF_REAL, CMF_NAME, CMF_MODEL, CMF_BLOCKED and CMF_TARGET (see
- * cmf_update_impl.h). The arguments have been checked by the caller,
- * except the per-entry row and column, which are checked here.
+ * Not a public header and has no include guard on purpose:
+ * cmf_blocks_per_precision.h instantiates it through cmf_isas.h once per
+ * (precision, instruction set), with the template parameters of
+ * cmf_template.h defined. The arguments have been checked by the caller
+ * (the grid has at most INT32_MAX blocks), except the per-entry row and
+ * column, which are checked here.
  */
-#include "cmf_update_impl.h"
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cmf.h"
+#include "cmf_compiler.h"
+#include "cmf_prefetch.h"
+#include "cmf_template.h"
+#include "cmf_update_per_isa.h"
 
 #ifndef CMF_GATHER
 #  define CMF_GATHER 64
@@ -19,7 +27,7 @@
  * params->adaptive is set. Both are constants at each call site in
  * blocks_loop_ below, so that every instantiation is specialised.
  */
-CMF_TARGET static CMF_ALWAYS_INLINE cmf_status CMF_NAME(blocks_run_)(
+CMF_TARGET static CMF_ALWAYS_INLINE cmf_status CMF_TV(blocks_run_)(
     const cmf_params *params, CMF_MODEL *model, const CMF_BLOCKED *blocked,
     const int32_t *blocks, const int32_t *keys, int64_t n_visit,
     uint64_t seed, int32_t *scratch, double *sse, const size_t n_chunks,
@@ -41,9 +49,12 @@ CMF_TARGET static CMF_ALWAYS_INLINE cmf_status CMF_NAME(blocks_run_)(
         const int32_t block = blocks[v];
         const int64_t start = blocked->block_ptr[block];
         const int64_t len = blocked->block_ptr[block + 1] - start;
-        const int32_t row0 = (block / blocked->n_col_blocks) *
+        /* The block's first row and column in 64 bits: a grid may be
+         * larger than the model (its entries outside are reported), and
+         * its far blocks' origins need not fit in int32. */
+        const int64_t row0 = (int64_t)(block / blocked->n_col_blocks) *
                              blocked->row_block_size;
-        const int32_t col0 = (block % blocked->n_col_blocks) *
+        const int64_t col0 = (int64_t)(block % blocked->n_col_blocks) *
                              blocked->col_block_size;
         const uint16_t *lrows = blocked->local_rows + start;
         const uint16_t *lcols = blocked->local_cols + start;
@@ -107,13 +118,12 @@ CMF_TARGET static CMF_ALWAYS_INLINE cmf_status CMF_NAME(blocks_run_)(
             int64_t n_ok, g;
             for (n_ok = 0; n_ok < n_gather; ++n_ok) {
                 const int32_t j = scratch[t + n_ok];
-                const int32_t u = row0 + (int32_t)lrows[j];
-                const int32_t i = col0 + (int32_t)lcols[j];
-                if ((uint32_t)u >= (uint32_t)model->n_rows ||
-                    (uint32_t)i >= (uint32_t)model->n_cols)
+                const int64_t u = row0 + lrows[j];
+                const int64_t i = col0 + lcols[j];
+                if (u >= model->n_rows || i >= model->n_cols)
                     break; /* updated up to this entry, then reported */
-                gu[n_ok] = u;
-                gi[n_ok] = i;
+                gu[n_ok] = (int32_t)u;
+                gi[n_ok] = (int32_t)i;
                 gr[n_ok] = (double)vals[j];
             }
             if (band_next < band_end) {
@@ -134,12 +144,13 @@ CMF_TARGET static CMF_ALWAYS_INLINE cmf_status CMF_NAME(blocks_run_)(
                     const int64_t ahead = t + g + CMF_PREFETCH_DISTANCE + 4;
                     for (; fetched < ahead && fetched < len; ++fetched) {
                         const int32_t jn = scratch[fetched];
-                        const int32_t un = row0 + (int32_t)lrows[jn];
-                        const int32_t in = col0 + (int32_t)lcols[jn];
-                        if ((uint32_t)un < (uint32_t)model->n_rows &&
-                            (uint32_t)in < (uint32_t)model->n_cols) {
-                            cmf_prefetch_row_(model->row_factors, un, k, size);
-                            cmf_prefetch_row_(model->col_factors, in, k, size);
+                        const int64_t un = row0 + lrows[jn];
+                        const int64_t in = col0 + lcols[jn];
+                        if (un < model->n_rows && in < model->n_cols) {
+                            cmf_prefetch_row_(model->row_factors, (int32_t)un,
+                                              k, size);
+                            cmf_prefetch_row_(model->col_factors, (int32_t)in,
+                                              k, size);
                         }
                     }
                 }
@@ -156,17 +167,17 @@ CMF_TARGET static CMF_ALWAYS_INLINE cmf_status CMF_NAME(blocks_run_)(
                     n_group = 2;
                 /* Each group size a constant, so each call is unrolled. */
                 if (n_group == 4) {
-                    CMF_NAME(update_group_)(params, model, gu + g, gi + g,
+                    CMF_TV(update_group_)(params, model, gu + g, gi + g,
                                             gr + g, 4, &total, n_chunks, tail);
                 } else if (n_group == 2) {
-                    CMF_NAME(update_group_)(params, model, gu + g, gi + g,
+                    CMF_TV(update_group_)(params, model, gu + g, gi + g,
                                             gr + g, 2, &total, n_chunks, tail);
                 } else if (adaptive) {
-                    const double e = CMF_NAME(update_adaptive_)(
+                    const double e = CMF_TV(update_adaptive_)(
                         params, model, gu[g], gi[g], gr[g]);
                     total += e * e;
                 } else {
-                    CMF_NAME(update_group_)(params, model, gu + g, gi + g,
+                    CMF_TV(update_group_)(params, model, gu + g, gi + g,
                                             gr + g, 1, &total, n_chunks, tail);
                 }
                 g += (int64_t)n_group;
@@ -187,14 +198,14 @@ CMF_TARGET static CMF_ALWAYS_INLINE cmf_status CMF_NAME(blocks_run_)(
  * plain SGD; other k and AdaGrad take the general instantiation. Measured
  * on W2 (10M ratings, AVX-512, one thread): see benchmarks/README.md.
  */
-CMF_TARGET static cmf_status CMF_NAME(blocks_loop_)(
+CMF_TARGET static cmf_status CMF_TV(blocks_loop_)(
     const cmf_params *params, CMF_MODEL *model, const CMF_BLOCKED *blocked,
     const int32_t *blocks, const int32_t *keys, int64_t n_visit,
     uint64_t seed, int32_t *scratch, double *sse)
 {
     const size_t n_chunks = (size_t)model->n_factors / CMF_LANES;
 #define CMF_RUN_(chunks, adaptive)                                          \
-    CMF_NAME(blocks_run_)(params, model, blocked, blocks, keys, n_visit,    \
+    CMF_TV(blocks_run_)(params, model, blocked, blocks, keys, n_visit,    \
                           seed, scratch, sse, chunks, adaptive)
     if (params->adaptive)
         return CMF_RUN_(n_chunks, 1);

@@ -1,0 +1,201 @@
+/*
+ * cmf_blocks_per_precision.h -- everything cmf_blocks.c compiles for one
+ * precision: the blocked loop for each instruction set this build holds,
+ * then the public entry points, which check their arguments and run the
+ * variant the CPU supports.
+ *
+ * Not a public header and has no include guard on purpose: cmf_blocks.c
+ * instantiates it through cmf_precisions.h once per precision, with the
+ * precision's template parameters of cmf_template.h defined.
+ */
+#if !defined(CMF_REAL) || !defined(CMF_REAL_BYTES) || !defined(CMF_SUFFIX)
+#  error "define the precision's template parameters of cmf_template.h first"
+#endif
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cmf.h"
+#include "cmf_check_per_precision.h"
+#include "cmf_cpu.h"
+#include "cmf_template.h"
+
+/* The blocked loop, blocks_loop_<isa>_<precision>, per instruction set. */
+#define CMF_PER_ISA "cmf_blocks_per_isa.h"
+#include "cmf_isas.h"
+
+/*
+ * A grid the blocked functions accept: block sizes 1..CMF_MAX_BLOCK_SIZE,
+ * block counts >= 0 and at most INT32_MAX blocks in all, so that every
+ * block number and block number + 1 is an int32_t.
+ */
+static cmf_status CMF_T(check_grid_)(int32_t n_row_blocks,
+                                     int32_t n_col_blocks,
+                                     int32_t row_block_size,
+                                     int32_t col_block_size)
+{
+    if (n_row_blocks < 0 || n_col_blocks < 0 ||
+        row_block_size < 1 || row_block_size > CMF_MAX_BLOCK_SIZE ||
+        col_block_size < 1 || col_block_size > CMF_MAX_BLOCK_SIZE ||
+        (int64_t)n_row_blocks * n_col_blocks > INT32_MAX)
+        return CMF_ERR_INVALID_PARAMETER;
+    return CMF_OK;
+}
+
+cmf_status CMF_T(cmf_partition_)(const CMF_TRIPLETS *data,
+                                 int32_t n_rows, int32_t n_cols,
+                                 int32_t row_block_size,
+                                 int32_t col_block_size,
+                                 int64_t *block_ptr,
+                                 uint16_t *local_rows,
+                                 uint16_t *local_cols,
+                                 CMF_REAL *values)
+{
+    int32_t n_row_blocks, n_col_blocks;
+    int64_t n_blocks, b, t;
+    cmf_status status;
+
+    if (data == NULL || block_ptr == NULL)
+        return CMF_ERR_NULL_POINTER;
+    if (data->n < 0 || n_rows < 0 || n_cols < 0)
+        return CMF_ERR_INVALID_PARAMETER;
+    n_row_blocks = cmf_n_blocks(n_rows, row_block_size);
+    n_col_blocks = cmf_n_blocks(n_cols, col_block_size);
+    status = CMF_T(check_grid_)(n_row_blocks, n_col_blocks, row_block_size,
+                                col_block_size);
+    if (status != CMF_OK)
+        return status;
+    if (data->n > 0 && (data->rows == NULL || data->cols == NULL ||
+                        data->values == NULL || local_rows == NULL ||
+                        local_cols == NULL || values == NULL))
+        return CMF_ERR_NULL_POINTER;
+    n_blocks = (int64_t)n_row_blocks * n_col_blocks;
+
+    /* Counting sort in two passes; block_ptr serves first as the counts,
+     * then as each block's write cursor, and is shifted back at the end,
+     * so no other memory is needed. */
+    for (b = 0; b <= n_blocks; ++b)
+        block_ptr[b] = 0;
+    for (t = 0; t < data->n; ++t) {
+        const int32_t u = data->rows[t], i = data->cols[t];
+        if ((uint32_t)u >= (uint32_t)n_rows || (uint32_t)i >= (uint32_t)n_cols)
+            return CMF_ERR_INDEX_OUT_OF_RANGE;
+        ++block_ptr[(int64_t)(u / row_block_size) * n_col_blocks +
+                    i / col_block_size + 1];
+    }
+    for (b = 0; b < n_blocks; ++b)
+        block_ptr[b + 1] += block_ptr[b];
+    for (t = 0; t < data->n; ++t) {
+        const int32_t u = data->rows[t], i = data->cols[t];
+        const int64_t blk = (int64_t)(u / row_block_size) * n_col_blocks +
+                            i / col_block_size;
+        const int64_t dest = block_ptr[blk]++;
+        local_rows[dest] = (uint16_t)(u % row_block_size);
+        local_cols[dest] = (uint16_t)(i % col_block_size);
+        values[dest] = data->values[t];
+    }
+    /* Each cursor now points at the next block's start: shift them up. */
+    for (b = n_blocks; b > 0; --b)
+        block_ptr[b] = block_ptr[b - 1];
+    block_ptr[0] = 0;
+    return CMF_OK;
+}
+
+
+static cmf_status CMF_T(sgd_blocks_checked_)(const cmf_params *params,
+                                             CMF_MODEL *model,
+                                             const CMF_BLOCKED *blocked,
+                                             const int32_t *blocks,
+                                             const int32_t *keys,
+                                             int64_t n_visit, uint64_t seed,
+                                             int32_t *scratch,
+                                             int64_t n_scratch, double *sse)
+{
+    cmf_status status;
+    int64_t n_blocks, v;
+
+    if (sse == NULL || blocked == NULL || model == NULL)
+        return CMF_ERR_NULL_POINTER;
+    *sse = 0.0;
+    status = cmf_check_params(params);
+    if (status != CMF_OK)
+        return status;
+    status = CMF_T(check_model_)(model, params);
+    if (status != CMF_OK)
+        return status;
+    if (n_visit < 0 || n_scratch < 0)
+        return CMF_ERR_INVALID_PARAMETER;
+    status = CMF_T(check_grid_)(blocked->n_row_blocks, blocked->n_col_blocks,
+                                blocked->row_block_size,
+                                blocked->col_block_size);
+    if (status != CMF_OK)
+        return status;
+    if (n_visit == 0)
+        return CMF_OK;
+    if (blocks == NULL || blocked->block_ptr == NULL)
+        return CMF_ERR_NULL_POINTER;
+    n_blocks = (int64_t)blocked->n_row_blocks * blocked->n_col_blocks;
+    for (v = 0; v < n_visit; ++v) {
+        int64_t len;
+        if (blocks[v] < 0 || blocks[v] >= n_blocks)
+            return CMF_ERR_INDEX_OUT_OF_RANGE;
+        len = blocked->block_ptr[blocks[v] + 1] - blocked->block_ptr[blocks[v]];
+        if (len < 0 || len > INT32_MAX)
+            return CMF_ERR_INVALID_PARAMETER;
+        if (len > n_scratch)
+            return CMF_ERR_INVALID_PARAMETER;
+        if (len > 0 && (scratch == NULL || blocked->local_rows == NULL ||
+                        blocked->local_cols == NULL || blocked->values == NULL))
+            return CMF_ERR_NULL_POINTER;
+    }
+
+#define CMF_RUN_LOOP_(isa)                                                  \
+    CMF_T(CMF_CAT(blocks_loop_, isa))(params, model, blocked, blocks, keys, \
+                                      n_visit, seed, scratch, sse)
+    switch (cmf_cpu_variant_()) {
+#if CMF_X86_AVX512
+    case CMF_VARIANT_AVX512_:
+        status = CMF_RUN_LOOP_(avx512_);
+        break;
+#endif
+#if CMF_X86_DISPATCH
+    case CMF_VARIANT_AVX2_:
+        status = CMF_RUN_LOOP_(avx2_);
+        break;
+#endif
+    default:
+        status = CMF_RUN_LOOP_(base_);
+        break;
+    }
+#undef CMF_RUN_LOOP_
+    if (status == CMF_OK && *sse - *sse != 0.0)
+        return CMF_ERR_NON_FINITE;
+    return status;
+}
+
+cmf_status CMF_T(cmf_sgd_blocks_)(const cmf_params *params, CMF_MODEL *model,
+                                  const CMF_BLOCKED *blocked,
+                                  const int32_t *blocks, int64_t n_visit,
+                                  uint64_t seed, int32_t *scratch,
+                                  int64_t n_scratch, double *sse)
+{
+    return CMF_T(sgd_blocks_checked_)(params, model, blocked, blocks, NULL,
+                                      n_visit, seed, scratch, n_scratch, sse);
+}
+
+cmf_status CMF_T(cmf_sgd_blocks_keyed_)(const cmf_params *params,
+                                        CMF_MODEL *model,
+                                        const CMF_BLOCKED *blocked,
+                                        const int32_t *blocks,
+                                        const int32_t *keys, int64_t n_visit,
+                                        uint64_t seed, int32_t *scratch,
+                                        int64_t n_scratch, double *sse)
+{
+    if (n_visit > 0 && keys == NULL) {
+        if (sse != NULL)
+            *sse = 0.0;
+        return CMF_ERR_NULL_POINTER;
+    }
+    return CMF_T(sgd_blocks_checked_)(params, model, blocked, blocks, keys,
+                                      n_visit, seed, scratch, n_scratch, sse);
+}
