@@ -13,6 +13,12 @@ N_ROWS, N_COLS, K, N = 7, 6, 4, 40
 HYPER = dict(learning_rate=0.05, regularization=0.03, bias_regularization=0.02)
 
 
+def epoch(model, rows, cols, values, order=None, *, biased=True, lr=0.1, reg=0.1, reg_b=0.1):
+    """One kernel epoch of ``model`` (a ``_kernels.Model``) over the triplets; returns the SSE."""
+    params = _kernels.Params(learning_rate=lr, regularization=reg, bias_regularization=reg_b, update_biases=biased)
+    return model.epoch(params, _kernels.Entries(rows, cols, values), order)
+
+
 def problem(dtype, seed=0):
     """Random triplets (with repeated pairs) and a random model state."""
     rng = np.random.default_rng(seed)
@@ -43,9 +49,9 @@ def run_both(dtype, biased, order, ref_dtype=None):
     rows, cols, values, P, Q, b, c, mu = problem(dtype)
     ref_dtype = ref_dtype or dtype
     kP, kQ, kb, kc = P.copy(), Q.copy(), b.copy(), c.copy()
-    sse_kernel = _kernels.sgd_epoch(
-        rows, cols, values, kP, kQ, kb if biased else None, kc if biased else None, mu,
-        HYPER["learning_rate"], HYPER["regularization"], HYPER["bias_regularization"], biased, order,
+    sse_kernel = epoch(
+        _kernels.Model(kP, kQ, kb if biased else None, kc if biased else None, mu), rows, cols, values, order,
+        biased=biased, lr=HYPER["learning_rate"], reg=HYPER["regularization"], reg_b=HYPER["bias_regularization"],
     )
     rP, rQ, rb, rc = (a.astype(ref_dtype) for a in (P, Q, b, c))
     sse_ref = reference_epoch(
@@ -83,7 +89,7 @@ def test_float32_epoch_agrees_to_float32_precision(biased, order_kind):
 def test_empty_order_changes_nothing():
     rows, cols, values, P, Q, b, c, mu = problem(np.float64)
     P0 = P.copy()
-    sse = _kernels.sgd_epoch(rows, cols, values, P, Q, b, c, mu, 0.1, 0.1, 0.1, True, np.empty(0, np.int64))
+    sse = epoch(_kernels.Model(P, Q, b, c, mu), rows, cols, values, np.empty(0, np.int64))
     assert sse == 0.0
     np.testing.assert_array_equal(P, P0)
 
@@ -91,8 +97,7 @@ def test_empty_order_changes_nothing():
 def test_order_index_out_of_range_raises_index_error():
     rows, cols, values, P, Q, b, c, mu = problem(np.float64)
     with pytest.raises(IndexError, match="outside"):
-        _kernels.sgd_epoch(rows, cols, values, P, Q, b, c, mu, 0.1, 0.1, 0.1, True,
-                           np.array([0, N], dtype=np.int64))
+        epoch(_kernels.Model(P, Q, b, c, mu), rows, cols, values, np.array([0, N], dtype=np.int64))
 
 
 def test_row_index_outside_factors_raises_index_error():
@@ -100,13 +105,13 @@ def test_row_index_outside_factors_raises_index_error():
     rows = rows.copy()
     rows[3] = N_ROWS
     with pytest.raises(IndexError, match="outside"):
-        _kernels.sgd_epoch(rows, cols, values, P, Q, b, c, mu, 0.1, 0.1, 0.1, True)
+        epoch(_kernels.Model(P, Q, b, c, mu), rows, cols, values)
 
 
 def test_invalid_learning_rate_raises_value_error():
     rows, cols, values, P, Q, b, c, mu = problem(np.float64)
     with pytest.raises(ValueError):
-        _kernels.sgd_epoch(rows, cols, values, P, Q, b, c, mu, -0.1, 0.1, 0.1, True)
+        epoch(_kernels.Model(P, Q, b, c, mu), rows, cols, values, lr=-0.1)
 
 
 def test_chunked_training_epoch_equals_one_reference_epoch(monkeypatch):
@@ -137,7 +142,7 @@ def test_predict_equals_numpy_formula(dtype, biased):
     rows = rng.integers(0, N_ROWS, 50).astype(np.int32)
     cols = rng.integers(0, N_COLS, 50).astype(np.int32)
     out = np.empty(50, dtype=dtype)
-    _kernels.predict(rows, cols, P, Q, b if biased else None, c if biased else None, mu, out)
+    _kernels.Model(P, Q, b if biased else None, c if biased else None, mu).predict(rows, cols, out)
     P64, Q64, b64, c64 = (a.astype(np.float64) for a in (P, Q, b, c))
     want = mu + np.einsum("ij,ij->i", P64[rows], Q64[cols])
     if biased:
@@ -152,7 +157,7 @@ def test_predict_out_of_range_falls_back_to_mean_and_known_bias(dtype):
     rows = np.array([N_ROWS, -1, 2, 2, N_ROWS, 2**31 - 1], dtype=np.int32)
     cols = np.array([3, 3, N_COLS, -5, N_COLS, 1], dtype=np.int32)
     out = np.empty(len(rows), dtype=dtype)
-    _kernels.predict(rows, cols, P, Q, b, c, mu, out)
+    _kernels.Model(P, Q, b, c, mu).predict(rows, cols, out)
     want = np.array([
         mu + float(c[3]),  # unknown row: mean + column bias
         mu + float(c[3]),  # negative row index is unknown too
@@ -168,9 +173,9 @@ def test_predict_out_of_range_falls_back_to_mean_and_known_bias(dtype):
 def test_mismatched_lengths_raise_value_error():
     rows, cols, values, P, Q, b, c, mu = problem(np.float64)
     with pytest.raises(ValueError, match="same length"):
-        _kernels.sgd_epoch(rows[:-1], cols, values, P, Q, b, c, mu, 0.1, 0.1, 0.1, True)
+        epoch(_kernels.Model(P, Q, b, c, mu), rows[:-1], cols, values)
     with pytest.raises(ValueError, match="same number"):
-        _kernels.sgd_epoch(rows, cols, values, P, Q[:, :2].copy(), b, c, mu, 0.1, 0.1, 0.1, True)
+        epoch(_kernels.Model(P, Q[:, :2].copy(), b, c, mu), rows, cols, values)
 
 
 @pytest.mark.parametrize("k", [1, 2, 3, 7, 16, 33, 64])
@@ -190,7 +195,7 @@ def test_epoch_matches_reference_for_any_factor_count(k, dtype):
         c = rng.standard_normal(n_cols).astype(dtype)
         order = rng.permutation(n).astype(np.int64)
         ref = [a.astype(np.float64) for a in (P, Q, b, c)]
-        sse = _kernels.sgd_epoch(rows, cols, values, P, Q, b, c, 0.1, 0.02, 0.05, 0.01, True, order)
+        sse = epoch(_kernels.Model(P, Q, b, c, 0.1), rows, cols, values, order, lr=0.02, reg=0.05, reg_b=0.01)
         sse_ref = reference_epoch(rows, cols, values.astype(np.float64), *ref, 0.1, 0.02, 0.05, 0.01, order)
         tol = 1e-12 if dtype == np.float64 else 2e-5
         for got, want in zip((P, Q, b, c), ref):
