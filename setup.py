@@ -5,6 +5,11 @@ compiled with the compiler's defaults plus optimisation; never with
 -march=native or fast-math, so that a wheel runs on every CPU of its platform
 and gives the same bits as a source build.
 
+The float and double variants of the Cython binding are written once, in the
+Tempita templates cmf/_kernels.pyx.tp and cmf/_kernels.pxd.tp; the build
+expands them into cmf/_kernels.pyx and cmf/_kernels.pxd (not kept in git)
+before Cython runs, as scikit-learn does.
+
 The public header src_c/cmf.h is the one copy kept in git; the build copies
 it into the package (cmf/include/cmf.h) so that ``cmf.get_include()`` finds
 it in an installed wheel, after checking that its CMF_VERSION_* macros agree
@@ -16,6 +21,7 @@ import sys
 from glob import glob
 
 import numpy
+from Cython import Tempita
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_py import build_py
@@ -73,7 +79,23 @@ class build_py_with_header(build_py):
         return [*super().get_outputs(include_bytecode), header]
 
 
+def _expand_templates():
+    """Write cmf/X from each Tempita template cmf/X.tp whose expansion changed.
+
+    An unchanged expansion is not rewritten, so that Cython does not
+    recompile what has not changed.
+    """
+    for template in sorted(glob(os.path.join(HERE, "cmf", "*.tp"))):
+        text = Tempita.sub(_read(template))
+        target = template[: -len(".tp")]
+        if os.path.exists(target) and _read(target) == text:
+            continue
+        with open(target, "w", encoding="utf-8") as f:
+            f.write(text)
+
+
 _check_versions()
+_expand_templates()
 
 extensions = [
     Extension(

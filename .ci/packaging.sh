@@ -4,8 +4,9 @@
 #      [tool.cibuildwheel]; the GitHub workflows validate.
 #   2. cibuildwheel selects exactly the intended wheels on Linux, macOS and
 #      Windows (the version is pinned, as in .github/workflows/wheels.yml).
-#   3. The sdist holds every C, header, .pyx and .pxd file in git, the
-#      standalone build files, the tests and the C example.
+#   3. The sdist holds every C, header, .pxd and Tempita template (.tp) file
+#      in git, the standalone build files, the tests and the C example, and
+#      none of the files the build generates from the templates.
 #   4. pip builds a wheel from that sdist; auditwheel sees a manylinux
 #      wheel; the wheel ships cmf.h, the .pxd files and py.typed and no
 #      generated C, no Cython source and no tests or test data.
@@ -77,14 +78,20 @@ sdist="$(ls "$WORK"/dist/*.tar.gz)"
 tar -tzf "$sdist" | sed 's|^[^/]*/||' | sort >"$WORK/sdist-files"
 # Everything the build and the tests need; the benchmark scripts (one of
 # them in C) are run from a checkout and stay out of the sdist.
-missing="$(cd "$ROOT" && git ls-files -- '*.c' '*.h' '*.pyx' '*.pxd' 'src_c/CMakeLists.txt' \
+missing="$(cd "$ROOT" && git ls-files -- '*.c' '*.h' '*.pyx' '*.pxd' '*.tp' 'src_c/CMakeLists.txt' \
     'src_c/*.in' 'tests/*.py' 'examples/c/*' ':(exclude)benchmarks/*' | sort | comm -23 - "$WORK/sdist-files")"
 if [ -n "$missing" ]; then
     echo "the sdist lacks files tracked in git:" >&2
     echo "$missing" >&2
     exit 1
 fi
-echo "sdist has all $(wc -l <"$WORK/sdist-files") files, every tracked C/header/.pyx/.pxd among them"
+generated="$(grep -xE 'cmf/(_kernels\.(c|pyx|pxd)|_libcmf\.pxd)' "$WORK/sdist-files" || true)"
+if [ -n "$generated" ]; then
+    echo "the sdist holds files the build generates (from Cython or the templates):" >&2
+    echo "$generated" >&2
+    exit 1
+fi
+echo "sdist has all $(wc -l <"$WORK/sdist-files") files, every tracked C/header/.pxd/.tp among them, none generated"
 
 step "wheel from the sdist (pip wheel, isolated build, $("$PYTHON" --version))"
 "$PYTHON" -m venv "$WORK/test-venv"
@@ -106,7 +113,7 @@ names = zipfile.ZipFile(sys.argv[1]).namelist()
 required = ["cmf/include/cmf.h", "cmf/_kernels.pxd", "cmf/_libcmf.pxd", "cmf/py.typed"]
 problems = [f"missing {name}" for name in required if name not in names]
 for name in names:
-    if name.endswith((".c", ".pyx", ".cpp")):
+    if name.endswith((".c", ".pyx", ".cpp", ".tp")):
         problems.append(f"generated or source file {name}")
     if re.match(r"(tests?|cmf/tests?)/", name) or name.endswith((".csv", ".npz", ".data")):
         problems.append(f"test file or data {name}")

@@ -62,9 +62,11 @@ def main() -> int:
         c = np.zeros(2, dtype)
         r = np.array([0, 1], np.int32)
         v = np.array([1, 2], dtype)
+        model = _kernels.Model(P, Q, b, c, 0.0)
+        params = _kernels.Params(learning_rate=0.1, regularization=0.1, bias_regularization=0.1)
         for order, rr in ((np.array([0, 5], np.int64), r), (None, np.array([0, 2], np.int32))):
             try:
-                _kernels.sgd_epoch(rr, r, v, P, Q, b, c, 0.0, 0.1, 0.1, 0.1, True, order)
+                model.epoch(params, _kernels.Entries(rr, r, v), order)
             except IndexError:
                 pass
             else:

@@ -217,16 +217,10 @@ def partition(data: Triplets, grid: Grid) -> BlockedData:
     -------
     BlockedData
     """
-    n = len(data)
     n_rows, n_cols = data.shape
-    block_ptr = np.empty(grid.n_row_blocks * grid.n_col_blocks + 1, dtype=np.int64)
-    local_rows = np.empty(n, dtype=np.uint16)
-    local_cols = np.empty(n, dtype=np.uint16)
-    values = np.empty(n, dtype=data.values.dtype)
-    _kernels.partition(data.rows, data.cols, data.values, n_rows, n_cols, grid.row_block_size,
-                       grid.col_block_size, block_ptr, local_rows, local_cols, values)
-    max_block = int(np.max(np.diff(block_ptr))) if block_ptr.shape[0] > 1 else 0
-    return BlockedData(grid, block_ptr, local_rows, local_cols, values, max_block)
+    entries = _kernels.Entries(data.rows, data.cols, data.values)
+    kb = _kernels.partition(entries, n_rows, n_cols, grid.row_block_size, grid.col_block_size)
+    return BlockedData(grid, kb.block_ptr, kb.local_rows, kb.local_cols, kb.values, kb.max_block)
 
 
 def _ranges(n: int, parts: int) -> np.ndarray:

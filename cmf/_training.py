@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -339,6 +339,45 @@ def adagrad_state(shape: tuple[int, int], config: TrainingConfig) -> tuple[np.nd
     return np.ones(2 * shape[0], dtype=config.dtype), np.ones(2 * shape[1], dtype=config.dtype)
 
 
+def kernel_model(
+    state: FactorState, config: TrainingConfig, adagrad: tuple[np.ndarray | None, np.ndarray | None] = (None, None)
+) -> tuple[Any, Any]:
+    """The C kernel's parameters and model over ``state`` (checked once, reused by every call)."""
+    params = _kernels.Params(
+        learning_rate=config.learning_rate, regularization=config.regularization,
+        bias_regularization=config.bias_regularization, update_biases=config.biased, adaptive=config.adaptive,
+    )
+    bias_args = (state.b, state.c) if config.biased else (None, None)
+    model = _kernels.Model(state.P, state.Q, *bias_args, state.mu, row_adagrad=adagrad[0], col_adagrad=adagrad[1])
+    return params, model
+
+
+def epoch_call(
+    state: FactorState,
+    data: Triplets,
+    config: TrainingConfig,
+    adagrad: tuple[np.ndarray | None, np.ndarray | None] = (None, None),
+) -> Callable[[np.ndarray | None, Callable[[], None] | None], float]:
+    """The function ``call(order, between_chunks)`` that runs one SGD pass over ``data``.
+
+    The kernel's objects are built here, once; see :func:`run_epoch`.
+    """
+    params, model = kernel_model(state, config, adagrad)
+    entries = _kernels.Entries(data.rows, data.cols, data.values)
+    chunk = chunk_updates(config.n_factors)
+
+    def call(order: np.ndarray | None, between_chunks: Callable[[], None] | None = None) -> float:
+        n = len(data) if order is None else len(order)
+        sse = 0.0
+        for start in range(0, n, chunk):
+            sse += model.epoch(params, entries, order, start, min(start + chunk, n))
+            if between_chunks is not None:
+                between_chunks()
+        return sse
+
+    return call
+
+
 def run_epoch(
     state: FactorState,
     data: Triplets,
@@ -355,26 +394,7 @@ def run_epoch(
     ``adagrad`` holds the accumulators of :func:`adagrad_state` when
     ``config.adaptive``.
     """
-    n = len(data) if order is None else len(order)
-    bias_args = (state.b, state.c) if config.biased else (None, None)
-    sse = 0.0
-    chunk = chunk_updates(config.n_factors)
-    for start in range(0, n, chunk):
-        stop = min(start + chunk, n)
-        if order is None:
-            rows, cols, values = data.rows[start:stop], data.cols[start:stop], data.values[start:stop]
-            chunk_order = None
-        else:
-            rows, cols, values = data.rows, data.cols, data.values
-            chunk_order = order[start:stop]
-        sse += _kernels.sgd_epoch(
-            rows, cols, values, state.P, state.Q, *bias_args, state.mu,
-            config.learning_rate, config.regularization, config.bias_regularization,
-            config.biased, chunk_order, config.adaptive, *adagrad,
-        )
-        if between_chunks is not None:
-            between_chunks()
-    return sse
+    return epoch_call(state, data, config, adagrad)(order, between_chunks)
 
 
 def blocked_tile_call(
@@ -392,16 +412,14 @@ def blocked_tile_call(
     g = blocked.grid
     chunk = chunk_updates(config.n_factors)
     sizes = np.diff(blocked.block_ptr)
-    bias_args = (state.b, state.c) if config.biased else (None, None)
+    params, model = kernel_model(state, config, adagrad)
+    kernel_blocked = _kernels.Blocked(
+        blocked.block_ptr, blocked.local_rows, blocked.local_cols, blocked.values, n_row_blocks=g.n_row_blocks,
+        n_col_blocks=g.n_col_blocks, row_block_size=g.row_block_size, col_block_size=g.col_block_size,
+    )
 
     def kernel(blocks: np.ndarray, seed: int, scratch: np.ndarray, keys: np.ndarray | None) -> float:
-        return _kernels.sgd_blocks(
-            blocked.local_rows, blocked.local_cols, blocked.values, blocked.block_ptr,
-            g.n_row_blocks, g.n_col_blocks, g.row_block_size, g.col_block_size,
-            state.P, state.Q, *bias_args, state.mu,
-            config.learning_rate, config.regularization, config.bias_regularization,
-            config.biased, blocks, seed, scratch, config.adaptive, *adagrad, keys,
-        )
+        return model.blocks(params, kernel_blocked, blocks, seed, scratch, keys)
 
     def call(blocks: np.ndarray, seed: int, scratch: np.ndarray, keys: np.ndarray | None = None) -> float:
         # keys: the blocks' numbers in a larger grid when ``blocked`` is one
@@ -429,7 +447,7 @@ def predict_pairs(state: FactorState, rows: np.ndarray, cols: np.ndarray) -> np.
     An unbiased model's biases and mu are zero, so one formula serves both.
     """
     out = np.empty(len(rows), dtype=state.P.dtype)
-    _kernels.predict(rows, cols, state.P, state.Q, state.b, state.c, state.mu, out)
+    _kernels.Model(state.P, state.Q, state.b, state.c, state.mu).predict(rows, cols, out)
     return out
 
 
@@ -610,11 +628,12 @@ def _epoch_runner(
             )
         return
     order = np.arange(len(data), dtype=np.int64) if config.shuffle else None
+    call = epoch_call(state, data, config, adagrad)
 
     def epoch_sse(epoch: int) -> float:
         if order is not None:
             rng.shuffle(order)
-        return run_epoch(state, data, order, config, interrupt.check, adagrad)
+        return call(order, interrupt.check)
 
     yield epoch_sse
 

@@ -13,6 +13,7 @@ from cmf._input import as_triplets
 
 N_ROWS, N_COLS, K, N = 9, 7, 5, 80
 LR, REG, REG_B = 0.1, 0.03, 0.02
+PARAMS = _kernels.Params(learning_rate=LR, regularization=REG, bias_regularization=REG_B, adaptive=True)
 
 
 def adagrad_reference(rows, cols, values, P, Q, b, c, mu, G_row, G_col, order):
@@ -62,7 +63,8 @@ def test_adaptive_epoch_equals_the_reference():
     rows, cols, values, *start = problem()
     order = np.random.default_rng(1).integers(0, N, 2 * N).astype(np.int64)  # with repeats
     got = [a.copy() for a in start]
-    sse = _kernels.sgd_epoch(rows, cols, values, *got[:4], 3.0, LR, REG, REG_B, True, order, True, *got[4:])
+    model = _kernels.Model(*got[:4], 3.0, row_adagrad=got[4], col_adagrad=got[5])
+    sse = model.epoch(PARAMS, _kernels.Entries(rows, cols, values), order)
     want = [a.copy() for a in start]
     sse_ref = adagrad_reference(rows, cols, values, *want[:4], 3.0, *want[4:], order)
     for a, w, name in zip(got, want, ["P", "Q", "b", "c", "G_row", "G_col"]):
@@ -78,9 +80,10 @@ def test_adaptive_blocked_epoch_equals_the_reference_in_the_same_order():
     blocked = _blocks.partition(data, grid)
     blocks = np.arange(9, dtype=np.int32)[::-1].copy()
     got = [a.copy() for a in start]
-    sse = _kernels.sgd_blocks(blocked.local_rows, blocked.local_cols, blocked.values, blocked.block_ptr, 3, 3, 3, 3,
-                              *got[:4], 3.0, LR, REG, REG_B, True, blocks, 77,
-                              np.empty(blocked.max_block, np.int32), True, *got[4:])
+    model = _kernels.Model(*got[:4], 3.0, row_adagrad=got[4], col_adagrad=got[5])
+    kernel_blocked = _kernels.Blocked(blocked.block_ptr, blocked.local_rows, blocked.local_cols, blocked.values,
+                                      n_row_blocks=3, n_col_blocks=3, row_block_size=3, col_block_size=3)
+    sse = model.blocks(PARAMS, kernel_blocked, blocks, 77, np.empty(blocked.max_block, np.int32))
     order = []
     for block in blocks:
         lo, hi = blocked.block_ptr[block], blocked.block_ptr[block + 1]
@@ -98,9 +101,9 @@ def test_adaptive_blocked_epoch_equals_the_reference_in_the_same_order():
 def test_adaptive_needs_accumulators_of_the_right_length():
     rows, cols, values, P, Q, b, c, G_row, G_col = problem()
     with pytest.raises(ValueError, match="2 \\* n_rows"):
-        _kernels.sgd_epoch(rows, cols, values, P, Q, b, c, 3.0, LR, REG, REG_B, True, None, True, G_row[:-1], G_col)
+        _kernels.Model(P, Q, b, c, 3.0, row_adagrad=G_row[:-1], col_adagrad=G_col)
     with pytest.raises(ValueError, match="adaptive"):
-        _kernels.sgd_epoch(rows, cols, values, P, Q, b, c, 3.0, LR, REG, REG_B, True, None, True, None, None)
+        _kernels.Model(P, Q, b, c, 3.0).epoch(PARAMS, _kernels.Entries(rows, cols, values))
 
 
 def test_adaptive_steps_cope_with_the_data_scale():

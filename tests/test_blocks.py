@@ -50,14 +50,21 @@ def visiting_order(blocked, blocks, seed):
     return np.concatenate(parts)
 
 
-def run_blocks(blocked, blocks, seed, state, mu, biased):
+def kernel_blocked(blocked, block_ptr=None):
+    """The kernel's view of a BlockedData (optionally with another block_ptr)."""
     g = blocked.grid
+    return _kernels.Blocked(
+        blocked.block_ptr if block_ptr is None else block_ptr, blocked.local_rows, blocked.local_cols,
+        blocked.values, n_row_blocks=g.n_row_blocks, n_col_blocks=g.n_col_blocks,
+        row_block_size=g.row_block_size, col_block_size=g.col_block_size,
+    )
+
+
+def run_blocks(blocked, blocks, seed, state, mu, biased):
     P, Q, b, c = state
-    return _kernels.sgd_blocks(
-        blocked.local_rows, blocked.local_cols, blocked.values, blocked.block_ptr,
-        g.n_row_blocks, g.n_col_blocks, g.row_block_size, g.col_block_size,
-        P, Q, b if biased else None, c if biased else None, mu,
-        HYPER["learning_rate"], HYPER["regularization"], HYPER["bias_regularization"], biased,
+    model = _kernels.Model(P, Q, b if biased else None, c if biased else None, mu)
+    return model.blocks(
+        _kernels.Params(**HYPER, update_biases=biased), kernel_blocked(blocked),
         np.asarray(blocks, dtype=np.int32), seed, np.empty(max(blocked.max_block, 1), dtype=np.int32),
     )
 
@@ -105,12 +112,9 @@ def test_partition_keeps_every_entry_once_inside_its_block(dtype, sizes):
 
 def test_partition_of_an_index_outside_the_shape_raises():
     data = random_triplets()
-    block_ptr = np.empty(5 * 5 + 1, dtype=np.int64)
-    out16 = np.empty(len(data), dtype=np.uint16)
     with pytest.raises(IndexError):
         # Shape one row too small for the data.
-        _kernels.partition(data.rows, data.cols, data.values, 20, 17, 4, 4,
-                           block_ptr, out16, out16.copy(), np.empty(len(data)))
+        _kernels.partition(_kernels.Entries(data.rows, data.cols, data.values), 20, 17, 4, 4)
 
 
 def test_partition_rejects_block_sizes_beyond_16_bit_local_indices():
@@ -209,17 +213,17 @@ def test_blocked_kernel_rejects_bad_blocks_and_short_scratch():
     blocked = _blocks.partition(data, grid)
     P, Q, b, c = random_state(data.shape, 3, np.float64)
     g = grid
-    args = (blocked.local_rows, blocked.local_cols, blocked.values, blocked.block_ptr,
-            g.n_row_blocks, g.n_col_blocks, g.row_block_size, g.col_block_size, P, Q, b, c, 3.0, 0.01, 0.01, 0.01, True)
+    model = _kernels.Model(P, Q, b, c, 3.0)
+    args = (_kernels.Params(learning_rate=0.01, regularization=0.01, bias_regularization=0.01), kernel_blocked(blocked))
     scratch = np.empty(blocked.max_block, dtype=np.int32)
     with pytest.raises(IndexError):
-        _kernels.sgd_blocks(*args, np.array([g.n_row_blocks * g.n_col_blocks], np.int32), 1, scratch)
+        model.blocks(*args, np.array([g.n_row_blocks * g.n_col_blocks], np.int32), 1, scratch)
     with pytest.raises(ValueError):
-        _kernels.sgd_blocks(*args, np.arange(3, dtype=np.int32), 1, scratch[:1])
+        model.blocks(*args, np.arange(3, dtype=np.int32), 1, scratch[:1])
     bad_ptr = blocked.block_ptr.copy()
     bad_ptr[1], bad_ptr[2] = bad_ptr[2], bad_ptr[1] - 1
     with pytest.raises(ValueError, match="block_ptr"):
-        _kernels.sgd_blocks(*args[:3], bad_ptr, *args[4:], np.arange(3, dtype=np.int32), 1, scratch)
+        kernel_blocked(blocked, bad_ptr)
     np.testing.assert_array_equal(P, random_state(data.shape, 3, np.float64)[0])  # nothing ran
 
 

@@ -96,10 +96,12 @@ def test_keys_change_only_the_order_inside_blocks():
     np.testing.assert_array_equal(results[0][1], results[1][1])
     assert not np.array_equal(results[0][1], results[2][1])
     with pytest.raises(ValueError, match="keys"):
-        _kernels.sgd_blocks(blocked.local_rows, blocked.local_cols, blocked.values, blocked.block_ptr,
-                            grid.n_row_blocks, grid.n_col_blocks, grid.row_block_size, grid.col_block_size,
-                            state.P, state.Q, state.b, state.c, 3.0, 0.01, 0.0, 0.0, True, blocks, 7,
-                            np.empty(blocked.max_block, np.int32), keys=blocks[:-1])
+        _kernels.Model(state.P, state.Q, state.b, state.c, 3.0).blocks(
+            _kernels.Params(learning_rate=0.01, regularization=0.0),
+            _kernels.Blocked(blocked.block_ptr, blocked.local_rows, blocked.local_cols, blocked.values,
+                             n_row_blocks=grid.n_row_blocks, n_col_blocks=grid.n_col_blocks,
+                             row_block_size=grid.row_block_size, col_block_size=grid.col_block_size),
+            blocks, 7, np.empty(blocked.max_block, np.int32), keys=blocks[:-1])
 
 
 def test_split_keeps_input_order_within_tiles():

@@ -3,7 +3,8 @@
 The consumer is compiled here, against the installed cmf, in a temporary
 folder: it cimports the cdef functions declared in ``cmf/_kernels.pxd``,
 which reach the C core through the C-API capsule of ``cmf._kernels``, so it
-is built with no cmf header on its include path and no library to link.
+is built with no library to link; ``cmf.get_include()`` on its include path
+gives it the structs of ``cmf.h`` that those functions take.
 """
 
 from __future__ import annotations
@@ -31,8 +32,35 @@ CONSUMER_PYX = textwrap.dedent(
     """
     # cython: language_level=3, boundscheck=False, wraparound=False
     from libc.stdint cimport int32_t, int64_t
+    from cmf._libcmf cimport (
+        cmf_params, cmf_model_f32, cmf_model_f64, cmf_triplets_f32, cmf_triplets_f64)
     from cmf._kernels cimport (
-        sgd_epoch_f32, sgd_epoch_f64, predict_f64, status_message)
+        default_params, sgd_epoch_f32, sgd_epoch_f64, predict_f64, status_message)
+
+
+    cdef cmf_params hyper(double lr, double reg, double reg_b, bint biased) noexcept nogil:
+        cdef cmf_params params = default_params()
+        params.learning_rate = lr
+        params.regularization = reg
+        params.bias_regularization = reg_b
+        params.update_biases = biased
+        return params
+
+
+    cdef cmf_model_f64 model_f64(const double[:, ::1] P, const double[:, ::1] Q,
+                                 const double[::1] b, const double[::1] c, double mu):
+        cdef cmf_model_f64 model
+        model.n_rows = <int32_t>P.shape[0]
+        model.n_cols = <int32_t>Q.shape[0]
+        model.n_factors = <int32_t>P.shape[1]
+        model.row_factors = <double *>&P[0, 0]
+        model.col_factors = <double *>&Q[0, 0]
+        model.row_bias = <double *>&b[0]
+        model.col_bias = <double *>&c[0]
+        model.global_mean = mu
+        model.row_adagrad = NULL
+        model.col_adagrad = NULL
+        return model
 
 
     def epoch_f64(const int32_t[::1] rows, const int32_t[::1] cols,
@@ -42,13 +70,15 @@ CONSUMER_PYX = textwrap.dedent(
                   const int64_t[::1] order):
         cdef double sse = 0.0
         cdef int status
+        cdef cmf_params params = hyper(lr, reg, reg_b, True)
+        cdef cmf_model_f64 model = model_f64(P, Q, b, c, mu)
+        cdef cmf_triplets_f64 data
+        data.rows = &rows[0]
+        data.cols = &cols[0]
+        data.values = &values[0]
+        data.n = values.shape[0]
         with nogil:
-            status = sgd_epoch_f64(&P[0, 0], &Q[0, 0], &b[0], &c[0],
-                                   <int32_t>P.shape[0], <int32_t>Q.shape[0],
-                                   <int32_t>P.shape[1], mu,
-                                   &rows[0], &cols[0], &values[0],
-                                   values.shape[0], &order[0], order.shape[0],
-                                   lr, reg, reg_b, True, &sse)
+            status = sgd_epoch_f64(&params, &model, &data, &order[0], order.shape[0], &sse)
         return status, sse
 
 
@@ -57,13 +87,25 @@ CONSUMER_PYX = textwrap.dedent(
                            float[:, ::1] Q, double lr, double reg):
         cdef double sse = 0.0
         cdef int status
+        cdef cmf_params params = hyper(lr, reg, 0.0, False)
+        cdef cmf_model_f32 model
+        cdef cmf_triplets_f32 data
+        model.n_rows = <int32_t>P.shape[0]
+        model.n_cols = <int32_t>Q.shape[0]
+        model.n_factors = <int32_t>P.shape[1]
+        model.row_factors = &P[0, 0]
+        model.col_factors = &Q[0, 0]
+        model.row_bias = NULL
+        model.col_bias = NULL
+        model.global_mean = 0.0
+        model.row_adagrad = NULL
+        model.col_adagrad = NULL
+        data.rows = &rows[0]
+        data.cols = &cols[0]
+        data.values = &values[0]
+        data.n = values.shape[0]
         with nogil:
-            status = sgd_epoch_f32(&P[0, 0], &Q[0, 0], NULL, NULL,
-                                   <int32_t>P.shape[0], <int32_t>Q.shape[0],
-                                   <int32_t>P.shape[1], 0.0,
-                                   &rows[0], &cols[0], &values[0],
-                                   values.shape[0], NULL, 0,
-                                   lr, reg, 0.0, False, &sse)
+            status = sgd_epoch_f32(&params, &model, &data, NULL, 0, &sse)
         return status, sse
 
 
@@ -72,11 +114,9 @@ CONSUMER_PYX = textwrap.dedent(
                 const double[::1] b, const double[::1] c, double mu,
                 double[::1] out):
         cdef int status
+        cdef cmf_model_f64 model = model_f64(P, Q, b, c, mu)
         with nogil:
-            status = predict_f64(&P[0, 0], &Q[0, 0], &b[0], &c[0],
-                                 <int32_t>P.shape[0], <int32_t>Q.shape[0],
-                                 <int32_t>P.shape[1], mu, &rows[0], &cols[0],
-                                 rows.shape[0], &out[0])
+            status = predict_f64(&model, &rows[0], &cols[0], rows.shape[0], &out[0])
         return status
 
 
@@ -87,11 +127,13 @@ CONSUMER_PYX = textwrap.dedent(
 
 CONSUMER_SETUP = textwrap.dedent(
     """
+    import cmf
     from Cython.Build import cythonize
     from setuptools import Extension, setup
 
-    # Deliberately no include_dirs and no libraries: the capsule is enough.
-    setup(ext_modules=cythonize([Extension("cmf_consumer", ["cmf_consumer.pyx"])]))
+    # The header declares the structs; no libraries: the capsule is enough.
+    setup(ext_modules=cythonize([Extension("cmf_consumer", ["cmf_consumer.pyx"],
+                                           include_dirs=[cmf.get_include()])]))
     """
 )
 
@@ -148,9 +190,9 @@ def _problem(dtype, seed=0, n_rows=7, n_cols=5, k=3, n=40):
     return rows, cols, values, P, Q, b, c, order
 
 
-def test_consumer_needs_no_cmf_header(consumer):
+def test_consumer_reaches_the_kernel_through_the_capsule(consumer):
     _, generated = consumer
-    assert "cmf.h" not in generated
+    assert '#include "cmf.h"' in generated  # the structs, from cmf.get_include()
     assert "PyCapsule" in generated or "__Pyx_ImportFunction" in generated
 
 
@@ -162,7 +204,9 @@ def test_consumer_epoch_matches_kernels_and_reference(consumer):
     spec = [a.copy() for a in (P, Q, b, c)]
     status, sse = module.epoch_f64(rows, cols, values, *theirs, 3.0, 0.05, 0.1, 0.02, order)
     assert status == 0
-    sse_kernels = _kernels.sgd_epoch(rows, cols, values, *ours, 3.0, 0.05, 0.1, 0.02, True, order)
+    sse_kernels = _kernels.Model(*ours, 3.0).epoch(
+        _kernels.Params(learning_rate=0.05, regularization=0.1, bias_regularization=0.02),
+        _kernels.Entries(rows, cols, values), order)
     sse_reference = reference_epoch(rows, cols, values, *spec, 3.0, 0.05, 0.1, 0.02, order)
     assert sse == sse_kernels
     for got, expected, reference in zip(theirs, ours, spec):
@@ -177,7 +221,9 @@ def test_consumer_float32_unbiased_epoch_matches_kernels(consumer):
     P2, Q2 = P.copy(), Q.copy()
     status, sse = module.epoch_f32_unbiased(rows, cols, values, P, Q, 0.05, 0.1)
     assert status == 0
-    expected = _kernels.sgd_epoch(rows, cols, values, P2, Q2, None, None, 0.0, 0.05, 0.1, 0.0, False)
+    expected = _kernels.Model(P2, Q2).epoch(
+        _kernels.Params(learning_rate=0.05, regularization=0.1, update_biases=False),
+        _kernels.Entries(rows, cols, values))
     assert sse == expected
     np.testing.assert_array_equal(P, P2)
     np.testing.assert_array_equal(Q, Q2)
@@ -216,7 +262,7 @@ def test_consumer_predict_and_status_codes(consumer):
     out = np.empty(4)
     assert module.predict(pairs_r, pairs_c, P, Q, b, c, 2.5, out) == 0
     expected = np.empty(4)
-    _kernels.predict(pairs_r, pairs_c, P, Q, b, c, 2.5, expected)
+    _kernels.Model(P, Q, b, c, 2.5).predict(pairs_r, pairs_c, expected)
     np.testing.assert_array_equal(out, expected)
     assert out[0] == pytest.approx(2.5 + b[0] + c[4] + P[0] @ Q[4], rel=1e-14)
     assert out[2] == pytest.approx(2.5 + c[1], rel=1e-14)

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, event, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import cmf  # noqa: E402
-from cmf import _training  # noqa: E402
+from cmf import _kernels, _training  # noqa: E402
 
 DOCUMENTED = (TypeError, ValueError, IndexError, cmf.NotFittedError, cmf.DivergenceError)
 INT32_MAX = 2**31 - 1
@@ -551,3 +551,81 @@ def test_complete_refuses_sparse_matrices_of_non_numbers(fitted, dtype):
     X = sp.csr_matrix(np.ones(SHAPE)).astype(dtype)
     with pytest.raises(TypeError, match="numbers"):
         fitted.complete(X)
+
+
+# ----------------------------------------------------------------------
+# The private kernel bindings (cmf._kernels): every array is checked once,
+# when the model, entries or blocked entries are built
+# ----------------------------------------------------------------------
+KERNEL_SPOILS = [None, "dtype", "layout", "length", "read-only"]
+KERNEL_ARRAYS = ["P", "Q", "b", "c", "rows", "cols", "values"]
+
+
+@st.composite
+def kernel_case(draw):
+    """A small model and entries, one of their arrays perhaps spoilt, and the expected refusal."""
+    dtype = draw(st.sampled_from(["float32", "float64"]))
+    n_rows, n_cols, k, n = draw(st.integers(0, 4)), draw(st.integers(0, 4)), draw(st.integers(1, 3)), draw(st.integers(0, 6))
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    index = st.lists(st.one_of(st.integers(0, 4), st.integers(-2, -1), st.just(INT32_MAX)), min_size=n, max_size=n)
+    arrays = {
+        "P": rng.standard_normal((n_rows, k)).astype(dtype), "Q": rng.standard_normal((n_cols, k)).astype(dtype),
+        "b": np.zeros(n_rows, dtype), "c": np.zeros(n_cols, dtype),
+        "rows": np.array(draw(index), np.int32), "cols": np.array(draw(index), np.int32),
+        "values": rng.uniform(-2, 2, n).astype(dtype),
+    }
+    spoil, target = draw(st.sampled_from(KERNEL_SPOILS)), draw(st.sampled_from(KERNEL_ARRAYS))
+    a = arrays[target]
+    refused = spoil in ("dtype", "length")
+    if spoil == "dtype":
+        other = {"float32": "float64", "float64": "float32", "int32": "int64"}[str(a.dtype)]
+        arrays[target] = a.astype(other)
+    elif spoil == "length":
+        arrays[target] = np.concatenate([a, a[:1] if len(a) else np.zeros((1, *a.shape[1:]), a.dtype)])
+    elif spoil == "layout":
+        arrays[target] = np.repeat(a, 2, axis=-1)[..., ::2]
+        refused = not arrays[target].flags.c_contiguous
+    elif spoil == "read-only":
+        a.flags.writeable = False
+    return arrays, spoil, target, refused
+
+
+@FUZZ
+@given(kernel_case())
+def test_kernel_bindings_refuse_bad_arrays_and_run_on_good_ones(case):
+    arrays, spoil, target, refused = case
+    P, Q, b, c, rows, cols, values = (arrays[name] for name in KERNEL_ARRAYS)
+    kind, built = outcome(lambda: (_kernels.Model(P, Q, b, c, 0.5), _kernels.Entries(rows, cols, values)))
+    event(f"kernel {spoil} {target}: {kind}")
+    params = _kernels.Params(learning_rate=0.01, regularization=0.1, bias_regularization=0.1)
+    if (spoil, target) == ("dtype", "values"):  # entries valid alone, of the other precision than the model
+        assert kind == "ok", built
+        with pytest.raises(TypeError):
+            built[0].epoch(params, built[1])
+        return
+    if refused:
+        assert kind == "error" and isinstance(built, ValueError), built
+        return
+    assert kind == "ok", built
+    model, entries = built
+    n_rows, n_cols = P.shape[0], Q.shape[0]
+    inside = bool(np.all((rows >= 0) & (rows < n_rows) & (cols >= 0) & (cols < n_cols)))
+    before = [a.copy() for a in (P, Q, b, c)]
+    kind, sse = outcome(lambda: model.epoch(params, entries))
+    if spoil == "read-only" and target in "PQbc":
+        assert kind == "error" and "read-only" in str(sse)
+    elif inside or len(values) == 0:
+        assert kind == "ok" and np.isfinite(sse) and sse >= 0, sse
+    else:  # an empty model has no factor arrays at all: refused as such
+        assert kind == "error" and isinstance(sse, ValueError if 0 in P.shape + Q.shape else IndexError), sse
+    if kind == "error":  # a refused epoch changes nothing
+        for got, want in zip((P, Q, b, c), before):
+            np.testing.assert_array_equal(got, want)
+    out = np.empty(len(rows), P.dtype)
+    model.predict(rows, cols, out)  # unknown rows and columns fall back: never an error
+    assert np.all(np.isfinite(out))
+    kind, blocked = outcome(lambda: _kernels.partition(entries, n_rows, n_cols, 2, 3))
+    assert kind == ("ok" if inside or len(values) == 0 else "error"), blocked
+    if kind == "ok":
+        assert len(blocked) == len(values) and blocked.block_ptr[-1] == len(values)
+        assert blocked.n_row_blocks == -(-n_rows // 2) and blocked.n_col_blocks == -(-n_cols // 3)

@@ -54,13 +54,29 @@ def assert_is_epoch(m: cmf.MatrixFactorization, ref: cmf.MatrixFactorization) ->
     assert all(len(v) == m.n_epochs_ for v in m.history_.values())
 
 
-def interrupt_once(monkeypatch, *, epoch: int, call: int, kernel: str = "sgd_epoch") -> None:
+class CountingModel:
+    """A kernel model whose ``method`` calls go through ``wrap`` (the extension type's methods cannot be patched)."""
+
+    def __init__(self, model, method, wrap):
+        self._model, self._method, self._wrap = model, method, wrap
+
+    def __getattr__(self, name):
+        attr = getattr(self._model, name)
+        return self._wrap(attr) if name == self._method else attr
+
+
+def patch_kernel(monkeypatch, method: str, wrap) -> None:
+    """Route the ``method`` calls of every kernel model built from now on through ``wrap(real_method)``."""
+    real_model = _kernels.Model
+    monkeypatch.setattr(_kernels, "Model", lambda *a, **k: CountingModel(real_model(*a, **k), method, wrap))
+
+
+def interrupt_once(monkeypatch, *, epoch: int, call: int, kernel: str = "epoch") -> None:
     """Send SIGINT to this process from inside the ``call``-th kernel call of ``epoch``.
 
     The signal arrives while Python is between bytecodes, exactly as a real
     Ctrl-C during a chunk would.
     """
-    real = getattr(_kernels, kernel)
     calls = {"epoch": 0, "n": 0}
     real_penalty = _training.penalty
 
@@ -69,13 +85,15 @@ def interrupt_once(monkeypatch, *, epoch: int, call: int, kernel: str = "sgd_epo
         calls["n"] = 0
         return real_penalty(*args, **kwargs)
 
-    def sgd_epoch(*args, **kwargs):
-        calls["n"] += 1
-        if calls["epoch"] == epoch - 1 and calls["n"] == call:
-            signal.raise_signal(signal.SIGINT)
-        return real(*args, **kwargs)
+    def wrap(real):
+        def sgd_epoch(*args, **kwargs):
+            calls["n"] += 1
+            if calls["epoch"] == epoch - 1 and calls["n"] == call:
+                signal.raise_signal(signal.SIGINT)
+            return real(*args, **kwargs)
+        return sgd_epoch
 
-    monkeypatch.setattr(_kernels, kernel, sgd_epoch)
+    patch_kernel(monkeypatch, kernel, wrap)
     monkeypatch.setattr(_training, "penalty", counting_penalty)
 
 
@@ -106,18 +124,18 @@ def test_interrupt_in_a_blocked_epoch_restores_the_previous_epoch(monkeypatch, n
     rows, cols, values = synthetic(400, 300, 40_000)  # a 3 x 3 grid of tiles
     params = dict(blocking="auto", n_threads=n_threads)
     calls = {"n": 0}
-    real = _kernels.sgd_blocks
+    def wrap(real):
+        def count(*args, **kwargs):
+            calls["n"] += 1
+            return real(*args, **kwargs)
+        return count
 
-    def count(*args, **kwargs):
-        calls["n"] += 1
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(_kernels, "sgd_blocks", count)
+    patch_kernel(monkeypatch, "blocks", wrap)
     reference_after(1, rows, cols, values, **params)
     per_epoch = calls["n"]
     monkeypatch.undo()
     assert per_epoch >= 2, "the test needs several kernel calls per epoch"
-    interrupt_once(monkeypatch, epoch=4, call=2, kernel="sgd_blocks")
+    interrupt_once(monkeypatch, epoch=4, call=2, kernel="blocks")
     m = model(**params)
     with pytest.raises(KeyboardInterrupt):
         m.fit_triplets(rows, cols, values)

@@ -73,7 +73,9 @@ def test_kernel_order_indices_are_64_bit(dtype):
     for bad in (2**40, 2**32, -1, 2):
         order = np.array([0, bad], np.int64)
         with pytest.raises(IndexError):
-            _kernels.sgd_epoch(rows, rows, vals, P, Q, b, c, 0.0, 0.1, 0.1, 0.1, True, order)
+            _kernels.Model(P, Q, b, c, 0.0).epoch(
+                _kernels.Params(learning_rate=0.1, regularization=0.1, bias_regularization=0.1),
+                _kernels.Entries(rows, rows, vals), order)
 
 
 def test_an_impossible_fit_is_refused_before_allocating():
@@ -157,6 +159,6 @@ def test_kernel_refuses_sizes_beyond_int32_without_touching_memory():
     out = np.zeros(1, np.float32)
     tall, wide = flat.reshape(INT32_MAX + 1, 1), flat.reshape(1, INT32_MAX + 1)
     with pytest.raises(ValueError, match=r"2\*\*31 - 1"):
-        _kernels.predict(idx, idx, tall, np.zeros((2, 1), np.float32), None, None, 0.0, out)
+        _kernels.Model(tall, np.zeros((2, 1), np.float32)).predict(idx, idx, out)
     with pytest.raises(ValueError, match=r"2\*\*31 - 1"):
-        _kernels.predict(idx, idx, wide, wide, None, None, 0.0, out)
+        _kernels.Model(wide, wide).predict(idx, idx, out)

@@ -56,7 +56,9 @@ def test_a_padded_epoch_equals_the_reference_on_unpadded_factors_and_keeps_the_p
     width = state.P.shape[1]
     assert width > k
     for _ in range(3):
-        _kernels.sgd_epoch(rows, cols, values, state.P, state.Q, state.b, state.c, mu, 0.05, 0.1, 0.02, True, order)
+        _kernels.Model(state.P, state.Q, state.b, state.c, mu).epoch(
+            _kernels.Params(learning_rate=0.05, regularization=0.1, bias_regularization=0.02),
+            _kernels.Entries(rows, cols, values), order)
     rP, rQ, rb, rc = P.copy(), Q.copy(), b.copy(), c.copy()
     for _ in range(3):
         reference_epoch(rows, cols, values, rP, rQ, rb, rc, mu, 0.05, 0.1, 0.02, order)
