@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator, TypeVar
 
 import numpy as np
 
-from cmf._training import FactorState
+from cmf._train.state import FactorState
 
 __all__ = ["Fitted", "freeze", "pinned", "pinned_snapshot", "consistent"]
 

@@ -28,7 +28,7 @@ import numpy as np
 from cmf._fitted import freeze
 from cmf._input import INT32_MAX
 from cmf._memory import memory_limit
-from cmf._training import FactorState
+from cmf._train.state import FactorState
 
 __all__ = ["FORMAT_VERSION", "save_model", "load_model"]
 

@@ -20,7 +20,7 @@ import numpy as np
 from cmf._fitted import consistent
 from cmf._input import Triplets, as_triplets
 from cmf._labels import LabelMap
-from cmf._training import FactorState
+from cmf._train.state import FactorState
 from cmf.exceptions import ConvergenceWarning
 
 __all__ = ["FoldIn", "RecommenderMixin"]
@@ -264,7 +264,7 @@ class RecommenderMixin:
             return self.fit_ratings(data, validation=validation, callback=callback)
         config = self._config()
         if epochs is not None:
-            from cmf.model import _integer
+            from cmf._checks import integer as _integer
 
             config = dataclasses.replace(config, max_epochs=_integer(epochs, "epochs", minimum=1))
         if config.n_factors != self.user_factors_.shape[1] or config.dtype != self.user_factors_.dtype:

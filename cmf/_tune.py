@@ -92,7 +92,7 @@ class _Trial:
 
 def _advance(trial: _Trial, train: Any, valid: Any, epochs: int, patience: int) -> _Trial:
     """Train a trial for up to ``epochs`` more epochs from where it stopped."""
-    from cmf._training import FactorState
+    from cmf._train.state import FactorState
 
     model = trial.model
     started = time.perf_counter()

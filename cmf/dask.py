@@ -32,7 +32,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-import warnings
 from typing import Any, Sequence
 
 import numpy as np
@@ -47,9 +46,16 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "(or pip install 'dask[distributed]')"
     ) from exc
 
-from cmf import _blocks, _distributed, _exact, _training
+from cmf import _distributed
+from cmf._checks import is_integer
 from cmf._distributed import Layout
-from cmf.exceptions import ConvergenceWarning, DivergenceError
+from cmf._train import blocks as _blocks, exact as _exact
+from cmf._train.config import TrainingConfig, training_config
+from cmf._train.epochs import AdaGrad, draw_block_seed, training_grid
+from cmf._train.interrupt import DeferredInterrupt
+from cmf._train.state import FactorState
+from cmf._train.stats import DataStats, scale_from_square_sum
+from cmf.exceptions import DivergenceError
 from cmf.model import MatrixFactorization
 
 __all__ = ["WorkerLostError", "fit"]
@@ -132,13 +138,11 @@ def fit(
         If workers kept dying (more than ``max_recoveries`` times) or none
         is left.
     """
-    config = model._config()
+    config = training_config(model.get_params())
     if not (config.blocked and config.shuffle):
         raise ValueError("the distributed fit runs blocked, shuffled epochs: use blocking='auto' or True "
                          "and shuffle=True")
-    if config.patience is not None and validation is None:
-        raise ValueError("patience needs validation data: pass validation=(rows, cols, values)")
-    if not isinstance(max_recoveries, (int, np.integer)) or max_recoveries < 0:
+    if not is_integer(max_recoveries) or max_recoveries < 0:
         raise ValueError(f"max_recoveries must be an integer >= 0, got {max_recoveries!r}")
     client = _get_client(client)
     workers = _live_workers(client)
@@ -154,7 +158,7 @@ def fit(
         if n == 0:
             raise ValueError("no ratings: the data has no entries")
         shape = _shape(shape, stats)
-        grid = _training.training_grid(shape, n, config)
+        grid = training_grid(shape, n, config)
         G = sum(client.nthreads().values()) if n_tiles is None else int(n_tiles)
         if G < 1:
             raise ValueError(f"n_tiles must be >= 1, got {n_tiles}")
@@ -165,56 +169,63 @@ def fit(
         summaries = client.gather(client.map(_distributed.tile_summary, list(tiles.values()), pure=False))
         del pieces
         futures = list(tiles.values())  # drop the pieces: Dask keeps their lineage for recovery
-        row_counts, col_counts, mean = _totals(summaries, layout)
-        valid = model._validation_triplets(validation, shape, config, np.nan)
-
-        # The spread around the mean, summed exactly tile by tile: the same
-        # bits as the local fit's data_scale.
-        mu = mean if config.biased else 0.0
-        squares = client.gather(client.map(_distributed.tile_square_deviation, list(tiles.values()), mu=mu,
-                                           pure=False))
-        if any(s is None for s in squares):
-            raise ValueError("the ratings are too large to square in float64; rescale them before fitting")
-        scale = _training.scale_from_square_sum(_exact.merge_sums(squares), n, mu)
-
-        rng = np.random.default_rng(model.random_state)
-        state = _training.initial_state_from_counts(shape, row_counts, col_counts, mean, config, rng, scale)
-        # Rows padded as in the local fit (the same bits); train_loop cuts them back.
-        state = _training.pad_factors(state)
-        seed = _training.draw_block_seed(rng)
-        runner = _EpochRunner(client, tiles, layout, config, state, seed, max_recoveries)
-        result = _training.TrainingResult(state=state, data_scale=scale)
-        report = _print_epoch if model.verbose else None
+        cluster = _ClusterData(client, tiles, layout, summaries, max_recoveries)
         started = time.perf_counter()
         try:
-            result = _training.train_loop(
-                n, row_counts.astype(np.float64), col_counts.astype(np.float64), valid, config, report,
-                state, result, runner.epoch_sse,
-            )
-        except (DivergenceError, KeyboardInterrupt) as exc:
-            partial = getattr(exc, "result", None)
-            if partial is not None:
-                model._store(partial, shape, converged=False)
-                model.distributed_ = runner.summary(summaries, time.perf_counter() - started)
+            model._fit_source(cluster, validation, config)
+        except (DivergenceError, KeyboardInterrupt):
+            if cluster.runner is not None and cluster.runner.epoch_seconds:  # a partial model was kept
+                model.distributed_ = cluster.runner.summary(summaries, time.perf_counter() - started)
             raise
-        finally:
-            runner.release()
-        model._store(result, shape, converged=result.converged)
-        model.distributed_ = runner.summary(summaries, time.perf_counter() - started)
+        assert cluster.runner is not None
+        model.distributed_ = cluster.runner.summary(summaries, time.perf_counter() - started)
     finally:
         # Dropping the last reference to a future releases it on the
         # cluster (Client.cancel on chains of dependent keys can trip an
         # assertion in the scheduler); running tasks finish and are freed.
         futures.clear()
         tiles.clear()
-    if not result.converged:
-        warnings.warn(
-            f"training stopped at max_epochs={config.max_epochs} while the loss was still decreasing "
-            f"by more than tol={config.tol:g} per epoch; increase max_epochs or learning_rate, or raise tol",
-            ConvergenceWarning,
-            stacklevel=2,
-        )
     return model
+
+
+class _ClusterData:
+    """Ratings held in tiles on a Dask cluster, as the training pipeline sees them.
+
+    Implements :class:`cmf._train.epochs.TrainingData`: the statistics come
+    from the tiles (exact, so the same bits as a local fit's), the epochs
+    are an :class:`_EpochRunner`.
+    """
+
+    def __init__(self, client: "Client", tiles: dict[tuple[int, int], "distributed.Future"], layout: Layout,
+                 summaries: list[dict[str, Any]], max_recoveries: int) -> None:
+        self.client, self.tiles, self.layout = client, tiles, layout
+        self.summaries, self.max_recoveries = summaries, max_recoveries
+        self.shape = layout.shape
+        self.n_entries = sum(s["n"] for s in summaries)
+        self.resident_entries = 0  # the workers hold them
+        self.runner: _EpochRunner | None = None
+
+    def statistics(self, biased: bool, offset: float | None) -> DataStats:
+        """Counts and exact mean from the tile summaries; the spread summed exactly tile by tile."""
+        row_counts, col_counts, mean = _totals(self.summaries, self.layout)
+        mu = offset if offset is not None else (mean if biased else 0.0)
+        squares = self.client.gather(self.client.map(_distributed.tile_square_deviation, list(self.tiles.values()),
+                                                     mu=mu, pure=False))
+        if any(s is None for s in squares):
+            raise ValueError("the ratings are too large to square in float64; rescale them before fitting")
+        scale = scale_from_square_sum(_exact.merge_sums(squares), self.n_entries, mu)
+        return DataStats(self.shape, self.n_entries, row_counts, col_counts, mean, scale)
+
+    def epochs(self, state: FactorState, config: TrainingConfig, rng: np.random.Generator, adagrad: AdaGrad,
+               interrupt: DeferredInterrupt) -> "_EpochRunner":
+        """The runner of the epochs on the cluster; the block seed is drawn here, after the initial factors.
+
+        Ctrl-C is taken at the end of an epoch (``interrupt`` is not checked
+        inside one: the strata run on the cluster).
+        """
+        self.runner = _EpochRunner(self.client, self.tiles, self.layout, config, state, adagrad,
+                                   seed=draw_block_seed(rng), max_recoveries=self.max_recoveries)
+        return self.runner
 
 
 # ----------------------------------------------------------------------
@@ -241,7 +252,7 @@ def _live_workers(client: "Client") -> list[str]:
 
 def _source_futures(client: "Client", data: Any, columns: Sequence[Any] | None, sep: str | None,
                     dtype: np.dtype) -> list["distributed.Future"]:
-    """One future per input partition, each a checked :class:`cmf._distributed.Piece`."""
+    """One future per input partition, each checked :class:`cmf._input.Triplets` of no known shape yet."""
     import dask.array as da
 
     delayed = dask.delayed(_distributed.piece_from_arrays, pure=True)
@@ -372,13 +383,15 @@ _LOST_ERRORS: tuple[type[BaseException], ...] = tuple(
 class _EpochRunner:
     """Runs the strata of each epoch on the cluster and writes the model into ``state``.
 
-    The client's ``state`` always holds the model after the last completed
+    The epoch source of distributed fits (:class:`cmf._train.epochs.Epochs`):
+    the client's ``state`` always holds the model after the last completed
     epoch; it is the checkpoint from which an epoch is run again, with the
-    same schedule and so the same bits, when a worker is lost.
+    same schedule and so the same bits, when a worker is lost. Leaving the
+    context drops what is still running and the slabs.
     """
 
     def __init__(self, client: "Client", tiles: dict[tuple[int, int], "distributed.Future"], layout: Layout,
-                 config: _training.TrainingConfig, state: _training.FactorState, seed: int,
+                 config: TrainingConfig, state: FactorState, adagrad: AdaGrad, *, seed: int,
                  max_recoveries: int) -> None:
         self.client = client
         self.tiles = tiles
@@ -387,7 +400,7 @@ class _EpochRunner:
         self.state = state
         # AdaGrad accumulators (two per row and column) or (None, None); the
         # client keeps them with the model as part of the checkpoint.
-        self.adagrad = _training.adagrad_state(layout.shape, config)
+        self.adagrad = adagrad
         self.seed = seed
         self.max_recoveries = max_recoveries
         self.recoveries = 0
@@ -441,7 +454,17 @@ class _EpochRunner:
         self.row_nbytes = {I: _slab_nbytes(P, st.b, self.adagrad[0], *L.row_range(I)) for I in range(self.G)}
         self.col_nbytes = {J: _slab_nbytes(Q, st.c, self.adagrad[1], *L.col_range(J)) for J in range(self.G)}
 
+    def __enter__(self) -> "_EpochRunner":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
     # -- one epoch ------------------------------------------------------
+    def run(self, epoch: int) -> float:
+        """Run epoch ``epoch`` on the cluster (see :meth:`epoch_sse`); return the SSE."""
+        return self.epoch_sse(epoch)
+
     def epoch_sse(self, epoch: int) -> float:
         """Run epoch ``epoch``; write the model into ``state``; return the SSE.
 
@@ -620,8 +643,3 @@ def _token() -> str:
     """A unique suffix for task keys (readable on the dashboard, never reused)."""
     return f"{os.getpid()}-{next(_counter)}-{time.monotonic_ns()}"
 
-
-def _print_epoch(row: dict[str, float]) -> None:
-    from cmf.model import _print_epoch as print_epoch
-
-    print_epoch(row)

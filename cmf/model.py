@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import inspect
 import os
+import sys
 import warnings
 from typing import Any
 
 import numpy as np
 
-from cmf import _training
 from cmf._input import Triplets, as_triplets, check_pairs, to_triplets, _check_numeric, _observed_mask, _is_sparse
 from cmf._fitted import Fitted, consistent, freeze, pinned_snapshot, repin
-from cmf._memory import check_allocation, check_fit_memory
+from cmf._memory import check_allocation
 from cmf._recommend import RecommenderMixin
-from cmf._training import FactorState, TrainingConfig
-from cmf.exceptions import ConvergenceWarning, DivergenceError, NotFittedError
+from cmf._train import loop
+from cmf._train.config import TrainingConfig, training_config
+from cmf._train.epochs import TrainingData
+from cmf._train.state import FactorState, predict_pairs
+from cmf.exceptions import ConvergenceWarning, NotFittedError
 
 __all__ = ["MatrixFactorization"]
 
@@ -301,57 +304,8 @@ class MatrixFactorization(RecommenderMixin):
         return f"{type(self).__name__}({', '.join(changed)})"
 
     def _config(self) -> TrainingConfig:
-        """Validate the constructor parameters into a TrainingConfig."""
-        k = _integer(self.n_factors, "n_factors", minimum=1)
-        if k > 1_000_000:
-            raise ValueError(f"n_factors={k} is unreasonably large; use at most 1,000,000")
-        lr = _real(self.learning_rate, "learning_rate")
-        if not lr > 0:
-            raise ValueError(f"learning_rate must be > 0, got {lr}; try 0.01")
-        reg = _real(self.regularization, "regularization")
-        reg_b = _real(self.bias_regularization, "bias_regularization")
-        for value, name in ((reg, "regularization"), (reg_b, "bias_regularization")):
-            if value < 0:
-                raise ValueError(f"{name} must be >= 0, got {value}; a negative penalty rewards large factors")
-        tol = _real(self.tol, "tol")
-        if tol < 0:
-            raise ValueError(f"tol must be >= 0, got {tol}")
-        init_std = _real(self.init_std, "init_std")
-        if init_std < 0:
-            raise ValueError(f"init_std must be >= 0, got {init_std}")
-        patience = None if self.patience is None else _integer(self.patience, "patience", minimum=1)
-        try:
-            dtype = np.dtype(self.dtype)
-        except TypeError:
-            raise TypeError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}") from None
-        if dtype not in (np.float32, np.float64):
-            raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype.name}")
-        if isinstance(self.blocking, str) and self.blocking == "auto":
-            blocked = bool(self.shuffle)
-        elif isinstance(self.blocking, (bool, np.bool_)):
-            blocked = bool(self.blocking)
-            if blocked and not self.shuffle:
-                raise ValueError("blocking=True needs shuffle=True; with shuffle=False entries are visited as given")
-        else:
-            raise ValueError(f"blocking must be 'auto', True or False, got {self.blocking!r}")
-        n_threads = _available_cores() if self.n_threads is None else _integer(self.n_threads, "n_threads", minimum=1)
-        return TrainingConfig(
-            n_factors=k,
-            learning_rate=lr,
-            regularization=reg,
-            bias_regularization=reg_b,
-            max_epochs=_integer(self.max_epochs, "max_epochs", minimum=1),
-            tol=tol,
-            n_iter_no_change=_integer(self.n_iter_no_change, "n_iter_no_change", minimum=1),
-            init_std=init_std,
-            biased=bool(self.biased),
-            shuffle=bool(self.shuffle),
-            patience=patience,
-            dtype=dtype,
-            blocked=blocked,
-            n_threads=n_threads,
-            adaptive=bool(self.adaptive),
-        )
+        """Validate the constructor parameters into a TrainingConfig (:func:`cmf._train.config.training_config`)."""
+        return training_config(self.get_params())
 
     # ------------------------------------------------------------------
     # Fitting
@@ -392,8 +346,7 @@ class MatrixFactorization(RecommenderMixin):
         """
         config = self._config()
         data = to_triplets(X, missing=missing, mask=mask, dtype=config.dtype)
-        valid = self._validation_triplets(validation, data.shape, config, missing)
-        return self._fit(data, valid, config)
+        return self._fit_source(data, validation, config, missing=missing)
 
     def fit_triplets(
         self,
@@ -433,7 +386,18 @@ class MatrixFactorization(RecommenderMixin):
         """
         config = self._config()
         data = as_triplets(rows, cols, values, shape=shape, dtype=config.dtype)
-        valid = self._validation_triplets(validation, data.shape, config, np.nan)
+        return self._fit_source(data, validation, config)
+
+    def _fit_source(
+        self, data: Triplets | TrainingData, validation: Any, config: TrainingConfig, *, missing: Any = np.nan,
+    ) -> "MatrixFactorization":
+        """Check ``validation`` against ``data`` and fit: the entry of local and distributed fits alike.
+
+        ``data`` is local Triplets or data held elsewhere behind
+        :class:`cmf._train.epochs.TrainingData` (:mod:`cmf.dask`);
+        ``validation`` is what the user passed (see :meth:`fit`).
+        """
+        valid = self._validation_triplets(validation, data.shape, config, missing)
         return self._fit(data, valid, config)
 
     @staticmethod
@@ -461,52 +425,39 @@ class MatrixFactorization(RecommenderMixin):
         self, data: Triplets, valid: Triplets | None, config: TrainingConfig, *,
         report: Any = None, start: FactorState | None = None, labels: Any = None, seen: Any = None,
     ) -> "MatrixFactorization":
-        check_fit_memory(
-            data.shape[0], data.shape[1], len(data), config.n_factors, config.dtype.itemsize,
-            n_validation=0 if valid is None else len(valid), early_stopping=config.patience is not None,
-            blocked=config.blocked and config.shuffle, adaptive=config.adaptive,
-        )
-        rng = np.random.default_rng(self.random_state)
         if report is None and self.verbose:
             report = _print_epoch
-        try:
-            result = _training.train(data, valid, config, rng, report, start=start)
-        except (DivergenceError, KeyboardInterrupt) as exc:
-            partial = getattr(exc, "result", None)
+        outcome = loop.train(data, valid, config, self.random_state, report, start=start)
+        # Labels and the seen items (for recommend) belong to the fitted
+        # state and are published with it; data held elsewhere (cmf.dask)
+        # leaves no seen items.
+        if seen is None and isinstance(data, Triplets):
+            seen = data
+        if outcome.error is not None:
             # An interruption before the first epoch finished leaves nothing
             # worth keeping: the model stays as it was.
-            if partial is not None and (isinstance(exc, DivergenceError) or partial.n_epochs > 0):
-                self._store(partial, data.shape, converged=False,
-                            extras=self._data_extras(data if seen is None else seen, labels))
-            raise
-        # labels and the seen items (for recommend) belong to the fitted
-        # state and are published with it
-        self._store(result, data.shape, converged=result.converged,
-                    extras=self._data_extras(data if seen is None else seen, labels))
-        if not result.converged:
-            warnings.warn(
-                f"training stopped at max_epochs={config.max_epochs} while the loss was still decreasing "
-                f"by more than tol={config.tol:g} per epoch; increase max_epochs or learning_rate, or raise tol."
-                + _training.scale_hint(result.data_scale),
-                ConvergenceWarning,
-                stacklevel=3,
-            )
+            if outcome.stopped == loop.DIVERGED or outcome.n_epochs > 0:
+                self._store(outcome, data.shape, labels=labels, seen=seen)
+            raise outcome.error
+        self._store(outcome, data.shape, labels=labels, seen=seen)
+        if not outcome.converged:
+            warnings.warn(loop.convergence_message(config, outcome.data_scale), ConvergenceWarning,
+                          stacklevel=_caller_stacklevel())
         return self
 
     def _store(
-        self, result: _training.TrainingResult, shape: tuple[int, int], converged: bool,
-        extras: dict[str, Any] | None = None,
+        self, outcome: loop.TrainingResult, shape: tuple[int, int], *, labels: Any = None, seen: Any = None,
     ) -> None:
         # One assignment publishes the whole fitted state: a concurrent
         # predict sees either the previous snapshot or this one.
         self._fitted = freeze(
-            result.state,
+            outcome.state,
             shape=(int(shape[0]), int(shape[1])),
-            n_epochs=int(result.n_epochs),
-            converged=bool(converged),
-            best_epoch=result.best_epoch,
-            history={key: list(values) for key, values in result.history.items()},
-            extras={} if extras is None else extras,
+            n_epochs=int(outcome.n_epochs),
+            converged=bool(outcome.converged),
+            best_epoch=outcome.best_epoch,
+            history={key: list(values) for key, values in outcome.history.items()},
+            extras={} if seen is None and labels is None else self._data_extras(seen, labels),
         )
 
     # ------------------------------------------------------------------
@@ -611,7 +562,7 @@ class MatrixFactorization(RecommenderMixin):
         fitted = self._snapshot()
         rows, cols = self._encode_pairs(rows, cols)
         r, c, scalar = check_pairs(rows, cols, fitted.shape)
-        out = _training.predict_pairs(fitted.state, r, c)
+        out = predict_pairs(fitted.state, r, c)
         return float(out[0]) if scalar else out
 
     @consistent
@@ -675,7 +626,7 @@ class MatrixFactorization(RecommenderMixin):
         out = X.astype(dtype, copy=True)
         rows, cols = np.nonzero(~observed)
         r, c, _ = check_pairs(rows, cols, fitted.shape)
-        out[rows, cols] = _training.predict_pairs(fitted.state, r, c)
+        out[rows, cols] = predict_pairs(fitted.state, r, c)
         return out
 
     # ------------------------------------------------------------------
@@ -794,26 +745,11 @@ def _same(a: Any, b: Any) -> bool:
         return False
 
 
-def _available_cores() -> int:
-    """Cores this process may run on (the affinity mask where the OS has one)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
-
-
-def _integer(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
-def _real(value: Any, name: str) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    value = float(value)
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return value
+def _caller_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning raised by the caller point at the first frame outside cmf."""
+    frame = sys._getframe(2)
+    level = 2
+    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] == "cmf":
+        frame = frame.f_back
+        level += 1
+    return level

@@ -165,7 +165,7 @@ def _predict_dataset(model: Any, data: RatingDataset) -> np.ndarray:
     model does not know is predicted as the model predicts a row or column
     without ratings: the global mean plus the known side's bias.
     """
-    from cmf import _training
+    from cmf._train import state as _training
 
     rows, cols = data.rows.astype(np.int64), data.cols.astype(np.int64)
     labels = (model.user_labels_, model.item_labels_)

@@ -12,7 +12,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from cmf import _blocks, _distributed, _kernels, _training
+from cmf import _distributed, _kernels
+from cmf._train import blocks as _blocks, epochs as _training
 from cmf._input import Triplets
 from cmf.datasets import make_ratings
 

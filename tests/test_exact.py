@@ -7,7 +7,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from cmf._exact import exact_mean, exact_sum, mean_of_sum, merge_sums
+from cmf._train.exact import exact_mean, exact_sum, mean_of_sum, merge_sums
 
 
 def _reference_mean(values: np.ndarray) -> float:

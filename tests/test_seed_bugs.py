@@ -165,7 +165,8 @@ def test_cost_is_the_objective_over_observed_entries_only(seed_matrix):
     # initial state, plus the penalty summed per observed entry.
     from cmf._input import to_triplets
     from cmf._reference import reference_epoch
-    from cmf._training import TrainingConfig, initial_state
+    from cmf._train.config import TrainingConfig
+    from cmf._train.state import initial_state
 
     X = seed_matrix.copy()
     X[0, 1] = X[2, 4] = np.nan
