@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from cmf._checks import integer
 from cmf._fitted import consistent
 from cmf._input import Triplets, as_triplets
 from cmf._labels import LabelMap
@@ -264,9 +265,7 @@ class RecommenderMixin:
             return self.fit_ratings(data, validation=validation, callback=callback)
         config = self._config()
         if epochs is not None:
-            from cmf._checks import integer as _integer
-
-            config = dataclasses.replace(config, max_epochs=_integer(epochs, "epochs", minimum=1))
+            config = dataclasses.replace(config, max_epochs=integer(epochs, "epochs", minimum=1))
         if config.n_factors != self.user_factors_.shape[1] or config.dtype != self.user_factors_.dtype:
             raise ValueError(
                 "n_factors and dtype cannot change between fits: the model has "

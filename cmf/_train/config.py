@@ -72,24 +72,18 @@ def _learning_rate(value: Any, params: Mapping[str, Any]) -> float:
     return lr
 
 
-def _penalty(name: str) -> Callable[[Any, Mapping[str, Any]], float]:
+def _non_negative(name: str, hint: str = "") -> Callable[[Any, Mapping[str, Any]], float]:
     def check(value: Any, params: Mapping[str, Any]) -> float:
         value = real(value, name)
         if value < 0:
-            raise ValueError(f"{name} must be >= 0, got {value}; a negative penalty rewards large factors")
+            raise ValueError(f"{name} must be >= 0, got {value}{hint}")
         return value
 
     return check
 
 
-def _non_negative(name: str) -> Callable[[Any, Mapping[str, Any]], float]:
-    def check(value: Any, params: Mapping[str, Any]) -> float:
-        value = real(value, name)
-        if value < 0:
-            raise ValueError(f"{name} must be >= 0, got {value}")
-        return value
-
-    return check
+# Why a penalty must not be negative, in its error message.
+_PENALTY_HINT = "; a negative penalty rewards large factors"
 
 
 def _at_least_one(name: str, *, optional: bool = False) -> Callable[[Any, Mapping[str, Any]], int | None]:
@@ -135,8 +129,8 @@ def _flag(value: Any, params: Mapping[str, Any]) -> bool:
 _CHECKS: tuple[tuple[str, str, Callable[[Any, Mapping[str, Any]], Any]], ...] = (
     ("n_factors", "n_factors", _n_factors),
     ("learning_rate", "learning_rate", _learning_rate),
-    ("regularization", "regularization", _penalty("regularization")),
-    ("bias_regularization", "bias_regularization", _penalty("bias_regularization")),
+    ("regularization", "regularization", _non_negative("regularization", _PENALTY_HINT)),
+    ("bias_regularization", "bias_regularization", _non_negative("bias_regularization", _PENALTY_HINT)),
     ("tol", "tol", _non_negative("tol")),
     ("init_std", "init_std", _non_negative("init_std")),
     ("patience", "patience", _at_least_one("patience", optional=True)),

@@ -159,15 +159,10 @@ class Epochs(Protocol):
 class TrainingData(Protocol):
     """Training data wherever it lives: its size, its statistics, its epochs.
 
-    Attributes
-    ----------
-    shape : tuple of int
-        ``(n_rows, n_cols)``.
-    n_entries : int
-        Number of training entries.
-    resident_entries : int
-        How many of them this process holds (0 when a cluster holds them):
-        what the memory check counts.
+    ``shape`` and ``n_entries`` are those of the matrix and its entries (as
+    in :class:`~cmf._train.stats.DataStats`); ``resident_entries`` counts the
+    entries this process holds (0 when a cluster holds them), which is what
+    the memory check counts.
     """
 
     shape: tuple[int, int]
