@@ -51,7 +51,7 @@ from cmf._checks import is_integer
 from cmf._dask_epochs import WorkerLostError, _ClusterData, _live_workers
 from cmf._dask_epochs import _EpochRunner  # noqa: F401  (cmf.dask._EpochRunner: the epochs of a fit, for tests)
 from cmf._distributed import Layout
-from cmf._train.config import training_config
+from cmf._train.config import require_validation, training_config
 from cmf._train.epochs import training_grid
 from cmf.exceptions import DivergenceError
 from cmf.model import MatrixFactorization
@@ -129,6 +129,7 @@ def fit(
     if not (config.blocked and config.shuffle):
         raise ValueError("the distributed fit runs blocked, shuffled epochs: use blocking='auto' or True "
                          "and shuffle=True")
+    require_validation(config, validation)
     if not is_integer(max_recoveries) or max_recoveries < 0:
         raise ValueError(f"max_recoveries must be an integer >= 0, got {max_recoveries!r}")
     client = _get_client(client)

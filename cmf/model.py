@@ -15,7 +15,7 @@ from cmf._fitted import Fitted, consistent, freeze, pinned_snapshot, repin
 from cmf._memory import check_allocation
 from cmf._recommend import RecommenderMixin
 from cmf._train import loop
-from cmf._train.config import TrainingConfig, training_config
+from cmf._train.config import TrainingConfig, require_validation, training_config
 from cmf._train.epochs import TrainingData
 from cmf._train.state import FactorState, predict_pairs
 from cmf.exceptions import ConvergenceWarning, NotFittedError
@@ -404,9 +404,8 @@ class MatrixFactorization(RecommenderMixin):
     def _validation_triplets(
         validation: Any, shape: tuple[int, int], config: TrainingConfig, missing: Any
     ) -> Triplets | None:
+        require_validation(config, validation)
         if validation is None:
-            if config.patience is not None:
-                raise ValueError("patience needs validation data: pass validation=(rows, cols, values)")
             return None
         if isinstance(validation, tuple) and len(validation) == 3:
             valid = as_triplets(*validation, shape=shape, dtype=config.dtype, name="validation values")
@@ -422,7 +421,7 @@ class MatrixFactorization(RecommenderMixin):
         return valid
 
     def _fit(
-        self, data: Triplets, valid: Triplets | None, config: TrainingConfig, *,
+        self, data: Triplets | TrainingData, valid: Triplets | None, config: TrainingConfig, *,
         report: Any = None, start: FactorState | None = None, labels: Any = None, seen: Any = None,
     ) -> "MatrixFactorization":
         if report is None and self.verbose:

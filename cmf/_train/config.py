@@ -17,7 +17,7 @@ import numpy as np
 
 from cmf._checks import integer, real
 
-__all__ = ["TrainingConfig", "training_config", "available_cores"]
+__all__ = ["TrainingConfig", "training_config", "available_cores", "require_validation"]
 
 
 @dataclass(frozen=True)
@@ -164,3 +164,21 @@ def training_config(params: Mapping[str, Any]) -> TrainingConfig:
         For the first invalid parameter, in the order of :data:`_CHECKS`.
     """
     return TrainingConfig(**{field: check(params[name], params) for field, name, check in _CHECKS})
+
+
+def require_validation(config: TrainingConfig, validation: Any) -> None:
+    """Refuse early stopping without validation data, before any work on the data.
+
+    Parameters
+    ----------
+    config : TrainingConfig
+    validation : object
+        What the user passed as ``validation`` (None for nothing).
+
+    Raises
+    ------
+    ValueError
+        When ``config.patience`` is set and ``validation`` is None.
+    """
+    if config.patience is not None and validation is None:
+        raise ValueError("patience needs validation data: pass validation=(rows, cols, values)")
