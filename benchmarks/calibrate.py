@@ -91,7 +91,7 @@ def main() -> None:
     if args.epochs < 1 or args.repeats < 1:
         parser.error("--epochs and --repeats must be at least 1")
 
-    from cmf import _blocks
+    from cmf._train import blocks as _blocks
 
     with tempfile.TemporaryDirectory(prefix="cmf-calibrate-") as tmp:
         cache = args.cache

@@ -5,7 +5,7 @@ dataclasses), so that Dask can ship it to a worker by reference, run it
 again on another worker after a failure, and get the same bits. Nothing
 here imports Dask.
 
-The layout: the block grid of :mod:`cmf._blocks` is cut into ``G x G``
+The layout: the block grid of :mod:`cmf._train.blocks` is cut into ``G x G``
 *tiles* (tile row ``I`` holds the row blocks ``row_bounds[I]:row_bounds[I+1]``,
 tile column ``J`` the column blocks ``col_bounds[J]:col_bounds[J+1]``), the
 tiles of the local blocked fit. Each tile's entries are partitioned into the
@@ -24,26 +24,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from cmf import _blocks, _exact, _training
-from cmf._input import Triplets
-
-
-@dataclass(frozen=True)
-class Piece:
-    """Entries of one input partition (or of one tile of it).
-
-    Attributes
-    ----------
-    rows, cols : ndarray of int32, shape (n,)
-    values : ndarray of float32 or float64, shape (n,)
-    """
-
-    rows: np.ndarray
-    cols: np.ndarray
-    values: np.ndarray
-
-    def __len__(self) -> int:
-        return int(self.values.shape[0])
+from cmf._input import Triplets, all_finite, all_whole
+from cmf._train import blocks as _blocks, exact as _exact
+from cmf._train.config import TrainingConfig
+from cmf._train.epochs import blocked_tile_call
+from cmf._train.state import FactorState, pad_factors, unpad_factors
+from cmf._train.stats import square_deviation_sum
 
 
 @dataclass(frozen=True)
@@ -54,7 +40,7 @@ class Layout:
     ----------
     shape : tuple of int
         ``(n_rows, n_cols)``.
-    grid : cmf._blocks.Grid
+    grid : cmf._train.blocks.Grid
         The block grid; ``grid.n_tiles`` is G.
     row_bounds, col_bounds : ndarray of int64, shape (G + 1,)
         Tile boundaries in row and column blocks.
@@ -67,7 +53,7 @@ class Layout:
 
     @classmethod
     def make(cls, shape: tuple[int, int], grid: _blocks.Grid) -> "Layout":
-        """The layout of ``grid``'s tiles, as :func:`cmf._blocks.epoch_schedule` cuts them."""
+        """The layout of ``grid``'s tiles, as :func:`cmf._train.blocks.epoch_schedule` cuts them."""
         G = grid.n_tiles
         return cls(shape, grid, _blocks._ranges(grid.n_row_blocks, G), _blocks._ranges(grid.n_col_blocks, G))
 
@@ -98,13 +84,13 @@ class Tile:
     ----------
     I, J : int
         Tile row and column.
-    blocked : cmf._blocks.BlockedData
+    blocked : cmf._train.blocks.BlockedData
         Entries in blocks; local indices relative to the tile's first row
         and column.
     row_counts, col_counts : ndarray of int64
         Entries per row (column) of the tile's row (column) range.
     exact_sum : tuple of (int, int)
-        The exact sum of the values (:mod:`cmf._exact`).
+        The exact sum of the values (:mod:`cmf._train.exact`).
     """
 
     I: int
@@ -118,15 +104,15 @@ class Tile:
 # ----------------------------------------------------------------------
 # Reading and checking the input partitions
 # ----------------------------------------------------------------------
-def _check_piece(rows: Any, cols: Any, values: Any, dtype: Any, where: str) -> Piece:
-    """Validate one partition's columns into a Piece with a clear error."""
+def _check_piece(rows: Any, cols: Any, values: Any, dtype: Any, where: str) -> Triplets:
+    """Validate one partition's columns into Triplets (of no known shape yet) with a clear error."""
     rows, cols, values = np.asarray(rows), np.asarray(cols), np.asarray(values)
     if not (rows.ndim == cols.ndim == values.ndim == 1) or not (len(rows) == len(cols) == len(values)):
         raise ValueError(f"{where}: rows, cols and values must be 1-D and of the same length, "
                          f"got shapes {rows.shape}, {cols.shape}, {values.shape}")
     for name, a in (("row", rows), ("column", cols)):
         if a.dtype.kind == "f":
-            if a.size and (not np.all(np.isfinite(a)) or np.any(a != np.floor(a))):
+            if not (all_finite(a) and all_whole(a)):
                 raise ValueError(f"{where}: {name} indices must be whole numbers")
         elif a.dtype.kind not in "iu" and a.size:
             raise TypeError(f"{where}: {name} indices must be integers, got dtype {a.dtype}")
@@ -137,20 +123,20 @@ def _check_piece(rows: Any, cols: Any, values: Any, dtype: Any, where: str) -> P
     if values.dtype.kind not in "iuf" and values.size:
         raise TypeError(f"{where}: values must be numbers, got dtype {values.dtype}")
     values = values.astype(dtype, copy=False)
-    if values.size and not np.all(np.isfinite(values)):
+    if not all_finite(values):
         raise ValueError(f"{where}: values must be finite (found NaN or infinity in {dtype.name}); "
                          "drop or impute them first")
     # int32 halves what the tiling moves; indices are below 2**31 (checked).
-    return Piece(rows.astype(np.int32, copy=False), cols.astype(np.int32, copy=False), values)
+    return Triplets(rows.astype(np.int32, copy=False), cols.astype(np.int32, copy=False), values, None)
 
 
-def piece_from_arrays(rows: Any, cols: Any, values: Any, dtype: Any, where: str) -> Piece:
-    """A Piece from three array chunks (a chunk of Dask arrays)."""
+def piece_from_arrays(rows: Any, cols: Any, values: Any, dtype: Any, where: str) -> Triplets:
+    """Triplets from three array chunks (a chunk of Dask arrays)."""
     return _check_piece(rows, cols, values, np.dtype(dtype), where)
 
 
-def piece_from_frame(frame: Any, columns: Sequence[Any], dtype: Any, where: str) -> Piece:
-    """A Piece from a pandas DataFrame partition and the names of its three columns."""
+def piece_from_frame(frame: Any, columns: Sequence[Any], dtype: Any, where: str) -> Triplets:
+    """Triplets from a pandas DataFrame partition and the names of its three columns."""
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise KeyError(f"{where}: no column(s) {missing}; the frame has {list(frame.columns)}")
@@ -158,7 +144,7 @@ def piece_from_frame(frame: Any, columns: Sequence[Any], dtype: Any, where: str)
     return _check_piece(r, c, v, np.dtype(dtype), where)
 
 
-def read_file(path: str | os.PathLike[str], sep: str | None, dtype: Any) -> Piece:
+def read_file(path: str | os.PathLike[str], sep: str | None, dtype: Any) -> Triplets:
     """Read ``row col value [...]`` lines from a text file on the worker.
 
     Parameters
@@ -175,7 +161,7 @@ def read_file(path: str | os.PathLike[str], sep: str | None, dtype: Any) -> Piec
 
     Returns
     -------
-    Piece
+    Triplets
     """
     where = os.fspath(path)
     try:
@@ -197,8 +183,8 @@ def read_file(path: str | os.PathLike[str], sep: str | None, dtype: Any) -> Piec
     return _check_piece(table[:, 0], table[:, 1], table[:, 2], np.dtype(dtype), where)
 
 
-def piece_stats(piece: Piece) -> dict[str, Any]:
-    """Entries, largest indices and the exact sum of the values of a Piece."""
+def piece_stats(piece: Triplets) -> dict[str, Any]:
+    """Entries, largest indices and the exact sum of the values of a partition's Triplets."""
     n = len(piece)
     return {
         "n": n,
@@ -211,8 +197,8 @@ def piece_stats(piece: Piece) -> dict[str, Any]:
 # ----------------------------------------------------------------------
 # Tiling (once per fit)
 # ----------------------------------------------------------------------
-def split_piece(piece: Piece, layout: Layout) -> list[Piece]:
-    """Cut a Piece by tile; element ``I * G + J`` goes to tile ``(I, J)``.
+def split_piece(piece: Triplets, layout: Layout) -> list[Triplets]:
+    """Cut a partition's Triplets by tile; element ``I * G + J`` goes to tile ``(I, J)``.
 
     Each part keeps the entries in their input order (a stable sort), so
     that a tile built from the parts of every partition, concatenated in
@@ -232,16 +218,16 @@ def split_piece(piece: Piece, layout: Layout) -> list[Piece]:
     parts = []
     for t in range(G * G):
         idx = order[bounds[t]:bounds[t + 1]]
-        parts.append(Piece(piece.rows[idx], piece.cols[idx], piece.values[idx]))
+        parts.append(Triplets(piece.rows[idx], piece.cols[idx], piece.values[idx], None))
     return parts
 
 
-def part_of(parts: list[Piece], index: int) -> Piece:
+def part_of(parts: list[Triplets], index: int) -> Triplets:
     """Element ``index`` of :func:`split_piece`'s result (a task of its own)."""
     return parts[index]
 
 
-def build_tile(layout: Layout, I: int, J: int, *parts: Piece) -> Tile:
+def build_tile(layout: Layout, I: int, J: int, *parts: Triplets) -> Tile:
     """Concatenate a tile's parts (in partition order) and partition them into blocks."""
     r0, r1 = layout.row_range(I)
     c0, c1 = layout.col_range(J)
@@ -282,8 +268,8 @@ def tile_summary(tile: Tile) -> dict[str, Any]:
 
 
 def tile_square_deviation(tile: Tile, mu: float) -> Any:
-    """Exact sum of a tile's squared deviations from ``mu`` (see cmf._training.data_scale), or None on overflow."""
-    return _training.square_deviation_sum(tile.blocked.values, mu)
+    """Exact sum of a tile's squared deviations from ``mu`` (see cmf._train.stats.data_scale), or None on overflow."""
+    return square_deviation_sum(tile.blocked.values, mu)
 
 
 # ----------------------------------------------------------------------
@@ -294,7 +280,7 @@ def run_tile(
     row_slab: tuple[np.ndarray, np.ndarray, np.ndarray | None],
     col_slab: tuple[np.ndarray, np.ndarray, np.ndarray | None],
     layout: Layout,
-    config: _training.TrainingConfig,
+    config: TrainingConfig,
     mu: float,
     blocks: np.ndarray,
     seed: int,
@@ -310,12 +296,12 @@ def run_tile(
         (two per row) or None. They are not modified: a task's inputs must
         stay valid for Dask to run it again.
     layout : Layout
-    config : cmf._training.TrainingConfig
+    config : cmf._train.config.TrainingConfig
     mu : float
         The model's global offset.
     blocks : ndarray of int32
         The tile's blocks in visiting order, numbered in the whole grid (a
-        tile of :func:`cmf._blocks.epoch_schedule`).
+        tile of :func:`cmf._train.blocks.epoch_schedule`).
     seed : int
         The epoch's seed of the orders inside the blocks.
 
@@ -333,11 +319,11 @@ def run_tile(
     c, B = (None if a is None else a.copy() for a in col_slab[1:])
     # Factor rows aligned and padded as in the local fit (the same bits),
     # cut back for the trip to the next worker.
-    state = _training.pad_factors(_training.FactorState(row_slab[0], col_slab[0], b, c, mu), copy=True)
-    call = _training.blocked_tile_call(state, tile.blocked, config, (A, B))
+    state = pad_factors(FactorState(row_slab[0], col_slab[0], b, c, mu), copy=True)
+    call = blocked_tile_call(state, tile.blocked, config, (A, B))
     scratch = np.empty(max(tile.blocked.max_block, 1), dtype=np.int32)
     sse = call(local, seed, scratch, np.ascontiguousarray(blocks, dtype=np.int32))
-    state = _training.unpad_factors(state, config.n_factors)
+    state = unpad_factors(state, config.n_factors)
     return (state.P, b, A), (state.Q, c, B), sse
 
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from cmf._input import check_pairs
 from cmf._labels import LabelMap
-from cmf._training import FactorState, predict_pairs
+from cmf._train.state import FactorState, predict_pairs
 
 __all__ = ["Fitted", "SeenItems", "SeenSource", "seen_source"]
 

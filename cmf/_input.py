@@ -30,14 +30,16 @@ class Triplets:
         Row and column index of each entry.
     values : ndarray of float32 or float64, shape (n,)
         The observed values, finite.
-    shape : tuple of int
-        ``(n_rows, n_cols)`` of the matrix the entries belong to.
+    shape : tuple of int or None
+        ``(n_rows, n_cols)`` of the matrix the entries belong to; None only
+        for a piece of a matrix whose shape is not known yet (a partition
+        read by a Dask worker, :mod:`cmf._distributed`).
     """
 
     rows: np.ndarray
     cols: np.ndarray
     values: np.ndarray
-    shape: tuple[int, int]
+    shape: tuple[int, int] | None
 
     def __len__(self) -> int:
         return int(self.values.shape[0])
@@ -77,6 +79,17 @@ def all_finite(values: np.ndarray) -> bool:
         return True
     return all(bool(np.isfinite(values[i:i + _FINITE_CHUNK]).all())
                for i in range(0, values.shape[0], _FINITE_CHUNK))
+
+
+def all_whole(values: np.ndarray) -> bool:
+    """Whether every value of a finite 1-D array is a whole number (integers always are).
+
+    Checked a chunk at a time, as :func:`all_finite`.
+    """
+    if not np.issubdtype(values.dtype, np.inexact):
+        return True
+    return all(bool(np.array_equal(chunk, np.floor(chunk)))
+               for chunk in (values[i:i + _FINITE_CHUNK] for i in range(0, values.shape[0], _FINITE_CHUNK)))
 
 
 def _finite_values(values: np.ndarray, dtype: np.dtype, name: str) -> np.ndarray:

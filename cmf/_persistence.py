@@ -29,7 +29,8 @@ from cmf._checks import is_integer
 from cmf._fitted import Fitted
 from cmf._input import INT32_MAX
 from cmf._memory import memory_limit
-from cmf._training import FactorState, TrainingConfig
+from cmf._train.config import TrainingConfig
+from cmf._train.state import FactorState
 
 __all__ = ["FORMAT_VERSION", "save_model", "load_model"]
 

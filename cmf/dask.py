@@ -32,7 +32,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-import warnings
 from typing import Any, Sequence
 
 import numpy as np
@@ -47,23 +46,17 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "(or pip install 'dask[distributed]')"
     ) from exc
 
-from cmf import _blocks, _distributed, _exact, _training
+from cmf import _distributed
+from cmf._checks import is_integer
+from cmf._dask_epochs import WorkerLostError, _ClusterData, _live_workers
+from cmf._dask_epochs import _EpochRunner  # noqa: F401  (cmf.dask._EpochRunner: the epochs of a fit, for tests)
 from cmf._distributed import Layout
-from cmf.exceptions import ConvergenceWarning, DivergenceError
+from cmf._train.config import require_validation, training_config
+from cmf._train.epochs import training_grid
+from cmf.exceptions import DivergenceError
 from cmf.model import MatrixFactorization
 
 __all__ = ["WorkerLostError", "fit"]
-
-# Seconds between checks that the workers a stratum runs on are alive.
-_POLL_SECONDS = 0.5
-
-
-class WorkerLostError(RuntimeError):
-    """Workers kept failing during a distributed fit; it stopped instead of guessing.
-
-    The model is left as it was before the fit.
-    """
-
 
 def fit(
     model: MatrixFactorization,
@@ -132,13 +125,12 @@ def fit(
         If workers kept dying (more than ``max_recoveries`` times) or none
         is left.
     """
-    config = model._config()
+    config = training_config(model.get_params())
     if not (config.blocked and config.shuffle):
         raise ValueError("the distributed fit runs blocked, shuffled epochs: use blocking='auto' or True "
                          "and shuffle=True")
-    if config.patience is not None and validation is None:
-        raise ValueError("patience needs validation data: pass validation=(rows, cols, values)")
-    if not isinstance(max_recoveries, (int, np.integer)) or max_recoveries < 0:
+    require_validation(config, validation)
+    if not is_integer(max_recoveries) or max_recoveries < 0:
         raise ValueError(f"max_recoveries must be an integer >= 0, got {max_recoveries!r}")
     client = _get_client(client)
     workers = _live_workers(client)
@@ -154,7 +146,7 @@ def fit(
         if n == 0:
             raise ValueError("no ratings: the data has no entries")
         shape = _shape(shape, stats)
-        grid = _training.training_grid(shape, n, config)
+        grid = training_grid(shape, n, config)
         G = sum(client.nthreads().values()) if n_tiles is None else int(n_tiles)
         if G < 1:
             raise ValueError(f"n_tiles must be >= 1, got {n_tiles}")
@@ -165,55 +157,22 @@ def fit(
         summaries = client.gather(client.map(_distributed.tile_summary, list(tiles.values()), pure=False))
         del pieces
         futures = list(tiles.values())  # drop the pieces: Dask keeps their lineage for recovery
-        row_counts, col_counts, mean = _totals(summaries, layout)
-        valid = model._validation_triplets(validation, shape, config, np.nan)
-
-        # The spread around the mean, summed exactly tile by tile: the same
-        # bits as the local fit's data_scale.
-        mu = mean if config.biased else 0.0
-        squares = client.gather(client.map(_distributed.tile_square_deviation, list(tiles.values()), mu=mu,
-                                           pure=False))
-        if any(s is None for s in squares):
-            raise ValueError("the ratings are too large to square in float64; rescale them before fitting")
-        scale = _training.scale_from_square_sum(_exact.merge_sums(squares), n, mu)
-
-        rng = np.random.default_rng(model.random_state)
-        state = _training.initial_state_from_counts(shape, row_counts, col_counts, mean, config, rng, scale)
-        # Rows padded as in the local fit (the same bits); train_loop cuts them back.
-        state = _training.pad_factors(state)
-        seed = _training.draw_block_seed(rng)
-        runner = _EpochRunner(client, tiles, layout, config, state, seed, max_recoveries)
-        result = _training.TrainingResult(state=state, data_scale=scale)
-        report = _print_epoch if model.verbose else None
+        cluster = _ClusterData(client, tiles, layout, summaries, max_recoveries)
         started = time.perf_counter()
         try:
-            result = _training.train_loop(
-                n, row_counts.astype(np.float64), col_counts.astype(np.float64), valid, config, report,
-                state, result, runner.epoch_sse,
-            )
-        except (DivergenceError, KeyboardInterrupt) as exc:
-            partial = getattr(exc, "result", None)
-            if partial is not None:
-                model._store(partial, shape, converged=False)
-                model.distributed_ = runner.summary(summaries, time.perf_counter() - started)
+            model._fit_source(cluster, validation, config)
+        except (DivergenceError, KeyboardInterrupt):
+            if cluster.runner is not None and cluster.runner.epoch_seconds:  # a partial model was kept
+                model.distributed_ = cluster.runner.summary(summaries, time.perf_counter() - started)
             raise
-        finally:
-            runner.release()
-        model._store(result, shape, converged=result.converged)
-        model.distributed_ = runner.summary(summaries, time.perf_counter() - started)
+        assert cluster.runner is not None
+        model.distributed_ = cluster.runner.summary(summaries, time.perf_counter() - started)
     finally:
         # Dropping the last reference to a future releases it on the
         # cluster (Client.cancel on chains of dependent keys can trip an
         # assertion in the scheduler); running tasks finish and are freed.
         futures.clear()
         tiles.clear()
-    if not result.converged:
-        warnings.warn(
-            f"training stopped at max_epochs={config.max_epochs} while the loss was still decreasing "
-            f"by more than tol={config.tol:g} per epoch; increase max_epochs or learning_rate, or raise tol",
-            ConvergenceWarning,
-            stacklevel=2,
-        )
     return model
 
 
@@ -234,14 +193,9 @@ def _get_client(client: Any) -> "Client":
     return client
 
 
-def _live_workers(client: "Client") -> list[str]:
-    """Addresses of the workers alive now (asks the scheduler)."""
-    return sorted(client.nthreads())
-
-
 def _source_futures(client: "Client", data: Any, columns: Sequence[Any] | None, sep: str | None,
                     dtype: np.dtype) -> list["distributed.Future"]:
-    """One future per input partition, each a checked :class:`cmf._distributed.Piece`."""
+    """One future per input partition, each checked :class:`cmf._input.Triplets` of no known shape yet."""
     import dask.array as da
 
     delayed = dask.delayed(_distributed.piece_from_arrays, pure=True)
@@ -331,297 +285,3 @@ def _build_tiles(client: "Client", pieces: list["distributed.Future"], layout: L
         if future.status == "error":
             future.result()  # raise the worker's error (bad index, ...)
     return tiles
-
-
-def _totals(summaries: list[dict[str, Any]], layout: Layout) -> tuple[np.ndarray, np.ndarray, float]:
-    """Global entries per row and column, and the exact mean of the values."""
-    n_rows, n_cols = layout.shape
-    row_counts = np.zeros(n_rows, dtype=np.int64)
-    col_counts = np.zeros(n_cols, dtype=np.int64)
-    for s in summaries:
-        r0, r1 = layout.row_range(s["I"])
-        c0, c1 = layout.col_range(s["J"])
-        row_counts[r0:r1] += s["row_counts"]
-        col_counts[c0:c1] += s["col_counts"]
-    total = _exact.merge_sums(s["exact_sum"] for s in summaries)
-    return row_counts, col_counts, _exact.mean_of_sum(total, sum(s["n"] for s in summaries))
-
-
-# ----------------------------------------------------------------------
-# Epochs
-# ----------------------------------------------------------------------
-class _Lost(Exception):
-    """A worker the epoch depends on is gone."""
-
-
-# Errors that mean "a worker went away", as opposed to errors of the task
-# itself (a divergence, bad data), which are raised to the caller.
-_LOST_ERRORS: tuple[type[BaseException], ...] = tuple(
-    error
-    for error in (
-        distributed.scheduler.KilledWorker,
-        getattr(distributed.client, "FutureCancelledError", None),
-        getattr(distributed.client, "FuturesCancelledError", None),  # several at once (2024.12+)
-        distributed.comm.CommClosedError,
-        OSError,
-    )
-    if isinstance(error, type)
-)
-
-
-class _EpochRunner:
-    """Runs the strata of each epoch on the cluster and writes the model into ``state``.
-
-    The client's ``state`` always holds the model after the last completed
-    epoch; it is the checkpoint from which an epoch is run again, with the
-    same schedule and so the same bits, when a worker is lost.
-    """
-
-    def __init__(self, client: "Client", tiles: dict[tuple[int, int], "distributed.Future"], layout: Layout,
-                 config: _training.TrainingConfig, state: _training.FactorState, seed: int,
-                 max_recoveries: int) -> None:
-        self.client = client
-        self.tiles = tiles
-        self.layout = layout
-        self.config = config
-        self.state = state
-        # AdaGrad accumulators (two per row and column) or (None, None); the
-        # client keeps them with the model as part of the checkpoint.
-        self.adagrad = _training.adagrad_state(layout.shape, config)
-        self.seed = seed
-        self.max_recoveries = max_recoveries
-        self.recoveries = 0
-        self.G = layout.grid.n_tiles
-        self.moved_bytes: list[int] = []      # between workers, per epoch
-        self.gathered_bytes: list[int] = []   # to the client, per epoch
-        self.scattered_bytes = 0               # client to workers (start and recoveries)
-        self.epoch_seconds: list[float] = []
-        # Submitted, not yet collected: epoch -> (outputs, bytes moved).
-        self.pending: dict[int, tuple[list[Any], int]] = {}
-        self.row_slabs: dict[int, Any] = {}
-        self.col_slabs: dict[int, Any] = {}
-        self.where_rows: dict[int, str] = {}
-        self.where_cols: dict[int, str] = {}
-        self._locate_tiles()
-        self._scatter_slabs()
-
-    # -- placement -------------------------------------------------------
-    def _locate_tiles(self) -> None:
-        distributed.wait(list(self.tiles.values()))
-        who = self.client.who_has(list(self.tiles.values()))
-        self.holder = {}
-        for key, future in self.tiles.items():
-            places = sorted(who.get(future.key, ()))
-            if future.status != "finished" or not places:
-                raise _Lost(f"tile {key} is not in memory")
-            self.holder[key] = places[0]
-
-    def _scatter_slabs(self) -> None:
-        """Send the client's model, cut into slabs, to the workers that use them first."""
-        st, L = self.state, self.layout
-        # Slabs travel without the rows' padding (run_tile pads them again).
-        k = self.config.n_factors
-        P, Q = st.P[:, :k], st.Q[:, :k]
-        self.row_slabs.clear()
-        self.col_slabs.clear()
-        for I in range(self.G):
-            r0, r1 = L.row_range(I)
-            where = self.holder[I, 0 if L.shape[0] >= L.shape[1] else I]
-            slab = (P[r0:r1].copy(), st.b[r0:r1].copy(), _cut(self.adagrad[0], r0, r1))
-            self.row_slabs[I] = self.client.scatter(slab, workers=[where], hash=False)
-            self.where_rows[I] = where
-            self.scattered_bytes += _nbytes(slab)
-        for J in range(self.G):
-            c0, c1 = L.col_range(J)
-            where = self.holder[J if L.shape[0] >= L.shape[1] else 0, J]
-            slab = (Q[c0:c1].copy(), st.c[c0:c1].copy(), _cut(self.adagrad[1], c0, c1))
-            self.col_slabs[J] = self.client.scatter(slab, workers=[where], hash=False)
-            self.where_cols[J] = where
-            self.scattered_bytes += _nbytes(slab)
-        self.row_nbytes = {I: _slab_nbytes(P, st.b, self.adagrad[0], *L.row_range(I)) for I in range(self.G)}
-        self.col_nbytes = {J: _slab_nbytes(Q, st.c, self.adagrad[1], *L.col_range(J)) for J in range(self.G)}
-
-    # -- one epoch ------------------------------------------------------
-    def epoch_sse(self, epoch: int) -> float:
-        """Run epoch ``epoch``; write the model into ``state``; return the SSE.
-
-        The next epoch's tasks are submitted before this one is collected:
-        they depend only on the slabs on the workers, so the workers go on
-        while the client collects the model and computes the loss. If
-        training stops after this epoch, :meth:`release` drops them.
-        """
-        while True:
-            started = time.perf_counter()
-            try:
-                for e in (epoch, epoch + 1):
-                    if e <= self.config.max_epochs and e not in self.pending:
-                        self._submit(e)
-                sse = self._collect(epoch)
-            except _Lost as lost:
-                self._drop_pending()
-                self._recover(lost)
-                continue
-            self.epoch_seconds.append(time.perf_counter() - started)
-            return sse
-
-    def _submit(self, epoch: int) -> None:
-        """Submit every stratum of ``epoch`` after the slabs submitted so far."""
-        schedule = _blocks.epoch_schedule(self.layout.grid, self.seed, epoch)
-        client, L, G = self.client, self.layout, self.G
-        moved = 0
-        sse_futures = np.empty((G, G), dtype=object)
-        for s, tiles in enumerate(schedule.strata):
-            for t, blocks in enumerate(tiles):
-                I, J = L.tile_of_blocks(blocks)
-                w = self.holder[I, J]
-                moved += self.row_nbytes[I] * (self.where_rows[I] != w)
-                moved += self.col_nbytes[J] * (self.where_cols[J] != w)
-                run = client.submit(
-                    _distributed.run_tile, self.tiles[I, J], self.row_slabs[I], self.col_slabs[J], L,
-                    self.config, self.state.mu, blocks, schedule.seed,
-                    key=f"cmf-dsgd-e{epoch}-s{s}-t{t}-{_token()}", workers=[w], allow_other_workers=False,
-                )
-                self.row_slabs[I] = client.submit(_distributed.item, run, 0, workers=[w], pure=False)
-                self.col_slabs[J] = client.submit(_distributed.item, run, 1, workers=[w], pure=False)
-                sse_futures[s, t] = client.submit(_distributed.item, run, 2, workers=[w], pure=False)
-                self.where_rows[I] = self.where_cols[J] = w
-        outputs = [self.row_slabs[I] for I in range(G)] + [self.col_slabs[J] for J in range(G)]
-        outputs += list(sse_futures.ravel())
-        # Only the epoch's last slabs and the tile errors are kept: the
-        # intermediate slabs are freed on the workers as soon as the next
-        # stratum has used them.
-        self.pending[epoch] = (outputs, moved)
-
-    def _collect(self, epoch: int) -> float:
-        """Wait for ``epoch``'s slabs and errors, copy them into ``state``; return the SSE."""
-        client, L, G = self.client, self.layout, self.G
-        outputs, moved = self.pending[epoch]
-        try:
-            self._wait(outputs, set(self.holder.values()))
-            values = client.gather(outputs)
-        except _LOST_ERRORS as exc:
-            raise _Lost(f"{type(exc).__name__}: {exc}") from exc
-        del self.pending[epoch]
-        # Only now, with every slab in hand, does the client's model change.
-        st = self.state
-        for I, (P, b, A) in enumerate(values[:G]):
-            r0, r1 = L.row_range(I)
-            st.P[r0:r1, :P.shape[1]] = P
-            st.b[r0:r1] = b
-            if A is not None:
-                self.adagrad[0][2 * r0:2 * r1] = A
-        for J, (Q, c, B) in enumerate(values[G:2 * G]):
-            c0, c1 = L.col_range(J)
-            st.Q[c0:c1, :Q.shape[1]] = Q
-            st.c[c0:c1] = c
-            if B is not None:
-                self.adagrad[1][2 * c0:2 * c1] = B
-        # The same (G, G) array summed the same way as the local fit's.
-        sse = np.array(values[2 * G:], dtype=np.float64).reshape(G, G)
-        self.moved_bytes.append(int(moved))
-        self.gathered_bytes.append(sum(_nbytes(v) for v in values[:2 * G]) + 8 * G * G)
-        return float(sse.sum())
-
-    def _drop_pending(self) -> None:
-        """Forget the submitted epochs; Dask releases their tasks."""
-        self.pending.clear()
-
-    def _wait(self, futures: list[Any], used: set[str]) -> None:
-        """Wait for ``futures``; raise _Lost as soon as a worker they need is gone."""
-        while True:
-            try:
-                distributed.wait(futures, timeout=_POLL_SECONDS)
-                return
-            except (TimeoutError, distributed.TimeoutError):
-                pass
-            for future in futures:
-                if future.status == "error":
-                    future.result()  # raises the task's own error (divergence, ...)
-                if future.status in ("cancelled", "lost"):
-                    raise _Lost(f"result {future.key} was lost")
-            missing = used - set(_live_workers(self.client))
-            if missing:
-                raise _Lost(f"worker(s) {sorted(missing)} left the cluster")
-
-    def _recover(self, lost: _Lost) -> None:
-        """Re-place the tiles (Dask rebuilds lost ones) and re-send the checkpoint."""
-        self.recoveries += 1
-        if self.recoveries > self.max_recoveries:
-            raise WorkerLostError(
-                f"a worker was lost {self.recoveries} times during the fit (last: {lost}); the fit stops "
-                f"rather than continue on a shrinking cluster. Raise max_recoveries (now "
-                f"{self.max_recoveries}) or check the workers' logs and memory limits."
-            ) from lost
-        deadline = time.monotonic() + 120.0
-        while True:
-            if not _live_workers(self.client):
-                if time.monotonic() > deadline:
-                    raise WorkerLostError("no Dask worker is left to continue the fit") from lost
-                time.sleep(_POLL_SECONDS)
-                continue
-            try:
-                self._locate_tiles()
-                break
-            except (_Lost, *_LOST_ERRORS):
-                if any(f.status == "cancelled" for f in self.tiles.values()):
-                    raise WorkerLostError(
-                        "the ratings held by the lost worker cannot be rebuilt: Dask no longer knows how to "
-                        "compute them (was the input scattered to the workers rather than loaded by them?). "
-                        "Load the ratings with Dask (files, read_parquet, from_array) so that they can be "
-                        "recomputed, or rerun the fit."
-                    ) from lost
-                if time.monotonic() > deadline:
-                    raise WorkerLostError("the rating tiles could not be rebuilt on the remaining workers") \
-                        from lost
-                time.sleep(_POLL_SECONDS)
-        self._scatter_slabs()
-
-    def release(self) -> None:
-        """Drop what is still running and the slabs: Dask frees them on the workers."""
-        self._drop_pending()
-        self.row_slabs.clear()
-        self.col_slabs.clear()
-
-    def summary(self, summaries: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
-        """The record stored as ``model.distributed_``."""
-        return {
-            "n_workers": len(set(self.holder.values())),
-            "n_tiles": self.G,
-            "grid": dataclasses.asdict(self.layout.grid),
-            "tile_bytes": int(sum(s["nbytes"] for s in summaries)),
-            "moved_bytes": list(self.moved_bytes),
-            "gathered_bytes": list(self.gathered_bytes),
-            "scattered_bytes": int(self.scattered_bytes),
-            "epoch_seconds": list(self.epoch_seconds),
-            "recoveries": self.recoveries,
-            "seconds": seconds,
-        }
-
-
-def _nbytes(value: Any) -> int:
-    if isinstance(value, tuple):
-        return sum(_nbytes(v) for v in value)
-    return int(getattr(value, "nbytes", 8))
-
-
-def _slab_nbytes(F: np.ndarray, bias: np.ndarray, acc: np.ndarray | None, lo: int, hi: int) -> int:
-    return int(F[lo:hi].nbytes + bias[lo:hi].nbytes + (0 if acc is None else acc[2 * lo:2 * hi].nbytes))
-
-
-def _cut(acc: np.ndarray | None, lo: int, hi: int) -> np.ndarray | None:
-    """The AdaGrad accumulators of rows lo:hi (two per row), or None."""
-    return None if acc is None else acc[2 * lo:2 * hi].copy()
-
-
-_counter = iter(range(1 << 62))
-
-
-def _token() -> str:
-    """A unique suffix for task keys (readable on the dashboard, never reused)."""
-    return f"{os.getpid()}-{next(_counter)}-{time.monotonic_ns()}"
-
-
-def _print_epoch(row: dict[str, float]) -> None:
-    from cmf.model import _print_epoch as print_epoch
-
-    print_epoch(row)

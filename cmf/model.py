@@ -4,7 +4,7 @@ This module is longer than the others on purpose: the class docstring is the
 model's specification (prediction, objective, updates, stopping, every
 parameter) and every public method of the estimator is defined here, so that
 one file shows its whole interface. The work is done below it: training in
-``cmf._training``, the fitted value (prediction, labels, seen items) in
+``cmf._train``, the fitted value (prediction, labels, seen items) in
 ``cmf._fitted``, recommendation in :mod:`cmf.recommend` and model files in
 ``cmf._persistence``; the methods here are short.
 """
@@ -14,25 +14,28 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import os
+import sys
 import threading
 import warnings
 from typing import Any, Callable
 
 import numpy as np
 
-from cmf import _training
 from cmf import recommend as _rec
 from cmf._checks import integer
 from cmf._dataset import as_dataset
 from cmf._fitted import Fitted, SeenSource, seen_source
 from cmf._input import Triplets, as_triplets, check_pairs, to_triplets, _check_numeric, _observed_mask, _is_sparse
 from cmf._labels import LabelMap
-from cmf._memory import check_allocation, check_fit_memory
+from cmf._memory import check_allocation
 from cmf._persistence import load_model, save_model
 from cmf._rating_input import align, index_array, new_ratings
 from cmf._split import train_test_split
-from cmf._training import FactorState, TrainingConfig
-from cmf.exceptions import ConvergenceWarning, DivergenceError, NotFittedError
+from cmf._train import loop
+from cmf._train.config import TrainingConfig, require_validation, training_config
+from cmf._train.epochs import TrainingData
+from cmf._train.state import FactorState, predict_pairs
+from cmf.exceptions import ConvergenceWarning, NotFittedError
 from cmf.recommend import FoldIn
 
 __all__ = ["MatrixFactorization"]
@@ -378,57 +381,8 @@ class MatrixFactorization:
         return f"{type(self).__name__}({', '.join(changed)})"
 
     def _config(self) -> TrainingConfig:
-        """Validate the constructor parameters into a TrainingConfig."""
-        k = _integer(self.n_factors, "n_factors", minimum=1)
-        if k > 1_000_000:
-            raise ValueError(f"n_factors={k} is unreasonably large; use at most 1,000,000")
-        lr = _real(self.learning_rate, "learning_rate")
-        if not lr > 0:
-            raise ValueError(f"learning_rate must be > 0, got {lr}; try 0.01")
-        reg = _real(self.regularization, "regularization")
-        reg_b = _real(self.bias_regularization, "bias_regularization")
-        for value, name in ((reg, "regularization"), (reg_b, "bias_regularization")):
-            if value < 0:
-                raise ValueError(f"{name} must be >= 0, got {value}; a negative penalty rewards large factors")
-        tol = _real(self.tol, "tol")
-        if tol < 0:
-            raise ValueError(f"tol must be >= 0, got {tol}")
-        init_std = _real(self.init_std, "init_std")
-        if init_std < 0:
-            raise ValueError(f"init_std must be >= 0, got {init_std}")
-        patience = None if self.patience is None else _integer(self.patience, "patience", minimum=1)
-        try:
-            dtype = np.dtype(self.dtype)
-        except TypeError:
-            raise TypeError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}") from None
-        if dtype not in (np.float32, np.float64):
-            raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype.name}")
-        if isinstance(self.blocking, str) and self.blocking == "auto":
-            blocked = bool(self.shuffle)
-        elif isinstance(self.blocking, (bool, np.bool_)):
-            blocked = bool(self.blocking)
-            if blocked and not self.shuffle:
-                raise ValueError("blocking=True needs shuffle=True; with shuffle=False entries are visited as given")
-        else:
-            raise ValueError(f"blocking must be 'auto', True or False, got {self.blocking!r}")
-        n_threads = _available_cores() if self.n_threads is None else _integer(self.n_threads, "n_threads", minimum=1)
-        return TrainingConfig(
-            n_factors=k,
-            learning_rate=lr,
-            regularization=reg,
-            bias_regularization=reg_b,
-            max_epochs=_integer(self.max_epochs, "max_epochs", minimum=1),
-            tol=tol,
-            n_iter_no_change=_integer(self.n_iter_no_change, "n_iter_no_change", minimum=1),
-            init_std=init_std,
-            biased=bool(self.biased),
-            shuffle=bool(self.shuffle),
-            patience=patience,
-            dtype=dtype,
-            blocked=blocked,
-            n_threads=n_threads,
-            adaptive=bool(self.adaptive),
-        )
+        """Validate the constructor parameters into a TrainingConfig (:func:`cmf._train.config.training_config`)."""
+        return training_config(self.get_params())
 
     # ------------------------------------------------------------------
     # Fitting
@@ -469,8 +423,7 @@ class MatrixFactorization:
         """
         config = self._config()
         data = to_triplets(X, missing=missing, mask=mask, dtype=config.dtype)
-        valid = self._validation_triplets(validation, data.shape, config, missing)
-        return self._fit(data, valid, config)
+        return self._fit_source(data, validation, config, missing=missing)
 
     def fit_triplets(
         self,
@@ -510,16 +463,26 @@ class MatrixFactorization:
         """
         config = self._config()
         data = as_triplets(rows, cols, values, shape=shape, dtype=config.dtype)
-        valid = self._validation_triplets(validation, data.shape, config, np.nan)
+        return self._fit_source(data, validation, config)
+
+    def _fit_source(
+        self, data: Triplets | TrainingData, validation: Any, config: TrainingConfig, *, missing: Any = np.nan,
+    ) -> "MatrixFactorization":
+        """Check ``validation`` against ``data`` and fit: the entry of local and distributed fits alike.
+
+        ``data`` is local Triplets or data held elsewhere behind
+        :class:`cmf._train.epochs.TrainingData` (:mod:`cmf.dask`);
+        ``validation`` is what the user passed (see :meth:`fit`).
+        """
+        valid = self._validation_triplets(validation, data.shape, config, missing)
         return self._fit(data, valid, config)
 
     @staticmethod
     def _validation_triplets(
         validation: Any, shape: tuple[int, int], config: TrainingConfig, missing: Any
     ) -> Triplets | None:
+        require_validation(config, validation)
         if validation is None:
-            if config.patience is not None:
-                raise ValueError("patience needs validation data: pass validation=(rows, cols, values)")
             return None
         if isinstance(validation, tuple) and len(validation) == 3:
             valid = as_triplets(*validation, shape=shape, dtype=config.dtype, name="validation values")
@@ -535,37 +498,27 @@ class MatrixFactorization:
         return valid
 
     def _fit(
-        self, data: Triplets, valid: Triplets | None, config: TrainingConfig, *,
+        self, data: Triplets | TrainingData, valid: Triplets | None, config: TrainingConfig, *,
         report: Any = None, start: FactorState | None = None, labels: Any = None, seen: Any = None,
     ) -> "MatrixFactorization":
-        check_fit_memory(
-            data.shape[0], data.shape[1], len(data), config.n_factors, config.dtype.itemsize,
-            n_validation=0 if valid is None else len(valid), early_stopping=config.patience is not None,
-            blocked=config.blocked and config.shuffle, adaptive=config.adaptive,
-        )
-        rng = np.random.default_rng(self.random_state)
         if report is None and self.verbose:
             report = _print_epoch
-        try:
-            result = _training.train(data, valid, config, rng, report, start=start)
-        except (DivergenceError, KeyboardInterrupt) as exc:
-            partial = getattr(exc, "result", None)
+        outcome = loop.train(data, valid, config, self.random_state, report, start=start)
+        # Labels and the seen items (for recommend) belong to the fitted
+        # state and are published with it; data held elsewhere (cmf.dask)
+        # leaves no seen items.
+        if seen is None and isinstance(data, Triplets):
+            seen = data
+        if outcome.error is not None:
             # An interruption before the first epoch finished leaves nothing
             # worth keeping: the model stays as it was.
-            if partial is not None and (isinstance(exc, DivergenceError) or partial.n_epochs > 0):
-                self._store(partial, data.shape, converged=False, labels=labels, seen=data if seen is None else seen)
-            raise
-        # labels and the seen items (for recommend) belong to the fitted
-        # state and are published with it
-        self._store(result, data.shape, labels=labels, seen=data if seen is None else seen)
-        if not result.converged:
-            warnings.warn(
-                f"training stopped at max_epochs={config.max_epochs} while the loss was still decreasing "
-                f"by more than tol={config.tol:g} per epoch; increase max_epochs or learning_rate, or raise tol."
-                + _training.scale_hint(result.data_scale),
-                ConvergenceWarning,
-                stacklevel=3,
-            )
+            if outcome.stopped == loop.DIVERGED or outcome.n_epochs > 0:
+                self._store(outcome, data.shape, labels=labels, seen=seen)
+            raise outcome.error
+        self._store(outcome, data.shape, labels=labels, seen=seen)
+        if not outcome.converged:
+            warnings.warn(loop.convergence_message(config, outcome.data_scale), ConvergenceWarning,
+                          stacklevel=_caller_stacklevel())
         return self
 
     def _store(
@@ -891,7 +844,7 @@ class MatrixFactorization:
         out = X.astype(dtype, copy=True)
         rows, cols = np.nonzero(~observed)
         r, c, _ = check_pairs(rows, cols, fitted.shape)
-        out[rows, cols] = _training.predict_pairs(fitted.state, r, c)
+        out[rows, cols] = predict_pairs(fitted.state, r, c)
         return out
 
     # ------------------------------------------------------------------
@@ -994,26 +947,11 @@ def _same(a: Any, b: Any) -> bool:
         return False
 
 
-def _available_cores() -> int:
-    """Cores this process may run on (the affinity mask where the OS has one)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
-
-
-def _integer(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
-def _real(value: Any, name: str) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    value = float(value)
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return value
+def _caller_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning raised by the caller point at the first frame outside cmf."""
+    frame = sys._getframe(2)
+    level = 2
+    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] == "cmf":
+        frame = frame.f_back
+        level += 1
+    return level

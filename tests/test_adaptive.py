@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import cmf
-from cmf import _blocks, _kernels
+from cmf import _kernels
+from cmf._train import blocks as _blocks
 from cmf._input import as_triplets
 
 N_ROWS, N_COLS, K, N = 9, 7, 5, 80

@@ -8,7 +8,8 @@ the training state aligned, and must not change any value.
 import numpy as np
 import pytest
 
-from cmf import _aligned, _training
+from cmf import _aligned
+from cmf._train import state as _training
 from cmf._input import Triplets
 
 

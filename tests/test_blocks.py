@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import cmf
-from cmf import _blocks, _kernels
+from cmf import _kernels
+from cmf._train import blocks as _blocks
 from cmf._input import as_triplets
 from cmf._reference import reference_epoch
 
@@ -320,7 +321,7 @@ def test_blocking_parameter_is_validated():
 def test_cutting_tiles_into_short_calls_changes_nothing(monkeypatch):
     # Large tiles are run in calls of about CHUNK_SIZE entries (so Ctrl-C is
     # seen between them); the result must not depend on where the cuts fall.
-    from cmf import _training
+    from cmf._train import epochs as _training
 
     monkeypatch.setattr(_blocks, "l2_cache_bytes", lambda: 16 << 10)
     rows, cols, values, shape = low_rank_ratings(300, 200)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import cmf
-from cmf import _training
+from cmf._train import loop as _training
 from cmf._dataset import RatingDataset
 
 N_ROWS, N_COLS = 120, 80
@@ -157,7 +157,8 @@ def test_publishing_a_fit_is_atomic_for_readers(data):
         state = _training.FactorState(
             m.user_factors_, m.item_factors_, m.user_bias_, m.item_bias_, m.global_mean_
         )
-        results.append(_training.TrainingResult(state=state, n_epochs=m.n_epochs_, history=m.history_))
+        results.append(_training.TrainingResult(state=state, n_epochs=m.n_epochs_, history=m.history_,
+                                                converged=True))
     shared = fit(data, seed=1)
     stop = threading.Event()
 
@@ -169,7 +170,7 @@ def test_publishing_a_fit_is_atomic_for_readers(data):
     def writer(i: int) -> None:
         try:
             for k in range(20_000):
-                shared._store(results[k % 2], (N_ROWS, N_COLS), converged=True)
+                shared._store(results[k % 2], (N_ROWS, N_COLS))
         finally:
             stop.set()
 

@@ -12,7 +12,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from cmf import _blocks, _distributed, _kernels, _training
+from cmf import _distributed, _kernels
+from cmf._train import blocks as _blocks, epochs as _training
 from cmf._input import Triplets
 from cmf.datasets import make_ratings
 
@@ -108,6 +109,7 @@ def test_split_keeps_input_order_within_tiles():
     d = make_ratings(900, 700, 10_000, random_state=5)
     layout = _layout(d, 2, itemsize=4)
     piece = _distributed.piece_from_arrays(d.rows, d.cols, d.values, "float32", "test")
+    assert isinstance(piece, Triplets) and piece.shape is None  # a partition's matrix is not known yet
     parts = _distributed.split_piece(piece, layout)
     order = np.arange(len(d.values))
     seen = []

@@ -1,4 +1,4 @@
-"""The exact, order-independent mean (cmf._exact) against Python's Fractions."""
+"""The exact, order-independent mean (cmf._train.exact) against Python's Fractions."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from cmf._exact import exact_mean, exact_sum, mean_of_sum, merge_sums
+from cmf._train.exact import exact_mean, exact_sum, mean_of_sum, merge_sums
 
 
 def _reference_mean(values: np.ndarray) -> float:

@@ -23,7 +23,8 @@ import numpy as np
 import pytest
 
 import cmf
-from cmf import _kernels, _training
+from cmf import _kernels
+from cmf._train import state as _training
 from cmf._input import as_triplets
 from cmf._reference import reference_epoch
 from cmf.exceptions import ConvergenceWarning

@@ -22,7 +22,8 @@ from hypothesis import HealthCheck, event, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import cmf  # noqa: E402
-from cmf import _kernels, _training  # noqa: E402
+from cmf import _kernels  # noqa: E402
+from cmf._train import loop as _training  # noqa: E402
 
 DOCUMENTED = (TypeError, ValueError, IndexError, cmf.NotFittedError, cmf.DivergenceError)
 INT32_MAX = 2**31 - 1

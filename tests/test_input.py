@@ -7,6 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 import cmf
+from cmf._input import _FINITE_CHUNK, all_whole
 
 
 def _seed(seed_matrix, cells=((0, 1), (2, 4)), marker=np.nan):
@@ -188,3 +189,10 @@ def test_all_finite_checks_every_chunk():
     with np.errstate(over="ignore"):
         narrowed = np.full(n, 1e300).astype(np.float32)  # inf after the cast
     assert all_finite(np.full(n, 1e300)) and not all_finite(narrowed)
+
+
+def test_all_whole_checks_every_chunk_without_a_full_size_mask():
+    values = np.arange(3 * _FINITE_CHUNK, dtype=np.float64)
+    assert all_whole(values) and all_whole(values.astype(np.int32))
+    values[-1] += 0.5  # in the last chunk
+    assert not all_whole(values)

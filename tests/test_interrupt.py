@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 import cmf
-from cmf import _kernels, _training
+from cmf import _kernels
+from cmf._train import epochs as _epochs, loop as _training
 
 SEED = 3
 
@@ -106,7 +107,7 @@ needs_main_thread_sigint = pytest.mark.skipif(
 @needs_main_thread_sigint
 def test_interrupt_mid_epoch_restores_the_previous_epoch(monkeypatch):
     rows, cols, values = synthetic(40, 30, 600)
-    monkeypatch.setattr(_training, "CHUNK_SIZE", 50)  # 12 chunks per epoch
+    monkeypatch.setattr(_epochs, "CHUNK_SIZE", 50)  # 12 chunks per epoch
     interrupt_once(monkeypatch, epoch=4, call=5)
     m = model()
     with pytest.raises(KeyboardInterrupt):
@@ -172,7 +173,7 @@ def test_interrupt_in_the_first_epoch_leaves_a_fitted_model_unchanged(monkeypatc
     rows, cols, values = synthetic(40, 30, 600)
     m = reference_after(2, rows, cols, values)
     before = m.user_factors_.copy(), m.n_epochs_
-    monkeypatch.setattr(_training, "CHUNK_SIZE", 50)
+    monkeypatch.setattr(_epochs, "CHUNK_SIZE", 50)
     interrupt_once(monkeypatch, epoch=1, call=2)
     with pytest.raises(KeyboardInterrupt):
         m.set_params(random_state=99).fit_triplets(rows, cols, values)
@@ -183,10 +184,10 @@ def test_interrupt_in_the_first_epoch_leaves_a_fitted_model_unchanged(monkeypatc
 def test_chunks_shrink_as_n_factors_grow():
     # The time of one call into C grows with the work per update; the chunk
     # keeps CHUNK_SIZE * 32 factor-updates per call beyond 32 factors.
-    assert _training.chunk_updates(8) == _training.CHUNK_SIZE
-    assert _training.chunk_updates(64) == _training.CHUNK_SIZE // 2
-    assert _training.chunk_updates(1024) == _training.CHUNK_SIZE // 32
-    assert _training.chunk_updates(10**9) == 1
+    assert _epochs.chunk_updates(8) == _epochs.CHUNK_SIZE
+    assert _epochs.chunk_updates(64) == _epochs.CHUNK_SIZE // 2
+    assert _epochs.chunk_updates(1024) == _epochs.CHUNK_SIZE // 32
+    assert _epochs.chunk_updates(10**9) == 1
 
 
 CHILD = textwrap.dedent(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cmf import _kernels, _training
+from cmf import _kernels
+from cmf._train import epochs as _training
 from cmf._input import as_triplets
 from cmf._reference import reference_epoch
 

@@ -9,7 +9,7 @@ import pytest
 
 from cmf import MatrixFactorization
 from cmf._dataset import RatingDataset
-from cmf._training import FactorState
+from cmf._train.state import FactorState
 from cmf.datasets import make_ratings
 from cmf.metrics import mae, rmse
 from cmf.model_selection import (

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import cmf
-from cmf import _aligned, _kernels, _training
+from cmf import _aligned, _kernels
+from cmf._train import state as _training
 from cmf._reference import reference_epoch
 
 

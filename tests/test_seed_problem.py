@@ -214,9 +214,9 @@ def test_seed_matrix_converges_for_many_seeds_in_float32(seed_matrix, n_unknown)
 # ----------------------------------------------------------------------
 def one_update(P, Q, b, c, mu, u, i, r, lr, reg, reg_b, biased=True):
     """Run the C kernel on the single entry (u, i, r), in place; return the SSE."""
-    return _kernels.sgd_epoch(
-        np.array([u], np.int32), np.array([i], np.int32), np.array([r], P.dtype),
-        P, Q, b if biased else None, c if biased else None, mu, lr, reg, reg_b, biased,
+    return _kernels.Model(P, Q, b if biased else None, c if biased else None, mu).epoch(
+        _kernels.Params(learning_rate=lr, regularization=reg, bias_regularization=reg_b, update_biases=biased),
+        _kernels.Entries(np.array([u], np.int32), np.array([i], np.int32), np.array([r], P.dtype)),
     )
 
 
@@ -277,8 +277,9 @@ def test_regularisation_sign_positive_penalty_shrinks_norm_over_an_epoch(biased)
     P0, Q0 = P.copy(), Q.copy()
     idx = np.arange(n, dtype=np.int32)
     lr, reg = 0.05, 0.4
-    sse = _kernels.sgd_epoch(idx, idx, values, P, Q, b if biased else None, c if biased else None,
-                             mu, lr, reg, 0.1, biased)
+    sse = _kernels.Model(P, Q, b if biased else None, c if biased else None, mu).epoch(
+        _kernels.Params(learning_rate=lr, regularization=reg, bias_regularization=0.1, update_biases=biased),
+        _kernels.Entries(idx, idx, values))
     assert sse == 0.0
     np.testing.assert_allclose(P, (1 - lr * reg) * P0, rtol=1e-15)
     np.testing.assert_allclose(Q, (1 - lr * reg) * Q0, rtol=1e-15)
@@ -362,7 +363,8 @@ def test_cost_is_the_objective_over_observed_entries_only(seed_matrix):
     # initial state, plus the penalty summed per observed entry.
     from cmf._input import to_triplets
     from cmf._reference import reference_epoch
-    from cmf._training import TrainingConfig, initial_state
+    from cmf._train.config import TrainingConfig
+    from cmf._train.state import initial_state
 
     X = seed_matrix.copy()
     X[0, 1] = X[2, 4] = np.nan

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import cmf
-from cmf import _blocks
+from cmf._train import blocks as _blocks
 
 
 def ratings(n_rows=900, n_cols=700, n=40_000, seed=0):

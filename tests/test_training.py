@@ -8,6 +8,12 @@ import numpy as np
 import pytest
 
 import cmf
+from cmf._input import as_triplets
+from cmf._train import loop
+from cmf._train.config import _CHECKS, TrainingConfig, training_config
+from cmf._train.epochs import BlockedEpochs, LocalData, PermutationEpochs
+from cmf._train.interrupt import DeferredInterrupt
+from cmf._train.state import adagrad_state, initial_state, pad_factors
 
 
 def _rmse(model, rows, cols, values):
@@ -121,3 +127,86 @@ def test_convergence_warning_points_at_the_callers_line(small_low_rank, make_mod
     with pytest.warns(cmf.ConvergenceWarning) as record:
         make_model(max_epochs=2).fit(small_low_rank.X)
     assert record[0].filename == __file__
+
+
+# ----------------------------------------------------------------------
+# The pipeline of cmf._train: why it stopped, one config table, epoch sources
+# ----------------------------------------------------------------------
+
+
+def _train(X, validation=None, **params):
+    model = cmf.MatrixFactorization(**{"n_factors": 2, "dtype": "float64", "random_state": 0, **params})
+    config = model._config()
+    rows, cols = np.nonzero(~np.isnan(X))
+    data = as_triplets(rows, cols, X[rows, cols], shape=X.shape, dtype=config.dtype)
+    valid = None if validation is None else as_triplets(*validation, shape=X.shape, dtype=config.dtype)
+    return loop.train(data, valid, config, 0)
+
+
+def test_the_loop_says_it_ran_out_of_epochs(small_low_rank):
+    result = _train(small_low_rank.X, max_epochs=3, tol=0.0)
+    assert (result.stopped, result.converged, result.n_epochs, result.error) == (loop.MAX_EPOCHS, False, 3, None)
+
+
+def test_the_loop_says_it_converged(small_low_rank):
+    result = _train(small_low_rank.X, max_epochs=200, tol=0.5, n_iter_no_change=1)
+    assert (result.stopped, result.converged, result.error) == (loop.CONVERGED, True, None)
+    assert result.n_epochs < 200
+
+
+def test_the_loop_says_it_stopped_early(small_low_rank):
+    result = _train(small_low_rank.X, small_low_rank.triplets(observed=False), n_factors=10, regularization=0.0,
+                    learning_rate=0.05, max_epochs=300, tol=0.0, n_iter_no_change=300, patience=3)
+    assert (result.stopped, result.converged, result.error) == (loop.EARLY_STOPPED, True, None)
+    assert result.n_epochs == result.best_epoch + 3
+
+
+def test_the_loop_returns_a_divergence_with_the_last_finite_epoch(seed_matrix):
+    result = _train(seed_matrix, learning_rate=1.0, tol=0.0)
+    assert result.stopped == loop.DIVERGED and not result.converged
+    assert isinstance(result.error, cmf.DivergenceError)
+    assert not hasattr(result.error, "result")  # nothing rides on the exception
+    assert result.n_epochs == result.error.epoch - 1 == len(result.history["epoch"])
+    assert result.state.P.shape == (4, 2)  # cut back from the padded rows
+    assert np.all(np.isfinite(result.state.P)) and np.all(np.isfinite(result.state.Q))
+
+
+def test_the_loop_returns_an_interruption_with_the_last_complete_epoch(small_low_rank, monkeypatch):
+    real_penalty, calls = loop.penalty, []
+
+    def penalty(*args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_penalty(*args)
+
+    monkeypatch.setattr(loop, "penalty", penalty)
+    result = _train(small_low_rank.X, max_epochs=10, tol=0.0)
+    assert result.stopped == loop.INTERRUPTED and isinstance(result.error, KeyboardInterrupt)
+    assert result.n_epochs == 2 and result.state.P.shape[1] == 2
+
+
+def test_every_training_parameter_is_checked_once_in_the_table():
+    names = {name for _, name, _ in _CHECKS}
+    assert names | {"random_state", "verbose"} == set(cmf.MatrixFactorization._param_names())
+    assert {field for field, _, _ in _CHECKS} == set(TrainingConfig.__dataclass_fields__)
+    model = cmf.MatrixFactorization(n_factors=3, blocking=False, n_threads=2, patience=4)
+    assert training_config(model.get_params()) == model._config()
+
+
+@pytest.mark.parametrize("blocking,kind", [(True, BlockedEpochs), (False, PermutationEpochs)])
+def test_local_epoch_sources_share_one_interface(small_low_rank, blocking, kind):
+    rows, cols, values = small_low_rank.triplets()
+    model = cmf.MatrixFactorization(n_factors=2, dtype="float64", blocking=blocking, n_threads=2)
+    config = model._config()
+    data = as_triplets(rows, cols, values, shape=small_low_rank.X.shape, dtype=config.dtype)
+    rng = np.random.default_rng(0)
+    state = pad_factors(initial_state(data, config, rng))
+    with DeferredInterrupt() as interrupt:
+        epochs = LocalData(data).epochs(state, config, rng, adagrad_state(data.shape, config), interrupt)
+        assert type(epochs) is kind
+        with epochs:
+            sse = [epochs.run(epoch) for epoch in (1, 2)]
+    assert sse[1] < sse[0]
+    if kind is BlockedEpochs:
+        assert epochs.runner._pool is None  # released on leaving

@@ -1,0 +1,184 @@
+"""The hyperparameters of one fit, each checked once, from a table.
+
+:func:`training_config` turns the estimator's constructor parameters (its
+``get_params()``) into a frozen :class:`TrainingConfig`. Every parameter has
+one row in :data:`_CHECKS`: its check and conversion, in the order the
+errors are reported. A new parameter is a field of TrainingConfig and a row
+there.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from cmf._checks import integer, real
+
+__all__ = ["TrainingConfig", "training_config", "available_cores", "require_validation"]
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Validated hyperparameters of one fit."""
+
+    n_factors: int
+    learning_rate: float
+    regularization: float
+    bias_regularization: float
+    max_epochs: int
+    tol: float
+    n_iter_no_change: int
+    init_std: float
+    biased: bool
+    shuffle: bool
+    patience: int | None
+    dtype: np.dtype
+    #: Cache-blocked epochs (see cmf._train.blocks); needs shuffle. False
+    #: visits one global permutation per epoch (or stored order without shuffle).
+    blocked: bool = False
+    #: Threads running the tiles of a stratum (blocked epochs only).
+    n_threads: int = 1
+    #: AdaGrad step sizes per factor row and bias (see cmf.h, cmf_params).
+    adaptive: bool = False
+
+
+def available_cores() -> int:
+    """Cores this process may run on (the affinity mask where the OS has one).
+
+    Returns
+    -------
+    int
+    """
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _n_factors(value: Any, params: Mapping[str, Any]) -> int:
+    k = integer(value, "n_factors", minimum=1)
+    if k > 1_000_000:
+        raise ValueError(f"n_factors={k} is unreasonably large; use at most 1,000,000")
+    return k
+
+
+def _learning_rate(value: Any, params: Mapping[str, Any]) -> float:
+    lr = real(value, "learning_rate")
+    if not lr > 0:
+        raise ValueError(f"learning_rate must be > 0, got {lr}; try 0.01")
+    return lr
+
+
+def _non_negative(name: str, hint: str = "") -> Callable[[Any, Mapping[str, Any]], float]:
+    def check(value: Any, params: Mapping[str, Any]) -> float:
+        value = real(value, name)
+        if value < 0:
+            raise ValueError(f"{name} must be >= 0, got {value}{hint}")
+        return value
+
+    return check
+
+
+# Why a penalty must not be negative, in its error message.
+_PENALTY_HINT = "; a negative penalty rewards large factors"
+
+
+def _at_least_one(name: str, *, optional: bool = False) -> Callable[[Any, Mapping[str, Any]], int | None]:
+    def check(value: Any, params: Mapping[str, Any]) -> int | None:
+        if optional and value is None:
+            return None
+        return integer(value, name, minimum=1)
+
+    return check
+
+
+def _dtype(value: Any, params: Mapping[str, Any]) -> np.dtype:
+    try:
+        dtype = np.dtype(value)
+    except TypeError:
+        raise TypeError(f"dtype must be 'float32' or 'float64', got {value!r}") from None
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype.name}")
+    return dtype
+
+
+def _blocked(value: Any, params: Mapping[str, Any]) -> bool:
+    shuffle = params["shuffle"]
+    if isinstance(value, str) and value == "auto":
+        return bool(shuffle)
+    if isinstance(value, (bool, np.bool_)):
+        if value and not shuffle:
+            raise ValueError("blocking=True needs shuffle=True; with shuffle=False entries are visited as given")
+        return bool(value)
+    raise ValueError(f"blocking must be 'auto', True or False, got {value!r}")
+
+
+def _n_threads(value: Any, params: Mapping[str, Any]) -> int:
+    return available_cores() if value is None else integer(value, "n_threads", minimum=1)
+
+
+def _flag(value: Any, params: Mapping[str, Any]) -> bool:
+    return bool(value)
+
+
+# (field of TrainingConfig, constructor parameter, check): checked in this
+# order, so that the first bad parameter is the one reported.
+_CHECKS: tuple[tuple[str, str, Callable[[Any, Mapping[str, Any]], Any]], ...] = (
+    ("n_factors", "n_factors", _n_factors),
+    ("learning_rate", "learning_rate", _learning_rate),
+    ("regularization", "regularization", _non_negative("regularization", _PENALTY_HINT)),
+    ("bias_regularization", "bias_regularization", _non_negative("bias_regularization", _PENALTY_HINT)),
+    ("tol", "tol", _non_negative("tol")),
+    ("init_std", "init_std", _non_negative("init_std")),
+    ("patience", "patience", _at_least_one("patience", optional=True)),
+    ("dtype", "dtype", _dtype),
+    ("blocked", "blocking", _blocked),
+    ("n_threads", "n_threads", _n_threads),
+    ("max_epochs", "max_epochs", _at_least_one("max_epochs")),
+    ("n_iter_no_change", "n_iter_no_change", _at_least_one("n_iter_no_change")),
+    ("biased", "biased", _flag),
+    ("shuffle", "shuffle", _flag),
+    ("adaptive", "adaptive", _flag),
+)
+
+
+def training_config(params: Mapping[str, Any]) -> TrainingConfig:
+    """Check the constructor parameters of an estimator into a TrainingConfig.
+
+    Parameters
+    ----------
+    params : mapping
+        ``MatrixFactorization.get_params()``; parameters that do not shape
+        training (``random_state``, ``verbose``) are ignored.
+
+    Returns
+    -------
+    TrainingConfig
+
+    Raises
+    ------
+    TypeError, ValueError
+        For the first invalid parameter, in the order of :data:`_CHECKS`.
+    """
+    return TrainingConfig(**{field: check(params[name], params) for field, name, check in _CHECKS})
+
+
+def require_validation(config: TrainingConfig, validation: Any) -> None:
+    """Refuse early stopping without validation data, before any work on the data.
+
+    Parameters
+    ----------
+    config : TrainingConfig
+    validation : object
+        What the user passed as ``validation`` (None for nothing).
+
+    Raises
+    ------
+    ValueError
+        When ``config.patience`` is set and ``validation`` is None.
+    """
+    if config.patience is not None and validation is None:
+        raise ValueError("patience needs validation data: pass validation=(rows, cols, values)")

@@ -1,0 +1,266 @@
+"""Epoch sources: where an epoch's updates come from, behind one small interface.
+
+An :class:`Epochs` object runs epoch after epoch on the training state in
+place (``run(epoch) -> sse``) and is a context manager, so that what it
+holds (a thread pool, futures on a cluster) is released however training
+ends. :class:`PermutationEpochs` visits one global permutation per epoch
+(or the stored order without shuffle), :class:`BlockedEpochs` the
+cache-blocked schedule of :mod:`cmf._train.blocks`; :mod:`cmf.dask` runs
+the same blocked schedule on a cluster. A :class:`TrainingData` (local
+:class:`LocalData`, or the Dask fit's) says how big the data is, measures its
+statistics and opens its epochs. Every epoch call into :mod:`cmf._kernels`
+is made here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+from cmf import _kernels
+from cmf._input import Triplets
+from cmf._train import blocks as _blocks
+from cmf._train.config import TrainingConfig
+from cmf._train.interrupt import DeferredInterrupt
+from cmf._train.state import FactorState
+from cmf._train.stats import DataStats, measure
+
+__all__ = ["Epochs", "TrainingData", "PermutationEpochs", "BlockedEpochs", "LocalData", "run_epoch", "epoch_call",
+           "blocked_tile_call", "chunk_updates", "training_grid", "draw_block_seed", "CHUNK_SIZE"]
+
+#: AdaGrad accumulators of rows and of columns, or (None, None) for plain SGD.
+AdaGrad = tuple["np.ndarray | None", "np.ndarray | None"]
+
+# Updates per call into C for n_factors <= 32. Between calls Python handles
+# signals (Ctrl-C), so a chunk must take well under a second: measured on a
+# loaded 2-core machine, 65536 random-access updates take about 40 ms at
+# k = 16, and the time per update grows about linearly with k beyond 32,
+# hence the scaling in chunk_updates (about 10-40 ms per chunk at any k,
+# against a few microseconds of overhead per call).
+CHUNK_SIZE = 1 << 16
+
+
+def chunk_updates(n_factors: int) -> int:
+    """Updates per call into C, so that one call takes a few tens of milliseconds."""
+    return max(1, CHUNK_SIZE * 32 // max(int(n_factors), 32))
+
+
+def training_grid(shape: tuple[int, int], n_entries: int, config: TrainingConfig) -> _blocks.Grid:
+    """The block grid of a blocked fit (shared with cmf.dask, so both cut alike)."""
+    return _blocks.choose_grid(shape[0], shape[1], config.n_factors, config.dtype.itemsize, n_entries=n_entries)
+
+
+def draw_block_seed(rng: np.random.Generator) -> int:
+    """The base seed of every blocked epoch's schedule, drawn after the initial factors."""
+    return int(rng.integers(0, np.iinfo(np.int64).max, dtype=np.int64))
+
+
+def kernel_model(state: FactorState, config: TrainingConfig, adagrad: AdaGrad = (None, None)) -> tuple[Any, Any]:
+    """The C kernel's parameters and model over ``state``, checked once and reused by every call."""
+    params = _kernels.Params(
+        learning_rate=config.learning_rate, regularization=config.regularization,
+        bias_regularization=config.bias_regularization, update_biases=config.biased, adaptive=config.adaptive,
+    )
+    biases = (state.b, state.c) if config.biased else (None, None)
+    model = _kernels.Model(state.P, state.Q, *biases, state.mu, row_adagrad=adagrad[0], col_adagrad=adagrad[1])
+    return params, model
+
+
+def epoch_call(
+    state: FactorState, data: Triplets, config: TrainingConfig, adagrad: AdaGrad = (None, None)
+) -> Callable[[np.ndarray | None, Callable[[], None] | None], float]:
+    """The function ``call(order, between_chunks)`` that runs one SGD pass over ``data`` on ``state``.
+
+    The kernel's objects are built here, once per fit. A pass visits
+    ``order`` (the stored order if None) in chunks of :func:`chunk_updates`
+    updates, so that Python can react to signals between calls into C; the
+    result is the same as one call. ``between_chunks``, when given, is
+    called after every chunk (it may raise to stop).
+    """
+    params, model = kernel_model(state, config, adagrad)
+    entries = _kernels.Entries(data.rows, data.cols, data.values)
+    chunk = chunk_updates(config.n_factors)
+
+    def call(order: np.ndarray | None, between_chunks: Callable[[], None] | None = None) -> float:
+        n = len(data) if order is None else len(order)
+        sse = 0.0
+        for start in range(0, n, chunk):
+            sse += model.epoch(params, entries, order, start, min(start + chunk, n))
+            if between_chunks is not None:
+                between_chunks()
+        return sse
+
+    return call
+
+
+def run_epoch(
+    state: FactorState,
+    data: Triplets,
+    order: np.ndarray | None,
+    config: TrainingConfig,
+    between_chunks: Callable[[], None] | None = None,
+    adagrad: AdaGrad = (None, None),
+) -> float:
+    """One SGD pass over ``data`` in ``order`` (stored order if None); returns the SSE.
+
+    :func:`epoch_call` for a single pass (fits build the call once instead).
+    """
+    return epoch_call(state, data, config, adagrad)(order, between_chunks)
+
+
+def blocked_tile_call(
+    state: FactorState,
+    blocked: _blocks.BlockedData,
+    config: TrainingConfig,
+    adagrad: AdaGrad = (None, None),
+) -> Callable[[np.ndarray, int, np.ndarray], float]:
+    """The function that runs the kernel on one tile's blocks (for BlockedRunner).
+
+    A tile's blocks are cut into calls of about :func:`chunk_updates`
+    entries, so that no single call into C runs long; the result is the same
+    as one call, since the blocks are visited in the same order either way.
+    """
+    g = blocked.grid
+    chunk = chunk_updates(config.n_factors)
+    sizes = np.diff(blocked.block_ptr)
+    params, model = kernel_model(state, config, adagrad)
+    kernel_blocked = _kernels.Blocked(
+        blocked.block_ptr, blocked.local_rows, blocked.local_cols, blocked.values, n_row_blocks=g.n_row_blocks,
+        n_col_blocks=g.n_col_blocks, row_block_size=g.row_block_size, col_block_size=g.col_block_size,
+    )
+
+    def kernel(blocks: np.ndarray, seed: int, scratch: np.ndarray, keys: np.ndarray | None) -> float:
+        return model.blocks(params, kernel_blocked, blocks, seed, scratch, keys)
+
+    def call(blocks: np.ndarray, seed: int, scratch: np.ndarray, keys: np.ndarray | None = None) -> float:
+        # keys: the blocks' numbers in a larger grid when ``blocked`` is one
+        # tile of it on a slab of the model (cmf.dask); None for the whole grid.
+        if len(blocks) * blocked.max_block <= chunk:
+            # Small tile (the usual case): one call, no bookkeeping, so that
+            # threads hold the GIL as briefly as possible.
+            return kernel(blocks, seed, scratch, keys)
+        counts = sizes[blocks]
+        # Group consecutive blocks by which chunk-sized window their first
+        # entry falls in: each call runs about ``chunk`` updates.
+        window = (np.cumsum(counts) - counts) // chunk
+        bounds = [0, *(np.flatnonzero(np.diff(window)) + 1).tolist(), len(blocks)]
+        sse = 0.0
+        for start, stop in zip(bounds[:-1], bounds[1:]):
+            sse += kernel(blocks[start:stop], seed, scratch, None if keys is None else keys[start:stop])
+        return sse
+
+    return call
+
+
+class Epochs(Protocol):
+    """Runs the epochs of one fit on its state, in place; a context manager.
+
+    Entering acquires what the epochs need (a thread pool, slabs of the
+    model on a cluster); leaving releases it, however training ended.
+    """
+
+    def __enter__(self) -> "Epochs": ...
+
+    def __exit__(self, *exc_info: object) -> None: ...
+
+    def run(self, epoch: int) -> float:
+        """Run epoch ``epoch`` (from 1) on the state; return its sum of squared errors."""
+        ...
+
+
+class TrainingData(Protocol):
+    """Training data wherever it lives: its size, its statistics, its epochs.
+
+    ``shape`` and ``n_entries`` are those of the matrix and its entries (as
+    in :class:`~cmf._train.stats.DataStats`); ``resident_entries`` counts the
+    entries this process holds (0 when a cluster holds them), which is what
+    the memory check counts.
+    """
+
+    shape: tuple[int, int]
+    n_entries: int
+    resident_entries: int
+
+    def statistics(self, biased: bool, offset: float | None) -> DataStats:
+        """The data's :class:`~cmf._train.stats.DataStats` (see :func:`cmf._train.stats.measure`)."""
+        ...
+
+    def epochs(self, state: FactorState, config: TrainingConfig, rng: np.random.Generator, adagrad: AdaGrad,
+               interrupt: DeferredInterrupt) -> Epochs:
+        """The epochs on ``state``; ``rng`` has drawn the initial factors already."""
+        ...
+
+
+class PermutationEpochs:
+    """Each epoch visits one global permutation of the entries (the stored order without shuffle).
+
+    Ctrl-C is checked between chunks of :func:`chunk_updates` updates.
+    """
+
+    def __init__(self, data: Triplets, state: FactorState, config: TrainingConfig, rng: np.random.Generator,
+                 adagrad: AdaGrad, interrupt: DeferredInterrupt) -> None:
+        self.rng, self.interrupt = rng, interrupt
+        self.order = np.arange(len(data), dtype=np.int64) if config.shuffle else None
+        self.call = epoch_call(state, data, config, adagrad)
+
+    def __enter__(self) -> "PermutationEpochs":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.order = None
+
+    def run(self, epoch: int) -> float:
+        """Run one epoch in a fresh order drawn from ``rng``; return the SSE."""
+        if self.order is not None:
+            self.rng.shuffle(self.order)
+        return self.call(self.order, self.interrupt.check)
+
+
+class BlockedEpochs:
+    """Cache-blocked epochs: entries partitioned once, strata of tiles run on a thread pool.
+
+    The base seed of every epoch's schedule is drawn from ``rng`` here,
+    after the initial factors, so that those stay what the seed always
+    gave. Ctrl-C is checked between strata, in the calling thread.
+    """
+
+    def __init__(self, data: Triplets, state: FactorState, config: TrainingConfig, rng: np.random.Generator,
+                 adagrad: AdaGrad, interrupt: DeferredInterrupt) -> None:
+        self.seed = draw_block_seed(rng)
+        self.grid = training_grid(data.shape, len(data), config)
+        self.blocked = _blocks.partition(data, self.grid)
+        self.tile_call = blocked_tile_call(state, self.blocked, config, adagrad)
+        self.runner = _blocks.BlockedRunner(self.blocked, config.n_threads)
+        self.interrupt = interrupt
+
+    def __enter__(self) -> "BlockedEpochs":
+        self.runner.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.runner.__exit__(*exc_info)
+
+    def run(self, epoch: int) -> float:
+        """Run the strata of epoch ``epoch``'s schedule; return the SSE."""
+        schedule = _blocks.epoch_schedule(self.grid, self.seed, epoch)
+        return self.runner.run_epoch(self.tile_call, schedule, between=self.interrupt.check)
+
+
+class LocalData:
+    """Training data held in this process as :class:`~cmf._input.Triplets`."""
+
+    def __init__(self, data: Triplets) -> None:
+        self.data = data
+        self.shape = data.shape
+        self.n_entries = self.resident_entries = len(data)
+
+    def statistics(self, biased: bool, offset: float | None) -> DataStats:
+        """:func:`cmf._train.stats.measure` of the entries."""
+        return measure(self.data, biased, offset)
+
+    def epochs(self, state: FactorState, config: TrainingConfig, rng: np.random.Generator, adagrad: AdaGrad,
+               interrupt: DeferredInterrupt) -> Epochs:
+        """Blocked epochs when ``config`` asks for them (and shuffles), else permutation epochs."""
+        kind = BlockedEpochs if config.blocked and config.shuffle else PermutationEpochs
+        return kind(self.data, state, config, rng, adagrad, interrupt)

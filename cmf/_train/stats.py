@@ -1,0 +1,183 @@
+"""Statistics of the training data: entries per row and column, exact mean, scale.
+
+Each is computed once per fit, exactly (independent of the order and the
+splitting of the values), so that a distributed fit (:mod:`cmf.dask`)
+computes the same bits from its pieces: :class:`DataStats` carries them into
+the pipeline's setup whichever way they were computed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from cmf._input import Triplets, all_finite
+from cmf._train import exact as _exact
+
+__all__ = ["DataStats", "measure", "index_counts", "exact_mean", "robust_mean", "data_scale",
+           "square_deviation_sum", "scale_from_square_sum", "scale_hint"]
+
+# Entries counted per bincount call (see index_counts).
+_COUNT_CHUNK = 1 << 16
+
+
+def index_counts(index: np.ndarray, n: int) -> np.ndarray:
+    """``np.bincount(index, minlength=n)`` without its int64 copy of the whole input.
+
+    bincount converts int32 indices to int64 first (80 MB for 10 million
+    entries); counting a chunk at a time bounds that copy.
+    """
+    counts = np.zeros(n, dtype=np.int64)
+    for start in range(0, len(index), _COUNT_CHUNK):
+        counts += np.bincount(index[start:start + _COUNT_CHUNK], minlength=n)
+    return counts
+
+
+def scale_hint(scale: float) -> str:
+    """Advice for data far from unit scale, or "" when the scale is unremarkable.
+
+    SGD with one learning rate is not scale-free: the biases move by about
+    ``learning_rate * error`` per update, the factor products by about
+    ``learning_rate * error * |q|^2``, and the penalty weighs against errors
+    squared. The defaults suit values that vary by about 1 around their
+    mean; far from that, fits diverge (large scale) or the penalty
+    dominates and convergence is slow (tiny scale).
+    """
+    if scale == 0.0 or 0.1 <= scale <= 10.0:
+        return ""
+    return (
+        f" The observed values vary by about {scale:.3g} around their mean, while the default "
+        "learning_rate and regularization suit values that vary by about 1: divide the values by "
+        f"{scale:.3g} before fitting and multiply the predictions back."
+    )
+
+
+def data_scale(values: np.ndarray, mu: float) -> float:
+    """Root mean square of ``values - mu``, the spread the factors must explain.
+
+    For data that vary by less than 1 the initial factors are drawn with
+    standard deviation ``init_std * sqrt(scale)``, so that the initial
+    products p_u . q_i stay a small fraction of the data's spread: with
+    values of order 1e-6, factors of order 0.1 would start as noise ten
+    thousand times the signal and take hundreds of epochs to shrink. From a
+    spread of 1 up, ``init_std`` is used as given, as in other SGD
+    factorization libraries, so that their settings carry over. The scale
+    is 0 when every value equals mu; the factors then start (and stay) at
+    zero and the model is exactly mu.
+    """
+    # The squared deviations are summed exactly, in chunks (bounded
+    # temporaries): the result depends neither on the order of the values
+    # nor on how they are split, so a distributed fit (cmf.dask) computes
+    # the same bits from its pieces with square_deviation_sum.
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = square_deviation_sum(values, mu)
+        if total is not None:
+            return scale_from_square_sum(total, len(values), mu)
+        # Values near the float64 limit: square after dividing by the largest.
+        centred = values.astype(np.float64) - mu
+        top = max(float(np.max(np.abs(centred))), np.finfo(np.float64).tiny)
+        scale = top * float(np.sqrt(np.mean((centred / top) ** 2)))
+    return scale if np.isfinite(scale) else float(np.finfo(np.float64).max)
+
+
+def square_deviation_sum(values: np.ndarray, mu: float) -> _exact.ExactSum | None:
+    """Exact sum of ``(values - mu)**2`` (each square rounded to float64), or None on overflow."""
+    step = 1 << 20
+    sums = []
+    with np.errstate(over="ignore", invalid="ignore"):
+        for start in range(0, len(values), step):
+            # In place: one temporary per chunk. Squares are >= 0 unless
+            # NaN or infinite, and max() propagates NaN, so the largest
+            # square tells whether all are finite.
+            squares = values[start:start + step].astype(np.float64)
+            np.subtract(squares, mu, out=squares)
+            np.multiply(squares, squares, out=squares)
+            if not np.isfinite(np.max(squares)):
+                return None
+            sums.append(_exact.exact_sum(squares))
+    return _exact.merge_sums(sums)
+
+
+def scale_from_square_sum(total: _exact.ExactSum, n: int, mu: float) -> float:
+    """:func:`data_scale` from the exact sum of squared deviations of ``n`` values around ``mu``."""
+    scale = float(np.sqrt(_exact.mean_of_sum(total, n)))
+    if scale <= 8 * np.finfo(np.float64).eps * abs(mu):
+        return 0.0  # only the rounding of mu: the data are constant
+    return scale
+
+
+def exact_mean(values: np.ndarray) -> float:
+    """The correctly rounded mean of ``values``, independent of their order (0 for no values)."""
+    if len(values) and values.min() == values.max():
+        return float(values[0])  # constant data: exactly that value
+    if not all_finite(values):
+        return robust_mean(values)
+    return _exact.exact_mean(values)
+
+
+def robust_mean(values: np.ndarray) -> float:
+    """The float64 mean of ``values``, without overflow for values near the float64 limit."""
+    if len(values) and values.min() == values.max():
+        return float(values[0])  # exact for constant data, where rounding would leave residuals
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = float(np.mean(values, dtype=np.float64))
+        if not np.isfinite(mean):
+            top = float(np.max(np.abs(values)))
+            mean = top * float(np.mean(values / top, dtype=np.float64))
+    return mean
+
+
+@dataclass(frozen=True)
+class DataStats:
+    """What the setup of a fit needs to know of its training data.
+
+    Attributes
+    ----------
+    shape : tuple of int
+        ``(n_rows, n_cols)``.
+    n_entries : int
+        Number of training entries.
+    row_counts, col_counts : ndarray of int64
+        Entries per row and per column.
+    mean : float or None
+        The correctly rounded mean of the values (:func:`exact_mean`); None
+        when the fit continues from given parameters and needs none.
+    scale : float
+        :func:`data_scale` of the values around the model's offset.
+    """
+
+    shape: tuple[int, int]
+    n_entries: int
+    row_counts: np.ndarray
+    col_counts: np.ndarray
+    mean: float | None
+    scale: float
+
+
+def measure(data: Triplets, biased: bool, offset: float | None = None) -> DataStats:
+    """The statistics of local training data.
+
+    Parameters
+    ----------
+    data : Triplets
+        The training entries.
+    biased : bool
+        Whether the model has an offset: the scale is then measured around
+        the mean, else around 0.
+    offset : float, optional
+        The offset of the parameters a fit continues from: the scale is
+        measured around it and the mean (a full pass) is not computed.
+
+    Returns
+    -------
+    DataStats
+    """
+    row_counts = index_counts(data.rows, data.shape[0])
+    col_counts = index_counts(data.cols, data.shape[1])
+    if offset is None:
+        mean: float | None = exact_mean(data.values)
+        scale = data_scale(data.values, mean if biased else 0.0)
+    else:
+        mean, scale = None, data_scale(data.values, offset)
+    return DataStats(data.shape, len(data), row_counts, col_counts, mean, scale)
