@@ -36,7 +36,7 @@ if sys.platform == "win32":
 else:
     # -ffp-contract=off: no fused multiply-add unless written, so that the
     # baseline, AVX2 and AVX-512 variants of the kernel (see
-    # src_c/cmf_templating.h) give the same bits; clang contracts by default.
+    # src_c/cmf_cpu.h) give the same bits; clang contracts by default.
     # -fno-wrapv undoes the -fwrapv in Python's own CFLAGS, which stops gcc
     # from vectorising loops with signed counters (neither the C core nor
     # Cython's output relies on wrapping signed arithmetic).

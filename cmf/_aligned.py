@@ -13,7 +13,7 @@ import numpy as np
 
 #: Bytes: a cache line, and the width of an AVX-512 register.
 ALIGNMENT = 64
-#: The kernel's lane count (cmf_update_impl.h): rows padded to a multiple of
+#: The kernel's lane count (cmf_update_per_isa.h): rows padded to a multiple of
 #: it are whole vector chunks, and with aligned storage every row starts on
 #: a cache line.
 LANES = 16

@@ -11,10 +11,10 @@ def get_include() -> str:
     """Return the directory that contains ``cmf.h``, the C API of cmf's core.
 
     Extension modules that call the C functions declared in ``cmf.h``
-    directly should add this directory to their include path. Cython code
-    that only cimports ``cmf._kernels`` does not need it: those
-    functions are reached through the module's C-API capsule, with no header
-    and no linking.
+    directly should add this directory to their include path, and so should
+    Cython code that cimports ``cmf._kernels``: its functions are reached
+    through the module's C-API capsule (no linking), but they take the
+    structs of ``cmf.h``, whose definitions the consumer's compiler needs.
 
     Returns
     -------

@@ -19,6 +19,7 @@ def reference_epoch(
     b: np.ndarray | None,
     c: np.ndarray | None,
     mu: float,
+    *,
     learning_rate: float,
     regularization: float,
     bias_regularization: float,

@@ -1,7 +1,7 @@
 """The estimator: :class:`MatrixFactorization`.
 
-This module is longer than the others on purpose: the class docstring is the
-model's specification (prediction, objective, updates, stopping, every
+This module is long because the class docstring is the model's
+specification (prediction, objective, updates, stopping, every
 parameter) and every public method of the estimator is defined here, so that
 one file shows its whole interface. The work is done below it: training in
 ``cmf._train``, the fitted value (prediction, labels, seen items) in

@@ -208,7 +208,8 @@ def test_consumer_epoch_matches_kernels_and_reference(consumer):
     sse_kernels = _kernels.Model(*ours, 3.0).epoch(
         _kernels.Params(learning_rate=0.05, regularization=0.1, bias_regularization=0.02),
         _kernels.Entries(rows, cols, values), order)
-    sse_reference = reference_epoch(rows, cols, values, *spec, 3.0, 0.05, 0.1, 0.02, order)
+    sse_reference = reference_epoch(rows, cols, values, *spec, 3.0, learning_rate=0.05, regularization=0.1,
+                                    bias_regularization=0.02, order=order)
     assert sse == sse_kernels
     for got, expected, reference in zip(theirs, ours, spec):
         np.testing.assert_array_equal(got, expected)

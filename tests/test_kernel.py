@@ -57,7 +57,7 @@ def run_both(dtype, biased, order, ref_dtype=None):
     rP, rQ, rb, rc = (a.astype(ref_dtype) for a in (P, Q, b, c))
     sse_ref = reference_epoch(
         rows, cols, values.astype(ref_dtype), rP, rQ, rb if biased else None, rc if biased else None, mu,
-        HYPER["learning_rate"], HYPER["regularization"], HYPER["bias_regularization"], order,
+        **HYPER, order=order,
     )
     return (kP, kQ, kb, kc, sse_kernel), (rP, rQ, rb, rc, sse_ref), (P, Q, b, c)
 
@@ -197,7 +197,8 @@ def test_epoch_matches_reference_for_any_factor_count(k, dtype):
         order = rng.permutation(n).astype(np.int64)
         ref = [a.astype(np.float64) for a in (P, Q, b, c)]
         sse = epoch(_kernels.Model(P, Q, b, c, 0.1), rows, cols, values, order, lr=0.02, reg=0.05, reg_b=0.01)
-        sse_ref = reference_epoch(rows, cols, values.astype(np.float64), *ref, 0.1, 0.02, 0.05, 0.01, order)
+        sse_ref = reference_epoch(rows, cols, values.astype(np.float64), *ref, 0.1, learning_rate=0.02, regularization=0.05,
+                                  bias_regularization=0.01, order=order)
         tol = 1e-12 if dtype == np.float64 else 2e-5
         for got, want in zip((P, Q, b, c), ref):
             np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
@@ -209,7 +210,8 @@ def test_reference_reproduces_the_hand_computed_update():
     # q = (3, -1), r = 2, lr = 0.1, no penalty or biases gives e = 1,
     # p' = (1.3, 1.9) and q' = (3.1, -0.8).
     P, Q = np.array([[1.0, 2.0]]), np.array([[3.0, -1.0]])
-    sse = reference_epoch(np.array([0]), np.array([0]), np.array([2.0]), P, Q, None, None, 0.0, 0.1, 0.0, 0.0)
+    sse = reference_epoch(np.array([0]), np.array([0]), np.array([2.0]), P, Q, None, None, 0.0,
+                          learning_rate=0.1, regularization=0.0, bias_regularization=0.0)
     assert sse == 1.0
     np.testing.assert_allclose(P[0], [1.3, 1.9], rtol=1e-15)
     np.testing.assert_allclose(Q[0], [3.1, -0.8], rtol=1e-15)

@@ -62,7 +62,8 @@ def test_a_padded_epoch_equals_the_reference_on_unpadded_factors_and_keeps_the_p
             _kernels.Entries(rows, cols, values), order)
     rP, rQ, rb, rc = P.copy(), Q.copy(), b.copy(), c.copy()
     for _ in range(3):
-        reference_epoch(rows, cols, values, rP, rQ, rb, rc, mu, 0.05, 0.1, 0.02, order)
+        reference_epoch(rows, cols, values, rP, rQ, rb, rc, mu,
+                       learning_rate=0.05, regularization=0.1, bias_regularization=0.02, order=order)
     assert np.all(state.P[:, k:] == 0) and np.all(state.Q[:, k:] == 0)
     np.testing.assert_allclose(state.P[:, :k], rP, rtol=0, atol=1e-12)
     np.testing.assert_allclose(state.Q[:, :k], rQ, rtol=0, atol=1e-12)

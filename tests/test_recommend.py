@@ -264,8 +264,9 @@ def test_partial_fit_one_epoch_equals_the_reference_epoch_from_the_current_state
     rows, cols, vals = data.rows[:50], data.cols[:50], data.values[:50].astype(np.float64)
     model.partial_fit((rows, cols, vals), epochs=1)
     P, Q, b, c = start
-    reference_epoch(rows, cols, vals, P, Q, b, c, model.global_mean_, model.learning_rate,
-                    model.regularization, model.bias_regularization)
+    reference_epoch(rows, cols, vals, P, Q, b, c, model.global_mean_,
+                    learning_rate=model.learning_rate, regularization=model.regularization,
+                    bias_regularization=model.bias_regularization)
     np.testing.assert_allclose(model.user_factors_, P, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(model.item_factors_, Q, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(model.user_bias_, b, rtol=1e-10, atol=1e-12)

@@ -380,7 +380,7 @@ def test_cost_is_the_objective_over_observed_entries_only(seed_matrix):
                             shuffle=False, patience=None, dtype=np.dtype(np.float64))
     state = initial_state(data, config, np.random.default_rng(5))
     sse = reference_epoch(data.rows, data.cols, data.values, state.P, state.Q, state.b, state.c, state.mu,
-                          lr, reg, reg_b)
+                          learning_rate=lr, regularization=reg, bias_regularization=reg_b)
     r, cc = data.rows, data.cols
     penalty = sum(
         reg * (state.P[u] @ state.P[u] + state.Q[i] @ state.Q[i]) + reg_b * (state.b[u] ** 2 + state.c[i] ** 2)

@@ -18,8 +18,7 @@ other. Every order is a function of the seed and the epoch number only:
 
 So the result is bit-identical for a given seed whatever ``n_threads`` is.
 
-The module is longer than most (about 450 lines) because the grid, the
-partition, the schedule and the runner are one algorithm whose invariants
+This module is long because the grid, the partition, the schedule and the runner are one algorithm whose invariants
 (which tiles form a stratum, which thread may touch which rows) are easiest
 to check side by side; the epoch source that drives them is
 :class:`cmf._train.epochs.BlockedEpochs`.
