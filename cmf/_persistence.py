@@ -29,7 +29,7 @@ from cmf._checks import is_integer
 from cmf._fitted import Fitted
 from cmf._input import INT32_MAX
 from cmf._memory import memory_limit
-from cmf._train.config import TrainingConfig
+from cmf._train.config import TrainingConfig, training_config
 from cmf._train.state import FactorState
 
 __all__ = ["FORMAT_VERSION", "save_model", "load_model"]
@@ -248,9 +248,8 @@ def _check_params(cls: type, params: dict[str, Any]) -> TrainingConfig:
     valid = set(cls._param_names())
     unknown = sorted(set(params) - valid)
     _expect(not unknown, f"unknown parameters {unknown} (written by a newer cmf?)")
-    model = cls(**params)
     try:
-        config = model._config()  # the same checks as fit
+        config = training_config(cls(**params).get_params())  # the same checks as fit
     except (TypeError, ValueError) as exc:
         raise _Bad(f"invalid parameters: {exc}") from None
     random_state = params.get("random_state")
