@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -45,7 +46,15 @@ def run_reporting_errors(func: Callable[[argparse.Namespace], int], args: argpar
         The command's status, 1 after an error, 130 after Ctrl-C.
     """
     try:
-        return int(func(args))
+        status = int(func(args))
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        # The reader of our output (``| head``) has all it wanted: not an
+        # error. Point stdout at devnull so that the interpreter's own flush
+        # at exit does not raise again (the recipe of Python's signal docs).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("cmf: interrupted", file=sys.stderr)
         return 130

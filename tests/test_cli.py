@@ -227,3 +227,18 @@ def test_no_bar_without_tqdm(monkeypatch):
     bar({"epoch": 1, "train_loss": 1.0, "train_rmse": 0.5, "val_rmse": float("nan"), "seconds": 0.1})
     bar.close()
     assert bar.bar is None and fake_err.getvalue() == ""
+
+
+def test_output_piped_into_a_reader_that_stops_early_is_not_an_error(model_file, tmp_path):
+    # ``cmf predict MODEL PAIRS | head -1``: the reader closes the pipe after
+    # one line; cmf must stop quietly with status 0, not report EPIPE.
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("1 101\n" * 200_000)
+    proc = subprocess.Popen([sys.executable, "-m", "cmf", "predict", str(model_file), str(pairs)],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0, err
+    assert first.startswith(b"1\t101\t")
+    assert "Broken pipe" not in err and "Traceback" not in err
