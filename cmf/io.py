@@ -108,9 +108,18 @@ def _open(path: str) -> Any:
     return open(path, encoding="utf-8", errors="strict", newline=None)
 
 
-def _split_lines(path: str, sep: str | None, comment: str | None) -> tuple[list[list[str]], list[int]]:
-    """Fields of every non-empty, non-comment line, and the 1-based line numbers.
+def _guess_sep(line: str) -> str | None:
+    """The separator of a pairs line: ``::``, tab or comma if present, else white space (None)."""
+    return "::" if "::" in line else "\t" if "\t" in line else "," if "," in line else None
 
+
+def _split_lines(
+    path: str, sep: str | None, comment: str | None, *, guess: bool = False
+) -> tuple[list[list[str]], list[int], str | None]:
+    """Fields of every non-empty, non-comment line, the 1-based line numbers and the separator used.
+
+    With ``guess`` and no ``sep``, the separator is guessed from the first
+    kept line of the same read, so a pipe or FIFO (read once) works too.
     Fields are not stripped here (callers strip the columns they use, all at
     once), which keeps this loop to one split per line.
     """
@@ -124,8 +133,10 @@ def _split_lines(path: str, sep: str | None, comment: str | None) -> tuple[list[
         if text and not (comment and text.startswith(comment))
     ]
     numbers = [number for number, _ in kept]
+    if guess and sep is None and kept:
+        sep = _guess_sep(kept[0][1])
     fields = [text.split(sep) for _, text in kept] if sep else [text.split() for _, text in kept]
-    return fields, numbers
+    return fields, numbers, sep
 
 
 def _column_index(header: list[str], wanted: Any, names: Sequence[str], role: str, path: str) -> int:
@@ -226,7 +237,7 @@ def load_ratings(
     if format not in FORMATS:
         raise ValueError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
     delimiter = _sep_of(format, sep) if format != "libmf" else sep
-    fields, numbers = _split_lines(path, delimiter, comment)
+    fields, numbers, _ = _split_lines(path, delimiter, comment)
     if not fields:
         raise ParseError(f"{path}: the file holds no ratings", path)
 
@@ -330,10 +341,7 @@ def load_pairs(path: Any, sep: str | None = None, comment: str | None = "#") -> 
     FileNotFoundError, ParseError
     """
     path = os.fspath(path)
-    if sep is None:
-        first = _first_line(path)
-        sep = "::" if "::" in first else "\t" if "\t" in first else "," if "," in first else None
-    fields, numbers = _split_lines(path, sep, comment)
+    fields, numbers, sep = _split_lines(path, sep, comment, guess=True)
     if not fields:
         raise ParseError(f"{path}: the file holds no pairs", path)
     for row, number in zip(fields, numbers):

@@ -1,6 +1,7 @@
 """Reading rating files and DataFrames."""
 
 import os
+import threading
 
 import numpy as np
 import pytest
@@ -217,3 +218,21 @@ def test_movielens_100k():
     np.testing.assert_array_equal(data.user_labels.labels[data.rows[:5]], raw[:, 0])
     np.testing.assert_array_equal(data.item_labels.labels[data.cols[:5]], raw[:, 1])
     np.testing.assert_array_equal(data.values[:5], raw[:, 2])
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs POSIX named pipes")
+def test_pairs_are_read_from_a_pipe_which_can_be_read_only_once(tmp_path):
+    # ``cmf predict MODEL <(cut -f1,2 u.data)`` passes a FIFO: guessing the
+    # separator must not consume the data.
+    fifo = tmp_path / "pairs"
+    os.mkfifo(fifo)
+
+    def write():
+        with open(fifo, "w") as f:
+            f.write("196\t242\n186\t302\n")
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    users, items = load_pairs(fifo)
+    writer.join()
+    assert users.tolist() == [196, 186] and items.tolist() == [242, 302]
