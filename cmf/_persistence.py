@@ -32,7 +32,7 @@ from cmf._memory import memory_limit
 from cmf._train.config import TrainingConfig, training_config
 from cmf._train.state import FactorState
 
-__all__ = ["FORMAT_VERSION", "save_model", "load_model"]
+__all__ = ["FORMAT_VERSION", "check_output_path", "load_model", "model_file_name", "save_model"]
 
 FORMAT_VERSION = 1
 _ARRAYS = ("user_factors_", "item_factors_", "user_bias_", "item_bias_")
@@ -43,12 +43,39 @@ _META_MAX_BYTES = 1 << 20
 # ----------------------------------------------------------------------
 # Saving
 # ----------------------------------------------------------------------
-def _destination(path: str | os.PathLike[str]) -> str:
-    # The name NumPy's savez would have used: ".npz" appended when missing.
+def model_file_name(path: str | os.PathLike[str]) -> str:
+    """The file a model saved to ``path`` is written to: ``.npz`` appended when missing.
+
+    The same rule as NumPy's ``savez``, used by saving, loading and the
+    command line alike, so that every message names the file on disk.
+    """
     name = os.fspath(path)
     if isinstance(name, bytes):
         name = os.fsdecode(name)
     return name if name.endswith(".npz") else name + ".npz"
+
+
+def check_output_path(path: str | os.PathLike[str]) -> str:
+    """Check, before any work, that a model can be written to ``path``; return the file name.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the destination's directory does not exist.
+    IsADirectoryError
+        When the destination is a directory.
+    PermissionError
+        When the directory is not writable.
+    """
+    name = model_file_name(path)
+    directory = os.path.dirname(os.path.abspath(name))
+    if os.path.isdir(name):
+        raise IsADirectoryError(f"cannot write the model to {name!r}: it is a directory")
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"cannot write the model to {name!r}: the directory {directory!r} does not exist")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise PermissionError(f"cannot write the model to {name!r}: the directory {directory!r} is not writable")
+    return name
 
 
 def _umask() -> int:
@@ -113,7 +140,7 @@ def save_model(params: dict[str, Any], fitted: Fitted, path: str | os.PathLike[s
     # The fit's other members (labels, seen items): plain arrays, never objects.
     extra = fitted.members()
 
-    final = _destination(path)
+    final = model_file_name(path)
     directory = os.path.dirname(os.path.abspath(final))
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(final) + ".", suffix=".tmp", dir=directory)
     try:
