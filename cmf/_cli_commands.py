@@ -1,8 +1,11 @@
 """The recommender subcommands of ``cmf``: train, evaluate, tune, predict, recommend.
 
-Every command reads the rating formats of :func:`cmf.io.load_ratings`;
-errors a user can fix (missing file, a bad line, an unknown user) are
-printed to stderr as one line, with exit status 1 and no traceback.
+Every command reads the rating formats of :func:`cmf.io.load_ratings`.
+Option values are checked as they are parsed (:mod:`cmf._cli_options`);
+errors a user can fix (missing file, a bad line, an unknown user, an option
+that does not suit the data) are printed to stderr as one line naming the
+option to change, with exit status 1 and no traceback. A fit that stops at
+``--epochs`` before converging is reported on stderr and in the JSON output.
 """
 
 from __future__ import annotations
@@ -73,14 +76,19 @@ def run_reporting_errors(func: Callable[[argparse.Namespace], int], args: argpar
 # ----------------------------------------------------------------------
 # Shared steps
 # ----------------------------------------------------------------------
+def _threads(args: argparse.Namespace) -> dict[str, int]:
+    """``{"n_threads": N}`` for ``--threads N`` where this build has the parameter, else ``{}``."""
+    if args.threads is None:
+        return {}
+    if "n_threads" in options.DEFAULTS:
+        return {"n_threads": args.threads}
+    if not args.quiet:
+        print("cmf: note: this build trains with one thread; --threads is ignored", file=sys.stderr)
+    return {}
+
+
 def _model(args: argparse.Namespace, **overrides: Any) -> Any:
-    model = MatrixFactorization(**{**options.model_params(args), **overrides})
-    if args.threads is not None:
-        if "n_threads" in model.get_params():
-            model.set_params(n_threads=args.threads)
-        elif not args.quiet:
-            print("cmf: note: this build trains with one thread; --threads is ignored", file=sys.stderr)
-    return model
+    return MatrixFactorization(**{**options.model_params(args), **_threads(args), **overrides})
 
 
 def _output(args: argparse.Namespace) -> str | None:
@@ -218,9 +226,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     _check_threshold(args.threshold, data)
     metrics = ("rmse", "mae", "precision", "recall", "ndcg")
     workers = n_workers(args.jobs)
-    template = _model(args)
-    # --threads stays with each fit even when folds run in parallel.
-    given = {"n_threads": args.threads} if args.threads is not None and "n_threads" in template.get_params() else {}
+    template = MatrixFactorization(**options.model_params(args))
+    given = _threads(args)  # passed to each fit: clone() would set one thread per parallel fold
 
     def one(fold: int, train: Any, test: Any) -> tuple[dict[str, float], bool]:
         model = clone(template, given, workers)
@@ -256,10 +263,9 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     data = _load(args)
     _check_holdout(args.validation, len(data))
     template = MatrixFactorization(max_epochs=args.epochs, random_state=args.seed)
-    if args.threads is not None and "n_threads" not in template.get_params() and not args.quiet:
-        print("cmf: note: this build trains with one thread; --threads is ignored", file=sys.stderr)
+    space = options.search_space(args, _threads(args))
     report = None if (args.quiet or args.json) else (lambda line: print(line, file=sys.stderr))
-    result = tune(data, budget=args.budget, estimator=template, space=options.search_space(args),
+    result = tune(data, budget=args.budget, estimator=template, space=space,
                   validation=args.validation, max_epochs=args.epochs, n_jobs=args.jobs, random_state=args.seed,
                   min_epochs=min(_tune.MIN_EPOCHS, args.epochs),  # a low cap shortens the first round too
                   progress=report, refit=out is not None)

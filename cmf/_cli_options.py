@@ -250,7 +250,7 @@ def add_output_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
-def search_space(args: argparse.Namespace) -> dict[str, Any]:
+def search_space(args: argparse.Namespace, fixed: dict[str, Any]) -> dict[str, Any]:
     """The space :func:`cmf.model_selection.tune` searches for ``cmf tune``'s options.
 
     The default space, with every model option the user gave replaced by a
@@ -260,6 +260,10 @@ def search_space(args: argparse.Namespace) -> dict[str, Any]:
     ----------
     args : argparse.Namespace
         The parsed options of ``cmf tune``.
+    fixed : dict
+        Other parameters to hold fixed, such as ``n_threads``: in the
+        space, not the template, since parallel fits would otherwise each
+        get one thread (see :func:`cmf._search.clone`).
 
     Returns
     -------
@@ -270,10 +274,7 @@ def search_space(args: argparse.Namespace) -> dict[str, Any]:
         given = getattr(args, o.dest)
         if given is not None:
             space[o.name] = given.entry()
-    if args.threads is not None and "n_threads" in DEFAULTS:
-        # In the space, not the template: parallel fits would otherwise each
-        # get one thread (see cmf._search.clone).
-        space["n_threads"] = [args.threads]
+    space.update({name: [value] for name, value in fixed.items()})
     return space
 
 

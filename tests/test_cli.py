@@ -300,13 +300,16 @@ def test_tune_without_model_options_searches_the_default_space(ratings_file, cap
     assert {row["n_factors"] for row in rows} <= {64, 128, 256}
 
 
-def test_tune_threads_reach_every_parallel_fit():
+def test_tune_threads_reach_every_parallel_fit(ratings_file, tmp_path, capsys):
     if "n_threads" not in MatrixFactorization().get_params():
         pytest.skip("this build has no n_threads")
-    from cmf._cli_options import search_space
-
-    args = build_parser().parse_args(["tune", "r.data", "--threads", "3", "--jobs", "2"])
-    assert search_space(args)["n_threads"] == [3]
+    out = tmp_path / "t.npz"
+    argv = ["tune", str(ratings_file), "--factors", "3", "--threads", "2", "--jobs", "2", "--budget", "2",
+            "--epochs", "3", "--json", "--out", str(out)]
+    assert main(argv) == 0
+    rows = json.loads(capsys.readouterr().out)["results"]
+    assert [row["n_threads"] for row in rows] == [2, 2]  # not one thread per parallel fit
+    assert MatrixFactorization.load(out).n_threads == 2
 
 
 def test_help_states_the_defaults_the_code_uses():
