@@ -178,6 +178,8 @@ def _fit(model: Any, data: Any, args: argparse.Namespace, desc: str, validation:
 # ----------------------------------------------------------------------
 def _cmd_train(args: argparse.Namespace) -> int:
     out = _output(args)
+    if args.patience and not args.validation:
+        raise ValueError(f"--patience {args.patience} needs --validation: early stopping watches held-out ratings")
     data = _load(args)
     patience = args.patience if args.patience is not None else (options.PATIENCE if args.validation else None)
     model = _model(args, patience=patience or None)
@@ -288,6 +290,8 @@ def _cmd_tune(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    if args.clip and args.clip[0] > args.clip[1]:
+        raise ValueError(f"--clip {args.clip[0]:g} {args.clip[1]:g}: LOW must not exceed HIGH")
     model = MatrixFactorization.load(args.model)
     users, items = load_pairs(args.pairs, sep=args.sep)
     if model.user_labels_ is None:

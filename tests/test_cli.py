@@ -184,6 +184,7 @@ def test_recommend_for_a_user(model_file, capsys):
         (["recommend", "{model}", "--user", "bob"], "unknown user 'bob'"),
         (["predict", "{model}", "{unknown_pairs}"], "unknown item 5"),
         (["predict", "{missing}", "{unknown_pairs}"], "not a readable cmf model"),
+        (["predict", "{missing}", "{unknown_pairs}", "--clip", "5", "1"], "--clip 5 1: LOW must not exceed HIGH"),
     ],
 )
 def test_errors_go_to_stderr_with_status_1(args, message, ratings_file, model_file, tmp_path, capsys):
@@ -429,6 +430,7 @@ def test_bad_option_values_name_the_option(argv, message, no_reading, capsys):
         (["train", "{small}", "--validation", "0.1"], "--validation 0.1 holds out 0 of the 4 ratings"),
         (["tune", "{small}", "--validation", "0.1"], "--validation 0.1 holds out 0 of the 4 ratings"),
         (["evaluate", "{small}", "--folds", "5"], "--folds 5 needs at least 5 ratings; the file has 4"),
+        (["train", "{small}", "--patience", "3"], "--patience 3 needs --validation"),
         (["evaluate", "{ratings}", "--threshold", "99"], "--threshold 99 is above every rating (the ratings run from {low:g} to {high:g})"),
     ],
 )
