@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import time
 import warnings
@@ -23,6 +22,7 @@ import numpy as np
 
 from cmf import _cli_options as options
 from cmf import _tune
+from cmf._cli_progress import EpochProgressBar
 from cmf._persistence import check_output_path
 from cmf._search import clone, n_workers, run_all
 from cmf.exceptions import ConvergenceWarning, DivergenceError, NotFittedError
@@ -131,39 +131,8 @@ def _json_default(x: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(x).__name__}")
 
 
-class _EpochProgressBar:
-    """A per-epoch progress bar (tqdm) that is silent when output is not a terminal."""
-
-    def __init__(self, total: int, desc: str, quiet: bool) -> None:
-        self.bar = None
-        interactive = sys.stdout.isatty() and sys.stderr.isatty()
-        if quiet or not interactive:
-            return
-        try:
-            from tqdm import tqdm
-        except ImportError:
-            return  # no bar without the optional extra: pip install 'cmf-sgd[cli]'
-        # The terminal's width; a pseudo-terminal may report 0 columns, which
-        # would hide the bar, and shutil then falls back to 80.
-        width = shutil.get_terminal_size((80, 24)).columns
-        self.bar = tqdm(total=total, desc=desc, unit="epoch", leave=False, file=sys.stderr, ncols=width)
-
-    def __call__(self, row: dict[str, float]) -> None:
-        if self.bar is None:
-            return
-        post = {"loss": f"{row['train_loss']:.4g}", "rmse": f"{row['train_rmse']:.4f}"}
-        if np.isfinite(row["val_rmse"]):
-            post["val_rmse"] = f"{row['val_rmse']:.4f}"
-        self.bar.set_postfix(post, refresh=False)
-        self.bar.update(1)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def _fit(model: Any, data: Any, args: argparse.Namespace, desc: str, validation: Any = None) -> Any:
-    bar = _EpochProgressBar(model.max_epochs, desc, args.quiet or args.json)
+    bar = EpochProgressBar(model.max_epochs, desc, args.quiet or args.json)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)

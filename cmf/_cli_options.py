@@ -30,13 +30,17 @@ from cmf.model import MatrixFactorization
 __all__ = [
     "DEFAULTS",
     "PATIENCE",
+    "SearchValue",
     "add_data_options",
     "add_model_options",
     "add_output_options",
     "count",
+    "finite_real",
     "fraction",
     "jobs",
     "model_params",
+    "nonnegative_real",
+    "positive_real",
     "search_space",
 ]
 
@@ -144,8 +148,9 @@ def _search_value(one: Callable[[str], Any], ranges: bool) -> Callable[[str], Se
         if ranges and ":" in text:
             low, _, high = text.partition(":")
             lo, hi = one(low), one(high)
-            if lo > hi:
-                raise argparse.ArgumentTypeError(f"the range LOW:HIGH needs LOW <= HIGH, got {text}")
+            if not 0 < lo <= hi:
+                raise argparse.ArgumentTypeError(f"a range LOW:HIGH, drawn log-uniformly, needs 0 < LOW <= HIGH, "
+                                                 f"got {text}")
             return SearchValue(low=lo, high=hi)
         return SearchValue(values=tuple(one(part) for part in text.split(",")))
 

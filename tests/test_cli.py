@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import cmf
-from cmf import MatrixFactorization, _cli_commands
+from cmf import MatrixFactorization, _cli_commands, _cli_progress
 from cmf._tune import default_space
 from cmf.cli import build_parser, main
 from cmf.datasets import example_matrix, make_ratings
@@ -218,14 +218,14 @@ def test_progress_bar_updates_per_epoch(monkeypatch):
     fake_err = io.StringIO()
     fake_err.isatty = lambda: True
     monkeypatch.setattr(sys, "stderr", fake_err)
-    bar = _cli_commands._EpochProgressBar(3, "training", quiet=False)
+    bar = _cli_progress.EpochProgressBar(3, "training", quiet=False)
     assert bar.bar is not None
     for epoch in (1, 2):
         bar({"epoch": epoch, "train_loss": 1.0, "train_rmse": 0.5, "val_rmse": 0.6, "seconds": 0.1})
     bar.bar.refresh()  # tqdm redraws at most every 0.1 s by itself
     assert bar.bar.n == 2 and "val_rmse=0.6000" in fake_err.getvalue() and "2/3" in fake_err.getvalue()
     bar.close()
-    assert _cli_commands._EpochProgressBar(3, "x", quiet=True).bar is None
+    assert _cli_progress.EpochProgressBar(3, "x", quiet=True).bar is None
 
 
 def test_no_bar_without_tqdm(monkeypatch):
@@ -234,7 +234,7 @@ def test_no_bar_without_tqdm(monkeypatch):
     fake_err = io.StringIO()
     fake_err.isatty = lambda: True
     monkeypatch.setattr(sys, "stderr", fake_err)
-    bar = _cli_commands._EpochProgressBar(3, "training", quiet=False)
+    bar = _cli_progress.EpochProgressBar(3, "training", quiet=False)
     bar({"epoch": 1, "train_loss": 1.0, "train_rmse": 0.5, "val_rmse": float("nan"), "seconds": 0.1})
     bar.close()
     assert bar.bar is None and fake_err.getvalue() == ""
@@ -410,7 +410,8 @@ def test_out_without_suffix_names_the_file_written(ratings_file, tmp_path, capsy
         (["train", "r.data", "--validation", "1.5"], "argument --validation: must be a fraction between 0 and 1"),
         (["train", "r.data", "--regularization", "nan"], "argument --regularization:"),
         (["tune", "r.data", "--validation", "0"], "argument --validation: must be a fraction"),
-        (["tune", "r.data", "--learning-rate", "0.1:0.01"], "argument --learning-rate: the range LOW:HIGH needs LOW <= HIGH"),
+        (["tune", "r.data", "--learning-rate", "0.1:0.01"], "argument --learning-rate: a range LOW:HIGH, drawn log-uniformly, needs 0 < LOW <= HIGH"),
+        (["tune", "r.data", "--regularization", "0:0.1"], "needs 0 < LOW <= HIGH, got 0:0.1"),
         (["tune", "r.data", "--jobs", "0"], "argument --jobs: must be a positive integer or -1"),
         (["evaluate", "r.data", "--folds", "1"], "argument --folds: must be >= 2, got 1"),
         (["evaluate", "r.data", "-k", "0"], "argument -k: must be >= 1, got 0"),
