@@ -416,6 +416,7 @@ def test_out_without_suffix_names_the_file_written(ratings_file, tmp_path, capsy
         (["evaluate", "r.data", "--folds", "1"], "argument --folds: must be >= 2, got 1"),
         (["evaluate", "r.data", "-k", "0"], "argument -k: must be >= 1, got 0"),
         (["recommend", "m.npz", "--user", "1", "-n", "0"], "argument -n: must be >= 1, got 0"),
+        (["demo", "--ratings", "-5"], "argument --ratings: must be >= 1, got -5"),
     ],
 )
 def test_bad_option_values_name_the_option(argv, message, no_reading, capsys):
