@@ -96,14 +96,6 @@ def _output(args: argparse.Namespace) -> str | None:
     return None if args.out is None else check_output_path(args.out)
 
 
-def _check_holdout(fraction: float, n: int) -> None:
-    """Refuse a ``--validation`` fraction that holds out no rating (or all of them)."""
-    n_held = int(round(fraction * n))  # the rounding of cmf.model_selection.train_test_split
-    if not 1 <= n_held <= n - 1:
-        raise ValueError(f"--validation {fraction} holds out {n_held} of the {n} ratings; need at least one "
-                         "held out and one to train on: pass a larger fraction or a larger rating file")
-
-
 def _warn(args: argparse.Namespace, text: str) -> None:
     # On stderr, so that --json output stays parseable; silenced by --quiet.
     if not args.quiet:
@@ -154,7 +146,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     model = _model(args, patience=patience or None)
     valid = None
     if args.validation:
-        _check_holdout(args.validation, len(data))
+        options.check_holdout(args.validation, len(data))
         data, valid = train_test_split(data, args.validation, random_state=args.seed)
     started = time.perf_counter()
     _fit(model, data, args, "training", valid)
@@ -182,19 +174,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_threshold(threshold: float, data: Any) -> None:
-    """Refuse a ``--threshold`` above every rating: no item would be relevant and every ranking metric NaN."""
-    low, high = float(np.min(data.values)), float(np.max(data.values))
-    if threshold > high:
-        raise ValueError(f"--threshold {threshold:g} is above every rating (the ratings run from {low:g} to "
-                         f"{high:g}), so no item counts as relevant: pass a threshold within that scale")
-
-
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     data = _load(args)
     if len(data) < args.folds:
         raise ValueError(f"--folds {args.folds} needs at least {args.folds} ratings; the file has {len(data)}")
-    _check_threshold(args.threshold, data)
+    options.check_threshold(args.threshold, data)
     metrics = ("rmse", "mae", "precision", "recall", "ndcg")
     workers = n_workers(args.jobs)
     template = MatrixFactorization(**options.model_params(args))
@@ -232,7 +216,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_tune(args: argparse.Namespace) -> int:
     out = _output(args)
     data = _load(args)
-    _check_holdout(args.validation, len(data))
+    options.check_holdout(args.validation, len(data))
     template = MatrixFactorization(max_epochs=args.epochs, random_state=args.seed)
     space = options.search_space(args, _threads(args))
     report = None if (args.quiet or args.json) else (lambda line: print(line, file=sys.stderr))

@@ -22,6 +22,8 @@ import dataclasses
 import inspect
 from typing import Any, Callable
 
+import numpy as np
+
 from cmf import _tune
 from cmf._checks import integer, real
 from cmf.io import FORMATS
@@ -34,6 +36,8 @@ __all__ = [
     "add_data_options",
     "add_model_options",
     "add_output_options",
+    "check_holdout",
+    "check_threshold",
     "count",
     "finite_real",
     "fraction",
@@ -253,6 +257,37 @@ def add_output_options(p: argparse.ArgumentParser) -> None:
     """
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors (and --json output)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+# ----------------------------------------------------------------------
+# Checks of options against the data, once it is read
+# ----------------------------------------------------------------------
+def check_holdout(fraction: float, n: int) -> None:
+    """Refuse a ``--validation`` fraction that holds out no rating of ``n`` (or all of them).
+
+    Raises
+    ------
+    ValueError
+        Naming ``--validation``.
+    """
+    n_held = int(round(fraction * n))  # the rounding of cmf.model_selection.train_test_split
+    if not 1 <= n_held <= n - 1:
+        raise ValueError(f"--validation {fraction} holds out {n_held} of the {n} ratings; need at least one "
+                         "held out and one to train on: pass a larger fraction or a larger rating file")
+
+
+def check_threshold(threshold: float, data: Any) -> None:
+    """Refuse a ``--threshold`` above every rating: no item would be relevant and every ranking metric NaN.
+
+    Raises
+    ------
+    ValueError
+        Naming ``--threshold`` and the ratings' range.
+    """
+    low, high = float(np.min(data.values)), float(np.max(data.values))
+    if threshold > high:
+        raise ValueError(f"--threshold {threshold:g} is above every rating (the ratings run from {low:g} to "
+                         f"{high:g}), so no item counts as relevant: pass a threshold within that scale")
 
 
 def search_space(args: argparse.Namespace, fixed: dict[str, Any]) -> dict[str, Any]:
