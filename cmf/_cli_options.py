@@ -2,7 +2,9 @@
 
 Every value is checked when the command line is parsed, so that a bad one
 is reported by argparse with the option the user typed (``argument --seed:
-must be an integer >= 0, got -1``) before any file is read. The defaults
+must be an integer >= 0, got -1``) before any file is read; the checks that need the data (a ``--validation``
+fraction that holds out nothing, a ``--threshold`` above every rating) run
+once it is read, and name the option too. The defaults
 shown in the help are read from :class:`cmf.MatrixFactorization`'s
 signature and from :mod:`cmf._tune`'s constants, so they cannot drift from
 what the code does.
