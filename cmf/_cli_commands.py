@@ -1,8 +1,11 @@
 """The recommender subcommands of ``cmf``: train, evaluate, tune, predict, recommend.
 
-Every command reads the rating formats of :func:`cmf.io.load_ratings`;
-errors a user can fix (missing file, a bad line, an unknown user) are
-printed to stderr as one line, with exit status 1 and no traceback.
+Every command reads the rating formats of :func:`cmf.io.load_ratings`.
+Option values are checked as they are parsed (:mod:`cmf._cli_options`);
+errors a user can fix (missing file, a bad line, an unknown user, an option
+that does not suit the data) are printed to stderr as one line naming the
+option to change, with exit status 1 and no traceback. A fit that stops at
+``--epochs`` before converging is reported on stderr and in the JSON output.
 """
 
 from __future__ import annotations
@@ -10,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import time
 import warnings
@@ -18,10 +20,15 @@ from typing import Any, Callable
 
 import numpy as np
 
+from cmf import _cli_options as options
+from cmf import _tune
+from cmf._cli_progress import EpochProgressBar
+from cmf._persistence import check_output_path
+from cmf._search import clone, n_workers, run_all
 from cmf.exceptions import ConvergenceWarning, DivergenceError, NotFittedError
-from cmf.io import FORMATS, ParseError, load_pairs, load_ratings
+from cmf.io import ParseError, load_pairs, load_ratings
 from cmf.model import MatrixFactorization
-from cmf.model_selection import KFold, cross_validate, evaluate, train_test_split, tune
+from cmf.model_selection import KFold, evaluate, train_test_split, tune
 
 __all__ = ["add_commands", "run_reporting_errors"]
 
@@ -67,44 +74,32 @@ def run_reporting_errors(func: Callable[[argparse.Namespace], int], args: argpar
 
 
 # ----------------------------------------------------------------------
-# Options
+# Shared steps
 # ----------------------------------------------------------------------
-def _add_data_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("ratings", metavar="RATINGS", help="rating file (u.data, ratings.dat, ratings.csv, CSV/TSV, LIBMF text)")
-    p.add_argument("--format", choices=FORMATS, help="file format (default: guessed from the name and first line)")
-    p.add_argument("--sep", help="field separator for csv/tsv files")
-
-
-def _add_model_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("model options")
-    g.add_argument("--factors", type=int, default=100, help="number of latent factors (default 100)")
-    g.add_argument("--epochs", type=int, default=200, help="maximum number of epochs (default 200)")
-    g.add_argument("--learning-rate", type=float, default=0.01, help="SGD step size (default 0.01)")
-    g.add_argument("--regularization", type=float, default=0.1, help="L2 penalty on factors (default 0.1)")
-    g.add_argument("--bias-regularization", type=float, default=0.02, help="L2 penalty on biases (default 0.02)")
-    g.add_argument("--threads", type=int, help="threads per fit, where this build supports it")
-    g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-
-
-def _add_output_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors (and --json output)")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+def _threads(args: argparse.Namespace) -> dict[str, int]:
+    """``{"n_threads": N}`` for ``--threads N`` where this build has the parameter, else ``{}``."""
+    if args.threads is None:
+        return {}
+    if "n_threads" in options.DEFAULTS:
+        return {"n_threads": args.threads}
+    if not args.quiet:
+        print("cmf: note: this build trains with one thread; --threads is ignored", file=sys.stderr)
+    return {}
 
 
 def _model(args: argparse.Namespace, **overrides: Any) -> Any:
-    params = dict(
-        n_factors=args.factors, max_epochs=args.epochs, learning_rate=args.learning_rate,
-        regularization=args.regularization, bias_regularization=args.bias_regularization,
-        random_state=args.seed,
-    )
-    params.update(overrides)
-    model = MatrixFactorization(**params)
-    if args.threads is not None:
-        if "n_threads" in model.get_params():
-            model.set_params(n_threads=args.threads)
-        elif not args.quiet:
-            print("cmf: note: this build trains with one thread; --threads is ignored", file=sys.stderr)
-    return model
+    return MatrixFactorization(**{**options.model_params(args), **_threads(args), **overrides})
+
+
+def _output(args: argparse.Namespace) -> str | None:
+    """The model file ``--out`` names, checked before any work (None without ``--out``)."""
+    return None if args.out is None else check_output_path(args.out)
+
+
+def _warn(args: argparse.Namespace, text: str) -> None:
+    # On stderr, so that --json output stays parseable; silenced by --quiet.
+    if not args.quiet:
+        print(f"cmf {args.command}: warning: {text}", file=sys.stderr)
 
 
 def _load(args: argparse.Namespace) -> Any:
@@ -128,39 +123,8 @@ def _json_default(x: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(x).__name__}")
 
 
-class _EpochProgressBar:
-    """A per-epoch progress bar (tqdm) that is silent when output is not a terminal."""
-
-    def __init__(self, total: int, desc: str, quiet: bool) -> None:
-        self.bar = None
-        interactive = sys.stdout.isatty() and sys.stderr.isatty()
-        if quiet or not interactive:
-            return
-        try:
-            from tqdm import tqdm
-        except ImportError:
-            return  # no bar without the optional extra: pip install 'cmf-sgd[cli]'
-        # The terminal's width; a pseudo-terminal may report 0 columns, which
-        # would hide the bar, and shutil then falls back to 80.
-        width = shutil.get_terminal_size((80, 24)).columns
-        self.bar = tqdm(total=total, desc=desc, unit="epoch", leave=False, file=sys.stderr, ncols=width)
-
-    def __call__(self, row: dict[str, float]) -> None:
-        if self.bar is None:
-            return
-        post = {"loss": f"{row['train_loss']:.4g}", "rmse": f"{row['train_rmse']:.4f}"}
-        if np.isfinite(row["val_rmse"]):
-            post["val_rmse"] = f"{row['val_rmse']:.4f}"
-        self.bar.set_postfix(post, refresh=False)
-        self.bar.update(1)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def _fit(model: Any, data: Any, args: argparse.Namespace, desc: str, validation: Any = None) -> Any:
-    bar = _EpochProgressBar(model.max_epochs, desc, args.quiet or args.json)
+    bar = EpochProgressBar(model.max_epochs, desc, args.quiet or args.json)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
@@ -174,55 +138,74 @@ def _fit(model: Any, data: Any, args: argparse.Namespace, desc: str, validation:
 # Commands
 # ----------------------------------------------------------------------
 def _cmd_train(args: argparse.Namespace) -> int:
+    out = _output(args)
+    if args.patience and not args.validation:
+        raise ValueError(f"--patience {args.patience} needs --validation: early stopping watches held-out ratings")
     data = _load(args)
-    patience = args.patience if args.patience is not None else (5 if args.validation else None)
+    patience = args.patience if args.patience is not None else (options.PATIENCE if args.validation else None)
     model = _model(args, patience=patience or None)
     valid = None
     if args.validation:
+        options.check_holdout(args.validation, len(data))
         data, valid = train_test_split(data, args.validation, random_state=args.seed)
     started = time.perf_counter()
     _fit(model, data, args, "training", valid)
     seconds = time.perf_counter() - started
-    if args.out:
-        model.save(args.out)
+    if out is not None:
+        model.save(out)
     h = model.history_
     last = (model.best_epoch_ or model.n_epochs_) - 1
     summary = {
         "ratings": len(data), "users": data.n_users, "items": data.n_items, "epochs": model.n_epochs_,
-        "best_epoch": model.best_epoch_, "train_rmse": h["train_rmse"][last],
-        "validation_rmse": None if valid is None else h["val_rmse"][last], "seconds": seconds,
-        "model": args.out,
+        "converged": bool(model.converged_), "best_epoch": model.best_epoch_, "train_rmse": h["train_rmse"][last],
+        "validation_rmse": None if valid is None else h["val_rmse"][last], "seconds": seconds, "model": out,
     }
+    if not model.converged_:
+        _warn(args, f"stopped at --epochs {args.epochs} before converging; raise --epochs"
+                    + ("" if valid is not None else ", or pass --validation to stop when held-out ratings stop improving"))
     if args.json:
         _emit_json(summary)
     else:
         val = "" if valid is None else f", validation RMSE {summary['validation_rmse']:.4f}"
         _say(args, f"trained on {len(data):,} ratings ({data.n_users:,} users x {data.n_items:,} items): "
                    f"{model.n_epochs_} epochs in {seconds:.2f} s, training RMSE {summary['train_rmse']:.4f}{val}")
-        if args.out:
-            _say(args, f"saved to {args.out}")
+        if out is not None:
+            _say(args, f"saved to {out}")
     return 0
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     data = _load(args)
+    if len(data) < args.folds:
+        raise ValueError(f"--folds {args.folds} needs at least {args.folds} ratings; the file has {len(data)}")
+    options.check_threshold(args.threshold, data)
     metrics = ("rmse", "mae", "precision", "recall", "ndcg")
-    model = _model(args)
-    if args.jobs != 1:
-        scores = cross_validate(model, data, cv=KFold(args.folds, random_state=args.seed), metrics=metrics,
-                                k=args.k, threshold=args.threshold, n_jobs=args.jobs)
-        per_metric = {m: scores[f"test_{m}"] for m in metrics}
-    else:
-        rows = []
-        for fold, (train, test) in enumerate(KFold(args.folds, random_state=args.seed).split(data), 1):
-            fitted = _fit(_model(args), train, args, f"fold {fold}/{args.folds}")
-            rows.append(evaluate(fitted, test, metrics=metrics, k=args.k, threshold=args.threshold))
-            if not args.json:
-                _say(args, f"fold {fold}: RMSE {rows[-1]['rmse']:.4f}  MAE {rows[-1]['mae']:.4f}")
-        per_metric = {m: np.array([r[m] for r in rows]) for m in metrics}
+    workers = n_workers(args.jobs)
+    template = MatrixFactorization(**options.model_params(args))
+    given = _threads(args)  # passed to each fit: clone() would set one thread per parallel fold
+
+    def one(fold: int, train: Any, test: Any) -> tuple[dict[str, float], bool]:
+        model = clone(template, given, workers)
+        if workers == 1:
+            _fit(model, train, args, f"fold {fold}/{args.folds}")
+        else:  # no progress bar for parallel folds
+            model.fit_ratings(train)
+        scores = evaluate(model, test, metrics=metrics, k=args.k, threshold=args.threshold)
+        if workers == 1:
+            _say(args, f"fold {fold}: RMSE {scores['rmse']:.4f}  MAE {scores['mae']:.4f}")
+        return scores, bool(model.converged_)
+
+    folds = KFold(args.folds, random_state=args.seed).split(data)
+    outcomes = run_all([lambda f=f, tr=tr, te=te: one(f, tr, te) for f, (tr, te) in enumerate(folds, 1)], workers)
+    per_metric = {m: np.array([scores[m] for scores, _ in outcomes]) for m in metrics}
+    unconverged = sum(not converged for _, converged in outcomes)
+    if unconverged:
+        _warn(args, f"{unconverged} of {args.folds} folds stopped at --epochs {args.epochs} before converging; "
+                    "raise --epochs")
     result = {m: {"mean": float(np.mean(v)), "std": float(np.std(v)), "folds": v.tolist()} for m, v in per_metric.items()}
     if args.json:
-        _emit_json({"folds": args.folds, "k": args.k, "threshold": args.threshold, "metrics": result})
+        _emit_json({"folds": args.folds, "k": args.k, "threshold": args.threshold, "converged": unconverged == 0,
+                    "folds_converged": [converged for _, converged in outcomes], "metrics": result})
     else:
         names = {"precision": f"precision@{args.k}", "recall": f"recall@{args.k}", "ndcg": f"NDCG@{args.k}"}
         for m in metrics:
@@ -231,27 +214,37 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_tune(args: argparse.Namespace) -> int:
+    out = _output(args)
     data = _load(args)
-    template = _model(args)
+    options.check_holdout(args.validation, len(data))
+    template = MatrixFactorization(max_epochs=args.epochs, random_state=args.seed)
+    space = options.search_space(args, _threads(args))
     report = None if (args.quiet or args.json) else (lambda line: print(line, file=sys.stderr))
-    result = tune(data, budget=args.budget, estimator=template, validation=args.validation,
-                  max_epochs=args.epochs, n_jobs=args.jobs, random_state=args.seed, progress=report,
-                  refit=bool(args.out))
-    if args.out:
-        result.best_estimator.save(args.out)
+    result = tune(data, budget=args.budget, estimator=template, space=space,
+                  validation=args.validation, max_epochs=args.epochs, n_jobs=args.jobs, random_state=args.seed,
+                  min_epochs=min(_tune.MIN_EPOCHS, args.epochs),  # a low cap shortens the first round too
+                  progress=report, refit=out is not None)
+    if out is not None:
+        result.best_estimator.save(out)
+    if not result.converged:
+        _warn(args, f"the best configuration stopped at --epochs {args.epochs} while its validation RMSE was "
+                    "still improving; raise --epochs")
     if args.json:
         _emit_json({"best_params": result.best_params, "validation_rmse": result.best_score,
-                    "seconds": result.seconds, "model": args.out, "results": result.results})
+                    "converged": result.converged, "seconds": result.seconds, "model": out,
+                    "results": result.results})
     else:
         params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in result.best_params.items())
         _say(args, f"best: {params}\nvalidation RMSE {result.best_score:.4f} "
                    f"({len(result.results)} configurations, {result.seconds:.1f} s)")
-        if args.out:
-            _say(args, f"refitted on all ratings and saved to {args.out}")
+        if out is not None:
+            _say(args, f"refitted on all ratings and saved to {out}")
     return 0
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    if args.clip and args.clip[0] > args.clip[1]:
+        raise ValueError(f"--clip {args.clip[0]:g} {args.clip[1]:g}: LOW must not exceed HIGH")
     model = MatrixFactorization.load(args.model)
     users, items = load_pairs(args.pairs, sep=args.sep)
     if model.user_labels_ is None:
@@ -287,13 +280,6 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be a fraction between 0 and 1, got {text}")
-    return value
-
-
 def add_commands(sub: Any) -> None:
     """Register the recommender subcommands on an argparse subparsers object.
 
@@ -302,48 +288,67 @@ def add_commands(sub: Any) -> None:
     sub : argparse._SubParsersAction
         From ``parser.add_subparsers()``.
     """
-    p = sub.add_parser("train", help="fit a model to a rating file and save it")
-    _add_data_options(p)
-    _add_model_options(p)
-    p.add_argument("--validation", type=_fraction, help="hold out this fraction to monitor (early stopping, patience 5)")
-    p.add_argument("--patience", type=int, help="early-stopping patience in epochs (default 5 with --validation; 0 turns it off)")
-    p.add_argument("--out", "-o", help="save the model to this .npz file")
-    _add_output_options(p)
+    p = sub.add_parser("train", help="fit a model to a rating file and save it",
+                       description="Fit a model to a rating file and save it. Prints a warning when "
+                                   "training stops at --epochs before converging.")
+    options.add_data_options(p)
+    options.add_model_options(p)
+    p.add_argument("--validation", type=options.fraction, metavar="FRACTION",
+                   help=f"hold out this fraction to monitor (early stopping, patience {options.PATIENCE})")
+    p.add_argument("--patience", type=options.count(0), metavar="N",
+                   help=f"early-stopping patience in epochs (default {options.PATIENCE} with --validation; "
+                        "0 turns it off)")
+    p.add_argument("--out", "-o", metavar="MODEL", help="save the model to this file (.npz appended when missing)")
+    options.add_output_options(p)
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("evaluate", help="cross-validate a model on a rating file")
-    _add_data_options(p)
-    _add_model_options(p)
-    p.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
-    p.add_argument("-k", type=int, default=10, help="cut-off of the ranking metrics (default 10)")
-    p.add_argument("--threshold", type=float, default=3.5, help="relevance threshold of the ranking metrics (default 3.5)")
-    p.add_argument("--jobs", type=int, default=1, help="folds in parallel (-1: one per core; no progress bar)")
-    _add_output_options(p)
+    p = sub.add_parser("evaluate", help="cross-validate a model on a rating file",
+                       description="Cross-validate a model on a rating file: RMSE, MAE and ranking metrics.")
+    options.add_data_options(p)
+    options.add_model_options(p)
+    p.add_argument("--folds", type=options.count(2), default=5, metavar="N", help="number of folds (default 5)")
+    p.add_argument("-k", type=options.count(1), default=10, metavar="K", help="cut-off of the ranking metrics (default 10)")
+    p.add_argument("--threshold", type=options.finite_real, default=3.5, metavar="RATING",
+                   help="rating from which an item counts as relevant in the ranking metrics (default 3.5)")
+    p.add_argument("--jobs", type=options.jobs, metavar="N", default=1,
+                   help="folds in parallel (default 1; -1: one per core; no progress bar)")
+    options.add_output_options(p)
     p.set_defaults(func=_cmd_evaluate)
 
-    p = sub.add_parser("tune", help="pick factors, regularization and learning rate for a rating file")
-    _add_data_options(p)
-    _add_model_options(p)
-    p.set_defaults(epochs=500)
-    p.add_argument("--budget", type=int, default=27, help="configurations to try (default 27)")
-    p.add_argument("--validation", type=_fraction, default=0.1, help="fraction held out to compare them (default 0.1)")
-    p.add_argument("--jobs", type=int, default=-1, help="configurations trained in parallel (default: one per core)")
-    p.add_argument("--out", "-o", help="refit the best on all ratings and save it to this .npz file")
-    _add_output_options(p)
+    p = sub.add_parser("tune", help="pick factors, regularization and learning rate for a rating file",
+                       description="Pick the number of factors, the regularization and the learning rate "
+                                   "(and the initial spread) by random search with successive halving on a "
+                                   "validation split. A model option given holds that parameter fixed; a list "
+                                   "X,Y,... or a range LOW:HIGH narrows its search.")
+    options.add_data_options(p)
+    options.add_model_options(p, search=True)
+    p.add_argument("--budget", type=options.count(1), default=_tune.BUDGET, metavar="N",
+                   help=f"configurations to try (default {_tune.BUDGET})")
+    p.add_argument("--validation", type=options.fraction, metavar="FRACTION", default=_tune.VALIDATION,
+                   help=f"fraction held out to compare them (default {_tune.VALIDATION})")
+    p.add_argument("--jobs", type=options.jobs, metavar="N", default=-1,
+                   help="configurations trained in parallel (default -1: one per core)")
+    p.add_argument("--out", "-o", metavar="MODEL",
+                   help="refit the best on all ratings and save it to this file (.npz appended when missing)")
+    options.add_output_options(p)
     p.set_defaults(func=_cmd_tune)
 
-    p = sub.add_parser("predict", help="predict ratings for (user, item) pairs")
-    p.add_argument("model", metavar="MODEL", help="a model saved by 'cmf train --out'")
+    p = sub.add_parser("predict", help="predict ratings for (user, item) pairs",
+                       description="Predict ratings for (user, item) pairs; one 'user<TAB>item<TAB>rating' "
+                                   "line per pair.")
+    p.add_argument("model", metavar="MODEL", help="a model saved by 'cmf train --out' (.npz may be left out)")
     p.add_argument("pairs", metavar="PAIRS", help="file of 'user item' lines (tab, comma, '::' or space separated)")
     p.add_argument("--sep", help="field separator of PAIRS")
-    p.add_argument("--clip", type=float, nargs=2, metavar=("LOW", "HIGH"), help="clip predictions to the rating scale")
+    p.add_argument("--clip", type=options.finite_real, nargs=2, metavar=("LOW", "HIGH"),
+                   help="clip predictions to the rating scale")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_cmd_predict, quiet=False)
 
-    p = sub.add_parser("recommend", help="top-N items for a user")
-    p.add_argument("model", metavar="MODEL", help="a model saved by 'cmf train --out'")
+    p = sub.add_parser("recommend", help="top-N items for a user",
+                       description="The top-N items for a user, one 'rank<TAB>item<TAB>score' line each.")
+    p.add_argument("model", metavar="MODEL", help="a model saved by 'cmf train --out' (.npz may be left out)")
     p.add_argument("--user", "-u", required=True, help="the user's id as in the rating file")
-    p.add_argument("-n", type=int, default=10, help="number of items (default 10)")
+    p.add_argument("-n", type=options.count(1), default=10, metavar="N", help="number of items (default 10)")
     p.add_argument("--include-seen", action="store_true", help="also list items the user rated in training")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_cmd_recommend, quiet=False)

@@ -22,12 +22,24 @@ from cmf._split import train_test_split
 from cmf.exceptions import DivergenceError
 from cmf.model import MatrixFactorization
 
-__all__ = ["TuneResult", "tune", "default_space"]
+__all__ = ["TuneResult", "default_space", "log_uniform", "tune"]
 
 # A configuration with learning rate lr gets _REFERENCE_RATE / lr times the
 # epochs of a round (between 1 and _MAX_SCALE times).
 _REFERENCE_RATE = 0.01
 _MAX_SCALE = 10.0
+
+# The defaults of tune() and of its search space, named once so that the
+# command line's help states them from here and cannot drift.
+BUDGET = 27
+VALIDATION = 0.1
+MIN_EPOCHS = 20
+MAX_EPOCHS = 500
+PATIENCE = 5
+FACTOR_CHOICES = (64, 128, 256)
+LEARNING_RATE_RANGE = (0.002, 0.01)
+REGULARIZATION_RANGE = (0.02, 0.15)
+INIT_STD_RANGE = (0.005, 0.05)
 
 
 @dataclasses.dataclass
@@ -44,12 +56,18 @@ class TuneResult:
     results : list of dict
         One row per configuration tried: its parameters, ``rmse`` (best
         validation RMSE), ``epochs`` (epochs to that RMSE), ``rung`` (how
-        many halving rounds it survived), ``seconds`` and ``error``.
+        many halving rounds it survived), ``seconds``, ``error`` and
+        ``converged`` (whether early stopping ended it, rather than halving
+        or ``max_epochs``).
     best_estimator : MatrixFactorization or None
         The best configuration refitted on all the data (None with
         ``refit=False``).
     seconds : float
         Wall time of the whole search.
+    converged : bool
+        Whether early stopping ended the best configuration's training;
+        False when it reached ``max_epochs`` still improving, so that more
+        epochs may find a better model.
     """
 
     best_params: dict[str, Any]
@@ -57,14 +75,31 @@ class TuneResult:
     results: list[dict[str, Any]]
     best_estimator: Any
     seconds: float
+    converged: bool = True
+
+
+def log_uniform(low: float, high: float) -> Callable[[np.random.Generator], float]:
+    """A search-space entry drawing log-uniformly from ``[low, high]``.
+
+    Parameters
+    ----------
+    low, high : float
+        Positive bounds, ``low <= high``.
+
+    Returns
+    -------
+    callable
+        A function of a NumPy Generator, as :func:`tune`'s ``space`` takes.
+    """
+    return lambda rng: float(np.exp(rng.uniform(np.log(low), np.log(high))))
 
 
 def default_space() -> dict[str, Callable[[np.random.Generator], Any]]:
     """The search space of :func:`tune`.
 
-    ``n_factors`` from {64, 128, 256}; ``learning_rate`` log-uniform on
-    [0.002, 0.01]; ``regularization`` log-uniform on [0.02, 0.15];
-    ``init_std`` log-uniform on [0.005, 0.05]. A small initial spread lets
+    ``n_factors`` from {64, 128, 256} (``FACTOR_CHOICES``); ``learning_rate``
+    log-uniform on [0.002, 0.01]; ``regularization`` log-uniform on
+    [0.02, 0.15]; ``init_std`` log-uniform on [0.005, 0.05]. A small initial spread lets
     a large model start near the bias-only solution and grow only the
     factors the data supports, and small steps settle in better minima than
     large ones: on MovieLens 100K both lowered the held-out RMSE by about
@@ -75,14 +110,11 @@ def default_space() -> dict[str, Callable[[np.random.Generator], Any]]:
     dict
         Name to a function drawing a value from a NumPy Generator.
     """
-    def log_uniform(low: float, high: float) -> Callable[[np.random.Generator], float]:
-        return lambda rng: float(np.exp(rng.uniform(np.log(low), np.log(high))))
-
     return {
-        "n_factors": lambda rng: int(rng.choice([64, 128, 256])),
-        "learning_rate": log_uniform(0.002, 0.01),
-        "regularization": log_uniform(0.02, 0.15),
-        "init_std": log_uniform(0.005, 0.05),
+        "n_factors": lambda rng: int(rng.choice(list(FACTOR_CHOICES))),
+        "learning_rate": log_uniform(*LEARNING_RATE_RANGE),
+        "regularization": log_uniform(*REGULARIZATION_RANGE),
+        "init_std": log_uniform(*INIT_STD_RANGE),
     }
 
 
@@ -131,15 +163,15 @@ def _advance(trial: _Trial, train: RatingDataset, valid: RatingDataset, epochs: 
 
 def tune(
     data: Any,
-    budget: int = 27,
+    budget: int = BUDGET,
     *,
     estimator: Any = None,
     space: dict[str, Any] | None = None,
-    validation: float = 0.1,
-    min_epochs: int = 20,
-    max_epochs: int = 500,
+    validation: float = VALIDATION,
+    min_epochs: int = MIN_EPOCHS,
+    max_epochs: int = MAX_EPOCHS,
     eta: int = 3,
-    patience: int = 5,
+    patience: int = PATIENCE,
     n_jobs: int | None = -1,
     refit: bool = True,
     random_state: int | None = 0,
@@ -244,8 +276,11 @@ def tune(
     best = min(trials, key=lambda t: t.score)
     if not math.isfinite(best.score):
         raise ValueError(f"every configuration failed; the first error: {trials[0].error}")
+    # A configuration converged when early stopping (or no further gain)
+    # ended it, not halving or the epoch cap.
     results = [
-        {**t.params, "rmse": t.score, "epochs": t.epochs, "rung": t.rung, "seconds": t.seconds, "error": t.error}
+        {**t.params, "rmse": t.score, "epochs": t.epochs, "rung": t.rung, "seconds": t.seconds, "error": t.error,
+         "converged": t.done and t.error is None}
         for t in trials
     ]
     best_params = {**best.params, "max_epochs": max(1, best.epochs)}
@@ -253,4 +288,5 @@ def tune(
     if refit:
         seed_params = {**best.params, "random_state": best.model.random_state}
         model = refit_best(template, seed_params, best_params["max_epochs"], data)
-    return TuneResult(best_params, best.score, results, model, time.perf_counter() - started)
+    return TuneResult(best_params, best.score, results, model, time.perf_counter() - started,
+                      converged=best.done and best.error is None)

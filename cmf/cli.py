@@ -11,6 +11,7 @@ from typing import Sequence
 import numpy as np
 
 from cmf import _cli_commands as commands
+from cmf import _cli_options as options
 from cmf._version import __version__
 from cmf.datasets import example_matrix, make_ratings
 from cmf.model import MatrixFactorization
@@ -102,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = sub.add_parser("demo", help="complete a small matrix and fit a million synthetic ratings")
     demo.add_argument("--small-only", action="store_true", help="only the 4x5 example")
-    demo.add_argument("--ratings", type=int, default=1_000_000, help="size of the synthetic set (default 1,000,000)")
+    demo.add_argument("--ratings", type=options.count(1), default=1_000_000, metavar="N",
+                      help="size of the synthetic set (default 1,000,000)")
     demo.set_defaults(func=_cmd_demo)
     commands.add_commands(sub)  # train, evaluate, tune, predict, recommend
     return parser

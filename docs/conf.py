@@ -14,7 +14,10 @@ version = release = cmf.__version__
 extensions = [
     "sphinx.ext.autodoc",
     "numpydoc",
+    "sphinxarg.ext",  # the command-line page, generated from cmf.cli's parser
+    "myst_parser",  # dask.md
 ]
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 
 # One page per topic; members are listed by numpydoc, not repeated by autodoc.
 autodoc_default_options = {"members": False}
