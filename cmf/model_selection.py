@@ -69,6 +69,9 @@ def evaluate(
         ``rating_scale_``, as :meth:`~cmf.MatrixFactorization.predict`
         returns them (and as Surprise scores); False or None scores them
         unclipped; a pair ``(low, high)`` clips them to that range instead.
+        Clipping applies to ``rmse`` and ``mae``: the ranking metrics rank
+        by the unclipped predictions, as ``recommend`` does, so that
+        clipping never ties or reorders items.
 
     Returns
     -------
@@ -80,9 +83,9 @@ def evaluate(
         raise ValueError(f"unknown metric(s) {sorted(unknown)}; choose from {', '.join(METRICS)}")
     data = as_dataset(data)
     model._check_fitted()
-    pred = _predict_dataset(model, data, clip=clip is True)
-    if not isinstance(clip, (bool, type(None))):
-        pred = np.clip(pred, *clip)
+    raw = _predict_dataset(model, data, clip=False)
+    scale = model.rating_scale_ if clip is True else None if clip is False or clip is None else clip
+    pred = raw if scale is None else np.clip(raw, *scale)
     out: dict[str, float] = {}
     if "rmse" in metrics:
         out["rmse"] = _metrics.rmse(data.values, pred)
@@ -90,12 +93,12 @@ def evaluate(
         out["mae"] = _metrics.mae(data.values, pred)
     ranking = [m for m in metrics if m in ("precision", "recall", "ndcg")]
     if ranking:
-        scores = _metrics.ranking_metrics(data.rows, data.values, pred, k=k, threshold=threshold)
+        scores = _metrics.ranking_metrics(data.rows, data.values, raw, k=k, threshold=threshold)
         out.update({m: scores[m] for m in ranking})
     return out
 
 
-def _predict_dataset(model: Any, data: RatingDataset, *, clip: bool = True) -> np.ndarray:
+def _predict_dataset(model: Any, data: RatingDataset, *, clip: bool) -> np.ndarray:
     """Predictions for every rating of ``data``, in float64.
 
     A split of the data the model was fitted on shares its labels or

@@ -131,3 +131,16 @@ def test_is_known_flags_the_pairs_that_fall_back():
     np.testing.assert_array_equal(labelled.is_known(["u0", "u0", "x"], [10, 99, 10]), [True, False, False])
     with pytest.raises(cmf.NotFittedError):
         cmf.MatrixFactorization().is_known(0, 0)
+
+
+def test_evaluate_ranks_by_the_unclipped_predictions():
+    # With the global mean at 10 both of user 0's predictions clip to 5; the
+    # item with the higher raw prediction is given second and is the only
+    # relevant one, so ranking by clipped values (ties in input order) would
+    # put the irrelevant one first.
+    model = fitted()
+    model.global_mean_ = 10.0
+    cols = np.array([0, 1], dtype=np.int32)
+    cols = cols[np.argsort(raw(model, [0, 0], cols))]  # raw-lower first
+    test = RatingDataset(np.zeros(2, dtype=np.int32), cols, np.array([1.0, 5.0]), (4, 4))
+    assert evaluate(model, test, metrics=("precision",), k=1, threshold=3)["precision"] == 1.0
