@@ -423,7 +423,8 @@ class MatrixFactorization:
         X : array_like or scipy.sparse matrix/array, shape (n_rows, n_cols)
             Dense: every cell is observed except those marked by ``missing``
             or excluded by ``mask``. Sparse: the stored entries are the
-            observed ones (explicit zeros are observed zeros).
+            observed ones (explicit zeros are observed zeros; an entry stored
+            twice is two ratings, not their sum: see ``duplicates``).
         missing : scalar, default np.nan
             Marker of unknown cells in a dense X (NaN, or a sentinel such as
             -1). Ignored when ``mask`` is given.
