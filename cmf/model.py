@@ -860,9 +860,9 @@ class MatrixFactorization:
         Returns
         -------
         bool or ndarray of bool
-            A bool for a scalar pair, else a 1-D array: True where both the
-            user and the item were in the training data (or were added
-            since), False where :meth:`predict` falls back.
+            A bool for a scalar pair, else a 1-D array: True where the model
+            has both the user and the item (a known label, or an index inside
+            the fitted shape), False where :meth:`predict` falls back.
 
         Raises
         ------
@@ -889,7 +889,8 @@ class MatrixFactorization:
             ``global_mean_ + user_bias_[:, None] + item_bias_[None, :] +
             user_factors_ @ item_factors_.T`` in the model's dtype.
         """
-        state = self._snapshot().state
+        fitted = self._snapshot()
+        state = fitted.state
         n_rows, n_cols = state.P.shape[0], state.Q.shape[0]
         check_allocation(2 * n_rows * n_cols * state.P.itemsize, f"reconstruct() of a {n_rows} x {n_cols} model",
                          "predict the pairs you need with predict(rows, cols) instead")
@@ -897,7 +898,7 @@ class MatrixFactorization:
         out += state.b[:, None]
         out += state.c[None, :]
         out += out.dtype.type(state.mu)
-        return _clipped(out, clip, self._snapshot().rating_scale)
+        return _clipped(out, clip, fitted.rating_scale)
 
     def complete(self, X: Any, *, missing: Any = np.nan, mask: Any = None, clip: bool = False) -> np.ndarray:
         """Return a copy of X with only its unknown entries filled by the model.
