@@ -10,7 +10,7 @@ Finding repeated pairs costs one sort of the int64 keys ``row * n_cols +
 col`` (about 0.7 s for 10 million ratings), skipped when the keys are
 already increasing (a dense matrix, a canonical CSR matrix, a file sorted by
 user and item) and when ``duplicates="keep"``. Only when repeats exist is a
-stable argsort made, once, and reused by "last", "mean" and "error".
+stable argsort made, once, for "last", "mean" or "error" to find them.
 """
 
 from __future__ import annotations
@@ -132,20 +132,16 @@ def resolve_duplicates(data: Triplets, policy: str | None, describe: Describe) -
     """
     if policy == "keep":
         return data, 0
-    if policy is None:
-        return data, count_repeats(data)
-    if len(data) < 2:
-        return data, 0
+    # Counting needs a plain sort; the stable argsort that says which rating
+    # repeats which costs about twice as much and is made only for repeats.
+    n_repeats = count_repeats(data)
+    if policy is None or n_repeats == 0:
+        return data, n_repeats
     keys = _keys(data)
-    if _increasing(keys):
-        return data, 0
     order = np.argsort(keys, kind="stable")
     keys = keys[order]
     repeat = keys[1:] == keys[:-1]  # repeat[i]: order[i + 1] repeats order[i]'s pair
     del keys
-    n_repeats = int(np.count_nonzero(repeat))
-    if n_repeats == 0:
-        return data, 0
     if policy == "error":
         pos = int(order[1:][repeat].min())
         raise ValueError(
