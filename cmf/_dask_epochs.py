@@ -65,6 +65,8 @@ class _ClusterData:
         self.n_entries = sum(s["n"] for s in summaries)
         self.resident_entries = 0  # the workers hold them
         self.runner: _EpochRunner | None = None
+        #: (smallest, largest) rating, set by cmf.dask.fit: the fitted rating_scale_.
+        self.value_range: tuple[float, float] | None = None
 
     def statistics(self, biased: bool, offset: float | None) -> DataStats:
         """Counts and exact mean from the tile summaries; the spread summed exactly tile by tile."""

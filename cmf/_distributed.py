@@ -184,12 +184,14 @@ def read_file(path: str | os.PathLike[str], sep: str | None, dtype: Any) -> Trip
 
 
 def piece_stats(piece: Triplets) -> dict[str, Any]:
-    """Entries, largest indices and the exact sum of the values of a partition's Triplets."""
+    """Entries, largest indices, value range and the exact sum of the values of a partition's Triplets."""
     n = len(piece)
     return {
         "n": n,
         "max_row": int(piece.rows.max()) if n else -1,
         "max_col": int(piece.cols.max()) if n else -1,
+        "min": float(piece.values.min()) if n else np.inf,
+        "max": float(piece.values.max()) if n else -np.inf,
         "exact_sum": _exact.exact_sum(piece.values),
     }
 

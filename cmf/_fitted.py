@@ -17,7 +17,6 @@ file.
 from __future__ import annotations
 
 import dataclasses
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,111 +24,16 @@ import numpy as np
 
 from cmf._input import check_pairs
 from cmf._labels import LabelMap
+from cmf._seen import SeenItems, SeenSource
 from cmf._train.state import FactorState, predict_pairs
 
-__all__ = ["Fitted", "SeenItems", "SeenSource", "seen_source"]
+__all__ = ["Fitted"]
 
 #: Names of the model file members that belong to a fit besides its parameters.
 USER_LABELS, ITEM_LABELS, SEEN_INDPTR, SEEN_INDICES = "user_labels", "item_labels", "seen_indptr", "seen_indices"
 
-_UNKNOWN = ("raise", "fallback")
-
-
-@dataclass(frozen=True, eq=False)
-class SeenItems:
-    """The distinct items each user rated in training, row by row (CSR).
-
-    Attributes
-    ----------
-    indptr : ndarray of int64, shape (n_rows + 1,)
-        User ``u``'s items are ``indices[indptr[u]:indptr[u + 1]]``.
-    indices : ndarray of int32
-        Item indices, sorted within each user.
-    """
-
-    indptr: np.ndarray
-    indices: np.ndarray
-
-    @classmethod
-    def from_pairs(cls, rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> "SeenItems":
-        """Index (user, item) pairs, repeats counted once."""
-        n_rows, n_cols = shape
-        codes = np.unique(rows.astype(np.int64) * n_cols + cols)
-        indptr = np.zeros(n_rows + 1, dtype=np.int64)
-        np.cumsum(np.bincount(codes // n_cols, minlength=n_rows), out=indptr[1:])
-        return cls(indptr, (codes % n_cols).astype(np.int32))
-
-    def check(self, shape: tuple[int, int]) -> None:
-        """Raise ValueError unless these arrays index a matrix of ``shape``."""
-        indptr, indices = self.indptr, self.indices
-        if (indptr.shape != (shape[0] + 1,) or indptr[0] != 0 or np.any(np.diff(indptr) < 0)
-                or indptr[-1] != len(indices) or (len(indices) and (indices.min() < 0 or indices.max() >= shape[1]))):
-            raise ValueError("model file is inconsistent: the seen-items arrays do not match the stored shape")
-
-    def rows(self) -> np.ndarray:
-        """The user of each entry of ``indices`` (int32)."""
-        return np.repeat(np.arange(len(self.indptr) - 1, dtype=np.int32), np.diff(self.indptr))
-
-    def with_user(self, cols: np.ndarray) -> "SeenItems":
-        """These seen items and one more user who rated ``cols``."""
-        new = np.unique(cols).astype(np.int32)
-        return SeenItems(np.append(self.indptr, self.indptr[-1] + len(new)), np.concatenate([self.indices, new]))
-
-
-class SeenSource:
-    """The seen items of a fit, indexed from its training pairs on first use.
-
-    Building the index costs a sort of all training pairs, which most fits
-    never need, so it waits for the first ``recommend``; a lock makes racing
-    first uses build it once, and every caller gets the same arrays.
-
-    Parameters
-    ----------
-    rows, cols : ndarray of int, optional
-        The training pairs (copied, so that later changes to the caller's
-        arrays do not change what counts as seen).
-    shape : tuple of int
-        The fitted shape.
-    items : SeenItems, optional
-        An index built already (instead of the pairs).
-    """
-
-    def __init__(self, rows: Any = None, cols: Any = None, shape: tuple[int, int] = (0, 0), *,
-                 items: SeenItems | None = None) -> None:
-        self._pairs = None if items is not None else (np.array(rows, dtype=np.int32), np.array(cols, dtype=np.int32))
-        self._shape = shape
-        self._items = items
-        self._lock = threading.Lock()
-
-    def get(self) -> SeenItems:
-        """The index, built by the first caller."""
-        items = self._items
-        if items is None:
-            with self._lock:
-                if self._items is None:
-                    self._items = SeenItems.from_pairs(*self._pairs, self._shape)
-                    self._pairs = None
-                items = self._items
-        return items
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"items": self.get()}  # a lock cannot be pickled; the index can
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(items=state["items"])  # type: ignore[misc]
-
-
-def seen_source(seen: Any, shape: tuple[int, int]) -> SeenSource | None:
-    """A :class:`SeenSource` from the training pairs (anything with ``rows`` and
-    ``cols``), a built ``(indptr, indices)`` pair or :class:`SeenItems`, a
-    SeenSource (returned as is), or None (unknown)."""
-    if seen is None or isinstance(seen, SeenSource):
-        return seen
-    if isinstance(seen, SeenItems):
-        return SeenSource(items=seen)
-    if isinstance(seen, tuple):
-        return SeenSource(items=SeenItems(*seen))
-    return SeenSource(seen.rows, seen.cols, shape)
+# The unknown-id policies of predict; "raise" is the older name of "error".
+_UNKNOWN = ("fallback", "skip", "error", "raise")
 
 
 def _read_only(a: Any) -> np.ndarray:
@@ -167,6 +71,10 @@ class Fitted:
         The labels of the rows and columns, for a fit on labelled data.
     seen_source : SeenSource or None
         The items each user rated in training, if known.
+    rating_scale : (float, float) or None
+        The ``(low, high)`` predictions are clipped to: the declared
+        ``rating_scale``, else the range of the training ratings; None for
+        a model file written before it was stored (no clipping).
     """
 
     state: FactorState
@@ -178,6 +86,7 @@ class Fitted:
     user_map: LabelMap | None = None
     item_map: LabelMap | None = None
     seen_source: SeenSource | None = None
+    rating_scale: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         s = self.state
@@ -202,28 +111,44 @@ class Fitted:
     # ------------------------------------------------------------------
     # Prediction
     # ------------------------------------------------------------------
-    def predict(self, rows: Any, cols: Any, unknown: str = "raise") -> Any:
+    def predict(self, rows: Any, cols: Any, unknown: str = "fallback", clip: bool = True) -> Any:
         """Predictions at (row, column) pairs given as labels or indices.
 
         The whole of :meth:`cmf.MatrixFactorization.predict`, which documents
-        the arguments, the result and the errors. With ``unknown="fallback"``
-        an unknown label or an index outside the shape becomes index -1,
-        which the C predict answers with the global mean plus the known
-        side's bias.
+        the arguments, the result and the errors. Under "fallback" and
+        "skip" an unknown label or an index outside the shape becomes index
+        -1, which the C predict answers with the global mean plus the known
+        side's bias; "skip" then writes NaN there.
         """
-        if unknown not in _UNKNOWN:
-            raise ValueError(f"unknown must be 'raise' or 'fallback', got {unknown!r}")
-        if self.user_map is not None:
-            if unknown == "raise":
+        if not (isinstance(unknown, str) and unknown in _UNKNOWN):
+            raise ValueError(f"unknown must be 'fallback', 'skip' or 'error', got {unknown!r}")
+        if unknown in ("error", "raise"):
+            if self.user_map is not None:
                 rows, cols = self.user_map.to_index(rows, name="user"), self.item_map.to_index(cols, name="item")
-            else:
-                rows, cols = self.user_map.lookup(rows), self.item_map.lookup(cols)
-        if unknown == "raise":
             r, c, scalar = check_pairs(rows, cols, self.shape)
         else:
-            r, c, scalar = _fallback_pairs(rows, cols, self.shape)
+            r, c, scalar = self._known_or_minus_one(rows, cols)
         out = predict_pairs(self.state, r, c)
+        if clip and self.rating_scale is not None:
+            np.clip(out, *self.rating_scale, out=out)
+        if unknown == "skip":
+            out[(r < 0) | (c < 0)] = np.nan
         return float(out[0]) if scalar else out
+
+    def is_known(self, rows: Any, cols: Any) -> Any:
+        """Whether the model knows both the user and the item of each pair.
+
+        See :meth:`cmf.MatrixFactorization.is_known`.
+        """
+        r, c, scalar = self._known_or_minus_one(rows, cols)
+        known = (r >= 0) & (c >= 0)
+        return bool(known[0]) if scalar else known
+
+    def _known_or_minus_one(self, rows: Any, cols: Any) -> tuple[np.ndarray, np.ndarray, bool]:
+        """Checked int32 indices of pairs of labels or indices, -1 for an unknown one."""
+        if self.user_map is not None:
+            rows, cols = self.user_map.lookup(rows), self.item_map.lookup(cols)
+        return _fallback_pairs(rows, cols, self.shape)
 
     # ------------------------------------------------------------------
     # Labels <-> indices

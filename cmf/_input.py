@@ -312,10 +312,18 @@ def _sparse_to_triplets(X: Any, dtype: Any) -> Triplets:
     if X.ndim != 2:
         raise ValueError(f"X must be a 2-D matrix, got shape {X.shape}")
     coo = X.tocoo(copy=True)
-    coo.sum_duplicates()
     if coo.nnz == 0:
         raise ValueError("X has no stored entries: a sparse X's stored entries are its observed ones")
-    return as_triplets(coo.row, coo.col, coo.data, shape=coo.shape, dtype=dtype, name="X")
+    # Row-major order, as a dense X gives, whatever the format or the order
+    # stored (so that every form of one matrix trains alike). The sort is
+    # stable and repeated entries are not summed: each is a rating, in the
+    # order stored, and the estimator's duplicates policy decides what they do.
+    row, col, data = coo.row, coo.col, coo.data
+    keys = row.astype(np.int64) * coo.shape[1] + col
+    if np.any(keys[1:] < keys[:-1]):
+        order = np.argsort(keys, kind="stable")
+        row, col, data = row[order], col[order], data[order]
+    return as_triplets(row, col, data, shape=coo.shape, dtype=dtype, name="X")
 
 
 def to_triplets(X: Any, *, missing: Any = np.nan, mask: Any = None, dtype: Any = np.float32) -> Triplets:
@@ -325,7 +333,8 @@ def to_triplets(X: Any, *, missing: Any = np.nan, mask: Any = None, dtype: Any =
     ----------
     X : array_like or scipy.sparse matrix/array, shape (n_rows, n_cols)
         Dense: unknown cells marked by ``missing`` or ``mask``. Sparse: the
-        stored entries are the observed ones (explicit zeros included).
+        stored entries are the observed ones (explicit zeros included, and
+        repeated entries each kept, in stored order).
     missing, mask
         See :func:`dense_to_triplets`; not allowed with sparse input.
     dtype : dtype, default float32

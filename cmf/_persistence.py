@@ -2,7 +2,9 @@
 
 Layout (``FORMAT_VERSION`` 1): an uncompressed zip of ``.npy`` members.
 ``meta`` is a 0-d unicode array holding JSON (format version, constructor
-parameters, global mean, shape, epochs, convergence); ``user_factors_``,
+parameters, global mean, shape, epochs, convergence, and the rating scale
+predictions are clipped to, ``rating_scale_``: absent from older files,
+which load without clipping); ``user_factors_``,
 ``item_factors_``, ``user_bias_`` and ``item_bias_`` are the parameters in the
 model's dtype; ``history_<key>`` are float64 per-epoch records.
 
@@ -125,6 +127,8 @@ def save_model(params: dict[str, Any], fitted: Fitted, path: str | os.PathLike[s
     if not (params["random_state"] is None or isinstance(params["random_state"], (int, np.integer))):
         params["random_state"] = None  # a Generator object cannot be stored as data
     params["dtype"] = np.dtype(params["dtype"]).name
+    if params.get("rating_scale") is not None:  # a list of floats in JSON, whatever numbers were given
+        params["rating_scale"] = [float(x) for x in params["rating_scale"]]
     meta = {
         "format_version": FORMAT_VERSION,
         "params": {k: (int(v) if isinstance(v, np.integer) else v) for k, v in params.items()},
@@ -133,6 +137,7 @@ def save_model(params: dict[str, Any], fitted: Fitted, path: str | os.PathLike[s
         "n_epochs_": int(fitted.n_epochs),
         "converged_": bool(fitted.converged),
         "best_epoch_": None if fitted.best_epoch is None else int(fitted.best_epoch),
+        "rating_scale_": None if fitted.rating_scale is None else list(fitted.rating_scale),
     }
     state = fitted.state
     arrays = dict(zip(_ARRAYS, (state.P, state.Q, state.b, state.c)))
@@ -250,10 +255,7 @@ def _read_meta(archive: zipfile.ZipFile) -> dict[str, Any]:
         _expect(key in meta, f"'meta' lacks the key {key!r}")
     _expect(isinstance(meta["params"], dict), "'meta' params must be a JSON object")
     mu = meta["global_mean_"]
-    _expect(
-        isinstance(mu, (int, float)) and not isinstance(mu, bool) and math.isfinite(mu),
-        f"global_mean_ must be a finite number, got {mu!r}",
-    )
+    _expect(_finite_number(mu), f"global_mean_ must be a finite number, got {mu!r}")
     shape = meta["shape_"]
     _expect(
         isinstance(shape, list) and len(shape) == 2 and all(is_integer(s) and 1 <= s <= INT32_MAX for s in shape),
@@ -267,11 +269,21 @@ def _read_meta(archive: zipfile.ZipFile) -> dict[str, Any]:
         best is None or (is_integer(best) and 1 <= best <= n_epochs),
         f"best_epoch_ must be null or an epoch between 1 and n_epochs_, got {best!r}",
     )
+    scale = meta.get("rating_scale_")  # absent from older files
+    _expect(scale is None or (isinstance(scale, list) and len(scale) == 2 and all(map(_finite_number, scale))
+                              and scale[0] <= scale[1]),
+            f"rating_scale_ must be null or two finite numbers low <= high, got {scale!r}")
     return meta
+
+
+def _finite_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def _check_params(cls: type, params: dict[str, Any]) -> TrainingConfig:
     """The stored parameters, checked as ``fit`` checks them."""
+    if isinstance(params.get("rating_scale"), list):  # JSON has no tuples
+        params["rating_scale"] = tuple(params["rating_scale"])
     valid = set(cls._param_names())
     unknown = sorted(set(params) - valid)
     _expect(not unknown, f"unknown parameters {unknown} (written by a newer cmf?)")
@@ -326,9 +338,11 @@ def _load(cls: type, archive: zipfile.ZipFile) -> Any:
         arrays["user_factors_"], arrays["item_factors_"], arrays["user_bias_"], arrays["item_bias_"],
         float(meta["global_mean_"]),
     )
+    scale = meta.get("rating_scale_")
     fitted = Fitted(
         state, shape=(n_rows, n_cols), n_epochs=n_epochs, converged=meta["converged_"],
         best_epoch=meta["best_epoch_"], history=history,
+        rating_scale=None if scale is None else (float(scale[0]), float(scale[1])),
     )
     # The other members, read with the same header and size checks (so that
     # no member of any name can hold Python objects); the fitted value takes
@@ -350,7 +364,8 @@ def load_model(cls: type, path: str | os.PathLike[str]) -> Any:
     cls : type
         The estimator class to instantiate.
     path : str or path-like
-        The file.
+        The file: ``path``, or ``path + ".npz"`` when ``path`` does not
+        exist and lacks the suffix (the name :func:`save_model` writes).
 
     Returns
     -------
@@ -364,7 +379,11 @@ def load_model(cls: type, path: str | os.PathLike[str]) -> Any:
         version, or any of its content is inconsistent (wrong keys, types,
         shapes or dtypes, non-finite parameters, truncation or corruption).
     """
-    name = os.fspath(path)
+    name = os.fsdecode(os.fspath(path))
+    if not os.path.exists(name) and name != model_file_name(name):  # the name save() was given
+        if not os.path.exists(model_file_name(name)):
+            raise ValueError(f"{name!r} is not a readable cmf model file: neither it nor {model_file_name(name)!r} exists")
+        name = model_file_name(name)
     try:
         archive = zipfile.ZipFile(name)
     except (OSError, zipfile.BadZipFile, ValueError, EOFError) as exc:

@@ -80,7 +80,13 @@ def fit(
         ``random_state``, ...); fitted in place. ``blocking`` must be
         "auto" or True and ``shuffle`` True (DSGD visits blocks);
         ``n_threads`` is ignored: each worker runs one tile at a time per
-        thread Dask gives it.
+        thread Dask gives it. Repeated (user, item) pairs are not looked
+        for: finding them would sort every rating across the cluster, which
+        costs more than several epochs, so ``duplicates`` must be None or
+        "keep" (each rating trains as its own observation, without a
+        warning); remove repeats from the data first where they matter
+        (``df.drop_duplicates(subset=[user, item], keep="last")``). A
+        declared ``rating_scale`` is checked against every partition.
     data : dask DataFrame, tuple of 3 dask arrays, or list of paths
         The ratings: a Dask DataFrame with row, column and value columns
         (see ``columns``); a tuple ``(rows, cols, values)`` of 1-D Dask
@@ -126,6 +132,12 @@ def fit(
         is left.
     """
     config = training_config(model.get_params())
+    if config.duplicates not in (None, "keep"):
+        raise ValueError(
+            f"the distributed fit does not look for repeated (user, item) pairs, so duplicates={config.duplicates!r} "
+            "cannot apply: use duplicates=None or 'keep', after removing repeats from the data if they matter "
+            "(e.g. df.drop_duplicates(subset=[user, item], keep='last'))"
+        )
     if not (config.blocked and config.shuffle):
         raise ValueError("the distributed fit runs blocked, shuffled epochs: use blocking='auto' or True "
                          "and shuffle=True")
@@ -146,6 +158,8 @@ def fit(
         if n == 0:
             raise ValueError("no ratings: the data has no entries")
         shape = _shape(shape, stats)
+        value_range = (min(s["min"] for s in stats), max(s["max"] for s in stats))
+        _check_scale(value_range, config.rating_scale)
         grid = training_grid(shape, n, config)
         G = sum(client.nthreads().values()) if n_tiles is None else int(n_tiles)
         if G < 1:
@@ -158,6 +172,7 @@ def fit(
         del pieces
         futures = list(tiles.values())  # drop the pieces: Dask keeps their lineage for recovery
         cluster = _ClusterData(client, tiles, layout, summaries, max_recoveries)
+        cluster.value_range = value_range  # the fitted rating_scale_ unless one is declared
         started = time.perf_counter()
         try:
             model._fit_source(cluster, validation, config)
@@ -236,6 +251,17 @@ def _is_dask_frame(data: Any) -> bool:
     except ImportError:  # the dataframe extra (pandas) is not installed
         return False
     return isinstance(data, dd.DataFrame)
+
+
+def _check_scale(value_range: tuple[float, float], scale: tuple[float, float] | None) -> None:
+    """Refuse ratings outside a declared ``rating_scale`` (by value: the cluster has no positions)."""
+    if scale is None:
+        return
+    low, high = value_range
+    bad = low if low < scale[0] else high if high > scale[1] else None
+    if bad is not None:
+        raise ValueError(f"the data holds a rating of {bad:g}, outside rating_scale=({scale[0]:g}, {scale[1]:g}); "
+                         "fix the data or pass a wider rating_scale")
 
 
 def _shape(shape: Any, stats: list[dict[str, Any]]) -> tuple[int, int]:

@@ -1,6 +1,6 @@
 """Exceptions and warnings raised by cmf."""
 
-__all__ = ["ConvergenceWarning", "DivergenceError", "NotFittedError"]
+__all__ = ["ConvergenceWarning", "DivergenceError", "DuplicateRatingsWarning", "NotFittedError"]
 
 
 class DivergenceError(ArithmeticError):
@@ -34,3 +34,14 @@ class NotFittedError(ValueError, AttributeError):
 
 class ConvergenceWarning(UserWarning):
     """Training stopped at ``max_epochs`` before meeting the ``tol`` criterion."""
+
+
+class DuplicateRatingsWarning(UserWarning):
+    """The training data rates some (user, item) pairs more than once.
+
+    Warned once per fit, with the count, under the default
+    ``duplicates=None`` of :class:`~cmf.MatrixFactorization`, which keeps
+    each repeated rating as its own observation. Pass ``duplicates="keep"``
+    to keep them without the warning, ``"last"`` or ``"mean"`` to merge
+    them, or ``"error"`` to refuse them.
+    """

@@ -23,19 +23,21 @@ import numpy as np
 
 from cmf import recommend as _rec
 from cmf._checks import integer
+from cmf._data_policy import check_scale, describer, repeats_message, resolve_duplicates, value_range
 from cmf._dataset import as_dataset
-from cmf._fitted import Fitted, SeenSource, seen_source
+from cmf._fitted import Fitted
 from cmf._input import Triplets, as_triplets, check_pairs, to_triplets, _check_numeric, _observed_mask, _is_sparse
 from cmf._labels import LabelMap
 from cmf._memory import check_allocation
 from cmf._persistence import load_model, save_model
 from cmf._rating_input import align, index_array, new_ratings
+from cmf._seen import SeenSource, seen_source
 from cmf._split import train_test_split
 from cmf._train import loop
 from cmf._train.config import TrainingConfig, require_validation, training_config
 from cmf._train.epochs import TrainingData
 from cmf._train.state import FactorState, predict_pairs
-from cmf.exceptions import ConvergenceWarning, NotFittedError
+from cmf.exceptions import ConvergenceWarning, DuplicateRatingsWarning, NotFittedError
 from cmf.recommend import FoldIn
 
 __all__ = ["MatrixFactorization"]
@@ -186,6 +188,22 @@ class MatrixFactorization:
         shrink where gradients are large. Makes the step size less sensitive
         to the scale of the data; use a larger ``learning_rate`` (about 0.05
         to 0.1) than for plain SGD.
+    duplicates : {None, "keep", "last", "mean", "error"}, default None
+        What training ratings that repeat a (user, item) pair do, for every
+        form of data (a SciPy sparse matrix's repeated entries included,
+        which are not summed): "keep" trains on each as its own
+        observation; None does the same and warns once per fit with their
+        count (:class:`~cmf.DuplicateRatingsWarning`); "last" keeps the last
+        one in input order; "mean" keeps one rating of their mean; "error"
+        raises ValueError naming the first repeat. In :meth:`partial_fit`
+        it applies within the new batch. Validation data is taken as given.
+        Finding repeats costs one sort of the pairs (none for "keep").
+    rating_scale : (float, float) or None, default None
+        The ``(low, high)`` of the ratings, such as ``(1, 5)``. A training
+        rating outside it is an error naming its position and value. None
+        takes the scale from the training data (its smallest and largest
+        value). Either becomes ``rating_scale_``, which :meth:`predict` and
+        ``recommend`` clip to.
     n_threads : int or None, default None
         Threads that run SGD on blocks sharing no row and no column (with
         blocking); None uses every core available to the process. The result
@@ -220,6 +238,11 @@ class MatrixFactorization:
     history_ : dict of list
         Per epoch: ``epoch``, ``train_loss``, ``train_rmse``, ``val_rmse``
         (NaN without validation) and ``seconds``.
+    rating_scale_ : (float, float) or None
+        What predictions are clipped to: the declared ``rating_scale``, else
+        the smallest and largest training rating (widened by
+        :meth:`partial_fit` to cover new ones); None for a model loaded from
+        a file written before cmf stored it (no clipping).
 
     Notes
     -----
@@ -282,6 +305,8 @@ class MatrixFactorization:
         dtype: Any = "float32",
         blocking: bool | str = "auto",
         adaptive: bool = False,
+        duplicates: str | None = None,
+        rating_scale: tuple[float, float] | None = None,
         n_threads: int | None = None,
         random_state: int | np.random.Generator | None = None,
         verbose: int = 0,
@@ -300,6 +325,8 @@ class MatrixFactorization:
         self.dtype = dtype
         self.blocking = blocking
         self.adaptive = adaptive
+        self.duplicates = duplicates
+        self.rating_scale = rating_scale
         self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose
@@ -317,6 +344,7 @@ class MatrixFactorization:
     converged_ = _fitted_field("converged", "Whether training converged.")
     best_epoch_ = _fitted_field("best_epoch", "Epoch restored by early stopping.")
     history_ = _fitted_field("history", "Per-epoch records.")
+    rating_scale_ = _fitted_field("rating_scale", "The (low, high) predictions are clipped to, or None.")
     user_labels_ = _labels_field(0, "User labels (after fit_ratings on labelled data), or None.")
     item_labels_ = _labels_field(1, "Item labels (after fit_ratings on labelled data), or None.")
 
@@ -395,7 +423,8 @@ class MatrixFactorization:
         X : array_like or scipy.sparse matrix/array, shape (n_rows, n_cols)
             Dense: every cell is observed except those marked by ``missing``
             or excluded by ``mask``. Sparse: the stored entries are the
-            observed ones (explicit zeros are observed zeros).
+            observed ones (explicit zeros are observed zeros; an entry stored
+            twice is two ratings, not their sum: see ``duplicates``).
         missing : scalar, default np.nan
             Marker of unknown cells in a dense X (NaN, or a sentinel such as
             -1). Ignored when ``mask`` is given.
@@ -422,7 +451,7 @@ class MatrixFactorization:
             If SGD diverges; the model keeps the last finite epoch.
         """
         config = self._config()
-        data = to_triplets(X, missing=missing, mask=mask, dtype=config.dtype)
+        data = self._policed(to_triplets(X, missing=missing, mask=mask, dtype=config.dtype), config)
         return self._fit_source(data, validation, config, missing=missing)
 
     def fit_triplets(
@@ -440,7 +469,7 @@ class MatrixFactorization:
         ----------
         rows, cols : array_like of int, shape (n,)
             Zero-based row and column indices. A pair may appear more than
-            once; each occurrence is one observation.
+            once: the ``duplicates`` parameter says what that does.
         values : array_like of float, shape (n,)
             Observed values, finite.
         shape : tuple of int, optional
@@ -462,8 +491,19 @@ class MatrixFactorization:
             If SGD diverges; the model keeps the last finite epoch.
         """
         config = self._config()
-        data = as_triplets(rows, cols, values, shape=shape, dtype=config.dtype)
+        data = self._policed(as_triplets(rows, cols, values, shape=shape, dtype=config.dtype), config)
         return self._fit_source(data, validation, config)
+
+    @staticmethod
+    def _policed(data: Triplets, config: TrainingConfig, labels: Any = None) -> Triplets:
+        """The training ratings under the ``rating_scale`` and ``duplicates`` parameters
+        (:mod:`cmf._data_policy`), with the default policy's warning."""
+        describe = describer(data, labels)
+        check_scale(data, config.rating_scale, describe)
+        data, repeats = resolve_duplicates(data, config.duplicates, describe)
+        if repeats and config.duplicates is None:
+            warnings.warn(repeats_message(repeats), DuplicateRatingsWarning, stacklevel=_caller_stacklevel())
+        return data
 
     def _fit_source(
         self, data: Triplets | TrainingData, validation: Any, config: TrainingConfig, *, missing: Any = np.nan,
@@ -500,7 +540,16 @@ class MatrixFactorization:
     def _fit(
         self, data: Triplets | TrainingData, valid: Triplets | None, config: TrainingConfig, *,
         report: Any = None, start: FactorState | None = None, labels: Any = None, seen: Any = None,
+        scale: tuple[float, float] | None = None,
     ) -> "MatrixFactorization":
+        # The scale predictions are clipped to: declared; given, when training
+        # continues from ``start`` (partial_fit widens the previous one, or
+        # keeps None for a model file without one); else the training values'
+        # range (data held elsewhere reports its own, cmf.dask).
+        if config.rating_scale is not None:
+            scale = config.rating_scale
+        elif scale is None and start is None:
+            scale = value_range(data) if isinstance(data, Triplets) else getattr(data, "value_range", None)
         if report is None and self.verbose:
             report = _print_epoch
         outcome = loop.train(data, valid, config, self.random_state, report, start=start)
@@ -513,9 +562,9 @@ class MatrixFactorization:
             # An interruption before the first epoch finished leaves nothing
             # worth keeping: the model stays as it was.
             if outcome.stopped == loop.DIVERGED or outcome.n_epochs > 0:
-                self._store(outcome, data.shape, labels=labels, seen=seen)
+                self._store(outcome, data.shape, labels=labels, seen=seen, scale=scale)
             raise outcome.error
-        self._store(outcome, data.shape, labels=labels, seen=seen)
+        self._store(outcome, data.shape, labels=labels, seen=seen, scale=scale)
         if not outcome.converged:
             warnings.warn(loop.convergence_message(config, outcome.data_scale), ConvergenceWarning,
                           stacklevel=_caller_stacklevel())
@@ -523,7 +572,7 @@ class MatrixFactorization:
 
     def _store(
         self, outcome: Any, shape: tuple[int, int], *, labels: tuple[Any, Any] | None = None, seen: Any = None,
-        converged: bool | None = None,
+        converged: bool | None = None, scale: tuple[float, float] | None = None,
     ) -> None:
         """Publish a finished or partial fit as the new fitted value.
 
@@ -543,6 +592,8 @@ class MatrixFactorization:
             then needs ``exclude_seen=False``).
         converged : bool, optional
             Overrides ``outcome.converged``.
+        scale : (float, float), optional
+            The fitted ``rating_scale_`` (None: no clipping).
         """
         user_map, item_map = labels if labels is not None else (None, None)
         self._publish(Fitted(
@@ -555,6 +606,7 @@ class MatrixFactorization:
             user_map=user_map,
             item_map=item_map,
             seen_source=seen_source(seen, shape),
+            rating_scale=None if scale is None else (float(scale[0]), float(scale[1])),
         ))
 
     # ------------------------------------------------------------------
@@ -607,6 +659,7 @@ class MatrixFactorization:
         if len(trip) == 0:
             raise ValueError("the training data holds no ratings")
         labels = (data.user_labels, data.item_labels) if data.labelled else None
+        trip = self._policed(trip, config, labels)
         return self._fit(trip, valid, config, report=callback, labels=labels)
 
     def partial_fit(
@@ -659,7 +712,13 @@ class MatrixFactorization:
         else:
             rows, cols = index_array(users, "users"), index_array(items, "items")
             shape = (max(fitted.shape[0], int(rows.max()) + 1), max(fitted.shape[1], int(cols.max()) + 1))
-        trip = as_triplets(rows, cols, values, shape=shape, dtype=config.dtype, name="ratings")
+        labels = None if user_map is None else (user_map, item_map)
+        trip = self._policed(as_triplets(rows, cols, values, shape=shape, dtype=config.dtype, name="ratings"),
+                             config, labels)
+        scale = fitted.rating_scale
+        if scale is not None:  # widened to the new ratings
+            low, high = value_range(trip)
+            scale = (min(scale[0], low), max(scale[1], high))
         valid = None
         if validation is not None:
             vu, vi, vv = new_ratings(validation, user_map is not None)
@@ -676,11 +735,11 @@ class MatrixFactorization:
             seen_rows = np.concatenate([seen.rows(), trip.rows])
             seen_cols = np.concatenate([seen.indices, trip.cols])
         seen_data = SeenSource(seen_rows, seen_cols, shape)
-        labels = None if user_map is None else (user_map, item_map)
         with warnings.catch_warnings():
             if epochs is not None:  # the caller asked for this many epochs: no warning about the cap
                 warnings.simplefilter("ignore", ConvergenceWarning)
-            return self._fit(trip, valid, config, report=callback, start=start, labels=labels, seen=seen_data)
+            return self._fit(trip, valid, config, report=callback, start=start, labels=labels, seen=seen_data,
+                             scale=scale)
 
     # ------------------------------------------------------------------
     # The fitted value
@@ -751,7 +810,7 @@ class MatrixFactorization:
     # ------------------------------------------------------------------
     # Using a fitted model
     # ------------------------------------------------------------------
-    def predict(self, rows: Any, cols: Any, *, unknown: str = "raise") -> Any:
+    def predict(self, rows: Any, cols: Any, *, unknown: str = "fallback", clip: bool = True) -> Any:
         """Predict the entries at (row, column) pairs.
 
         Parameters
@@ -760,12 +819,17 @@ class MatrixFactorization:
             Zero-based indices inside the fitted shape; broadcast against
             each other. After :meth:`fit_ratings` on labelled data, the
             original user and item labels instead.
-        unknown : {"raise", "fallback"}, default "raise"
-            What a user or item the model does not know (an unknown label,
-            or an index outside the fitted shape) does: raise, or be
-            predicted as a row or column without ratings is, the global mean
-            plus the known side's bias (the global mean alone when both are
-            unknown).
+        unknown : {"fallback", "skip", "error"}, default "fallback"
+            What a pair with a user or item the model does not know (an
+            unknown label, or an index outside the fitted shape) gets:
+            "fallback" predicts it as a row or column without ratings is
+            predicted, the global mean plus the known side's bias (the
+            global mean alone when both are unknown), as Surprise does;
+            "skip" gives NaN; "error" raises ("raise" is accepted too).
+            :meth:`is_known` tells which pairs are known.
+        clip : bool, default True
+            Clip the predictions to ``rating_scale_`` (no effect when it is
+            None).
 
         Returns
         -------
@@ -777,16 +841,47 @@ class MatrixFactorization:
         NotFittedError
             Before ``fit``.
         KeyError
-            For a label the model does not know (with ``unknown="raise"``).
+            For a label the model does not know (with ``unknown="error"``).
         TypeError
             For non-integer indices.
         IndexError
-            For indices outside the fitted shape (with ``unknown="raise"``).
+            For indices outside the fitted shape (with ``unknown="error"``).
         """
-        return self._snapshot().predict(rows, cols, unknown)
+        return self._snapshot().predict(rows, cols, unknown, clip)
 
-    def reconstruct(self) -> np.ndarray:
+    def is_known(self, rows: Any, cols: Any) -> Any:
+        """Whether the model knows both the user and the item of each pair.
+
+        Parameters
+        ----------
+        rows, cols : int, label or array_like
+            As for :meth:`predict`; broadcast against each other.
+
+        Returns
+        -------
+        bool or ndarray of bool
+            A bool for a scalar pair, else a 1-D array: True where the model
+            has both the user and the item (a known label, or an index inside
+            the fitted shape), False where :meth:`predict` falls back.
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        TypeError
+            For non-integer indices of a model fitted without labels.
+        """
+        return self._snapshot().is_known(rows, cols)
+
+    def reconstruct(self, *, clip: bool = False) -> np.ndarray:
         """Return the full dense matrix of predictions.
+
+        Parameters
+        ----------
+        clip : bool, default False
+            Clip to ``rating_scale_``. Off by default, unlike :meth:`predict`:
+            the matrix is the model itself (its low-rank product), which
+            matrix computations expect unclipped.
 
         Returns
         -------
@@ -794,7 +889,8 @@ class MatrixFactorization:
             ``global_mean_ + user_bias_[:, None] + item_bias_[None, :] +
             user_factors_ @ item_factors_.T`` in the model's dtype.
         """
-        state = self._snapshot().state
+        fitted = self._snapshot()
+        state = fitted.state
         n_rows, n_cols = state.P.shape[0], state.Q.shape[0]
         check_allocation(2 * n_rows * n_cols * state.P.itemsize, f"reconstruct() of a {n_rows} x {n_cols} model",
                          "predict the pairs you need with predict(rows, cols) instead")
@@ -802,9 +898,9 @@ class MatrixFactorization:
         out += state.b[:, None]
         out += state.c[None, :]
         out += out.dtype.type(state.mu)
-        return out
+        return _clipped(out, clip, fitted.rating_scale)
 
-    def complete(self, X: Any, *, missing: Any = np.nan, mask: Any = None) -> np.ndarray:
+    def complete(self, X: Any, *, missing: Any = np.nan, mask: Any = None, clip: bool = False) -> np.ndarray:
         """Return a copy of X with only its unknown entries filled by the model.
 
         Parameters
@@ -815,6 +911,10 @@ class MatrixFactorization:
             Marker of unknown cells in a dense X.
         mask : ndarray of bool or callable, optional
             True where a cell is observed (kept as is).
+        clip : bool, default False
+            Clip the filled cells to ``rating_scale_``. Off by default, as
+            for :meth:`reconstruct`: the result is a matrix for further
+            computation.
 
         Returns
         -------
@@ -844,20 +944,20 @@ class MatrixFactorization:
         out = X.astype(dtype, copy=True)
         rows, cols = np.nonzero(~observed)
         r, c, _ = check_pairs(rows, cols, fitted.shape)
-        out[rows, cols] = predict_pairs(fitted.state, r, c)
+        out[rows, cols] = _clipped(predict_pairs(fitted.state, r, c), clip, fitted.rating_scale)
         return out
 
     # ------------------------------------------------------------------
     # Recommendation (functions of cmf.recommend)
     # ------------------------------------------------------------------
     def recommend(
-        self, user: Any, n: int = 10, *, exclude_seen: bool = True, batch_size: int | None = None
+        self, user: Any, n: int = 10, *, exclude_seen: bool = True, batch_size: int | None = None, clip: bool = True,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` items with the highest predicted rating for a user or many users.
 
         See :func:`cmf.recommend.recommend` for the parameters and results.
         """
-        return _rec.recommend(self, user, n, exclude_seen=exclude_seen, batch_size=batch_size)
+        return _rec.recommend(self, user, n, exclude_seen=exclude_seen, batch_size=batch_size, clip=clip)
 
     def similar_items(self, item: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` items whose factors have the highest cosine similarity to an item's.
@@ -891,7 +991,7 @@ class MatrixFactorization:
     # ------------------------------------------------------------------
     # Persistence
     # ------------------------------------------------------------------
-    def save(self, path: str | os.PathLike[str]) -> None:
+    def save(self, path: str | os.PathLike[str]) -> str:
         """Save the parameters and the fitted state to a NumPy ``.npz`` file.
 
         The file is written under a temporary name in the same directory
@@ -901,9 +1001,15 @@ class MatrixFactorization:
         Parameters
         ----------
         path : str or path-like
-            Destination file; ``.npz`` is appended if missing.
+            Destination file; ``.npz`` is appended if missing, as NumPy's
+            ``savez`` does.
+
+        Returns
+        -------
+        str
+            The name of the file written (``path`` with the suffix).
         """
-        save_model(self.get_params(), self._snapshot(), path)
+        return save_model(self.get_params(), self._snapshot(), path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "MatrixFactorization":
@@ -912,7 +1018,9 @@ class MatrixFactorization:
         Parameters
         ----------
         path : str or path-like
-            A file written by :meth:`save`.
+            A file written by :meth:`save`: ``path`` itself, or ``path +
+            ".npz"`` when ``path`` does not exist and lacks the suffix (so
+            that the name given to :meth:`save` loads too).
 
         Every array's shape, dtype and finiteness, the parameters and the
         format version are checked before the model is built.
@@ -925,10 +1033,18 @@ class MatrixFactorization:
         Raises
         ------
         ValueError
-            For a file that is unreadable, truncated, corrupted, of another
-            format version, or inconsistent in any way.
+            For a file that is missing (naming every name tried),
+            unreadable, truncated, corrupted, of another format version, or
+            inconsistent in any way.
         """
         return load_model(cls, path)
+
+
+def _clipped(out: np.ndarray, clip: bool, scale: tuple[float, float] | None) -> np.ndarray:
+    """``out`` clipped in place to ``scale`` when asked and known."""
+    if clip and scale is not None:
+        np.clip(out, *scale, out=out)
+    return out
 
 
 def _print_epoch(row: dict[str, float]) -> None:

@@ -48,7 +48,7 @@ def evaluate(
     metrics: Sequence[str] = ("rmse", "mae"),
     k: int = 10,
     threshold: float = 3.5,
-    clip: tuple[float, float] | None = None,
+    clip: bool | tuple[float, float] | None = True,
 ) -> dict[str, float]:
     """Score a fitted model on held-out ratings.
 
@@ -64,8 +64,14 @@ def evaluate(
         Any of ``rmse``, ``mae``, ``precision``, ``recall``, ``ndcg``.
     k, threshold
         Cut-off and relevance threshold of the ranking metrics.
-    clip : (low, high), optional
-        Clip predictions to this range first (such as the rating scale).
+    clip : bool or (low, high), default True
+        True scores the predictions clipped to the model's
+        ``rating_scale_``, as :meth:`~cmf.MatrixFactorization.predict`
+        returns them (and as Surprise scores); False or None scores them
+        unclipped; a pair ``(low, high)`` clips them to that range instead.
+        Clipping applies to ``rmse`` and ``mae``: the ranking metrics rank
+        by the unclipped predictions, as ``recommend`` does, so that
+        clipping never ties or reorders items.
 
     Returns
     -------
@@ -77,9 +83,9 @@ def evaluate(
         raise ValueError(f"unknown metric(s) {sorted(unknown)}; choose from {', '.join(METRICS)}")
     data = as_dataset(data)
     model._check_fitted()
-    pred = _predict_dataset(model, data)
-    if clip is not None:
-        pred = np.clip(pred, *clip)
+    raw = _predict_dataset(model, data, clip=False)
+    scale = model.rating_scale_ if clip is True else None if clip is False or clip is None else clip
+    pred = raw if scale is None else np.clip(raw, *scale)
     out: dict[str, float] = {}
     if "rmse" in metrics:
         out["rmse"] = _metrics.rmse(data.values, pred)
@@ -87,18 +93,19 @@ def evaluate(
         out["mae"] = _metrics.mae(data.values, pred)
     ranking = [m for m in metrics if m in ("precision", "recall", "ndcg")]
     if ranking:
-        scores = _metrics.ranking_metrics(data.rows, data.values, pred, k=k, threshold=threshold)
+        scores = _metrics.ranking_metrics(data.rows, data.values, raw, k=k, threshold=threshold)
         out.update({m: scores[m] for m in ranking})
     return out
 
 
-def _predict_dataset(model: Any, data: RatingDataset) -> np.ndarray:
+def _predict_dataset(model: Any, data: RatingDataset, *, clip: bool) -> np.ndarray:
     """Predictions for every rating of ``data``, in float64.
 
     A split of the data the model was fitted on shares its labels or
     indices. Data read separately (a test file) is matched by label; a user
     or item the model does not know is predicted as the model predicts a row
     or column without ratings: the global mean plus the known side's bias.
+    ``clip`` clips to the model's ``rating_scale_``.
     """
     labelled_model = model.user_labels_ is not None
     if data.labelled != labelled_model:
@@ -115,7 +122,7 @@ def _predict_dataset(model: Any, data: RatingDataset) -> np.ndarray:
         )
     else:
         rows, cols = data.rows, data.cols
-    return np.asarray(model.predict(rows, cols, unknown="fallback"), dtype=np.float64)
+    return np.asarray(model.predict(rows, cols, unknown="fallback", clip=clip), dtype=np.float64)
 
 
 def cross_validate(

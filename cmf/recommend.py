@@ -48,11 +48,15 @@ class FoldIn(NamedTuple):
 
 
 def recommend(
-    model: Any, user: Any, n: int = 10, *, exclude_seen: bool = True, batch_size: int | None = None
+    model: Any, user: Any, n: int = 10, *, exclude_seen: bool = True, batch_size: int | None = None,
+    clip: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     r"""The ``n`` items with the highest predicted rating for a user or many users.
 
-    Scores are the predictions :math:`\mu + b_u + c_i + p_u \cdot q_i`.
+    Scores are the predictions :math:`\mu + b_u + c_i + p_u \cdot q_i`,
+    ranked unclipped and then clipped to the model's ``rating_scale_``: the
+    order is the model's, even where several items reach the top of the
+    scale.
     For many users the scores are computed a block of users at a time
     (at most about 4 million scores in memory), never as a full
     users x items matrix.
@@ -70,6 +74,9 @@ def recommend(
         Leave out the items each user rated in the training data.
     batch_size : int, optional
         Users per block; chosen from the number of items when omitted.
+    clip : bool, default True
+        Clip the returned scores to ``rating_scale_`` (no effect when it is
+        None). The ranking never changes.
 
     Returns
     -------
@@ -119,6 +126,8 @@ def recommend(
         top[start:start + step], best[start:start + step] = _top_k(scores, k)
     pad = ~np.isfinite(best)
     top[pad], best[pad] = -1, np.nan
+    if clip and fitted.rating_scale is not None:
+        np.clip(best, *fitted.rating_scale, out=best)
     if single:
         keep = ~pad[0]
         return fitted.decode(top[0][keep], 1), best[0][keep]

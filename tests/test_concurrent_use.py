@@ -79,7 +79,7 @@ def test_predict_during_refit_sees_one_whole_model(data):
     a, b = fit(data, seed=1), fit(data, seed=2, n_factors=6, learning_rate=0.03)
     rows = np.repeat(np.arange(N_ROWS), N_COLS)
     cols = np.tile(np.arange(N_COLS), N_ROWS)
-    pred_a, pred_b = a.predict(rows, cols), b.predict(rows, cols)
+    pred_a, pred_b = a.predict(rows, cols, clip=False), b.predict(rows, cols, clip=False)
     assert not np.array_equal(pred_a, pred_b)
     shared = fit(data, seed=1)
     stop = threading.Event()
@@ -88,7 +88,7 @@ def test_predict_during_refit_sees_one_whole_model(data):
 
     def reader(i: int) -> None:
         while not stop.is_set():
-            got = shared.predict(rows, cols)
+            got = shared.predict(rows, cols, clip=False)
             is_a, is_b = np.array_equal(got, pred_a), np.array_equal(got, pred_b)
             assert is_a or is_b, "a prediction mixed two models"
             with lock:
@@ -120,7 +120,7 @@ def test_predict_during_refit_sees_one_whole_model(data):
         sys.setswitchinterval(interval)
     assert not errors, errors[0]
     assert seen["a"] + seen["b"] > 0
-    np.testing.assert_array_equal(shared.predict(rows, cols), pred_a)  # the last fit used seed 1
+    np.testing.assert_array_equal(shared.predict(rows, cols, clip=False), pred_a)  # the last fit used seed 1
 
 
 def test_fitted_arrays_are_read_only_snapshots(data):
@@ -150,7 +150,7 @@ def test_publishing_a_fit_is_atomic_for_readers(data):
     # fit), while readers predict a few pairs in a tight loop.
     a, b = fit(data, seed=1), fit(data, seed=2, learning_rate=0.03)
     rows, cols = np.arange(8), np.arange(8)
-    pred_a, pred_b = a.predict(rows, cols), b.predict(rows, cols)
+    pred_a, pred_b = a.predict(rows, cols, clip=False), b.predict(rows, cols, clip=False)
     assert not np.any(pred_a == pred_b)
     results = []
     for m in (a, b):

@@ -305,3 +305,17 @@ def test_movielens_file_read_by_workers(cluster, monkeypatch):
     _assert_same(dist, local)
     assert dist.distributed_["n_tiles"] == N_TILES
     assert dist.shape_ == (944, 1683)  # one-based ids: row and column 0 are empty
+
+
+def test_the_rating_scale_and_the_duplicates_policy_of_a_distributed_fit(cluster, ratings):
+    client, _ = cluster
+    values = ratings.values.astype(np.float32)  # the model's dtype
+    low, high = float(values.min()), float(values.max())
+    assert _dist(client, _arrays(ratings), ratings.shape).rating_scale_ == (low, high)
+    assert _dist(client, _arrays(ratings), ratings.shape, rating_scale=(low - 1, high + 1)).rating_scale_ == (
+        low - 1, high + 1)
+    with pytest.raises(ValueError, match=f"a rating of {high:g}, outside rating_scale="):
+        _dist(client, _arrays(ratings), ratings.shape, rating_scale=(low - 1, high - 0.5))
+    for policy in ("last", "mean", "error"):
+        with pytest.raises(ValueError, match=f"duplicates='{policy}' cannot apply: use duplicates=None or 'keep'"):
+            _dist(client, _arrays(ratings), ratings.shape, duplicates=policy)

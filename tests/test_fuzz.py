@@ -456,7 +456,7 @@ def test_predict(fitted, pairs):
         else:
             ro, co = rb.astype(object), cb.astype(object)
             valid = rb.ndim == 1 and all(0 <= x < SHAPE[0] for x in ro) and all(0 <= x < SHAPE[1] for x in co)
-    kind, result = outcome(lambda: fitted.predict(rows, cols))
+    kind, result = outcome(lambda: fitted.predict(rows, cols, unknown="error", clip=False))
     event(f"valid={valid} outcome={kind}")
     if not valid:
         assert kind == "error", "invalid pairs were accepted"

@@ -53,7 +53,7 @@ def test_indices_beyond_int32_are_refused_not_wrapped(dtype):
 def test_predict_with_indices_beyond_int32_raises_index_error(index):
     model = fit_quiet(small_model(), [0, 1, 2], [0, 1, 2], [1.0, 2.0, 3.0])
     with pytest.raises(IndexError, match="outside the fitted matrix"):
-        model.predict(np.array([index]), np.array([0]))
+        model.predict(np.array([index]), np.array([0]), unknown="error")
 
 
 def test_python_integers_beyond_int64_raise_type_error():

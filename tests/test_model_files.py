@@ -87,7 +87,7 @@ def assert_same(a, b) -> None:
         x, y = getattr(a, name), getattr(b, name)
         assert x.dtype == y.dtype, name
         np.testing.assert_array_equal(x, y, err_msg=name, strict=True)
-    for name in ("global_mean_", "n_epochs_", "converged_", "best_epoch_"):
+    for name in ("global_mean_", "n_epochs_", "converged_", "best_epoch_", "rating_scale_"):
         assert getattr(a, name) == getattr(b, name), name
     assert tuple(a.shape_) == tuple(b.shape_)
     assert a.history_.keys() == b.history_.keys()
@@ -138,6 +138,52 @@ def test_save_appends_npz_and_leaves_no_temporary_files(tmp_path, fitted):
     fitted.save(tmp_path / "plain")
     assert sorted(os.listdir(tmp_path)) == ["plain.npz"]
     assert_same(cmf.MatrixFactorization.load(tmp_path / "plain.npz"), fitted)
+
+
+def test_save_returns_the_file_written_and_load_finds_it_by_the_same_name(tmp_path, fitted):
+    written = fitted.save(tmp_path / "mymodel")
+    assert written == str(tmp_path / "mymodel.npz") and os.path.isfile(written)
+    assert_same(cmf.MatrixFactorization.load(tmp_path / "mymodel"), fitted)
+    assert_same(cmf.MatrixFactorization.load(str(tmp_path / "mymodel")), fitted)
+    assert fitted.save(tmp_path / "other.npz") == str(tmp_path / "other.npz")
+
+
+def test_a_missing_model_file_names_both_names_tried(tmp_path):
+    missing = tmp_path / "nothing"
+    with pytest.raises(ValueError, match="'.*nothing' is not a readable cmf model file: neither it nor '.*nothing.npz'"):
+        cmf.MatrixFactorization.load(missing)
+    with pytest.raises(ValueError, match="not a readable cmf model file"):
+        cmf.MatrixFactorization.load(tmp_path / "nothing.npz")
+
+
+def test_the_rating_scale_and_the_new_parameters_round_trip(tmp_path):
+    rows, cols, values = np.array([0, 1, 1, 0]), np.array([0, 1, 0, 0]), np.array([2.0, 4.5, 3.0, 2.5])
+    for params, scale in (({}, (2.0, 4.5)), ({"rating_scale": (1, 5), "duplicates": "mean"}, (1.0, 5.0))):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = cmf.MatrixFactorization(n_factors=2, max_epochs=2, **params).fit_triplets(rows, cols, values)
+        loaded = cmf.MatrixFactorization.load(model.save(tmp_path / "scale"))
+        assert loaded.rating_scale_ == scale
+        assert loaded.get_params() == model.get_params()
+        assert_same(loaded, model)
+
+
+def test_an_older_file_without_rating_scale_loads_and_does_not_clip(tmp_path, fitted):
+    path = fitted.save(tmp_path / "old")
+    meta = meta_of(path)
+    del meta["rating_scale_"], meta["params"]["duplicates"], meta["params"]["rating_scale"]
+    rewrite(path, replace={"meta": np.array(json.dumps(meta))})
+    loaded = cmf.MatrixFactorization.load(path)
+    assert loaded.rating_scale_ is None and loaded.duplicates is None and loaded.rating_scale is None
+    loaded.global_mean_ = 1e6
+    assert loaded.predict(0, 0) > 1e5
+
+
+@pytest.mark.parametrize("scale", [[1.0], [5.0, 1.0], [1.0, None], "1,5", [1.0, True]])
+def test_a_bad_stored_rating_scale_is_refused(saved, scale):
+    with_meta(saved, rating_scale_=scale)
+    with pytest.raises(ValueError, match="rating_scale_ must be null or two finite numbers"):
+        cmf.MatrixFactorization.load(saved)
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")

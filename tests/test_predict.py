@@ -62,7 +62,9 @@ def test_row_and_column_without_observations_get_mean_plus_known_bias(with_empty
 @pytest.mark.parametrize("rows,cols", [(30, 0), (0, 20), (-1, 0), (0, -1), ([0, 31], [0, 0]), (2**40, 0)])
 def test_indices_outside_the_shape_raise_index_error(fitted_small, rows, cols):
     with pytest.raises(IndexError, match="outside the fitted matrix"):
-        fitted_small.predict(rows, cols)
+        fitted_small.predict(rows, cols, unknown="error")
+    with pytest.raises(IndexError, match="outside the fitted matrix"):
+        fitted_small.predict(rows, cols, unknown="raise")  # the older name
 
 
 @pytest.mark.parametrize("rows,cols", [(1.0, 2), (1, 2.0), (np.array([0.5]), np.array([1])), ([True], [1]),
@@ -156,7 +158,7 @@ def test_unknown_fallback_predicts_mean_plus_the_known_side_bias(fitted_small):
     with pytest.raises(ValueError, match="unknown must be"):
         m.predict(0, 0, unknown="ignore")
     with pytest.raises(IndexError):
-        m.predict(n_rows, 3)
+        m.predict(n_rows, 3, unknown="error")
 
 
 def test_unknown_labels_fall_back_too():
@@ -169,4 +171,4 @@ def test_unknown_labels_fall_back_too():
     mu, b, c = model.global_mean_, model.user_bias_, model.item_bias_
     np.testing.assert_allclose(got, [model.predict("a", 20), mu + c[1], mu + b[1], mu], rtol=1e-12)
     with pytest.raises(KeyError, match="unknown user 'zz'"):
-        model.predict("zz", 20)
+        model.predict("zz", 20, unknown="error")

@@ -51,9 +51,9 @@ def test_predict_takes_labels_after_fit_ratings():
     got = model.predict(data.user_labels.labels[u], data.item_labels.labels[i])
     np.testing.assert_allclose(got, expected, rtol=1e-12)
     with pytest.raises(KeyError, match="unknown user 'nobody'"):
-        model.predict("nobody", 7)
+        model.predict("nobody", 7, unknown="error")
     with pytest.raises(KeyError, match="unknown item 8"):
-        model.predict("u00", 8)
+        model.predict("u00", 8, unknown="error")
 
 
 def test_fit_triplets_after_fit_ratings_drops_labels():

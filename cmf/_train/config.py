@@ -43,6 +43,10 @@ class TrainingConfig:
     n_threads: int = 1
     #: AdaGrad step sizes per factor row and bias (see cmf.h, cmf_params).
     adaptive: bool = False
+    #: What repeated (user, item) pairs do (cmf._data_policy.resolve_duplicates).
+    duplicates: str | None = None
+    #: The declared (low, high) of the ratings, or None to take it from the data.
+    rating_scale: tuple[float, float] | None = None
 
 
 def available_cores() -> int:
@@ -124,6 +128,26 @@ def _flag(value: Any, params: Mapping[str, Any]) -> bool:
     return bool(value)
 
 
+_DUPLICATES = ("keep", "last", "mean", "error")
+
+
+def _duplicates(value: Any, params: Mapping[str, Any]) -> str | None:
+    if value is None or (isinstance(value, str) and value in _DUPLICATES):
+        return value
+    raise ValueError(f"duplicates must be None, 'keep', 'last', 'mean' or 'error', got {value!r}")
+
+
+def _rating_scale(value: Any, params: Mapping[str, Any]) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:
+        raise ValueError(f"rating_scale must be None or a pair (low, high) such as (1, 5), got {value!r}")
+    low, high = real(value[0], "rating_scale[0]"), real(value[1], "rating_scale[1]")
+    if not low < high:
+        raise ValueError(f"rating_scale must be (low, high) with low < high, got ({low:g}, {high:g})")
+    return low, high
+
+
 # (field of TrainingConfig, constructor parameter, check): checked in this
 # order, so that the first bad parameter is the one reported.
 _CHECKS: tuple[tuple[str, str, Callable[[Any, Mapping[str, Any]], Any]], ...] = (
@@ -142,6 +166,8 @@ _CHECKS: tuple[tuple[str, str, Callable[[Any, Mapping[str, Any]], Any]], ...] = 
     ("biased", "biased", _flag),
     ("shuffle", "shuffle", _flag),
     ("adaptive", "adaptive", _flag),
+    ("duplicates", "duplicates", _duplicates),
+    ("rating_scale", "rating_scale", _rating_scale),
 )
 
 
