@@ -23,6 +23,7 @@ import numpy as np
 from cmf import _cli_options as options
 from cmf import _tune
 from cmf._cli_progress import EpochProgressBar
+from cmf._data_policy import count_repeats
 from cmf._persistence import check_output_path
 from cmf._search import clone, n_workers, run_all
 from cmf.exceptions import ConvergenceWarning, DivergenceError, NotFittedError
@@ -103,7 +104,18 @@ def _warn(args: argparse.Namespace, text: str) -> None:
 
 
 def _load(args: argparse.Namespace) -> Any:
-    return load_ratings(args.ratings, format=args.format, sep=args.sep)
+    options.check_rating_scale(args)
+    data = load_ratings(args.ratings, format=args.format, sep=args.sep)
+    if args.duplicates is None:
+        # Said once for the file, in the options' words, rather than once per
+        # fit (a tune or a cross-validation fits many parts of it); the fits
+        # then keep each rating as the default does, without the warning.
+        repeats = count_repeats(data.triplets())
+        if repeats:
+            _warn(args, f"{repeats:,} ratings repeat a (user, item) pair already rated; each is kept as its own "
+                        "observation: pass --duplicates keep to silence this, or last, mean or error")
+        args.duplicates = "keep"
+    return data
 
 
 def _say(args: argparse.Namespace, text: str) -> None:
@@ -217,7 +229,7 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     out = _output(args)
     data = _load(args)
     options.check_holdout(args.validation, len(data))
-    template = MatrixFactorization(max_epochs=args.epochs, random_state=args.seed)
+    template = MatrixFactorization(max_epochs=args.epochs, random_state=args.seed, **options.data_params(args))
     space = options.search_space(args, _threads(args))
     report = None if (args.quiet or args.json) else (lambda line: print(line, file=sys.stderr))
     result = tune(data, budget=args.budget, estimator=template, space=space,
@@ -251,11 +263,29 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         for arr, what in ((users, "user"), (items, "item")):
             if arr.dtype.kind == "U":
                 raise ValueError(f"the model was fitted without labels: {what}s must be integer indices")
-    pred = np.atleast_1d(model.predict(users, items))
+    known = np.atleast_1d(model.is_known(users, items))
+    n_unknown = int(np.count_nonzero(~known))
+    if n_unknown and args.unknown == "error":
+        first = np.flatnonzero(~known)[:1]
+        try:  # the model's own message names the unknown user or item
+            model.predict(users[first], items[first], unknown="error")
+        except KeyError as exc:
+            raise KeyError(f"{exc.args[0]} ({n_unknown:,} of {len(known):,} pairs are unknown); pass --unknown "
+                           "fallback to predict them from the global mean and the known biases, or --unknown skip "
+                           "to leave them out") from None
+    clip = args.clip is None and not args.no_clip
+    pred = np.atleast_1d(model.predict(users, items, unknown="fallback", clip=clip))
     if args.clip:
         pred = np.clip(pred, *args.clip)
+    if args.unknown == "skip":
+        users, items, pred, known = users[known], items[known], pred[known], known[known]
+    if n_unknown:
+        done = "left out" if args.unknown == "skip" else "predicted from the global mean and the known biases"
+        print(f"cmf predict: note: {n_unknown:,} of {len(known) + (n_unknown if args.unknown == 'skip' else 0):,} "
+              f"pairs have a user or item the model does not know: {done} (--unknown)", file=sys.stderr)
     if args.json:
-        _emit_json([{"user": u, "item": i, "prediction": float(p)} for u, i, p in zip(users, items, pred)])
+        _emit_json([{"user": u, "item": i, "prediction": float(p), "known": bool(k)}
+                    for u, i, p, k in zip(users, items, pred, known)])
     else:
         for u, i, p in zip(users, items, pred):
             print(f"{u}\t{i}\t{p:.4f}")
@@ -271,7 +301,7 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
             user = int(user)
         except ValueError:
             raise KeyError(f"unknown user {args.user!r}: this model's users are integers") from None
-    items, scores = model.recommend(user, n=args.n, exclude_seen=not args.include_seen)
+    items, scores = model.recommend(user, n=args.n, exclude_seen=not args.include_seen, clip=not args.no_clip)
     if args.json:
         _emit_json({"user": user, "items": items, "scores": scores})
     else:
@@ -340,7 +370,12 @@ def add_commands(sub: Any) -> None:
     p.add_argument("pairs", metavar="PAIRS", help="file of 'user item' lines (tab, comma, '::' or space separated)")
     p.add_argument("--sep", help="field separator of PAIRS")
     p.add_argument("--clip", type=options.finite_real, nargs=2, metavar=("LOW", "HIGH"),
-                   help="clip predictions to the rating scale")
+                   help="clip predictions to this range (default: the rating scale stored in the model)")
+    p.add_argument("--no-clip", action="store_true", help="do not clip predictions to the model's rating scale")
+    p.add_argument("--unknown", choices=("fallback", "skip", "error"), default="fallback",
+                   help="a pair whose user or item the model does not know: predict the global mean plus the "
+                        "known bias (default; their count is printed on stderr), leave it out, or stop with "
+                        "an error")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_cmd_predict, quiet=False)
 
@@ -350,5 +385,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--user", "-u", required=True, help="the user's id as in the rating file")
     p.add_argument("-n", type=options.count(1), default=10, metavar="N", help="number of items (default 10)")
     p.add_argument("--include-seen", action="store_true", help="also list items the user rated in training")
+    p.add_argument("--no-clip", action="store_true",
+                   help="show raw scores, not clipped to the model's rating scale (the order is the same)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_cmd_recommend, quiet=False)

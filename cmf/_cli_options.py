@@ -28,6 +28,7 @@ import numpy as np
 
 from cmf import _tune
 from cmf._checks import integer, real
+from cmf._data_policy import DUPLICATES
 from cmf.io import FORMATS
 from cmf.model import MatrixFactorization
 
@@ -39,8 +40,10 @@ __all__ = [
     "add_model_options",
     "add_output_options",
     "check_holdout",
+    "check_rating_scale",
     "check_threshold",
     "count",
+    "data_params",
     "finite_real",
     "fraction",
     "jobs",
@@ -215,6 +218,12 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("reading the ratings")
     g.add_argument("--format", choices=FORMATS, help="file format (default: guessed from the name and first line)")
     g.add_argument("--sep", help="field separator for csv/tsv files")
+    g.add_argument("--duplicates", choices=[d for d in DUPLICATES if d is not None],
+                   help="a (user, item) pair rated more than once: keep every rating (the default, with a warning "
+                        "giving their count; 'keep' silences it), keep the last, their mean, or stop with an error")
+    g.add_argument("--rating-scale", type=finite_real, nargs=2, metavar=("LOW", "HIGH"),
+                   help="the ratings' scale: a rating outside it is an error, and predictions and recommendation "
+                        "scores are clipped to it (default: the range of the training ratings)")
 
 
 def add_model_options(p: argparse.ArgumentParser, *, search: bool = False) -> None:
@@ -320,6 +329,35 @@ def search_space(args: argparse.Namespace, fixed: dict[str, Any]) -> dict[str, A
     return space
 
 
+def check_rating_scale(args: argparse.Namespace) -> None:
+    """Refuse a ``--rating-scale LOW HIGH`` whose LOW is not below HIGH.
+
+    Raises
+    ------
+    ValueError
+        Naming ``--rating-scale``.
+    """
+    if args.rating_scale is not None and not args.rating_scale[0] < args.rating_scale[1]:
+        low, high = args.rating_scale
+        raise ValueError(f"--rating-scale {low:g} {high:g}: LOW must be below HIGH")
+
+
+def data_params(args: argparse.Namespace) -> dict[str, Any]:
+    """The estimator's parameters that say how to take the ratings: ``--duplicates``, ``--rating-scale``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options of a command that reads ratings.
+
+    Returns
+    -------
+    dict
+    """
+    scale = None if args.rating_scale is None else tuple(args.rating_scale)
+    return dict(duplicates=args.duplicates, rating_scale=scale)
+
+
 def model_params(args: argparse.Namespace) -> dict[str, Any]:
     """The estimator's parameters for ``cmf train`` and ``cmf evaluate``.
 
@@ -335,5 +373,5 @@ def model_params(args: argparse.Namespace) -> dict[str, Any]:
     return dict(
         n_factors=args.factors, max_epochs=args.epochs, learning_rate=args.learning_rate,
         regularization=args.regularization, bias_regularization=args.bias_regularization,
-        random_state=args.seed,
+        random_state=args.seed, **data_params(args),
     )

@@ -182,7 +182,7 @@ def test_recommend_for_a_user(model_file, capsys):
         (["train", "{bad}"], "line 3"),
         (["recommend", "{model}", "--user", "9999"], "unknown user 9999"),
         (["recommend", "{model}", "--user", "bob"], "unknown user 'bob'"),
-        (["predict", "{model}", "{unknown_pairs}"], "unknown item 5"),
+        (["predict", "{model}", "{unknown_pairs}", "--unknown", "error"], "unknown item 5"),
         (["predict", "{missing}", "{unknown_pairs}"], "not a readable cmf model"),
         (["predict", "{missing}", "{unknown_pairs}", "--clip", "5", "1"], "--clip 5 1: LOW must not exceed HIGH"),
     ],
