@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import IO, Any, Sequence
 
 import numpy as np
 
@@ -23,7 +23,7 @@ from cmf._textread import BOM, LineError
 # The first bytes of a file, read to choose its layout before the C reader runs.
 HEAD_BYTES = 1 << 16
 
-__all__ = ["HEAD_BYTES", "ParseError", "Plan", "describe", "guess_sep", "kept_lines", "line_message", "choose_layout", "show", "split"]
+__all__ = ["HEAD_BYTES", "ParseError", "Plan", "describe", "guess_sep", "kept_lines", "line_message", "read_head", "choose_layout", "show", "split"]
 
 
 class ParseError(ValueError):
@@ -45,15 +45,38 @@ class ParseError(ValueError):
         self.line = line
 
 
-def kept_lines(head: bytes, comment: str | None, count: int, path: str) -> list[tuple[int, str]]:
+def read_head(f: IO[bytes], comment: str | None, count: int, path: str) -> tuple[bytes, list[tuple[int, str]]]:
+    """Read the start of a file until it holds ``count`` kept lines (or the file ends).
+
+    Returns
+    -------
+    head : bytes
+        What was read (the reader of the rest takes it first).
+    kept : list of (int, str)
+        The first ``count`` non-blank, non-comment lines (fewer if the file
+        has fewer), with their 1-based numbers; a UTF-8 byte-order mark is
+        dropped.
+    """
+    head = f.read(HEAD_BYTES)
+    while True:
+        kept = kept_lines(head, comment, count, path, complete=False)
+        if len(kept) == count:
+            return head, kept
+        more = f.read(HEAD_BYTES)
+        if not more:
+            return head, kept_lines(head, comment, count, path)
+        head += more
+
+
+def kept_lines(head: bytes, comment: str | None, count: int, path: str, *,
+               complete: bool = True) -> list[tuple[int, str]]:
     """The first ``count`` non-blank, non-comment lines of ``head`` with their 1-based numbers.
 
-    A UTF-8 byte-order mark is dropped; a line cut by the end of ``head``
-    (when ``head`` is as long as a full read) is left out.
+    A UTF-8 byte-order mark is dropped; unless ``head`` is ``complete``
+    (the whole file), its last line, which may be cut, is left out.
     """
-    full = len(head) >= HEAD_BYTES
     lines = head[len(BOM):].split(b"\n") if head.startswith(BOM) else head.split(b"\n")
-    if full and len(lines) > 1:
+    if not complete:
         lines.pop()
     kept: list[tuple[int, str]] = []
     for number, raw in enumerate(lines, 1):

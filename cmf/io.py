@@ -31,7 +31,7 @@ import numpy as np
 
 from cmf._checks import is_integer, real
 from cmf._dataset import RatingDataset, as_dataset, from_dataframe
-from cmf._layout import HEAD_BYTES, ParseError, Plan, choose_layout, guess_sep, kept_lines, line_message, show
+from cmf._layout import ParseError, Plan, choose_layout, guess_sep, line_message, read_head, show
 from cmf._textread import Layout, LineError, read_columns
 
 __all__ = ["FORMATS", "RatingDataset", "as_dataset", "from_dataframe", "load_pairs", "load_ratings", "ParseError"]
@@ -77,7 +77,7 @@ def guess_format(path: str | os.PathLike[str], first_line: str | None = None) ->
 
 def _first_line(path: str) -> str:
     with _open(path) as f:
-        kept = kept_lines(f.read(HEAD_BYTES), "#", 1, path)
+        _, kept = read_head(f, "#", 1, path)
     return kept[0][1] if kept else ""
 
 
@@ -196,8 +196,7 @@ def load_ratings(
     spec = _check_columns(columns)
     scale = _scale(rating_scale)
     with _open(path) as f:
-        head = f.read(HEAD_BYTES)
-        kept = kept_lines(head, comment, 2, path)
+        head, kept = read_head(f, comment, 2, path)
         format = (format or guess_format(path, kept[0][1] if kept else "")).lower()
         if format not in FORMATS:
             raise ValueError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
@@ -257,8 +256,7 @@ def load_pairs(path: Any, sep: str | None = None, comment: str | None = "#") -> 
     """
     path = os.fspath(path)
     with _open(path) as f:
-        head = f.read(HEAD_BYTES)
-        kept = kept_lines(head, comment, 1, path)
+        head, kept = read_head(f, comment, 1, path)
         if not kept:
             raise ParseError(f"{path}: the file holds no pairs", path)
         if sep is None:
