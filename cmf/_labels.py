@@ -304,15 +304,14 @@ class LabelCoder:
     def __len__(self) -> int:
         return len(self._texts) if self.text else self._n
 
-    def code_ints(self, ids: np.ndarray) -> np.ndarray:
-        """Codes of int64 ids (the coder must not have switched to text)."""
-        codes = np.empty(len(ids), dtype=np.int32)
+    def code_ints(self, ids: np.ndarray, codes: np.ndarray) -> None:
+        """Write the codes of int64 ids into ``codes`` (int32; the coder must not have switched to text)."""
         done = 0
         while True:
             n_done, self._n = _reader.factorize(ids[done:], self._slots, self._distinct, self._n, codes[done:])
             done += n_done
             if done == len(ids):
-                return codes
+                return
             self._grow()
 
     def _grow(self) -> None:

@@ -155,15 +155,19 @@ def choose_layout(kept: list[tuple[int, str]], spec: list[Any] | None, header: b
         else:
             cols = [_column_index(first, spec[j], names[j], roles[j], path) for j in range(len(spec))]
         if len(cols) == 3:
+            # Three columns given leave timestamps out; none given, a column named like one is kept.
             lowered = [h.lower().strip().strip('"') for h in first]
-            cols.append(next((lowered.index(n) for n in TIME_NAMES if n in lowered), -1))
+            found = (lowered.index(n) for n in TIME_NAMES if n in lowered and spec is None)
+            cols.append(next(found, -1))
     else:
         if spec is not None and not all(is_integer(c) for c in spec):
             raise ValueError("columns given by name need a header line; pass header=True or column positions")
         cols = [int(c) for c in spec] if spec is not None else [0, 1, 2]
         if len(cols) == 3:
-            # A fourth column of integers is a timestamp, as in u.data and ratings.dat.
-            cols.append(3 if 3 not in cols and len(first) > 3 and _is_int(first[3]) else -1)
+            # Unless three columns are given, a fourth column of integers is a
+            # timestamp, as in u.data and ratings.dat.
+            auto = spec is None and len(first) > 3 and _is_int(first[3])
+            cols.append(3 if auto else -1)
     return Plan(kept[0][0] if has_header else 0, (cols[0], cols[1], cols[2], cols[3]), sep, kept[0][0])
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO
 
 import numpy as np
 
@@ -26,9 +26,9 @@ from cmf._labels import LabelCoder, LabelMap
 __all__ = ["BOM", "CHUNK_BYTES", "Columns", "Layout", "LineError", "read_columns"]
 
 BOM = b"\xef\xbb\xbf"
-CHUNK_BYTES = 1 << 24
-# Records per call of the tokenizer: its output buffers take 36 bytes each.
-CAPACITY = 1 << 20
+CHUNK_BYTES = 1 << 23
+# Records per call of the tokenizer: its output buffers take 52 bytes each.
+CAPACITY = 1 << 18
 
 
 @dataclass(frozen=True)
@@ -148,15 +148,45 @@ def _line_at(data: bytes, pos: int) -> str:
 
 
 class _Reader:
-    """The state of one read: coders, finished parts, the line count."""
+    """The state of one read: coders, the output columns so far, the line count.
 
-    def __init__(self, layout: Layout, rating_range: tuple[float, float] | None) -> None:
+    The output columns are allocated for the number of lines the file's
+    size suggests (from the bytes per line of the first chunk, plus a
+    margin) and filled in place: capacity never written costs no resident
+    memory, and it is given back at the end (``ndarray.resize`` shrinks in
+    place). Only a file longer than guessed (or a pipe) grows them by a
+    copy.
+    """
+
+    def __init__(self, layout: Layout, rating_range: tuple[float, float] | None, size: int) -> None:
         self.layout = layout
         self.rating_range = rating_range
         self.users, self.items = LabelCoder(), LabelCoder()
-        self.parts: dict[str, list[np.ndarray]] = {"rows": [], "cols": [], "values": [], "timestamps": []}
         self.out = _Buffers(CAPACITY)
         self.line = 0  # lines consumed so far
+        self.size = size  # the file's size in bytes, 0 if unknown
+        self.n = 0  # records kept
+        kinds = {"rows": np.int32, "cols": np.int32}
+        if layout.columns[2] >= 0:
+            kinds["values"] = np.float32
+        if layout.columns[3] >= 0:
+            kinds["timestamps"] = np.int64
+        self.columns = {name: np.empty(0, dtype) for name, dtype in kinds.items()}
+
+    def _reserve(self, m: int, bytes_read: int) -> None:
+        """Room for ``m`` more records, guessing the total from the bytes per record so far."""
+        need = self.n + m
+        capacity = len(self.columns["rows"])
+        if need <= capacity:
+            return
+        if capacity == 0 and self.size:
+            capacity = max(need, int(self.size / max(bytes_read, 1) * need * 1.25) + CAPACITY)
+        else:
+            capacity = max(need, capacity + capacity // 2, 4 * CAPACITY)
+        for name, column in self.columns.items():
+            grown = np.empty(capacity, dtype=column.dtype)
+            grown[: self.n] = column[: self.n]
+            self.columns[name] = grown
 
     def read(self, data: bytes, pos: int, stop: int) -> None:
         """Read the whole lines of ``data[pos:stop]``."""
@@ -168,6 +198,7 @@ class _Reader:
             if not ok:
                 raise LineError(error, self.line + n_lines + 1, _line_at(data, pos + n_bytes), n_fields)
             if n:
+                self._reserve(n, pos + n_bytes)
                 self._keep(data, pos, n, (user_text, item_text))
             self.line += n_lines
             pos += n_bytes
@@ -179,13 +210,13 @@ class _Reader:
         return LineError("", self.line + data.count(b"\n", pos, offset) + 1, _line_at(data, start))
 
     def _keep(self, data: bytes, pos: int, n: int, text: tuple[bool, bool]) -> None:
-        out = self.out
-        coded = []
-        for coder, role, is_text in ((self.users, "user", text[0]), (self.items, "item", text[1])):
+        out, columns, at = self.out, self.columns, self.n
+        for coder, role, name, is_text in ((self.users, "user", "rows", text[0]),
+                                           (self.items, "item", "cols", text[1])):
             if is_text:
                 coder.to_text()
             if not coder.text:
-                coded.append(coder.code_ints(out[f"{role}_ids"][:n]))
+                coder.code_ints(out[f"{role}_ids"][:n], columns[name][at: at + n])
                 continue
             lengths = out[f"{role}_lengths"][:n]
             width = max(int(lengths.max()), 1)
@@ -196,47 +227,33 @@ class _Reader:
             if bad is not None:
                 where = self._line_of(data, pos, int(np.flatnonzero(texts == bad)[0]))
                 raise LineError("not UTF-8", where.line, where.text)
-            coded.append(codes)
-        values = out["ratings"][:n]
-        if self.layout.columns[2] >= 0 and self.rating_range is not None:
-            lo, hi = self.rating_range
-            bad = np.flatnonzero((values < lo) | (values > hi))
-            if len(bad):
-                where = self._line_of(data, pos, int(bad[0]))
-                raise LineError("rating out of range", where.line, where.text)
-        self.parts["rows"].append(coded[0])
-        self.parts["cols"].append(coded[1])
-        if self.layout.columns[2] >= 0:
-            self.parts["values"].append(values.copy())
-        if self.layout.columns[3] >= 0:
-            self.parts["timestamps"].append(out["timestamps"][:n].copy())
+            columns[name][at: at + n] = codes
+        if "values" in columns:
+            values = out["ratings"][:n]
+            if self.rating_range is not None:
+                lo, hi = self.rating_range
+                bad = np.flatnonzero((values < lo) | (values > hi))
+                if len(bad):
+                    where = self._line_of(data, pos, int(bad[0]))
+                    raise LineError("rating out of range", where.line, where.text)
+            columns["values"][at: at + n] = values
+        if "timestamps" in columns:
+            columns["timestamps"][at: at + n] = out["timestamps"][:n]
+        self.n += n
 
     def finish(self) -> Columns:
+        """The columns, trimmed, with codes turned into indices in sorted label order."""
         user_map, user_rank = self.users.finish()
         item_map, item_rank = self.items.finish()
-        rows = _assemble(self.parts["rows"], user_rank)
-        cols = _assemble(self.parts["cols"], item_rank)
-        values = _concatenate(self.parts["values"], np.float32) if self.layout.columns[2] >= 0 else None
-        stamps = _concatenate(self.parts["timestamps"], np.int64) if self.layout.columns[3] >= 0 else None
-        return Columns(user_map, item_map, rows, cols, values, stamps)
-
-
-def _assemble(parts: list[np.ndarray], rank: np.ndarray) -> np.ndarray:
-    """Concatenate code chunks mapped through ``rank``, freeing each chunk once copied."""
-    out = np.empty(sum(len(p) for p in parts), dtype=np.int32)
-    at = 0
-    parts.reverse()
-    while parts:
-        part = parts.pop()
-        np.take(rank, part, out=out[at: at + len(part)])
-        at += len(part)
-    return out
-
-
-def _concatenate(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
-    out = np.concatenate(parts) if parts else np.empty(0, dtype=dtype)
-    parts.clear()
-    return out
+        for column in self.columns.values():
+            column.resize(self.n, refcheck=False)
+        for name, rank in (("rows", user_rank), ("cols", item_rank)):
+            codes = self.columns[name]
+            for start in range(0, self.n, CAPACITY):
+                block = codes[start: start + CAPACITY]
+                block[...] = rank[block]
+        return Columns(user_map, item_map, self.columns["rows"], self.columns["cols"],
+                       self.columns.get("values"), self.columns.get("timestamps"))
 
 
 def read_columns(
@@ -274,7 +291,7 @@ def read_columns(
     LineError
         At the first line that cannot be read.
     """
-    reader = _Reader(layout, rating_range)
+    reader = _Reader(layout, rating_range, _size(f))
     start = len(BOM) if head.startswith(BOM) else 0
     for _ in range(skip_lines):
         newline = head.find(b"\n", start)
