@@ -5,24 +5,10 @@
  * closing "N passed, N failed" line; exits non-zero when anything failed.
  */
 #include "cmf.h"
+#include "check.h"
 
 #include <stdio.h>
 #include <string.h>
-
-static int n_passed = 0;
-static int n_failed = 0;
-
-static void check_(int ok, const char *what, const char *file, int line)
-{
-    if (ok) {
-        ++n_passed;
-    } else {
-        ++n_failed;
-        printf("FAILED %s:%d: %s\n", file, line, what);
-    }
-}
-
-#define CHECK(cond) check_((cond), #cond, __FILE__, __LINE__)
 
 #define CAP 8
 
