@@ -14,8 +14,6 @@ import re
 from dataclasses import dataclass
 from typing import IO, Any, Sequence
 
-import numpy as np
-
 from cmf._checks import is_integer
 from cmf._dataset import ITEM_NAMES, RATING_NAMES, TIME_NAMES, USER_NAMES
 from cmf._textread import BOM, LineError
@@ -117,10 +115,12 @@ def _column_index(header: list[str], wanted: Any, names: Sequence[str], role: st
 
 
 def _is_number(text: str) -> bool:
+    """Whether a field reads as a number; "nan" does, so a data line of NaN is an error, not a header."""
     try:
-        return bool(np.isfinite(float(text)))
+        float(text)
     except ValueError:
         return False
+    return True
 
 
 def _is_int(text: str) -> bool:

@@ -55,6 +55,11 @@ def test_header_line_is_detected_in_every_format(tmp_path, name, text):
     assert triples(data) == [(1, 10, 4.0), (2, 20, 3.0)]
 
 
+def test_a_first_line_with_a_nan_rating_is_an_error_not_a_header(tmp_path):
+    with pytest.raises(ParseError, match="line 1: the rating 'nan' is not a finite number"):
+        load_ratings(write(tmp_path, "u.data", "1\t1\tnan\n1\t2\t3\n"))
+
+
 def test_header_false_with_a_header_line_suggests_header_true(tmp_path):
     path = write(tmp_path, "u.data", "# made by hand\nuser\titem\trating\n1\t10\t4\n")
     with pytest.raises(ParseError, match=r"line 2: the rating 'rating' is not a finite number.*header=True \(--header\)"):
