@@ -29,6 +29,8 @@ BOM = b"\xef\xbb\xbf"
 CHUNK_BYTES = 1 << 23
 # Records per call of the tokenizer: its output buffers take 52 bytes each.
 CAPACITY = 1 << 18
+# Bytes of fixed-width text slots made at once when ids are text.
+TEXT_BYTES = 1 << 24
 
 
 @dataclass(frozen=True)
@@ -218,16 +220,7 @@ class _Reader:
             if not coder.text:
                 coder.code_ints(out[f"{role}_ids"][:n], columns[name][at: at + n])
                 continue
-            lengths = out[f"{role}_lengths"][:n]
-            width = max(int(lengths.max()), 1)
-            slots = np.empty(n * width, dtype=np.uint8)
-            _reader.gather(data, out[f"{role}_offsets"][:n] + pos, lengths, width, slots)
-            texts = slots.view(f"S{width}")
-            codes, bad = coder.code_texts(texts)
-            if bad is not None:
-                where = self._line_of(data, pos, int(np.flatnonzero(texts == bad)[0]))
-                raise LineError("not UTF-8", where.line, where.text)
-            columns[name][at: at + n] = codes
+            self._code_texts(coder, data, pos, role, columns[name][at: at + n])
         if "values" in columns:
             values = out["ratings"][:n]
             if self.rating_range is not None:
@@ -240,6 +233,27 @@ class _Reader:
         if "timestamps" in columns:
             columns["timestamps"][at: at + n] = out["timestamps"][:n]
         self.n += n
+
+    def _code_texts(self, coder: LabelCoder, data: bytes, pos: int, role: str, codes: np.ndarray) -> None:
+        """Code the last call's ``role`` fields as text, into ``codes``.
+
+        The fields are copied into fixed-width slots (as wide as the longest
+        field) a block at a time, so that one long field cannot make the
+        slots of the whole batch large.
+        """
+        offsets, lengths = self.out[f"{role}_offsets"], self.out[f"{role}_lengths"]
+        width = max(int(lengths[: len(codes)].max()), 1)
+        step = max(1, TEXT_BYTES // width)
+        for start in range(0, len(codes), step):
+            stop = min(start + step, len(codes))
+            slots = np.empty((stop - start) * width, dtype=np.uint8)
+            _reader.gather(data, offsets[start:stop] + pos, lengths[start:stop], width, slots)
+            texts = slots.view(f"S{width}")
+            block, bad = coder.code_texts(texts)
+            if bad is not None:
+                where = self._line_of(data, pos, start + int(np.flatnonzero(texts == bad)[0]))
+                raise LineError("not UTF-8", where.line, where.text)
+            codes[start:stop] = block
 
     def finish(self) -> Columns:
         """The columns, trimmed, with codes turned into indices in sorted label order."""

@@ -37,6 +37,8 @@ from cmf._textread import Layout, LineError, read_columns
 __all__ = ["FORMATS", "RatingDataset", "as_dataset", "from_dataframe", "load_pairs", "load_ratings", "ParseError"]
 
 FORMATS = ("movielens", "movielens-dat", "movielens-csv", "csv", "tsv", "libmf")
+# Column positions the C reader takes: 0 to MAX_COLUMN - 1.
+MAX_COLUMN = 64
 # Files at least this large show a progress bar on a terminal (progress=None).
 PROGRESS_BYTES = 64 << 20
 
@@ -205,6 +207,8 @@ def load_ratings(
         if not kept:
             raise ParseError(f"{path}: the file holds no ratings", path)
         plan = choose_layout(kept, spec, header, delimiter, path)
+        if not all(0 <= c < MAX_COLUMN for c in plan.columns[:3]) or not -1 <= plan.columns[3] < MAX_COLUMN:
+            raise ValueError(f"column positions must be 0 to {MAX_COLUMN - 1}, got {columns!r}")
         layout = Layout(layout_sep, (comment or "").encode("utf-8"), plan.columns)
         try:
             got = read_columns(f, head, layout, skip_lines=plan.header_line, rating_range=scale,

@@ -190,6 +190,18 @@ def test_progress_bar_only_when_asked(tmp_path, capsys):
     assert "reading" in capsys.readouterr().err
 
 
-def test_bad_separator_option(tmp_path):
+def test_bad_separator_and_column_options(tmp_path):
+    path = write(tmp_path, "r.csv", "1,1,1\n")
     with pytest.raises(ValueError, match="one or two characters"):
-        load_ratings(write(tmp_path, "r.csv", "1,1,1\n"), sep=";;;")
+        load_ratings(path, sep=";;;")
+    for columns in ((0, 1, -1), (0, 1, 64)):
+        with pytest.raises(ValueError, match="column positions must be 0 to 63"):
+            load_ratings(path, columns=columns)
+
+
+def test_long_text_ids_are_coded_in_blocks(tmp_path, monkeypatch):
+    monkeypatch.setattr(cmf._textread, "TEXT_BYTES", 10)
+    long = "x" * 40
+    data = load_ratings(write(tmp_path, "r.csv", f"a,{long},1\nb,i,2\n\xe9,i,3\na,i,4\n"))
+    assert data.user_labels.labels.tolist() == ["a", "b", "\xe9"]
+    assert triples(data) == [("a", long, 1.0), ("b", "i", 2.0), ("\xe9", "i", 3.0), ("a", "i", 4.0)]
