@@ -4,6 +4,9 @@ Expected values come from the text written in each test or from NumPy
 parsing the same numbers, never from the reader itself.
 """
 
+import os
+import threading
+
 import numpy as np
 import pytest
 
@@ -205,3 +208,43 @@ def test_long_text_ids_are_coded_in_blocks(tmp_path, monkeypatch):
     data = load_ratings(write(tmp_path, "r.csv", f"a,{long},1\nb,i,2\n\xe9,i,3\na,i,4\n"))
     assert data.user_labels.labels.tolist() == ["a", "b", "\xe9"]
     assert triples(data) == [("a", long, 1.0), ("b", "i", 2.0), ("\xe9", "i", 3.0), ("a", "i", 4.0)]
+
+
+def test_peak_memory_is_a_small_multiple_of_the_arrays_returned(tmp_path, monkeypatch):
+    # Small chunks and buffers, so that what grows with the file dominates.
+    monkeypatch.setattr(cmf._textread, "CHUNK_BYTES", 1 << 16)
+    monkeypatch.setattr(cmf._textread, "CAPACITY", 1 << 12)
+    rng = np.random.default_rng(3)
+    n = 200_000
+    table = np.c_[rng.integers(1, 5000, n), rng.integers(1, 2000, n), rng.integers(1, 6, n)]
+    path = tmp_path / "u.data"
+    np.savetxt(path, table, fmt="%d", delimiter="\t")
+    tracemalloc = pytest.importorskip("tracemalloc")
+    tracemalloc.start()
+    try:
+        data = load_ratings(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    final = sum(a.nbytes for a in (data.rows, data.cols, data.values, data.user_labels.labels,
+                                   data.item_labels.labels))
+    assert final >= 12 * n
+    # The text is 2.6 MB; the old reader held it as Python strings (about 40x the arrays).
+    assert peak < 3 * final, (peak, final)
+    np.testing.assert_array_equal(data.user_labels.labels[data.rows], table[:, 0])
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs POSIX named pipes")
+def test_ratings_are_read_from_a_pipe(tmp_path):
+    fifo = tmp_path / "ratings"
+    os.mkfifo(fifo)
+
+    def feed():
+        with open(fifo, "w") as f:
+            f.write("\ufeffuser\titem\trating\n196\t242\t3\n186\t302\t4.5\n")
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    data = load_ratings(fifo, format="tsv")
+    writer.join()
+    assert triples(data) == [(196, 242, 3.0), (186, 302, 4.5)]
