@@ -516,7 +516,11 @@ CMF_API cmf_status cmf_sgd_blocks_keyed_f64(const cmf_params *params,
  * (cmf_read_result.user_text / item_text) so that the caller labels the
  * whole column by its text: "007" and "7" stay different labels.
  * Ratings: decimal numbers ([+-]digits[.digits][e[+-]digits]), correctly
- * rounded to double, finite. Timestamps: [+-]digits within int64.
+ * rounded to double, finite. Up to 15 significant digits and exponents
+ * within +-22 are converted exactly by the library itself; longer numbers
+ * go through strtod, which reads '.' as the decimal point only in the "C"
+ * LC_NUMERIC locale (the default of C programs and of Python).
+ * Timestamps: [+-]digits within int64.
  */
 
 /** What is wrong with the line at which cmf_read_lines stopped. */
