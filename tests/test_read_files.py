@@ -4,9 +4,6 @@ Expected values come from the text written in each test or from NumPy
 parsing the same numbers, never from the reader itself.
 """
 
-import os
-import threading
-
 import numpy as np
 import pytest
 
@@ -233,18 +230,3 @@ def test_peak_memory_is_a_small_multiple_of_the_arrays_returned(tmp_path, monkey
     assert peak < 3 * final, (peak, final)
     np.testing.assert_array_equal(data.user_labels.labels[data.rows], table[:, 0])
 
-
-@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs POSIX named pipes")
-def test_ratings_are_read_from_a_pipe(tmp_path):
-    fifo = tmp_path / "ratings"
-    os.mkfifo(fifo)
-
-    def feed():
-        with open(fifo, "w") as f:
-            f.write("\ufeffuser\titem\trating\n196\t242\t3\n186\t302\t4.5\n")
-
-    writer = threading.Thread(target=feed)
-    writer.start()
-    data = load_ratings(fifo, format="tsv")
-    writer.join()
-    assert triples(data) == [(196, 242, 3.0), (186, 302, 4.5)]
