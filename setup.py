@@ -27,8 +27,11 @@ from setuptools import Extension, setup
 from setuptools.command.build_py import build_py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-# Every C file of the core, so that new kernel files need no edit here.
-C_SOURCES = sorted(glob("src_c/*.c"))
+# The rating-file reader of the C core is its own small extension
+# (cmf._reader); every other C file of the core goes into cmf._kernels, so
+# that new kernel files need no edit here.
+READER_SOURCES = ["src_c/cmf_read.c"]
+C_SOURCES = sorted(set(glob("src_c/*.c")) - set(READER_SOURCES))
 PUBLIC_HEADER = os.path.join("src_c", "cmf.h")
 
 if sys.platform == "win32":
@@ -108,7 +111,14 @@ extensions = [
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
         extra_compile_args=extra_compile_args,
         libraries=[] if sys.platform == "win32" else ["m"],  # sqrt (adaptive steps)
-    )
+    ),
+    Extension(
+        "cmf._reader",
+        sources=["cmf/_reader.pyx", *READER_SOURCES],
+        depends=["src_c/cmf.h"],
+        include_dirs=["src_c"],
+        extra_compile_args=extra_compile_args,
+    ),
 ]
 
 setup(

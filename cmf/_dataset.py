@@ -25,6 +25,7 @@ __all__ = ["RatingDataset", "as_dataset", "from_dataframe"]
 USER_NAMES = ("user", "userid", "user_id", "uid", "users", "customer", "customer_id")
 ITEM_NAMES = ("item", "itemid", "item_id", "iid", "movie", "movieid", "movie_id", "items", "product", "product_id")
 RATING_NAMES = ("rating", "ratings", "score", "value", "stars", "r")
+TIME_NAMES = ("timestamp", "time", "ts")
 
 
 def import_pandas() -> Any:
@@ -60,6 +61,9 @@ class RatingDataset:
         ``user_labels.labels[j]``); None when the data came as indices.
     source : str or None
         Where the data came from (a file name), for messages.
+    timestamps : ndarray of int64, shape (n,), or None
+        When each rating was given, if the source said (a rating file's
+        timestamp column); subsets and splits keep it aligned.
 
     Notes
     -----
@@ -75,6 +79,7 @@ class RatingDataset:
     user_labels: LabelMap | None = None
     item_labels: LabelMap | None = None
     source: str | None = None
+    timestamps: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(len(self.values))
@@ -141,6 +146,7 @@ class RatingDataset:
         return RatingDataset(
             self.rows[index], self.cols[index], self.values[index], self.shape,
             self.user_labels, self.item_labels, self.source,
+            None if self.timestamps is None else self.timestamps[index],
         )
 
     def triplets(self, dtype: Any = np.float32) -> Triplets:
@@ -159,7 +165,7 @@ class RatingDataset:
                            name="ratings", allow_empty=True)
 
     def to_dataframe(self) -> Any:
-        """The ratings as a pandas DataFrame with columns user, item, rating (labels if any).
+        """The ratings as a pandas DataFrame with columns user, item, rating (labels if any), and timestamp if known.
 
         Returns
         -------
@@ -168,7 +174,10 @@ class RatingDataset:
         pd = import_pandas()
         users = self.user_labels.labels[self.rows] if self.user_labels is not None else self.rows
         items = self.item_labels.labels[self.cols] if self.item_labels is not None else self.cols
-        return pd.DataFrame({"user": users, "item": items, "rating": self.values})
+        frame = {"user": users, "item": items, "rating": self.values}
+        if self.timestamps is not None:
+            frame["timestamp"] = self.timestamps
+        return pd.DataFrame(frame)
 
 
 def as_dataset(data: Any) -> RatingDataset:

@@ -24,35 +24,23 @@ Nothing here touches the network: files are read from disk only.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any, Sequence
 
 import numpy as np
 
-from cmf._checks import is_integer
-from cmf._dataset import ITEM_NAMES, RATING_NAMES, USER_NAMES, RatingDataset, as_dataset, from_dataframe
+from cmf._checks import is_integer, real
+from cmf._dataset import RatingDataset, as_dataset, from_dataframe
+from cmf._layout import ParseError, Plan, choose_layout, guess_sep, line_message, read_head, show
+from cmf._textread import Layout, LineError, read_columns
 
 __all__ = ["FORMATS", "RatingDataset", "as_dataset", "from_dataframe", "load_pairs", "load_ratings", "ParseError"]
 
 FORMATS = ("movielens", "movielens-dat", "movielens-csv", "csv", "tsv", "libmf")
-
-
-class ParseError(ValueError):
-    """A rating file line could not be read.
-
-    Parameters
-    ----------
-    message : str
-        What is wrong and where.
-    path : str
-        The file.
-    line : int or None
-        The 1-based line number, when one line is at fault.
-    """
-
-    def __init__(self, message: str, path: str, line: int | None = None) -> None:
-        super().__init__(message)
-        self.path = path
-        self.line = line
+# Column positions the C reader takes: 0 to MAX_COLUMN - 1.
+MAX_COLUMN = 64
+# Files at least this large show a progress bar on a terminal (progress=None).
+PROGRESS_BYTES = 64 << 20
 
 
 def _sep_of(fmt: str, sep: str | None) -> str | None:
@@ -90,14 +78,9 @@ def guess_format(path: str | os.PathLike[str], first_line: str | None = None) ->
 
 
 def _first_line(path: str) -> str:
-    try:
-        with _open(path) as f:
-            for line in f:
-                if line.strip():
-                    return line
-    except UnicodeDecodeError as exc:
-        raise ParseError(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})", path) from None
-    return ""
+    with _open(path) as f:
+        _, kept = read_head(f, "#", 1, path)
+    return kept[0][1] if kept else ""
 
 
 def _open(path: str) -> Any:
@@ -105,74 +88,38 @@ def _open(path: str) -> Any:
         raise IsADirectoryError(f"{path!r} is a directory, not a rating file")
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such rating file: {path!r}")
-    return open(path, encoding="utf-8", errors="strict", newline=None)
+    return open(path, "rb")
 
 
-def _guess_sep(line: str) -> str | None:
-    """The separator of a pairs line: ``::``, tab or comma if present, else white space (None)."""
-    return "::" if "::" in line else "\t" if "\t" in line else "," if "," in line else None
+def _sep_bytes(sep: str | None) -> bytes:
+    if sep is None:
+        return b""
+    raw = sep.encode("utf-8")
+    if not 1 <= len(raw) <= 2 or sep.isspace() and len(sep) > 1:
+        raise ValueError(f"sep must be one or two characters (such as ',', '\\t' or '::'), got {sep!r}")
+    return raw
 
 
-def _split_lines(
-    path: str, sep: str | None, comment: str | None, *, guess: bool = False
-) -> tuple[list[list[str]], list[int], str | None]:
-    """Fields of every non-empty, non-comment line, the 1-based line numbers and the separator used.
-
-    With ``guess`` and no ``sep``, the separator is guessed from the first
-    kept line of the same read, so a pipe or FIFO (read once) works too.
-    Fields are not stripped here (callers strip the columns they use, all at
-    once), which keeps this loop to one split per line.
-    """
+def _scale(rating_scale: Any) -> tuple[float, float] | None:
+    if rating_scale is None:
+        return None
     try:
-        with _open(path) as f:
-            lines = f.read().splitlines()
-    except UnicodeDecodeError as exc:
-        raise ParseError(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})", path) from None
-    kept = [
-        (number, text) for number, text in enumerate(map(str.strip, lines), 1)
-        if text and not (comment and text.startswith(comment))
-    ]
-    numbers = [number for number, _ in kept]
-    if guess and sep is None and kept:
-        sep = _guess_sep(kept[0][1])
-    fields = [text.split(sep) for _, text in kept] if sep else [text.split() for _, text in kept]
-    return fields, numbers, sep
+        lo, hi = (real(x, "rating_scale") for x in rating_scale)
+    except (TypeError, ValueError):
+        raise ValueError(f"rating_scale must be a pair (lowest, highest) of numbers, got {rating_scale!r}") from None
+    if not lo < hi:
+        raise ValueError(f"rating_scale must be (lowest, highest) with lowest < highest, got {rating_scale!r}")
+    return float(lo), float(hi)
 
 
-def _column_index(header: list[str], wanted: Any, names: Sequence[str], role: str, path: str) -> int:
-    if is_integer(wanted):
-        return int(wanted)
-    lowered = [h.lower().strip().strip('"') for h in header]
-    candidates = [wanted.lower()] if isinstance(wanted, str) else list(names)
-    for name in candidates:
-        if name in lowered:
-            return lowered.index(name)
-    raise ParseError(
-        f"{path}: no {role} column in the header {header}; name it with columns=(user, item, rating)", path, 1
-    )
-
-
-def _looks_like_header(fields: list[str], rating_col: int) -> bool:
-    if rating_col >= len(fields):
-        return False
+def _show_progress(progress: bool | None, f: Any) -> bool:
+    if progress is not None:
+        return bool(progress)
     try:
-        float(fields[rating_col])
-    except ValueError:
-        return True
-    return False
-
-
-def _labels_of(column: list[str]) -> np.ndarray:
-    """Integer labels when every entry is an integer, else strings."""
-    arr = np.char.strip(np.array(column, dtype=str))
-    try:
-        ints = arr.astype(np.int64)
-    except (ValueError, OverflowError):
-        return arr
-    # "007" and "7" are different labels: keep strings if the round trip changes them.
-    if np.all(ints.astype(str) == arr):
-        return ints
-    return arr
+        large = os.fstat(f.fileno()).st_size >= PROGRESS_BYTES
+    except (OSError, ValueError):
+        large = False
+    return large and sys.stderr is not None and sys.stderr.isatty()
 
 
 def load_ratings(
@@ -183,8 +130,13 @@ def load_ratings(
     columns: Sequence[Any] | None = None,
     header: bool | None = None,
     comment: str | None = "#",
+    rating_scale: tuple[float, float] | None = None,
+    progress: bool | None = None,
 ) -> RatingDataset:
     """Read a rating file (or a DataFrame) into a :class:`RatingDataset`.
+
+    The file is parsed by the C core in chunks (memory grows with the
+    ratings, not with the file's text) and its labels are mapped at once.
 
     Parameters
     ----------
@@ -195,22 +147,33 @@ def load_ratings(
         when omitted (``::`` means ratings.dat, a ``.csv`` name or commas
         CSV, tabs u.data/TSV, spaces LIBMF).
     sep : str, optional
-        Field separator, for ``csv`` and ``tsv`` (default ``,`` and tab).
-    columns : sequence of 3 int or str, optional
-        Positions or header names of the user, item and rating columns;
-        default the first three, or the header names ``user``/``userId``,
-        ``item``/``movieId``, ``rating`` when there is a header.
+        Field separator of one or two characters, for ``csv`` and ``tsv``
+        (default ``,`` and tab) or any format whose file uses another one.
+    columns : sequence of 3 or 4 int or str, optional
+        Positions or header names of the user, item and rating columns, and
+        optionally of a timestamp column; default the first three, or the
+        header names ``user``/``userId``, ``item``/``movieId``, ``rating``
+        when there is a header.
     header : bool, optional
         Whether the first line is a header; detected when omitted (a first
-        line whose rating field is not a number).
+        line whose rating field is not a number), in every format.
     comment : str or None, default "#"
         Lines starting with this are skipped, as are blank lines.
+    rating_scale : (float, float), optional
+        The lowest and highest possible rating; a rating outside is an
+        error naming its line.
+    progress : bool, optional
+        Show a progress bar (needs tqdm, the ``cli`` extra); by default
+        only for a file of 64 MB or more read with stderr on a terminal.
 
     Returns
     -------
     RatingDataset
-        Labelled with the file's user and item ids (integers when all are
-        integers, else strings), ``source`` set to the path.
+        Labelled with the file's user and item ids (integers when all of a
+        column are canonical integers, else strings; "007" and "7" differ),
+        indices in sorted label order, ``source`` set to the path, and
+        ``timestamps`` when the file has them (a column named ``timestamp``,
+        ``time`` or ``ts``, or a fourth column of integers).
 
     Raises
     ------
@@ -218,10 +181,11 @@ def load_ratings(
         If the file does not exist.
     ParseError
         Naming the file and the line number of the first line that cannot be
-        read (too few fields, a rating that is not a finite number), or a
-        file without any rating.
+        read (too few fields, with the separator the line seems to use; a
+        rating that is not a finite number, or outside ``rating_scale``; a
+        header line with ``header=False``), or a file without any rating.
     ValueError
-        For an unknown ``format``.
+        For an unknown ``format`` or bad options.
 
     Examples
     --------
@@ -229,93 +193,46 @@ def load_ratings(
     >>> data = load_ratings("ratings.csv", columns=("uid", "sku", "stars"))  # doctest: +SKIP
     """
     if hasattr(path, "columns") and hasattr(path, "iloc"):
-        return from_dataframe(path, *(columns or ()))
+        return from_dataframe(path, *(columns or ())[:3])
     path = os.fspath(path)
-    if format is None:
-        format = guess_format(path)
-    format = format.lower()
-    if format not in FORMATS:
-        raise ValueError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
-    delimiter = _sep_of(format, sep) if format != "libmf" else sep
-    fields, numbers, _ = _split_lines(path, delimiter, comment)
-    if not fields:
-        raise ParseError(f"{path}: the file holds no ratings", path)
+    spec = _check_columns(columns)
+    scale = _scale(rating_scale)
+    with _open(path) as f:
+        head, kept = read_head(f, comment, 2, path)
+        format = (format or guess_format(path, kept[0][1] if kept else "")).lower()
+        if format not in FORMATS:
+            raise ValueError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+        delimiter = _sep_of(format, sep) if format != "libmf" else sep
+        layout_sep = _sep_bytes(delimiter)
+        if not kept:
+            raise ParseError(f"{path}: the file holds no ratings", path)
+        plan = choose_layout(kept, spec, header, delimiter, path)
+        if not all(0 <= c < MAX_COLUMN for c in plan.columns[:3]) or not -1 <= plan.columns[3] < MAX_COLUMN:
+            raise ValueError(f"column positions must be 0 to {MAX_COLUMN - 1}, got {columns!r}")
+        layout = Layout(layout_sep, (comment or "").encode("utf-8"), plan.columns)
+        try:
+            got = read_columns(f, head, layout, skip_lines=plan.header_line, rating_range=scale,
+                               progress=_show_progress(progress, f))
+        except LineError as err:
+            raise ParseError(line_message(err, plan, header is False, scale, path), path, err.line) from None
+    if len(got.rows) == 0:
+        what = "a header but no ratings" if plan.header_line else "no ratings"
+        raise ParseError(f"{path}: the file holds {what}", path)
+    shape = (len(got.user_map), len(got.item_map))
+    return RatingDataset(got.rows, got.cols, got.values, shape, got.user_map, got.item_map, path, got.timestamps)
 
-    spec = list(columns) if columns is not None else None
-    if spec is not None and len(spec) != 3:
-        raise ValueError(f"columns must name 3 columns (user, item, rating), got {columns!r}")
-    if spec is not None and not all(is_integer(c) or isinstance(c, str) for c in spec):
-        raise TypeError(f"columns must be positions (int) or header names (str), got {columns!r}")
-    rating_guess = spec[2] if spec is not None and is_integer(spec[2]) else 2
-    has_header = header if header is not None else (
-        format in ("csv", "tsv", "movielens-csv") and _looks_like_header(fields[0], int(rating_guess))
-    )
-    if has_header:
-        head = fields[0]
-        fields, numbers = fields[1:], numbers[1:]
-        if spec is None:
-            # Known header names pick the columns; unknown ones mean the first three.
-            try:
-                cols = [
-                    _column_index(head, None, USER_NAMES, "user", path),
-                    _column_index(head, None, ITEM_NAMES, "item", path),
-                    _column_index(head, None, RATING_NAMES, "rating", path),
-                ]
-            except ParseError:
-                cols = [0, 1, 2]
-        else:
-            cols = [
-                _column_index(head, spec[0], USER_NAMES, "user", path),
-                _column_index(head, spec[1], ITEM_NAMES, "item", path),
-                _column_index(head, spec[2], RATING_NAMES, "rating", path),
-            ]
-    else:
-        if spec is not None and not all(is_integer(c) for c in spec):
-            raise ValueError("columns given by name need a header line; pass header=True or column positions")
-        cols = [int(c) for c in spec] if spec is not None else [0, 1, 2]
-    if not fields:
-        raise ParseError(f"{path}: the file holds a header but no ratings", path)
 
-    need = max(cols) + 1
-    lengths = np.fromiter(map(len, fields), dtype=np.int64, count=len(fields))
-    short = np.flatnonzero(lengths < need)
-    if len(short):
-        row, number = fields[int(short[0])], numbers[int(short[0])]
-        raise ParseError(
-            f"{path}, line {number}: expected at least {need} fields separated by "
-            f"{_describe(delimiter)}, found {len(row)}: {_show(row, delimiter)}",
-            path, number,
+def _check_columns(columns: Sequence[Any] | None) -> list[Any] | None:
+    if columns is None:
+        return None
+    spec = list(columns)
+    if len(spec) not in (3, 4):
+        raise ValueError(
+            f"columns must name 3 columns (user, item, rating) or 4 (and a timestamp), got {columns!r}"
         )
-    users, items, raw = ([row[c] for row in fields] for c in cols)
-    try:
-        ratings = np.array(raw, dtype=np.float64)
-    except ValueError:
-        ratings = None
-    if ratings is None or not np.all(np.isfinite(ratings)):
-        for text, number in zip(raw, numbers):
-            try:
-                ok = np.isfinite(float(text))
-            except ValueError:
-                ok = False
-            if not ok:
-                raise ParseError(f"{path}, line {number}: the rating {text!r} is not a finite number", path, number)
-    user_labels, item_labels = _labels_of(users), _labels_of(items)
-    for labels, role in ((user_labels, "user"), (item_labels, "item")):
-        if labels.dtype.kind == "U":
-            empty = np.flatnonzero(labels == "")
-            if len(empty):
-                number = numbers[int(empty[0])]
-                raise ParseError(f"{path}, line {number}: empty {role} id", path, number)
-    return RatingDataset.from_labels(user_labels, item_labels, ratings, source=path)
-
-
-def _describe(sep: str | None) -> str:
-    return {None: "white space", "\t": "tabs", ",": "commas", "::": "'::'"}.get(sep, repr(sep))
-
-
-def _show(row: list[str], sep: str | None) -> str:
-    text = (sep or " ").join(row)
-    return repr(text if len(text) < 80 else text[:77] + "...")
+    if not all(is_integer(c) or isinstance(c, str) for c in spec):
+        raise TypeError(f"columns must be positions (int) or header names (str), got {columns!r}")
+    return spec
 
 
 def load_pairs(path: Any, sep: str | None = None, comment: str | None = "#") -> tuple[np.ndarray, np.ndarray]:
@@ -324,8 +241,9 @@ def load_pairs(path: Any, sep: str | None = None, comment: str | None = "#") -> 
     Parameters
     ----------
     path : str or path-like
-        The file; fields separated by ``sep`` (default: tab, comma, ``::``
-        or white space, guessed from the first line).
+        The file (a named pipe too: it is read once); fields separated by
+        ``sep`` (default: tab, comma, ``::`` or white space, guessed from
+        the first line).
     sep : str, optional
         Field separator.
     comment : str or None, default "#"
@@ -341,10 +259,18 @@ def load_pairs(path: Any, sep: str | None = None, comment: str | None = "#") -> 
     FileNotFoundError, ParseError
     """
     path = os.fspath(path)
-    fields, numbers, sep = _split_lines(path, sep, comment, guess=True)
-    if not fields:
-        raise ParseError(f"{path}: the file holds no pairs", path)
-    for row, number in zip(fields, numbers):
-        if len(row) < 2:
-            raise ParseError(f"{path}, line {number}: expected a user and an item, found {_show(row, sep)}", path, number)
-    return _labels_of([r[0] for r in fields]), _labels_of([r[1] for r in fields])
+    with _open(path) as f:
+        head, kept = read_head(f, comment, 1, path)
+        if not kept:
+            raise ParseError(f"{path}: the file holds no pairs", path)
+        if sep is None:
+            sep = guess_sep(kept[0][1])
+        layout = Layout(_sep_bytes(sep), (comment or "").encode("utf-8"), (0, 1, -1, -1))
+        try:
+            got = read_columns(f, head, layout)
+        except LineError as err:
+            plan = Plan(0, layout.columns, sep, kept[0][0])
+            message = (f"{path}, line {err.line}: expected a user and an item, found {show(err.text)}"
+                       if err.kind == "too few fields" else line_message(err, plan, False, None, path))
+            raise ParseError(message, path, err.line) from None
+    return got.user_map.labels[got.rows], got.item_map.labels[got.cols]

@@ -50,6 +50,9 @@
  *                                     outside the model or the data
  *     CMF_ERR_NON_FINITE           4  the loss became NaN or infinite: SGD
  *                                     diverged (use a smaller learning rate)
+ *     CMF_ERR_PARSE                5  a line of a rating file could not be
+ *                                     read; cmf_read_result says which and
+ *                                     why (see "Reading rating files")
  *
  * Thread safety
  * -------------
@@ -121,7 +124,8 @@ typedef enum cmf_status {
     CMF_ERR_NULL_POINTER = 1,
     CMF_ERR_INVALID_PARAMETER = 2,
     CMF_ERR_INDEX_OUT_OF_RANGE = 3,
-    CMF_ERR_NON_FINITE = 4
+    CMF_ERR_NON_FINITE = 4,
+    CMF_ERR_PARSE = 5
 } cmf_status;
 
 /**
@@ -487,6 +491,158 @@ CMF_API cmf_status cmf_sgd_blocks_keyed_f64(const cmf_params *params,
                                             int64_t n_visit, uint64_t seed,
                                             int32_t *scratch,
                                             int64_t n_scratch, double *sse);
+
+/* ------------------------------------------------------------------------
+ * Reading rating files
+ * ------------------------------------------------------------------------
+ * A tokenizer for delimited text (u.data, ratings.dat, ratings.csv, LIBMF)
+ * held in a buffer of the caller's, and a hash table that numbers integer
+ * ids. Like the rest of the API they allocate nothing and keep no state
+ * between calls, so a caller reads a file of any size in chunks: it passes
+ * whole lines (a chunk cut after its last newline; the end of the buffer
+ * ends the last line) and output arrays of any capacity, and calls again
+ * with the rest when a call stops early.
+ *
+ * A line is split into fields by the separator (one byte such as ',' or
+ * '\t', two bytes such as "::", or runs of white space), after a trailing
+ * "\r" is dropped; spaces and tabs around each field are stripped. Blank
+ * lines and comment lines (first non-blank bytes equal to the comment
+ * prefix) are skipped but counted as lines. Fields past the last column
+ * used are ignored.
+ *
+ * Ids: a user or item field that is a canonical integer (an optional '-',
+ * then "0" or digits without a leading zero, within int64; so "007", "+7"
+ * and "-0" are not) is stored as that integer; any other text is reported
+ * (cmf_read_result.user_text / item_text) so that the caller labels the
+ * whole column by its text: "007" and "7" stay different labels.
+ * Ratings: decimal numbers ([+-]digits[.digits][e[+-]digits]), correctly
+ * rounded to double, finite. Up to 15 significant digits and exponents
+ * within +-22 are converted exactly by the library itself; longer numbers
+ * go through strtod, which reads '.' as the decimal point only in the "C"
+ * LC_NUMERIC locale (the default of C programs and of Python).
+ * Timestamps: [+-]digits within int64.
+ */
+
+/** What is wrong with the line at which cmf_read_lines stopped. */
+typedef enum cmf_read_error {
+    CMF_READ_NO_ERROR = 0,
+    CMF_READ_TOO_FEW_FIELDS = 1, /* fewer fields than the columns used */
+    CMF_READ_BAD_RATING = 2,     /* not a finite decimal number */
+    CMF_READ_BAD_TIMESTAMP = 3,  /* not an integer within int64 */
+    CMF_READ_EMPTY_ID = 4        /* an empty user or item field */
+} cmf_read_error;
+
+/** How the lines are laid out. */
+typedef struct cmf_read_format {
+    const char *sep;     /* separator bytes (need not be NUL-terminated) */
+    int32_t sep_len;     /* 1 or 2; 0 means runs of spaces, tabs, \v, \f */
+    const char *comment; /* comment prefix, or NULL */
+    int32_t comment_len; /* its length; 0 means no comment lines */
+    int32_t user_col;    /* 0-based field positions, < 64 */
+    int32_t item_col;
+    int32_t rating_col;  /* -1: no rating column (pairs to predict) */
+    int32_t time_col;    /* -1: no timestamp column */
+} cmf_read_format;
+
+/** Output arrays, each of at least `capacity` elements, owned by the caller. */
+typedef struct cmf_read_columns {
+    int64_t capacity;     /* records that fit; >= 1 */
+    int64_t *user_ids;    /* required: the id, or 0 when not an integer */
+    int64_t *item_ids;    /* required */
+    int64_t *user_offsets; /* optional (NULL): where each user field starts */
+    int32_t *user_lengths; /* in the buffer, and its length (stripped) */
+    int64_t *item_offsets; /* optional, likewise for items */
+    int32_t *item_lengths;
+    double *ratings_f64;  /* the ratings; either pointer may be NULL, not */
+    float *ratings_f32;   /* both unless rating_col is -1 (float: the
+                             double rounded) */
+    int64_t *timestamps;  /* required when time_col >= 0, else unused */
+} cmf_read_columns;
+
+/** What a call of cmf_read_lines did. */
+typedef struct cmf_read_result {
+    int64_t n_records;   /* records written to the output arrays */
+    int64_t n_lines;     /* lines consumed, blank and comment lines included;
+                            on CMF_ERR_PARSE the lines before the bad one */
+    int64_t n_bytes;     /* bytes consumed: the call stopped at the start of
+                            line n_lines + 1 (end of the buffer when all
+                            was read; else the output was full or, on
+                            CMF_ERR_PARSE, this is where the bad line starts) */
+    int32_t user_text;   /* 1 when some user field was not a canonical integer */
+    int32_t item_text;   /* 1 likewise for items */
+    cmf_read_error error; /* CMF_READ_NO_ERROR unless CMF_ERR_PARSE */
+    int32_t n_fields;    /* on CMF_READ_TOO_FEW_FIELDS: fields found */
+} cmf_read_result;
+
+/**
+ * Parse whole lines of delimited text into columns.
+ *
+ * @param buf (in) the text; need not be NUL-terminated.
+ * @param len (in) its length in bytes, >= 0.
+ * @param format (in) separator, comment prefix and the columns to keep;
+ *        user_col and item_col in 0..63, rating_col and time_col in
+ *        -1..63, sep_len 0..2, comment_len >= 0.
+ * @param out (in) output arrays; records go to index 0, 1, ...
+ * @param result (out) counts, flags and, on error, what went wrong.
+ * @return CMF_OK when the buffer was read to its end or the output filled
+ *         up (compare result->n_bytes with len); CMF_ERR_PARSE at the first
+ *         line that cannot be read (its records are not written);
+ *         CMF_ERR_NULL_POINTER, CMF_ERR_INVALID_PARAMETER for bad arguments.
+ */
+CMF_API cmf_status cmf_read_lines(const char *buf, int64_t len,
+                                  const cmf_read_format *format,
+                                  const cmf_read_columns *out,
+                                  cmf_read_result *result);
+
+/**
+ * Copy fields of a buffer into fixed-width, NUL-padded slots, so that a
+ * caller can turn them into an array of strings at once.
+ *
+ * @param buf (in) the text the offsets refer to.
+ * @param offsets, lengths (in) n fields, as cmf_read_lines reports them;
+ *        every length in 0..width.
+ * @param n (in) number of fields, >= 0.
+ * @param width (in) slot width in bytes, >= 1.
+ * @param dest (out) n * width bytes; field j goes to dest + j * width.
+ * @return CMF_OK, CMF_ERR_NULL_POINTER, or CMF_ERR_INVALID_PARAMETER (a
+ *         negative count or width, a length outside 0..width).
+ */
+CMF_API cmf_status cmf_read_gather(const char *buf, const int64_t *offsets,
+                                   const int32_t *lengths, int64_t n,
+                                   int32_t width, char *dest);
+
+/**
+ * A hash table numbering distinct int64 ids in order of first appearance,
+ * in the caller's memory. Start with every slot -1 and n_distinct 0.
+ */
+typedef struct cmf_id_table {
+    int64_t capacity;   /* slots: a power of two >= 2 */
+    int32_t *slots;     /* capacity codes, -1 for an empty slot */
+    int64_t *distinct;  /* capacity / 2 entries: the id of each code */
+    int64_t n_distinct; /* codes given so far (in and out) */
+} cmf_id_table;
+
+/**
+ * Give each id its code: the position of its first appearance among the
+ * distinct ids seen by this table so far (across calls).
+ *
+ * The table holds at most capacity / 2 distinct ids (a half-empty table
+ * keeps probes short). When it is full the call stops early: the caller
+ * moves the distinct ids to a table twice as large (calling this function
+ * on table->distinct, which gives them the same codes) and continues.
+ *
+ * @param ids (in) n ids.
+ * @param n (in) >= 0.
+ * @param table (in, out) the table.
+ * @param codes (out) n codes, int32.
+ * @param n_done (out) ids coded: n unless the table became full.
+ * @return CMF_OK, CMF_ERR_NULL_POINTER, or CMF_ERR_INVALID_PARAMETER (a
+ *         capacity that is not a power of two >= 2 or above 2^32, n < 0,
+ *         n_distinct outside 0..capacity / 2).
+ */
+CMF_API cmf_status cmf_factorize_i64(const int64_t *ids, int64_t n,
+                                     cmf_id_table *table, int32_t *codes,
+                                     int64_t *n_done);
 
 /**
  * Name of the instruction-set variant cmf_sgd_blocks_* uses on this CPU:

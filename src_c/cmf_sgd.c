@@ -21,6 +21,8 @@ const char *cmf_strerror(cmf_status status)
     case CMF_ERR_NON_FINITE:
         return "the loss became NaN or infinite: SGD diverged; "
                "use a smaller learning rate";
+    case CMF_ERR_PARSE:
+        return "a line of the text could not be read";
     }
     return "unknown cmf status";
 }

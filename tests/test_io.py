@@ -220,19 +220,34 @@ def test_movielens_100k():
     np.testing.assert_array_equal(data.values[:5], raw[:, 2])
 
 
+def read_through_fifo(tmp_path, text, read):
+    """``read(path)`` of a named pipe that a thread fills with ``text``: the pipe can be read only once."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+
+    def write():
+        with open(fifo, "w", encoding="utf-8") as f:
+            f.write(text)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        return read(fifo)
+    finally:
+        writer.join()
+
+
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs POSIX named pipes")
 def test_pairs_are_read_from_a_pipe_which_can_be_read_only_once(tmp_path):
     # ``cmf predict MODEL <(cut -f1,2 u.data)`` passes a FIFO: guessing the
     # separator must not consume the data.
-    fifo = tmp_path / "pairs"
-    os.mkfifo(fifo)
-
-    def write():
-        with open(fifo, "w") as f:
-            f.write("196\t242\n186\t302\n")
-
-    writer = threading.Thread(target=write)
-    writer.start()
-    users, items = load_pairs(fifo)
-    writer.join()
+    users, items = read_through_fifo(tmp_path, "196\t242\n186\t302\n", load_pairs)
     assert users.tolist() == [196, 186] and items.tolist() == [242, 302]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs POSIX named pipes")
+def test_ratings_are_read_from_a_pipe(tmp_path):
+    text = "\ufeffuser\titem\trating\n196\t242\t3\n186\t302\t4.5\n"
+    data = read_through_fifo(tmp_path, text, lambda path: load_ratings(path, format="tsv"))
+    assert data.user_labels.labels[data.rows].tolist() == [196, 186]
+    assert data.item_labels.labels[data.cols].tolist() == [242, 302] and data.values.tolist() == [3.0, 4.5]

@@ -8,23 +8,11 @@
  * exits non-zero when anything failed.
  */
 #include "cmf.h"
+#include "check.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-
-static int n_passed = 0;
-static int n_failed = 0;
-
-static void check_(int ok, const char *what, const char *file, int line)
-{
-    if (ok) {
-        ++n_passed;
-    } else {
-        ++n_failed;
-        printf("FAILED %s:%d: %s\n", file, line, what);
-    }
-}
 
 static void check_close_(double got, double expected, double tol,
                          const char *what, const char *file, int line)
@@ -41,7 +29,6 @@ static void check_close_(double got, double expected, double tol,
     }
 }
 
-#define CHECK(cond) check_((cond) != 0, #cond, __FILE__, __LINE__)
 #define CHECK_CLOSE(got, expected, tol) \
     check_close_((double)(got), (expected), (tol), #got, __FILE__, __LINE__)
 #define CHECK_STATUS(call, expected) \
