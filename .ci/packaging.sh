@@ -85,7 +85,7 @@ if [ -n "$missing" ]; then
     echo "$missing" >&2
     exit 1
 fi
-generated="$(grep -xE 'cmf/(_kernels\.(c|pyx|pxd)|_libcmf\.pxd)' "$WORK/sdist-files" || true)"
+generated="$(grep -xE 'cmf/(_kernels\.(c|pyx|pxd)|_libcmf\.pxd|_reader\.c)' "$WORK/sdist-files" || true)"
 if [ -n "$generated" ]; then
     echo "the sdist holds files the build generates (from Cython or the templates):" >&2
     echo "$generated" >&2

@@ -13,7 +13,34 @@ import warnings
 import numpy as np
 
 import cmf
+import cmf.io
 from cmf import _kernels
+
+
+def read_files() -> None:
+    """The rating-file reader (tokenizer, id hash table) on text and integer ids, good and bad lines."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "u.data")
+        lines = [f"{u}\t{i}\t{(u + i) % 5 + 1}\t{u * i}" for u in range(1, 200) for i in range(1, 40, 3)]
+        with open(path, "w") as f:
+            f.write("\ufeffuser\titem\trating\ttimestamp\n" + "\n".join(lines) + "\n")
+        data = cmf.io.load_ratings(path)
+        assert len(data) == len(lines) and data.timestamps is not None
+        assert data.user_labels.labels[data.rows[0]] == 1 and data.item_labels.labels[data.cols[0]] == 1
+        text = os.path.join(tmp, "text.csv")
+        with open(text, "w") as f:
+            f.write("".join(f"u{u},item-{i},{i % 5 + 1}\n" for u in range(50) for i in range(7)))
+        data = cmf.io.load_ratings(text, format="csv")
+        assert len(data) == 350 and data.user_labels.labels[data.rows[0]] == "u0"
+        bad = os.path.join(tmp, "bad.data")
+        with open(bad, "w") as f:
+            f.write("1\t2\t3\n4\t5\n")
+        try:
+            cmf.io.load_ratings(bad)
+        except cmf.io.ParseError as exc:
+            assert exc.line == 2, exc.line
+        else:
+            raise AssertionError("a short line was accepted")
 
 
 def main() -> int:
@@ -44,8 +71,8 @@ def main() -> int:
             again = cmf.MatrixFactorization.load(path)
             assert np.array_equal(again.predict(rows, cols), pred)
         for bad in (
-            lambda: model.predict([0, 99], [0, 0]),
-            lambda: model.predict([-1], [0]),
+            lambda: model.predict([0, 99], [0, 0], unknown="error"),
+            lambda: model.predict([-1], [0], unknown="error"),
             lambda: cmf.MatrixFactorization().fit_triplets([0], [0], [np.nan]),
             lambda: cmf.MatrixFactorization().fit_triplets([0, -1], [0, 0], [1.0, 2.0]),
         ):
@@ -77,6 +104,7 @@ def main() -> int:
             pass
         else:
             raise AssertionError("learning_rate=1e6 did not diverge")
+    read_files()
     print("sanitize smoke test: ok")
     return 0
 

@@ -22,12 +22,13 @@ if _importlib_util.find_spec("cmf._kernels") is None:  # pragma: no cover - test
 
 from cmf._include import get_include  # noqa: E402
 from cmf._version import __version__  # noqa: E402
-from cmf.exceptions import ConvergenceWarning, DivergenceError, NotFittedError  # noqa: E402
+from cmf.exceptions import ConvergenceWarning, DivergenceError, DuplicateRatingsWarning, NotFittedError  # noqa: E402
 from cmf.model import MatrixFactorization  # noqa: E402
 
 __all__ = [
     "ConvergenceWarning",
     "DivergenceError",
+    "DuplicateRatingsWarning",
     "MatrixFactorization",
     "NotFittedError",
     "__version__",

@@ -217,7 +217,11 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
                    help="rating file (u.data, ratings.dat, ratings.csv, CSV/TSV, LIBMF text)")
     g = p.add_argument_group("reading the ratings")
     g.add_argument("--format", choices=FORMATS, help="file format (default: guessed from the name and first line)")
-    g.add_argument("--sep", help="field separator for csv/tsv files")
+    g.add_argument("--sep", help="field separator, such as ';' or '|' (default: that of the format: tab, comma, "
+                                 "'::' or white space)")
+    g.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
+                   help="whether the first line names the columns (default: detected, a first line whose "
+                        "rating is not a number)")
     g.add_argument("--duplicates", choices=[d for d in DUPLICATES if d is not None],
                    help="a (user, item) pair rated more than once: keep every rating (the default, with a warning "
                         "giving their count; 'keep' silences it), keep the last, their mean, or stop with an error")

@@ -198,7 +198,8 @@ def line_message(err: LineError, plan: Plan, no_header: bool, scale: Any, path: 
         return (f"{where}: the timestamp {field(stamp)!r} is not an integer; "
                 f"pass columns=({user}, {item}, {rating}) to read no timestamps")
     if err.kind == "rating out of range":
-        return f"{where}: the rating {field(rating)!r} is outside rating_scale=({scale[0]:g}, {scale[1]:g})"
+        return (f"{where}: the rating {field(rating)!r} is outside rating_scale=({scale[0]:g}, {scale[1]:g}) "
+                f"(--rating-scale {scale[0]:g} {scale[1]:g}); fix the line or declare a wider scale")
     if err.kind == "empty id":
         return f"{where}: empty {'user' if not field(user) else 'item'} id"
     return f"{where}: a user or item id is not UTF-8 text: {show(err.text)}"

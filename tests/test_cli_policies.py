@@ -137,3 +137,35 @@ def test_rating_scale_refuses_ratings_outside_it_and_is_stored(ratings_file, tmp
     assert main(["train", str(ratings_file), "--epochs", "3", "--rating-scale", "0.5", "5", "--out", str(out),
                  "--quiet"]) == 0
     assert MatrixFactorization.load(out).rating_scale_ == (0.5, 5.0)
+
+
+def _tab_lines(sep="\t"):
+    return "".join(f"{u}{sep}{i}{sep}{(u * i) % 5 + 1}{sep}0\n" for u in (196, 186, 22) for i in (242, 302, 377))
+
+
+def test_a_byte_order_mark_does_not_turn_ids_into_text(tmp_path, capsys):
+    path = tmp_path / "bom.data"
+    path.write_bytes(b"\xef\xbb\xbf" + _tab_lines().encode())
+    out = tmp_path / "bom.npz"
+    assert main(["train", str(path), "--epochs", "3", "--out", str(out), "--quiet"]) == 0
+    assert MatrixFactorization.load(out).user_labels_.tolist() == [22, 186, 196]
+    assert main(["recommend", str(out), "--user", "196", "--include-seen", "-n", "1"]) == 0
+
+
+def test_a_header_line_is_skipped_and_no_header_suggests_header(tmp_path, capsys):
+    path = tmp_path / "named.tsv"
+    path.write_text("user\titem\trating\ttimestamp\n" + _tab_lines())
+    assert main(["train", str(path), "--epochs", "3", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["ratings"] == 9
+    assert main(["train", str(path), "--epochs", "3", "--no-header"]) == 1
+    err = capsys.readouterr().err
+    assert "line 1" in err and "--header" in err
+
+
+def test_another_separator_is_named_with_the_option_to_pass(tmp_path, capsys):
+    path = tmp_path / "semicolons.txt"
+    path.write_text(_tab_lines(";"))
+    assert main(["train", str(path), "--epochs", "3"]) == 1
+    assert "--sep ';'" in capsys.readouterr().err
+    assert main(["train", str(path), "--epochs", "3", "--sep", ";", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["ratings"] == 9
