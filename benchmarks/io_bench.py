@@ -6,7 +6,8 @@
     python benchmarks/io_bench.py --train          # also `cmf train FILE --factors 64 --epochs 10 --quiet`
 
 The file is written once into a temporary folder (seeded; Zipf-skewed user
-and item ids, ratings 1-5, timestamps). Each measurement runs in a fresh
+and item ids, each (user, item) pair once as in real rating files,
+ratings 1-5, timestamps). Each measurement runs in a fresh
 subprocess, which imports its library first and then reads the file, so the
 seconds are the read alone and the peak resident memory (VmHWM) is that
 process's own. pandas reads with ``read_csv(engine="c")`` and factorizes
@@ -55,22 +56,43 @@ def _memory() -> dict[str, float]:
     return out
 
 
+def _distinct_pairs(rng: np.random.Generator, n: int, n_users: int, n_items: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` distinct (user, item) pairs, 1-based, with skewed user activity and item popularity.
+
+    As in real rating files, a user rates an item once: pairs are drawn from
+    power-law marginals, repeats are dropped and more are drawn until ``n``
+    remain, in random order.
+    """
+    user_p = 1.0 / np.arange(1, n_users + 1) ** 0.6
+    item_p = 1.0 / np.arange(1, n_items + 1) ** 0.9
+    user_p, item_p = user_p / user_p.sum(), item_p / item_p.sum()
+    keys = np.empty(0, dtype=np.int64)
+    while len(keys) < n:
+        m = int((n - len(keys)) * 1.3) + 1000
+        drawn = rng.choice(n_users, m, p=user_p).astype(np.int64) * n_items + rng.choice(n_items, m, p=item_p)
+        keys = np.unique(np.concatenate([keys, drawn]))
+    keys = rng.permutation(keys)[:n]
+    # Ids are shuffled so that the busiest users are not simply the smallest numbers.
+    user_ids = rng.permutation(n_users) + 1
+    item_ids = rng.permutation(n_items) + 1
+    return user_ids[keys // n_items], item_ids[keys % n_items]
+
+
 def write_file(path: str, n: int, *, csv: bool, seed: int = 0) -> None:
-    """A u.data-style (tab, no header) or ratings.csv-style (comma, header, half stars) file."""
+    """A u.data-style (tab, no header) or ratings.csv-style (comma, header, half stars) file, each pair once."""
     import pandas as pd
 
     rng = np.random.default_rng(seed)
+    users, items = _distinct_pairs(rng, n, 200_000, 60_000)
     step = 2_000_000
     with open(path, "w", encoding="ascii", newline="\n") as f:
         if csv:
             f.write("userId,movieId,rating,timestamp\n")
         for start in range(0, n, step):
             m = min(step, n - start)
-            users = rng.zipf(1.25, m) % 200_000 + 1
-            items = rng.zipf(1.15, m) % 60_000 + 1
             ratings = rng.integers(1, 11, m) / 2 if csv else rng.integers(1, 6, m)
             stamps = rng.integers(789_652_009, 1_574_327_703, m)
-            frame = pd.DataFrame({"u": users, "i": items, "r": ratings, "t": stamps})
+            frame = pd.DataFrame({"u": users[start:start + m], "i": items[start:start + m], "r": ratings, "t": stamps})
             frame.to_csv(f, sep="," if csv else "\t", header=False, index=False)
 
 
