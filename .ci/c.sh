@@ -53,6 +53,9 @@ done
 "$cc0" -std=c99 -I"$ROOT/src_c" "$ROOT/src_c/tests/test_cmf.c" "$WORK"/generic/*.o -lm \
     -o "$WORK/generic/test_cmf"
 "$WORK/generic/test_cmf" | tail -n 1
+"$cc0" -std=c99 -I"$ROOT/src_c" "$ROOT/src_c/tests/test_repeats.c" "$WORK"/generic/*.o -lm \
+    -o "$WORK/generic/test_repeats"
+"$WORK/generic/test_repeats" | tail -n 1
 echo "== portability: no -march=native or fast-math; no unguarded compiler extensions; generic fallbacks pass"
 
 # Every way the kernels can be compiled must give the same bits: plain C
