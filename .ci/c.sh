@@ -56,6 +56,9 @@ done
 "$cc0" -std=c99 -I"$ROOT/src_c" "$ROOT/src_c/tests/test_read.c" "$WORK"/generic/*.o -lm \
     -o "$WORK/generic/test_read"
 "$WORK/generic/test_read" | tail -n 1
+"$cc0" -std=c99 -I"$ROOT/src_c" "$ROOT/src_c/tests/test_repeats.c" "$WORK"/generic/*.o -lm \
+    -o "$WORK/generic/test_repeats"
+"$WORK/generic/test_repeats" | tail -n 1
 echo "== portability: no -march=native or fast-math; no unguarded compiler extensions; generic fallbacks pass"
 
 # Every way the kernels can be compiled must give the same bits: plain C

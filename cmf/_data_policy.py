@@ -6,11 +6,13 @@ set, a batch of :meth:`~cmf.MatrixFactorization.partial_fit`) comes out of
 functions apply the estimator's ``rating_scale`` and ``duplicates`` parameters
 to them, so that one policy holds for every form.
 
-Finding repeated pairs costs one sort of the int64 keys ``row * n_cols +
-col`` (about 0.7 s for 10 million ratings), skipped when the keys are
-already increasing (a dense matrix, a canonical CSR matrix, a file sorted by
-user and item) and when ``duplicates="keep"``. Only when repeats exist is a
-stable argsort made, once, for "last", "mean" or "error" to find them.
+Repeated pairs are found without sorting, by ``cmf_find_repeats`` in the C
+core (:func:`cmf._kernels.find_repeats`): a counting sort of the positions by
+row (skipped when the rows are already in order) and one pass with a mark
+per column, O(n) time and O(n + n_rows + n_cols) work space. The same pass
+says, for every rating, which ratings share its pair, which is all that
+"last", "mean" and "error" need. Nothing is looked for when
+``duplicates="keep"``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from cmf._input import Triplets
+from cmf._kernels import find_repeats
 
 __all__ = ["DUPLICATES", "check_scale", "count_repeats", "describer", "resolve_duplicates", "value_range"]
 
@@ -77,29 +80,41 @@ def value_range(data: Triplets) -> tuple[float, float]:
     return float(data.values.min()), float(data.values.max())
 
 
-def _keys(data: Triplets) -> np.ndarray:
-    """One integer per (row, column) pair, ordered as the pairs are (row-major)."""
+# An index side is renumbered to its distinct values first when its range is
+# much larger than the data, so that the work space of the count (one int64
+# per row and per column) stays O(n) for a huge sparse shape.
+_COMPACT_ABOVE = 1 << 20
+
+
+def _compact(index: np.ndarray, size: int) -> tuple[np.ndarray, int]:
+    """``index`` and its range, renumbered to ``[0, distinct values)`` when the
+    range ``size`` is far larger than the number of indices."""
+    if size <= max(4 * len(index), _COMPACT_ABOVE):
+        return index, size
+    distinct, inverse = np.unique(index, return_inverse=True)
+    return inverse.astype(np.int32).reshape(-1), len(distinct)
+
+
+Found = tuple[int, np.ndarray | None, np.ndarray | None]
+
+
+def _find(data: Triplets, *, first: bool = False, last: bool = False) -> Found:
+    """The number of repeats and, when asked, for every position the first and
+    the last position with its pair (see :func:`cmf._kernels.find_repeats`)."""
     assert data.shape is not None
-    n_cols = data.shape[1]
-    if data.shape[0] * n_cols <= np.iinfo(np.int32).max:
-        # int32 keys sort about twice as fast as int64 ones.
-        return data.rows * np.int32(n_cols) + data.cols
-    return data.rows.astype(np.int64) * n_cols + data.cols
-
-
-def _increasing(keys: np.ndarray) -> bool:
-    return bool(np.all(keys[1:] > keys[:-1]))
+    rows, n_rows = _compact(np.ascontiguousarray(data.rows), data.shape[0])
+    cols, n_cols = _compact(np.ascontiguousarray(data.cols), data.shape[1])
+    first_of = np.empty(len(data), np.int64) if first else None
+    last_of = np.empty(len(data), np.int64) if last else None
+    n_repeats = find_repeats(rows, cols, n_rows, n_cols, first_of, last_of)
+    return n_repeats, first_of, last_of
 
 
 def count_repeats(data: Triplets) -> int:
     """How many ratings repeat a (row, column) pair that an earlier rating has."""
     if len(data) < 2:
         return 0
-    keys = _keys(data)
-    if _increasing(keys):
-        return 0
-    keys.sort()
-    return int(np.count_nonzero(keys[1:] == keys[:-1]))
+    return _find(data)[0]
 
 
 def resolve_duplicates(data: Triplets, policy: str | None, describe: Describe) -> tuple[Triplets, int]:
@@ -132,32 +147,30 @@ def resolve_duplicates(data: Triplets, policy: str | None, describe: Describe) -
     """
     if policy == "keep":
         return data, 0
-    # Counting needs a plain sort; the stable argsort that says which rating
-    # repeats which costs about twice as much and is made only for repeats.
+    # The count alone is the faster pass (it needs no positions); which
+    # ratings repeat which is asked for only when some do.
     n_repeats = count_repeats(data)
     if policy is None or n_repeats == 0:
         return data, n_repeats
-    keys = _keys(data)
-    order = np.argsort(keys, kind="stable")
-    keys = keys[order]
-    repeat = keys[1:] == keys[:-1]  # repeat[i]: order[i + 1] repeats order[i]'s pair
-    del keys
+    _, first, last = _find(data, first=policy != "last", last=policy == "last")
+    positions = np.arange(len(data))
     if policy == "error":
-        pos = int(order[1:][repeat].min())
+        assert first is not None
+        pos = int(np.argmax(first != positions))
         raise ValueError(
             f"{n_repeats:,} ratings repeat a (user, item) pair already rated; the first is at position {pos} "
             f"({describe(pos)}); pass duplicates='last' or 'mean' to merge them, or 'keep' to keep each"
         )
-    starts = np.flatnonzero(np.concatenate([[True], ~repeat]))
     if policy == "last":
-        keep = np.sort(order[np.append(starts[1:], len(order)) - 1])
+        assert last is not None
+        keep = np.flatnonzero(last == positions)
         return Triplets(data.rows[keep], data.cols[keep], data.values[keep], data.shape), n_repeats
-    sums = np.add.reduceat(data.values[order].astype(np.float64), starts)
-    means = sums / np.diff(np.append(starts, len(order)))
-    first = order[starts]
-    by_position = np.argsort(first)
-    keep = first[by_position]
-    values = means[by_position].astype(data.values.dtype)
+    assert first is not None
+    keep = np.flatnonzero(first == positions)
+    # Each pair's sum, added in input order, lands at its first position.
+    sums = np.bincount(first, weights=data.values, minlength=len(data))[keep]
+    counts = np.bincount(first, minlength=len(data))[keep]
+    values = (sums / counts).astype(data.values.dtype)
     return Triplets(data.rows[keep], data.cols[keep], values, data.shape), n_repeats
 
 

@@ -652,6 +652,52 @@ CMF_API cmf_status cmf_factorize_i64(const int64_t *ids, int64_t n,
  */
 CMF_API const char *cmf_simd_variant(void);
 
+/* ------------------------------------------------------------------------
+ * Repeated pairs
+ * ------------------------------------------------------------------------
+ * Data may hold several entries for one (row, column) pair. cmf_find_repeats
+ * counts them and says, for every entry, which entries share its pair, in
+ * O(n + n_rows + n_cols) time and without sorting the pairs: a stable
+ * counting sort of the entries by row (skipped when the rows are already
+ * non-decreasing), then one pass over each row's entries in input order
+ * with a mark per column saying where the current row first had it.
+ */
+
+/**
+ * Find the entries whose (row, column) pair an earlier entry already has.
+ * "Earlier" and "first" / "last" refer to the input order, positions
+ * 0 .. n-1 of rows and cols.
+ *
+ * @param rows      (in) row of each entry, dimension [n]; each in
+ *                  [0, n_rows).
+ * @param cols      (in) column of each entry, dimension [n]; each in
+ *                  [0, n_cols).
+ * @param n         (in) number of entries, >= 0.
+ * @param n_rows    (in) number of rows, >= 0.
+ * @param n_cols    (in) number of columns, >= 0.
+ * @param work      (scratch) dimension [n + n_rows + n_cols + 1], owned by
+ *                  the caller; its contents on entry do not matter and on
+ *                  return are unspecified. May be NULL when n is 0.
+ * @param first     (out)(optional) dimension [n]: first[p] is the position
+ *                  of the first entry with the pair of entry p (p itself
+ *                  when no earlier entry has it). NULL: not computed.
+ * @param last      (out)(optional) dimension [n]: last[p] is the position
+ *                  of the last entry with the pair of entry p (p itself
+ *                  when no later entry has it). NULL: not computed.
+ * @param n_repeats (out) the number of entries whose pair an earlier entry
+ *                  has (those with first[p] != p): n minus the number of
+ *                  distinct pairs.
+ * @return CMF_OK; CMF_ERR_NULL_POINTER (n_repeats, or rows, cols or work
+ *         when n > 0); CMF_ERR_INVALID_PARAMETER (a negative size);
+ *         CMF_ERR_INDEX_OUT_OF_RANGE (an entry outside the shape). Every
+ *         entry is checked before any output is written: on an error,
+ *         first, last and *n_repeats are left as they were.
+ */
+CMF_API cmf_status cmf_find_repeats(const int32_t *rows, const int32_t *cols,
+                                    int64_t n, int32_t n_rows, int32_t n_cols,
+                                    int64_t *work, int64_t *first,
+                                    int64_t *last, int64_t *n_repeats);
+
 #ifdef __cplusplus
 }
 #endif
