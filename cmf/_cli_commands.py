@@ -175,6 +175,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         "ratings": len(data), "users": data.n_users, "items": data.n_items, "epochs": model.n_epochs_,
         "converged": bool(model.converged_), "best_epoch": model.best_epoch_, "train_rmse": h["train_rmse"][last],
         "validation_rmse": None if valid is None else h["val_rmse"][last], "seconds": seconds, "model": out,
+        "rating_scale": model.rating_scale_,
     }
     if not model.converged_:
         _warn(args, f"stopped at --epochs {args.epochs} before converging; raise --epochs"
@@ -183,7 +184,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         _emit_json(summary)
     else:
         val = "" if valid is None else f", validation RMSE {summary['validation_rmse']:.4f}"
-        _say(args, f"trained on {len(data):,} ratings ({data.n_users:,} users x {data.n_items:,} items): "
+        low, high = model.rating_scale_
+        _say(args, f"trained on {len(data):,} ratings ({data.n_users:,} users x {data.n_items:,} items, "
+                   f"ratings {low:g} to {high:g}, to which predictions are clipped): "
                    f"{model.n_epochs_} epochs in {seconds:.2f} s, training RMSE {summary['train_rmse']:.4f}{val}")
         if out is not None:
             _say(args, f"saved to {out}")

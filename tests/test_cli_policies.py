@@ -133,6 +133,9 @@ def test_rating_scale_refuses_ratings_outside_it_and_is_stored(ratings_file, tmp
     assert main(["train", str(ratings_file), "--epochs", "3", "--rating-scale", "5", "1"]) == 1
     assert "--rating-scale 5 1: LOW must be below HIGH" in capsys.readouterr().err
 
+    assert main(["train", str(ratings_file), "--epochs", "3"]) == 0
+    assert "ratings 1 to 5, to which predictions are clipped" in capsys.readouterr().out
+
     out = tmp_path / "scaled.npz"
     assert main(["train", str(ratings_file), "--epochs", "3", "--rating-scale", "0.5", "5", "--out", str(out),
                  "--quiet"]) == 0
