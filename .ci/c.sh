@@ -50,15 +50,11 @@ for src in "$ROOT"/src_c/*.c; do
     "$cc0" -std=c99 -Wall -Wextra -Werror -pedantic -Wvla -DCMF_PORTABLE \
         -I"$ROOT/src_c" -c "$src" -o "$WORK/generic/$(basename "$src" .c).o"
 done
-"$cc0" -std=c99 -I"$ROOT/src_c" "$ROOT/src_c/tests/test_cmf.c" "$WORK"/generic/*.o -lm \
-    -o "$WORK/generic/test_cmf"
-"$WORK/generic/test_cmf" | tail -n 1
-"$cc0" -std=c99 -I"$ROOT/src_c" "$ROOT/src_c/tests/test_read.c" "$WORK"/generic/*.o -lm \
-    -o "$WORK/generic/test_read"
-"$WORK/generic/test_read" | tail -n 1
-"$cc0" -std=c99 -I"$ROOT/src_c" "$ROOT/src_c/tests/test_repeats.c" "$WORK"/generic/*.o -lm \
-    -o "$WORK/generic/test_repeats"
-"$WORK/generic/test_repeats" | tail -n 1
+for test in test_cmf test_read test_repeats; do
+    "$cc0" -std=c99 -I"$ROOT/src_c" "$ROOT/src_c/tests/$test.c" "$WORK"/generic/*.o -lm \
+        -o "$WORK/generic/$test"
+    "$WORK/generic/$test" | tail -n 1
+done
 echo "== portability: no -march=native or fast-math; no unguarded compiler extensions; generic fallbacks pass"
 
 # Every way the kernels can be compiled must give the same bits: plain C
