@@ -87,14 +87,16 @@ def _remove_if_abandoned(path: str) -> None:
         _unlink_quietly(path)  # fails while the writer has it open
         return
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        # Opened for writing (nothing is written) because NFS grants an
+        # exclusive lock only on such a descriptor.
+        fd = os.open(path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
     except OSError:
         return
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            return  # a save in progress holds it
+            return  # a save in progress holds it (or the file system has no locks)
         # Holding the lock, so that a writer that has just created this name
         # waits, then sees it gone and takes another.
         if _names_this_file(fd, path):
@@ -133,9 +135,9 @@ def _new_temp(final: str) -> tuple[int, str]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)  # waits only while a cleaner examines it
         except OSError:
-            os.close(fd)
-            _unlink_quietly(tmp)
-            raise
+            # A file system without locks: no cleaner can take one either,
+            # so this file is never taken for abandoned.
+            return fd, tmp
         if _names_this_file(fd, tmp):
             return fd, tmp
         os.close(fd)  # removed between its creation and the lock: take another name

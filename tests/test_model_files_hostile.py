@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import cmf
-from cmf import _archive
+from cmf import _archive, _atomic
 
 MB = 1 << 20
 LOCAL, CENTRAL, END = b"PK\x03\x04", b"PK\x01\x02", b"PK\x05\x06"
@@ -298,3 +298,25 @@ def test_a_failed_save_removes_its_temporary_file_on_every_path(tmp_path, saved,
                 model.save(saved)
         assert sorted(os.listdir(tmp_path)) == ["m.npz"], stage
         assert open(saved, "rb").read() == before
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the lock protocol is POSIX's")
+def test_a_temporary_file_removed_before_its_writer_locked_it_is_replaced_by_another(tmp_path, saved, model,
+                                                                                      monkeypatch):
+    # A save by another process may find this save's temporary file in the
+    # instant between its creation and its lock, and remove it: the writer
+    # notices and writes under a new name.
+    made = []
+    real_mkstemp = _atomic.tempfile.mkstemp
+
+    def mkstemp_then_removed(*args, **kwargs):
+        fd, name = real_mkstemp(*args, **kwargs)
+        made.append(name)
+        if len(made) == 1:
+            assert _atomic.remove_abandoned(str(saved)) == [name]
+        return fd, name
+
+    monkeypatch.setattr(_atomic.tempfile, "mkstemp", mkstemp_then_removed)
+    model.save(saved)
+    assert len(made) == 2 and sorted(os.listdir(tmp_path)) == ["m.npz"]
+    assert isinstance(cmf.MatrixFactorization.load(saved), cmf.MatrixFactorization)
