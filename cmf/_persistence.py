@@ -104,6 +104,12 @@ def save_model(params: dict[str, Any], fitted: Fitted, path: str | os.PathLike[s
     -------
     str
         The path written.
+
+    Notes
+    -----
+    The temporary files that earlier saves to the same destination
+    abandoned (a killed process) are removed first; one a save in progress
+    is writing is left alone (:func:`cmf._atomic.atomic_output`).
     """
     params = dict(params)
     if not (params["random_state"] is None or isinstance(params["random_state"], (int, np.integer))):
