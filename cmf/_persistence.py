@@ -10,36 +10,44 @@ model's dtype; ``history_<key>`` are float64 per-epoch records.
 
 Saving writes a temporary file next to the destination and renames it over
 the destination once complete, so a crash never leaves a truncated model
-behind. Loading reads each member's header before its data and checks every
-shape, dtype and value against the metadata, so a truncated, corrupted or
-crafted file is refused with a :class:`ValueError` before anything large is
-allocated and nothing is ever unpickled.
+behind, and removes the temporary files earlier saves abandoned
+(:mod:`cmf._atomic`). Loading reads each member's header before its data
+and checks every shape, dtype and value against the metadata, so a
+truncated, corrupted or crafted file is refused with a :class:`ValueError`
+before anything large is allocated and nothing is ever unpickled; memory is
+bounded by the file's real size, whatever sizes it claims
+(:mod:`cmf._archive`).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
-import tempfile
 import zipfile
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
+from cmf._archive import BadFile, open_archive, read_member
+from cmf._atomic import atomic_output
 from cmf._checks import is_integer
 from cmf._fitted import Fitted
 from cmf._input import INT32_MAX
-from cmf._memory import memory_limit
 from cmf._train.config import TrainingConfig, training_config
 from cmf._train.state import FactorState
 
-__all__ = ["FORMAT_VERSION", "check_output_path", "load_model", "model_file_name", "save_model"]
+__all__ = ["FORMAT_VERSION", "ModelFileNotFoundError", "check_output_path", "load_model", "model_file_name",
+           "save_model"]
 
 FORMAT_VERSION = 1
 _ARRAYS = ("user_factors_", "item_factors_", "user_bias_", "item_bias_")
 _HISTORY_KEYS = ("epoch", "train_loss", "train_rmse", "val_rmse", "seconds")
 _META_MAX_BYTES = 1 << 20
+# A model's meta nests three levels (meta, params, rating_scale); deeper
+# structures would only reach code that recurses over them.
+_META_MAX_DEPTH = 8
 
 
 # ----------------------------------------------------------------------
@@ -80,32 +88,6 @@ def check_output_path(path: str | os.PathLike[str]) -> str:
     return name
 
 
-def _umask() -> int:
-    """The process umask, read without changing it where possible."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    return 0o022
-
-
-def _fsync_directory(directory: str) -> None:
-    # Makes the rename itself durable on POSIX; not possible on Windows.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def save_model(params: dict[str, Any], fitted: Fitted, path: str | os.PathLike[str]) -> str:
     """Write a model's parameters and fitted value to ``path`` (.npz), atomically.
 
@@ -122,6 +104,12 @@ def save_model(params: dict[str, Any], fitted: Fitted, path: str | os.PathLike[s
     -------
     str
         The path written.
+
+    Notes
+    -----
+    The temporary files that earlier saves to the same destination
+    abandoned (a killed process) are removed first; one a save in progress
+    is writing is left alone (:func:`cmf._atomic.atomic_output`).
     """
     params = dict(params)
     if not (params["random_state"] is None or isinstance(params["random_state"], (int, np.integer))):
@@ -146,106 +134,35 @@ def save_model(params: dict[str, Any], fitted: Fitted, path: str | os.PathLike[s
     extra = fitted.members()
 
     final = model_file_name(path)
-    directory = os.path.dirname(os.path.abspath(final))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(final) + ".", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            np.savez(out, meta=np.array(json.dumps(meta, allow_nan=False)), **arrays, **history, **extra)
-            out.flush()
-            os.fsync(out.fileno())
-        # mkstemp creates the file private (0600); give it the mode a plain
-        # open() would have.
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, final)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_directory(directory)
+    with atomic_output(final) as out:
+        np.savez(out, meta=np.array(json.dumps(meta, allow_nan=False)), **arrays, **history, **extra)
     return final
 
 
 # ----------------------------------------------------------------------
 # Loading
 # ----------------------------------------------------------------------
-class _Bad(ValueError):
-    """A problem with the file's content (wrapped with the path by load_model)."""
-
-
-def _read_header(member: IO[bytes], name: str) -> tuple[tuple[int, ...], bool, np.dtype]:
-    try:
-        version = np.lib.format.read_magic(member)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(member)
-        elif version == (2, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
-        else:
-            raise _Bad(f"member {name!r} has unsupported .npy version {version}")
-    except _Bad:
-        raise
-    except Exception as exc:  # numpy raises ValueError / SyntaxError for crafted headers
-        raise _Bad(f"member {name!r} has a corrupt array header ({exc})") from None
-    if dtype.hasobject:
-        raise _Bad(f"member {name!r} holds Python objects, which a model file never does")
-    return tuple(int(s) for s in shape), bool(fortran), dtype
-
-
-def _read_member(
-    archive: zipfile.ZipFile, name: str, *, kind: str | None, shape: tuple[int, ...] | None = None,
-    max_bytes: int | None = None,
-) -> np.ndarray:
-    """Read ``name``.npy, checking header, size and dtype kind before allocating.
-
-    ``kind`` is the dtype kind required ('f' floating, 'U' unicode), or
-    None for any plain kind (bool, integer, float, unicode); ``shape``, when
-    given, is the exact shape required.
-    """
-    try:
-        info = archive.getinfo(name + ".npy")
-    except KeyError:
-        raise _Bad(f"the array {name!r} is missing") from None
-    with archive.open(info) as member:
-        arr_shape, fortran, dtype = _read_header(member, name)
-        if kind is not None and dtype.kind != kind:
-            raise _Bad(f"array {name!r} has dtype {dtype}, expected kind {kind!r}")
-        if kind is None and dtype.kind not in "biufU":
-            raise _Bad(f"array {name!r} has dtype {dtype}, which a model file never holds")
-        if shape is not None and arr_shape != shape:
-            raise _Bad(f"array {name!r} has shape {arr_shape}, expected {shape}")
-        nbytes = math.prod(arr_shape) * dtype.itemsize
-        if max_bytes is not None and nbytes > max_bytes:
-            raise _Bad(f"array {name!r} claims {nbytes} bytes, more than allowed ({max_bytes})")
-        limit = memory_limit()
-        if limit is not None and nbytes > limit:
-            raise _Bad(f"array {name!r} claims {nbytes} bytes, more than this machine's memory")
-        if nbytes > info.file_size:
-            raise _Bad(f"array {name!r} is truncated: its header claims more data than the file holds")
-        data = member.read(nbytes)
-        if len(data) != nbytes:
-            raise _Bad(f"array {name!r} is truncated")
-        if member.read(1):
-            raise _Bad(f"array {name!r} has trailing data after its values")
-    arr = np.frombuffer(data, dtype=dtype).reshape(arr_shape, order="F" if fortran else "C")
-    return np.array(arr, dtype=dtype.newbyteorder("=") if dtype.kind == "f" else dtype, order="C")
+class ModelFileNotFoundError(FileNotFoundError, ValueError):
+    """A model file that does not exist: a FileNotFoundError, and the ValueError ``load`` documents."""
 
 
 def _expect(cond: bool, message: str) -> None:
     if not cond:
-        raise _Bad(message)
+        raise BadFile(message)
 
 
 def _read_meta(archive: zipfile.ZipFile) -> dict[str, Any]:
     try:
-        raw = _read_member(archive, "meta", kind="U", shape=(), max_bytes=_META_MAX_BYTES)
-    except _Bad as exc:
-        raise _Bad(f"not a cmf model file (no valid 'meta' entry: {exc})") from None
+        raw = read_member(archive, "meta", kind="U", shape=(), max_bytes=_META_MAX_BYTES)
+    except BadFile as exc:
+        raise BadFile(f"not a cmf model file (no valid 'meta' entry: {exc})") from None
     try:
         meta = json.loads(str(raw))
-    except json.JSONDecodeError:
-        raise _Bad("not a cmf model file (its 'meta' entry is not JSON)") from None
+    except (ValueError, RecursionError):  # RecursionError: arrays or objects nested thousands deep
+        raise BadFile("not a cmf model file (its 'meta' entry is not JSON, or is nested too deeply)") from None
     _expect(isinstance(meta, dict), "not a cmf model file ('meta' is not a JSON object)")
+    _expect(_depth(meta) <= _META_MAX_DEPTH,
+            f"not a cmf model file ('meta' is nested deeper than {_META_MAX_DEPTH} levels)")
     version = meta.get("format_version")
     _expect(
         is_integer(version) and version == FORMAT_VERSION,
@@ -276,6 +193,17 @@ def _read_meta(archive: zipfile.ZipFile) -> dict[str, Any]:
     return meta
 
 
+def _depth(value: Any) -> int:
+    """How deeply JSON lists and objects nest in ``value`` (0 for a scalar), without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (list, dict)):
+            deepest = max(deepest, level + 1)
+            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 def _finite_number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
@@ -290,7 +218,7 @@ def _check_params(cls: type, params: dict[str, Any]) -> TrainingConfig:
     try:
         config = training_config(cls(**params).get_params())  # the same checks as fit
     except (TypeError, ValueError) as exc:
-        raise _Bad(f"invalid parameters: {exc}") from None
+        raise BadFile(f"invalid parameters: {exc}") from None
     random_state = params.get("random_state")
     _expect(random_state is None or is_integer(random_state), "random_state must be an integer or null")
     _expect(is_integer(params.get("verbose", 0)), "verbose must be an integer")
@@ -310,7 +238,7 @@ def _load(cls: type, archive: zipfile.ZipFile) -> Any:
     }
     arrays = {}
     for name, shape in expected.items():
-        arr = _read_member(archive, name, kind="f", shape=shape)
+        arr = read_member(archive, name, kind="f", shape=shape)
         _expect(
             arr.dtype == config.dtype,
             f"array {name!r} has dtype {arr.dtype} but the parameters say {config.dtype.name}",
@@ -327,7 +255,7 @@ def _load(cls: type, archive: zipfile.ZipFile) -> Any:
     _expect(not missing, f"the history lacks {missing}")
     history: dict[str, list[float]] = {}
     for key in _HISTORY_KEYS + tuple(k for k in keys if k not in _HISTORY_KEYS):
-        column = _read_member(archive, "history_" + key, kind="f", shape=(n_epochs,))
+        column = read_member(archive, "history_" + key, kind="f", shape=(n_epochs,))
         history[key] = column.astype(np.float64).tolist()
     _expect(
         history["epoch"] == [float(e) for e in range(1, n_epochs + 1)],
@@ -349,7 +277,7 @@ def _load(cls: type, archive: zipfile.ZipFile) -> Any:
     # the ones it knows and checks their content.
     known = {"meta", *expected, *history_names}
     extra = {
-        name[: -len(".npy")]: _read_member(archive, name[: -len(".npy")], kind=None)
+        name[: -len(".npy")]: read_member(archive, name[: -len(".npy")], kind=None)
         for name in archive.namelist()
         if name.endswith(".npy") and name[: -len(".npy")] not in known
     }
@@ -377,24 +305,29 @@ def load_model(cls: type, path: str | os.PathLike[str]) -> Any:
     ValueError
         If the file cannot be read, is not a cmf model, is of another format
         version, or any of its content is inconsistent (wrong keys, types,
-        shapes or dtypes, non-finite parameters, truncation or corruption).
+        shapes or dtypes, non-finite parameters, truncation or corruption,
+        compressed members). A missing file raises
+        :class:`ModelFileNotFoundError`, both a ValueError and a
+        FileNotFoundError.
     """
     name = os.fsdecode(os.fspath(path))
     if not os.path.exists(name) and name != model_file_name(name):  # the name save() was given
         if not os.path.exists(model_file_name(name)):
-            raise ValueError(f"{name!r} is not a readable cmf model file: neither it nor {model_file_name(name)!r} exists")
+            raise ModelFileNotFoundError(
+                f"{name!r} is not a readable cmf model file: neither it nor {model_file_name(name)!r} exists")
         name = model_file_name(name)
+    if not os.path.exists(name):
+        raise ModelFileNotFoundError(f"{name!r} is not a readable cmf model file: {os.strerror(errno.ENOENT)}")
+    # One exception type for every file that cannot serve as a model; the
+    # message keeps the reason.
     try:
-        archive = zipfile.ZipFile(name)
-    except (OSError, zipfile.BadZipFile, ValueError, EOFError) as exc:
-        # One exception type for every file that cannot serve as a model,
-        # missing ones included; the message keeps the system's reason.
+        archive = open_archive(name)
+    except BadFile as exc:
         raise ValueError(f"{name!r} is not a readable cmf model file: {exc}") from None
     try:
         with archive:
             return _load(cls, archive)
-    except _Bad as exc:
+    except BadFile as exc:
         raise ValueError(f"{name!r}: {exc}") from None
-    except (zipfile.BadZipFile, OSError, EOFError, zipfile.LargeZipFile, NotImplementedError) as exc:
-        # CRC mismatch, truncated member, unsupported compression
-        raise ValueError(f"{name!r} is not a readable cmf model file (corrupted: {exc})") from None
+    except OSError as exc:  # the disk failed while reading
+        raise ValueError(f"{name!r} could not be read: {exc}") from None

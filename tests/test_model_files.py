@@ -7,6 +7,7 @@ import json
 import os
 import pickle
 import sys
+import tracemalloc
 import warnings
 import zipfile
 
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 
 import cmf
-from cmf import _memory, _persistence
+from cmf import _archive, _memory
 from cmf._dataset import RatingDataset
 
 ARRAYS = ("user_factors_", "item_factors_", "user_bias_", "item_bias_")
@@ -374,21 +375,33 @@ def huge_header(shape: tuple, descr: str) -> bytes:
     return buf.getvalue() + b"\0" * 64
 
 
+def load_peak(path) -> tuple[str, int]:
+    """The ValueError's message a load of ``path`` raises, and the most memory the load held at once."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError) as error:
+            cmf.MatrixFactorization.load(path)
+        return str(error.value), tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def test_a_header_claiming_huge_data_allocates_nothing(saved, fitted, monkeypatch):
     # A stored shape of 2**31 - 1 rows is allowed, so the factors' header may
     # claim ~25 GB; the file holds 64 bytes. Refused from the header alone:
-    # first by the memory limit, and without one by the member's real size.
+    # first by the memory limit, and without one by the member's real size;
+    # the load's peak memory (tracemalloc) shows nothing large was allocated.
     descr = np.lib.format.dtype_to_descr(fitted.user_factors_.dtype)
     n_rows = 2**31 - 1
     with_meta(saved, shape_=[n_rows, fitted.shape_[1]])
     rewrite(saved, replace={"user_factors_": huge_header((n_rows, 3), descr)})
     monkeypatch.setattr(_memory, "memory_limit", lambda: 1 << 30)
-    monkeypatch.setattr(_persistence, "memory_limit", lambda: 1 << 30)
-    with pytest.raises(ValueError, match="more than this machine's memory"):
-        cmf.MatrixFactorization.load(saved)
-    monkeypatch.setattr(_persistence, "memory_limit", lambda: None)
-    with pytest.raises(ValueError, match="truncated"):
-        cmf.MatrixFactorization.load(saved)
+    monkeypatch.setattr(_archive, "memory_limit", lambda: 1 << 30)
+    message, peak = load_peak(saved)
+    assert "more than this machine's memory" in message and peak < 1 << 22, (message, peak)
+    monkeypatch.setattr(_archive, "memory_limit", lambda: None)
+    message, peak = load_peak(saved)
+    assert "truncated" in message and peak < 1 << 22, (message, peak)
 
 
 def test_trailing_bytes_after_an_array_are_refused(saved, fitted):
