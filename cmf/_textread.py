@@ -1,7 +1,8 @@
 """Delimited rating text to coded columns, in chunks, through the C tokenizer.
 
-The file is read in binary chunks of :data:`CHUNK_BYTES`, each cut after
-its last newline (the rest waits for the next chunk). ``cmf_read_lines``
+The file is read in binary chunks of up to :data:`CHUNK_BYTES` into one
+reused buffer, each cut after its last newline (the rest waits for the next
+chunk). ``cmf_read_lines``
 (``src_c/cmf_read.c``, reached through :mod:`cmf._reader`) splits the lines
 and converts the fields into fixed-size buffers; a
 :class:`~cmf._labels.LabelCoder` per id column turns each batch into int32
@@ -34,6 +35,8 @@ BOM = b"\xef\xbb\xbf"
 CHUNK_BYTES = 1 << 23
 # Records per call of the tokenizer: its output buffers take 52 bytes each.
 CAPACITY = 1 << 18
+# The first read's size; each read that fills its room doubles it, up to CHUNK_BYTES.
+FIRST_READ_BYTES = 1 << 16
 # Bytes of fixed-width text slots made at once when ids are text.
 TEXT_BYTES = 1 << 24
 # Chunks from this size on are tokenized in two halves on two threads; below
@@ -378,22 +381,32 @@ def read_columns(
         newline = head.find(b"\n", start)
         start = newline + 1 if newline >= 0 else len(head)
     reader.line = skip_lines
-    rest = head[start:]
+    # One buffer, reused: the line begun at its end moves to its start before
+    # the next read. Reads start small (a small file costs no large buffer) and
+    # double while they fill it, up to CHUNK_BYTES.
+    step = min(CHUNK_BYTES, FIRST_READ_BYTES)
+    data = bytearray(head[start:])
+    filled = len(data)
     bar = _Progress(f, progress)
     bar.update(len(head))
     try:
         while True:
-            block = f.read(CHUNK_BYTES)
-            data = rest + block if rest else block
-            at_end = not block
-            # Whole lines only: the part after the last newline waits for the next chunk.
-            cut = len(data) if at_end else data.rfind(b"\n") + 1
+            if len(data) < filled + step:
+                data += bytes(filled + step - len(data))
+            with memoryview(data) as view:
+                got = f.readinto(view[filled: filled + step])  # type: ignore[attr-defined]
+            if not got:
+                if filled:  # the last line, without a newline
+                    reader.read(bytes(data[:filled]), 0, filled)
+                break
+            bar.update(got)
+            end, step = filled + got, min(2 * step, CHUNK_BYTES) if got == step else step
+            # Whole lines only: the part after the last newline waits for the next read.
+            cut = data.rfind(b"\n", 0, end) + 1
             if cut:
                 reader.read(data, 0, cut)
-            rest = data[cut:]
-            bar.update(len(block))
-            if at_end:
-                break
+                data[: end - cut] = data[cut:end]
+            filled = end - cut
     finally:
         reader.close()
         bar.close()
