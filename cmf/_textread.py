@@ -27,6 +27,7 @@ from typing import IO
 import numpy as np
 
 from cmf import _reader
+from cmf._byteprogress import ByteProgress, file_size
 from cmf._labels import LabelCoder, LabelMap
 
 __all__ = ["BOM", "CHUNK_BYTES", "Columns", "Layout", "LineError", "read_columns"]
@@ -124,43 +125,12 @@ class _Buffers:
         return self.arrays[name]
 
 
-class _Progress:
-    """A tqdm bar over the bytes read, or nothing."""
-
-    def __init__(self, f: IO[bytes], show: bool) -> None:
-        self.bar = None
-        if show:
-            try:
-                from tqdm import tqdm
-            except ImportError:
-                return
-            total = _size(f)
-            self.bar = tqdm(total=total or None, unit="B", unit_scale=True, desc="reading", leave=False)
-
-    def update(self, n: int) -> None:
-        if self.bar is not None:
-            self.bar.update(n)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def _cpu_count() -> int:
     """The CPUs this process may run on."""
     try:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return os.cpu_count() or 1
-
-
-def _size(f: IO[bytes]) -> int:
-    """The file's size in bytes, 0 for a pipe."""
-    try:
-        info = os.fstat(f.fileno())
-    except (OSError, AttributeError, ValueError):
-        return 0
-    return int(info.st_size)
 
 
 def _line_at(data: bytes, pos: int) -> str:
@@ -375,7 +345,7 @@ def read_columns(
     LineError
         At the first line that cannot be read.
     """
-    reader = _Reader(layout, rating_range, _size(f))
+    reader = _Reader(layout, rating_range, file_size(f))
     start = len(BOM) if head.startswith(BOM) else 0
     for _ in range(skip_lines):
         newline = head.find(b"\n", start)
@@ -387,7 +357,7 @@ def read_columns(
     step = min(CHUNK_BYTES, FIRST_READ_BYTES)
     data = bytearray(head[start:])
     filled = len(data)
-    bar = _Progress(f, progress)
+    bar = ByteProgress(f, progress)
     bar.update(len(head))
     try:
         while True:
