@@ -2,19 +2,22 @@
 
 The file is read in binary chunks of up to :data:`CHUNK_BYTES` into one
 reused buffer, each cut after its last newline (the rest waits for the next
-chunk). ``cmf_read_lines``
-(``src_c/cmf_read.c``, reached through :mod:`cmf._reader`) splits the lines
-and converts the fields into fixed-size buffers; a
-:class:`~cmf._labels.LabelCoder` per id column turns each batch into int32
-codes at once. Only the codes, float32 ratings and optional timestamps of
-the lines read so far are kept, so memory is bounded by the chunk and the
-output columns whatever the file's size. On a machine with two CPUs or
-more, a chunk of at least :data:`PARALLEL_BYTES` is cut after a newline
-near its middle and its two halves are tokenized at once (the C call
-releases the GIL), each into its own buffers; the halves are then coded in
-file order, so the columns, the first error and its line number are those
-of a read on one thread. :func:`read_columns` neither opens the file nor chooses the layout: :mod:`cmf.io` does, from the first lines,
-and turns a :class:`LineError` into a message naming the option to pass.
+chunk). ``cmf_read_lines`` (``src_c/cmf_read.c``, reached through
+:mod:`cmf._reader`) splits the lines and converts the fields into
+fixed-size buffers; a :class:`~cmf._labels.LabelCoder` per id column turns
+each batch into int32 codes at once. Only the codes, float32 ratings and
+optional timestamps of the lines read so far are kept, so memory is bounded
+by the chunk and the output columns whatever the file's size.
+
+On a machine with two CPUs or more, a chunk of at least
+:data:`PARALLEL_BYTES` is cut after a newline near its middle and its two
+halves are tokenized at once (the C call releases the GIL), each into its
+own buffers; the halves are then coded in file order, so the columns, the
+first error and its line number are those of a read on one thread.
+
+:func:`read_columns` neither opens the file nor chooses the layout:
+:mod:`cmf.io` does, from the first lines, and turns a :class:`LineError`
+into a message naming the option to pass.
 """
 
 from __future__ import annotations

@@ -183,3 +183,16 @@ def test_one_thread_also_names_the_first_bad_line_of_a_tokenizer_call(tmp_path):
     path = write(tmp_path, "r.data", lines_with(30, {20: "\xff\t1\t3", 25: "25\t1\tx"}).encode("latin-1"))
     with pytest.raises(ParseError, match="line 20: a user or item id is not UTF-8"):
         load_ratings(path)
+
+
+@pytest.mark.parametrize("first, chunk", [(4, 16), (1, 7), (1 << 16, 1 << 23)])
+def test_lines_longer_than_a_read_and_no_final_newline(tmp_path, monkeypatch, two_threads, first, chunk):
+    monkeypatch.setattr(cmf._layout, "HEAD_BYTES", 5)
+    monkeypatch.setattr(cmf._textread, "FIRST_READ_BYTES", first)
+    monkeypatch.setattr(cmf._textread, "CHUNK_BYTES", chunk)
+    rows = [("u" * (1 + j % 60), f"i{j % 4}", 1 + j % 5) for j in range(90)]
+    path = write(tmp_path, "r.csv", "\n".join(f"{u},{i},{r}" for u, i, r in rows))
+    data = load_ratings(path)
+    users = data.user_labels.labels[data.rows].tolist()
+    items = data.item_labels.labels[data.cols].tolist()
+    assert list(zip(users, items, data.values.tolist())) == [(u, i, float(r)) for u, i, r in rows]
