@@ -1,26 +1,36 @@
 """Delimited rating text to coded columns, in chunks, through the C tokenizer.
 
-The file is read in binary chunks of :data:`CHUNK_BYTES`, each cut after
-its last newline (the rest waits for the next chunk). ``cmf_read_lines``
-(``src_c/cmf_read.c``, reached through :mod:`cmf._reader`) splits the lines
-and converts the fields into fixed-size buffers; a
-:class:`~cmf._labels.LabelCoder` per id column turns each batch into int32
-codes at once. Only the codes, float32 ratings and optional timestamps of
-the lines read so far are kept, so memory is bounded by the chunk and the
-output columns whatever the file's size. :func:`read_columns` neither opens
-the file nor chooses the layout: :mod:`cmf.io` does, from the first lines,
-and turns a :class:`LineError` into a message naming the option to pass.
+The file is read in binary chunks of up to :data:`CHUNK_BYTES` into one
+reused buffer, each cut after its last newline (the rest waits for the next
+chunk). ``cmf_read_lines`` (``src_c/cmf_read.c``, reached through
+:mod:`cmf._reader`) splits the lines and converts the fields into
+fixed-size buffers; a :class:`~cmf._labels.LabelCoder` per id column turns
+each batch into int32 codes at once. Only the codes, float32 ratings and
+optional timestamps of the lines read so far are kept, so memory is bounded
+by the chunk and the output columns whatever the file's size.
+
+On a machine with two CPUs or more, a chunk of at least
+:data:`PARALLEL_BYTES` is cut after a newline near its middle and its two
+halves are tokenized at once (the C call releases the GIL), each into its
+own buffers; the halves are then coded in file order, so the columns, the
+first error and its line number are those of a read on one thread.
+
+:func:`read_columns` neither opens the file nor chooses the layout:
+:mod:`cmf.io` does, from the first lines, and turns a :class:`LineError`
+into a message naming the option to pass.
 """
 
 from __future__ import annotations
 
 import os
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import IO
 
 import numpy as np
 
 from cmf import _reader
+from cmf._byteprogress import ByteProgress, file_size
 from cmf._labels import LabelCoder, LabelMap
 
 __all__ = ["BOM", "CHUNK_BYTES", "Columns", "Layout", "LineError", "read_columns"]
@@ -29,8 +39,13 @@ BOM = b"\xef\xbb\xbf"
 CHUNK_BYTES = 1 << 23
 # Records per call of the tokenizer: its output buffers take 52 bytes each.
 CAPACITY = 1 << 18
+# The first read's size; each read that fills its room doubles it, up to CHUNK_BYTES.
+FIRST_READ_BYTES = 1 << 16
 # Bytes of fixed-width text slots made at once when ids are text.
 TEXT_BYTES = 1 << 24
+# Chunks from this size on are tokenized in two halves on two threads; below
+# it a thread's start is not worth it (a small file never starts one).
+PARALLEL_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -113,35 +128,12 @@ class _Buffers:
         return self.arrays[name]
 
 
-class _Progress:
-    """A tqdm bar over the bytes read, or nothing."""
-
-    def __init__(self, f: IO[bytes], show: bool) -> None:
-        self.bar = None
-        if show:
-            try:
-                from tqdm import tqdm
-            except ImportError:
-                return
-            total = _size(f)
-            self.bar = tqdm(total=total or None, unit="B", unit_scale=True, desc="reading", leave=False)
-
-    def update(self, n: int) -> None:
-        if self.bar is not None:
-            self.bar.update(n)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-def _size(f: IO[bytes]) -> int:
-    """The file's size in bytes, 0 for a pipe."""
+def _cpu_count() -> int:
+    """The CPUs this process may run on."""
     try:
-        info = os.fstat(f.fileno())
-    except (OSError, AttributeError, ValueError):
-        return 0
-    return int(info.st_size)
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def _line_at(data: bytes, pos: int) -> str:
@@ -174,6 +166,9 @@ class _Reader:
         if layout.columns[3] >= 0:
             kinds["timestamps"] = np.int64
         self.columns = {name: np.empty(0, dtype) for name, dtype in kinds.items()}
+        # The second thread and its buffers, made at the first chunk large enough.
+        self.pool: ThreadPoolExecutor | None = None
+        self.spare: _Buffers | None = None
 
     def _reserve(self, m: int, bytes_read: int) -> None:
         """Room for ``m`` more records, guessing the total from the bytes per record so far."""
@@ -191,28 +186,74 @@ class _Reader:
             self.columns[name] = grown
 
     def read(self, data: bytes, pos: int, stop: int) -> None:
-        """Read the whole lines of ``data[pos:stop]``."""
+        """Read the whole lines of ``data[pos:stop]``.
+
+        A large enough range is cut after a newline near its middle: the
+        tokenizer's first call on the second half runs on the second thread
+        while this one reads the first half; the second half is coded after
+        the first, as on one thread.
+        """
+        second = self._second_thread() if stop - pos >= PARALLEL_BYTES else None
+        middle = data.find(b"\n", pos + (stop - pos) // 2, stop) + 1 if second else 0
+        if second is None or not pos < middle < stop:
+            self._read(data, pos, stop, self.out)
+            return
+        pool, spare = second
+        later = pool.submit(self._tokenize, data, middle, stop, spare)
+        try:
+            self._read(data, pos, middle, self.out)
+        except BaseException:
+            wait([later])  # its buffers must not be reused before it ends
+            raise
+        self._read(data, middle, stop, spare, later)
+
+    def _second_thread(self) -> tuple[ThreadPoolExecutor, _Buffers] | None:
+        """The second thread and its buffers, started the first time; None on one CPU."""
+        if self.pool is None:
+            if _cpu_count() < 2:
+                return None
+            self.pool = ThreadPoolExecutor(1, thread_name_prefix="cmf-read")
+            self.spare = _Buffers(CAPACITY)
+        assert self.spare is not None
+        return self.pool, self.spare
+
+    def close(self) -> None:
+        """End the second thread, if one was started."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+            self.pool, self.spare = None, None
+
+    def _tokenize(self, data: bytes, pos: int, stop: int, out: _Buffers) -> tuple:
+        """One call of the C tokenizer on ``data[pos:stop]``, into ``out``."""
         layout = self.layout
+        return _reader.read_lines(data, pos, stop, layout.sep, layout.comment, layout.columns, **out.arrays)
+
+    def _read(self, data: bytes, pos: int, stop: int, out: _Buffers, first: Future | None = None) -> None:
+        """Read ``data[pos:stop]`` through the buffers ``out``; ``first``: the first call, if made already."""
         while pos < stop:
-            ok, n, n_lines, n_bytes, user_text, item_text, error, n_fields = _reader.read_lines(
-                data, pos, stop, layout.sep, layout.comment, layout.columns, **self.out.arrays
-            )
+            if first is not None:
+                result, first = first.result(), None
+            else:
+                result = self._tokenize(data, pos, stop, out)
+            ok, n, n_lines, n_bytes, user_text, item_text, error, n_fields = result
+            if n:
+                # Before a bad line, the lines read are kept first: an error of theirs
+                # (a rating out of range, an id not UTF-8) comes first in the file.
+                self._reserve(n, pos + n_bytes)
+                self._keep(out, data, pos, n, (user_text, item_text))
             if not ok:
                 raise LineError(error, self.line + n_lines + 1, _line_at(data, pos + n_bytes), n_fields)
-            if n:
-                self._reserve(n, pos + n_bytes)
-                self._keep(data, pos, n, (user_text, item_text))
             self.line += n_lines
             pos += n_bytes
 
-    def _line_of(self, data: bytes, pos: int, record: int) -> LineError:
-        """Where record ``record`` of the last call is: its line number and text (for a LineError)."""
-        offset = pos + int(self.out["user_offsets"][record])
+    def _line_of(self, out: _Buffers, data: bytes, pos: int, record: int) -> LineError:
+        """Where record ``record`` of the call that filled ``out`` is: its line number and text."""
+        offset = pos + int(out["user_offsets"][record])
         start = data.rfind(b"\n", pos, offset) + 1 or pos
         return LineError("", self.line + data.count(b"\n", pos, offset) + 1, _line_at(data, start))
 
-    def _keep(self, data: bytes, pos: int, n: int, text: tuple[bool, bool]) -> None:
-        out, columns, at = self.out, self.columns, self.n
+    def _keep(self, out: _Buffers, data: bytes, pos: int, n: int, text: tuple[bool, bool]) -> None:
+        columns, at = self.columns, self.n
         for coder, role, name, is_text in ((self.users, "user", "rows", text[0]),
                                            (self.items, "item", "cols", text[1])):
             if is_text:
@@ -220,28 +261,30 @@ class _Reader:
             if not coder.text:
                 coder.code_ints(out[f"{role}_ids"][:n], columns[name][at: at + n])
                 continue
-            self._code_texts(coder, data, pos, role, columns[name][at: at + n])
+            self._code_texts(coder, (out, data, pos), role, columns[name][at: at + n])
         if "values" in columns:
             values = out["ratings"][:n]
             if self.rating_range is not None:
                 lo, hi = self.rating_range
                 bad = np.flatnonzero((values < lo) | (values > hi))
                 if len(bad):
-                    where = self._line_of(data, pos, int(bad[0]))
+                    where = self._line_of(out, data, pos, int(bad[0]))
                     raise LineError("rating out of range", where.line, where.text)
             columns["values"][at: at + n] = values
         if "timestamps" in columns:
             columns["timestamps"][at: at + n] = out["timestamps"][:n]
         self.n += n
 
-    def _code_texts(self, coder: LabelCoder, data: bytes, pos: int, role: str, codes: np.ndarray) -> None:
-        """Code the last call's ``role`` fields as text, into ``codes``.
+    def _code_texts(self, coder: LabelCoder, call: tuple[_Buffers, bytes, int], role: str,
+                    codes: np.ndarray) -> None:
+        """Code a call's ``role`` fields (its buffers, text and start) as text, into ``codes``.
 
         The fields are copied into fixed-width slots (as wide as the longest
         field) a block at a time, so that one long field cannot make the
         slots of the whole batch large.
         """
-        offsets, lengths = self.out[f"{role}_offsets"], self.out[f"{role}_lengths"]
+        out, data, pos = call
+        offsets, lengths = out[f"{role}_offsets"], out[f"{role}_lengths"]
         width = max(int(lengths[: len(codes)].max()), 1)
         step = max(1, TEXT_BYTES // width)
         for start in range(0, len(codes), step):
@@ -251,7 +294,7 @@ class _Reader:
             texts = slots.view(f"S{width}")
             block, bad = coder.code_texts(texts)
             if bad is not None:
-                where = self._line_of(data, pos, start + int(np.flatnonzero(texts == bad)[0]))
+                where = self._line_of(out, data, pos, start + int(np.flatnonzero(texts == bad)[0]))
                 raise LineError("not UTF-8", where.line, where.text)
             codes[start:stop] = block
 
@@ -305,28 +348,39 @@ def read_columns(
     LineError
         At the first line that cannot be read.
     """
-    reader = _Reader(layout, rating_range, _size(f))
+    reader = _Reader(layout, rating_range, file_size(f))
     start = len(BOM) if head.startswith(BOM) else 0
     for _ in range(skip_lines):
         newline = head.find(b"\n", start)
         start = newline + 1 if newline >= 0 else len(head)
     reader.line = skip_lines
-    rest = head[start:]
-    bar = _Progress(f, progress)
+    # One buffer, reused: the line begun at its end moves to its start before
+    # the next read. Reads start small (a small file costs no large buffer) and
+    # double while they fill it, up to CHUNK_BYTES.
+    step = min(CHUNK_BYTES, FIRST_READ_BYTES)
+    data = bytearray(head[start:])
+    filled = len(data)
+    bar = ByteProgress(f, progress)
     bar.update(len(head))
     try:
         while True:
-            block = f.read(CHUNK_BYTES)
-            data = rest + block if rest else block
-            at_end = not block
-            # Whole lines only: the part after the last newline waits for the next chunk.
-            cut = len(data) if at_end else data.rfind(b"\n") + 1
+            if len(data) < filled + step:
+                data += bytes(filled + step - len(data))
+            with memoryview(data) as view:
+                got = f.readinto(view[filled: filled + step])  # type: ignore[attr-defined]
+            if not got:
+                if filled:  # the last line, without a newline
+                    reader.read(bytes(data[:filled]), 0, filled)
+                break
+            bar.update(got)
+            end, step = filled + got, min(2 * step, CHUNK_BYTES) if got == step else step
+            # Whole lines only: the part after the last newline waits for the next read.
+            cut = data.rfind(b"\n", 0, end) + 1
             if cut:
                 reader.read(data, 0, cut)
-            rest = data[cut:]
-            bar.update(len(block))
-            if at_end:
-                break
+                data[: end - cut] = data[cut:end]
+            filled = end - cut
     finally:
+        reader.close()
         bar.close()
     return reader.finish()
