@@ -1033,9 +1033,11 @@ class MatrixFactorization:
         Raises
         ------
         ValueError
-            For a file that is missing (naming every name tried),
-            unreadable, truncated, corrupted, of another format version, or
-            inconsistent in any way.
+            For a file that is unreadable, truncated, corrupted, compressed
+            (cmf never compresses its files, and a compressed member could
+            claim any size), of another format version, or inconsistent in
+            any way. A missing file raises a subclass of both ValueError and
+            FileNotFoundError, naming every name tried.
         """
         return load_model(cls, path)
 
