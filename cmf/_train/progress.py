@@ -29,19 +29,22 @@ __all__ = ["STALL_THRESHOLD", "parameter_change", "epoch_stalled", "stall_messag
 #: model whose learning rate moves it less is no more converged.
 STALL_THRESHOLD = 8 * float(np.finfo(np.float32).eps)
 
-# Rows compared at a time (see _largest): bounds the temporaries.
-_CHUNK = 1 << 16
+# Elements compared at a time (see _largest): the one temporary stays small
+# (64 KiB in float64), inside the slack of cmf._memory's estimate of a fit.
+_CHUNK = 1 << 13
 
 
 def _largest(new: np.ndarray, old: np.ndarray) -> tuple[float, float]:
-    """``(max |new - old|, max |old|)`` in float64, without a temporary of the whole array."""
+    """``(max |new - old|, max |old|)``, a few rows at a time: no temporary of the whole array."""
     change = size = 0.0
+    step = max(1, _CHUNK // max(1, int(np.prod(new.shape[1:]))))
     with np.errstate(over="ignore", invalid="ignore"):
-        for start in range(0, len(new), _CHUNK):
-            a, b = new[start:start + _CHUNK], old[start:start + _CHUNK]
+        for start in range(0, len(new), step):
+            a, b = new[start:start + step], old[start:start + step]
             if a.size:
-                change = max(change, float(np.max(np.abs(a.astype(np.float64) - b))))
-                size = max(size, float(np.max(np.abs(b))))
+                work = np.subtract(a, b)
+                change = max(change, float(np.max(np.abs(work, out=work))))
+                size = max(size, float(np.max(np.abs(b, out=work))))
     return change, size
 
 
