@@ -566,8 +566,9 @@ class MatrixFactorization:
             raise outcome.error
         self._store(outcome, data.shape, labels=labels, seen=seen, scale=scale)
         if not outcome.converged:
-            warnings.warn(loop.convergence_message(config, outcome.data_scale), ConvergenceWarning,
-                          stacklevel=_caller_stacklevel())
+            warnings.warn(loop.convergence_message(config, outcome.data_scale, stopped=outcome.stopped,
+                                                   n_epochs=outcome.n_epochs),
+                          ConvergenceWarning, stacklevel=_caller_stacklevel())
         return self
 
     def _store(

@@ -24,17 +24,20 @@ from cmf._memory import check_fit_memory
 from cmf._train.config import TrainingConfig
 from cmf._train.epochs import Epochs, LocalData, TrainingData
 from cmf._train.interrupt import DeferredInterrupt
+from cmf._train.progress import epoch_stalled, parameter_change, stall_message
 from cmf._train.state import FactorState, adagrad_state, initial_factors, pad_factors, predict_pairs, unpad_factors
 from cmf._train.stats import scale_hint
 from cmf.exceptions import DivergenceError
 
 __all__ = ["TrainingResult", "train", "rmse", "penalty", "empty_history", "convergence_message",
-           "CONVERGED", "EARLY_STOPPED", "MAX_EPOCHS", "DIVERGED", "INTERRUPTED"]
+           "CONVERGED", "EARLY_STOPPED", "MAX_EPOCHS", "STALLED", "DIVERGED", "INTERRUPTED"]
 
 #: Why training stopped (``TrainingResult.stopped``).
 CONVERGED = "converged"
 EARLY_STOPPED = "early_stopped"
 MAX_EPOCHS = "max_epochs"
+#: No epoch moved the model measurably (see cmf._train.progress): not converged.
+STALLED = "stalled"
 DIVERGED = "diverged"
 INTERRUPTED = "interrupted"
 
@@ -58,7 +61,8 @@ class TrainingResult:
     n_epochs : int
         Epochs run to completion.
     converged : bool
-        Whether the tol criterion or early stopping ended training.
+        Whether the tol criterion or early stopping ended training (never
+        for a fit that made no progress: :data:`STALLED`).
     history : dict of list
         Per epoch: ``epoch``, ``train_loss``, ``train_rmse``, ``val_rmse``
         (NaN without validation data) and ``seconds``.
@@ -68,7 +72,7 @@ class TrainingResult:
         :func:`cmf._train.stats.data_scale` of the training values.
     stopped : str
         :data:`CONVERGED`, :data:`EARLY_STOPPED`, :data:`MAX_EPOCHS`,
-        :data:`DIVERGED` or :data:`INTERRUPTED`.
+        :data:`STALLED`, :data:`DIVERGED` or :data:`INTERRUPTED`.
     error : DivergenceError or KeyboardInterrupt or None
         For the last two, the exception the caller raises after keeping
         the partial result.
@@ -84,8 +88,15 @@ class TrainingResult:
     error: BaseException | None = None
 
 
-def convergence_message(config: TrainingConfig, scale: float) -> str:
-    """The text of the ConvergenceWarning of a fit that ran out of epochs."""
+def convergence_message(config: TrainingConfig, scale: float, *, stopped: str = MAX_EPOCHS,
+                        n_epochs: int | None = None) -> str:
+    """The text of the ConvergenceWarning of a fit that did not converge.
+
+    ``stopped`` is the result's reason: :data:`STALLED` (a learning rate too
+    small to move the model, in ``n_epochs`` epochs) or :data:`MAX_EPOCHS`.
+    """
+    if stopped == STALLED:
+        return stall_message(config, scale, config.max_epochs if n_epochs is None else n_epochs)
     return (
         f"training stopped at max_epochs={config.max_epochs} while the loss was still decreasing "
         f"by more than tol={config.tol:g} per epoch; increase max_epochs or learning_rate, or raise tol."
@@ -184,7 +195,7 @@ def train(
         state = pad_factors(FactorState(start.P, start.Q, start.b.copy(), start.c.copy(), start.mu), copy=True)
     result = TrainingResult(state=state, data_scale=stats.scale)
     loop = _Loop(config, validation, report, stats.row_counts.astype(np.float64),
-                 stats.col_counts.astype(np.float64), stats.n_entries)
+                 stats.col_counts.astype(np.float64), stats.n_entries, stats.scale)
     adagrad = adagrad_state(source.shape, config)
     with DeferredInterrupt() as interrupt, source.epochs(state, config, rng, adagrad, interrupt) as epochs:
         loop.run(state, result, epochs, interrupt)
@@ -202,6 +213,8 @@ class _Tracker:
     epochs_since_best: int = 0
     best_loss: float = np.inf
     epochs_without_progress: int = 0
+    #: Whether every epoch so far left the model where it started.
+    stalled: bool = True
 
 
 @dataclass
@@ -214,6 +227,7 @@ class _Loop:
     row_counts: np.ndarray
     col_counts: np.ndarray
     n_entries: int
+    data_scale: float
 
     def run(self, state: FactorState, result: TrainingResult, epochs: Epochs, interrupt: DeferredInterrupt) -> None:
         """Run epochs on ``state`` (in place) until one of the stopping rules; record them in ``result``."""
@@ -228,6 +242,7 @@ class _Loop:
         # complete, so stop with it.
         if _interrupted(interrupt, result):
             return
+        _finish(result, tracker, result.stopped)
         # With early stopping the model is the best validation epoch's,
         # however training ended (patience, tol or max_epochs).
         if tracker.best is not None and result.best_epoch != result.n_epochs:
@@ -276,6 +291,12 @@ class _Loop:
         for key, value in row.items():
             result.history[key].append(value)
         result.n_epochs = epoch
+        if tracker.stalled:
+            # Measured only until an epoch moves the model: after the first
+            # epoch of an ordinary fit, this costs nothing.
+            previous = result.history["train_loss"][-2] if epoch > 1 else None
+            tracker.stalled = epoch_stalled(parameter_change(state, last_good, self.data_scale), loss, previous,
+                                            rmse=row["train_rmse"], scale=self.data_scale)
         state.copy_into(last_good)
         if self.report is not None:
             self.report(row)
@@ -294,7 +315,7 @@ class _Loop:
             else:
                 tracker.epochs_since_best += 1
                 if tracker.epochs_since_best >= config.patience:
-                    result.converged, result.stopped = True, EARLY_STOPPED
+                    _finish(result, tracker, EARLY_STOPPED)
                     return True
         # SGD's loss is noisy from one epoch to the next, so one small or
         # negative step is no proof of convergence: stop only after
@@ -306,9 +327,21 @@ class _Loop:
             tracker.epochs_without_progress += 1
         tracker.best_loss = min(tracker.best_loss, loss)
         if loss == 0.0 or tracker.epochs_without_progress >= config.n_iter_no_change:
-            result.converged, result.stopped = True, CONVERGED
+            _finish(result, tracker, CONVERGED)
+            return True
+        # A fit that never moved stops when the tol rule would have, also
+        # with tol=0, whose rule rounding noise in the loss can keep resetting.
+        if tracker.stalled and epoch > config.n_iter_no_change:
+            _finish(result, tracker, STALLED)
             return True
         return False
+
+
+def _finish(result: TrainingResult, tracker: _Tracker, stopped: str) -> None:
+    """Record why training ended: ``stopped``, or :data:`STALLED` when no epoch moved the model."""
+    if tracker.stalled:
+        stopped = STALLED
+    result.stopped, result.converged = stopped, stopped in (CONVERGED, EARLY_STOPPED)
 
 
 def _interrupted(interrupt: DeferredInterrupt, result: TrainingResult) -> bool:
