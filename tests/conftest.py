@@ -7,6 +7,8 @@ Helper functions are handed out as fixtures (``make_model``, ``fit_quiet``,
 
 from __future__ import annotations
 
+import os
+import threading
 import warnings
 from dataclasses import dataclass
 
@@ -146,3 +148,26 @@ def snapshot():
 def assert_same_state():
     """``assert_same_state(a, b, ignore_seconds=False)`` on two snapshots."""
     return assert_same_fitted_state
+
+
+def _read_through_fifo(tmp_path, text: str, read):
+    """``read(path)`` of a named pipe that a thread fills with ``text``: the pipe can be read only once."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+
+    def write():
+        with open(fifo, "w", encoding="utf-8") as f:
+            f.write(text)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        return read(fifo)
+    finally:
+        writer.join()
+
+
+@pytest.fixture
+def read_through_fifo():
+    """The named-pipe reader above (POSIX only: the tests using it skip without ``os.mkfifo``)."""
+    return _read_through_fifo

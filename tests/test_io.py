@@ -1,7 +1,6 @@
 """Reading rating files and DataFrames."""
 
 import os
-import threading
 
 import numpy as np
 import pytest
@@ -220,25 +219,8 @@ def test_movielens_100k():
     np.testing.assert_array_equal(data.values[:5], raw[:, 2])
 
 
-def read_through_fifo(tmp_path, text, read):
-    """``read(path)`` of a named pipe that a thread fills with ``text``: the pipe can be read only once."""
-    fifo = tmp_path / "pipe"
-    os.mkfifo(fifo)
-
-    def write():
-        with open(fifo, "w", encoding="utf-8") as f:
-            f.write(text)
-
-    writer = threading.Thread(target=write)
-    writer.start()
-    try:
-        return read(fifo)
-    finally:
-        writer.join()
-
-
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs POSIX named pipes")
-def test_pairs_are_read_from_a_pipe_which_can_be_read_only_once(tmp_path):
+def test_pairs_are_read_from_a_pipe_which_can_be_read_only_once(tmp_path, read_through_fifo):
     # ``cmf predict MODEL <(cut -f1,2 u.data)`` passes a FIFO: guessing the
     # separator must not consume the data.
     users, items = read_through_fifo(tmp_path, "196\t242\n186\t302\n", load_pairs)
@@ -246,7 +228,7 @@ def test_pairs_are_read_from_a_pipe_which_can_be_read_only_once(tmp_path):
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs POSIX named pipes")
-def test_ratings_are_read_from_a_pipe(tmp_path):
+def test_ratings_are_read_from_a_pipe(tmp_path, read_through_fifo):
     text = "\ufeffuser\titem\trating\n196\t242\t3\n186\t302\t4.5\n"
     data = read_through_fifo(tmp_path, text, lambda path: load_ratings(path, format="tsv"))
     assert data.user_labels.labels[data.rows].tolist() == [196, 186]

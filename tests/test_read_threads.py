@@ -153,22 +153,9 @@ def test_the_second_thread_ends_with_the_read_also_after_an_error(tmp_path, two_
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs POSIX named pipes")
-def test_a_pipe_is_read_once_on_two_threads(tmp_path, monkeypatch, two_threads):
+def test_a_pipe_is_read_once_on_two_threads(tmp_path, monkeypatch, two_threads, read_through_fifo):
     monkeypatch.setattr(cmf._textread, "CHUNK_BYTES", 64)
-    fifo = tmp_path / "pipe"
-    os.mkfifo(fifo)
-    text = lines_with(30, {})
-
-    def fill():
-        with open(fifo, "w", encoding="utf-8") as f:
-            f.write(text)
-
-    writer = threading.Thread(target=fill)
-    writer.start()
-    try:
-        users, items = load_pairs(fifo)
-    finally:
-        writer.join()
+    users, items = read_through_fifo(tmp_path, lines_with(30, {}), load_pairs)
     assert users.tolist() == list(range(1, 31)) and items.tolist() == [j % 3 for j in range(1, 31)]
     assert two_threads.second_thread >= 1
 
