@@ -193,6 +193,10 @@ def line_message(err: LineError, plan: Plan, no_header: bool, scale: Any, path: 
         hint = ""
         if no_header and err.line == plan.first_line:
             hint = "; if it is a header line, pass header=True (--header)"
+        elif field(rating).strip()[:1] in ("'", '"'):
+            # Quoting is not parsed (a quoted field may hide a separator).
+            hint = ("; quoted fields are not read: remove the quotes, or read the file with "
+                    "pandas.read_csv and pass the DataFrame to cmf.io.from_dataframe")
         return f"{where}: the rating {field(rating)!r} is not a finite number{hint}"
     if err.kind == "bad timestamp":
         return (f"{where}: the timestamp {field(stamp)!r} is not an integer; "

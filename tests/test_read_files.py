@@ -230,3 +230,10 @@ def test_peak_memory_is_a_small_multiple_of_the_arrays_returned(tmp_path, monkey
     assert peak < 3 * final, (peak, final)
     np.testing.assert_array_equal(data.user_labels.labels[data.rows], table[:, 0])
 
+
+
+def test_a_quoted_rating_gets_an_error_that_says_quotes_are_not_read(tmp_path):
+    path = tmp_path / "quoted.csv"
+    path.write_text('user,item,rating\n"1","10","5"\n')
+    with pytest.raises(ParseError, match=r"line 2: the rating '\"5\"' is not a finite number; quoted fields are not"):
+        load_ratings(path)
