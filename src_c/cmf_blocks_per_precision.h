@@ -116,11 +116,7 @@ static cmf_status CMF_T(sgd_blocks_checked_)(const cmf_params *params,
 
     if (sse == NULL || blocked == NULL || model == NULL)
         return CMF_ERR_NULL_POINTER;
-    *sse = 0.0;
-    status = cmf_check_params(params);
-    if (status != CMF_OK)
-        return status;
-    status = CMF_T(check_model_)(model, params);
+    status = CMF_T(check_epoch_call_)(params, model, sse);
     if (status != CMF_OK)
         return status;
     if (n_visit < 0 || n_scratch < 0)

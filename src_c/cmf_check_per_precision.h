@@ -53,3 +53,22 @@ static cmf_status CMF_T(check_model_)(const CMF_MODEL *model,
         return CMF_ERR_INVALID_PARAMETER;
     return CMF_OK;
 }
+
+
+/*
+ * The opening every epoch entry point (plain and blocked) shares, after
+ * the checks of its own data: *sse is set to 0 before anything can fail,
+ * then the parameters and the model are checked.
+ */
+static cmf_status CMF_T(check_epoch_call_)(const cmf_params *params,
+                                           const CMF_MODEL *model, double *sse)
+{
+    cmf_status status;
+    if (sse == NULL)
+        return CMF_ERR_NULL_POINTER;
+    *sse = 0.0;
+    status = cmf_check_params(params);
+    if (status != CMF_OK)
+        return status;
+    return CMF_T(check_model_)(model, params);
+}

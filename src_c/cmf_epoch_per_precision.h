@@ -38,11 +38,7 @@ cmf_status CMF_T(cmf_sgd_epoch_)(const cmf_params *params,
 
     if (sse == NULL || data == NULL)
         return CMF_ERR_NULL_POINTER;
-    *sse = 0.0;
-    status = cmf_check_params(params);
-    if (status != CMF_OK)
-        return status;
-    status = CMF_T(check_model_)(model, params);
+    status = CMF_T(check_epoch_call_)(params, model, sse);
     if (status != CMF_OK)
         return status;
     if (data->n < 0 || (order != NULL && n_order < 0))
