@@ -81,8 +81,11 @@ def kept_lines(head: bytes, comment: str | None, count: int, path: str, *,
         try:
             text = raw.decode("utf-8").strip()
         except UnicodeDecodeError as exc:
+            # A compressed file is the usual cause: say which, and what to do.
+            packed = next((name for magic, name in _COMPRESSED if head.startswith(magic)), None)
+            hint = f"; it looks {packed}-compressed: decompress it first" if packed else ""
             raise ParseError(
-                f"{path}, line {number}: not UTF-8 text ({exc.reason} at byte {exc.start})", path, number
+                f"{path}, line {number}: not UTF-8 text ({exc.reason} at byte {exc.start}){hint}", path, number
             ) from None
         if text and not (comment and text.startswith(comment)):
             kept.append((number, text))
@@ -171,6 +174,11 @@ def choose_layout(kept: list[tuple[int, str]], spec: list[Any] | None, header: b
     return Plan(kept[0][0] if has_header else 0, (cols[0], cols[1], cols[2], cols[3]), sep, kept[0][0])
 
 
+# The magic bytes that start compressed files, for the message about them.
+_COMPRESSED = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"), (b"PK\x03\x04", "zip"),
+               (b"\x28\xb5\x2f\xfd", "zstd"))
+
+
 def line_message(err: LineError, plan: Plan, no_header: bool, scale: Any, path: str) -> str:
     """The ParseError text for a line the reader stopped at: what is wrong and what to pass."""
     where = f"{path}, line {err.line}"
@@ -185,7 +193,9 @@ def line_message(err: LineError, plan: Plan, no_header: bool, scale: Any, path: 
         need = max(user, item, rating) + 1
         need = need if err.n_fields < need else max(plan.columns) + 1
         hint = _sniff(err.text, plan.sep, need)
-        if not hint and stamp == need - 1 and err.n_fields == need - 1:
+        # Only a line whose rating is there lacks just its timestamp (a line
+        # cut short, "269\t504\t", lacks its rating too).
+        if not hint and stamp == need - 1 and err.n_fields == need - 1 and field(rating).strip():
             hint = f"; pass columns=({user}, {item}, {rating}) to read no timestamps"
         return (f"{where}: expected at least {need} fields separated by {describe(plan.sep)}, "
                 f"found {err.n_fields}: {show(err.text)}{hint}")

@@ -4,6 +4,8 @@ Expected values come from the text written in each test or from NumPy
 parsing the same numbers, never from the reader itself.
 """
 
+import gzip
+
 import numpy as np
 import pytest
 
@@ -237,3 +239,18 @@ def test_a_quoted_rating_gets_an_error_that_says_quotes_are_not_read(tmp_path):
     path.write_text('user,item,rating\n"1","10","5"\n')
     with pytest.raises(ParseError, match=r"line 2: the rating '\"5\"' is not a finite number; quoted fields are not"):
         load_ratings(path)
+
+
+def test_a_compressed_file_is_named_as_such(tmp_path):
+    path = tmp_path / "u.data.gz"
+    path.write_bytes(gzip.compress(b"1\t2\t5\t0\n" * 50))
+    with pytest.raises(ParseError, match="not UTF-8 text .*; it looks gzip-compressed: decompress it first"):
+        load_ratings(path)
+
+
+def test_a_line_cut_before_its_rating_is_not_said_to_lack_only_a_timestamp(tmp_path):
+    path = tmp_path / "cut.data"
+    path.write_text("1\t2\t5\t881250949\n3\t4\t")
+    with pytest.raises(ParseError, match=r"line 2: expected at least 4 fields separated by tabs, found 3") as info:
+        load_ratings(path)
+    assert "timestamps" not in str(info.value)
