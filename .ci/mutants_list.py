@@ -1,0 +1,139 @@
+"""The fixed list of mutants .ci/mutants.py applies, one at a time.
+
+Each is a defect a refactor could plausibly bring in, and names the tests
+that must notice it. ``path`` is relative to the repository for C
+(``src_c/...``) and to the installed package's parent for Python
+(``cmf/...``). Each ``(old, new)`` edit replaces text that must occur
+exactly once in the file. C mutants' ``tests`` are C test programs of
+``src_c/tests`` (empty: all of them; ``variant_digest``: the variants'
+bits compared as in .ci/c.sh); Python mutants' are pytest paths or node
+ids relative to the repository.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    path: str
+    edits: tuple[tuple[str, str], ...]
+    tests: tuple[str, ...] = ()
+
+
+UPDATE = "src_c/cmf_update_per_isa.h"
+BLOCKS_ISA = "src_c/cmf_blocks_per_isa.h"
+BLOCKS_PRECISION = "src_c/cmf_blocks_per_precision.h"
+
+MUTANTS = [
+    # ------------------------------------------------------------ C: the update rules
+    Mutant("regularisation sign flipped", UPDATE, (
+        ("const CMF_REAL gr = (CMF_REAL)(lr * params->regularization);",
+         "const CMF_REAL gr = (CMF_REAL)(-lr * params->regularization);"),
+    )),
+    Mutant("bias update dropped", UPDATE, (
+        ("            model->row_bias[u[g]] = (CMF_REAL)(bu[g] + lr * (e[g] - lrb * bu[g]));\n",
+         ""),
+    )),
+    Mutant("q updated with the new p", UPDATE, (
+        # Every place q is updated: whole chunks, the masked tail and the
+        # scalar loops (plain C, and the tail below 16).
+        ("            pn = pf + (ge * qf - gr * pf);\n            qn = qf + (ge * pf - gr * qf);\n"
+         "            memcpy(p + s",
+         "            pn = pf + (ge * qf - gr * pf);\n            qn = qf + (ge * pn - gr * qf);\n"
+         "            memcpy(p + s"),
+        ("            pn = pf + (ge * qf - gr * pf);\n            qn = qf + (ge * pf - gr * qf);\n"
+         "            pn = (vec)",
+         "            pn = pf + (ge * qf - gr * pf);\n            qn = qf + (ge * pn - gr * qf);\n"
+         "            pn = (vec)"),
+        ("            p[j] = pf + (ge * qf - gr * pf);\n            q[j] = qf + (ge * pf - gr * qf);\n"
+         "        }\n#endif",
+         "            p[j] = pf + (ge * qf - gr * pf);\n            q[j] = qf + (ge * p[j] - gr * qf);\n"
+         "        }\n#endif"),
+        ("        p[j] = pf + (ge * qf - gr * pf);\n        q[j] = qf + (ge * pf - gr * qf);\n    }\n}",
+         "        p[j] = pf + (ge * qf - gr * pf);\n        q[j] = qf + (ge * p[j] - gr * qf);\n    }\n}"),
+        ("        q[f] = qf + (eq * pf - rq * qf);",
+         "        q[f] = qf + (eq * p[f] - rq * qf);"),
+    )),
+    Mutant("sse over the wrong entries", UPDATE, (
+        ("        *total += e[g] * e[g];", "        *total += e[0] * e[0];"),
+    )),
+    Mutant("AdaGrad accumulator not divided by k", UPDATE, (
+        ("const double Gu = (double)gu[0] + sp / (double)k;", "const double Gu = (double)gu[0] + sp;"),
+        ("const double Gi = (double)gi[0] + sq / (double)k;", "const double Gi = (double)gi[0] + sq;"),
+    )),
+    Mutant("float32 baseline reduction reordered", UPDATE, (
+        ("#    if CMF_VEC_LANES == 4\n        h = (acc[0] + acc[2]) + (acc[1] + acc[3]);\n",
+         "#    if CMF_VEC_LANES == 4 && CMF_REAL_BYTES == 4\n        h = (acc[0] + acc[1]) + (acc[2] + acc[3]);\n"
+         "#    elif CMF_VEC_LANES == 4\n        h = (acc[0] + acc[2]) + (acc[1] + acc[3]);\n"),
+    ), tests=("variant_digest",)),
+    # ------------------------------------------------------------ C: checks
+    Mutant("blocked loop's entry bounds check removed", BLOCKS_ISA, (
+        ("                if (u >= model->n_rows || i >= model->n_cols)\n"
+         "                    break; /* updated up to this entry, then reported */\n", ""),
+    )),
+    Mutant("block number bounds check removed", BLOCKS_PRECISION, (
+        ("        if (blocks[v] < 0 || blocks[v] >= n_blocks)\n            return CMF_ERR_INDEX_OUT_OF_RANGE;\n",
+         ""),
+    )),
+    Mutant("blocked non-finite check removed", BLOCKS_PRECISION, (
+        ("    if (status == CMF_OK && *sse - *sse != 0.0)\n        return CMF_ERR_NON_FINITE;\n", ""),
+    )),
+    Mutant("plain epoch non-finite check removed", "src_c/cmf_epoch_per_precision.h", (
+        ("    if (total - total != 0.0)\n        return CMF_ERR_NON_FINITE;\n", ""),
+    )),
+    Mutant("learning rate 0 accepted", "src_c/cmf_sgd.c", (
+        ("!(params->learning_rate > 0.0)", "params->learning_rate < 0.0"),
+    )),
+    Mutant("C fallback drops the known side's bias", "src_c/cmf_epoch_per_precision.h", (
+        ("if (known_u && model->row_bias != NULL)", "if (known_u && known_i && model->row_bias != NULL)"),
+    )),
+    # ------------------------------------------------------------ C: blocks
+    Mutant("Sattolo's shuffle in cmf_block_order", "src_c/cmf_blocks.c", (
+        ("(((r >> 32) * (uint64_t)(t + 1)) >> 32)", "(((r >> 32) * (uint64_t)t) >> 32)"),
+        ("(((r & UINT64_C(0xFFFFFFFF)) * (uint64_t)(t + 2)) >> 32)",
+         "(((r & UINT64_C(0xFFFFFFFF)) * (uint64_t)(t + 1)) >> 32)"),
+    )),
+    Mutant("partition not stable within a block", BLOCKS_PRECISION, (
+        ("    for (t = 0; t < data->n; ++t) {\n        const int32_t u = data->rows[t], i = data->cols[t];\n"
+         "        const int64_t blk",
+         "    for (t = data->n - 1; t >= 0; --t) {\n        const int32_t u = data->rows[t], i = data->cols[t];\n"
+         "        const int64_t blk"),
+    )),
+    # ------------------------------------------------------------ Python: model files
+    Mutant("load without the zip's size guard", "cmf/_archive.py", (
+        ("if info.compress_size != info.file_size or info.header_offset + info.compress_size > size:",
+         "if info.compress_size != info.file_size:"),
+    ), tests=("tests/test_model_files_hostile.py",)),
+    Mutant("load without the header's size guard", "cmf/_archive.py", (
+        ("    if nbytes > info.file_size:\n", "    if False:\n"),
+    ), tests=("tests/test_model_files.py::test_a_header_claiming_huge_data_allocates_nothing",
+              "tests/test_model_files_hostile.py")),
+    # ------------------------------------------------------------ Python: Dask
+    Mutant("Dask worker-liveness polling removed", "cmf/_dask_epochs.py", (
+        ("            missing = used - set(_live_workers(self.client))\n",
+         "            missing = set()\n"),
+    ), tests=("tests/test_dask.py",)),
+    # ------------------------------------------------------------ Python: fitted model
+    Mutant("predict reads the snapshot twice", "cmf/model.py", (
+        ("        return self._snapshot().predict(rows, cols, unknown, clip)\n",
+         "        r, c, scalar = self._snapshot()._known_or_minus_one(rows, cols)\n"
+         "        out = self._snapshot().predict(r, c, unknown, clip)\n"
+         "        return out\n"),
+    ), tests=("tests/test_concurrent_use.py",)),
+    Mutant("duplicates='last' keeps the first", "cmf/_data_policy.py", (
+        ('_find(data, first=policy != "last", last=policy == "last")',
+         '_find(data, first=True, last=policy == "last")'),
+        ("        keep = np.flatnonzero(last == positions)\n",
+         "        keep = np.flatnonzero(first == positions)\n"),
+    ), tests=("tests/test_duplicates.py",)),
+    Mutant("predictions not clipped by default", "cmf/model.py", (
+        ('def predict(self, rows: Any, cols: Any, *, unknown: str = "fallback", clip: bool = True)',
+         'def predict(self, rows: Any, cols: Any, *, unknown: str = "fallback", clip: bool = False)'),
+    ), tests=("tests/test_clip_unknown.py",)),
+    Mutant("fallback drops the known side's bias", "cmf/_fitted.py", (
+        ("        r[mask_r.reshape(-1)] = -1\n", "        r[mask_r.reshape(-1)] = -1\n        c[mask_r.reshape(-1)] = -1\n"),
+    ), tests=("tests/test_clip_unknown.py", "tests/test_predict.py")),
+]
