@@ -168,19 +168,24 @@ class MatrixFactorization:
         for this many epochs and keep the best epoch's parameters.
     dtype : {"float32", "float64"}, default "float32"
         Precision of the stored factors and of the values.
-    blocking : {"auto", True, False}, default "auto"
+    blocking : {"auto", True, False, "machine"}, default "auto"
         How a shuffled epoch visits the entries. True (and "auto", whenever
         ``shuffle`` is True) sorts them once into a grid of blocks of rows x
-        columns sized to the CPU's L2 cache and visits the blocks in a new
-        random order each epoch, the entries of each block in a new random
-        order too: every update then finds its factor rows in cache, which
-        makes epochs on large matrices several times faster and converges as
-        well as a fully random order. False draws one global permutation of
-        all entries per epoch (the textbook scheme; slow once the factors no
-        longer fit in cache). The grid depends on the number of factors and
-        on the L2 cache size the operating system reports, so two machines
-        with different L2 sizes visit the entries in different (equally
-        random) orders; results are reproducible on one machine.
+        columns sized so that one block's factor rows fit in a 1 MiB L2
+        cache, and visits the blocks in a new random order each epoch, the
+        entries of each block in a new random order too: every update then
+        finds its factor rows in cache, which makes epochs on large matrices
+        several times faster and converges as well as a fully random order.
+        The grid depends only on the data, ``n_factors`` and ``dtype``, so a
+        ``random_state`` gives the same bits on every machine, whatever its
+        cache, its core count and ``n_threads``; it has at most 8 tiles per
+        side, so at most 8 threads share an epoch. "machine" sizes the grid
+        for this machine instead (its L2 cache size, and up to 16 tiles per
+        side from its CPU count, for machines with more than 8 cores): it
+        may be faster there, but the same seed then gives other bits on a
+        machine with another L2 size or CPU count. False draws one global
+        permutation of all entries per epoch (the textbook scheme; slow once
+        the factors no longer fit in cache).
     adaptive : bool, default False
         Adaptive step sizes (AdaGrad, as in LIBMF): each factor row and each
         bias keeps the sum of its squared gradient steps (starting at 1) and

@@ -32,7 +32,7 @@ def fit(n_threads, dtype="float32", **params):
 @pytest.fixture
 def small_cache(monkeypatch):
     # Make the grid fine enough for several tiles per stratum on test data.
-    monkeypatch.setattr(_blocks, "l2_cache_bytes", lambda: 16 << 10)
+    monkeypatch.setattr(_blocks, "GRID_CACHE_BYTES", 16 << 10)
     rows, cols, values, shape = ratings()
     grid = _blocks.choose_grid(*shape, 12, 4)
     assert grid.n_tiles >= 4

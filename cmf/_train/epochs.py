@@ -48,7 +48,8 @@ def chunk_updates(n_factors: int) -> int:
 
 def training_grid(shape: tuple[int, int], n_entries: int, config: TrainingConfig) -> _blocks.Grid:
     """The block grid of a blocked fit (shared with cmf.dask, so both cut alike)."""
-    return _blocks.choose_grid(shape[0], shape[1], config.n_factors, config.dtype.itemsize, n_entries=n_entries)
+    return _blocks.choose_grid(shape[0], shape[1], config.n_factors, config.dtype.itemsize, n_entries=n_entries,
+                               machine=config.machine_grid)
 
 
 def draw_block_seed(rng: np.random.Generator) -> int:
