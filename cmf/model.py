@@ -178,11 +178,11 @@ class MatrixFactorization:
         several times faster and converges as well as a fully random order.
         The grid depends only on the data, ``n_factors`` and ``dtype``, so a
         ``random_state`` gives the same bits on every machine, whatever its
-        cache, its core count and ``n_threads``; it has at most 8 tiles per
-        side, so at most 8 threads share an epoch. "machine" sizes the grid
+        cache, its core count and ``n_threads``; it has at most 4 tiles per
+        side, so at most 4 threads share an epoch. "machine" sizes the grid
         for this machine instead (its L2 cache size, and up to 16 tiles per
-        side from its CPU count, for machines with more than 8 cores): it
-        may be faster there, but the same seed then gives other bits on a
+        side from its CPU count, for machines with more than 2 cores): it
+        is faster there, but the same seed then gives other bits on a
         machine with another L2 size or CPU count. False draws one global
         permutation of all entries per epoch (the textbook scheme; slow once
         the factors no longer fit in cache).
@@ -211,9 +211,10 @@ class MatrixFactorization:
         ``recommend`` clip to.
     n_threads : int or None, default None
         Threads that run SGD on blocks sharing no row and no column (with
-        blocking); None uses every core available to the process. The result
-        is bit-identical for a given ``random_state`` whatever the number of
-        threads.
+        blocking); None uses every core available to the process, up to the
+        4 that the default grid can keep busy (``blocking="machine"`` lets
+        more cores share an epoch). The result is bit-identical for a given
+        ``random_state`` whatever the number of threads.
     random_state : int, numpy.random.Generator or None, default None
         Seed of the initial factors and of every epoch's order. The same seed
         gives bit-identical results.

@@ -65,9 +65,9 @@ def test_blocking_machine_sizes_the_grid_for_this_machine(monkeypatch):
     fixed = training_grid(shape, n, default)
     # Hand-computed: 256 KiB / 2 / (2 * 64 * 4) = 256 rows per block and
     # 32 CPUs -> 16 tiles; the default budget of 1 MiB gives 1024 and
-    # MAX_TILES = 8 tiles, whatever the machine.
+    # MAX_TILES = 4 tiles, whatever the machine.
     assert (tuned.row_block_size, tuned.n_tiles) == (256, 16)
-    assert (fixed.row_block_size, fixed.n_tiles) == (1024, 8)
+    assert (fixed.row_block_size, fixed.n_tiles) == (1024, 4)
     assert fixed == _blocks.choose_grid(*shape, 64, 4, n_entries=n)
 
 
