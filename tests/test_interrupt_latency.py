@@ -20,7 +20,7 @@ import pytest
 import cmf
 from cmf._train import blocks as _blocks, epochs as _epochs
 from cmf._train.interrupt import DeferredInterrupt, cancelled_by
-from cmf.model_selection import GridSearch
+from cmf.model_selection import GridSearch, RandomSearch, tune
 
 BOUND = 2.0  # seconds from SIGINT to KeyboardInterrupt; the target is 0.5
 DELAY = 0.5  # seconds into the first epoch when SIGINT is sent
@@ -93,16 +93,26 @@ def test_a_fit_whose_epoch_is_one_huge_tile_stops_promptly(monkeypatch, n_thread
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+SEARCHES = {
+    "GridSearch": lambda data: GridSearch(estimator(duplicates="error"), {"regularization": [0.1, 0.2, 0.3]},
+                                          n_jobs=2, refit=False).fit(data),
+    "RandomSearch": lambda data: RandomSearch(estimator(duplicates="error"), {"regularization": [0.1, 0.2]},
+                                              n_iter=3, n_jobs=2, refit=False, random_state=0).fit(data),
+    "tune": lambda data: tune(data, 3, estimator=estimator(duplicates="error"), space={"regularization": [0.1, 0.2]},
+                              min_epochs=1, max_epochs=2, n_jobs=2, refit=False),
+}
+
+
 @needs_main_thread_sigint
-def test_a_search_with_fits_in_threads_stops_promptly(monkeypatch):
-    rows, cols, values = dense_square()
+@pytest.mark.parametrize("search", SEARCHES)
+def test_a_search_with_fits_in_threads_stops_promptly(monkeypatch, search):
+    data = dense_square()
     sigint = SigintInFirstEpoch(monkeypatch)
     before = set(threading.enumerate())
-    search = GridSearch(estimator(duplicates="error"), {"regularization": [0.1, 0.2, 0.3]}, n_jobs=2, refit=False)
     with pytest.raises(KeyboardInterrupt):
-        search.fit((rows, cols, values))
+        SEARCHES[search](data)
     latency = sigint.latency()
-    print(f"GridSearch(n_jobs=2): KeyboardInterrupt {latency:.3f} s after SIGINT")
+    print(f"{search}(n_jobs=2): KeyboardInterrupt {latency:.3f} s after SIGINT")
     assert latency < BOUND
     # The fits stopped: their threads are gone, none runs on in the background.
     assert [t for t in threading.enumerate() if t not in before and t.is_alive()] == []
