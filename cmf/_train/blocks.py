@@ -369,6 +369,15 @@ def largest_first(tiles: list[np.ndarray], block_len: np.ndarray) -> list[int]:
     return sorted(range(len(tiles)), key=lambda t: -sizes[t])
 
 
+#: ``tile_call(blocks, seed, scratch, *, check=None) -> sse``: runs the kernel on one tile's block list in
+#: pieces, calling ``check()`` between them (:func:`cmf._train.epochs.blocked_tile_call`).
+TileCall = Callable[..., float]
+
+
+class _Abandoned(Exception):
+    """A pool thread leaves its tile between two pieces: the epoch is being abandoned."""
+
+
 class BlockedRunner:
     """Runs blocked epochs on a model with a fixed number of threads.
 
@@ -379,6 +388,12 @@ class BlockedRunner:
     the wait for the last tile of a stratum). Each tile's sum of
     squared errors is stored in its slot and the slots are added in a fixed
     order, so the loss does not depend on the thread count either.
+
+    A stop (Ctrl-C, a cancelled search, a kernel error in another thread)
+    is taken between two pieces of a tile (a call into C of a few tens of
+    milliseconds, see :func:`cmf._train.epochs.blocked_tile_call`) by every
+    thread, so an epoch is abandoned within about one piece whatever the
+    size of the model and the number of threads.
 
     Parameters
     ----------
@@ -411,22 +426,27 @@ class BlockedRunner:
 
     def run_epoch(
         self,
-        tile_call: Callable[[np.ndarray, int, np.ndarray], float],
+        tile_call: TileCall,
         schedule: EpochSchedule,
         between: Callable[[], None] | None = None,
+        stopping: Callable[[], bool] | None = None,
     ) -> float:
         """Run every stratum of ``schedule``; return the epoch's sum of squared errors.
 
         Parameters
         ----------
-        tile_call : callable
-            ``tile_call(blocks, seed, scratch) -> sse`` runs the kernel on one
-            tile's block list.
+        tile_call : TileCall
+            Runs the kernel on one tile's block list, in pieces.
         schedule : EpochSchedule
         between : callable, optional
-            Called on the calling thread after every tile (one thread) or
-            every stratum (several), when no kernel is running; it may
-            raise (e.g. a deferred Ctrl-C) to abandon the epoch.
+            Called on the calling thread between two pieces, after every
+            tile and after every stratum; it may raise (e.g. a deferred
+            Ctrl-C) to abandon the epoch.
+        stopping : callable, optional
+            Read by the pool threads between two pieces (from any thread):
+            True when ``between`` would raise. They then leave their tiles,
+            so that the calling thread, if it is waiting for them, gets to
+            call ``between`` within about one piece.
 
         Returns
         -------
@@ -437,23 +457,30 @@ class BlockedRunner:
         for s, tiles in enumerate(schedule.strata):
             if self._pool is None:
                 for t, blocks in enumerate(tiles):
-                    sse[s, t] = tile_call(blocks, schedule.seed, self._scratch[0])
+                    sse[s, t] = tile_call(blocks, schedule.seed, self._scratch[0], check=between)
                     if between is not None:
                         between()
             else:
-                self._run_stratum(tile_call, tiles, schedule.seed, sse[s])
-                if between is not None:
-                    between()
+                self._run_stratum(tile_call, tiles, schedule.seed, sse[s], between, stopping)
         return float(sse.sum())
 
-    def _run_stratum(self, tile_call: Callable[[np.ndarray, int, np.ndarray], float], tiles: list[np.ndarray],
-                     seed: int, out: np.ndarray) -> None:
+    def _run_stratum(self, tile_call: TileCall, tiles: list[np.ndarray], seed: int, out: np.ndarray,
+                     between: Callable[[], None] | None, stopping: Callable[[], bool] | None) -> None:
         queue = largest_first(tiles, self._block_len)
         lock = threading.Lock()
         next_tile = [0]
-        stop = threading.Event()
+        stop = threading.Event()  # set on any error: the epoch is lost, the others need not go on
 
-        def worker(scratch: np.ndarray) -> None:
+        def leave_if_stopped() -> None:  # a pool thread's check between two pieces
+            if stop.is_set() or (stopping is not None and stopping()):
+                raise _Abandoned
+
+        def check() -> None:  # the calling thread's: it also takes the stop
+            if between is not None:
+                between()
+            leave_if_stopped()
+
+        def worker(scratch: np.ndarray, check: Callable[[], None]) -> None:
             while not stop.is_set():
                 with lock:
                     position = next_tile[0]
@@ -462,22 +489,32 @@ class BlockedRunner:
                     return
                 t = queue[position]
                 try:
-                    out[t] = tile_call(tiles[t], seed, scratch)
+                    out[t] = tile_call(tiles[t], seed, scratch, check=check)
+                except _Abandoned:
+                    stop.set()
+                    return
                 except BaseException:
-                    stop.set()  # the epoch is lost: the others need not go on
+                    stop.set()
                     raise
 
         assert self._pool is not None
-        futures = [self._pool.submit(worker, scratch) for scratch in self._scratch[1:]]
+        futures = [self._pool.submit(worker, scratch, leave_if_stopped) for scratch in self._scratch[1:]]
         try:
-            worker(self._scratch[0])
+            worker(self._scratch[0], check)
+            # Waiting here, the calling thread still runs its signal
+            # handlers (which make ``stopping()`` true), so the pool threads
+            # come back within a piece after a Ctrl-C.
             wait(futures)
+            for future in futures:
+                future.result()  # re-raise a kernel error (divergence, ...)
+            if between is not None:
+                between()
         except BaseException:
-            # A kernel error here, or Ctrl-C: let the running tiles finish
-            # (each takes milliseconds) so that nothing writes the model
-            # once we return.
+            # A kernel error, or Ctrl-C: let the running pieces finish (each
+            # takes milliseconds) so that nothing writes the model once we
+            # return.
             stop.set()
             wait(futures)
             raise
-        for future in futures:
-            future.result()  # re-raise a kernel error (divergence, ...)
+        if stop.is_set():
+            raise RuntimeError("a stratum was abandoned without an error or an interrupt")  # pragma: no cover
