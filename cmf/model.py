@@ -268,10 +268,14 @@ class MatrixFactorization:
     of the model current at that moment, so concurrent additions all land.
 
     **Interruption.** Ctrl-C (``KeyboardInterrupt``) during :meth:`fit`
-    takes effect between two chunks of updates, within a fraction of a
-    second. The model then holds the parameters and history of the last
-    completed epoch (or stays as it was if no epoch completed), and the
-    ``KeyboardInterrupt`` is raised again.
+    takes effect between two chunks of updates, in every thread, within a
+    fraction of a second whatever ``n_factors`` and ``n_threads`` are (and
+    in :func:`cmf.dask.fit`, while the client waits for the cluster). The
+    model then holds the parameters and history of the last completed
+    epoch (or stays as it was if no epoch completed), and the
+    ``KeyboardInterrupt`` is raised again. In the searches of
+    :mod:`cmf.model_selection` with ``n_jobs > 1`` it stops the fits
+    running in the worker threads the same way and skips the rest.
 
     **Memory.** A fit estimates the memory its parameters need and raises
     :class:`ValueError` up front when that exceeds the machine's physical
