@@ -43,13 +43,11 @@
 
 static double RT(ref_tree_)(REAL *acc)
 {
-    int j;
-    for (j = 0; j < 8; ++j)
-        acc[j] += acc[j + 8];
-    for (j = 0; j < 4; ++j)
-        acc[j] += acc[j + 4];
-    for (j = 0; j < 2; ++j)
-        acc[j] += acc[j + 2];
+    int half, j;
+    /* lane j += lane j + half, for half = 8, 4, 2 */
+    for (half = 8; half > 1; half /= 2)
+        for (j = 0; j < half; ++j)
+            acc[j] += acc[j + half];
     return (double)acc[0] + (double)acc[1];
 }
 
@@ -86,6 +84,49 @@ static double RT(ref_grad_sq_)(const REAL *x, const REAL *y, REAL a, REAL b,
     return RT(ref_tree_)(acc);
 }
 
+/* One bias b with gradient step g = e - lambda_b b: plain SGD moves it by
+ * lr g; AdaGrad (h not NULL) first adds g^2 to its accumulator h, then
+ * moves it by lr / sqrt(h) g. */
+static void RT(ref_bias_)(REAL *bias, REAL *h, double e, double lr,
+                          double lambda_b)
+{
+    const double old = (double)*bias;
+    const double g = e - lambda_b * old;
+    double rate = lr;
+    if (h != NULL) {
+        const double sum = (double)*h + g * g;
+        *h = (REAL)sum;
+        rate = lr / sqrt(sum);
+    }
+    *bias = (REAL)(old + rate * g);
+}
+
+/* AdaGrad's step size for one factor row x (the other vector y): its
+ * accumulator g grows by |e y - lambda x|^2 / k first. */
+static double RT(ref_adagrad_rate_)(REAL *g, const REAL *y, const REAL *x,
+                                    double e, double lr, double lambda,
+                                    int32_t k)
+{
+    const double sum = (double)*g +
+        RT(ref_grad_sq_)(y, x, (REAL)e, (REAL)lambda, k) / (double)k;
+    *g = (REAL)sum;
+    return lr / sqrt(sum);
+}
+
+/* p <- p + (ep q - rp p) and q <- q + (eq p - rq q), both from the old
+ * vectors, in the model's type. */
+static void RT(ref_move_)(REAL *p, REAL *q, int32_t k, REAL ep, REAL rp,
+                          REAL eq, REAL rq)
+{
+    int32_t f;
+    for (f = 0; f < k; ++f) {
+        const REAL old_p = p[f];
+        const REAL old_q = q[f];
+        p[f] = old_p + (ep * old_q - rp * old_p);
+        q[f] = old_q + (eq * old_p - rq * old_q);
+    }
+}
+
 /* One entry's update; returns e. */
 static double RT(ref_update_)(const cmf_params *params, RMODEL *model,
                               int32_t u, int32_t i, double r)
@@ -94,69 +135,34 @@ static double RT(ref_update_)(const cmf_params *params, RMODEL *model,
     REAL *p = model->row_factors + (size_t)u * (size_t)k;
     REAL *q = model->col_factors + (size_t)i * (size_t)k;
     const double lr = params->learning_rate;
-    const double reg = params->regularization;
-    const double lrb = params->bias_regularization;
-    const double pred = model->global_mean + RT(ref_dot_)(p, q, k);
-    double e;
-    int32_t f;
+    const double lambda = params->regularization;
+    const int adagrad = params->adaptive;
+    double e = model->global_mean + RT(ref_dot_)(p, q, k);
 
-    if (!params->adaptive) {
-        const REAL gr = (REAL)(lr * reg);
-        REAL ge;
-        if (params->update_biases) {
-            const double bu = (double)model->row_bias[u];
-            const double ci = (double)model->col_bias[i];
-            e = r - (pred + (bu + ci));
-            model->row_bias[u] = (REAL)(bu + lr * (e - lrb * bu));
-            model->col_bias[i] = (REAL)(ci + lr * (e - lrb * ci));
-        } else {
-            e = r - pred;
-        }
-        ge = (REAL)(lr * e);
-        for (f = 0; f < k; ++f) {
-            const REAL pf = p[f], qf = q[f];
-            p[f] = pf + (ge * qf - gr * pf);
-            q[f] = qf + (ge * pf - gr * qf);
-        }
-        return e;
+    if (params->update_biases) {
+        e = r - (e + ((double)model->row_bias[u] + (double)model->col_bias[i]));
+        RT(ref_bias_)(model->row_bias + u,
+                      adagrad ? model->row_adagrad + 2 * (size_t)u + 1 : NULL,
+                      e, lr, params->bias_regularization);
+        RT(ref_bias_)(model->col_bias + i,
+                      adagrad ? model->col_adagrad + 2 * (size_t)i + 1 : NULL,
+                      e, lr, params->bias_regularization);
     } else {
-        REAL *gu = model->row_adagrad + 2 * (size_t)u;
-        REAL *gi = model->col_adagrad + 2 * (size_t)i;
-        double sp, sq, Gu, Gi, su, si;
-        REAL ep, rp, eq, rq;
-        e = params->update_biases
-            ? r - (pred + ((double)model->row_bias[u] + (double)model->col_bias[i]))
-            : r - pred;
-        if (params->update_biases) {
-            const double bu = (double)model->row_bias[u];
-            const double ci = (double)model->col_bias[i];
-            const double gbu = e - lrb * bu, gci = e - lrb * ci;
-            const double hu = (double)gu[1] + gbu * gbu;
-            const double hi = (double)gi[1] + gci * gci;
-            gu[1] = (REAL)hu;
-            gi[1] = (REAL)hi;
-            model->row_bias[u] = (REAL)(bu + lr / sqrt(hu) * gbu);
-            model->col_bias[i] = (REAL)(ci + lr / sqrt(hi) * gci);
-        }
-        sp = RT(ref_grad_sq_)(q, p, (REAL)e, (REAL)reg, k);
-        sq = RT(ref_grad_sq_)(p, q, (REAL)e, (REAL)reg, k);
-        Gu = (double)gu[0] + sp / (double)k;
-        Gi = (double)gi[0] + sq / (double)k;
-        su = lr / sqrt(Gu);
-        si = lr / sqrt(Gi);
-        gu[0] = (REAL)Gu;
-        gi[0] = (REAL)Gi;
-        ep = (REAL)(su * e);
-        rp = (REAL)(su * reg);
-        eq = (REAL)(si * e);
-        rq = (REAL)(si * reg);
-        for (f = 0; f < k; ++f) {
-            const REAL pf = p[f], qf = q[f];
-            p[f] = pf + (ep * qf - rp * pf);
-            q[f] = qf + (eq * pf - rq * qf);
-        }
-        return e;
+        e = r - e;
     }
+    if (adagrad) {
+        /* Both rates from the old p and q, before either moves. */
+        const double rate_p = RT(ref_adagrad_rate_)(
+            model->row_adagrad + 2 * (size_t)u, q, p, e, lr, lambda, k);
+        const double rate_q = RT(ref_adagrad_rate_)(
+            model->col_adagrad + 2 * (size_t)i, p, q, e, lr, lambda, k);
+        RT(ref_move_)(p, q, k, (REAL)(rate_p * e), (REAL)(rate_p * lambda),
+                      (REAL)(rate_q * e), (REAL)(rate_q * lambda));
+    } else {
+        RT(ref_move_)(p, q, k, (REAL)(lr * e), (REAL)(lr * lambda),
+                      (REAL)(lr * e), (REAL)(lr * lambda));
+    }
+    return e;
 }
 
 /* cmf_sgd_epoch_* (order may be NULL for the stored order); returns the
@@ -194,19 +200,18 @@ static cmf_status RT(ref_blocks_)(const cmf_params *params, RMODEL *model,
     double total = 0.0;
     int64_t v, t;
     for (v = 0; v < n_visit; ++v) {
-        const int32_t block = blocks[v];
-        const int64_t start = blocked->block_ptr[block];
-        const int64_t len = blocked->block_ptr[block + 1] - start;
-        const int64_t row0 = (int64_t)(block / blocked->n_col_blocks) *
-                             blocked->row_block_size;
-        const int64_t col0 = (int64_t)(block % blocked->n_col_blocks) *
-                             blocked->col_block_size;
-        if (cmf_block_order(seed, block, len, scratch) != CMF_OK)
+        /* Block b = R n_col_blocks + C starts at row R row_block_size and
+         * column C col_block_size (row-major numbering, cmf.h). */
+        const int64_t R = blocks[v] / blocked->n_col_blocks;
+        const int64_t C = blocks[v] % blocked->n_col_blocks;
+        const int64_t first = blocked->block_ptr[blocks[v]];
+        const int64_t n = blocked->block_ptr[blocks[v] + 1] - first;
+        if (cmf_block_order(seed, blocks[v], n, scratch) != CMF_OK)
             return CMF_ERR_INVALID_PARAMETER;
-        for (t = 0; t < len; ++t) {
-            const int64_t j = start + scratch[t];
-            const int64_t u = row0 + blocked->local_rows[j];
-            const int64_t i = col0 + blocked->local_cols[j];
+        for (t = 0; t < n; ++t) {
+            const int64_t j = first + scratch[t];
+            const int64_t u = R * blocked->row_block_size + blocked->local_rows[j];
+            const int64_t i = C * blocked->col_block_size + blocked->local_cols[j];
             double e;
             if (u >= model->n_rows || i >= model->n_cols) {
                 *sse = total;
