@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Memory-safety check of the C core and the extension.
 #
-# 1. Builds the C test programs (src_c/tests/*.c with a main) with
-#    AddressSanitizer + UndefinedBehaviorSanitizer and runs them.
+# 1. Builds the C test programs (src_c/tests/*.c with a main: the API,
+#    the reader, repeated pairs, the blocked epochs in every SIMD variant
+#    (test_blocks.c), the variant digest) with AddressSanitizer +
+#    UndefinedBehaviorSanitizer and runs them.
 # 2. Builds them without sanitizers and runs them under valgrind memcheck
 #    (skipped with a note when valgrind is absent).
 # 3. Builds the extension with ASan + UBSan into a temporary virtual
@@ -35,6 +37,11 @@ if [ ${#PROGRAMS[@]} -eq 0 ]; then
     echo "no C test programs found under src_c/tests" >&2
     exit 1
 fi
+# The blocked epoch's tests must not drop out of this step unnoticed.
+case " ${PROGRAMS[*]} " in
+    *"/test_blocks.c "*) ;;
+    *) echo "src_c/tests/test_blocks.c is missing" >&2; exit 1 ;;
+esac
 # The core is compiled once per configuration and linked into every test
 # program (the blocked kernels are many instantiations: slow to compile
 # with sanitizers).

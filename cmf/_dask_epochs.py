@@ -29,8 +29,9 @@ from cmf._train.interrupt import DeferredInterrupt
 from cmf._train.state import FactorState
 from cmf._train.stats import DataStats, scale_from_square_sum
 
-# Seconds between checks that the workers a stratum runs on are alive.
-_POLL_SECONDS = 0.5
+# Seconds between checks that the workers a stratum runs on are alive, and
+# for a Ctrl-C (so an interrupt is taken within about this long).
+_POLL_SECONDS = 0.25
 
 
 class WorkerLostError(RuntimeError):
@@ -83,11 +84,14 @@ class _ClusterData:
                interrupt: DeferredInterrupt) -> "_EpochRunner":
         """The runner of the epochs on the cluster; the block seed is drawn here, after the initial factors.
 
-        Ctrl-C is taken at the end of an epoch (``interrupt`` is not checked
-        inside one: the strata run on the cluster).
+        Ctrl-C is taken while the client waits for the strata (every
+        ``_POLL_SECONDS``): the epoch is then dropped, and ``state``, which
+        changes only once an epoch's slabs are all in hand, keeps the last
+        completed epoch.
         """
         self.runner = _EpochRunner(self.client, self.tiles, self.layout, config, state, adagrad,
-                                   seed=draw_block_seed(rng), max_recoveries=self.max_recoveries)
+                                   seed=draw_block_seed(rng), max_recoveries=self.max_recoveries,
+                                   interrupt=interrupt)
         return self.runner
 
 
@@ -139,7 +143,7 @@ class _EpochRunner:
 
     def __init__(self, client: "Client", tiles: dict[tuple[int, int], "distributed.Future"], layout: Layout,
                  config: TrainingConfig, state: FactorState, adagrad: AdaGrad, *, seed: int,
-                 max_recoveries: int) -> None:
+                 max_recoveries: int, interrupt: DeferredInterrupt | None = None) -> None:
         self.client = client
         self.tiles = tiles
         self.layout = layout
@@ -150,6 +154,7 @@ class _EpochRunner:
         self.adagrad = adagrad
         self.seed = seed
         self.max_recoveries = max_recoveries
+        self.interrupt = interrupt
         self.recoveries = 0
         self.G = layout.grid.n_tiles
         self.moved_bytes: list[int] = []      # between workers, per epoch
@@ -304,6 +309,8 @@ class _EpochRunner:
                 return
             except (TimeoutError, distributed.TimeoutError):
                 pass
+            if self.interrupt is not None:
+                self.interrupt.check()
             for future in futures:
                 if future.status == "error":
                     future.result()  # raises the task's own error (divergence, ...)

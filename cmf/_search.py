@@ -10,6 +10,7 @@ other.
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
@@ -18,6 +19,7 @@ import numpy as np
 
 from cmf._checks import is_integer
 from cmf._dataset import RatingDataset
+from cmf._train.interrupt import cancelled_by
 from cmf.exceptions import ConvergenceWarning
 
 __all__ = ["clone", "n_workers", "refit_best", "run_all", "sample"]
@@ -80,6 +82,12 @@ def run_all(tasks: list[Callable[[], Any]], n_jobs: int) -> list[Any]:
     cores while sharing the rating arrays without copying them. Convergence
     warnings are silenced: early stopping and epoch caps are intended here.
 
+    When the calling thread gets ``KeyboardInterrupt`` (Ctrl-C) or a task
+    fails, the tasks not started are dropped and the fits running in the
+    threads stop at their next safe point (within a fraction of a second,
+    see :func:`cmf._train.interrupt.cancelled_by`); then the exception is
+    raised again.
+
     Parameters
     ----------
     tasks : list of callable
@@ -95,8 +103,21 @@ def run_all(tasks: list[Callable[[], Any]], n_jobs: int) -> list[Any]:
         warnings.simplefilter("ignore", ConvergenceWarning)
         if n_jobs == 1 or len(tasks) == 1:
             return [task() for task in tasks]
-        with ThreadPoolExecutor(max_workers=min(n_jobs, len(tasks))) as pool:
-            return list(pool.map(lambda task: task(), tasks))
+        cancel = threading.Event()
+
+        def cancellable(task: Callable[[], Any]) -> Any:
+            with cancelled_by(cancel):
+                return task()
+
+        pool = ThreadPoolExecutor(max_workers=min(n_jobs, len(tasks)))
+        try:
+            futures = [pool.submit(cancellable, task) for task in tasks]
+            return [future.result() for future in futures]
+        except BaseException:
+            cancel.set()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def sample(dist: Any, rng: np.random.Generator) -> Any:

@@ -78,7 +78,8 @@ def fit(
         The estimator whose parameters to use (``n_factors``,
         ``learning_rate``, ``max_epochs``, ``tol``, ``patience``,
         ``random_state``, ...); fitted in place. ``blocking`` must be
-        "auto" or True and ``shuffle`` True (DSGD visits blocks);
+        "auto", "machine" (the grid then sized for the client's machine) or
+        True and ``shuffle`` True (DSGD visits blocks);
         ``n_threads`` is ignored: each worker runs one tile at a time per
         thread Dask gives it. Repeated (user, item) pairs are not looked
         for: finding them would sort every rating across the cluster, which
@@ -139,8 +140,8 @@ def fit(
             "(e.g. df.drop_duplicates(subset=[user, item], keep='last'))"
         )
     if not (config.blocked and config.shuffle):
-        raise ValueError("the distributed fit runs blocked, shuffled epochs: use blocking='auto' or True "
-                         "and shuffle=True")
+        raise ValueError("the distributed fit runs blocked, shuffled epochs: use blocking='auto', "
+                         "'machine' or True and shuffle=True")
     require_validation(config, validation)
     if not is_integer(max_recoveries) or max_recoveries < 0:
         raise ValueError(f"max_recoveries must be an integer >= 0, got {max_recoveries!r}")

@@ -168,19 +168,24 @@ class MatrixFactorization:
         for this many epochs and keep the best epoch's parameters.
     dtype : {"float32", "float64"}, default "float32"
         Precision of the stored factors and of the values.
-    blocking : {"auto", True, False}, default "auto"
+    blocking : {"auto", True, False, "machine"}, default "auto"
         How a shuffled epoch visits the entries. True (and "auto", whenever
         ``shuffle`` is True) sorts them once into a grid of blocks of rows x
-        columns sized to the CPU's L2 cache and visits the blocks in a new
-        random order each epoch, the entries of each block in a new random
-        order too: every update then finds its factor rows in cache, which
-        makes epochs on large matrices several times faster and converges as
-        well as a fully random order. False draws one global permutation of
-        all entries per epoch (the textbook scheme; slow once the factors no
-        longer fit in cache). The grid depends on the number of factors and
-        on the L2 cache size the operating system reports, so two machines
-        with different L2 sizes visit the entries in different (equally
-        random) orders; results are reproducible on one machine.
+        columns sized so that one block's factor rows fit in a 1 MiB L2
+        cache, and visits the blocks in a new random order each epoch, the
+        entries of each block in a new random order too: every update then
+        finds its factor rows in cache, which makes epochs on large matrices
+        several times faster and converges as well as a fully random order.
+        The grid depends only on the data, ``n_factors`` and ``dtype``, so a
+        ``random_state`` gives the same bits on every machine, whatever its
+        cache, its core count and ``n_threads``; it has at most 4 tiles per
+        side, so at most 4 threads share an epoch. "machine" sizes the grid
+        for this machine instead (its L2 cache size, and up to 16 tiles per
+        side from its CPU count, for machines with more than 2 cores): it
+        is faster there, but the same seed then gives other bits on a
+        machine with another L2 size or CPU count. False draws one global
+        permutation of all entries per epoch (the textbook scheme; slow once
+        the factors no longer fit in cache).
     adaptive : bool, default False
         Adaptive step sizes (AdaGrad, as in LIBMF): each factor row and each
         bias keeps the sum of its squared gradient steps (starting at 1) and
@@ -206,9 +211,10 @@ class MatrixFactorization:
         ``recommend`` clip to.
     n_threads : int or None, default None
         Threads that run SGD on blocks sharing no row and no column (with
-        blocking); None uses every core available to the process. The result
-        is bit-identical for a given ``random_state`` whatever the number of
-        threads.
+        blocking); None uses every core available to the process, up to the
+        4 that the default grid can keep busy (``blocking="machine"`` lets
+        more cores share an epoch). The result is bit-identical for a given
+        ``random_state`` whatever the number of threads.
     random_state : int, numpy.random.Generator or None, default None
         Seed of the initial factors and of every epoch's order. The same seed
         gives bit-identical results.
@@ -262,10 +268,14 @@ class MatrixFactorization:
     of the model current at that moment, so concurrent additions all land.
 
     **Interruption.** Ctrl-C (``KeyboardInterrupt``) during :meth:`fit`
-    takes effect between two chunks of updates, within a fraction of a
-    second. The model then holds the parameters and history of the last
-    completed epoch (or stays as it was if no epoch completed), and the
-    ``KeyboardInterrupt`` is raised again.
+    takes effect between two chunks of updates, in every thread, within a
+    fraction of a second whatever ``n_factors`` and ``n_threads`` are (and
+    in :func:`cmf.dask.fit`, while the client waits for the cluster). The
+    model then holds the parameters and history of the last completed
+    epoch (or stays as it was if no epoch completed), and the
+    ``KeyboardInterrupt`` is raised again. In the searches of
+    :mod:`cmf.model_selection` with ``n_jobs > 1`` it stops the fits
+    running in the worker threads the same way and skips the rest.
 
     **Memory.** A fit estimates the memory its parameters need and raises
     :class:`ValueError` up front when that exceeds the machine's physical

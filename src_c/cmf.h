@@ -42,10 +42,11 @@
  * ------------
  *     CMF_OK                       0  success
  *     CMF_ERR_NULL_POINTER         1  a required pointer argument is NULL
- *     CMF_ERR_INVALID_PARAMETER    2  n_factors < 1, negative sizes, or a
+ *     CMF_ERR_INVALID_PARAMETER    2  n_factors < 1, negative sizes, a
  *                                     learning rate / regularisation that is
  *                                     not finite, not > 0 (learning rate) or
- *                                     negative (regularisation)
+ *                                     negative (regularisation), or a SIMD
+ *                                     variant this build or CPU lacks
  *     CMF_ERR_INDEX_OUT_OF_RANGE   3  a row, column or order index lies
  *                                     outside the model or the data
  *     CMF_ERR_NON_FINITE           4  the loss became NaN or infinite: SGD
@@ -61,8 +62,9 @@
  * share no row and no column (disjoint blocks, as in stratified SGD);
  * cmf_predict_* may run concurrently with each other on any data, but not
  * with an epoch that writes the same model. cmf_strerror,
- * cmf_default_params and cmf_check_params touch no shared data and are safe
- * from any thread at any time.
+ * cmf_default_params, cmf_check_params, cmf_simd_supported and
+ * cmf_simd_name touch no shared data and are safe from any thread at any
+ * time.
  *
  * Ownership
  * ---------
@@ -160,11 +162,60 @@ typedef struct cmf_params {
      *  The model's row_adagrad and col_adagrad must then be non-NULL.
      *  Default 0 (plain SGD with the constant learning_rate). */
     int adaptive;
+    /** The instruction-set variant the blocked epochs (cmf_sgd_blocks_*)
+     *  run: CMF_SIMD_AUTO (0), the widest this build holds and this CPU
+     *  runs (what cmf_simd_variant names), or one of enum cmf_simd. Every
+     *  variant computes the same bits; choosing one serves to compare them
+     *  (see cmf_simd_supported). A value that is no cmf_simd, or a variant
+     *  this build does not hold or this CPU does not run, is refused by
+     *  cmf_check_params, and so by every epoch, with
+     *  CMF_ERR_INVALID_PARAMETER. The plain epoch and the prediction have
+     *  one variant only (the baseline) and run it whatever this says.
+     *  Default CMF_SIMD_AUTO. */
+    int simd_variant;
 } cmf_params;
+
+/** The instruction-set variants of the blocked epochs, for
+ *  cmf_params.simd_variant. */
+typedef enum cmf_simd {
+    CMF_SIMD_AUTO = 0,     /**< the widest one this build and CPU run */
+    CMF_SIMD_BASELINE = 1, /**< the code for the compiler's target: SSE2 on
+                                x86-64, NEON on arm64, plain C loops
+                                elsewhere or with CMF_PORTABLE; always there */
+    CMF_SIMD_AVX2 = 2,     /**< x86 with gcc or clang; CPU with AVX2 */
+    CMF_SIMD_AVX512 = 3,   /**< x86 with gcc or clang (not CMF_NO_AVX512);
+                                CPU with AVX-512F */
+    CMF_SIMD_NEON = 4      /**< arm64 builds using the vector extension:
+                                the baseline code, which is NEON there */
+} cmf_simd;
+
+/** The largest cmf_simd value: loop 1 .. CMF_SIMD_LAST over
+ *  cmf_simd_supported to list the variants one can ask for. */
+#define CMF_SIMD_LAST 4
+
+/**
+ * Whether cmf_params.simd_variant may name this variant here.
+ *
+ * @param variant (in) any value.
+ * @return 1 when variant is CMF_SIMD_AUTO, or a cmf_simd this build holds
+ *         and this CPU runs; 0 otherwise (also for values that are no
+ *         cmf_simd).
+ */
+CMF_API int cmf_simd_supported(int variant);
+
+/**
+ * The name of a variant: "auto", "baseline", "avx2", "avx512" or "neon".
+ *
+ * @param variant (in) any value.
+ * @return a static string owned by the library; NULL for a value that is
+ *         no cmf_simd.
+ */
+CMF_API const char *cmf_simd_name(int variant);
 
 /**
  * Default hyperparameters (learning_rate 0.005, regularization 0.02,
- * bias_regularization 0.02, update_biases 1, adaptive 0).
+ * bias_regularization 0.02, update_biases 1, adaptive 0, simd_variant
+ * CMF_SIMD_AUTO).
  *
  * @return a filled cmf_params by value.
  */
@@ -645,8 +696,9 @@ CMF_API cmf_status cmf_factorize_i64(const int64_t *ids, int64_t n,
                                      int64_t *n_done);
 
 /**
- * Name of the instruction-set variant cmf_sgd_blocks_* uses on this CPU:
- * "avx512", "avx2" or "baseline". All variants give identical results.
+ * Name of the instruction-set variant cmf_sgd_blocks_* uses on this CPU
+ * with simd_variant CMF_SIMD_AUTO: "avx512", "avx2" or "baseline". All
+ * variants give identical results.
  *
  * @return a static string owned by the library.
  */

@@ -71,6 +71,20 @@ const char *cmf_simd_variant(void)
     }
 }
 
+int cmf_simd_supported(int variant)
+{
+    return cmf_cpu_requested_(variant) >= 0;
+}
+
+const char *cmf_simd_name(int variant)
+{
+    static const char *const names[CMF_SIMD_LAST + 1] = {
+        "auto", "baseline", "avx2", "avx512", "neon"};
+    if (variant < 0 || variant > CMF_SIMD_LAST)
+        return NULL;
+    return names[variant];
+}
+
 /* The blocked loops and entry points, once per precision. */
 #define CMF_PER_PRECISION "cmf_blocks_per_precision.h"
 #include "cmf_precisions.h"

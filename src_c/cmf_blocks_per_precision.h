@@ -148,7 +148,9 @@ static cmf_status CMF_T(sgd_blocks_checked_)(const cmf_params *params,
 #define CMF_RUN_LOOP_(isa)                                                  \
     CMF_T(CMF_CAT(blocks_loop_, isa))(params, model, blocked, blocks, keys, \
                                       n_visit, seed, scratch, sse)
-    switch (cmf_cpu_variant_()) {
+    /* cmf_check_params (in check_epoch_call_) refused a variant not
+     * held or not run here, so the request is one of the cases below. */
+    switch (cmf_cpu_requested_(params->simd_variant)) {
 #if CMF_X86_AVX512
     case CMF_VARIANT_AVX512_:
         status = CMF_RUN_LOOP_(avx512_);

@@ -38,8 +38,8 @@ typedef enum cmf_variant_ {
 } cmf_variant_;
 
 /* The widest variant this build holds and this CPU runs: asked by the
- * blocked epoch's dispatch and by cmf_simd_variant alike, so the two
- * cannot disagree. */
+ * blocked epoch's dispatch (for CMF_SIMD_AUTO) and by cmf_simd_variant
+ * alike, so the two cannot disagree. */
 static CMF_INLINE cmf_variant_ cmf_cpu_variant_(void)
 {
 #if CMF_X86_AVX512
@@ -51,6 +51,34 @@ static CMF_INLINE cmf_variant_ cmf_cpu_variant_(void)
         return CMF_VARIANT_AVX2_;
 #endif
     return CMF_VARIANT_BASE_;
+}
+
+/* The variant a cmf_params.simd_variant asks for (a cmf_simd of cmf.h),
+ * or -1 when it is none, or one this build does not hold or this CPU does
+ * not run. cmf_check_params refuses the -1 cases, so the blocked epoch's
+ * dispatch always gets a variant it holds. */
+static CMF_INLINE int cmf_cpu_requested_(int simd_variant)
+{
+    switch (simd_variant) {
+    case 0: /* CMF_SIMD_AUTO */
+        return (int)cmf_cpu_variant_();
+    case 1: /* CMF_SIMD_BASELINE */
+        return (int)CMF_VARIANT_BASE_;
+#if CMF_X86_DISPATCH
+    case 2: /* CMF_SIMD_AVX2 */
+        return __builtin_cpu_supports("avx2") ? (int)CMF_VARIANT_AVX2_ : -1;
+#endif
+#if CMF_X86_AVX512
+    case 3: /* CMF_SIMD_AVX512 */
+        return __builtin_cpu_supports("avx512f") ? (int)CMF_VARIANT_AVX512_ : -1;
+#endif
+#if CMF_VECTOR_EXT && (defined(__aarch64__) || defined(__ARM_NEON))
+    case 4: /* CMF_SIMD_NEON: the baseline code is NEON code there */
+        return (int)CMF_VARIANT_BASE_;
+#endif
+    default:
+        return -1;
+    }
 }
 
 #endif /* CMF_CPU_H */

@@ -4,6 +4,7 @@
  * helpers that do not depend on the precision.
  */
 #include "cmf.h"
+#include "cmf_cpu.h"
 
 
 const char *cmf_strerror(cmf_status status)
@@ -15,7 +16,8 @@ const char *cmf_strerror(cmf_status status)
         return "a required pointer argument is NULL";
     case CMF_ERR_INVALID_PARAMETER:
         return "invalid parameter: n_factors must be >= 1, sizes >= 0, "
-               "learning_rate finite and > 0, regularizations finite and >= 0";
+               "learning_rate finite and > 0, regularizations finite and >= 0, "
+               "simd_variant one this build and CPU run";
     case CMF_ERR_INDEX_OUT_OF_RANGE:
         return "a row, column or order index is outside the model or data";
     case CMF_ERR_NON_FINITE:
@@ -35,6 +37,7 @@ cmf_params cmf_default_params(void)
     params.bias_regularization = 0.02;
     params.update_biases = 1;
     params.adaptive = 0;
+    params.simd_variant = CMF_SIMD_AUTO;
     return params;
 }
 
@@ -54,6 +57,8 @@ cmf_status cmf_check_params(const cmf_params *params)
         return CMF_ERR_INVALID_PARAMETER;
     if (!is_finite_(params->bias_regularization) ||
         params->bias_regularization < 0.0)
+        return CMF_ERR_INVALID_PARAMETER;
+    if (cmf_cpu_requested_(params->simd_variant) < 0)
         return CMF_ERR_INVALID_PARAMETER;
     return CMF_OK;
 }

@@ -284,7 +284,7 @@ def low_rank_ratings(n_rows=600, n_cols=400, rank=4, density=0.2, seed=0):
 
 def test_blocked_training_converges_as_well_as_a_global_permutation(monkeypatch):
     # A small cache forces a real grid (several blocks per side) on small data.
-    monkeypatch.setattr(_blocks, "l2_cache_bytes", lambda: 16 << 10)
+    monkeypatch.setattr(_blocks, "GRID_CACHE_BYTES", 16 << 10)
     rows, cols, values, shape = low_rank_ratings()
     curves = {}
     for blocking in (True, False):
@@ -323,7 +323,7 @@ def test_cutting_tiles_into_short_calls_changes_nothing(monkeypatch):
     # seen between them); the result must not depend on where the cuts fall.
     from cmf._train import epochs as _training
 
-    monkeypatch.setattr(_blocks, "l2_cache_bytes", lambda: 16 << 10)
+    monkeypatch.setattr(_blocks, "GRID_CACHE_BYTES", 16 << 10)
     rows, cols, values, shape = low_rank_ratings(300, 200)
 
     def fit():

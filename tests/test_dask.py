@@ -70,7 +70,7 @@ def small_grid(monkeypatch):
     The local fit takes its tile count from MAX_TILES; setting it to the
     distributed fit's n_tiles gives both fits the same blocking.
     """
-    monkeypatch.setattr(_blocks, "l2_cache_bytes", lambda: 64 * 1024)
+    monkeypatch.setattr(_blocks, "GRID_CACHE_BYTES", 64 * 1024)
     monkeypatch.setattr(_blocks, "MAX_TILES", N_TILES)
 
 

@@ -32,7 +32,7 @@ def fit(n_threads, dtype="float32", **params):
 @pytest.fixture
 def small_cache(monkeypatch):
     # Make the grid fine enough for several tiles per stratum on test data.
-    monkeypatch.setattr(_blocks, "l2_cache_bytes", lambda: 16 << 10)
+    monkeypatch.setattr(_blocks, "GRID_CACHE_BYTES", 16 << 10)
     rows, cols, values, shape = ratings()
     grid = _blocks.choose_grid(*shape, 12, 4)
     assert grid.n_tiles >= 4
@@ -71,7 +71,7 @@ def test_threads_really_run_tiles_concurrently_on_disjoint_blocks(small_cache):
 
     tile_ids = {id(t): (s, j) for s, tiles in enumerate(schedule.strata) for j, t in enumerate(tiles)}
 
-    def tile_call(blocks, seed, scratch):
+    def tile_call(blocks, seed, scratch, check=None):
         key = id(blocks)
         with lock:
             for other in active:
@@ -119,7 +119,7 @@ def test_threads_take_the_largest_tiles_first(small_cache):
     started: list[int] = []
     lock = threading.Lock()
 
-    def tile_call(blocks, seed, scratch):
+    def tile_call(blocks, seed, scratch, check=None):
         with lock:
             started.append(int(blocks.sum()))
         return float(blocks.sum())

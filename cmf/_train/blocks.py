@@ -39,22 +39,27 @@ import numpy as np
 from cmf import _kernels
 from cmf._input import Triplets
 
-# L2 size assumed when the OS does not report one: the smallest per-core L2
-# of current x86 and arm64 server cores.
-DEFAULT_L2_BYTES = 1 << 20
+# The cache budget and the tile count of the default grid. They are fixed,
+# not read from the machine, so that a seed gives the same bits on every
+# machine whatever its cache size and core count (``blocking="machine"``
+# opts into a grid sized for this machine instead). 1 MiB is the per-core
+# L2 of current x86 and arm64 server cores (512 KiB on some: blocks then
+# spill to L3, still far better than a random order).
+GRID_CACHE_BYTES = 1 << 20
+# L2 size assumed by ``blocking="machine"`` when the OS does not report one.
+DEFAULT_L2_BYTES = GRID_CACHE_BYTES
 
 
 def tiles_for_cpus(n_cpus: int | None) -> int:
-    """Largest tile grid ``G`` for a machine with ``n_cpus`` logical CPUs.
+    """Largest tile grid ``G`` suited to a machine with ``n_cpus`` logical CPUs.
 
-    ``G`` tiles per stratum bound how many threads share a stratum's work,
-    and every stratum sweeps all the row factors, which costs when they
-    exceed the cache: on the 10M-rating set at k = 64 (2 cores), 8 tiles
-    take 29.3 ns per update with one thread and 15.9 with two, 4 tiles 27.9
-    and 14.2 (benchmarks/README.md). So ``G`` is the power of two at least
-    twice the CPU count (two tiles per thread for load balance), between 4
-    and 16. It depends on the machine, never on ``n_threads``, so results
-    stay bit-identical whatever the thread count.
+    Used by ``blocking="machine"`` only. ``G`` tiles per stratum bound how
+    many threads share a stratum's work, and every stratum sweeps all the
+    row factors, which costs when they exceed the cache: on the
+    10M-rating set at k = 64 (2 cores), 8 tiles take 29.3 ns per update
+    with one thread and 15.9 with two, 4 tiles 27.9 and 14.2
+    (benchmarks/README.md). So ``G`` is the power of two at least twice the
+    CPU count (two tiles per thread for load balance), between 4 and 16.
 
     Parameters
     ----------
@@ -69,12 +74,21 @@ def tiles_for_cpus(n_cpus: int | None) -> int:
     return min(16, max(4, 1 << (want - 1).bit_length()))
 
 
-# Largest tile grid on this machine (tests may set it).
-MAX_TILES = tiles_for_cpus(os.cpu_count())
+# Tiles per side of the default grid. Every stratum sweeps all the row
+# factors, so fewer tiles are faster (W2, k=64, 2 cores: 4 tiles 27.9 / 14.2
+# ns per update with 1 / 2 threads, 8 tiles 29.3 / 15.9), but a stratum has
+# only this many independent tiles: more threads than this share no work
+# (``blocking="machine"`` takes up to 16 on machines with more cores).
+MAX_TILES = 4
 # Smallest block side: below this the per-block overhead dominates.
 MIN_BLOCK_SIZE = 64
+# Largest block side: a block of distinct pairs then holds at most
+# 46340**2 < 2**31 entries, the most a block's order can index in C.
+MAX_BLOCK_SIDE = 46340
 # Fewest entries worth a tile of its own (one call into C, ~20 us of Python).
 MIN_TILE_ENTRIES = 4096
+# Entries one block may hold (cmf_block_order numbers them with int32_t).
+MAX_BLOCK_ENTRIES = 2**31 - 1
 
 
 def l2_cache_bytes() -> int:
@@ -128,17 +142,21 @@ def choose_grid(
     itemsize: int,
     cache_bytes: int | None = None,
     n_entries: int | None = None,
+    *,
+    machine: bool = False,
 ) -> Grid:
-    """Choose block sizes so that one block's factor rows fill half the L2 cache.
+    """Choose block sizes so that one block's factor rows fill half a cache budget.
 
     A block of ``s`` rows and ``s`` columns touches at most ``2 s`` factor
-    rows of ``n_factors * itemsize`` bytes; half the cache is left for the
+    rows of ``n_factors * itemsize`` bytes; half the budget is left for the
     entries, the biases and everything else. The same side for rows and
     columns minimises the factor traffic per epoch for a given cache budget.
     When ``n_entries`` is given and the matrix is small enough for a few
     blocks, the side shrinks further so that a stratum still has several
     tiles of at least ``MIN_TILE_ENTRIES`` entries for the threads to share.
-    The grid never depends on the number of threads.
+    The grid never depends on the number of threads, and by default not on
+    the machine either: the budget is ``GRID_CACHE_BYTES`` and the tiles
+    per side at most ``MAX_TILES``.
 
     Parameters
     ----------
@@ -149,26 +167,34 @@ def choose_grid(
     itemsize : int
         Bytes per factor (4 or 8).
     cache_bytes : int, optional
-        L2 size; detected when omitted.
+        The cache budget; ``GRID_CACHE_BYTES`` when omitted (this machine's
+        L2 size with ``machine=True``).
     n_entries : int, optional
         Number of entries (ratings) the grid will hold.
+    machine : bool, default False
+        Size the grid for this machine: the budget from its L2 cache and
+        the tile limit from its CPU count (:func:`tiles_for_cpus`). Faster
+        on some machines; the same seed then gives other bits on machines
+        with another L2 size or CPU count.
 
     Returns
     -------
     Grid
     """
-    cache = l2_cache_bytes() if cache_bytes is None else int(cache_bytes)
-    side = (cache // 2) // (2 * n_factors * itemsize)
+    if cache_bytes is None:
+        cache_bytes = l2_cache_bytes() if machine else GRID_CACHE_BYTES
+    max_tiles = tiles_for_cpus(os.cpu_count()) if machine else MAX_TILES
+    side = (int(cache_bytes) // 2) // (2 * n_factors * itemsize)
     if n_entries is not None and min(n_rows, n_cols) > 0:
-        tiles = min(MAX_TILES, math.isqrt(max(n_entries, 0) // MIN_TILE_ENTRIES))
+        tiles = min(max_tiles, math.isqrt(max(n_entries, 0) // MIN_TILE_ENTRIES))
         if tiles > 1:
             side = min(side, -(-min(n_rows, n_cols) // tiles))
-    side = int(min(max(side, MIN_BLOCK_SIZE), _kernels.MAX_BLOCK_SIZE))
+    side = int(min(max(side, MIN_BLOCK_SIZE), MAX_BLOCK_SIDE, _kernels.MAX_BLOCK_SIZE))
     row_size = min(side, max(n_rows, 1))
     col_size = min(side, max(n_cols, 1))
     n_row_blocks = _kernels.n_blocks(n_rows, row_size)
     n_col_blocks = _kernels.n_blocks(n_cols, col_size)
-    n_tiles = max(1, min(MAX_TILES, n_row_blocks, n_col_blocks))
+    n_tiles = max(1, min(max_tiles, n_row_blocks, n_col_blocks))
     return Grid(row_size, col_size, n_row_blocks, n_col_blocks, n_tiles)
 
 
@@ -221,10 +247,21 @@ def partition(data: Triplets, grid: Grid) -> BlockedData:
     Returns
     -------
     BlockedData
+
+    Raises
+    ------
+    ValueError
+        When one block would hold more than ``MAX_BLOCK_ENTRIES`` entries
+        (only possible with pairs repeated that often).
     """
     n_rows, n_cols = data.shape
     entries = _kernels.Entries(data.rows, data.cols, data.values)
     kb = _kernels.partition(entries, n_rows, n_cols, grid.row_block_size, grid.col_block_size)
+    if kb.max_block > MAX_BLOCK_ENTRIES:
+        raise ValueError(
+            f"one block of {grid.row_block_size} rows x {grid.col_block_size} columns holds {kb.max_block:,} "
+            f"ratings, more than the {MAX_BLOCK_ENTRIES:,} a block can hold: the data repeat (row, column) "
+            "pairs that often. Merge the repeats (duplicates='mean' or 'last') or pass blocking=False")
     return BlockedData(grid, kb.block_ptr, kb.local_rows, kb.local_cols, kb.values, kb.max_block)
 
 
@@ -332,6 +369,15 @@ def largest_first(tiles: list[np.ndarray], block_len: np.ndarray) -> list[int]:
     return sorted(range(len(tiles)), key=lambda t: -sizes[t])
 
 
+#: ``tile_call(blocks, seed, scratch, *, check=None) -> sse``: runs the kernel on one tile's block list in
+#: pieces, calling ``check()`` between them (:func:`cmf._train.epochs.blocked_tile_call`).
+TileCall = Callable[..., float]
+
+
+class _Abandoned(Exception):
+    """A pool thread leaves its tile between two pieces: the epoch is being abandoned."""
+
+
 class BlockedRunner:
     """Runs blocked epochs on a model with a fixed number of threads.
 
@@ -342,6 +388,12 @@ class BlockedRunner:
     the wait for the last tile of a stratum). Each tile's sum of
     squared errors is stored in its slot and the slots are added in a fixed
     order, so the loss does not depend on the thread count either.
+
+    A stop (Ctrl-C, a cancelled search, a kernel error in another thread)
+    is taken between two pieces of a tile (a call into C of a few tens of
+    milliseconds, see :func:`cmf._train.epochs.blocked_tile_call`) by every
+    thread, so an epoch is abandoned within about one piece whatever the
+    size of the model and the number of threads.
 
     Parameters
     ----------
@@ -374,22 +426,27 @@ class BlockedRunner:
 
     def run_epoch(
         self,
-        tile_call: Callable[[np.ndarray, int, np.ndarray], float],
+        tile_call: TileCall,
         schedule: EpochSchedule,
         between: Callable[[], None] | None = None,
+        stopping: Callable[[], bool] | None = None,
     ) -> float:
         """Run every stratum of ``schedule``; return the epoch's sum of squared errors.
 
         Parameters
         ----------
-        tile_call : callable
-            ``tile_call(blocks, seed, scratch) -> sse`` runs the kernel on one
-            tile's block list.
+        tile_call : TileCall
+            Runs the kernel on one tile's block list, in pieces.
         schedule : EpochSchedule
         between : callable, optional
-            Called on the calling thread after every tile (one thread) or
-            every stratum (several), when no kernel is running; it may
-            raise (e.g. a deferred Ctrl-C) to abandon the epoch.
+            Called on the calling thread between two pieces, after every
+            tile and after every stratum; it may raise (e.g. a deferred
+            Ctrl-C) to abandon the epoch.
+        stopping : callable, optional
+            Read by the pool threads between two pieces (from any thread):
+            True when ``between`` would raise. They then leave their tiles,
+            so that the calling thread, if it is waiting for them, gets to
+            call ``between`` within about one piece.
 
         Returns
         -------
@@ -400,23 +457,30 @@ class BlockedRunner:
         for s, tiles in enumerate(schedule.strata):
             if self._pool is None:
                 for t, blocks in enumerate(tiles):
-                    sse[s, t] = tile_call(blocks, schedule.seed, self._scratch[0])
+                    sse[s, t] = tile_call(blocks, schedule.seed, self._scratch[0], check=between)
                     if between is not None:
                         between()
             else:
-                self._run_stratum(tile_call, tiles, schedule.seed, sse[s])
-                if between is not None:
-                    between()
+                self._run_stratum(tile_call, tiles, schedule.seed, sse[s], between, stopping)
         return float(sse.sum())
 
-    def _run_stratum(self, tile_call: Callable[[np.ndarray, int, np.ndarray], float], tiles: list[np.ndarray],
-                     seed: int, out: np.ndarray) -> None:
+    def _run_stratum(self, tile_call: TileCall, tiles: list[np.ndarray], seed: int, out: np.ndarray,
+                     between: Callable[[], None] | None, stopping: Callable[[], bool] | None) -> None:
         queue = largest_first(tiles, self._block_len)
         lock = threading.Lock()
         next_tile = [0]
-        stop = threading.Event()
+        stop = threading.Event()  # set on any error: the epoch is lost, the others need not go on
 
-        def worker(scratch: np.ndarray) -> None:
+        def leave_if_stopped() -> None:  # a pool thread's check between two pieces
+            if stop.is_set() or (stopping is not None and stopping()):
+                raise _Abandoned
+
+        def check() -> None:  # the calling thread's: it also takes the stop
+            if between is not None:
+                between()
+            leave_if_stopped()
+
+        def worker(scratch: np.ndarray, check: Callable[[], None]) -> None:
             while not stop.is_set():
                 with lock:
                     position = next_tile[0]
@@ -425,22 +489,32 @@ class BlockedRunner:
                     return
                 t = queue[position]
                 try:
-                    out[t] = tile_call(tiles[t], seed, scratch)
+                    out[t] = tile_call(tiles[t], seed, scratch, check=check)
+                except _Abandoned:
+                    stop.set()
+                    return
                 except BaseException:
-                    stop.set()  # the epoch is lost: the others need not go on
+                    stop.set()
                     raise
 
         assert self._pool is not None
-        futures = [self._pool.submit(worker, scratch) for scratch in self._scratch[1:]]
+        futures = [self._pool.submit(worker, scratch, leave_if_stopped) for scratch in self._scratch[1:]]
         try:
-            worker(self._scratch[0])
+            worker(self._scratch[0], check)
+            # Waiting here, the calling thread still runs its signal
+            # handlers (which make ``stopping()`` true), so the pool threads
+            # come back within a piece after a Ctrl-C.
             wait(futures)
+            for future in futures:
+                future.result()  # re-raise a kernel error (divergence, ...)
+            if between is not None:
+                between()
         except BaseException:
-            # A kernel error here, or Ctrl-C: let the running tiles finish
-            # (each takes milliseconds) so that nothing writes the model
-            # once we return.
+            # A kernel error, or Ctrl-C: let the running pieces finish (each
+            # takes milliseconds) so that nothing writes the model once we
+            # return.
             stop.set()
             wait(futures)
             raise
-        for future in futures:
-            future.result()  # re-raise a kernel error (divergence, ...)
+        if stop.is_set():
+            raise RuntimeError("a stratum was abandoned without an error or an interrupt")  # pragma: no cover

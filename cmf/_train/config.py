@@ -39,6 +39,9 @@ class TrainingConfig:
     #: Cache-blocked epochs (see cmf._train.blocks); needs shuffle. False
     #: visits one global permutation per epoch (or stored order without shuffle).
     blocked: bool = False
+    #: Size the block grid for this machine's L2 cache and CPU count
+    #: (blocking="machine") instead of the machine-independent default.
+    machine_grid: bool = False
     #: Threads running the tiles of a stratum (blocked epochs only).
     n_threads: int = 1
     #: AdaGrad step sizes per factor row and bias (see cmf.h, cmf_params).
@@ -113,11 +116,16 @@ def _blocked(value: Any, params: Mapping[str, Any]) -> bool:
     shuffle = params["shuffle"]
     if isinstance(value, str) and value == "auto":
         return bool(shuffle)
-    if isinstance(value, (bool, np.bool_)):
+    if (isinstance(value, str) and value == "machine") or isinstance(value, (bool, np.bool_)):
         if value and not shuffle:
-            raise ValueError("blocking=True needs shuffle=True; with shuffle=False entries are visited as given")
+            raise ValueError(f"blocking={value!r} needs shuffle=True; with shuffle=False entries are visited "
+                             "as given")
         return bool(value)
-    raise ValueError(f"blocking must be 'auto', True or False, got {value!r}")
+    raise ValueError(f"blocking must be 'auto', 'machine', True or False, got {value!r}")
+
+
+def _machine_grid(value: Any, params: Mapping[str, Any]) -> bool:
+    return isinstance(value, str) and value == "machine"
 
 
 def _n_threads(value: Any, params: Mapping[str, Any]) -> int:
@@ -160,6 +168,7 @@ _CHECKS: tuple[tuple[str, str, Callable[[Any, Mapping[str, Any]], Any]], ...] = 
     ("patience", "patience", _at_least_one("patience", optional=True)),
     ("dtype", "dtype", _dtype),
     ("blocked", "blocking", _blocked),
+    ("machine_grid", "blocking", _machine_grid),
     ("n_threads", "n_threads", _n_threads),
     ("max_epochs", "max_epochs", _at_least_one("max_epochs")),
     ("n_iter_no_change", "n_iter_no_change", _at_least_one("n_iter_no_change")),

@@ -48,7 +48,8 @@ def chunk_updates(n_factors: int) -> int:
 
 def training_grid(shape: tuple[int, int], n_entries: int, config: TrainingConfig) -> _blocks.Grid:
     """The block grid of a blocked fit (shared with cmf.dask, so both cut alike)."""
-    return _blocks.choose_grid(shape[0], shape[1], config.n_factors, config.dtype.itemsize, n_entries=n_entries)
+    return _blocks.choose_grid(shape[0], shape[1], config.n_factors, config.dtype.itemsize, n_entries=n_entries,
+                               machine=config.machine_grid)
 
 
 def draw_block_seed(rng: np.random.Generator) -> int:
@@ -114,12 +115,18 @@ def blocked_tile_call(
     blocked: _blocks.BlockedData,
     config: TrainingConfig,
     adagrad: AdaGrad = (None, None),
-) -> Callable[[np.ndarray, int, np.ndarray], float]:
-    """The function that runs the kernel on one tile's blocks (for BlockedRunner).
+) -> _blocks.TileCall:
+    """The function ``call(blocks, seed, scratch, keys=None, *, check=None)`` that runs one tile's blocks.
 
-    A tile's blocks are cut into calls of about :func:`chunk_updates`
-    entries, so that no single call into C runs long; the result is the same
-    as one call, since the blocks are visited in the same order either way.
+    A tile's blocks are cut into *pieces*, calls of about
+    :func:`chunk_updates` entries (at least one block: blocks are not cut),
+    so that no single call into C runs long; the parameters are the same as
+    with one call, since the blocks are visited in the same order either
+    way, and the pieces are a function of the blocks' sizes and
+    ``n_factors`` only, so the tile's sum of squared errors is too.
+    ``check``, when given, is called before every piece but the first (it
+    may raise to abandon the tile): that is how Ctrl-C stops a blocked
+    epoch within one piece (for BlockedRunner).
     """
     g = blocked.grid
     chunk = chunk_updates(config.n_factors)
@@ -133,7 +140,8 @@ def blocked_tile_call(
     def kernel(blocks: np.ndarray, seed: int, scratch: np.ndarray, keys: np.ndarray | None) -> float:
         return model.blocks(params, kernel_blocked, blocks, seed, scratch, keys)
 
-    def call(blocks: np.ndarray, seed: int, scratch: np.ndarray, keys: np.ndarray | None = None) -> float:
+    def call(blocks: np.ndarray, seed: int, scratch: np.ndarray, keys: np.ndarray | None = None, *,
+             check: Callable[[], None] | None = None) -> float:
         # keys: the blocks' numbers in a larger grid when ``blocked`` is one
         # tile of it on a slab of the model (cmf.dask); None for the whole grid.
         if len(blocks) * blocked.max_block <= chunk:
@@ -147,6 +155,8 @@ def blocked_tile_call(
         bounds = [0, *(np.flatnonzero(np.diff(window)) + 1).tolist(), len(blocks)]
         sse = 0.0
         for start, stop in zip(bounds[:-1], bounds[1:]):
+            if check is not None and start > 0:
+                check()
             sse += kernel(blocks[start:stop], seed, scratch, None if keys is None else keys[start:stop])
         return sse
 
@@ -222,7 +232,8 @@ class BlockedEpochs:
 
     The base seed of every epoch's schedule is drawn from ``rng`` here,
     after the initial factors, so that those stay what the seed always
-    gave. Ctrl-C is checked between strata, in the calling thread.
+    gave. Ctrl-C is checked between pieces of tiles, in every thread
+    (see :meth:`cmf._train.blocks.BlockedRunner.run_epoch`).
     """
 
     def __init__(self, data: Triplets, state: FactorState, config: TrainingConfig, rng: np.random.Generator,
@@ -244,7 +255,9 @@ class BlockedEpochs:
     def run(self, epoch: int) -> float:
         """Run the strata of epoch ``epoch``'s schedule; return the SSE."""
         schedule = _blocks.epoch_schedule(self.grid, self.seed, epoch)
-        return self.runner.run_epoch(self.tile_call, schedule, between=self.interrupt.check)
+        interrupt = self.interrupt
+        return self.runner.run_epoch(self.tile_call, schedule, between=interrupt.check,
+                                     stopping=lambda: interrupt.pending)
 
 
 class LocalData:

@@ -346,8 +346,7 @@ def _finish(result: TrainingResult, tracker: _Tracker, stopped: str) -> None:
 
 def _interrupted(interrupt: DeferredInterrupt, result: TrainingResult) -> bool:
     """Take a pending Ctrl-C: record it in ``result`` and return True."""
-    if not interrupt.pending:
+    if not interrupt.take():
         return False
-    interrupt.pending = False
     result.stopped, result.error = INTERRUPTED, KeyboardInterrupt()
     return True
