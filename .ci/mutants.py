@@ -11,8 +11,8 @@ for the new code instead.
 
 C mutants mutate a copy of ``src_c/`` and run the C test programs
 (``src_c/tests/*.c``), built directly with the C compiler (``-O0``: a
-mutant needs the tests' verdict, not speed), plus, where named, the check of
-``.ci/c.sh`` that every way of compiling the kernels gives the same bits.
+mutant needs the tests' verdict, not speed; only the files a mutant changes
+are compiled again).
 Python mutants mutate a copy of the *installed* ``cmf`` package (the
 checkout has no compiled extension in CI) and run a few pytest files
 against it; a plugin checks that the tests really import the copy.
@@ -51,9 +51,7 @@ from mutants_list import MUTANTS, Mutant
 ROOT = Path(__file__).resolve().parent.parent
 CC = os.environ.get("CC", "gcc")
 C_FLAGS = ["-std=c99", "-O0", "-g0", "-ffp-contract=off", "-w"]
-# The builds .ci/c.sh compares for identical bits: plain C loops, the
-# baseline vector code, and the default build (the widest this CPU runs).
-DIGEST_VARIANTS = (["-DCMF_PORTABLE"], ["-DCMF_NO_DISPATCH"], [])
+# Prints the bits of every build for .ci/c.sh to compare: not a test.
 DIGEST = "variant_digest"
 # Processes at once (compilers, mutants): CI has 2 cores.
 JOBS = int(os.environ.get("CMF_MUTANT_JOBS", "2"))
@@ -171,49 +169,28 @@ class CBuild:
         return objects
 
     def test(self, src: Path, out: Path, objects: dict[str, Path], programs: list[str]) -> tuple[bool, str]:
-        """Build and run ``programs`` (DIGEST: compare the variants); (all passed, what ran)."""
+        """Build and run the test ``programs``; (all passed, what ran)."""
         ran = []
         for program in programs:
-            if program == DIGEST:
-                ok, note = self._digest(src, out, objects)
-            else:
-                exe = out / program
-                gcc(str(self.mains[program]), *map(str, objects.values()), "-lm", "-o", str(exe))
-                status, output = run([str(exe)], cwd=out)
-                ok = status == 0
-                lines = output.strip().splitlines()
-                note = "timeout" if status is None else lines[-1] if lines else f"exit {status}"
-                note = note.removeprefix(f"{program}: ")
+            exe = out / program
+            gcc(str(self.mains[program]), *map(str, objects.values()), "-lm", "-o", str(exe))
+            status, output = run([str(exe)], cwd=out)
+            ok = status == 0
+            lines = output.strip().splitlines()
+            note = "timeout" if status is None else lines[-1] if lines else f"exit {status}"
+            note = note.removeprefix(f"{program}: ")
+            first = re.search(r"^FAILED (?:.*/)?([^/\s]+:\d+)", output, flags=re.M)
+            if first and not ok:
+                note += f"; first at {first.group(1)}"
             ran.append(program if ok else f"{program}: {note}")
             if not ok:
                 return False, ", ".join(ran)
         return True, ", ".join(ran)
 
-    def _digest(self, src: Path, out: Path, objects: dict[str, Path]) -> tuple[bool, str]:
-        """Whether every build of DIGEST_VARIANTS prints the same bits."""
-        names = ["cmf_sgd.c", "cmf_blocks.c"]
-        dests = [out / f"digest-{i}" for i in range(len(DIGEST_VARIANTS))]
-        jobs = []
-        for dest, flags in zip(dests, DIGEST_VARIANTS):
-            dest.mkdir(parents=True, exist_ok=True)
-            jobs.append((*flags, f"-I{src}", "-c", str(src / "tests" / f"{DIGEST}.c"), "-o", str(dest / "main.o")))
-            jobs += [(*flags, f"-I{src}", "-c", str(src / n), "-o", str(dest / (Path(n).stem + ".o")))
-                     for n in names if flags]
-        compile_all(jobs)
-        digests = []
-        for dest, flags in zip(dests, DIGEST_VARIANTS):
-            objs = [str(dest / (Path(n).stem + ".o")) if flags else str(objects[n]) for n in names]
-            gcc(str(dest / "main.o"), *objs, "-lm", "-o", str(dest / DIGEST))
-            # stdout only: the program names its variant on stderr.
-            result = subprocess.run([str(dest / DIGEST)], cwd=dest, capture_output=True, text=True, timeout=TIMEOUT)
-            digests.append(result.stdout if result.returncode == 0 else f"exit {result.returncode}")
-        same = all(d == digests[0] for d in digests)
-        return same, f"{len(digests)} builds' bits {'agree' if same else 'DIFFER'}"
-
 
 def c_programs(build: CBuild, mutant: Mutant) -> list[str]:
     wanted = list(mutant.tests) if mutant.tests else list(build.programs)
-    missing = [p for p in wanted if p != DIGEST and p not in build.programs]
+    missing = [p for p in wanted if p not in build.programs]
     if missing:
         raise Failure(f"mutant {mutant.name!r} names C tests that do not exist: {missing}")
     return wanted
@@ -278,7 +255,9 @@ def run_py(copies: PyCopy, mutant: Mutant, index: int) -> Outcome:
     if status not in (0, 1):
         raise Failure(f"pytest could not run for mutant {mutant.name!r} (exit {status}):\n{output[-3000:]}")
     verdict = "SURVIVED" if status == 0 else "killed"
-    return Outcome(mutant, verdict, f"{names} ({summary(output)})", time.monotonic() - start)
+    failed = re.findall(r"^FAILED [^:\s]+::(.+?)(?: - .*)?$", output, flags=re.M)
+    by = f"; failed: {failed[0]}" if failed else ""
+    return Outcome(mutant, verdict, f"{names} ({summary(output)}{by})", time.monotonic() - start)
 
 
 # ---------------------------------------------------------------- main
