@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Mutation testing: does the test suite notice when the code is wrong?
 
-Each mutant below is a small, deliberate defect of the kind a refactor could
-bring in (a sign flipped, a check removed, a read repeated). The driver
-applies one at a time to a COPY of the code, runs the tests that ought to
-notice, and prints a table. It fails (exit 1) if a mutant survives, or if a
+Each mutant (the fixed list is in .ci/mutants_list.py) is a small,
+deliberate defect of the kind a refactor could bring in (a sign flipped, a
+check removed, a value read twice). The driver applies one at a time to a
+COPY of the code, runs the tests that ought to notice, and prints a table. It fails (exit 1) if a mutant survives, or if a
 mutant no longer applies: each text to replace must be found exactly once,
 so that a refactor cannot make a mutant silently vanish; rewrite the mutant
 for the new code instead.
@@ -14,7 +14,7 @@ C mutants mutate a copy of ``src_c/`` and run the C test programs
 mutant needs the tests' verdict, not speed; only the files a mutant changes
 are compiled again).
 Python mutants mutate a copy of the *installed* ``cmf`` package (the
-checkout has no compiled extension in CI) and run a few pytest files
+checkout has no compiled extension in CI) and run the tests named for them
 against it; a plugin checks that the tests really import the copy.
 
 Before any mutant, the same tests run on the unmutated copies and must
@@ -248,8 +248,7 @@ def run_py(copies: PyCopy, mutant: Mutant, index: int) -> Outcome:
     mutate(tree, mutant)
     status, output = copies.pytest(tree, [mutant.tests])
     shutil.rmtree(tree)
-    names = ", ".join(Path(t.split("::")[0]).stem + ("::" + t.split("::")[1] if "::" in t else "")
-                      for t in mutant.tests)
+    names = ", ".join(dict.fromkeys(Path(t.split("::")[0]).stem for t in mutant.tests))
     if status is None:
         return Outcome(mutant, "killed (timeout)", names, time.monotonic() - start)
     if status not in (0, 1):
@@ -270,6 +269,42 @@ def installed_package(python: str) -> Path:
     return Path(out.stdout.strip())
 
 
+def run_c_mutants(work: Path, mutants: list[Mutant]) -> list[Outcome]:
+    """The unmutated C tests (which must pass), then each mutant, JOBS at a time."""
+    start = time.monotonic()
+    build = CBuild(work)
+    programs = sorted({p for m in mutants for p in c_programs(build, m)})
+    ok, ran = build.test(build.src, work / "base", build.objects, programs)
+    print(f"unmutated C ({time.monotonic() - start:.0f} s): {ran}", flush=True)
+    if not ok:
+        raise Failure("the C tests fail on the unmutated code")
+    outcomes = []
+    with ThreadPoolExecutor(max_workers=JOBS) as pool:
+        for future in [pool.submit(run_c, build, m, i) for i, m in enumerate(mutants)]:
+            outcomes.append(future.result())
+            print_progress(outcomes[-1])
+    return outcomes
+
+
+def run_py_mutants(work: Path, mutants: list[Mutant], python: str, package: Path) -> list[Outcome]:
+    """The unmutated package's tests (which must pass), then each mutant in turn."""
+    start = time.monotonic()
+    copies = PyCopy(work, python, package)
+    status, output = copies.pytest(copies.copy("base"), [m.tests for m in mutants])
+    print(f"unmutated Python ({time.monotonic() - start:.0f} s, {package}): {summary(output)}", flush=True)
+    if status != 0:
+        raise Failure(f"the tests fail on the unmutated package (exit {status}):\n{output[-3000:]}")
+    outcomes = []
+    for i, m in enumerate(mutants):
+        outcomes.append(run_py(copies, m, i))
+        print_progress(outcomes[-1])
+    return outcomes
+
+
+def print_progress(o: Outcome) -> None:
+    print(f"  {o.verdict:16s} {o.mutant.name} ({o.seconds:.1f} s)", flush=True)
+
+
 def print_table(outcomes: list[Outcome]) -> None:
     rows = [("mutant", "file", "tests run", "result", "seconds")]
     rows += [(o.mutant.name, o.mutant.path, o.tests, o.verdict, f"{o.seconds:.1f}") for o in outcomes]
@@ -288,52 +323,28 @@ def main() -> int:
     mutants = [m for m in MUTANTS if not opts.only or m.name in opts.only]
     if opts.list or not mutants:
         for m in MUTANTS:
-            print(f"{m.name:40s} {m.path:40s} {', '.join(m.tests) or 'all C tests'}")
+            print(f"{m.name:55s} {m.path:35s} {', '.join(m.tests) or 'all C tests'}")
         return 0 if opts.list else 2
     start = time.monotonic()
+    c_mutants = [m for m in mutants if m.path.startswith("src_c/")]
+    py_mutants = [m for m in mutants if not m.path.startswith("src_c/")]
+    package = (opts.package or installed_package(opts.python)).resolve() if py_mutants else ROOT
+    for m in c_mutants:  # every mutant must apply before any runs
+        mutated(ROOT, m)
+    for m in py_mutants:
+        mutated(package.parent, m)
     outcomes: list[Outcome] = []
     with tempfile.TemporaryDirectory(prefix="cmf-mutants-") as tmp:
-        work = Path(tmp)
-        c_mutants = [m for m in mutants if m.path.startswith("src_c/")]
-        py_mutants = [m for m in mutants if not m.path.startswith("src_c/")]
         if c_mutants:
-            build = CBuild(work / "c")
-            for m in c_mutants:  # every mutant must apply before any runs
-                mutated(build.work, m)
-            programs = sorted({p for m in c_mutants for p in c_programs(build, m)})
-            ok, ran = build.test(build.src, work / "c" / "base", build.objects, programs)
-            print(f"unmutated C ({time.monotonic() - start:.0f} s): {ran}", flush=True)
-            if not ok:
-                raise Failure("the C tests fail on the unmutated code")
-            with ThreadPoolExecutor(max_workers=JOBS) as pool:
-                futures = [pool.submit(run_c, build, m, i) for i, m in enumerate(c_mutants)]
-                for future in futures:
-                    outcomes.append(future.result())
-                    print_progress(outcomes[-1])
+            outcomes += run_c_mutants(Path(tmp) / "c", c_mutants)
         if py_mutants:
-            package = (opts.package or installed_package(opts.python)).resolve()
-            copies = PyCopy(work / "py", opts.python, package)
-            base = copies.copy("base")
-            for m in py_mutants:
-                mutated(base, m)
-            begin = time.monotonic()
-            status, output = copies.pytest(base, [m.tests for m in py_mutants])
-            print(f"unmutated Python ({time.monotonic() - begin:.0f} s, {package}): {summary(output)}", flush=True)
-            if status != 0:
-                raise Failure(f"the tests fail on the unmutated package (exit {status}):\n{output[-3000:]}")
-            for i, m in enumerate(py_mutants):
-                outcomes.append(run_py(copies, m, i))
-                print_progress(outcomes[-1])
+            outcomes += run_py_mutants(Path(tmp) / "py", py_mutants, opts.python, package)
     print()
     print_table(outcomes)
     survived = [o.mutant.name for o in outcomes if o.verdict == "SURVIVED"]
     print(f"\n{len(outcomes) - len(survived)} of {len(outcomes)} mutants killed in "
           f"{time.monotonic() - start:.0f} s" + (f"; SURVIVED: {', '.join(survived)}" if survived else ""))
     return 1 if survived else 0
-
-
-def print_progress(o: Outcome) -> None:
-    print(f"  {o.verdict:16s} {o.mutant.name} ({o.seconds:.1f} s)", flush=True)
 
 
 if __name__ == "__main__":
