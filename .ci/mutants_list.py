@@ -112,6 +112,17 @@ MUTANTS = [
     Mutant("load without the header's size guard", "cmf/_archive.py", (
         ("    if nbytes > info.file_size:\n", "    if False:\n"),
     ), tests=("tests/test_model_files.py::test_a_header_claiming_more_than_the_file_holds_allocates_nothing",)),
+    Mutant("meta nested deeper than a model is loaded", "cmf/_persistence.py", (
+        ("_expect(_depth(meta) <= _META_MAX_DEPTH,", "_expect(True,"),
+    ), tests=("tests/test_model_files_hostile.py::test_meta_nested_deeper_than_a_model_is_refused",)),
+    Mutant("abandoned temporary files are kept", "cmf/_atomic.py", (
+        ("        _remove_if_abandoned(path)\n", ""),
+    ), tests=("tests/test_model_files_hostile.py"
+              "::test_a_save_removes_what_a_killed_save_abandoned_and_spares_one_in_progress",)),
+    # ------------------------------------------------------------ Python: training
+    Mutant("a fit that never moved is called converged", "cmf/_train/progress.py", (
+        ("    if change * (scale / rmse) >= STALL_THRESHOLD:\n", "    if True:\n"),
+    ), tests=("tests/test_stalled_fits.py",)),
     # ------------------------------------------------------------ Python: Dask
     # Killed by the case where the worker dies holding only copies: Dask
     # reports nothing, and only the fit's own polling notices (the test
