@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Mutant:
+    """One defect: its name in the table, the file, the edits (old, new) and the tests to run."""
+
     name: str
     path: str
     edits: tuple[tuple[str, str], ...]
