@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 import warnings
 
@@ -21,6 +22,7 @@ da = pytest.importorskip("dask.array", reason="cmf.dask needs dask[distributed] 
 
 import cmf  # noqa: E402
 import cmf.dask  # noqa: E402
+from cmf import _distributed  # noqa: E402
 from cmf._train import blocks as _blocks  # noqa: E402
 from cmf.datasets import make_ratings  # noqa: E402
 from cmf.exceptions import ConvergenceWarning, DivergenceError  # noqa: E402
@@ -249,6 +251,85 @@ def test_killed_worker_recovers_with_same_result(cluster, small_grid, ratings, m
     assert dist.distributed_["recoveries"] >= 1
     _assert_same(dist, local)
     client.wait_for_workers(2, timeout=30)  # the nanny restarts it for the next tests
+
+
+def _kill_worker_in_a_stratum(monkeypatch, client, holding):
+    """Make one worker SIGKILL itself as it starts a tile, in the middle of a stratum.
+
+    ``run_tile`` is replaced in that worker's process only (the client's
+    tasks name it by reference); the nanny's new process runs the original
+    code. ``holding="data"``: tiles stay where Dask built them, and the
+    first-sorted worker holding tiles dies at its first tile of epoch 2,
+    taking slabs nothing else holds, so Dask cancels what needed them.
+    ``holding="replicas"``: the tasks are placed so that every slab is
+    scattered to the other worker and the victim runs only tile (0, 1);
+    it dies at its first tile, losing nothing but copies and a tile Dask
+    can rebuild. Dask then reports nothing: the task, restricted to the
+    dead worker, waits for it forever, and only the fit's check that its
+    workers are alive notices.
+    """
+    original = cmf.dask._EpochRunner._locate_tiles
+    victims = []
+
+    def _locate_tiles(self):
+        original(self)
+        if victims:
+            return
+        if holding == "replicas":
+            keep, victim = sorted(client.nthreads())[:2]
+            self.holder = {key: victim if key == (0, 1) else keep for key in self.holder}
+            kill_at = 1
+        else:
+            victim = sorted(set(self.holder.values()))[0]
+            kill_at = sum(w == victim for w in self.holder.values()) + 1  # epoch 1 runs each tile once
+
+        def install():
+            real, calls = _distributed.run_tile, []
+
+            def run_tile(*args):
+                calls.append(None)
+                if len(calls) == kill_at:
+                    os.kill(os.getpid(), signal.SIGKILL)
+                return real(*args)
+
+            _distributed.run_tile = run_tile
+            return os.getpid()
+
+        victims.append(client.run(install, workers=[victim])[victim])
+
+    monkeypatch.setattr(cmf.dask._EpochRunner, "_locate_tiles", _locate_tiles)
+    return victims
+
+
+@pytest.mark.parametrize("holding", ["data", "replicas"])
+def test_worker_killed_inside_a_stratum_recovers_with_same_result(cluster, small_grid, ratings, monkeypatch,
+                                                                  holding):
+    client, _ = cluster
+    client.wait_for_workers(2, timeout=30)
+    local = _local(ratings)
+    victims = _kill_worker_in_a_stratum(monkeypatch, client, holding)
+    outcome = {}
+
+    def fit():
+        try:
+            outcome["model"] = _dist(client, _arrays(ratings), ratings.shape)
+        except BaseException as exc:  # noqa: BLE001 - raised again by the test below
+            outcome["error"] = exc
+
+    # A fit that does not notice the lost worker waits forever on a task
+    # that can run nowhere: bounded here (the fit, recovery included, takes
+    # about 1.5 s), so that such a fit fails the test instead of hanging.
+    thread = threading.Thread(target=fit, daemon=True)
+    thread.start()
+    thread.join(timeout=30)
+    assert not thread.is_alive(), "the fit did not notice, within 30 s, that a worker died inside a stratum"
+    assert victims and not _alive(victims[0]), "the worker was not killed"
+    if "error" in outcome:
+        raise outcome["error"]
+    dist = outcome["model"]
+    assert dist.distributed_["recoveries"] == 1
+    _assert_same(dist, local)
+    client.wait_for_workers(2, timeout=30)
 
 
 def test_killed_worker_without_recovery_stops_with_clear_error(cluster, small_grid, ratings, monkeypatch):
