@@ -368,20 +368,16 @@ def test_bad_input_raises_clear_errors(cluster, ratings):
         cmf.dask.fit(model, _arrays(ratings), client="tcp://nowhere:8786")
 
 
-MOVIELENS = "/work/shared/data/ml-100k/u.data"
-
-
-@pytest.mark.skipif(not os.path.exists(MOVIELENS), reason=f"MovieLens 100K not found at {MOVIELENS}")
-def test_movielens_file_read_by_workers(cluster, monkeypatch):
+def test_movielens_file_read_by_workers(cluster, monkeypatch, movielens_path):
     """u.data (user, item, rating, timestamp; tabs) read on the workers: same fit as loaded locally."""
     client, _ = cluster
     monkeypatch.setattr(_blocks, "MAX_TILES", N_TILES)  # the local fit's tiles: those of n_tiles=N_TILES
-    table = np.loadtxt(MOVIELENS, usecols=(0, 1, 2))
+    table = np.loadtxt(movielens_path, usecols=(0, 1, 2))
     rows, cols, values = table[:, 0].astype(np.int32), table[:, 1].astype(np.int32), table[:, 2]
     params = dict(n_factors=16, max_epochs=3, tol=0.0, random_state=5, n_threads=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        dist = cmf.dask.fit(cmf.MatrixFactorization(**params), [MOVIELENS], client=client, n_tiles=N_TILES)
+        dist = cmf.dask.fit(cmf.MatrixFactorization(**params), [movielens_path], client=client, n_tiles=N_TILES)
         local = cmf.MatrixFactorization(**params).fit_triplets(rows, cols, values)
     _assert_same(dist, local)
     assert dist.distributed_["n_tiles"] == N_TILES
