@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
+import traceback
 import warnings
 
 import numpy as np
@@ -322,7 +324,9 @@ def test_worker_killed_inside_a_stratum_recovers_with_same_result(cluster, small
     thread = threading.Thread(target=fit, daemon=True)
     thread.start()
     thread.join(timeout=30)
-    assert not thread.is_alive(), "the fit did not notice, within 30 s, that a worker died inside a stratum"
+    if thread.is_alive():
+        stack = "".join(traceback.format_stack(sys._current_frames()[thread.ident]))
+        pytest.fail(f"the fit did not notice, within 30 s, that a worker died inside a stratum; it waits in:\n{stack}")
     assert victims and not _alive(victims[0]), "the worker was not killed"
     if "error" in outcome:
         raise outcome["error"]
