@@ -255,14 +255,16 @@ def test_killed_worker_recovers_with_same_result(cluster, small_grid, ratings, m
     client.wait_for_workers(2, timeout=30)  # the nanny restarts it for the next tests
 
 
-def _kill_worker_in_a_stratum(monkeypatch, client, holding):
+def _kill_worker_in_a_stratum(monkeypatch, client, holding, flag):
     """Make one worker SIGKILL itself as it starts a tile, in the middle of a stratum.
 
     ``run_tile`` is replaced in that worker's process only (the client's
     tasks name it by reference); the nanny's new process runs the original
     code. ``holding="data"``: tiles stay where Dask built them, and the
     first-sorted worker holding tiles dies at its first tile of epoch 2,
-    taking slabs nothing else holds, so Dask cancels what needed them.
+    taking slabs nothing else holds, so Dask cancels what needed them; it
+    waits for the file ``flag``, written once the client has gathered epoch
+    1, so that it does not die while the client gathers results it holds.
     ``holding="replicas"``: the tasks are placed so that every slab is
     scattered to the other worker and the victim runs only tile (0, 1);
     it dies at its first tile, losing nothing but copies and a tile Dask
@@ -270,8 +272,14 @@ def _kill_worker_in_a_stratum(monkeypatch, client, holding):
     dead worker, waits for it forever, and only the fit's check that its
     workers are alive notices.
     """
-    original = cmf.dask._EpochRunner._locate_tiles
+    original, collect = cmf.dask._EpochRunner._locate_tiles, cmf.dask._EpochRunner._collect
     victims = []
+
+    def _collect(self, epoch):
+        sse = collect(self, epoch)
+        if epoch == 1:
+            flag.touch()
+        return sse
 
     def _locate_tiles(self):
         original(self)
@@ -280,10 +288,11 @@ def _kill_worker_in_a_stratum(monkeypatch, client, holding):
         if holding == "replicas":
             keep, victim = sorted(client.nthreads())[:2]
             self.holder = {key: victim if key == (0, 1) else keep for key in self.holder}
-            kill_at = 1
+            kill_at, wait_for = 1, None
         else:
             victim = sorted(set(self.holder.values()))[0]
             kill_at = sum(w == victim for w in self.holder.values()) + 1  # epoch 1 runs each tile once
+            wait_for = str(flag)
 
         def install():
             real, calls = _distributed.run_tile, []
@@ -291,6 +300,9 @@ def _kill_worker_in_a_stratum(monkeypatch, client, holding):
             def run_tile(*args):
                 calls.append(None)
                 if len(calls) == kill_at:
+                    deadline = time.monotonic() + 30
+                    while wait_for and not os.path.exists(wait_for) and time.monotonic() < deadline:
+                        time.sleep(0.01)
                     os.kill(os.getpid(), signal.SIGKILL)
                 return real(*args)
 
@@ -300,16 +312,17 @@ def _kill_worker_in_a_stratum(monkeypatch, client, holding):
         victims.append(client.run(install, workers=[victim])[victim])
 
     monkeypatch.setattr(cmf.dask._EpochRunner, "_locate_tiles", _locate_tiles)
+    monkeypatch.setattr(cmf.dask._EpochRunner, "_collect", _collect)
     return victims
 
 
 @pytest.mark.parametrize("holding", ["data", "replicas"])
 def test_worker_killed_inside_a_stratum_recovers_with_same_result(cluster, small_grid, ratings, monkeypatch,
-                                                                  holding):
+                                                                  holding, tmp_path):
     client, _ = cluster
     client.wait_for_workers(2, timeout=30)
     local = _local(ratings)
-    victims = _kill_worker_in_a_stratum(monkeypatch, client, holding)
+    victims = _kill_worker_in_a_stratum(monkeypatch, client, holding, tmp_path / "epoch-1-gathered")
     outcome = {}
 
     def fit():
