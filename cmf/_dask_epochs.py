@@ -32,6 +32,8 @@ from cmf._train.stats import DataStats, scale_from_square_sum
 # Seconds between checks that the workers a stratum runs on are alive, and
 # for a Ctrl-C (so an interrupt is taken within about this long).
 _POLL_SECONDS = 0.25
+# Seconds one attempt to place the rating tiles may wait for Dask.
+_LOCATE_SECONDS = 30.0
 
 
 class WorkerLostError(RuntimeError):
@@ -172,7 +174,21 @@ class _EpochRunner:
 
     # -- placement -------------------------------------------------------
     def _locate_tiles(self) -> None:
-        distributed.wait(list(self.tiles.values()))
+        futures = list(self.tiles.values())
+        # Bounded: after a lost worker Dask rebuilds its tiles elsewhere,
+        # and a rebuild that never ends must become an error, not a hang
+        # (the recovery then retries until its own deadline).
+        deadline = time.monotonic() + _LOCATE_SECONDS
+        while True:
+            try:
+                distributed.wait(futures, timeout=_POLL_SECONDS)
+                break
+            except (TimeoutError, distributed.TimeoutError):
+                pass
+            if self.interrupt is not None:
+                self.interrupt.check()
+            if time.monotonic() > deadline or any(f.status in ("cancelled", "lost", "error") for f in futures):
+                raise _Lost("the rating tiles are not all in memory")
         who = self.client.who_has(list(self.tiles.values()))
         self.holder = {}
         for key, future in self.tiles.items():
