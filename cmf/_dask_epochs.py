@@ -29,11 +29,9 @@ from cmf._train.interrupt import DeferredInterrupt
 from cmf._train.state import FactorState
 from cmf._train.stats import DataStats, scale_from_square_sum
 
-# Seconds between checks that the workers a stratum runs on are alive, and
-# for a Ctrl-C (so an interrupt is taken within about this long).
-_POLL_SECONDS = 0.25
-# Seconds one attempt to place the rating tiles may wait for Dask.
-_LOCATE_SECONDS = 30.0
+# Seconds between checks for lost workers and Ctrl-C while waiting for Dask,
+# and the most one attempt to place the rating tiles waits.
+_POLL_SECONDS, _LOCATE_SECONDS = 0.25, 30.0
 
 
 class WorkerLostError(RuntimeError):
@@ -86,10 +84,8 @@ class _ClusterData:
                interrupt: DeferredInterrupt) -> "_EpochRunner":
         """The runner of the epochs on the cluster; the block seed is drawn here, after the initial factors.
 
-        Ctrl-C is taken while the client waits for the strata (every
-        ``_POLL_SECONDS``): the epoch is then dropped, and ``state``, which
-        changes only once an epoch's slabs are all in hand, keeps the last
-        completed epoch.
+        Ctrl-C is taken while the client waits for the strata; ``state``
+        keeps the last completed epoch (it changes only once all is in hand).
         """
         self.runner = _EpochRunner(self.client, self.tiles, self.layout, config, state, adagrad,
                                    seed=draw_block_seed(rng), max_recoveries=self.max_recoveries,
@@ -174,21 +170,9 @@ class _EpochRunner:
 
     # -- placement -------------------------------------------------------
     def _locate_tiles(self) -> None:
-        futures = list(self.tiles.values())
-        # Bounded: after a lost worker Dask rebuilds its tiles elsewhere,
-        # and a rebuild that never ends must become an error, not a hang
-        # (the recovery then retries until its own deadline).
-        deadline = time.monotonic() + _LOCATE_SECONDS
-        while True:
-            try:
-                distributed.wait(futures, timeout=_POLL_SECONDS)
-                break
-            except (TimeoutError, distributed.TimeoutError):
-                pass
-            if self.interrupt is not None:
-                self.interrupt.check()
-            if time.monotonic() > deadline or any(f.status in ("cancelled", "lost", "error") for f in futures):
-                raise _Lost("the rating tiles are not all in memory")
+        # Bounded: a rebuild of lost tiles that never ends is an error (the
+        # recovery retries until its own deadline), not a hang.
+        self._wait(list(self.tiles.values()), set(), deadline=time.monotonic() + _LOCATE_SECONDS)
         who = self.client.who_has(list(self.tiles.values()))
         self.holder = {}
         for key, future in self.tiles.items():
@@ -317,8 +301,8 @@ class _EpochRunner:
         """Forget the submitted epochs; Dask releases their tasks."""
         self.pending.clear()
 
-    def _wait(self, futures: list[Any], used: set[str]) -> None:
-        """Wait for ``futures``; raise _Lost as soon as a worker they need is gone."""
+    def _wait(self, futures: list[Any], used: set[str], deadline: float | None = None) -> None:
+        """Wait for ``futures``; raise _Lost as soon as a worker they need is gone, or at ``deadline``."""
         while True:
             try:
                 distributed.wait(futures, timeout=_POLL_SECONDS)
@@ -335,6 +319,8 @@ class _EpochRunner:
             missing = used - set(_live_workers(self.client))
             if missing:
                 raise _Lost(f"worker(s) {sorted(missing)} left the cluster")
+            if deadline is not None and time.monotonic() > deadline:
+                raise _Lost("Dask did not finish the tasks in time")
 
     def _recover(self, lost: _Lost) -> None:
         """Re-place the tiles (Dask rebuilds lost ones) and re-send the checkpoint."""
