@@ -29,9 +29,9 @@ from cmf._train.interrupt import DeferredInterrupt
 from cmf._train.state import FactorState
 from cmf._train.stats import DataStats, scale_from_square_sum
 
-# Seconds between checks that the workers a stratum runs on are alive, and
-# for a Ctrl-C (so an interrupt is taken within about this long).
-_POLL_SECONDS = 0.25
+# Seconds between checks for lost workers and Ctrl-C while waiting for Dask,
+# and the most one attempt to place the rating tiles waits.
+_POLL_SECONDS, _LOCATE_SECONDS = 0.25, 30.0
 
 
 class WorkerLostError(RuntimeError):
@@ -84,10 +84,8 @@ class _ClusterData:
                interrupt: DeferredInterrupt) -> "_EpochRunner":
         """The runner of the epochs on the cluster; the block seed is drawn here, after the initial factors.
 
-        Ctrl-C is taken while the client waits for the strata (every
-        ``_POLL_SECONDS``): the epoch is then dropped, and ``state``, which
-        changes only once an epoch's slabs are all in hand, keeps the last
-        completed epoch.
+        Ctrl-C is taken while the client waits for the strata; ``state``
+        keeps the last completed epoch (it changes only once all is in hand).
         """
         self.runner = _EpochRunner(self.client, self.tiles, self.layout, config, state, adagrad,
                                    seed=draw_block_seed(rng), max_recoveries=self.max_recoveries,
@@ -172,7 +170,9 @@ class _EpochRunner:
 
     # -- placement -------------------------------------------------------
     def _locate_tiles(self) -> None:
-        distributed.wait(list(self.tiles.values()))
+        # Bounded: a rebuild of lost tiles that never ends is an error (the
+        # recovery retries until its own deadline), not a hang.
+        self._wait(list(self.tiles.values()), set(), deadline=time.monotonic() + _LOCATE_SECONDS)
         who = self.client.who_has(list(self.tiles.values()))
         self.holder = {}
         for key, future in self.tiles.items():
@@ -301,8 +301,8 @@ class _EpochRunner:
         """Forget the submitted epochs; Dask releases their tasks."""
         self.pending.clear()
 
-    def _wait(self, futures: list[Any], used: set[str]) -> None:
-        """Wait for ``futures``; raise _Lost as soon as a worker they need is gone."""
+    def _wait(self, futures: list[Any], used: set[str], deadline: float | None = None) -> None:
+        """Wait for ``futures``; raise _Lost as soon as a worker they need is gone, or at ``deadline``."""
         while True:
             try:
                 distributed.wait(futures, timeout=_POLL_SECONDS)
@@ -319,6 +319,8 @@ class _EpochRunner:
             missing = used - set(_live_workers(self.client))
             if missing:
                 raise _Lost(f"worker(s) {sorted(missing)} left the cluster")
+            if deadline is not None and time.monotonic() > deadline:
+                raise _Lost("Dask did not finish the tasks in time")
 
     def _recover(self, lost: _Lost) -> None:
         """Re-place the tiles (Dask rebuilds lost ones) and re-send the checkpoint."""

@@ -171,3 +171,24 @@ def _read_through_fifo(tmp_path, text: str, read):
 def read_through_fifo():
     """The named-pipe reader above (POSIX only: the tests using it skip without ``os.mkfifo``)."""
     return _read_through_fifo
+
+
+def movielens_candidates() -> list[str]:
+    """Where MovieLens 100K's u.data is looked for, in order: $CMF_ML100K if set, else
+    ``shared/data/ml-100k/u.data`` in the directory holding the repository, or one level up."""
+    if os.environ.get("CMF_ML100K"):
+        return [os.environ["CMF_ML100K"]]
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return [os.path.normpath(os.path.join(root, *[".."] * up, "shared", "data", "ml-100k", "u.data")) for up in (1, 2)]
+
+
+@pytest.fixture(scope="session")
+def movielens_path() -> str:
+    """The path of MovieLens 100K's u.data; the test is skipped, saying where it looked, when it is absent."""
+    candidates = movielens_candidates()
+    found = next((path for path in candidates if os.path.isfile(path)), None)
+    if found is None:
+        where = " or ".join(candidates)
+        hint = "" if os.environ.get("CMF_ML100K") else "; set CMF_ML100K to the path of u.data"
+        pytest.skip(f"MovieLens 100K not found at {where}{hint}")
+    return found

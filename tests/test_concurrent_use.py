@@ -230,6 +230,72 @@ def test_recommend_and_similar_items_use_one_snapshot(data):
     assert not errors, errors[0]
 
 
+class _Refitted(cmf.MatrixFactorization):
+    """An estimator refitted, as if by another thread, right after every read of its fitted value.
+
+    Each read (``_snapshot``, which every reader calls, or the attribute
+    ``_fitted``) returns the current value and then publishes the other of
+    two fits, deterministically: a method that takes its snapshot once
+    answers from the fit current when it was called, one that reads the
+    fitted value twice answers partly from each fit.
+    """
+
+    def _flip(self) -> None:
+        state = self.__dict__
+        state["_fitted"], state["_other"] = state["_other"], state["_fitted"]
+
+    def _snapshot(self):
+        value = super()._snapshot()
+        self._flip()
+        return value
+
+    @property
+    def _fitted(self):
+        value = self.__dict__["_fitted"]
+        self._flip()
+        return value
+
+    @_fitted.setter
+    def _fitted(self, value) -> None:
+        self.__dict__["_fitted"] = value
+
+
+READERS = {
+    "predict": lambda m, X: m.predict(np.repeat(np.arange(N_ROWS), N_COLS), np.tile(np.arange(N_COLS), N_ROWS)),
+    "predict unclipped": lambda m, X: m.predict(np.arange(N_ROWS), np.arange(N_ROWS) % N_COLS, clip=False),
+    "predict one pair": lambda m, X: m.predict(3, 5),
+    "reconstruct": lambda m, X: m.reconstruct(),
+    "reconstruct clipped": lambda m, X: m.reconstruct(clip=True),
+    "complete": lambda m, X: m.complete(X),
+    "recommend": lambda m, X: m.recommend(np.arange(N_ROWS), n=4),
+    "recommend one user": lambda m, X: m.recommend(7, n=4),
+    "similar_items": lambda m, X: m.similar_items(np.arange(10), n=3),
+    "similar_users": lambda m, X: m.similar_users(np.arange(10), n=3),
+}
+
+
+@pytest.mark.parametrize("reader", list(READERS))
+def test_every_reader_answers_from_the_one_fit_current_when_called(data, reader):
+    # Two fits that differ in parameters, rating scale and seen items. The
+    # shared estimator holds fit a and switches to the other fit right after
+    # each read of its fitted value: the answer must be fit a's, to the bit.
+    rng = np.random.default_rng(3)
+    X_b = data.copy()
+    X_b[rng.random(data.shape) < 0.3] = np.nan
+    X_b = np.clip(X_b, -3.0, 3.0)  # a narrower rating scale than a's
+    a, b = fit(data, seed=1), fit(X_b, seed=2, learning_rate=0.03)
+    assert a.rating_scale_ != b.rating_scale_
+    read = READERS[reader]
+    want, other = read(a, data), read(b, data)
+    as_tuple = (lambda v: v if isinstance(v, tuple) else (v,))
+    assert not all(np.array_equal(x, y) for x, y in zip(as_tuple(want), as_tuple(other))), "the fits answer alike"
+    shared = _Refitted(**a.get_params())
+    shared.__dict__.update(_fitted=a._fitted, _other=b._fitted)
+    got = read(shared, data)
+    for g, w in zip(as_tuple(got), as_tuple(want), strict=True):
+        np.testing.assert_array_equal(g, w, err_msg=f"{reader} answered partly from a fit published during the call")
+
+
 def test_concurrent_recommends_build_the_seen_items_once_safely(data):
     # The seen items are indexed lazily on first use; racing first uses
     # must all get them (never "does not know its training ratings").

@@ -9,17 +9,6 @@ from cmf.datasets import RatingData, make_ratings
 from cmf.io import ParseError, RatingDataset, as_dataset, from_dataframe, guess_format, load_pairs, load_ratings
 
 
-def _movielens_path():
-    """MovieLens 100K: $CMF_ML100K, else ../shared/data/ml-100k/u.data next to the repository (or one level up)."""
-    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-    candidates = [os.environ.get("CMF_ML100K", "")] + [
-        os.path.join(root, *[".."] * up, "shared", "data", "ml-100k", "u.data") for up in (1, 2)
-    ]
-    return next((os.path.normpath(c) for c in candidates if c and os.path.exists(c)), os.path.normpath(candidates[1]))
-
-
-ML100K = _movielens_path()
-
 TRIPLES = [("10", "100", "4"), ("20", "100", "3"), ("10", "300", "5"), ("30", "200", "1.5")]
 
 
@@ -209,11 +198,10 @@ def test_load_pairs(tmp_path):
         load_pairs(write(tmp_path, "none.txt", "\n"))
 
 
-@pytest.mark.skipif(not os.path.exists(ML100K), reason=f"MovieLens 100K not found at {ML100K}")
-def test_movielens_100k():
-    data = load_ratings(ML100K)
+def test_movielens_100k(movielens_path):
+    data = load_ratings(movielens_path)
     assert len(data) == 100_000 and data.shape == (943, 1682)
-    raw = np.loadtxt(ML100K, dtype=np.int64, max_rows=5)
+    raw = np.loadtxt(movielens_path, dtype=np.int64, max_rows=5)
     np.testing.assert_array_equal(data.user_labels.labels[data.rows[:5]], raw[:, 0])
     np.testing.assert_array_equal(data.item_labels.labels[data.cols[:5]], raw[:, 1])
     np.testing.assert_array_equal(data.values[:5], raw[:, 2])

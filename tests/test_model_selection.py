@@ -1,7 +1,6 @@
 """Splits, cross-validation, grid/random search and tune."""
 
 import dataclasses
-import os
 import warnings
 
 import numpy as np
@@ -16,17 +15,6 @@ from cmf.model_selection import (
     GridSearch, KFold, RandomSearch, cross_validate, evaluate, train_test_split, tune,
 )
 
-
-def _movielens_path():
-    """MovieLens 100K: $CMF_ML100K, else ../shared/data/ml-100k/u.data next to the repository (or one level up)."""
-    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-    candidates = [os.environ.get("CMF_ML100K", "")] + [
-        os.path.join(root, *[".."] * up, "shared", "data", "ml-100k", "u.data") for up in (1, 2)
-    ]
-    return next((os.path.normpath(c) for c in candidates if c and os.path.exists(c)), os.path.normpath(candidates[1]))
-
-
-ML100K = _movielens_path()
 
 
 @pytest.fixture(scope="module")
@@ -216,11 +204,10 @@ def test_tune_errors(data):
         tune(data, budget=2, space={"learning_rate": [-1.0]}, max_epochs=5, min_epochs=2)
 
 
-@pytest.mark.skipif(not os.path.exists(ML100K), reason=f"MovieLens 100K not found at {ML100K}")
-def test_movielens_surprise_defaults_reach_the_benchmark_accuracy():
+def test_movielens_surprise_defaults_reach_the_benchmark_accuracy(movielens_path):
     from cmf.io import load_ratings
 
-    train, test = train_test_split(load_ratings(ML100K), 0.2, random_state=0)
+    train, test = train_test_split(load_ratings(movielens_path), 0.2, random_state=0)
     scores = []
     for seed in range(3):
         model = MatrixFactorization(n_factors=100, max_epochs=20, learning_rate=0.005, regularization=0.02,

@@ -84,17 +84,21 @@ def observed_rmse(model: cmf.MatrixFactorization, truth: np.ndarray, unknown: li
     return float(np.sqrt(np.mean(err**2)))
 
 
-def test_seed_index_formula_misplaces_cells():
+def test_seed_index_formula_misplaces_cells(seed_matrix):
     # The seed's j = index % n_rows sends flat index 7 of a 4x5 matrix to
-    # column 3 instead of 2, and can never reach column 4.
+    # column 7 % 4 = 3 instead of 7 % 5 = 2, and flat index 4 to (0, 4 % 4)
+    # = (0, 0), the cell of flat index 0, instead of (0, 4): by hand, row
+    # i = k // 5 and column j = k % 5. cmf, given the matrix with flat cells
+    # 4, 7 and 19 unknown (numpy's row-major .flat), leaves out (0, 4),
+    # (1, 2) and (3, 4), and flat_to_cell (used below) agrees.
     shape = (4, 5)
-    assert flat_to_cell(7, shape) == (1, 2)
-    assert seed_flat_to_cell(7, shape) == (1, 3)
-    assert all(seed_flat_to_cell(k, shape)[1] < 4 for k in range(20))
-    assert {flat_to_cell(k, shape) for k in range(20)} == {(i, j) for i in range(4) for j in range(5)}
-    assert [flat_to_cell(k, shape) for k in range(20)] == [
-        tuple(int(v) for v in np.unravel_index(k, shape)) for k in range(20)
-    ]
+    assert [flat_to_cell(k, shape) for k in (0, 4, 7, 19)] == [(0, 0), (0, 4), (1, 2), (3, 4)]
+    assert [seed_flat_to_cell(k, shape) for k in (0, 4, 7, 19)] == [(0, 0), (0, 0), (1, 3), (3, 3)]
+    X = seed_matrix.copy()
+    X.flat[[4, 7, 19]] = np.nan
+    data = to_triplets(X, dtype=np.float64)
+    left_out = {(i, j) for i in range(4) for j in range(5)} - set(zip(data.rows.tolist(), data.cols.tolist()))
+    assert left_out == {(0, 4), (1, 2), (3, 4)}
 
 
 @pytest.mark.parametrize("form", ["nan", "sentinel", "mask", "predicate"])
@@ -222,17 +226,26 @@ def one_update(P, Q, b, c, mu, u, i, r, lr, reg, reg_b, biased=True):
 
 def test_bias_update_changes_only_b_u_and_c_i():
     # Seed bug: ``f1b -= alpha * (...)`` updated the WHOLE bias vector.
+    # By hand, for the entry (u, i) = (1, 3) with p = (0.5, 1), q = (2, -0.5),
+    # b_u = 0.25, c_i = -0.5, mu = 2.5, r = 4, lr = 0.1, reg = 0.05,
+    # reg_b = 0.02: p.q = 1 - 0.5 = 0.5, prediction 2.5 + 0.25 - 0.5 + 0.5 =
+    # 2.75, e = 1.25;
+    # b_u' = 0.25 + 0.1 (1.25 - 0.02 * 0.25) = 0.25 + 0.1245 = 0.3745,
+    # c_i' = -0.5 + 0.1 (1.25 + 0.02 * 0.5) = -0.5 + 0.126 = -0.374,
+    # p' = p + 0.1 (1.25 q - 0.05 p) = p + 0.1 (2.475, -0.675) = (0.7475, 0.9325),
+    # q' = q + 0.1 (1.25 p - 0.05 q) = q + 0.1 (0.525, 1.275) = (2.0525, -0.3725).
     rng = np.random.default_rng(3)
     P, Q = rng.standard_normal((4, 2)), rng.standard_normal((5, 2))
     b, c = rng.standard_normal(4), rng.standard_normal(5)
-    mu, u, i, r, lr, reg, reg_b = 2.6, 1, 3, 4.0, 0.1, 0.05, 0.02
+    u, i = 1, 3
+    P[u], Q[i], b[u], c[i] = (0.5, 1.0), (2.0, -0.5), 0.25, -0.5
     P0, Q0, b0, c0 = P.copy(), Q.copy(), b.copy(), c.copy()
-    one_update(P, Q, b, c, mu, u, i, r, lr, reg, reg_b)
+    one_update(P, Q, b, c, 2.5, u, i, 4.0, 0.1, 0.05, 0.02)
 
-    e = r - (mu + b0[u] + c0[i] + P0[u] @ Q0[i])
-    assert b[u] == pytest.approx(b0[u] + lr * (e - reg_b * b0[u]), rel=1e-14)
-    assert c[i] == pytest.approx(c0[i] + lr * (e - reg_b * c0[i]), rel=1e-14)
-    assert b[u] != b0[u] and c[i] != c0[i]
+    assert b[u] == pytest.approx(0.3745, rel=1e-14)
+    assert c[i] == pytest.approx(-0.374, rel=1e-14)
+    np.testing.assert_allclose(P[u], [0.7475, 0.9325], rtol=1e-14)
+    np.testing.assert_allclose(Q[i], [2.0525, -0.3725], rtol=1e-14)
     others_b, others_c = np.arange(4) != u, np.arange(5) != i
     np.testing.assert_array_equal(b[others_b], b0[others_b])
     np.testing.assert_array_equal(c[others_c], c0[others_c])
@@ -243,21 +256,21 @@ def test_bias_update_changes_only_b_u_and_c_i():
 def test_regularisation_shrinks_factors_when_error_is_zero():
     # Seed bug: the penalty entered with the wrong sign, so with e = 0 the
     # factors GREW by (1 + lr*reg). Dyadic values make e exactly 0:
-    # mu + b + c + p.q = 0.25 + 0.5 - 0.25 + (1*0.5 + 0.5*2) = 2.0.
+    # mu + b + c + p.q = 0.25 + 0.5 - 0.25 + (1*0.5 + 0.5*2) = 2.0. Only the
+    # penalty acts, by hand: factors times 1 - lr*reg = 1 - 0.1*0.2 = 0.98,
+    # p = (1, 0.5) -> (0.98, 0.49), q = (0.5, 2) -> (0.49, 1.96); biases
+    # times 1 - lr*reg_b = 1 - 0.1*0.3 = 0.97, b = 0.5 -> 0.485,
+    # c = -0.25 -> -0.2425. The seed's sign would give p = (1.02, 0.51).
     P = np.array([[9.0, 9.0], [1.0, 0.5]])
     Q = np.array([[0.5, 2.0], [7.0, 7.0]])
     b, c = np.array([3.0, 0.5]), np.array([-0.25, 1.0])
     mu, lr, reg, reg_b = 0.25, 0.1, 0.2, 0.3
-    p0, q0, b0, c0 = P[1].copy(), Q[0].copy(), b[1], c[0]
     sse = one_update(P, Q, b, c, mu, 1, 0, 2.0, lr, reg, reg_b)
     assert sse == 0.0
-    np.testing.assert_allclose(P[1], (1 - lr * reg) * p0, rtol=1e-15)
-    np.testing.assert_allclose(Q[0], (1 - lr * reg) * q0, rtol=1e-15)
-    assert b[1] == pytest.approx((1 - lr * reg_b) * b0, rel=1e-15)
-    assert c[0] == pytest.approx((1 - lr * reg_b) * c0, rel=1e-15)
-    assert np.linalg.norm(P[1]) < np.linalg.norm(p0)
-    # What the seed's sign would give, for the record: growth.
-    assert np.linalg.norm((1 + lr * reg) * p0) > np.linalg.norm(p0)
+    np.testing.assert_allclose(P[1], [0.98, 0.49], rtol=1e-15)
+    np.testing.assert_allclose(Q[0], [0.49, 1.96], rtol=1e-15)
+    assert b[1] == pytest.approx(0.485, rel=1e-15)
+    assert c[0] == pytest.approx(-0.2425, rel=1e-15)
 
 
 @pytest.mark.parametrize("biased", [True, False])
@@ -265,7 +278,8 @@ def test_regularisation_sign_positive_penalty_shrinks_norm_over_an_epoch(biased)
     # A whole epoch with zero error: entries on the diagonal touch distinct
     # rows and columns, and each value equals the current prediction
     # (dyadic numbers, so every sum is exact). Only the penalty acts, and it
-    # must shrink every factor row by (1 - lr*reg), never grow it.
+    # must shrink every factor row by 1 - lr*reg = 1 - 0.05*0.4 = 0.98 (by
+    # hand), never grow it.
     rng = np.random.default_rng(11)
     n, k = 6, 3
     P = rng.integers(-4, 5, (n, k)) / 4.0
@@ -281,10 +295,8 @@ def test_regularisation_sign_positive_penalty_shrinks_norm_over_an_epoch(biased)
         _kernels.Params(learning_rate=lr, regularization=reg, bias_regularization=0.1, update_biases=biased),
         _kernels.Entries(idx, idx, values))
     assert sse == 0.0
-    np.testing.assert_allclose(P, (1 - lr * reg) * P0, rtol=1e-15)
-    np.testing.assert_allclose(Q, (1 - lr * reg) * Q0, rtol=1e-15)
-    assert np.linalg.norm(P) < np.linalg.norm(P0)
-    assert np.linalg.norm(Q) < np.linalg.norm(Q0)
+    np.testing.assert_allclose(P, 0.98 * P0, rtol=1e-15)
+    np.testing.assert_allclose(Q, 0.98 * Q0, rtol=1e-15)
 
 
 def test_item_update_uses_old_user_vector():
@@ -303,20 +315,25 @@ def test_item_update_uses_old_user_vector():
 
 
 def test_item_update_uses_old_user_vector_with_penalty_and_biases():
-    # The same with every term active, against the formulas written out.
+    # The same with every term active, by hand: p = (0.5, -1, 2),
+    # q = (1.5, 0.25, -0.5), b = 0.2, c = -0.1, mu = 3, r = 4.5, lr = 0.07,
+    # reg = 0.11, reg_b = 0.05. p.q = 0.75 - 0.25 - 1 = -0.5, prediction
+    # 3 + 0.2 - 0.1 - 0.5 = 2.6, e = 1.9.
+    # p' = p + 0.07 (1.9 q - 0.11 p) = p + 0.07 (2.795, 0.585, -1.17)
+    #    = (0.69565, -0.95905, 1.9181);
+    # q' = q + 0.07 (1.9 p - 0.11 q) = q + 0.07 (0.785, -1.9275, 3.855)
+    #    = (1.55495, 0.115075, -0.23015);
+    # the seed's q' = q + 0.07 (1.9 p' - 0.11 q) = q + 0.07 (1.156735, -1.849695, 3.69939)
+    #    = (1.58097145, 0.12052135, -0.2410427);
+    # b' = 0.2 + 0.07 (1.9 - 0.05 * 0.2) = 0.3323, c' = -0.1 + 0.07 (1.9 + 0.05 * 0.1) = 0.03335.
     P = np.array([[0.5, -1.0, 2.0]])
     Q = np.array([[1.5, 0.25, -0.5]])
     b, c = np.array([0.2]), np.array([-0.1])
-    mu, r, lr, reg, reg_b = 3.0, 4.5, 0.07, 0.11, 0.05
-    p, q = P[0].copy(), Q[0].copy()
-    e = r - (mu + b[0] + c[0] + p @ q)
-    one_update(P, Q, b, c, mu, 0, 0, r, lr, reg, reg_b)
-    p_new = p + lr * (e * q - reg * p)
-    q_right = q + lr * (e * p - reg * q)
-    q_buggy = q + lr * (e * p_new - reg * q)
-    np.testing.assert_allclose(P[0], p_new, rtol=1e-14)
-    np.testing.assert_allclose(Q[0], q_right, rtol=1e-14)
-    assert not np.allclose(Q[0], q_buggy, rtol=1e-6, atol=0)
+    one_update(P, Q, b, c, 3.0, 0, 0, 4.5, 0.07, 0.11, 0.05)
+    np.testing.assert_allclose(P[0], [0.69565, -0.95905, 1.9181], rtol=1e-14)
+    np.testing.assert_allclose(Q[0], [1.55495, 0.115075, -0.23015], rtol=1e-14)
+    assert not np.allclose(Q[0], [1.58097145, 0.12052135, -0.2410427], rtol=1e-6, atol=0)
+    np.testing.assert_allclose([b[0], c[0]], [0.3323, 0.03335], rtol=1e-14)
 
 
 def _fit(X, **kwargs):
