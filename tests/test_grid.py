@@ -14,7 +14,7 @@ from cmf._train import blocks as _blocks
 from cmf._train.config import training_config
 from cmf._train.epochs import training_grid
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+IMPORTED = os.path.dirname(os.path.dirname(os.path.abspath(cmf.__file__)))
 
 # A fit in a fresh interpreter whose os.cpu_count() and reported L2 size are
 # set before cmf is imported (a module may read them at import); it prints
@@ -38,18 +38,21 @@ MACHINE_FIT = textwrap.dedent("""
 """)
 
 
-def fit_on_machine(n_cpus: int, l2_bytes: int, blocking: str = "auto") -> str:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p)}
+def fit_on_machine(n_cpus: int, l2_bytes: int, cwd: str, blocking: str = "auto") -> str:
+    # The cmf these tests import (installed, or an in-place build), from a
+    # directory where no source tree shadows it.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (IMPORTED, os.environ.get("PYTHONPATH")) if p)}
     done = subprocess.run([sys.executable, "-c", MACHINE_FIT, str(n_cpus), str(l2_bytes), blocking],
-                          capture_output=True, text=True, env=env, timeout=300)
+                          capture_output=True, text=True, env=env, timeout=300, cwd=cwd)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
 
-def test_a_seed_gives_the_same_bits_whatever_the_cpu_count_and_cache_size():
+def test_a_seed_gives_the_same_bits_whatever_the_cpu_count_and_cache_size(tmp_path):
     # Before: the tile limit came from os.cpu_count() and the block side
     # from the L2 size, so 2, 4 and 8 CPUs (or another L2) gave other bits.
-    results = {fit_on_machine(n, l2) for n, l2 in ((2, 1 << 20), (4, 512 << 10), (8, 2 << 20), (64, 32 << 20))}
+    machines = ((2, 1 << 20), (4, 512 << 10), (8, 2 << 20), (64, 32 << 20))
+    results = {fit_on_machine(n, l2, str(tmp_path)) for n, l2 in machines}
     assert len(results) == 1
 
 
