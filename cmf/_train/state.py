@@ -112,6 +112,38 @@ def initial_state(
     return initial_factors(stats, config, rng)
 
 
+# Values drawn per call by standard_normal_rows: a few milliseconds each.
+DRAW_CHUNK = 1 << 20
+
+
+def standard_normal_rows(rng: np.random.Generator, n_rows: int, k: int, dtype: np.dtype) -> np.ndarray:
+    """An aligned ``(n_rows, k)`` array of standard normal draws, drawn a chunk of rows at a time.
+
+    The same values, and the same generator state afterwards, as one
+    ``rng.standard_normal((n_rows, k), dtype=dtype)``: NumPy draws them in
+    order either way. In chunks, Ctrl-C during the draws of a large model
+    (2 billion values at 1M rows and k = 2048) is raised within milliseconds
+    instead of after them all.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    n_rows, k : int
+        Shape.
+    dtype : numpy.dtype
+        float32 or float64.
+
+    Returns
+    -------
+    ndarray
+    """
+    out = aligned_empty((n_rows, k), dtype)
+    step = max(1, DRAW_CHUNK // max(k, 1))
+    for start in range(0, n_rows, step):
+        rng.standard_normal(dtype=dtype, out=out[start:start + step])
+    return out
+
+
 def initial_factors(stats: DataStats, config: TrainingConfig, rng: np.random.Generator) -> FactorState:
     """:func:`initial_state` from the statistics of the data, however they were computed.
 
@@ -122,10 +154,9 @@ def initial_factors(stats: DataStats, config: TrainingConfig, rng: np.random.Gen
     n_rows, n_cols = stats.shape
     k, dtype = config.n_factors, config.dtype
     std = config.init_std * np.sqrt(min(1.0, stats.scale))
-    # Drawn straight into aligned arrays: the same values as without ``out``.
-    P = rng.standard_normal((n_rows, k), dtype=dtype, out=aligned_empty((n_rows, k), dtype))
+    P = standard_normal_rows(rng, n_rows, k, dtype)
     P *= dtype.type(std)
-    Q = rng.standard_normal((n_cols, k), dtype=dtype, out=aligned_empty((n_cols, k), dtype))
+    Q = standard_normal_rows(rng, n_cols, k, dtype)
     Q *= dtype.type(std)
     P[np.asarray(stats.row_counts) == 0] = 0
     Q[np.asarray(stats.col_counts) == 0] = 0
