@@ -108,7 +108,7 @@ def _load(args: argparse.Namespace) -> Any:
     scale = None if args.rating_scale is None else tuple(args.rating_scale)
     progress = None if not (args.quiet or args.json) else False
     # The reader's messages name the option along with the parameter.
-    data = load_ratings(args.ratings, format=args.format, sep=args.sep, header=args.header,
+    data = load_ratings(args.ratings, format=args.format, sep=args.sep, columns=args.columns, header=args.header,
                         rating_scale=scale, progress=progress)
     if args.duplicates is None:
         # Said once for the file, in the options' words, rather than once per

@@ -119,6 +119,16 @@ def fraction(text: str) -> float:
     return _checked(float, check, text)
 
 
+def column_list(text: str) -> tuple[int | str, ...]:
+    """An argparse type: 3 or 4 comma-separated column positions (from 0) or header names."""
+    parts = [part.strip() for part in text.split(",")]
+    if len(parts) not in (3, 4) or not all(parts):
+        raise argparse.ArgumentTypeError(
+            f"must name the user, item and rating columns (and optionally the timestamp), comma-separated, "
+            f"such as 0,1,2 or user,item,rating; got {text!r}")
+    return tuple(int(part) if part.isdigit() else part for part in parts)
+
+
 def jobs(text: str) -> int:
     """An argparse type: a positive number of parallel jobs, or -1 for one per core."""
     def check(value: int) -> int:
@@ -219,6 +229,9 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--format", choices=FORMATS, help="file format (default: guessed from the name and first line)")
     g.add_argument("--sep", help="field separator, such as ';' or '|' (default: that of the format: tab, comma, "
                                  "'::' or white space)")
+    g.add_argument("--columns", type=column_list, metavar="U,I,R[,T]",
+                   help="the user, item and rating columns (and the timestamp's), as positions from 0 or header "
+                        "names, such as 0,1,2 to read no timestamps (default: those of the format)")
     g.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
                    help="whether the first line names the columns (default: detected, a first line whose "
                         "rating is not a number)")
@@ -257,7 +270,7 @@ def add_model_options(p: argparse.ArgumentParser, *, search: bool = False) -> No
     else:
         g.add_argument("--epochs", type=count(1), default=DEFAULTS["max_epochs"], metavar="N",
                        help=f"maximum number of epochs (default {DEFAULTS['max_epochs']})")
-    g.add_argument("--threads", type=count(1), metavar="N", help="threads per fit, where this build supports it "
+    g.add_argument("--threads", type=count(1), metavar="N", help="threads per fit, at most 4 share an epoch "
                    "(default: all cores for one fit, one per fit when fits run in parallel)")
     g.add_argument("--seed", type=count(0), default=0, metavar="N", help="random seed (default 0)")
 

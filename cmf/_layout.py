@@ -113,7 +113,8 @@ def _column_index(header: list[str], wanted: Any, names: Sequence[str], role: st
         if name in lowered:
             return lowered.index(name)
     raise ParseError(
-        f"{path}: no {role} column in the header {header}; name it with columns=(user, item, rating)", path, 1
+        f"{path}: no {role} column in the header {header}; name it with columns=(user, item, rating) "
+        "(--columns USER,ITEM,RATING)", path, 1
     )
 
 
@@ -196,7 +197,7 @@ def line_message(err: LineError, plan: Plan, no_header: bool, scale: Any, path: 
         # Only a line whose rating is there lacks just its timestamp (a line
         # cut short, "269\t504\t", lacks its rating too).
         if not hint and stamp == need - 1 and err.n_fields == need - 1 and field(rating).strip():
-            hint = f"; pass columns=({user}, {item}, {rating}) to read no timestamps"
+            hint = f"; pass columns=({user}, {item}, {rating}) (--columns {user},{item},{rating}) to read no timestamps"
         return (f"{where}: expected at least {need} fields separated by {describe(plan.sep)}, "
                 f"found {err.n_fields}: {show(err.text)}{hint}")
     if err.kind == "bad rating":
@@ -210,7 +211,7 @@ def line_message(err: LineError, plan: Plan, no_header: bool, scale: Any, path: 
         return f"{where}: the rating {field(rating)!r} is not a finite number{hint}"
     if err.kind == "bad timestamp":
         return (f"{where}: the timestamp {field(stamp)!r} is not an integer; "
-                f"pass columns=({user}, {item}, {rating}) to read no timestamps")
+                f"pass columns=({user}, {item}, {rating}) (--columns {user},{item},{rating}) to read no timestamps")
     if err.kind == "rating out of range":
         return (f"{where}: the rating {field(rating)!r} is outside rating_scale=({scale[0]:g}, {scale[1]:g}) "
                 f"(--rating-scale {scale[0]:g} {scale[1]:g}); fix the line or declare a wider scale")

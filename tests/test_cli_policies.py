@@ -172,3 +172,27 @@ def test_another_separator_is_named_with_the_option_to_pass(tmp_path, capsys):
     assert "--sep ';'" in capsys.readouterr().err
     assert main(["train", str(path), "--epochs", "3", "--sep", ";", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["ratings"] == 9
+
+
+def test_columns_option_reads_a_file_whose_timestamps_are_bad_as_its_error_says(ratings_file, tmp_path, capsys):
+    # The reader's hint named only the Python parameter; the command line now
+    # has the option it names, and the three columns train as the file's do.
+    bad = tmp_path / "u.data"
+    lines = ratings_file.read_text().splitlines()
+    lines[5] = lines[5][:-1] + "later"  # a timestamp on the sixth line that is not a number
+    bad.write_text("\n".join(lines) + "\n")
+    assert main(["train", str(bad), *FAST, "--quiet"]) == 1
+    error = capsys.readouterr().err
+    assert "timestamp 'later' is not an integer" in error and "(--columns 0,1,2)" in error
+    out_bad, out_good = tmp_path / "bad.npz", tmp_path / "good.npz"
+    assert main(["train", str(bad), *FAST, "--columns", "0,1,2", "--out", str(out_bad), "--quiet"]) == 0
+    assert main(["train", str(ratings_file), *FAST, "--out", str(out_good), "--quiet"]) == 0
+    a, b = MatrixFactorization.load(out_bad), MatrixFactorization.load(out_good)
+    np.testing.assert_array_equal(a.user_factors_, b.user_factors_)
+
+
+@pytest.mark.parametrize("text", ["0,1", "0,1,2,3,4", "0,,2"])
+def test_columns_option_must_name_three_or_four_columns(ratings_file, text, capsys):
+    with pytest.raises(SystemExit):
+        main(["train", str(ratings_file), "--columns", text])
+    assert "--columns: must name the user, item and rating columns" in capsys.readouterr().err
