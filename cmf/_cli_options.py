@@ -104,6 +104,11 @@ def positive_real(text: str) -> float:
     return _checked(float, lambda v: real(v, "value", 0.0, strict=True), text)
 
 
+def learning_rate(text: str) -> float | str:
+    """An argparse type: ``auto`` (the bold driver's adaptive step) or a finite number above 0 (a constant step)."""
+    return "auto" if text == "auto" else positive_real(text)
+
+
 def nonnegative_real(text: str) -> float:
     """An argparse type: a finite number of at least 0."""
     return _checked(float, lambda v: real(v, "value", 0.0), text)
@@ -167,7 +172,7 @@ def _search_value(one: Callable[[str], Any], ranges: bool) -> Callable[[str], Se
         if ranges and ":" in text:
             low, _, high = text.partition(":")
             lo, hi = one(low), one(high)
-            if not 0 < lo <= hi:
+            if isinstance(lo, str) or isinstance(hi, str) or not 0 < lo <= hi:
                 raise argparse.ArgumentTypeError(f"a range LOW:HIGH, drawn log-uniformly, needs 0 < LOW <= HIGH, "
                                                  f"got {text}")
             return SearchValue(low=lo, high=hi)
@@ -206,7 +211,8 @@ class _ModelOption:
 _MODEL_OPTIONS = (
     _ModelOption("--factors", "n_factors", count(1), "number of latent factors",
                  "searched among " + ", ".join(map(str, _tune.FACTOR_CHOICES)), real=False),
-    _ModelOption("--learning-rate", "learning_rate", positive_real, "SGD step size",
+    _ModelOption("--learning-rate", "learning_rate", learning_rate,
+                 "SGD step size: 'auto' adapts it to the loss (bold driver), a number keeps it constant",
                  "searched log-uniformly in {}:{}".format(*_tune.LEARNING_RATE_RANGE)),
     _ModelOption("--regularization", "regularization", nonnegative_real, "L2 penalty on the factors",
                  "searched log-uniformly in {}:{}".format(*_tune.REGULARIZATION_RANGE)),

@@ -7,6 +7,11 @@ workers, collects the model into the client's state after each epoch and
 recovers from lost workers. The training loop (:mod:`cmf._train.loop`) is
 the local fit's. Imported only by :mod:`cmf.dask`, which checks that Dask is
 installed.
+
+This module is long because the runner's parts (submitting an epoch ahead,
+collecting it, taking it back when the step schedule undoes it, recovering
+from a lost worker) all move the same slabs and futures, and read best
+side by side.
 """
 
 from __future__ import annotations
@@ -22,10 +27,12 @@ from distributed import Client
 
 from cmf import _distributed
 from cmf._distributed import Layout
+from cmf._input import Triplets
 from cmf._train import blocks as _blocks, exact as _exact
 from cmf._train.config import TrainingConfig
 from cmf._train.epochs import AdaGrad, draw_block_seed
 from cmf._train.interrupt import DeferredInterrupt
+from cmf._train.probe import merge_probes
 from cmf._train.state import FactorState
 from cmf._train.stats import DataStats, scale_from_square_sum
 
@@ -79,6 +86,13 @@ class _ClusterData:
             raise ValueError("the ratings are too large to square in float64; rescale them before fitting")
         scale = scale_from_square_sum(_exact.merge_sums(squares), self.n_entries, mu)
         return DataStats(self.shape, self.n_entries, row_counts, col_counts, mean, scale)
+
+    def probe(self, fraction: float) -> Triplets:
+        """The probe's entries (:mod:`cmf._train.probe`), picked on the workers tile by tile and merged here."""
+        parts = self.client.gather(self.client.map(_distributed.tile_probe, list(self.tiles.values()),
+                                                   layout=self.layout, fraction=fraction, pure=False))
+        dtype = parts[0].values.dtype if parts else np.dtype(np.float64)
+        return merge_probes(parts, self.shape, dtype)
 
     def epochs(self, state: FactorState, config: TrainingConfig, rng: np.random.Generator, adagrad: AdaGrad,
                interrupt: DeferredInterrupt) -> "_EpochRunner":
@@ -160,7 +174,10 @@ class _EpochRunner:
         self.scattered_bytes = 0               # client to workers (start and recoveries)
         self.epoch_seconds: list[float] = []
         # Submitted, not yet collected: epoch -> (outputs, bytes moved).
-        self.pending: dict[int, tuple[list[Any], int]] = {}
+        #: Submitted epochs: their outputs, bytes moved and step.
+        self.pending: dict[int, tuple[list[Any], int, float]] = {}
+        #: The step of the epoch being run and of the next (see run).
+        self.rates: dict[int, float] = {}
         self.row_slabs: dict[int, Any] = {}
         self.col_slabs: dict[int, Any] = {}
         self.where_rows: dict[int, str] = {}
@@ -213,9 +230,19 @@ class _EpochRunner:
         self.release()
 
     # -- one epoch ------------------------------------------------------
-    def run(self, epoch: int) -> float:
-        """Run epoch ``epoch`` on the cluster (see :meth:`epoch_sse`); return the SSE."""
+    def run(self, epoch: int, learning_rate: float, next_learning_rate: float) -> float:
+        """Run epoch ``epoch`` at ``learning_rate`` on the cluster (see :meth:`epoch_sse`); return the SSE.
+
+        The next epoch, submitted early, runs at ``next_learning_rate``; if
+        the step turns out otherwise, it is dropped and submitted again.
+        """
+        self.rates = {epoch: learning_rate, epoch + 1: next_learning_rate}
         return self.epoch_sse(epoch)
+
+    def rollback(self) -> None:
+        """The client's state was put back to before the last epoch: drop what ran on, send the state again."""
+        self._drop_pending()
+        self._scatter_slabs()
 
     def epoch_sse(self, epoch: int) -> float:
         """Run epoch ``epoch``; write the model into ``state``; return the SSE.
@@ -228,6 +255,8 @@ class _EpochRunner:
         while True:
             started = time.perf_counter()
             try:
+                if epoch in self.pending and self.pending[epoch][2] != self._rate(epoch):
+                    self._drop_pending()  # submitted early at a step the schedule did not take
                 for e in (epoch, epoch + 1):
                     if e <= self.config.max_epochs and e not in self.pending:
                         self._submit(e)
@@ -243,6 +272,8 @@ class _EpochRunner:
         """Submit every stratum of ``epoch`` after the slabs submitted so far."""
         schedule = _blocks.epoch_schedule(self.layout.grid, self.seed, epoch)
         client, L, G = self.client, self.layout, self.G
+        rate = self._rate(epoch)
+        config = dataclasses.replace(self.config, learning_rate=rate)
         moved = 0
         sse_futures = np.empty((G, G), dtype=object)
         for s, tiles in enumerate(schedule.strata):
@@ -253,7 +284,7 @@ class _EpochRunner:
                 moved += self.col_nbytes[J] * (self.where_cols[J] != w)
                 run = client.submit(
                     _distributed.run_tile, self.tiles[I, J], self.row_slabs[I], self.col_slabs[J], L,
-                    self.config, self.state.mu, blocks, schedule.seed,
+                    config, self.state.mu, blocks, schedule.seed,
                     key=f"cmf-dsgd-e{epoch}-s{s}-t{t}-{_token()}", workers=[w], allow_other_workers=False,
                 )
                 self.row_slabs[I] = client.submit(_distributed.item, run, 0, workers=[w], pure=False)
@@ -265,12 +296,12 @@ class _EpochRunner:
         # Only the epoch's last slabs and the tile errors are kept: the
         # intermediate slabs are freed on the workers as soon as the next
         # stratum has used them.
-        self.pending[epoch] = (outputs, moved)
+        self.pending[epoch] = (outputs, moved, rate)
 
     def _collect(self, epoch: int) -> float:
         """Wait for ``epoch``'s slabs and errors, copy them into ``state``; return the SSE."""
         client, L, G = self.client, self.layout, self.G
-        outputs, moved = self.pending[epoch]
+        outputs, moved, _ = self.pending[epoch]
         try:
             self._wait(outputs, set(self.holder.values()))
             values = client.gather(outputs)
@@ -296,6 +327,10 @@ class _EpochRunner:
         self.moved_bytes.append(int(moved))
         self.gathered_bytes.append(sum(_nbytes(v) for v in values[:2 * G]) + 8 * G * G)
         return float(sse.sum())
+
+    def _rate(self, epoch: int) -> float:
+        """The step of ``epoch``: as :meth:`run` was told, else the configured one."""
+        return self.rates.get(epoch, self.config.learning_rate)
 
     def _drop_pending(self) -> None:
         """Forget the submitted epochs; Dask releases their tasks."""

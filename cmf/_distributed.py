@@ -28,6 +28,7 @@ from cmf._input import Triplets, all_finite, all_whole
 from cmf._train import blocks as _blocks, exact as _exact
 from cmf._train.config import TrainingConfig
 from cmf._train.epochs import blocked_tile_call
+from cmf._train.probe import select_probe
 from cmf._train.state import FactorState, pad_factors, unpad_factors
 from cmf._train.stats import square_deviation_sum
 
@@ -267,6 +268,14 @@ def tile_summary(tile: Tile) -> dict[str, Any]:
         "col_counts": tile.col_counts,
         "exact_sum": tile.exact_sum,
     }
+
+
+def tile_probe(tile: Tile, layout: Layout, fraction: float) -> Triplets:
+    """The tile's entries in the probe of share ``fraction`` (:func:`cmf._train.probe.select_probe`)."""
+    rows, cols = tile.blocked.global_indices()
+    r0, _ = layout.row_range(tile.I)
+    c0, _ = layout.col_range(tile.J)
+    return select_probe(Triplets(rows, cols, tile.blocked.values, None), fraction, r0, c0)
 
 
 def tile_square_deviation(tile: Tile, mu: float) -> Any:

@@ -128,14 +128,31 @@ class MatrixFactorization:
     epochs in a row; when the validation RMSE has not
     improved for ``patience`` epochs (the best epoch's parameters are then
     restored); or at ``max_epochs`` with a :class:`~cmf.ConvergenceWarning`.
-    A non-finite loss raises :class:`~cmf.DivergenceError`.
+    With a constant step a non-finite loss raises
+    :class:`~cmf.DivergenceError`; the bold driver undoes that epoch and
+    halves the step instead.
 
     Parameters
     ----------
     n_factors : int, default 100
         Latent dimension :math:`k`, at least 1.
-    learning_rate : float, default 0.01
-        SGD step size :math:`\gamma` (> 0).
+    learning_rate : float or "auto", default "auto"
+        SGD step size :math:`\gamma` (> 0) of the first epoch. "auto"
+        starts at 0.05 and lets the bold driver adapt it (see
+        ``schedule``); a number is a constant step (unless
+        ``schedule="bold_driver"``), exactly as given.
+    schedule : {"auto", "constant", "bold_driver"}, default "auto"
+        How the step changes from epoch to epoch. "constant" keeps
+        ``learning_rate``. "bold_driver" (Gemulla et al., KDD 2011)
+        multiplies it by 1.05 after an epoch that lowered the training
+        loss, and after one that raised it (or made it non-finite) undoes
+        that epoch and halves the step: a step too large costs an epoch,
+        one too small grows, and near the minimum the halvings anneal the
+        step so that the loss settles. The decisions depend on the loss
+        alone, so results stay bit-identical across thread counts. "auto"
+        is "bold_driver" with ``learning_rate="auto"`` and "constant" with a
+        number. ``history_["learning_rate"]`` and ``history_["kept"]``
+        record each epoch's step and whether it was kept.
     regularization : float, default 0.1
         L2 penalty :math:`\lambda` on the factors (>= 0). The defaults
         (100 factors, learning rate 0.01, penalty 0.1) reach a test RMSE of
@@ -243,7 +260,9 @@ class MatrixFactorization:
         The epoch restored by early stopping, if any.
     history_ : dict of list
         Per epoch: ``epoch``, ``train_loss``, ``train_rmse``, ``val_rmse``
-        (NaN without validation) and ``seconds``.
+        (NaN without validation), ``seconds``, ``learning_rate`` (the step
+        the epoch ran with) and ``kept`` (0.0 for an epoch the bold driver
+        undid: its loss is recorded, its parameters were dropped).
     rating_scale_ : (float, float) or None
         What predictions are clipped to: the declared ``rating_scale``, else
         the smallest and largest training rating (widened by
@@ -302,7 +321,8 @@ class MatrixFactorization:
         self,
         *,
         n_factors: int = 100,
-        learning_rate: float = 0.01,
+        learning_rate: float | str = "auto",
+        schedule: str = "auto",
         regularization: float = 0.1,
         bias_regularization: float = 0.02,
         max_epochs: int = 200,
@@ -323,6 +343,7 @@ class MatrixFactorization:
     ) -> None:
         self.n_factors = n_factors
         self.learning_rate = learning_rate
+        self.schedule = schedule
         self.regularization = regularization
         self.bias_regularization = bias_regularization
         self.max_epochs = max_epochs

@@ -38,12 +38,12 @@ def test_ctrl_c_stops_a_distributed_fit_inside_an_epoch(tmp_path, monkeypatch):
     sent: list[float] = []
     real_run = _dask_epochs._EpochRunner.run
 
-    def run(runner, epoch):
+    def run(runner, epoch, *rates):
         if not sent:
             sent.append(0.0)
             threading.Timer(DELAY, lambda: (sent.__setitem__(0, time.perf_counter()),
                                             os.kill(os.getpid(), signal.SIGINT))).start()
-        return real_run(runner, epoch)
+        return real_run(runner, epoch, *rates)
 
     monkeypatch.setattr(_dask_epochs._EpochRunner, "run", run)
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,

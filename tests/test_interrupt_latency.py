@@ -56,11 +56,11 @@ class SigintInFirstEpoch:
         self._timer: threading.Timer | None = None
         real_run = _epochs.BlockedEpochs.run
 
-        def run(epochs, epoch):
+        def run(epochs, *args):
             if self._timer is None:
                 self._timer = threading.Timer(DELAY, self._send)
                 self._timer.start()
-            return real_run(epochs, epoch)
+            return real_run(epochs, *args)
 
         monkeypatch.setattr(_epochs.BlockedEpochs, "run", run)
 

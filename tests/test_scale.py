@@ -57,11 +57,38 @@ def test_constant_data_is_fitted_exactly_at_once(low_rank, dtype, constant):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_the_default_step_adapts_to_a_large_scale(low_rank, dtype):
+    # The bold driver halves a step that raises the loss until it fits the
+    # data's scale: values 1000 times larger converge as well as unit ones.
+    rows, cols, values = low_rank
+    model, warned = fit(rows, cols, 1e3 * values, dtype)
+    assert model.converged_ and not warned
+    assert rmse(model, rows, cols, 1e3 * values) < 0.3 * 1e3 * np.std(values)
+    assert min(model.history_["learning_rate"]) < 0.05 / 2**6  # it was cut to fit
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_the_default_step_names_the_remedy_where_it_cannot_cope(low_rank, dtype):
+    # At a million the steps that stop rising losses are too small to fit
+    # within max_epochs (float64) or none is found (float32): either way
+    # the message says how to rescale.
+    rows, cols, values = low_rank
+    try:
+        model, warned = fit(rows, cols, 1e6 * values, dtype)
+    except cmf.DivergenceError as exc:
+        message = str(exc)
+    else:
+        assert warned and not model.converged_
+        message = str(warned[0].message)
+    assert "divide the values by" in message
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("scale", [1e3, 1e6])
-def test_large_scales_diverge_with_the_remedy(low_rank, dtype, scale):
+def test_a_constant_step_on_large_scales_diverges_with_the_remedy(low_rank, dtype, scale):
     rows, cols, values = low_rank
     with pytest.raises(cmf.DivergenceError, match="smaller learning_rate") as info:
-        fit(rows, cols, scale * values, dtype)
+        fit(rows, cols, scale * values, dtype, learning_rate=0.01)
     assert "divide the values by" in str(info.value)
     # Following the advice works: rescale, fit, scale the predictions back.
     spread = float(np.sqrt(np.mean((values - values.mean()) ** 2))) * scale

@@ -206,7 +206,7 @@ def test_local_epoch_sources_share_one_interface(small_low_rank, blocking, kind)
         epochs = LocalData(data).epochs(state, config, rng, adagrad_state(data.shape, config), interrupt)
         assert type(epochs) is kind
         with epochs:
-            sse = [epochs.run(epoch) for epoch in (1, 2)]
+            sse = [epochs.run(epoch, 0.01, 0.01) for epoch in (1, 2)]
     assert sse[1] < sse[0]
     if kind is BlockedEpochs:
         assert epochs.runner._pool is None  # released on leaving

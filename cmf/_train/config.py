@@ -16,6 +16,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from cmf._checks import integer, real
+from cmf._train.schedule import AUTO_LEARNING_RATE
 
 __all__ = ["TrainingConfig", "training_config", "available_cores", "require_validation"]
 
@@ -25,6 +26,7 @@ class TrainingConfig:
     """Validated hyperparameters of one fit."""
 
     n_factors: int
+    #: The step of the first epoch (``learning_rate="auto"``: AUTO_LEARNING_RATE).
     learning_rate: float
     regularization: float
     bias_regularization: float
@@ -50,6 +52,8 @@ class TrainingConfig:
     duplicates: str | None = None
     #: The declared (low, high) of the ratings, or None to take it from the data.
     rating_scale: tuple[float, float] | None = None
+    #: "constant" or "bold_driver" (see cmf._train.schedule).
+    schedule: str = "constant"
 
 
 def available_cores() -> int:
@@ -73,10 +77,27 @@ def _n_factors(value: Any, params: Mapping[str, Any]) -> int:
 
 
 def _learning_rate(value: Any, params: Mapping[str, Any]) -> float:
+    if isinstance(value, str) and value == "auto":
+        return AUTO_LEARNING_RATE
+    if isinstance(value, str):
+        raise ValueError(f"learning_rate must be 'auto' or a number > 0, got {value!r}")
     lr = real(value, "learning_rate")
     if not lr > 0:
-        raise ValueError(f"learning_rate must be > 0, got {lr}; try 0.01")
+        raise ValueError(f"learning_rate must be > 0, got {lr}; try 'auto' or 0.01")
     return lr
+
+
+_SCHEDULES = ("auto", "constant", "bold_driver")
+
+
+def _schedule(value: Any, params: Mapping[str, Any]) -> str:
+    if not (isinstance(value, str) and value in _SCHEDULES):
+        raise ValueError(f"schedule must be 'auto', 'constant' or 'bold_driver', got {value!r}")
+    if value != "auto":
+        return value
+    # "auto": adapt the step the user left to cmf; keep the one they chose.
+    learning_rate = params["learning_rate"]
+    return "bold_driver" if isinstance(learning_rate, str) and learning_rate == "auto" else "constant"
 
 
 def _non_negative(name: str, hint: str = "") -> Callable[[Any, Mapping[str, Any]], float]:
@@ -161,6 +182,7 @@ def _rating_scale(value: Any, params: Mapping[str, Any]) -> tuple[float, float] 
 _CHECKS: tuple[tuple[str, str, Callable[[Any, Mapping[str, Any]], Any]], ...] = (
     ("n_factors", "n_factors", _n_factors),
     ("learning_rate", "learning_rate", _learning_rate),
+    ("schedule", "schedule", _schedule),
     ("regularization", "regularization", _non_negative("regularization", _PENALTY_HINT)),
     ("bias_regularization", "bias_regularization", _non_negative("bias_regularization", _PENALTY_HINT)),
     ("tol", "tol", _non_negative("tol")),

@@ -23,6 +23,7 @@ from cmf._input import Triplets
 from cmf._train import blocks as _blocks
 from cmf._train.config import TrainingConfig
 from cmf._train.interrupt import DeferredInterrupt
+from cmf._train.probe import select_probe
 from cmf._train.state import FactorState
 from cmf._train.stats import DataStats, measure
 
@@ -57,19 +58,25 @@ def draw_block_seed(rng: np.random.Generator) -> int:
     return int(rng.integers(0, np.iinfo(np.int64).max, dtype=np.int64))
 
 
-def kernel_model(state: FactorState, config: TrainingConfig, adagrad: AdaGrad = (None, None)) -> tuple[Any, Any]:
-    """The C kernel's parameters and model over ``state``, checked once and reused by every call."""
-    params = _kernels.Params(
+def kernel_params(config: TrainingConfig) -> Any:
+    """The C kernel's parameters (``cmf_params``), checked once; the step may change between epochs."""
+    return _kernels.Params(
         learning_rate=config.learning_rate, regularization=config.regularization,
         bias_regularization=config.bias_regularization, update_biases=config.biased, adaptive=config.adaptive,
     )
+
+
+def kernel_model(state: FactorState, config: TrainingConfig, adagrad: AdaGrad = (None, None),
+                 params: Any = None) -> tuple[Any, Any]:
+    """The C kernel's parameters (``params``, or new ones) and model over ``state``, reused by every call."""
+    params = kernel_params(config) if params is None else params
     biases = (state.b, state.c) if config.biased else (None, None)
     model = _kernels.Model(state.P, state.Q, *biases, state.mu, row_adagrad=adagrad[0], col_adagrad=adagrad[1])
     return params, model
 
 
 def epoch_call(
-    state: FactorState, data: Triplets, config: TrainingConfig, adagrad: AdaGrad = (None, None)
+    state: FactorState, data: Triplets, config: TrainingConfig, adagrad: AdaGrad = (None, None), params: Any = None
 ) -> Callable[[np.ndarray | None, Callable[[], None] | None], float]:
     """The function ``call(order, between_chunks)`` that runs one SGD pass over ``data`` on ``state``.
 
@@ -77,9 +84,10 @@ def epoch_call(
     ``order`` (the stored order if None) in chunks of :func:`chunk_updates`
     updates, so that Python can react to signals between calls into C; the
     result is the same as one call. ``between_chunks``, when given, is
-    called after every chunk (it may raise to stop).
+    called after every chunk (it may raise to stop). ``params`` (from
+    :func:`kernel_params`) lets the caller change the step between passes.
     """
-    params, model = kernel_model(state, config, adagrad)
+    params, model = kernel_model(state, config, adagrad, params)
     entries = _kernels.Entries(data.rows, data.cols, data.values)
     chunk = chunk_updates(config.n_factors)
 
@@ -115,6 +123,7 @@ def blocked_tile_call(
     blocked: _blocks.BlockedData,
     config: TrainingConfig,
     adagrad: AdaGrad = (None, None),
+    params: Any = None,
 ) -> _blocks.TileCall:
     """The function ``call(blocks, seed, scratch, keys=None, *, check=None)`` that runs one tile's blocks.
 
@@ -126,12 +135,13 @@ def blocked_tile_call(
     ``n_factors`` only, so the tile's sum of squared errors is too.
     ``check``, when given, is called before every piece but the first (it
     may raise to abandon the tile): that is how Ctrl-C stops a blocked
-    epoch within one piece (for BlockedRunner).
+    epoch within one piece (for BlockedRunner). ``params`` (from
+    :func:`kernel_params`) lets the caller change the step between epochs.
     """
     g = blocked.grid
     chunk = chunk_updates(config.n_factors)
     sizes = np.diff(blocked.block_ptr)
-    params, model = kernel_model(state, config, adagrad)
+    params, model = kernel_model(state, config, adagrad, params)
     kernel_blocked = _kernels.Blocked(
         blocked.block_ptr, blocked.local_rows, blocked.local_cols, blocked.values, n_row_blocks=g.n_row_blocks,
         n_col_blocks=g.n_col_blocks, row_block_size=g.row_block_size, col_block_size=g.col_block_size,
@@ -174,8 +184,16 @@ class Epochs(Protocol):
 
     def __exit__(self, *exc_info: object) -> None: ...
 
-    def run(self, epoch: int) -> float:
-        """Run epoch ``epoch`` (from 1) on the state; return its sum of squared errors."""
+    def run(self, epoch: int, learning_rate: float, next_learning_rate: float) -> float:
+        """Run epoch ``epoch`` (from 1) at step ``learning_rate`` on the state; return its sum of squared errors.
+
+        ``next_learning_rate`` is the step of the next epoch should the
+        caller keep this one: a source may start on it early.
+        """
+        ...
+
+    def rollback(self) -> None:
+        """The caller has put the state back to before the last epoch: drop any work that started from it."""
         ...
 
 
@@ -201,6 +219,10 @@ class TrainingData(Protocol):
         """The epochs on ``state``; ``rng`` has drawn the initial factors already."""
         ...
 
+    def probe(self, fraction: float) -> Triplets:
+        """The entries of :func:`cmf._train.probe.select_probe` with share ``fraction``, here on the client."""
+        ...
+
 
 class PermutationEpochs:
     """Each epoch visits one global permutation of the entries (the stored order without shuffle).
@@ -212,7 +234,8 @@ class PermutationEpochs:
                  adagrad: AdaGrad, interrupt: DeferredInterrupt) -> None:
         self.rng, self.interrupt = rng, interrupt
         self.order = np.arange(len(data), dtype=np.int64) if config.shuffle else None
-        self.call = epoch_call(state, data, config, adagrad)
+        self.params = kernel_params(config)
+        self.call = epoch_call(state, data, config, adagrad, self.params)
 
     def __enter__(self) -> "PermutationEpochs":
         return self
@@ -220,8 +243,12 @@ class PermutationEpochs:
     def __exit__(self, *exc_info: object) -> None:
         self.order = None
 
-    def run(self, epoch: int) -> float:
-        """Run one epoch in a fresh order drawn from ``rng``; return the SSE."""
+    def rollback(self) -> None:
+        """Nothing to drop: each epoch starts from the state as it is."""
+
+    def run(self, epoch: int, learning_rate: float, next_learning_rate: float) -> float:
+        """Run one epoch at ``learning_rate`` in a fresh order drawn from ``rng``; return the SSE."""
+        self.params.learning_rate = learning_rate
         if self.order is not None:
             self.rng.shuffle(self.order)
         return self.call(self.order, self.interrupt.check)
@@ -241,7 +268,8 @@ class BlockedEpochs:
         self.seed = draw_block_seed(rng)
         self.grid = training_grid(data.shape, len(data), config)
         self.blocked = _blocks.partition(data, self.grid)
-        self.tile_call = blocked_tile_call(state, self.blocked, config, adagrad)
+        self.params = kernel_params(config)
+        self.tile_call = blocked_tile_call(state, self.blocked, config, adagrad, self.params)
         self.runner = _blocks.BlockedRunner(self.blocked, config.n_threads)
         self.interrupt = interrupt
 
@@ -252,8 +280,12 @@ class BlockedEpochs:
     def __exit__(self, *exc_info: object) -> None:
         self.runner.__exit__(*exc_info)
 
-    def run(self, epoch: int) -> float:
-        """Run the strata of epoch ``epoch``'s schedule; return the SSE."""
+    def rollback(self) -> None:
+        """Nothing to drop: each epoch starts from the state as it is."""
+
+    def run(self, epoch: int, learning_rate: float, next_learning_rate: float) -> float:
+        """Run the strata of epoch ``epoch``'s schedule at ``learning_rate``; return the SSE."""
+        self.params.learning_rate = learning_rate
         schedule = _blocks.epoch_schedule(self.grid, self.seed, epoch)
         interrupt = self.interrupt
         return self.runner.run_epoch(self.tile_call, schedule, between=interrupt.check,
@@ -271,6 +303,10 @@ class LocalData:
     def statistics(self, biased: bool, offset: float | None) -> DataStats:
         """:func:`cmf._train.stats.measure` of the entries."""
         return measure(self.data, biased, offset)
+
+    def probe(self, fraction: float) -> Triplets:
+        """:func:`cmf._train.probe.select_probe` of the entries."""
+        return select_probe(self.data, fraction)
 
     def epochs(self, state: FactorState, config: TrainingConfig, rng: np.random.Generator, adagrad: AdaGrad,
                interrupt: DeferredInterrupt) -> Epochs:

@@ -13,6 +13,7 @@ caller to raise once it has kept that result.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -25,6 +26,8 @@ from cmf._train.config import TrainingConfig
 from cmf._train.epochs import Epochs, LocalData, TrainingData
 from cmf._train.interrupt import DeferredInterrupt
 from cmf._train.progress import epoch_stalled, parameter_change, stall_message
+from cmf._train.probe import PROBE_SIZE, probe_fraction, probe_sse
+from cmf._train.schedule import Snapshot, StepSize
 from cmf._train.state import FactorState, adagrad_state, initial_factors, pad_factors, predict_pairs, unpad_factors
 from cmf._train.stats import scale_hint
 from cmf.exceptions import DivergenceError
@@ -46,7 +49,8 @@ Report = Callable[[dict[str, float]], None]
 
 def empty_history() -> dict[str, list[float]]:
     """A fresh per-epoch history record with no epochs."""
-    return {"epoch": [], "train_loss": [], "train_rmse": [], "val_rmse": [], "seconds": []}
+    return {"epoch": [], "train_loss": [], "train_rmse": [], "val_rmse": [], "seconds": [], "learning_rate": [],
+            "kept": []}
 
 
 @dataclass
@@ -65,7 +69,10 @@ class TrainingResult:
         for a fit that made no progress: :data:`STALLED`).
     history : dict of list
         Per epoch: ``epoch``, ``train_loss``, ``train_rmse``, ``val_rmse``
-        (NaN without validation data) and ``seconds``.
+        (NaN without validation data), ``seconds``, ``learning_rate`` (the
+        step the epoch ran with) and ``kept`` (1.0, or 0.0 for an epoch the
+        bold driver rolled back: its loss is recorded, its parameters are
+        not the model's).
     best_epoch : int or None
         The epoch whose parameters were restored by early stopping.
     data_scale : float
@@ -194,9 +201,12 @@ def train(
         # copied once, padded on the way; biases copied.
         state = pad_factors(FactorState(start.P, start.Q, start.b.copy(), start.c.copy(), start.mu), copy=True)
     result = TrainingResult(state=state, data_scale=stats.scale)
-    loop = _Loop(config, validation, report, stats.row_counts.astype(np.float64),
-                 stats.col_counts.astype(np.float64), stats.n_entries, stats.scale)
     adagrad = adagrad_state(source.shape, config)
+    # The bold driver judges each epoch by the model it leaves (see cmf._train.probe).
+    probe = source.probe(probe_fraction(stats.n_entries, PROBE_SIZE)) if config.schedule == "bold_driver" else None
+    loop = _Loop(config, validation, report, stats.row_counts.astype(np.float64),
+                 stats.col_counts.astype(np.float64), stats.n_entries, stats.scale,
+                 [a for a in adagrad if a is not None], probe)
     with DeferredInterrupt() as interrupt, source.epochs(state, config, rng, adagrad, interrupt) as epochs:
         loop.run(state, result, epochs, interrupt)
     # The one place the padding comes off, whatever ended training.
@@ -215,6 +225,10 @@ class _Tracker:
     epochs_without_progress: int = 0
     #: Whether every epoch so far left the model where it started.
     stalled: bool = True
+    #: The step schedule, and the epochs it kept so far.
+    step: StepSize = field(default_factory=lambda: StepSize(0.01, False))
+    kept_epochs: int = 0
+    previous_loss: float | None = None
 
 
 @dataclass
@@ -228,11 +242,16 @@ class _Loop:
     col_counts: np.ndarray
     n_entries: int
     data_scale: float
+    #: The AdaGrad accumulators, rolled back with the factors.
+    accumulators: list[np.ndarray]
+    #: Where the bold driver measures the loss after each epoch (None: the
+    #: errors met during the epoch, for a constant step).
+    probe: Triplets | None = None
 
     def run(self, state: FactorState, result: TrainingResult, epochs: Epochs, interrupt: DeferredInterrupt) -> None:
         """Run epochs on ``state`` (in place) until one of the stopping rules; record them in ``result``."""
-        last_good = state.copy()
-        tracker = _Tracker()
+        last_good = Snapshot(state.copy(), [a.copy() for a in self.accumulators])
+        tracker = _Tracker(step=StepSize(self.config.learning_rate, self.config.schedule == "bold_driver"))
         for epoch in range(1, self.config.max_epochs + 1):
             if self._epoch(epoch, state, last_good, epochs, result, interrupt, tracker):
                 break
@@ -249,55 +268,70 @@ class _Loop:
             tracker.best.copy_into(state)
 
     def _epoch(
-        self, epoch: int, state: FactorState, last_good: FactorState, epochs: Epochs, result: TrainingResult,
+        self, epoch: int, state: FactorState, last_good: Snapshot, epochs: Epochs, result: TrainingResult,
         interrupt: DeferredInterrupt, tracker: _Tracker,
     ) -> bool:
         """Run epoch ``epoch`` and record it; return True when training should stop.
 
-        On divergence or Ctrl-C the working state is restored from
-        ``last_good`` (the previous epoch) and ``result.error`` set.
+        An epoch the step schedule does not keep (a non-finite loss; with
+        the bold driver also a loss above the last kept epoch's) is undone
+        from ``last_good``: with a constant step that ends training with a
+        DivergenceError, with the bold driver training goes on at a smaller
+        step. On Ctrl-C the state is restored from ``last_good`` and
+        ``result.error`` set.
         """
-        config = self.config
+        config, step = self.config, tracker.step
+        rate = step.rate
         started = time.perf_counter()
         try:
-            sse = epochs.run(epoch)
+            sse = epochs.run(epoch, rate, step.next_if_kept())
+            if self.probe is not None:
+                sse = probe_sse(state, self.probe, self.n_entries)
             loss = sse + penalty(state, self.row_counts, self.col_counts, config)
-            if not np.isfinite(loss):
-                raise DivergenceError("non-finite loss")
         except DivergenceError:
-            last_good.copy_into(state)
-            result.stopped = DIVERGED
-            result.error = DivergenceError(
-                f"SGD diverged at epoch {epoch}: the training loss became NaN or infinite. "
-                f"Use a smaller learning_rate (now {config.learning_rate:g}), a larger "
-                "regularization, or rescale the data (e.g. to unit variance); the model keeps the "
-                f"parameters of epoch {epoch - 1}.{scale_hint(result.data_scale)}",
-                epoch=epoch,
-            )
-            return True
+            sse = loss = math.inf
         except KeyboardInterrupt as exc:
-            last_good.copy_into(state)
+            last_good.restore(state, self.accumulators)
             result.stopped, result.error = INTERRUPTED, exc
             return True
-
-        val_rmse = rmse(state, self.validation) if self.validation is not None else np.nan
+        kept = step.keep(loss)
+        if not kept:
+            last_good.restore(state, self.accumulators)
+            message = step.divergence(epoch)
+            if message is not None:
+                result.stopped = DIVERGED
+                result.error = DivergenceError(message + scale_hint(result.data_scale), epoch=epoch)
+                return True
+            epochs.rollback()
+        history = result.history
+        if self.validation is None:
+            val_rmse = np.nan
+        elif kept or not history["val_rmse"]:
+            val_rmse = rmse(state, self.validation)
+        else:  # rolled back: the model is the previous epoch's
+            val_rmse = history["val_rmse"][-1]
         row = {
             "epoch": float(epoch),
             "train_loss": loss,
             "train_rmse": float(np.sqrt(sse / self.n_entries)),
             "val_rmse": val_rmse,
             "seconds": time.perf_counter() - started,
+            "learning_rate": rate,
+            "kept": float(kept),
         }
         for key, value in row.items():
-            result.history[key].append(value)
+            history[key].append(value)
         result.n_epochs = epoch
-        if tracker.stalled:
-            # Measured only until an epoch moves the model: after the first
-            # epoch of an ordinary fit, this costs nothing.
-            previous = result.history["train_loss"][-2] if epoch > 1 else None
-            tracker.stalled = epoch_stalled(parameter_change(state, last_good, self.data_scale), loss, previous,
-                                            rmse=row["train_rmse"], scale=self.data_scale)
-        state.copy_into(last_good)
+        if kept:
+            tracker.kept_epochs += 1
+            if tracker.stalled:
+                # Measured only until an epoch moves the model: after the
+                # first epoch of an ordinary fit, this costs nothing.
+                tracker.stalled = epoch_stalled(
+                    parameter_change(state, last_good.state, self.data_scale), loss, tracker.previous_loss,
+                    rmse=row["train_rmse"], scale=self.data_scale)
+            tracker.previous_loss = loss
+            last_good.save(state, self.accumulators)
         if self.report is not None:
             self.report(row)
         # Ctrl-C during the bookkeeping above was deferred; the epoch is now
@@ -317,10 +351,12 @@ class _Loop:
                 if tracker.epochs_since_best >= config.patience:
                     _finish(result, tracker, EARLY_STOPPED)
                     return True
+        if not kept:  # a step too large says nothing about convergence
+            return False
         # SGD's loss is noisy from one epoch to the next, so one small or
         # negative step is no proof of convergence: stop only after
-        # n_iter_no_change epochs in a row without a relative improvement of
-        # tol over the best loss so far.
+        # n_iter_no_change kept epochs in a row without a relative
+        # improvement of tol over the best loss so far.
         if loss < tracker.best_loss * (1.0 - config.tol):
             tracker.epochs_without_progress = 0
         else:
@@ -331,7 +367,7 @@ class _Loop:
             return True
         # A fit that never moved stops when the tol rule would have, also
         # with tol=0, whose rule rounding noise in the loss can keep resetting.
-        if tracker.stalled and epoch > config.n_iter_no_change:
+        if tracker.stalled and tracker.kept_epochs > config.n_iter_no_change:
             _finish(result, tracker, STALLED)
             return True
         return False

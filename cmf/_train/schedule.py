@@ -1,0 +1,128 @@
+"""The step size of every epoch (constant, or the bold driver) and the snapshot an undone epoch returns to.
+
+The bold driver (Battiti 1989; used for matrix factorization by Gemulla
+et al., "Large-scale matrix factorization with distributed stochastic
+gradient descent", KDD 2011) adapts one global step size to the training
+loss: after an epoch that lowered the loss the step grows by
+:data:`GROWTH`; after one that raised it (or made it non-finite) that
+epoch is rolled back and the step is cut by :data:`CUT`. A step too large
+costs one wasted epoch and is then halved; a step too small grows by 5%
+an epoch; near a minimum, where SGD's own noise makes epochs alternate,
+the cuts anneal the step and the loss settles, which a constant step
+never does. The decisions depend on the loss alone, which is the same
+for any thread count (a fixed summation order), so a fit stays
+reproducible bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # state.py imports config.py, which imports this module
+    from cmf._train.state import FactorState
+
+__all__ = ["AUTO_LEARNING_RATE", "GROWTH", "CUT", "MAX_CUTS", "StepSize", "Snapshot"]
+
+#: The first step of ``learning_rate="auto"``. A step too large is cut
+#: within an epoch or two; one too small grows only 5% an epoch, so the
+#: start errs on the large side.
+AUTO_LEARNING_RATE = 0.05
+#: The step's factor after an epoch that lowered the loss.
+GROWTH = 1.05
+#: The step's factor after an epoch that raised it (rolled back).
+CUT = 0.5
+#: Epochs undone in a row after which the fit is said to diverge: the step
+#: has then been cut by 2**20, about a million, and the loss still rises,
+#: which no step size cures (values too large for the dtype, say).
+MAX_CUTS = 20
+
+
+@dataclass
+class StepSize:
+    """The step of the next epoch and the loss it has to beat.
+
+    Attributes
+    ----------
+    rate : float
+        The learning rate of the next epoch.
+    adaptive : bool
+        Bold driver (True) or a constant step (False).
+    reference : float
+        The loss of the last epoch kept (infinite before the first).
+    cuts : int
+        Epochs undone since the last one kept.
+    """
+
+    rate: float
+    adaptive: bool
+    reference: float = math.inf
+    cuts: int = 0
+
+    def keep(self, loss: float) -> bool:
+        """Judge the epoch just run with loss ``loss``; update the step; return whether to keep it.
+
+        A constant step keeps every epoch with a finite loss. The bold
+        driver keeps an epoch whose loss is finite and no higher than the
+        last kept epoch's, and grows the step; otherwise it cuts the step
+        and the caller rolls the epoch back.
+        """
+        finite = math.isfinite(loss)
+        if not self.adaptive:
+            return finite
+        if finite and loss <= self.reference:
+            self.reference, self.cuts = loss, 0
+            self.rate *= GROWTH
+            return True
+        self.rate *= CUT
+        self.cuts += 1
+        return False
+
+    def divergence(self, epoch: int) -> str | None:
+        """Why training must end after epoch ``epoch`` was undone, or None to go on at the cut step.
+
+        A constant step cannot get past a non-finite loss; the bold driver
+        gives up after :data:`MAX_CUTS` epochs undone in a row.
+        """
+        if not self.adaptive:
+            return (f"SGD diverged at epoch {epoch}: the training loss became NaN or infinite. Use a smaller "
+                    f"learning_rate (now {self.rate:g}) or learning_rate='auto', a larger regularization, or "
+                    f"rescale the data (e.g. to unit variance); the model keeps the parameters of epoch "
+                    f"{epoch - 1}.")
+        if self.cuts < MAX_CUTS:
+            return None
+        return (f"SGD diverged: {self.cuts} epochs in a row, up to epoch {epoch}, raised the training loss or "
+                f"made it NaN or infinite, although the step was halved after each (now {self.rate:.3g}). Use a "
+                "larger regularization or rescale the data (e.g. to unit variance); the model keeps the "
+                f"parameters of epoch {epoch - self.cuts}.")
+
+    def next_if_kept(self) -> float:
+        """The step of the epoch after the current one, should the current one be kept.
+
+        Lets an epoch source prepare the next epoch before the current one's
+        loss is known (``cmf.dask`` pipelines epochs that way).
+        """
+        return self.rate * GROWTH if self.adaptive else self.rate
+
+
+@dataclass
+class Snapshot:
+    """The parameters (and AdaGrad accumulators) of the last epoch kept, to roll back to."""
+
+    state: FactorState
+    accumulators: list[np.ndarray]
+
+    def save(self, state: FactorState, accumulators: list[np.ndarray]) -> None:
+        """Overwrite the snapshot with ``state`` and ``accumulators``, allocating nothing."""
+        state.copy_into(self.state)
+        for mine, theirs in zip(self.accumulators, accumulators):
+            np.copyto(mine, theirs)
+
+    def restore(self, state: FactorState, accumulators: list[np.ndarray]) -> None:
+        """Overwrite ``state`` and ``accumulators`` with the snapshot."""
+        self.state.copy_into(state)
+        for mine, theirs in zip(self.accumulators, accumulators):
+            np.copyto(theirs, mine)
