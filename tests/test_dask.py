@@ -133,6 +133,21 @@ def test_same_bits_as_local_blocked_fit(cluster, small_grid, ratings, dtype, ada
     assert 0 < max(info["moved_bytes"]) <= N_TILES * q_bytes
 
 
+@pytest.mark.parametrize("adaptive,first_step", [(False, 0.4), (True, 20.0)])
+def test_bold_driver_takes_the_same_steps_as_local(cluster, small_grid, ratings, adaptive, first_step):
+    # A first step so large that epochs are undone: the cluster must drop
+    # the epoch it submitted ahead, send the kept model again and go on at
+    # the cut step, exactly as the local fit does.
+    client, _ = cluster
+    kw = dict(learning_rate=first_step, schedule="bold_driver", max_epochs=8, adaptive=adaptive)
+    dist = _dist(client, _arrays(ratings), ratings.shape, **kw)
+    local = _local(ratings, **kw)
+    assert 0.0 in local.history_["kept"] and local.history_["kept"][-1] == 1.0
+    _assert_same(dist, local)
+    assert dist.history_["learning_rate"] == local.history_["learning_rate"]
+    assert dist.history_["kept"] == local.history_["kept"]
+
+
 def test_wide_matrix_moves_row_slabs(cluster, small_grid, ratings):
     """More columns than rows: column slabs stay put and row slabs move; same bits."""
     client, _ = cluster

@@ -252,6 +252,11 @@ class _Loop:
         """Run epochs on ``state`` (in place) until one of the stopping rules; record them in ``result``."""
         last_good = Snapshot(state.copy(), [a.copy() for a in self.accumulators])
         tracker = _Tracker(step=StepSize(self.config.learning_rate, self.config.schedule == "bold_driver"))
+        if self.probe is not None:
+            # The first epoch too must not raise the loss: one that blows the
+            # model up while staying finite would otherwise set the bar.
+            tracker.step.reference = (probe_sse(state, self.probe, self.n_entries)
+                                      + penalty(state, self.row_counts, self.col_counts, self.config))
         for epoch in range(1, self.config.max_epochs + 1):
             if self._epoch(epoch, state, last_good, epochs, result, interrupt, tracker):
                 break
