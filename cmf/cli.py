@@ -37,9 +37,10 @@ def demo_small() -> None:
     unknown[0, 1] = unknown[2, 4] = True
     X[unknown] = np.nan
     print("1. The 4x5 matrix with two unknown entries (NaN)\n")
+    # A small penalty, so that the known entries are fitted almost exactly;
+    # the step is left to the bold driver (learning_rate="auto").
     model = MatrixFactorization(
-        n_factors=2, learning_rate=0.05, regularization=0.001, max_epochs=20000,
-        tol=1e-5, dtype="float64", random_state=0,
+        n_factors=2, regularization=0.001, max_epochs=20000, tol=1e-5, dtype="float64", random_state=0,
     ).fit(X)
     loss = model.history_["train_loss"]
     rmse = model.history_["train_rmse"]
@@ -48,7 +49,10 @@ def demo_small() -> None:
     for epoch in shown:
         print(f"   {epoch:5d}   {loss[epoch - 1]:13.6f}   {rmse[epoch - 1]:.4f}")
     state = "converged" if model.converged_ else "stopped at max_epochs"
-    print(f"\n   {state} after {model.n_epochs_} epochs\n")
+    steps = model.history_["learning_rate"]
+    undone = len(steps) - int(sum(model.history_["kept"]))
+    print(f"\n   {state} after {model.n_epochs_} epochs; the step went from {steps[0]:g} to between "
+          f"{min(steps):.3g} and {max(steps):.3g} ({undone} epochs undone)\n")
     _print_matrix("   given (? = unknown)", X)
     _print_matrix("\n   completed (* = filled in)", model.complete(X), unknown)
     _print_matrix("\n   the full matrix, for comparison", truth)
