@@ -47,12 +47,9 @@ class Triplets:
 
 
 def _is_sparse(X: Any) -> bool:
-    """Whether ``X`` is a SciPy sparse matrix or array.
+    """Whether ``X`` is a SciPy sparse matrix or array; never imports SciPy (0.3 s on a first fit).
 
-    A SciPy sparse object can only exist once ``scipy.sparse`` has been
-    imported, so when it has not, the answer is no without importing it:
-    that import cost a fresh process's first fit of a dense matrix about
-    0.3 s, ten times the fit.
+    No SciPy sparse object exists before ``scipy.sparse`` is imported.
     """
     sp = sys.modules.get("scipy.sparse")
     return sp is not None and bool(sp.issparse(X))

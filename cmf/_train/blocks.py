@@ -311,6 +311,9 @@ def _tile_layout(grid: Grid) -> _TileLayout:
 
 
 _MAX_SEED = int(np.iinfo(np.int64).max)
+# The block list of a one-block grid's only tile (read-only: shared by every epoch).
+_ONE_BLOCK = np.zeros(1, dtype=np.int32)
+_ONE_BLOCK.setflags(write=False)
 
 
 @dataclass(frozen=True)
@@ -352,6 +355,11 @@ def epoch_schedule(grid: Grid, seed: int, epoch: int) -> EpochSchedule:
     # Computed every epoch, so written for few NumPy calls: what depends
     # on the grid alone comes from _tile_layout (cached).
     rng = np.random.default_rng([seed, epoch])
+    if grid.n_row_blocks == grid.n_col_blocks == 1:
+        # One block (small data, fitted for many epochs): the order below
+        # is that block, after its two sort keys are drawn.
+        rng.random(2)
+        return EpochSchedule([[_ONE_BLOCK]], int(rng.integers(0, _MAX_SEED, dtype=np.int64)))
     G = grid.n_tiles
     layout = _tile_layout(grid)
     # Shuffled order of the row (column) blocks inside each tile row
