@@ -267,6 +267,54 @@ def test_epoch_schedule_visits_every_block_once_in_conflict_free_strata(shape_bl
     assert not np.array_equal(other.block_sequence(), schedule.block_sequence())
 
 
+def _schedule_by_definition(grid, seed, epoch):
+    """The schedule as the blocks module describes it, one tile at a time (an independent reference)."""
+    rng = np.random.default_rng([seed, epoch])
+    G = grid.n_tiles
+    row_bounds = (np.arange(G + 1) * grid.n_row_blocks) // G
+    col_bounds = (np.arange(G + 1) * grid.n_col_blocks) // G
+    # Inside each tile row (column), its blocks in the order of their random keys.
+    row_keys, col_keys = rng.random(grid.n_row_blocks), rng.random(grid.n_col_blocks)
+    row_order = np.concatenate([a + np.argsort(row_keys[a:b], kind="stable")
+                                for a, b in zip(row_bounds[:-1], row_bounds[1:])])
+    col_order = np.concatenate([a + np.argsort(col_keys[a:b], kind="stable")
+                                for a, b in zip(col_bounds[:-1], col_bounds[1:])])
+
+    def tile(a, b):
+        rows = row_order[row_bounds[a]:row_bounds[a + 1]]
+        cols = col_order[col_bounds[b]:col_bounds[b + 1]]
+        return np.array([r * grid.n_col_blocks + c for r in rows for c in cols], dtype=np.int32)
+
+    alpha, beta, gamma = rng.permutation(G), rng.permutation(G), rng.permutation(G)
+    strata = [[tile(alpha[j], beta[(j + gamma[s]) % G]) for j in range(G)] for s in range(G)]
+    return strata, int(rng.integers(0, np.iinfo(np.int64).max, dtype=np.int64))
+
+
+@pytest.mark.parametrize("grid", [
+    _blocks.Grid(4, 5, 1, 1, 1),      # the seed matrix's grid: one block, one tile
+    _blocks.Grid(3, 3, 1, 6, 1),
+    _blocks.Grid(236, 236, 4, 8, 4),  # MovieLens 100K at k = 100
+    _blocks.Grid(7, 5, 5, 9, 3),
+    _blocks.Grid(7, 5, 2, 9, 2),
+    _blocks.Grid(1, 1, 13, 4, 4),
+])
+def test_epoch_schedule_is_its_definition(grid):
+    # The schedule is computed every epoch, so it is written for speed
+    # (cached per-grid layout, tiles as slices of one array, no draws for a
+    # one-tile grid); its blocks, their order and the block seed are the
+    # ones its definition gives, so the fits keep their bits.
+    for seed in (0, 5, 2**62 + 3):
+        for epoch in (1, 2, 17):
+            schedule = _blocks.epoch_schedule(grid, seed, epoch)
+            strata, block_seed = _schedule_by_definition(grid, seed, epoch)
+            assert schedule.seed == block_seed
+            assert [len(tiles) for tiles in schedule.strata] == [len(tiles) for tiles in strata]
+            for tiles, expected in zip(schedule.strata, strata):
+                for got, want in zip(tiles, expected):
+                    assert got.dtype == np.int32
+                    np.testing.assert_array_equal(got, want)
+
+
 # ----------------------------------------------------------------------
 # Training with blocks
 # ----------------------------------------------------------------------
@@ -346,3 +394,45 @@ def test_tile_limit_is_a_power_of_two_twice_the_cpus_between_4_and_16():
     # Hand-computed: 2 x CPUs rounded up to a power of two, clamped to [4, 16].
     expected = {None: 4, 1: 4, 2: 4, 3: 8, 4: 8, 5: 16, 8: 16, 64: 16}
     assert {n: _blocks.tiles_for_cpus(n) for n in expected} == expected
+
+
+def test_blocked_epochs_compute_schedules_in_batches_each_once(monkeypatch, seed_matrix):
+    from cmf._train import epochs as _epochs
+
+    computed = []
+    real = _blocks.epoch_schedule
+
+    def counting(grid, seed, epoch):
+        computed.append(epoch)
+        return real(grid, seed, epoch)
+
+    monkeypatch.setattr(_blocks, "epoch_schedule", counting)
+
+    def fit(max_epochs):
+        model = cmf.MatrixFactorization(n_factors=2, max_epochs=max_epochs, tol=0, n_iter_no_change=max_epochs,
+                                        random_state=3)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", cmf.ConvergenceWarning)
+            return model.fit(seed_matrix)
+
+    # Eight at a time, each epoch once, none past max_epochs.
+    batched = fit(20)
+    assert computed == list(range(1, 21))
+    assert batched.n_epochs_ == 20
+    # The same bits as computing each epoch's schedule when it starts.
+    computed.clear()
+    monkeypatch.setattr(_epochs, "schedules_ahead", lambda grid: 1)
+    one_by_one = fit(20)
+    assert computed == list(range(1, 21))
+    np.testing.assert_array_equal(batched.user_factors_, one_by_one.user_factors_)
+    np.testing.assert_array_equal(batched.item_factors_, one_by_one.item_factors_)
+    assert batched.history_["train_loss"] == one_by_one.history_["train_loss"]
+
+
+def test_schedules_ahead_shrinks_with_the_grid():
+    from cmf._train.epochs import MAX_SCHEDULES_AHEAD, schedules_ahead
+
+    assert schedules_ahead(_blocks.Grid(4, 5, 1, 1, 1)) == MAX_SCHEDULES_AHEAD
+    assert schedules_ahead(_blocks.Grid(236, 236, 4, 8, 4)) == MAX_SCHEDULES_AHEAD
+    assert schedules_ahead(_blocks.Grid(64, 64, 64, 32, 4)) == 2
+    assert schedules_ahead(_blocks.Grid(1024, 1024, 2000, 500, 4)) == 1

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -198,3 +203,40 @@ def test_all_whole_checks_every_chunk_without_a_full_size_mask():
     assert all_whole(values) and all_whole(values.astype(np.int32))
     values[-1] += 0.5  # in the last chunk
     assert not all_whole(values)
+
+
+# A dense fit and a triplet fit in a fresh interpreter; prints the SciPy
+# modules loaded afterwards.
+_DENSE_FIT = textwrap.dedent("""
+    import sys, warnings
+    import numpy as np
+    import cmf
+    warnings.simplefilter("ignore")
+    cmf.MatrixFactorization(n_factors=2, max_epochs=3).fit(np.array([[1.0, np.nan], [2.0, 3.0]]))
+    cmf.MatrixFactorization(n_factors=2, max_epochs=3).fit_triplets([0, 1], [1, 0], [1.0, 2.0])
+    print(sorted(name for name in sys.modules if name.split(".")[0] == "scipy"))
+""")
+
+
+def test_a_dense_fit_does_not_import_scipy():
+    # Before: telling a sparse X from a dense one imported scipy.sparse,
+    # about 0.3 s of a fresh process's first fit of a 4x5 matrix (ten
+    # times the fit). No SciPy object can exist before SciPy is imported.
+    imported = os.path.dirname(os.path.dirname(os.path.abspath(cmf.__file__)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (imported, os.environ.get("PYTHONPATH")) if p)}
+    done = subprocess.run([sys.executable, "-c", _DENSE_FIT], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_sparse_input_is_still_told_from_dense(seed_matrix):
+    X = _seed(seed_matrix)
+    dense = cmf.MatrixFactorization(n_factors=2, max_epochs=5, random_state=0)
+    sparse = cmf.MatrixFactorization(n_factors=2, max_epochs=5, random_state=0)
+    with pytest.warns(cmf.ConvergenceWarning):
+        dense.fit(X)
+    with pytest.warns(cmf.ConvergenceWarning):
+        # Stored entries are the observed ones: the same 18 as X's non-NaN cells.
+        rows, cols = np.nonzero(~np.isnan(X))
+        sparse.fit(sp.coo_matrix((X[rows, cols], (rows, cols)), shape=X.shape))
+    np.testing.assert_array_equal(dense.user_factors_, sparse.user_factors_)

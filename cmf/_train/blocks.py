@@ -270,22 +270,50 @@ def _ranges(n: int, parts: int) -> np.ndarray:
     return (np.arange(parts + 1, dtype=np.int64) * n) // parts
 
 
-@functools.lru_cache(maxsize=64)
-def _tile_bounds(grid: Grid) -> tuple[list[int], list[int], np.ndarray, np.ndarray]:
-    """The tile rows' and columns' first blocks, and each block's tile row and column.
+@dataclass(frozen=True)
+class _TileLayout:
+    """Where each tile's blocks sit in an epoch's flat block list, the same for every epoch of a grid.
 
-    The same for every epoch of a fit, so computed once per grid.
+    An epoch lists the blocks tile after tile, tile (a, b) at
+    ``offsets[a * G + b]:offsets[a * G + b + 1]``, each tile's blocks row
+    by row; slot ``i`` of that list holds the block at position
+    ``row_slot[i]`` of the epoch's row-block order and ``col_slot[i]`` of
+    its column-block order. ``row_tile`` (``col_tile``) is each row
+    (column) block's tile row (column).
     """
-    row_bounds = _ranges(grid.n_row_blocks, grid.n_tiles)
-    col_bounds = _ranges(grid.n_col_blocks, grid.n_tiles)
-    row_tile = np.repeat(np.arange(grid.n_tiles), np.diff(row_bounds))
-    col_tile = np.repeat(np.arange(grid.n_tiles), np.diff(col_bounds))
-    row_tile.setflags(write=False)
-    col_tile.setflags(write=False)
-    return row_bounds.tolist(), col_bounds.tolist(), row_tile, col_tile
+
+    row_tile: np.ndarray
+    col_tile: np.ndarray
+    row_slot: np.ndarray
+    col_slot: np.ndarray
+    offsets: list[int]
+
+
+@functools.lru_cache(maxsize=64)
+def _tile_layout(grid: Grid) -> _TileLayout:
+    """The :class:`_TileLayout` of ``grid``, computed once per grid (not per epoch)."""
+    G = grid.n_tiles
+    row_bounds = _ranges(grid.n_row_blocks, G)
+    col_bounds = _ranges(grid.n_col_blocks, G)
+    row_slot, col_slot, offsets = [], [], [0]
+    for a in range(G):
+        rows = np.arange(row_bounds[a], row_bounds[a + 1])
+        for b in range(G):
+            cols = np.arange(col_bounds[b], col_bounds[b + 1])
+            row_slot.append(np.repeat(rows, len(cols)))
+            col_slot.append(np.tile(cols, len(rows)))
+            offsets.append(offsets[-1] + len(rows) * len(cols))
+    arrays = (np.repeat(np.arange(G), np.diff(row_bounds)), np.repeat(np.arange(G), np.diff(col_bounds)),
+              np.concatenate(row_slot), np.concatenate(col_slot))
+    for array in arrays:
+        array.setflags(write=False)
+    return _TileLayout(*arrays, offsets)
 
 
 _MAX_SEED = int(np.iinfo(np.int64).max)
+# The block list of a one-block grid's only tile (read-only: shared by every epoch).
+_ONE_BLOCK = np.zeros(1, dtype=np.int32)
+_ONE_BLOCK.setflags(write=False)
 
 
 @dataclass(frozen=True)
@@ -324,22 +352,35 @@ def epoch_schedule(grid: Grid, seed: int, epoch: int) -> EpochSchedule:
     -------
     EpochSchedule
     """
+    # Computed every epoch, so written for few NumPy calls: what depends
+    # on the grid alone comes from _tile_layout (cached).
     rng = np.random.default_rng([seed, epoch])
+    if grid.n_row_blocks == grid.n_col_blocks == 1:
+        # One block (small data, fitted for many epochs): the order below
+        # is that block, after its two sort keys are drawn.
+        rng.random(2)
+        return EpochSchedule([[_ONE_BLOCK]], int(rng.integers(0, _MAX_SEED, dtype=np.int64)))
     G = grid.n_tiles
-    rb, cb, row_tile, col_tile = _tile_bounds(grid)
+    layout = _tile_layout(grid)
     # Shuffled order of the row (column) blocks inside each tile row
     # (column), all tile rows (columns) one after the other: a stable sort
     # by (tile, key) is a stable argsort of the keys inside each tile.
-    row_order = np.lexsort((rng.random(grid.n_row_blocks), row_tile))
-    col_order = np.lexsort((rng.random(grid.n_col_blocks), col_tile))
+    row_order = np.lexsort((rng.random(grid.n_row_blocks), layout.row_tile))
+    col_order = np.lexsort((rng.random(grid.n_col_blocks), layout.col_tile))
     # Every block's number, rows and columns in that order: tile (a, b) is
-    # the sub-matrix of tile row a and tile column b, read row by row.
-    numbers = (row_order[:, None] * grid.n_col_blocks + col_order[None, :]).astype(np.int32)
-    tile = [[numbers[rb[a]:rb[a + 1], cb[b]:cb[b + 1]].ravel() for b in range(G)] for a in range(G)]
+    # the sub-matrix of tile row a and tile column b, read row by row; all
+    # tiles in one array, each tile a slice of it.
+    numbers = (row_order[layout.row_slot] * grid.n_col_blocks + col_order[layout.col_slot]).astype(np.int32)
     # Stratum s pairs tile row alpha[j] with tile column beta[(j + gamma[s]) % G]:
-    # a Latin square, so every tile is visited once per epoch.
-    alpha, beta, gamma = rng.permutation(G).tolist(), rng.permutation(G).tolist(), rng.permutation(G).tolist()
-    strata = [[tile[alpha[j]][beta[(j + gamma[s]) % G]] for j in range(G)] for s in range(G)]
+    # a Latin square, so every tile is visited once per epoch. (A
+    # permutation of one element draws nothing from rng.)
+    if G == 1:
+        alpha = beta = gamma = [0]
+    else:
+        alpha, beta, gamma = rng.permutation(G).tolist(), rng.permutation(G).tolist(), rng.permutation(G).tolist()
+    offsets = layout.offsets
+    strata = [[numbers[offsets[t]:offsets[t + 1]] for t in [alpha[j] * G + beta[(j + g) % G] for j in range(G)]]
+              for g in gamma]
     block_seed = int(rng.integers(0, _MAX_SEED, dtype=np.int64))
     return EpochSchedule(strata, block_seed)
 

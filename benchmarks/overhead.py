@@ -1,0 +1,289 @@
+"""What a fit costs around the C epochs: W1 against the kernel harness, and the 4x5 seed matrix.
+
+    python benchmarks/overhead.py               # about 15 s
+    python benchmarks/overhead.py --repeats 11  # more fits per median
+
+Prints, from one run:
+
+- W1 (MovieLens 100K split, k=100, 20 epochs, lr 0.005, reg 0.02, one
+  thread): the median fit time against the *kernel harness*, the same
+  blocked epochs called straight through ``cmf._kernels`` with everything
+  (partition, schedules, initial factors) prepared beforehand; their ratio
+  (target at most 1.20). The harness ends on the fit's bits, which is checked.
+- An instrumented W1 fit: setup (the fit call to the first epoch, target
+  under 2 ms), the Python per epoch (the epoch loop's wall time minus the
+  calls into C, divided by the epochs, target under 50 us) and the end of
+  the fit (the last epoch's C call returning to ``fit`` returning).
+- The 4x5 matrix of the seed question, two cells unknown, with default
+  parameters: the median of many fits after a warm-up (target under 50 ms),
+  and the first and second fit of a fresh process.
+
+Timings are medians, fits and harness interleaved, so that a busy machine
+slows both alike; each is given as wall time and as CPU time (the process's,
+which waiting for a CPU that another process holds does not inflate: on a
+shared machine the steadier of the two). The CPU model and the load average
+are printed with them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import workloads  # noqa: E402  (benchmarks/ is not a package)
+
+import cmf  # noqa: E402
+from cmf import _kernels  # noqa: E402
+from cmf._input import as_triplets  # noqa: E402
+from cmf._train import blocks, epochs  # noqa: E402
+from cmf._train.state import initial_factors, pad_factors, unpad_factors  # noqa: E402
+from cmf._train.stats import measure  # noqa: E402
+
+# The seed question's matrix; its two unknown cells are marked NaN.
+SEED_MATRIX = [[3, 1, 1, 3, 1], [1, 2, 4, 1, 3], [3, 1, 1, 3, 1], [4, 3, 5, 4, 4]]
+SEED_UNKNOWN = ((0, 1), (2, 4))
+
+FIRST_FIT = """
+import time, warnings
+import numpy as np
+import cmf
+R = np.array({matrix}, dtype=float)
+for cell in {unknown}:
+    R[cell] = np.nan
+warnings.simplefilter("ignore")
+times = []
+for _ in range(2):
+    start = time.perf_counter()
+    cmf.MatrixFactorization().fit(R)
+    times.append(time.perf_counter() - start)
+print(*times)
+"""
+
+
+def cpu_model() -> str:
+    """The CPU model name (``/proc/cpuinfo`` on Linux, else the platform's processor string)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def w1_model() -> cmf.MatrixFactorization:
+    """W1's hyperparameters (as benchmarks/tools.py fits them), exactly 20 epochs."""
+    return cmf.MatrixFactorization(
+        n_factors=100, learning_rate=0.005, regularization=0.02, bias_regularization=0.02, max_epochs=20,
+        tol=0.0, n_iter_no_change=20, init_std=0.1, biased=True, n_threads=1, dtype="float32",
+        random_state=0, duplicates="keep",
+    )
+
+
+def now() -> np.ndarray:
+    """Wall and CPU time, in seconds."""
+    return np.array([time.perf_counter(), time.process_time()])
+
+
+def fit_w1(w: workloads.Workload) -> tuple[np.ndarray, cmf.MatrixFactorization]:
+    """One W1 fit: its wall and CPU seconds, and the fitted model."""
+    model = w1_model()
+    start = now()
+    model.fit_triplets(*w.train, shape=w.shape)
+    return now() - start, model
+
+
+class KernelHarness:
+    """W1's blocked epochs straight through cmf._kernels, everything prepared once.
+
+    The same data, initial factors, grid, block seed and per-epoch
+    schedules as the fit; :meth:`run` resets the factors and times only the
+    calls into C (one per tile, as the fit makes them).
+    """
+
+    def __init__(self, w: workloads.Workload) -> None:
+        model = w1_model()
+        config = model._config()
+        data = as_triplets(*w.train, shape=w.shape, dtype=config.dtype)
+        rng = np.random.default_rng(model.random_state)
+        self.initial = pad_factors(initial_factors(measure(data, config.biased), config, rng))
+        self.state = self.initial.copy()
+        seed = epochs.draw_block_seed(rng)
+        grid = epochs.training_grid(data.shape, len(data), config)
+        blocked = blocks.partition(data, grid)
+        self.params, self.model = epochs.kernel_model(self.state, config)
+        self.blocked = _kernels.Blocked(
+            blocked.block_ptr, blocked.local_rows, blocked.local_cols, blocked.values,
+            n_row_blocks=grid.n_row_blocks, n_col_blocks=grid.n_col_blocks,
+            row_block_size=grid.row_block_size, col_block_size=grid.col_block_size,
+        )
+        self.scratch = np.empty(max(blocked.max_block, 1), dtype=np.int32)
+        self.schedules = [blocks.epoch_schedule(grid, seed, epoch) for epoch in range(1, config.max_epochs + 1)]
+        self.n_factors = config.n_factors
+
+    def run(self) -> np.ndarray:
+        """Reset the factors, run every epoch; return the wall and CPU seconds of the C calls."""
+        self.initial.copy_into(self.state)
+        model, params, blocked, scratch = self.model, self.params, self.blocked, self.scratch
+        start = now()
+        for schedule in self.schedules:
+            for tiles in schedule.strata:
+                for tile in tiles:
+                    model.blocks(params, blocked, tile, schedule.seed, scratch, None)
+        return now() - start
+
+    def same_as(self, fitted: cmf.MatrixFactorization) -> bool:
+        """Whether the harness's last run ended on the fitted model's parameters, bit for bit."""
+        state = unpad_factors(self.state, self.n_factors)
+        return all(np.array_equal(a, b) for a, b in ((state.P, fitted.user_factors_), (state.Q, fitted.item_factors_),
+                                                      (state.b, fitted.user_bias_), (state.c, fitted.item_bias_)))
+
+
+class Probe:
+    """Timestamps of one fit's phases: wraps the blocked epochs and each tile's call into C."""
+
+    def __init__(self) -> None:
+        self.first_epoch = self.last_return = np.full(2, np.nan)
+        self.kernel_wall = self.kernel_cpu = 0.0
+        self.n_epochs = 0
+
+    def __enter__(self) -> "Probe":
+        self._tile_call, self._run = epochs.blocked_tile_call, epochs.BlockedEpochs.run
+        probe = self
+
+        def tile_call(*args, **kwargs):
+            call = probe._tile_call(*args, **kwargs)
+
+            def timed(*a, **k):  # plain floats: the probe adds well under a microsecond per call
+                wall, cpu = time.perf_counter(), time.process_time()
+                try:
+                    return call(*a, **k)
+                finally:
+                    probe.kernel_wall += time.perf_counter() - wall
+                    probe.kernel_cpu += time.process_time() - cpu
+            return timed
+
+        def run(self_, epoch):
+            if probe.n_epochs == 0:
+                probe.first_epoch = now()
+            try:
+                return probe._run(self_, epoch)
+            finally:
+                probe.n_epochs += 1
+                probe.last_return = now()
+
+        epochs.blocked_tile_call, epochs.BlockedEpochs.run = tile_call, run
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        epochs.blocked_tile_call, epochs.BlockedEpochs.run = self._tile_call, self._run
+
+
+def instrumented_w1(w: workloads.Workload) -> dict[str, np.ndarray]:
+    """Setup, Python per epoch and the end of one W1 fit, wall and CPU seconds."""
+    with Probe() as probe:
+        start = now()
+        fit_w1(w)
+        end = now()
+    return {"setup": probe.first_epoch - start,
+            "per_epoch": (end - probe.first_epoch - [probe.kernel_wall, probe.kernel_cpu]) / probe.n_epochs,
+            "end": end - probe.last_return}
+
+
+def seed_matrix() -> np.ndarray:
+    R = np.array(SEED_MATRIX, dtype=float)
+    for cell in SEED_UNKNOWN:
+        R[cell] = np.nan
+    return R
+
+
+def fresh_process_fits() -> tuple[float, float]:
+    """Wall seconds of the first and second default 4x5 fit in a new interpreter (cmf imported first).
+
+    The interpreter imports the cmf this script imported, from a directory
+    where no source tree shadows it (``python -c`` looks in its working
+    directory first).
+    """
+    code = FIRST_FIT.format(matrix=SEED_MATRIX, unknown=SEED_UNKNOWN)
+    here = os.path.dirname(os.path.dirname(os.path.abspath(cmf.__file__)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env,
+                         cwd=tempfile.gettempdir())
+    first, second = map(float, out.stdout.split())
+    return first, second
+
+
+def median(samples: list[np.ndarray]) -> np.ndarray:
+    """Element-wise median of (wall, CPU) pairs."""
+    return np.median(np.array(samples), axis=0)
+
+
+def line(label: str, seconds: np.ndarray, note: str = "", unit: str = "ms") -> None:
+    factor = 1e3 if unit == "ms" else 1e6
+    print(f"  {label:26s} {seconds[0] * factor:8.2f} {unit} wall {seconds[1] * factor:8.2f} {unit} CPU   {note}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=7, help="W1 fits and harness runs (medians)")
+    parser.add_argument("--seed-fits", type=int, default=50, help="4x5 fits (median)")
+    parser.add_argument("--fresh", type=int, default=3, help="fresh processes for the first-fit time (median)")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore", cmf.ConvergenceWarning)
+
+    print(f"cmf {cmf.__version__} from {os.path.dirname(cmf.__file__)}, numpy {np.__version__}, "
+          f"Python {platform.python_version()}")
+    print(f"CPU: {cpu_model()}, {os.cpu_count()} logical CPUs; load average before: "
+          + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+
+    w = workloads.w1()
+    harness = KernelHarness(w)
+    fit_w1(w)  # warm-up
+    harness.run()
+    fits, kernel, probes = [], [], []
+    for _ in range(args.repeats):
+        seconds, model = fit_w1(w)
+        fits.append(seconds)
+        kernel.append(harness.run())
+        probes.append(instrumented_w1(w))
+    same = harness.same_as(model)
+    fit_s, kernel_s = median(fits), median(kernel)
+    ratio = fit_s / kernel_s
+    print(f"\nW1: {len(w.train[2]):,} ratings, k=100, 20 epochs, one thread; medians of {args.repeats}")
+    line("fit", fit_s)
+    line("kernel harness", kernel_s, f"(same bits as the fit: {'yes' if same else 'NO'})")
+    print(f"  {'fit / harness':26s} {ratio[0]:8.3f}    wall {ratio[1]:8.3f}    CPU   (target <= 1.20)")
+    line("setup (fit -> epoch 1)", median([p["setup"] for p in probes]), "(target < 2 ms)")
+    line("Python per epoch", median([p["per_epoch"] for p in probes]), "(target < 50 us)", unit="us")
+    line("end (last C call -> fit)", median([p["end"] for p in probes]))
+
+    R = seed_matrix()
+    cmf.MatrixFactorization().fit(R)  # warm-up
+    times = []
+    for _ in range(args.seed_fits):
+        start = now()
+        model = cmf.MatrixFactorization().fit(R)
+        times.append(now() - start)
+    fresh = [fresh_process_fits() for _ in range(args.fresh)]
+    print(f"\n4x5 seed matrix, two unknown cells, default parameters ({model.n_epochs_} epochs):")
+    line(f"median of {args.seed_fits} fits", median(times), "(target < 50 ms)")
+    print(f"  fresh process, wall: first fit {statistics.median(f[0] for f in fresh) * 1e3:.2f} ms, "
+          f"second {statistics.median(f[1] for f in fresh) * 1e3:.2f} ms (medians of {args.fresh} processes)")
+    print("\nload average after: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+
+
+if __name__ == "__main__":
+    main()
