@@ -126,8 +126,16 @@ def test_a_rising_epoch_is_rolled_back_and_the_step_halved(monkeypatch):
         return sources[-1]
 
     monkeypatch.setattr(_epochs.LocalData, "epochs", epochs)
-    # The loss of the start (20), then that after each epoch.
-    monkeypatch.setattr(_loop, "probe_sse", lambda state, probe, n: ([20.0] + LOSSES)[len(sources[0].calls)])
+    class PlannedLoss:
+        """The loss of the start (20), then that after each epoch."""
+
+        def __init__(self, state, probe, n_entries):
+            pass
+
+        def __call__(self):
+            return ([20.0] + LOSSES)[len(sources[0].calls)]
+
+    monkeypatch.setattr(_loop, "ProbeLoss", PlannedLoss)
     model = cmf.MatrixFactorization(n_factors=3, learning_rate=0.02, schedule="bold_driver", regularization=0,
                                     bias_regularization=0, max_epochs=5, tol=0, dtype="float64", random_state=0)
     with warnings.catch_warnings():

@@ -26,7 +26,7 @@ from cmf._train.config import TrainingConfig
 from cmf._train.epochs import Epochs, LocalData, TrainingData
 from cmf._train.interrupt import DeferredInterrupt
 from cmf._train.progress import epoch_stalled, parameter_change, stall_message
-from cmf._train.probe import PROBE_SIZE, probe_fraction, probe_sse
+from cmf._train.probe import PROBE_SIZE, ProbeLoss, probe_fraction
 from cmf._train.schedule import Snapshot, StepSize
 from cmf._train.state import FactorState, adagrad_state, initial_factors, pad_factors, predict_pairs, unpad_factors
 from cmf._train.stats import scale_hint
@@ -229,6 +229,8 @@ class _Tracker:
     step: StepSize = field(default_factory=lambda: StepSize(0.01, False))
     kept_epochs: int = 0
     previous_loss: float | None = None
+    #: The bold driver's loss after each epoch (see cmf._train.probe).
+    probe_loss: ProbeLoss | None = None
 
 
 @dataclass
@@ -255,7 +257,8 @@ class _Loop:
         if self.probe is not None:
             # The first epoch too must not raise the loss: one that blows the
             # model up while staying finite would otherwise set the bar.
-            tracker.step.reference = (probe_sse(state, self.probe, self.n_entries)
+            tracker.probe_loss = ProbeLoss(state, self.probe, self.n_entries)
+            tracker.step.reference = (tracker.probe_loss()
                                       + penalty(state, self.row_counts, self.col_counts, self.config))
         for epoch in range(1, self.config.max_epochs + 1):
             if self._epoch(epoch, state, last_good, epochs, result, interrupt, tracker):
@@ -290,8 +293,8 @@ class _Loop:
         started = time.perf_counter()
         try:
             sse = epochs.run(epoch, rate, step.next_if_kept())
-            if self.probe is not None:
-                sse = probe_sse(state, self.probe, self.n_entries)
+            if tracker.probe_loss is not None:
+                sse = tracker.probe_loss()
             loss = sse + penalty(state, self.row_counts, self.col_counts, config)
         except DivergenceError:
             sse = loss = math.inf
