@@ -176,11 +176,11 @@ class Probe:
                     probe.kernel_cpu += time.process_time() - cpu
             return timed
 
-        def run(self_, epoch):
+        def run(self_, *args):
             if probe.n_epochs == 0:
                 probe.first_epoch = now()
             try:
-                return probe._run(self_, epoch)
+                return probe._run(self_, *args)
             finally:
                 probe.n_epochs += 1
                 probe.last_return = now()

@@ -1083,9 +1083,11 @@ def _clipped(out: np.ndarray, clip: bool, scale: tuple[float, float] | None) -> 
 
 def _print_epoch(row: dict[str, float]) -> None:
     val = "" if np.isnan(row["val_rmse"]) else f"  val_rmse {row['val_rmse']:.5f}"
+    undone = "" if row.get("kept", 1.0) else "  (undone: the loss rose)"
     print(
         f"epoch {int(row['epoch']):4d}  loss {row['train_loss']:.6g}  "
-        f"train_rmse {row['train_rmse']:.5f}{val}  {row['seconds']:.3f}s",
+        f"train_rmse {row['train_rmse']:.5f}{val}  step {row.get('learning_rate', np.nan):.3g}  "
+        f"{row['seconds']:.3f}s{undone}",
         flush=True,
     )
 
