@@ -125,6 +125,19 @@ MUTANTS = [
     Mutant("a fit that never moved is called converged", "cmf/_train/progress.py", (
         ("    if change * (scale / rmse) >= STALL_THRESHOLD:\n", "    if True:\n"),
     ), tests=("tests/test_stalled_fits.py",)),
+    # ------------------------------------------------------------ Python: the step schedule
+    Mutant("an epoch the bold driver rejects is not undone", "cmf/_train/loop.py", (
+        ("        if not kept:\n            last_good.restore(state, self.accumulators)\n",
+         "        if not kept:\n"),
+    ), tests=("tests/test_schedule.py",)),
+    Mutant("the first epoch is judged against no loss", "cmf/_train/loop.py", (
+        ("            tracker.step.reference = (tracker.probe_loss()\n",
+         "            tracker.step.reference = math.inf or (tracker.probe_loss()\n"),
+    ), tests=("tests/test_schedule.py",)),
+    Mutant("the probe is picked by position, not by pair", "cmf/_train/probe.py", (
+        ("            start + np.flatnonzero(_pair_hash(data.rows[start:start + _HASH_CHUNK] + np.int64(row_offset),",
+         "            start + np.flatnonzero(_pair_hash(np.arange(start, min(start + _HASH_CHUNK, n)),"),
+    ), tests=("tests/test_schedule.py::test_the_probe_is_the_same_entries_in_any_order_and_partition",)),
     # ------------------------------------------------------------ Python: Dask
     # Killed by the case where the worker dies holding only copies: Dask
     # reports nothing, and only the fit's own polling notices (the test
