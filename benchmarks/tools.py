@@ -38,11 +38,15 @@ def fit_cmf(w: Workload, n_threads: int = 1, blocking: object = "auto", dtype: s
     return seconds, model.predict(w.test[0], w.test[1], clip=False).astype(np.float64)
 
 
-def fit_surprise(w: Workload, seed: int = 0):
-    """Surprise's SVD; its Trainset is built directly from the arrays (what its loaders do)."""
+def surprise_trainset(w: Workload):
+    """Surprise's Trainset built directly from the arrays (what its loaders do), and the id maps.
+
+    Returns ``(trainset, u_index, i_index)``: ``u_index[row]`` is the row's
+    inner id in the Trainset, -1 for a row with no training rating.
+    """
     from collections import defaultdict
 
-    from surprise import SVD, Trainset
+    from surprise import Trainset
 
     rows, cols, values = w.train
     u_index, i_index = _dense_ids(rows, w.shape[0]), _dense_ids(cols, w.shape[1])
@@ -52,13 +56,25 @@ def fit_surprise(w: Workload, seed: int = 0):
         ir[i].append((u, r))
     trainset = Trainset(ur, ir, len(ur), len(ir), len(values), (1, 5),
                         {u: u for u in range(len(ur))}, {i: i for i in range(len(ir))})
-    del ur, ir
+    return trainset, u_index, i_index
+
+
+def predict_surprise(w: Workload, algo, trainset, u_index: np.ndarray, i_index: np.ndarray) -> np.ndarray:
+    """A fitted Surprise SVD's unclipped predictions on the test pairs (as its ``estimate``)."""
+    return _predict_mapped(w, trainset.global_mean, algo.bu, algo.bi, algo.pu, algo.qi, u_index, i_index)
+
+
+def fit_surprise(w: Workload, seed: int = 0):
+    """Surprise's SVD with the workload's hyperparameters."""
+    from surprise import SVD
+
+    trainset, u_index, i_index = surprise_trainset(w)
     algo = SVD(n_factors=w.n_factors, n_epochs=w.n_epochs, lr_all=w.learning_rate, reg_all=w.regularization,
                init_std_dev=0.1, biased=True, random_state=seed)
     start = time.perf_counter()
     algo.fit(trainset)
     seconds = time.perf_counter() - start
-    return seconds, _predict_mapped(w, trainset.global_mean, algo.bu, algo.bi, algo.pu, algo.qi, u_index, i_index)
+    return seconds, predict_surprise(w, algo, trainset, u_index, i_index)
 
 
 def _dense_ids(index: np.ndarray, n: int) -> np.ndarray:
@@ -117,3 +133,27 @@ def _predict_mapped(w, mu, bu, bi, pu, qi, u_index, i_index):
     both = ku & ki
     pred[both] += np.einsum("ij,ij->i", np.asarray(pu, np.float64)[u[both]], np.asarray(qi, np.float64)[i[both]])
     return pred
+
+
+def cpu_model() -> str:
+    """The CPU's model name as lscpu reports it (else /proc/cpuinfo, else the platform's)."""
+    import platform
+    import subprocess
+
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name:"):
+                return line.split(":", 1)[1].strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_line() -> str:
+    """One line for a report: CPU model, logical CPUs and the load averages now."""
+    import os
+
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    return (f"CPU: {cpu_model()}, {os.cpu_count()} logical CPUs; "
+            f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (1, 5, 15 min)")
