@@ -211,3 +211,28 @@ def test_local_epoch_sources_share_one_interface(small_low_rank, blocking, kind)
     assert sse[1] < sse[0]
     if kind is BlockedEpochs:
         assert epochs.runner._pool is None  # released on leaving
+
+
+@pytest.mark.parametrize("n_factors", [5, 16])  # padded rows, and rows that need no padding
+def test_publishing_a_fit_freezes_its_factors_without_copying_them(small_low_rank, monkeypatch, n_factors):
+    # A copy at publishing would double the factors' memory at the end of a
+    # large fit; the training arrays are the fit's own, so they are frozen.
+    results = []
+    real_train = loop.train
+
+    def train(*args, **kwargs):
+        results.append(real_train(*args, **kwargs))
+        return results[-1]
+
+    monkeypatch.setattr(loop, "train", train)
+    model = cmf.MatrixFactorization(n_factors=n_factors, max_epochs=3, tol=0, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", cmf.ConvergenceWarning)
+        model.fit(small_low_rank.X)
+    state = results[0].state
+    for published, trained in ((model.user_factors_, state.P), (model.item_factors_, state.Q),
+                               (model.user_bias_, state.b), (model.item_bias_, state.c)):
+        assert np.shares_memory(published, trained)
+        assert not published.flags.writeable
+        with pytest.raises(ValueError):
+            published[0] = 0

@@ -211,6 +211,10 @@ def train(
         loop.run(state, result, epochs, interrupt)
     # The one place the padding comes off, whatever ended training.
     result.state = unpad_factors(result.state, config.n_factors)
+    # Published read-only: frozen in place (this fit's own buffers), as a copy
+    # would double the factors' memory at the end of the fit.
+    for array in (result.state.P, result.state.Q, result.state.b, result.state.c):
+        array.setflags(write=False)
     return result
 
 
