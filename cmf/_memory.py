@@ -43,8 +43,9 @@ def fit_memory(
 
     Counts the factor matrices and biases (the working copy, the copy of the
     last finished epoch and, with early stopping, the best epoch's), the
-    float64 copies the loss computation makes, the per-row and per-column
-    counts, the int64 visiting order and the validation predictions.
+    loss computation's temporaries (row norms, the bold driver's probe), the
+    per-row and per-column counts, the int64 visiting order and the
+    validation predictions.
 
     Parameters
     ----------
@@ -76,7 +77,10 @@ def fit_memory(
     params = (n_rows + n_cols) * (width + 1) * itemsize
     unpadded = (n_rows + n_cols) * k * itemsize if width != k else 0
     copies = 3 if early_stopping else 2
-    loss_temporaries = (n_rows + n_cols) * (k * 8 if itemsize != 8 else 0) + (n_rows + n_cols) * 8 * 2
+    # The penalty's squared row norms (in the factors' dtype, summed in
+    # float64) and the bold driver's probe: at most PROBE_SIZE entries with
+    # their predictions and errors, and the pair hashes of one chunk.
+    loss_temporaries = (n_rows + n_cols) * 8 * 2 + min(n_entries, 1 << 14) * 40 + min(n_entries, 1 << 20) * 24
     counts = (n_rows + n_cols) * 8 * 3
     # Blocked: 2 + 2 bytes of local indices, the values again and (at most)
     # 4 bytes of scratch order per entry; otherwise one int64 index each.
