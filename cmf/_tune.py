@@ -78,9 +78,10 @@ class TuneResult:
     space : dict
         The space actually searched: per dimension, ``kind``
         ("log-uniform", "choice", "list", "other" or, for ``max_epochs``,
-        "cap"), its ``initial`` and ``final`` bounds (or values),
-        ``searched`` (all that any race drew from) and ``extended`` (the
-        edges it was moved past, in order: "low" or "high").
+        "cap"), its ``initial`` and ``final`` bounds (or values, or cap),
+        ``searched`` (the union of what the races drew from, or every
+        cap) and ``extended`` (the edges it was moved past, in order:
+        "low" or "high").
     """
 
     best_params: dict[str, Any]
@@ -121,8 +122,8 @@ def default_space() -> dict[str, Any]:
     large ones: on MovieLens 100K both lowered the held-out RMSE by about
     0.003 against learning rates up to 0.02 and spreads up to 0.1.
 
-    Every entry may move past either edge (``n_factors`` up only, doubling,
-    to at most 1024 factors), within the limits named ``*_LIMITS`` in this
+    Every entry may move past either edge (``n_factors`` up only, one
+    doubling at a time, to at most 1024 factors), within the limits named ``*_LIMITS`` in this
     module.
 
     Returns
@@ -183,8 +184,7 @@ def tune(
     :func:`default_space`: a list, a function or :func:`log_uniform` of
     your own stays as given) or, without ``max_epochs``, the best reached
     the epoch cap still improving, the space moves past that edge (a range
-    is centred on it; the factor choices become the largest, twice and four
-    times it; the cap doubles and the best continues to it) and a race of
+    is centred on it; the factor choices become the largest and twice it; the cap doubles and the best continues to it) and a race of
     ``ceil(budget / eta)`` new configurations runs on it; at most
     ``extend`` times, and none starts after ``time_limit`` seconds. So at
     most ``budget + extend * ceil(budget / eta)`` configurations are tried.
@@ -253,9 +253,10 @@ def tune(
     jobs = n_workers(n_jobs)
     current, searched, moved = initial, [initial], {name: [] for name in initial}
     caps, trials = [cap], []
+    n_new = int(budget)
     for stage in range(int(extend) + 1):
         drawn = []
-        for _ in range(int(budget) if stage == 0 else math.ceil(budget / eta)):
+        for _ in range(n_new):
             params = {name: sample(dist, rng) for name, dist in current.items()}
             seed = int(rng.integers(2**31))
             model = clone(template, {**params, "random_state": seed, "patience": patience}, jobs)
@@ -275,6 +276,7 @@ def tune(
         for name, side in edges.items():
             moved[name].append(side)
         searched.append(current)
+        n_new = math.ceil(budget / eta) if edges else 0  # a cap alone: only the best goes on
         if capped:  # the best was still improving at the cap: it goes on to a doubled one
             caps.append(2 * caps[-1])
             run_all([lambda: advance(best, train, valid, caps[-1] - best.trained)], 1)
@@ -290,7 +292,7 @@ def tune(
         for t in trials
     ]
     report = {name: describe(initial[name], [s[name] for s in searched], moved[name]) for name in initial}
-    report["max_epochs"] = {"kind": "cap", "initial": caps[0], "final": caps[-1], "searched": [caps[-1]],
+    report["max_epochs"] = {"kind": "cap", "initial": caps[0], "final": caps[-1], "searched": caps,
                             "extended": ["high"] * (len(caps) - 1)}
     best_params = {**best.params, "max_epochs": max(1, best.epochs)}
     model = None

@@ -131,9 +131,13 @@ class Choices:
         return "high" if grows and value == top else None
 
     def extended(self, side: str) -> "Choices":
-        """The choices from the largest up: it, twice it and four times it (within ``limit``)."""
+        """The largest choice and twice it (within ``limit``).
+
+        One doubling at a time: a race's cost grows with the factors, so a
+        larger model is tried only once the doubled one has won.
+        """
         top = self.values[-1]
-        larger = [v for v in (2 * top, 4 * top) if self.limit is None or v <= self.limit]
+        larger = [2 * top] if self.limit is None or 2 * top <= self.limit else []
         return dataclasses.replace(self, values=(top, *larger))
 
     def bounds(self) -> list[int]:
@@ -223,9 +227,13 @@ def space_lines(report: dict[str, dict[str, Any]]) -> list[str]:
     """
     lines = []
     for name, entry in report.items():
-        if entry["extended"]:
-            lines.append(f"searched {name} {_shown(entry['kind'], entry['searched'])} (moved past its "
-                         f"{' then '.join(entry['extended'])} edge from {_shown(entry['kind'], entry['initial'])})")
+        if entry["extended"] and entry["kind"] == "cap":
+            lines.append(f"raised the epoch cap from {entry['initial']} to {entry['final']}")
+        elif entry["extended"]:
+            moves = ", ".join(f"{entry['extended'].count(side)} x {side}" for side in SIDES
+                              if side in entry["extended"])
+            lines.append(f"searched {name} {_shown(entry['kind'], entry['searched'])} (from "
+                         f"{_shown(entry['kind'], entry['initial'])}, moved past an edge {moves})")
     return lines
 
 
@@ -233,6 +241,4 @@ def _shown(kind: str, values: Any) -> str:
     """Values as the command line takes them: ``X,Y,...``, ``LOW:HIGH`` or one number."""
     if kind == "choice":
         return ",".join(map(str, values))
-    if kind == "cap":
-        return str(values)
     return ":".join(f"{v:.4g}" for v in values)

@@ -120,8 +120,9 @@ def test_log_range_edges_and_moves():
 def test_choices_grow_by_doubling_up_to_their_limit():
     c = Choices((64, 128, 256), extend=True, limit=1024)
     assert c.edge(256) == "high" and c.edge(128) is None
-    assert c.extended("high").values == (256, 512, 1024)
-    assert c.extended("high").edge(1024) is None
+    assert c.extended("high").values == (256, 512)
+    assert c.extended("high").extended("high").values == (512, 1024)
+    assert c.extended("high").extended("high").edge(1024) is None
     assert Choices((64, 128, 256)).edge(256) is None
     with pytest.raises(ValueError, match="increasing"):
         Choices((128, 64))
@@ -138,7 +139,7 @@ def test_extend_space_moves_only_the_entries_whose_best_is_at_an_edge():
     assert edges == {"n_factors": "high", "learning_rate": "low"}
     assert extend_space(space, [best])[1] == {"n_factors": "high", "learning_rate": "low", "init_std": "low"}
     assert extend_space(space, [best, {**second, "n_factors": 64}])[1] == {"learning_rate": "low"}
-    assert moved["n_factors"].values == (256, 512, 1024)
+    assert moved["n_factors"].values == (256, 512)
     assert moved["learning_rate"].bounds() == pytest.approx([0.002 / 5 ** 0.5, 0.002 * 5 ** 0.5])
     assert moved["regularization"] is space["regularization"] and moved["bias_regularization"] == [0.01, 0.1]
 
@@ -158,9 +159,9 @@ def test_the_search_moves_past_the_edges_and_finds_an_optimum_beyond_them():
     assert all(not d["extended"] for d in inside.space.values())
 
     factors = _tune(MoreFactors(), budget=27, extend=3)
-    assert factors.space["n_factors"]["extended"] == ["high"]
+    assert factors.space["n_factors"]["extended"] == ["high", "high"]
     assert factors.space["n_factors"]["searched"] == [64, 128, 256, 512, 1024]
-    assert factors.space["n_factors"]["final"] == [256, 512, 1024]
+    assert factors.space["n_factors"]["final"] == [512, 1024]
     assert factors.best_params["n_factors"] == 1024
     assert all(not factors.space[name]["extended"] for name in ("learning_rate", "regularization", "init_std"))
 
@@ -174,6 +175,9 @@ def test_the_search_moves_past_the_edges_and_finds_an_optimum_beyond_them():
     assert all(low * 0.999 <= r["learning_rate"] <= 0.01 for r in result.results)
     assert abs(math.log(result.best_params["learning_rate"] / 0.0003)) < math.log(1.25)
     assert result.best_score < min(r["rmse"] for r in result.results if r["stage"] < 3)
+    low_text = f"{low:.4g}:0.01"
+    assert f"searched learning_rate {low_text} (from 0.002:0.01, moved past an edge 3 x low)" \
+        in space_lines(result.space)
 
 
 def test_a_space_of_the_users_own_is_searched_as_given():
@@ -214,10 +218,12 @@ def test_the_epoch_cap_doubles_only_when_none_was_given():
     space = {"n_factors": [64], "learning_rate": [0.005]}
     result = _tune(Stub(improving=True), budget=3, extend=2, space=space, min_epochs=10)
     cap = result.space["max_epochs"]
-    assert (cap["initial"], cap["final"], cap["extended"]) == (500, 2000, ["high", "high"])
-    # the best went on to each new cap; the new configurations of a race train to it too
-    assert result.best_params["max_epochs"] == 2000 and result.converged is False
-    assert max(f["epochs"] for f in Stub.fits) <= 2000
+    assert (cap["initial"], cap["final"], cap["searched"], cap["extended"]) == (500, 2000, [500, 1000, 2000],
+                                                                              ["high", "high"])
+    assert space_lines(result.space) == ["raised the epoch cap from 500 to 2000"]
+    # the best went on to each new cap, the space did not move, so no new configuration was drawn
+    assert result.best_params["max_epochs"] == 2000 and result.converged is False and len(result.results) == 3
+    assert sum(f["epochs"] for f in Stub.fits if f["n_factors"] == 64) <= 3 * 500 + 500 + 1000
     fixed = _tune(Stub(improving=True), budget=3, extend=2, space=space, min_epochs=10, max_epochs=40)
     assert fixed.space["max_epochs"] == {"kind": "cap", "initial": 40, "final": 40, "searched": [40], "extended": []}
     assert len(fixed.results) == 3 and fixed.best_params["max_epochs"] == 40
