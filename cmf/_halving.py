@@ -21,7 +21,7 @@ from cmf._dataset import RatingDataset
 from cmf._search import run_all
 from cmf.exceptions import DivergenceError
 
-__all__ = ["MAX_SCALE", "REFERENCE_RATE", "Race", "Trial", "advance", "race"]
+__all__ = ["MAX_SCALE", "REFERENCE_RATE", "Race", "Trial", "advance", "epoch_scale", "race"]
 
 # A configuration with learning rate lr gets REFERENCE_RATE / lr times the
 # epochs of a round (between 1 and a cap, MAX_SCALE for the default space,
@@ -89,7 +89,7 @@ def advance(trial: Trial, train: RatingDataset, valid: RatingDataset, epochs: in
     return trial
 
 
-def _epoch_scale(learning_rate: Any, max_scale: float) -> float:
+def epoch_scale(learning_rate: Any, max_scale: float) -> float:
     """How many times a round's epochs a configuration with this learning rate gets.
 
     Rounds are measured in SGD distance (learning rate x epochs), so a
@@ -109,7 +109,7 @@ def race(trials: list[Trial], plan: Race) -> None:
     while alive:
         tasks = []
         for t in alive:
-            scale = _epoch_scale(t.model.learning_rate, plan.max_scale)
+            scale = epoch_scale(t.model.learning_rate, plan.max_scale)
             target = plan.cap if len(alive) == 1 else min(plan.cap, math.ceil(plan.min_epochs * scale * plan.eta**rung))
             if target > t.trained:
                 tasks.append(lambda t=t, step=target - t.trained: advance(t, plan.train, plan.valid, step))

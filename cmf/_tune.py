@@ -20,7 +20,7 @@ import numpy as np
 
 from cmf._checks import is_integer
 from cmf._dataset import as_dataset
-from cmf._halving import MAX_SCALE, Race, Trial, advance, race
+from cmf._halving import MAX_SCALE, Race, Trial, advance, epoch_scale, race
 from cmf._search import clone, n_workers, refit_best, run_all, sample
 from cmf._split import train_test_split
 from cmf._tune_space import AGREEING, Choices, LogRange, describe, extend_space
@@ -123,8 +123,8 @@ def default_space() -> dict[str, Any]:
     0.003 against learning rates up to 0.02 and spreads up to 0.1.
 
     Every entry may move past either edge (``n_factors`` up only, one
-    doubling at a time, to at most 1024 factors), within the limits named ``*_LIMITS`` in this
-    module.
+    doubling at a time, to at most 1024 factors), within the limits named
+    ``*_LIMITS`` in this module.
 
     Returns
     -------
@@ -212,7 +212,10 @@ def tune(
     eta : int, default 3
         Halving rate.
     patience : int, default 5
-        Early-stopping patience, in epochs.
+        Early-stopping patience, in epochs at a learning rate of 0.01 or
+        more; a configuration with a smaller one waits as many times longer
+        as its rounds are (a small step leaves the plateau of the bias-only
+        solution slowly, and would otherwise be stopped on it).
     extend : int, default 3
         Races at most after the first, on the space moved past the edges
         where the best sits (0: the first race only).
@@ -255,14 +258,17 @@ def tune(
     caps, trials = [cap], []
     n_new = int(budget)
     for stage in range(int(extend) + 1):
+        max_scale = _scale_cap(initial.get("learning_rate"), current.get("learning_rate"))
         drawn = []
         for _ in range(n_new):
             params = {name: sample(dist, rng) for name, dist in current.items()}
             seed = int(rng.integers(2**31))
-            model = clone(template, {**params, "random_state": seed, "patience": patience}, jobs)
+            model = clone(template, {**params, "random_state": seed}, jobs)
+            # patience in SGD distance too: with a small step, leaving the
+            # plateau of the bias-only solution takes as many times longer
+            model.set_params(patience=math.ceil(patience * epoch_scale(model.learning_rate, max_scale)))
             drawn.append(Trial(params, model, stage=stage))
         label = f"extension {stage}, " if stage else ""
-        max_scale = _scale_cap(initial.get("learning_rate"), current.get("learning_rate"))
         race(drawn, Race(train, valid, min_epochs, caps[-1], eta, jobs, max_scale, progress, label))
         trials.extend(drawn)
         best = min(trials, key=lambda t: t.score)

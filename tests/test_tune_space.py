@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pytest
 
-from cmf._halving import _epoch_scale
+from cmf._halving import epoch_scale
 from cmf._tune_space import Choices, LogRange, extend_space, space_lines
 from cmf.datasets import make_ratings
 from cmf.model_selection import LogRange as PublicLogRange
@@ -145,8 +145,16 @@ def test_extend_space_moves_only_the_entries_whose_best_is_at_an_edge():
 
 
 def test_an_auto_learning_rate_gets_the_epochs_of_a_round_unscaled():
-    assert _epoch_scale("auto", 10.0) == 1.0
-    assert _epoch_scale(0.001, 10.0) == 10.0 and _epoch_scale(0.001, 5.0) == 5.0 and _epoch_scale(0.05, 10.0) == 1.0
+    assert epoch_scale("auto", 10.0) == 1.0
+    assert epoch_scale(0.001, 10.0) == 10.0 and epoch_scale(0.001, 5.0) == 5.0 and epoch_scale(0.05, 10.0) == 1.0
+    # a template whose learning rate is "auto", not searched: the first round is min_epochs long
+    _tune(Stub(improving=True), budget=3, extend=0, space={"n_factors": [8, 16]}, min_epochs=7, max_epochs=50)
+    assert [f["epochs"] for f in Stub.fits[:3]] == [7, 7, 7] and {f["learning_rate"] for f in Stub.fits} == {"auto"}
+    assert {f["patience"] for f in Stub.fits} == {5}
+    # drawn learning rates are numbers, and a small one gets more epochs: 7 x 0.01 / 0.002
+    _tune(Stub(improving=True), budget=3, extend=0, space={"learning_rate": [0.002]}, min_epochs=7, max_epochs=50)
+    assert [f["epochs"] for f in Stub.fits[:3]] == [35, 35, 35]
+    assert {f["patience"] for f in Stub.fits} == {25}  # the patience of 5 epochs at 0.01, in the same distance
 
 
 # ----------------------------------------------------------------------
