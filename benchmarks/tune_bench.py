@@ -13,8 +13,8 @@ validation RMSE, configurations, seconds (median of ``--repeats`` runs; the
 results themselves are the same every run), the best parameters and the
 dimensions that moved.
 
-    python benchmarks/tune_bench.py                  # W1, about 1 minute on 2 quiet cores
-    python benchmarks/tune_bench.py --synthetic      # also the synthetic set, several minutes more
+    python benchmarks/tune_bench.py                  # W1, under a minute on 2 cores
+    python benchmarks/tune_bench.py --synthetic      # also the synthetic set, about 3 minutes more
 """
 
 from __future__ import annotations
