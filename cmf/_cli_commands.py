@@ -22,6 +22,7 @@ import numpy as np
 
 from cmf import _cli_options as options
 from cmf import _tune
+from cmf._tune_space import space_lines
 from cmf._cli_progress import EpochProgressBar
 from cmf._data_policy import count_repeats
 from cmf._persistence import check_output_path
@@ -236,28 +237,25 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     out = _output(args)
     data = _load(args)
     options.check_holdout(args.validation, len(data))
-    template = MatrixFactorization(max_epochs=args.epochs, random_state=args.seed, **options.data_params(args))
-    space = options.search_space(args, _threads(args))
+    template = MatrixFactorization(random_state=args.seed, **options.data_params(args))
     report = None if (args.quiet or args.json) else (lambda line: print(line, file=sys.stderr))
-    result = tune(data, budget=args.budget, estimator=template, space=space,
-                  validation=args.validation, max_epochs=args.epochs, n_jobs=args.jobs, random_state=args.seed,
-                  min_epochs=min(_tune.MIN_EPOCHS, args.epochs),  # a low cap shortens the first round too
-                  progress=report, refit=out is not None)
+    result = tune(data, args.budget, estimator=template, space=options.search_space(args, _threads(args)),
+                  extend=args.extend, time_limit=args.time_limit, validation=args.validation, max_epochs=args.epochs,
+                  min_epochs=min(_tune.MIN_EPOCHS, args.epochs or _tune.MIN_EPOCHS),  # a low cap: a shorter round
+                  n_jobs=args.jobs, random_state=args.seed, progress=report, refit=out is not None)
     if out is not None:
         result.best_estimator.save(out)
     if not result.converged:
-        _warn(args, f"the best configuration stopped at --epochs {args.epochs} while its validation RMSE was "
-                    "still improving; raise --epochs")
+        _warn(args, f"the best configuration stopped at --epochs {result.space['max_epochs']['final']} while its "
+                    "validation RMSE was still improving; raise --epochs")
     if args.json:
-        _emit_json({"best_params": result.best_params, "validation_rmse": result.best_score,
-                    "converged": result.converged, "seconds": result.seconds, "model": out,
-                    "results": result.results})
+        _emit_json({"best_params": result.best_params, "validation_rmse": result.best_score, "converged": result.converged,
+                    "seconds": result.seconds, "model": out, "space": result.space, "results": result.results})
     else:
         params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in result.best_params.items())
-        _say(args, f"best: {params}\nvalidation RMSE {result.best_score:.4f} "
-                   f"({len(result.results)} configurations, {result.seconds:.1f} s)")
-        if out is not None:
-            _say(args, f"refitted on all ratings and saved to {out}")
+        saved = [] if out is None else [f"refitted on all ratings and saved to {out}"]
+        _say(args, "\n".join([f"best: {params}", f"validation RMSE {result.best_score:.4f} ({len(result.results)} "
+                                f"configurations, {result.seconds:.1f} s)", *space_lines(result.space), *saved]))
     return 0
 
 
@@ -355,12 +353,16 @@ def add_commands(sub: Any) -> None:
     p = sub.add_parser("tune", help="pick factors, regularization and learning rate for a rating file",
                        description="Pick the number of factors, the regularization and the learning rate "
                                    "(and the initial spread) by random search with successive halving on a "
-                                   "validation split. A model option given holds that parameter fixed; a list "
-                                   "X,Y,... or a range LOW:HIGH narrows its search.")
+                                   "validation split, moving the search past an edge where the best sits. A model "
+                                   "option given holds that parameter fixed; X,Y,... or LOW:HIGH narrows its search.")
     options.add_data_options(p)
     options.add_model_options(p, search=True)
     p.add_argument("--budget", type=options.count(1), default=_tune.BUDGET, metavar="N",
-                   help=f"configurations to try (default {_tune.BUDGET})")
+                   help=f"configurations of the first race (default {_tune.BUDGET})")
+    p.add_argument("--extend", type=options.count(0), default=_tune.EXTEND, metavar="N", help="further races "
+                   f"(a third of --budget each) past the edges where the best sits (default {_tune.EXTEND})")
+    p.add_argument("--time-limit", type=options.positive_real, metavar="SECONDS",
+                   help="start no further race after this many seconds (default: none)")
     p.add_argument("--validation", type=options.fraction, metavar="FRACTION", default=_tune.VALIDATION,
                    help=f"fraction held out to compare them (default {_tune.VALIDATION})")
     p.add_argument("--jobs", type=options.jobs, metavar="N", default=-1,

@@ -15,6 +15,10 @@ range (``--learning-rate 0.002:0.02``, drawn log-uniformly) narrows the
 search to it instead. Options that are not given are searched over the
 default space, or kept at the model's default when the search does not
 cover them.
+
+This module is long because every option of every subcommand is declared
+here beside the types that check it, so that help, checks and defaults are
+read side by side and cannot drift apart.
 """
 
 from __future__ import annotations
@@ -209,13 +213,15 @@ class _ModelOption:
 
 
 _MODEL_OPTIONS = (
-    _ModelOption("--factors", "n_factors", count(1), "number of latent factors",
-                 "searched among " + ", ".join(map(str, _tune.FACTOR_CHOICES)), real=False),
+    _ModelOption("--factors", "n_factors", count(1), "number of latent factors", "searched among "
+                 + ", ".join(map(str, _tune.FACTOR_CHOICES)) + f", up to {_tune.FACTOR_LIMIT} where the best is the "
+                 "largest", real=False),
     _ModelOption("--learning-rate", "learning_rate", learning_rate,
                  "SGD step size: 'auto' adapts it to the loss (bold driver), a number keeps it constant",
-                 "searched log-uniformly in {}:{}".format(*_tune.LEARNING_RATE_RANGE)),
+                 "searched log-uniformly in {}:{}, moved past an edge where the best sits"
+                 .format(*_tune.LEARNING_RATE_RANGE)),
     _ModelOption("--regularization", "regularization", nonnegative_real, "L2 penalty on the factors",
-                 "searched log-uniformly in {}:{}".format(*_tune.REGULARIZATION_RANGE)),
+                 "searched log-uniformly in {}:{}, moved likewise".format(*_tune.REGULARIZATION_RANGE)),
     _ModelOption("--bias-regularization", "bias_regularization", nonnegative_real, "L2 penalty on the biases",
                  None),
 )
@@ -265,14 +271,16 @@ def add_model_options(p: argparse.ArgumentParser, *, search: bool = False) -> No
             forms = "X,Y,... or LOW:HIGH" if o.real else "X,Y,..."
             default = o.searched or f"{DEFAULTS[o.name]}, not searched"
             g.add_argument(o.flag, dest=o.dest, type=_search_value(o.parse, o.real), metavar="X",
-                           help=f"{o.what}: X holds it fixed; {forms} narrows the search (default: {default})")
+                           help=f"{o.what}: X holds it fixed; {forms} narrows the search, which then stays "
+                                f"within it (default: {default})")
         else:
             g.add_argument(o.flag, dest=o.dest, type=_only_one(o.parse), default=DEFAULTS[o.name],
                            metavar="X", help=f"{o.what} (default {DEFAULTS[o.name]})")
     if search:
-        g.add_argument("--epochs", type=count(1), default=_tune.MAX_EPOCHS, metavar="N",
-                       help=f"cap on any configuration's epochs (default {_tune.MAX_EPOCHS}); "
-                            f"early stopping with patience {_tune.PATIENCE} usually ends them sooner")
+        g.add_argument("--epochs", type=count(1), metavar="N",
+                       help=f"cap on any configuration's epochs (default: {_tune.MAX_EPOCHS}, doubled while the best "
+                            f"configuration reaches it still improving); early stopping with patience "
+                            f"{_tune.PATIENCE} usually ends them sooner")
     else:
         g.add_argument("--epochs", type=count(1), default=DEFAULTS["max_epochs"], metavar="N",
                        help=f"maximum number of epochs (default {DEFAULTS['max_epochs']})")

@@ -1,9 +1,12 @@
-"""One-call hyperparameter tuning: random search with successive halving.
+"""One-call hyperparameter tuning: random search with successive halving, on a space that widens.
 
-A trial continues where it stopped through the estimator's public
-``partial_fit`` on the same training ratings: that restarts the SGD from
-the fitted parameters exactly as a fresh fit started from them would (the
-same bits; ``tests/test_model_selection.py`` compares the two).
+Each race is the successive halving of :mod:`cmf._halving`. When the best
+configuration of a race sits at the edge of a dimension of the default
+space (the most factors offered, the smallest step, an end of the
+penalty's range) or at the epoch cap, the optimum is likely beyond it: a
+further, smaller race draws from the space moved past that edge
+(:mod:`cmf._tune_space`), until the best lies inside or the extensions
+allowed are spent.
 """
 
 from __future__ import annotations
@@ -16,22 +19,19 @@ from typing import Any, Callable
 import numpy as np
 
 from cmf._checks import is_integer
-from cmf._dataset import RatingDataset, as_dataset
+from cmf._dataset import as_dataset
+from cmf._halving import MAX_SCALE, Race, Trial, advance, epoch_scale, race
 from cmf._search import clone, n_workers, refit_best, run_all, sample
 from cmf._split import train_test_split
-from cmf.exceptions import DivergenceError
+from cmf._tune_space import AGREEING, Choices, LogRange, describe, extend_space
 from cmf.model import MatrixFactorization
 
-__all__ = ["TuneResult", "default_space", "log_uniform", "tune"]
-
-# A configuration with learning rate lr gets _REFERENCE_RATE / lr times the
-# epochs of a round (between 1 and _MAX_SCALE times).
-_REFERENCE_RATE = 0.01
-_MAX_SCALE = 10.0
+__all__ = ["Choices", "LogRange", "TuneResult", "default_space", "log_uniform", "tune"]
 
 # The defaults of tune() and of its search space, named once so that the
 # command line's help states them from here and cannot drift.
 BUDGET = 27
+EXTEND = 3
 VALIDATION = 0.1
 MIN_EPOCHS = 20
 MAX_EPOCHS = 500
@@ -40,6 +40,12 @@ FACTOR_CHOICES = (64, 128, 256)
 LEARNING_RATE_RANGE = (0.002, 0.01)
 REGULARIZATION_RANGE = (0.02, 0.15)
 INIT_STD_RANGE = (0.005, 0.05)
+# How far the default space may move: beyond these a model is too large for
+# common data (factors) or the values stop making sense.
+FACTOR_LIMIT = 1024
+LEARNING_RATE_LIMITS = (1e-4, 0.1)
+REGULARIZATION_LIMITS = (1e-3, 2.0)
+INIT_STD_LIMITS = (1e-4, 0.5)
 
 
 @dataclasses.dataclass
@@ -56,9 +62,10 @@ class TuneResult:
     results : list of dict
         One row per configuration tried: its parameters, ``rmse`` (best
         validation RMSE), ``epochs`` (epochs to that RMSE), ``rung`` (how
-        many halving rounds it survived), ``seconds``, ``error`` and
+        many halving rounds it survived), ``stage`` (0 for the first race,
+        then the extension it was drawn in), ``seconds``, ``error`` and
         ``converged`` (whether early stopping ended it, rather than halving
-        or ``max_epochs``).
+        or the epoch cap).
     best_estimator : MatrixFactorization or None
         The best configuration refitted on all the data (None with
         ``refit=False``).
@@ -66,8 +73,15 @@ class TuneResult:
         Wall time of the whole search.
     converged : bool
         Whether early stopping ended the best configuration's training;
-        False when it reached ``max_epochs`` still improving, so that more
+        False when it reached the epoch cap still improving, so that more
         epochs may find a better model.
+    space : dict
+        The space actually searched: per dimension, ``kind``
+        ("log-uniform", "choice", "list", "other" or, for ``max_epochs``,
+        "cap"), its ``initial`` and ``final`` bounds (or values, or cap),
+        ``searched`` (the union of what the races drew from, or every
+        cap) and ``extended`` (the edges it was moved past, in order:
+        "low" or "high").
     """
 
     best_params: dict[str, Any]
@@ -76,10 +90,11 @@ class TuneResult:
     best_estimator: Any
     seconds: float
     converged: bool = True
+    space: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
 
-def log_uniform(low: float, high: float) -> Callable[[np.random.Generator], float]:
-    """A search-space entry drawing log-uniformly from ``[low, high]``.
+def log_uniform(low: float, high: float) -> LogRange:
+    """A search-space entry drawing log-uniformly from ``[low, high]``, which stays within those bounds.
 
     Parameters
     ----------
@@ -88,14 +103,16 @@ def log_uniform(low: float, high: float) -> Callable[[np.random.Generator], floa
 
     Returns
     -------
-    callable
+    LogRange
         A function of a NumPy Generator, as :func:`tune`'s ``space`` takes.
+        ``LogRange(low, high, extend=("low", "high"))`` lets :func:`tune`
+        move it past an edge where the best values sit.
     """
-    return lambda rng: float(np.exp(rng.uniform(np.log(low), np.log(high))))
+    return LogRange(float(low), float(high))
 
 
-def default_space() -> dict[str, Callable[[np.random.Generator], Any]]:
-    """The search space of :func:`tune`.
+def default_space() -> dict[str, Any]:
+    """The search space of :func:`tune`, which it widens where the best values sit at an edge.
 
     ``n_factors`` from {64, 128, 256} (``FACTOR_CHOICES``); ``learning_rate``
     log-uniform on [0.002, 0.01]; ``regularization`` log-uniform on
@@ -105,60 +122,30 @@ def default_space() -> dict[str, Callable[[np.random.Generator], Any]]:
     large ones: on MovieLens 100K both lowered the held-out RMSE by about
     0.003 against learning rates up to 0.02 and spreads up to 0.1.
 
+    Every entry may move past either edge (``n_factors`` up only, one
+    doubling at a time, to at most 1024 factors), within the limits named
+    ``*_LIMITS`` in this module.
+
     Returns
     -------
     dict
-        Name to a function drawing a value from a NumPy Generator.
+        Name to a :class:`Choices` or :class:`LogRange` (each a function
+        drawing a value from a NumPy Generator).
     """
+    both = ("low", "high")
     return {
-        "n_factors": lambda rng: int(rng.choice(list(FACTOR_CHOICES))),
-        "learning_rate": log_uniform(*LEARNING_RATE_RANGE),
-        "regularization": log_uniform(*REGULARIZATION_RANGE),
-        "init_std": log_uniform(*INIT_STD_RANGE),
+        "n_factors": Choices(FACTOR_CHOICES, extend=True, limit=FACTOR_LIMIT),
+        "learning_rate": LogRange(*LEARNING_RATE_RANGE, extend=both, limits=LEARNING_RATE_LIMITS),
+        "regularization": LogRange(*REGULARIZATION_RANGE, extend=both, limits=REGULARIZATION_LIMITS),
+        "init_std": LogRange(*INIT_STD_RANGE, extend=both, limits=INIT_STD_LIMITS),
     }
 
 
-@dataclasses.dataclass
-class _Trial:
-    """One configuration in the race: its model and how far it got."""
-
-    params: dict[str, Any]
-    model: Any
-    epochs: int = 0
-    score: float = math.inf
-    done: bool = False
-    rung: int = 0
-    trained: int = 0
-    seconds: float = 0.0
-    error: str | None = None
-
-
-def _advance(trial: _Trial, train: RatingDataset, valid: RatingDataset, epochs: int) -> _Trial:
-    """Train a trial for up to ``epochs`` more epochs from where it stopped.
-
-    The first call fits the model; later ones continue from its fitted
-    parameters on the same training ratings (``partial_fit`` on a model
-    that is not fitted yet is ``fit_ratings``). The model's ``patience``
-    stops a segment early once the validation error stops improving.
-    """
-    model = trial.model
-    started = time.perf_counter()
-    try:
-        model.set_params(max_epochs=epochs)
-        model.partial_fit(train, validation=valid)
-        best = model.best_epoch_ or model.n_epochs_
-        score = float(np.nanmin(model.history_["val_rmse"]))
-        if score < trial.score:
-            trial.score = score
-            trial.epochs += best
-        else:  # no better than before: the state was rolled back to it
-            trial.done = True
-        # patience or tol ended the segment early: more epochs will not help
-        trial.done = trial.done or model.n_epochs_ < epochs
-    except (DivergenceError, ValueError) as exc:
-        trial.done, trial.error = True, str(exc)
-    trial.seconds += time.perf_counter() - started
-    return trial
+def _scale_cap(initial: Any, current: Any) -> float:
+    """The cap on the epoch scale: ``MAX_SCALE``, times how far the learning rate's range has moved down."""
+    if isinstance(initial, LogRange) and isinstance(current, LogRange):
+        return MAX_SCALE * max(1.0, initial.low / current.low)
+    return MAX_SCALE
 
 
 def tune(
@@ -169,9 +156,11 @@ def tune(
     space: dict[str, Any] | None = None,
     validation: float = VALIDATION,
     min_epochs: int = MIN_EPOCHS,
-    max_epochs: int = MAX_EPOCHS,
+    max_epochs: int | None = None,
     eta: int = 3,
     patience: int = PATIENCE,
+    extend: int = EXTEND,
+    time_limit: float | None = None,
     n_jobs: int | None = -1,
     refit: bool = True,
     random_state: int | None = 0,
@@ -186,32 +175,53 @@ def tune(
     are compared after the same SGD distance); the best ``1/eta`` continue
     from where they stopped to ``eta`` times as many epochs, and so on
     until one is left, which trains on until early stopping (``patience``)
-    or ``max_epochs``. Any configuration whose validation error stops
-    improving leaves the race early. A round costs at most about
-    ``budget * min_epochs * 10`` epochs and there are about
-    ``log_eta(budget) + 1`` rounds, so the work is bounded.
+    or the epoch cap. Any configuration whose validation error stops
+    improving leaves the race early.
+
+    Then, while the best configurations so far sit at an edge of a
+    dimension that may move (the best within a quarter of the range's log
+    width of it, the next two in the half on that side; see
+    :func:`default_space`: a list, a function or :func:`log_uniform` of
+    your own stays as given) or, without ``max_epochs``, the best reached
+    the epoch cap still improving, the space moves past that edge (a range
+    is centred on it; the factor choices become the largest and twice it; the cap doubles and the best continues to it) and a race of
+    ``ceil(budget / eta)`` new configurations runs on it; at most
+    ``extend`` times, and none starts after ``time_limit`` seconds. So at
+    most ``budget + extend * ceil(budget / eta)`` configurations are tried.
+    ``TuneResult.space`` reports the space searched.
 
     Parameters
     ----------
     data : RatingDataset, DataFrame or tuple
         The ratings to tune on (the training part; keep your test set out).
     budget : int, default 27
-        Number of configurations tried.
+        Number of configurations of the first race.
     estimator : MatrixFactorization, optional
         Template for the parameters not tuned (default: the defaults).
     space : dict, optional
-        Name to a list of values or a function of a NumPy Generator;
+        Name to a list of values, a :class:`LogRange` or :class:`Choices`,
+        a scipy.stats distribution or a function of a NumPy Generator;
         default :func:`default_space`.
     validation : float, default 0.1
         Fraction of ``data`` held out to compare configurations.
     min_epochs : int, default 20
         Epochs of the first round.
-    max_epochs : int, default 500
-        Cap on any configuration's epochs.
+    max_epochs : int or None, default None
+        Cap on any configuration's epochs. None starts from 500 and lets
+        the cap double where the best configuration reaches it.
     eta : int, default 3
         Halving rate.
     patience : int, default 5
-        Early-stopping patience, in epochs.
+        Early-stopping patience, in epochs at a learning rate of 0.01 or
+        more; a configuration with a smaller one waits as many times longer
+        as its rounds are (a small step leaves the plateau of the bias-only
+        solution slowly, and would otherwise be stopped on it).
+    extend : int, default 3
+        Races at most after the first, on the space moved past the edges
+        where the best sits (0: the first race only).
+    time_limit : float or None, default None
+        Seconds after which no further race starts (a running race
+        finishes).
     n_jobs : int or None, default -1
         Configurations trained in parallel threads (-1: one per core).
     refit : bool, default True
@@ -229,64 +239,71 @@ def tune(
         raise ValueError(f"budget must be a positive number of configurations, got {budget!r}")
     if not is_integer(eta) or eta < 2:
         raise ValueError(f"eta must be an integer >= 2, got {eta!r}")
-    if not (is_integer(min_epochs) and is_integer(max_epochs) and 1 <= min_epochs <= max_epochs):
+    cap = MAX_EPOCHS if max_epochs is None else max_epochs
+    if not (is_integer(min_epochs) and is_integer(cap) and 1 <= min_epochs <= cap):
         raise ValueError(f"need 1 <= min_epochs <= max_epochs, got {min_epochs} and {max_epochs}")
+    if not is_integer(extend) or extend < 0:
+        raise ValueError(f"extend must be a number of races >= 0, got {extend!r}")
     started = time.perf_counter()
     data = as_dataset(data)
     template = estimator if estimator is not None else MatrixFactorization()
-    space = default_space() if space is None else space
-    unknown = set(space) - set(template.get_params())
+    initial = default_space() if space is None else dict(space)
+    unknown = set(initial) - set(template.get_params())
     if unknown:
         raise ValueError(f"unknown parameter(s) {sorted(unknown)} in space")
     rng = np.random.default_rng(random_state)
     train, valid = train_test_split(data, validation, random_state=rng)
     jobs = n_workers(n_jobs)
-    trials = []
-    for i in range(int(budget)):
-        params = {name: sample(dist, rng) for name, dist in space.items()}
-        seed = int(rng.integers(2**31))
-        trials.append(_Trial(params, clone(template, {**params, "random_state": seed, "patience": patience}, jobs)))
-
-    alive, rung = list(trials), 0
-    while alive:
-        tasks = []
-        for t in alive:
-            # Rounds are measured in SGD distance (learning rate x epochs), so a
-            # configuration with a small step gets proportionally more epochs
-            # and is not discarded merely for learning slowly.
-            scale = min(_MAX_SCALE, max(1.0, _REFERENCE_RATE / float(t.model.learning_rate)))
-            target = max_epochs if len(alive) == 1 else min(max_epochs, math.ceil(min_epochs * scale * eta**rung))
-            if target > t.trained:
-                tasks.append(lambda t=t, step=target - t.trained: _advance(t, train, valid, step))
-                t.trained = target
-            t.rung = rung
-        if not tasks:
+    current, searched, moved = initial, [initial], {name: [] for name in initial}
+    caps, trials = [cap], []
+    n_new = int(budget)
+    for stage in range(int(extend) + 1):
+        max_scale = _scale_cap(initial.get("learning_rate"), current.get("learning_rate"))
+        drawn = []
+        for _ in range(n_new):
+            params = {name: sample(dist, rng) for name, dist in current.items()}
+            seed = int(rng.integers(2**31))
+            model = clone(template, {**params, "random_state": seed}, jobs)
+            # patience in SGD distance too: with a small step, leaving the
+            # plateau of the bias-only solution takes as many times longer
+            model.set_params(patience=math.ceil(patience * epoch_scale(model.learning_rate, max_scale)))
+            drawn.append(Trial(params, model, stage=stage))
+        label = f"extension {stage}, " if stage else ""
+        race(drawn, Race(train, valid, min_epochs, caps[-1], eta, jobs, max_scale, progress, label))
+        trials.extend(drawn)
+        best = min(trials, key=lambda t: t.score)
+        if stage == extend or (time_limit is not None and time.perf_counter() - started >= time_limit):
             break
-        run_all(tasks, jobs)
-        if progress is not None:
-            best = min(trials, key=lambda t: t.score)
-            progress(f"round {rung + 1}: trained {len(tasks)} configuration(s), "
-                     f"best validation RMSE so far {best.score:.4f}")
-        if len(alive) == 1:
+        ranked = sorted((t for t in trials if math.isfinite(t.score)), key=lambda t: t.score)
+        current, edges = extend_space(current, [t.params for t in ranked[:AGREEING]])
+        capped = max_epochs is None and best.error is None and not best.done and best.trained >= caps[-1]
+        if not edges and not capped:
             break
-        keep = max(1, math.ceil(len(alive) / eta))
-        # configurations that early stopping finished keep their score but stop training
-        alive = [t for t in sorted(alive, key=lambda t: t.score)[:keep] if not t.done]
-        rung += 1
+        for name, side in edges.items():
+            moved[name].append(side)
+        searched.append(current)
+        n_new = math.ceil(budget / eta) if edges else 0  # a cap alone: only the best goes on
+        if capped:  # the best was still improving at the cap: it goes on to a doubled one
+            caps.append(2 * caps[-1])
+            run_all([lambda: advance(best, train, valid, caps[-1] - best.trained)], 1)
+            best.trained = caps[-1]
     best = min(trials, key=lambda t: t.score)
     if not math.isfinite(best.score):
         raise ValueError(f"every configuration failed; the first error: {trials[0].error}")
     # A configuration converged when early stopping (or no further gain)
     # ended it, not halving or the epoch cap.
     results = [
-        {**t.params, "rmse": t.score, "epochs": t.epochs, "rung": t.rung, "seconds": t.seconds, "error": t.error,
-         "converged": t.done and t.error is None}
+        {**t.params, "rmse": t.score, "epochs": t.epochs, "rung": t.rung, "stage": t.stage, "seconds": t.seconds,
+         "error": t.error, "converged": t.done and t.error is None}
         for t in trials
     ]
+    report = {name: describe(initial[name], [s[name] for s in searched], moved[name]) for name in initial}
+    report["max_epochs"] = {"kind": "cap", "initial": caps[0], "final": caps[-1], "searched": caps,
+                            "extended": ["high"] * (len(caps) - 1)}
     best_params = {**best.params, "max_epochs": max(1, best.epochs)}
     model = None
     if refit:
         seed_params = {**best.params, "random_state": best.model.random_state}
         model = refit_best(template, seed_params, best_params["max_epochs"], data)
     return TuneResult(best_params, best.score, results, model, time.perf_counter() - started,
-                      converged=best.done and best.error is None)
+                      converged=best.done and best.error is None, space=report)

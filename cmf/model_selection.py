@@ -21,16 +21,20 @@ from cmf._checks import is_integer
 from cmf._dataset import RatingDataset, as_dataset
 from cmf._search import clone, n_workers, refit_best, run_all, sample
 from cmf._split import KFold, folds_of, train_test_split
-from cmf._tune import TuneResult, tune
+from cmf._tune import Choices, LogRange, TuneResult, default_space, log_uniform, tune
 from cmf.exceptions import DivergenceError
 
 __all__ = [
+    "Choices",
     "GridSearch",
     "KFold",
+    "LogRange",
     "RandomSearch",
     "TuneResult",
     "cross_validate",
+    "default_space",
     "evaluate",
+    "log_uniform",
     "train_test_split",
     "tune",
 ]

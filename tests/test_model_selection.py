@@ -174,7 +174,9 @@ def test_tune_picks_a_configuration_better_than_defaults_and_is_bounded(data):
     train, test = train_test_split(data, 0.2, random_state=1)
     lines = []
     result = tune(train, budget=6, min_epochs=10, max_epochs=300, n_jobs=2, random_state=0, progress=lines.append)
-    assert len(result.results) == 6 and lines and lines[0].startswith("round 1")
+    # six configurations in the first race, then at most three further races of two
+    assert [r["stage"] for r in result.results][:6] == [0] * 6 and lines and lines[0].startswith("round 1")
+    assert len(result.results) <= 6 + 3 * 2
     assert set(result.best_params) == {"n_factors", "learning_rate", "regularization", "init_std", "max_epochs"}
     assert result.best_score == min(r["rmse"] for r in result.results)
     # every configuration ran at least one round and none beyond max_epochs
