@@ -25,7 +25,7 @@ from cmf._memory import check_fit_memory
 from cmf._train.config import TrainingConfig
 from cmf._train.epochs import Epochs, LocalData, TrainingData
 from cmf._train.interrupt import DeferredInterrupt
-from cmf._train.progress import epoch_stalled, parameter_change, stall_message
+from cmf._train.progress import STALL_THRESHOLD, epoch_stalled, parameter_change, stall_message
 from cmf._train.probe import PROBE_SIZE, ProbeLoss, probe_fraction
 from cmf._train.schedule import Snapshot, StepSize
 from cmf._train.state import FactorState, adagrad_state, initial_factors, pad_factors, predict_pairs, unpad_factors
@@ -211,8 +211,7 @@ def train(
         loop.run(state, result, epochs, interrupt)
     # The one place the padding comes off, whatever ended training.
     result.state = unpad_factors(result.state, config.n_factors)
-    # Published read-only: frozen in place (this fit's own buffers), as a copy
-    # would double the factors' memory at the end of the fit.
+    # Published read-only: frozen in place, as a copy would double the factors' memory.
     for array in (result.state.P, result.state.Q, result.state.b, result.state.c):
         array.setflags(write=False)
     return result
@@ -339,9 +338,10 @@ class _Loop:
             if tracker.stalled:
                 # Measured only until an epoch moves the model: after the
                 # first epoch of an ordinary fit, this costs nothing.
+                enough = STALL_THRESHOLD * row["train_rmse"] / self.data_scale if self.data_scale > 0 else np.inf
                 tracker.stalled = epoch_stalled(
-                    parameter_change(state, last_good.state, self.data_scale), loss, tracker.previous_loss,
-                    rmse=row["train_rmse"], scale=self.data_scale)
+                    parameter_change(state, last_good.state, self.data_scale, enough), loss,
+                    tracker.previous_loss, rmse=row["train_rmse"], scale=self.data_scale)
             tracker.previous_loss = loss
             last_good.save(state, self.accumulators)
         if self.report is not None:

@@ -55,7 +55,7 @@ def _relative(change: float, size: float) -> float:
     return 0.0 if change == 0.0 else np.inf
 
 
-def parameter_change(new: FactorState, old: FactorState, scale: float) -> float:
+def parameter_change(new: FactorState, old: FactorState, scale: float, enough: float = np.inf) -> float:
     """The largest relative change of any parameter from ``old`` to ``new``.
 
     Factors are measured against the largest factor of their matrix (a
@@ -68,14 +68,23 @@ def parameter_change(new: FactorState, old: FactorState, scale: float) -> float:
         The parameters after and before an epoch (same shapes and dtype).
     scale : float
         :func:`cmf._train.stats.data_scale` of the training values.
+    enough : float, optional
+        Stop at the first array whose change reaches this and return that
+        change: the caller only asks whether the model moved. The biases,
+        the smallest arrays, are measured first.
 
     Returns
     -------
     float
     """
-    changes = [_relative(*_largest(new.P, old.P)), _relative(*_largest(new.Q, old.Q))]
-    changes += [_relative(_largest(new.b, old.b)[0], scale), _relative(_largest(new.c, old.c)[0], scale)]
-    return max(changes)
+    change = 0.0
+    for measure in (lambda: _relative(_largest(new.b, old.b)[0], scale),
+                    lambda: _relative(_largest(new.c, old.c)[0], scale),
+                    lambda: _relative(*_largest(new.P, old.P)), lambda: _relative(*_largest(new.Q, old.Q))):
+        change = max(change, measure())
+        if change >= enough:
+            break
+    return change
 
 
 def epoch_stalled(change: float, loss: float, previous_loss: float | None, *, rmse: float, scale: float) -> bool:
@@ -118,6 +127,6 @@ def stall_message(config: TrainingConfig, scale: float, n_epochs: int) -> str:
         f"training made no progress: in {epochs} neither the parameters nor the loss changed by more than "
         f"{STALL_THRESHOLD:.1g} (relative), so the model is where it started and is not converged: "
         f"learning_rate={config.learning_rate:g} is too small to move it{rounding}. Increase learning_rate "
-        "(0.01, the default, suits values that vary by about 1)."
+        "(0.01 suits values that vary by about 1), or let learning_rate='auto' adapt it."
         + scale_hint(scale)
     )
