@@ -218,13 +218,15 @@ _DENSE_FIT = textwrap.dedent("""
 """)
 
 
-def test_a_dense_fit_does_not_import_scipy():
+def test_a_dense_fit_does_not_import_scipy(tmp_path):
     # Before: telling a sparse X from a dense one imported scipy.sparse,
     # about 0.3 s of a fresh process's first fit of a 4x5 matrix (ten
     # times the fit). No SciPy object can exist before SciPy is imported.
     imported = os.path.dirname(os.path.dirname(os.path.abspath(cmf.__file__)))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (imported, os.environ.get("PYTHONPATH")) if p)}
-    done = subprocess.run([sys.executable, "-c", _DENSE_FIT], capture_output=True, text=True, env=env, timeout=120)
+    # From a directory no source tree shadows: the cmf under test, not a clone's cmf/ folder.
+    done = subprocess.run([sys.executable, "-c", _DENSE_FIT], capture_output=True, text=True, env=env, timeout=120,
+                          cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
 
