@@ -1,6 +1,6 @@
 """The lead on the 10M-rating set: cmf's epoch against LIBMF's, 1 and 2 threads, rounds interleaved.
 
-    python benchmarks/lead.py               # 5 rounds, about 6 minutes on 2 cores
+    python benchmarks/lead.py               # 5 rounds, 2-3 minutes on 2 cores
     python benchmarks/lead.py --rounds 9    # more rounds for steadier medians
 
 W2 of BENCHMARKS.md (``cmf.datasets.make_ratings()``: 10M ratings,
