@@ -131,8 +131,8 @@ MUTANTS = [
          "        if not kept:\n"),
     ), tests=("tests/test_schedule.py",)),
     Mutant("the first epoch is judged against no loss", "cmf/_train/loop.py", (
-        ("            tracker.step.reference = (tracker.probe_loss()\n",
-         "            tracker.step.reference = math.inf or (tracker.probe_loss()\n"),
+        ("            tracker.step.reference = self._loss(state, tracker.probe_loss())\n",
+         "            tracker.step.reference = math.inf\n"),
     ), tests=("tests/test_schedule.py",)),
     Mutant("the probe is picked by position, not by pair", "cmf/_train/probe.py", (
         ("            start + np.flatnonzero(_pair_hash(data.rows[start:start + _HASH_CHUNK] + np.int64(row_offset),",

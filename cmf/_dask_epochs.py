@@ -173,8 +173,7 @@ class _EpochRunner:
         self.gathered_bytes: list[int] = []   # to the client, per epoch
         self.scattered_bytes = 0               # client to workers (start and recoveries)
         self.epoch_seconds: list[float] = []
-        # Submitted, not yet collected: epoch -> (outputs, bytes moved).
-        #: Submitted epochs: their outputs, bytes moved and step.
+        # Submitted, not yet collected: epoch -> (outputs, bytes moved, step).
         self.pending: dict[int, tuple[list[Any], int, float]] = {}
         #: The step of the epoch being run and of the next (see run).
         self.rates: dict[int, float] = {}

@@ -25,7 +25,7 @@ from cmf._memory import check_fit_memory
 from cmf._train.config import TrainingConfig
 from cmf._train.epochs import Epochs, LocalData, TrainingData
 from cmf._train.interrupt import DeferredInterrupt
-from cmf._train.progress import STALL_THRESHOLD, epoch_stalled, parameter_change, stall_message
+from cmf._train.progress import model_stalled, stall_message
 from cmf._train.probe import PROBE_SIZE, ProbeLoss, probe_fraction
 from cmf._train.schedule import Snapshot, StepSize
 from cmf._train.state import FactorState, adagrad_state, initial_factors, pad_factors, predict_pairs, unpad_factors
@@ -221,6 +221,8 @@ def train(
 class _Tracker:
     """Convergence and early-stopping bookkeeping across epochs."""
 
+    #: The step schedule (and below, the epochs it kept so far).
+    step: StepSize
     best: FactorState | None = None
     best_val: float = np.inf
     epochs_since_best: int = 0
@@ -228,8 +230,6 @@ class _Tracker:
     epochs_without_progress: int = 0
     #: Whether every epoch so far left the model where it started.
     stalled: bool = True
-    #: The step schedule, and the epochs it kept so far.
-    step: StepSize = field(default_factory=lambda: StepSize(0.01, False))
     kept_epochs: int = 0
     previous_loss: float | None = None
     #: The bold driver's loss after each epoch (see cmf._train.probe).
@@ -258,11 +258,9 @@ class _Loop:
         last_good = Snapshot(state.copy(), [a.copy() for a in self.accumulators])
         tracker = _Tracker(step=StepSize(self.config.learning_rate, self.config.schedule == "bold_driver"))
         if self.probe is not None:
-            # The first epoch too must not raise the loss: one that blows the
-            # model up while staying finite would otherwise set the bar.
+            # The start sets the first bar: an epoch that blows the model up stays finite.
             tracker.probe_loss = ProbeLoss(state, self.probe, self.n_entries)
-            tracker.step.reference = (tracker.probe_loss()
-                                      + penalty(state, self.row_counts, self.col_counts, self.config))
+            tracker.step.reference = self._loss(state, tracker.probe_loss())
         for epoch in range(1, self.config.max_epochs + 1):
             if self._epoch(epoch, state, last_good, epochs, result, interrupt, tracker):
                 break
@@ -277,6 +275,10 @@ class _Loop:
         # however training ended (patience, tol or max_epochs).
         if tracker.best is not None and result.best_epoch != result.n_epochs:
             tracker.best.copy_into(state)
+
+    def _loss(self, state: FactorState, sse: float) -> float:
+        """The objective: ``sse`` plus the penalty of ``state``."""
+        return sse + penalty(state, self.row_counts, self.col_counts, self.config)
 
     def _epoch(
         self, epoch: int, state: FactorState, last_good: Snapshot, epochs: Epochs, result: TrainingResult,
@@ -298,7 +300,7 @@ class _Loop:
             sse = epochs.run(epoch, rate, step.next_if_kept())
             if tracker.probe_loss is not None:
                 sse = tracker.probe_loss()
-            loss = sse + penalty(state, self.row_counts, self.col_counts, config)
+            loss = self._loss(state, sse)
         except DivergenceError:
             sse = loss = math.inf
         except KeyboardInterrupt as exc:
@@ -338,10 +340,8 @@ class _Loop:
             if tracker.stalled:
                 # Measured only until an epoch moves the model: after the
                 # first epoch of an ordinary fit, this costs nothing.
-                enough = STALL_THRESHOLD * row["train_rmse"] / self.data_scale if self.data_scale > 0 else np.inf
-                tracker.stalled = epoch_stalled(
-                    parameter_change(state, last_good.state, self.data_scale, enough), loss,
-                    tracker.previous_loss, rmse=row["train_rmse"], scale=self.data_scale)
+                tracker.stalled = model_stalled(state, last_good.state, loss, tracker.previous_loss,
+                                                rmse=row["train_rmse"], scale=self.data_scale)
             tracker.previous_loss = loss
             last_good.save(state, self.accumulators)
         if self.report is not None:

@@ -36,7 +36,6 @@ PROBE_SIZE = 1 << 14
 # Entries hashed per step: bounds the temporaries to a few MB however
 # large the data.
 _HASH_CHUNK = 1 << 20
-_MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
 def probe_fraction(n_entries: int, size: int = PROBE_SIZE) -> float:
@@ -53,7 +52,7 @@ def _pair_hash(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         x ^= x >> np.uint64(27)
         x *= np.uint64(0x94D049BB133111EB)
         x ^= x >> np.uint64(31)
-    return x & _MASK64
+    return x
 
 
 def select_probe(data: Triplets, fraction: float, row_offset: int = 0, col_offset: int = 0) -> Triplets:

@@ -21,7 +21,7 @@ from cmf._train.config import TrainingConfig
 from cmf._train.state import FactorState
 from cmf._train.stats import scale_hint
 
-__all__ = ["STALL_THRESHOLD", "parameter_change", "epoch_stalled", "stall_message"]
+__all__ = ["STALL_THRESHOLD", "parameter_change", "epoch_stalled", "model_stalled", "stall_message"]
 
 #: The largest relative change of the model an epoch may make and still
 #: count as no progress: eight float32 rounding steps (about 9.5e-7), for
@@ -117,6 +117,18 @@ def epoch_stalled(change: float, loss: float, previous_loss: float | None, *, rm
     if change * (scale / rmse) >= STALL_THRESHOLD:
         return False
     return previous_loss is None or abs(loss - previous_loss) < STALL_THRESHOLD * abs(previous_loss)
+
+
+def model_stalled(new: FactorState, old: FactorState, loss: float, previous_loss: float | None, *, rmse: float,
+                  scale: float) -> bool:
+    """:func:`epoch_stalled` of the epoch that took the parameters from ``old`` to ``new``.
+
+    The parameters are read only until a change that counts as progress
+    turns up (usually in the biases, the smallest arrays): the answer is
+    the same as with every change measured.
+    """
+    enough = STALL_THRESHOLD * rmse / scale if scale > 0.0 and rmse > 0.0 else 0.0
+    return epoch_stalled(parameter_change(new, old, scale, enough), loss, previous_loss, rmse=rmse, scale=scale)
 
 
 def stall_message(config: TrainingConfig, scale: float, n_epochs: int) -> str:
