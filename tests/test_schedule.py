@@ -154,6 +154,48 @@ def test_a_rising_epoch_is_rolled_back_and_the_step_halved(monkeypatch):
     np.testing.assert_array_equal(model.user_factors_, (start + 1 + 2 + 4 + 5)[:, :3])
 
 
+class ShrinkingEpochs(RisingEpochs):
+    """Each epoch halves P, which brings predictions nearer a validation set of zeros."""
+
+    def run(self, epoch, learning_rate, next_learning_rate):
+        self.calls.append((epoch, learning_rate, self.state.P.copy()))
+        self.state.P *= 0.5
+        return 0.0
+
+
+def test_an_undone_epoch_does_not_use_up_early_stopping_patience(monkeypatch):
+    # Epoch 3 raises the loss and is undone; its validation RMSE is epoch 2's.
+    # It says nothing about the model, so patience=1 must not stop there.
+    from cmf._train import epochs as _epochs, loop as _loop
+
+    rng = np.random.default_rng(3)
+    rows, cols = rng.integers(0, 20, 200), rng.integers(0, 15, 200)
+    sources = []
+
+    def epochs(self, state, config, rng_, adagrad, interrupt):
+        sources.append(ShrinkingEpochs(state))
+        return sources[-1]
+
+    class PlannedLoss:
+        def __init__(self, state, probe, n_entries):
+            pass
+
+        def __call__(self):
+            return ([20.0] + LOSSES)[len(sources[0].calls)]
+
+    monkeypatch.setattr(_epochs.LocalData, "epochs", epochs)
+    monkeypatch.setattr(_loop, "ProbeLoss", PlannedLoss)
+    model = cmf.MatrixFactorization(n_factors=3, learning_rate=0.02, schedule="bold_driver", biased=False,
+                                    regularization=0, bias_regularization=0, max_epochs=5, tol=0, patience=1, duplicates="keep",
+                                    dtype="float64", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", cmf.ConvergenceWarning)
+        model.fit_triplets(rows, cols, rng.standard_normal(200), shape=(20, 15),
+                           validation=(rows[:50], cols[:50], np.zeros(50)))
+    assert model.history_["kept"] == [1.0, 1.0, 0.0, 1.0, 1.0]
+    assert model.n_epochs_ == 5 and model.best_epoch_ == 5
+
+
 def test_step_size_rules():
     step = StepSize(0.1, adaptive=True)
     assert step.keep(10.0) and step.rate == pytest.approx(0.1 * GROWTH)

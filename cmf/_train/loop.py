@@ -350,6 +350,8 @@ class _Loop:
         # complete and recorded, so stop here with it.
         if _interrupted(interrupt, result):
             return True
+        if not kept:  # a step too large: no news of convergence, nor for early stopping
+            return False
         if config.patience is not None and self.validation is not None:
             if val_rmse < tracker.best_val:
                 tracker.best_val, tracker.epochs_since_best = val_rmse, 0
@@ -363,8 +365,6 @@ class _Loop:
                 if tracker.epochs_since_best >= config.patience:
                     _finish(result, tracker, EARLY_STOPPED)
                     return True
-        if not kept:  # a step too large says nothing about convergence
-            return False
         # SGD's loss is noisy from one epoch to the next, so one small or
         # negative step is no proof of convergence: stop only after
         # n_iter_no_change kept epochs in a row without a relative
