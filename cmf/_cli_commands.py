@@ -5,7 +5,12 @@ Option values are checked as they are parsed (:mod:`cmf._cli_options`);
 errors a user can fix (missing file, a bad line, an unknown user, an option
 that does not suit the data) are printed to stderr as one line naming the
 option to change, with exit status 1 and no traceback. A fit that stops at
-``--epochs`` before converging is reported on stderr and in the JSON output.
+``--epochs`` before converging, or that a step too small left where it
+started, is reported on stderr (with the option to change) and in the JSON
+output.
+
+This module is long because the five subcommands share one way of loading,
+fitting and reporting, which reads best beside them.
 """
 
 from __future__ import annotations
@@ -71,8 +76,23 @@ def run_reporting_errors(func: Callable[[argparse.Namespace], int], args: argpar
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         if isinstance(exc, FileNotFoundError) and exc.filename and str(exc.filename) not in message:
             message = f"no such file: {exc.filename!r}"
+        if isinstance(exc, DivergenceError):
+            message = _as_options(message)
         print(f"cmf {args.command}: error: {message}", file=sys.stderr)
         return 1
+
+
+# The estimator's parameters as a divergence message names them, and the
+# options that set them on the command line.
+_OPTION_NAMES = (("learning_rate='auto'", "--learning-rate auto"), ("learning_rate", "--learning-rate"),
+                 ("a larger regularization", "a larger --regularization"))
+
+
+def _as_options(message: str) -> str:
+    """A model's divergence message with its remedies named as the command line's options."""
+    for name, option in _OPTION_NAMES:
+        message = message.replace(name, option)
+    return message
 
 
 # ----------------------------------------------------------------------
@@ -96,6 +116,14 @@ def _model(args: argparse.Namespace, **overrides: Any) -> Any:
 def _output(args: argparse.Namespace) -> str | None:
     """The model file ``--out`` names, checked before any work (None without ``--out``)."""
     return None if args.out is None else check_output_path(args.out)
+
+
+def _unconverged(args: argparse.Namespace, n_epochs: int) -> str:
+    """Why a fit did not converge: the epoch cap, or (ended before it) a step too small to move the model."""
+    if n_epochs < args.epochs:
+        return (f"made no progress in {n_epochs} epochs: --learning-rate {args.learning_rate} is too small to move "
+                "the model; raise it, or leave it to --learning-rate auto")
+    return f"stopped at --epochs {args.epochs} before converging; raise --epochs"
 
 
 def _warn(args: argparse.Namespace, text: str) -> None:
@@ -179,8 +207,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         "rating_scale": model.rating_scale_,
     }
     if not model.converged_:
-        _warn(args, f"stopped at --epochs {args.epochs} before converging; raise --epochs"
-                    + ("" if valid is not None else ", or pass --validation to stop when held-out ratings stop improving"))
+        _warn(args, _unconverged(args, model.n_epochs_)
+                    + ("" if valid is not None or model.n_epochs_ < args.epochs
+                       else ", or pass --validation to stop when held-out ratings stop improving"))
     if args.json:
         _emit_json(summary)
     else:
@@ -204,7 +233,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     template = MatrixFactorization(**options.model_params(args))
     given = _threads(args)  # passed to each fit: clone() would set one thread per parallel fold
 
-    def one(fold: int, train: Any, test: Any) -> tuple[dict[str, float], bool]:
+    def one(fold: int, train: Any, test: Any) -> tuple[dict[str, float], str | None]:
         model = clone(template, given, workers)
         if workers == 1:
             _fit(model, train, args, f"fold {fold}/{args.folds}")
@@ -213,19 +242,19 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         scores = evaluate(model, test, metrics=metrics, k=args.k, threshold=args.threshold)
         if workers == 1:
             _say(args, f"fold {fold}: RMSE {scores['rmse']:.4f}  MAE {scores['mae']:.4f}")
-        return scores, bool(model.converged_)
+        return scores, (None if model.converged_ else _unconverged(args, model.n_epochs_))
 
     folds = KFold(args.folds, random_state=args.seed).split(data)
     outcomes = run_all([lambda f=f, tr=tr, te=te: one(f, tr, te) for f, (tr, te) in enumerate(folds, 1)], workers)
     per_metric = {m: np.array([scores[m] for scores, _ in outcomes]) for m in metrics}
-    unconverged = sum(not converged for _, converged in outcomes)
-    if unconverged:
-        _warn(args, f"{unconverged} of {args.folds} folds stopped at --epochs {args.epochs} before converging; "
-                    "raise --epochs")
+    reasons = [reason for _, reason in outcomes if reason is not None]
+    unconverged = len(reasons)
+    for reason in dict.fromkeys(reasons):  # each once, in fold order
+        _warn(args, f"{reasons.count(reason)} of {args.folds} folds {reason}")
     result = {m: {"mean": float(np.mean(v)), "std": float(np.std(v)), "folds": v.tolist()} for m, v in per_metric.items()}
     if args.json:
         _emit_json({"folds": args.folds, "k": args.k, "threshold": args.threshold, "converged": unconverged == 0,
-                    "folds_converged": [converged for _, converged in outcomes], "metrics": result})
+                    "folds_converged": [reason is None for _, reason in outcomes], "metrics": result})
     else:
         names = {"precision": f"precision@{args.k}", "recall": f"recall@{args.k}", "ndcg": f"NDCG@{args.k}"}
         for m in metrics:

@@ -110,7 +110,13 @@ def positive_real(text: str) -> float:
 
 def learning_rate(text: str) -> float | str:
     """An argparse type: ``auto`` (the bold driver's adaptive step) or a finite number above 0 (a constant step)."""
-    return "auto" if text == "auto" else positive_real(text)
+    if text == "auto":
+        return "auto"
+    try:
+        float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be 'auto' or a number, got {text!r}") from None
+    return positive_real(text)
 
 
 def nonnegative_real(text: str) -> float:

@@ -420,6 +420,8 @@ def test_out_without_suffix_names_the_file_written(ratings_file, tmp_path, capsy
         (["train", "r.data", "--factors", "0"], "argument --factors: must be >= 1, got 0"),
         (["train", "r.data", "--factors", "16,32"], "argument --factors: a list or range of values (16,32) is for 'cmf tune' only"),
         (["train", "r.data", "--epochs", "ten"], "argument --epochs: must be an integer, got 'ten'"),
+        (["train", "r.data", "--learning-rate", "fast"], "argument --learning-rate: must be 'auto' or a number, got 'fast'"),
+        (["tune", "r.data", "--learning-rate", "auto:0.1"], "argument --learning-rate: a range LOW:HIGH"),
         (["train", "r.data", "--validation", "1.5"], "argument --validation: must be a fraction between 0 and 1"),
         (["train", "r.data", "--regularization", "nan"], "argument --regularization:"),
         (["tune", "r.data", "--validation", "0"], "argument --validation: must be a fraction"),
@@ -459,6 +461,24 @@ def test_errors_that_depend_on_the_data_name_the_option(argv, message, ratings_f
     err = capsys.readouterr().err
     assert err.startswith(f"cmf {argv[0]}: error: {message}")
     assert "test_size" not in err and "nan" not in err
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_a_step_too_small_to_move_the_model_is_not_blamed_on_epochs(ratings_file, capsys, command):
+    # Such a fit ends long before --epochs; raising --epochs would change nothing.
+    assert main([command, str(ratings_file), "--learning-rate", "1e-12", "--epochs", "200"]) == 0
+    err = capsys.readouterr().err
+    assert "made no progress in" in err and "--learning-rate 1e-12 is too small" in err
+    assert "raise --epochs" not in err
+
+
+def test_a_divergence_names_the_command_line_options(ratings_file, capsys):
+    # The estimator's message says learning_rate='auto'; on the command line that is --learning-rate auto.
+    assert main(["train", str(ratings_file), "--learning-rate", "50", "--epochs", "5", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("cmf train: error: SGD diverged")
+    assert "--learning-rate auto" in err and "a larger --regularization" in err
+    assert "learning_rate" not in err
 
 
 # ----------------------------------------------------------------------
