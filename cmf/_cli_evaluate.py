@@ -154,11 +154,12 @@ def table(result: dict[str, Any], keywords: dict[str, Any]) -> list[str]:
     baselines = result.get("baselines", {})
     lines = [f"{'':>14}  {'model':>16}" + "".join(f"  {b:>12}" for b in baselines)] if baselines else []
     for m in keywords["metrics"]:
-        row = f"{_name(m, k):>14}  {metrics[m]['mean']:.4f} +- {metrics[m]['std']:.4f}"
-        lines.append(row + "".join(f"  {baselines[b][m]['mean']:>12.4f}" for b in baselines))
+        digits = 1 if m == "popularity" else 4  # a count of ratings, not a rate
+        row = f"{_name(m, k):>14}  {metrics[m]['mean']:.{digits}f} +- {metrics[m]['std']:.{digits}f}"
+        lines.append(row + "".join(f"  {baselines[b][m]['mean']:>12.{digits}f}" for b in baselines))
     if "users" in metrics:
-        lines.append(f"users scored per fold: {metrics['users']['mean']:.1f} "
-                     f"(skipped, with no test item outside training: {metrics['skipped_users']['mean']:.1f})")
+        lines.append(f"users scored per fold: {metrics['users']['mean']:.1f} ({metrics['skipped_users']['mean']:.1f} "
+                     "skipped: no test item outside their training items)")
     return lines
 
 
