@@ -261,7 +261,9 @@ def catalogue_metrics(
         A fitted model (ranked by its unclipped predictions); a baseline
         fitted on ``train`` here, ``"most_popular"`` (score: the item's
         training interactions) or ``"bias_only"`` (the global mean plus
-        shrunk user and item biases, see :mod:`cmf._baselines`); or a
+        user and item biases in closed form, each a mean residual shrunk
+        towards zero as by Koren (2010): item biases by 25 ratings, then
+        user biases by 10); or a
         function taking an array of user indices and returning their
         ``(len(users), n_items)`` scores, higher is better.
     train : RatingDataset or tuple
