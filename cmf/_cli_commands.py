@@ -25,6 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from cmf import _cli_evaluate as evaluation
 from cmf import _cli_options as options
 from cmf import _tune
 from cmf._tune_space import space_lines
@@ -227,8 +228,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     data = _load(args)
     if len(data) < args.folds:
         raise ValueError(f"--folds {args.folds} needs at least {args.folds} ratings; the file has {len(data)}")
-    options.check_threshold(args.threshold, data)
-    metrics = ("rmse", "mae", "precision", "recall", "ndcg")
+    keywords = evaluation.evaluate_keywords(args)
+    if keywords["threshold"] is not None:
+        options.check_threshold(keywords["threshold"], data)
     workers = n_workers(args.jobs)
     template = MatrixFactorization(**options.model_params(args))
     given = _threads(args)  # passed to each fit: clone() would set one thread per parallel fold
@@ -239,26 +241,25 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             _fit(model, train, args, f"fold {fold}/{args.folds}")
         else:  # no progress bar for parallel folds
             model.fit_ratings(train)
-        scores = evaluate(model, test, metrics=metrics, k=args.k, threshold=args.threshold)
+        scores = evaluate(model, test, train=train if "protocol" in keywords else None, **keywords)
         if workers == 1:
-            _say(args, f"fold {fold}: RMSE {scores['rmse']:.4f}  MAE {scores['mae']:.4f}")
+            _say(args, evaluation.fold_line(fold, scores, keywords))
         return scores, (None if model.converged_ else _unconverged(args, model.n_epochs_))
 
     folds = KFold(args.folds, random_state=args.seed).split(data)
     outcomes = run_all([lambda f=f, tr=tr, te=te: one(f, tr, te) for f, (tr, te) in enumerate(folds, 1)], workers)
-    per_metric = {m: np.array([scores[m] for scores, _ in outcomes]) for m in metrics}
     reasons = [reason for _, reason in outcomes if reason is not None]
     unconverged = len(reasons)
     for reason in dict.fromkeys(reasons):  # each once, in fold order
         _warn(args, f"{reasons.count(reason)} of {args.folds} folds {reason}")
-    result = {m: {"mean": float(np.mean(v)), "std": float(np.std(v)), "folds": v.tolist()} for m, v in per_metric.items()}
+    result = evaluation.summary([scores for scores, _ in outcomes], keywords)
     if args.json:
-        _emit_json({"folds": args.folds, "k": args.k, "threshold": args.threshold, "converged": unconverged == 0,
-                    "folds_converged": [reason is None for _, reason in outcomes], "metrics": result})
+        _emit_json({"folds": args.folds, "k": args.k, "threshold": keywords["threshold"], "protocol": args.protocol,
+                    "converged": unconverged == 0, "folds_converged": [reason is None for _, reason in outcomes],
+                    **result})
     else:
-        names = {"precision": f"precision@{args.k}", "recall": f"recall@{args.k}", "ndcg": f"NDCG@{args.k}"}
-        for m in metrics:
-            _say(args, f"{names.get(m, m.upper()):>14}  {result[m]['mean']:.4f} +- {result[m]['std']:.4f}")
+        for line in evaluation.table(result, keywords):
+            _say(args, line)
     return 0
 
 
@@ -367,13 +368,13 @@ def add_commands(sub: Any) -> None:
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="cross-validate a model on a rating file",
-                       description="Cross-validate a model on a rating file: RMSE, MAE and ranking metrics.")
+                       description="Cross-validate a model on a rating file: RMSE, MAE and ranking metrics, or "
+                                   "(--protocol catalogue) rankings of the full catalogue beside baselines.")
     options.add_data_options(p)
     options.add_model_options(p)
     p.add_argument("--folds", type=options.count(2), default=5, metavar="N", help="number of folds (default 5)")
     p.add_argument("-k", type=options.count(1), default=10, metavar="K", help="cut-off of the ranking metrics (default 10)")
-    p.add_argument("--threshold", type=options.finite_real, default=3.5, metavar="RATING",
-                   help="rating from which an item counts as relevant in the ranking metrics (default 3.5)")
+    evaluation.add_protocol_options(p)
     p.add_argument("--jobs", type=options.jobs, metavar="N", default=1,
                    help="folds in parallel (default 1; -1: one per core; no progress bar)")
     options.add_output_options(p)

@@ -1,10 +1,18 @@
 """Accuracy and ranking metrics for rating predictions.
 
-The ranking metrics follow the usual protocol for explicit ratings: for each
-user, that user's held-out items are ranked by predicted rating; an item is
-relevant when its true rating is at least ``threshold``. Each metric is the
-mean over users (users without a relevant item are left out of recall and
-NDCG, which are undefined for them).
+Two ranking protocols:
+
+- held-out (:func:`ranking_metrics`, :func:`precision_at_k`, ...), the usual
+  one for explicit ratings: for each user, that user's held-out items are
+  ranked by predicted rating; an item is relevant when its true rating is
+  at least ``threshold``. Each metric is the mean over users (users without
+  a relevant item are left out of recall and NDCG, which are undefined for
+  them). It says how well the model orders what the user rated, not what
+  it would recommend.
+- full catalogue (:func:`catalogue_metrics`), the protocol of cornac,
+  RecBole and Elliot: for each test user, every item the user did not
+  interact with in training is ranked, as ``recommend`` ranks them, and the
+  user's test items are the relevant ones.
 """
 
 from __future__ import annotations
@@ -13,9 +21,18 @@ from typing import Any
 
 import numpy as np
 
-from cmf._checks import is_integer
+from cmf._baselines import BASELINES, baseline_scorer, model_scorer
+from cmf._catalogue import catalogue_data, rank_catalogue
+from cmf._checks import integer, is_integer, real
+from cmf._dataset import RatingDataset, as_dataset
 
-__all__ = ["mae", "ndcg_at_k", "precision_at_k", "ranking_metrics", "recall_at_k", "rmse"]
+__all__ = [
+    "BASELINES", "CATALOGUE_METRICS", "catalogue_metrics", "mae", "ndcg_at_k", "precision_at_k",
+    "ranking_metrics", "recall_at_k", "rmse",
+]
+
+#: The metrics :func:`catalogue_metrics` returns, besides the user counts.
+CATALOGUE_METRICS = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate", "auc", "coverage", "popularity")
 
 
 def _pair(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -198,3 +215,136 @@ def ndcg_at_k(users: Any, y_true: Any, y_pred: Any, *, k: int = 10, threshold: f
     float
     """
     return ranking_metrics(users, y_true, y_pred, k=k, threshold=threshold)["ndcg"]
+
+
+def catalogue_metrics(
+    scorer: Any, train: Any, test: Any, *, k: int = 10, threshold: float | None = None,
+    batch_size: int | None = None,
+) -> dict[str, float]:
+    r"""Ranking metrics over the full catalogue, the protocol of cornac, RecBole and Elliot.
+
+    For each test user :math:`u`, every item :math:`u` did not interact
+    with in ``train`` is a candidate; the candidates are ranked by score,
+    best first, ties broken by the smaller item index (as ``recommend``
+    does). The relevant items :math:`R_u` are the user's test items (those
+    rated at least ``threshold`` when given) that are candidates. With
+    :math:`T_u` the top ``k`` candidates and :math:`\mathrm{rank}_i` the
+    1-based rank of item :math:`i`:
+
+    - precision@k :math:`|T_u \cap R_u| / k` (``k`` even when fewer
+      candidates are left, as RecBole and cornac divide);
+    - recall@k :math:`|T_u \cap R_u| / |R_u|`;
+    - NDCG@k :math:`\sum_{i \in T_u \cap R_u} 1/\log_2(\mathrm{rank}_i + 1)`
+      over its largest value :math:`\sum_{r=1}^{\min(k, |R_u|)} 1/\log_2(r + 1)`;
+    - MAP@k: :math:`\sum_{i \in T_u \cap R_u} P_u(\mathrm{rank}_i) / \min(k, |R_u|)`,
+      :math:`P_u(r)` the precision of the top :math:`r` (RecBole's
+      truncated average precision);
+    - MRR: :math:`1 / \min_{i \in R_u} \mathrm{rank}_i` over the whole
+      ranking, not truncated at ``k``;
+    - hit rate@k: 1 when :math:`T_u \cap R_u` is not empty;
+    - AUC: the share of (relevant, non-relevant candidate) pairs in which
+      the relevant item scores higher, ties counting half, per user over
+      all of that user's candidates; users whose candidates are all
+      relevant have none and are left out of this mean only;
+    - coverage: the share of the catalogue that appears in at least one
+      user's top ``k``;
+    - popularity: the mean number of training interactions of the items in
+      the top-``k`` lists (every list slot counts once).
+
+    The per-user metrics are averaged over the scored users, those with at
+    least one relevant item. The scores are computed a block of users at a
+    time and never held for all users at once.
+
+    Parameters
+    ----------
+    scorer : MatrixFactorization, str or callable
+        A fitted model (ranked by its unclipped predictions); a baseline
+        fitted on ``train`` here, ``"most_popular"`` (score: the item's
+        training interactions) or ``"bias_only"`` (the global mean plus
+        user and item biases in closed form, each a mean residual shrunk
+        towards zero as by Koren (2010): item biases by 25 ratings, then
+        user biases by 10); or a
+        function taking an array of user indices and returning their
+        ``(len(users), n_items)`` scores, higher is better.
+    train : RatingDataset or tuple
+        The interactions the scorer was fitted on (left out of each user's
+        candidates; their counts are the item popularity).
+    test : RatingDataset or tuple
+        The held-out interactions, indexed as ``train`` (two parts of one
+        data set, as :func:`cmf.model_selection.train_test_split` returns).
+    k : int, default 10
+        Cut-off.
+    threshold : float, optional
+        A test rating at least this is relevant. By default every test
+        interaction is, as in the implicit-feedback protocol: the question
+        is which items a user will pick, not how they will rate them.
+    batch_size : int, optional
+        Users per block (default: about 500,000 scores per block).
+
+    Returns
+    -------
+    dict
+        ``precision``, ``recall``, ``ndcg``, ``map``, ``mrr``, ``hit_rate``,
+        ``auc``, ``coverage``, ``popularity`` (NaN when no user is scored),
+        ``users`` (users scored) and ``skipped_users`` (users with no
+        relevant candidate: no test item, none at the threshold, or every
+        test item already a training item).
+
+    Raises
+    ------
+    ValueError
+        For ``k < 1``, an unknown baseline, data outside the scorer's users
+        or items, data labelled differently from the model, or a scorer
+        returning the wrong shape or non-finite scores.
+    TypeError
+        For a scorer that is none of the above.
+
+    Examples
+    --------
+    >>> train, test = train_test_split(data, 0.2, random_state=0)       # doctest: +SKIP
+    >>> model = MatrixFactorization().fit_ratings(train)                 # doctest: +SKIP
+    >>> catalogue_metrics(model, train, test)["precision"]               # doctest: +SKIP
+    >>> catalogue_metrics("most_popular", train, test)["precision"]      # doctest: +SKIP
+    """
+    k = integer(k, "k", minimum=1)
+    threshold = None if threshold is None else real(threshold, "threshold")
+    if batch_size is not None:
+        batch_size = integer(batch_size, "batch_size", minimum=1)
+    train, test = as_dataset(train), as_dataset(test)
+    _same_labels(train, test, "train", "test")
+    if isinstance(scorer, str):
+        shape = (max(train.shape[0], test.shape[0]), max(train.shape[1], test.shape[1]))
+        score = baseline_scorer(scorer, train, shape)
+    elif hasattr(scorer, "_snapshot"):
+        score, shape = model_scorer(scorer)
+        _same_labels(train, scorer, "the data", "the model")
+    elif callable(scorer):
+        shape = (max(train.shape[0], test.shape[0]), max(train.shape[1], test.shape[1]))
+        score = scorer
+    else:
+        raise TypeError(f"scorer must be a fitted model, one of {', '.join(BASELINES)} or a function of user "
+                        f"indices returning their scores; got {type(scorer).__name__}")
+    for name, data in (("train", train), ("test", test)):
+        if data.shape[0] > shape[0] or data.shape[1] > shape[1]:
+            raise ValueError(f"{name} has shape {data.shape} but the scorer knows {shape[0]} users and {shape[1]} "
+                             "items: score a split of the data it was fitted on")
+    return rank_catalogue(score, catalogue_data(train, test, shape, threshold), k=k, batch_size=batch_size)
+
+
+def _same_labels(data: RatingDataset, other: Any, name: str, other_name: str) -> None:
+    """Refuse two labelled sources whose indices mean different users or items."""
+    mine = (data.user_labels, data.item_labels)
+    if isinstance(other, RatingDataset):
+        theirs = (other.user_labels, other.item_labels)
+    else:
+        theirs = (other.user_labels_, other.item_labels_)
+    for axis, (a, b) in enumerate(zip(mine, theirs)):
+        if a is None or b is None or a is b:
+            continue
+        a_labels = getattr(a, "labels", a)
+        b_labels = getattr(b, "labels", b)
+        if not np.array_equal(np.asarray(a_labels), np.asarray(b_labels)):
+            raise ValueError(
+                f"{name} and {other_name} label their {('users', 'items')[axis]} differently; "
+                "score splits of the data the model was fitted on (cmf.model_selection.train_test_split)"
+            )

@@ -16,9 +16,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from cmf import metrics as _metrics
 from cmf._checks import is_integer
 from cmf._dataset import RatingDataset, as_dataset
+from cmf._evaluation import evaluate_catalogue, evaluate_held_out
 from cmf._search import clone, n_workers, refit_best, run_all, sample
 from cmf._split import KFold, folds_of, train_test_split
 from cmf._tune import Choices, LogRange, TuneResult, default_space, log_uniform, tune
@@ -39,8 +39,6 @@ __all__ = [
     "tune",
 ]
 
-METRICS = ("rmse", "mae", "precision", "recall", "ndcg")
-
 
 # ----------------------------------------------------------------------
 # Scoring
@@ -49,10 +47,14 @@ def evaluate(
     model: Any,
     data: Any,
     *,
-    metrics: Sequence[str] = ("rmse", "mae"),
+    metrics: Sequence[str] | None = None,
     k: int = 10,
-    threshold: float = 3.5,
+    threshold: float | None = None,
     clip: bool | tuple[float, float] | None = True,
+    protocol: str = "held_out",
+    train: Any = None,
+    baselines: Sequence[str] = (),
+    batch_size: int | None = None,
 ) -> dict[str, float]:
     """Score a fitted model on held-out ratings.
 
@@ -61,13 +63,21 @@ def evaluate(
     model : MatrixFactorization
         Fitted.
     data : RatingDataset or tuple
-        Held-out ratings: a split of the data the model was fitted on, or a
-        separately read labelled file (matched by label; unknown users and
-        items are predicted as the global mean plus the known side's bias).
-    metrics : sequence of str
-        Any of ``rmse``, ``mae``, ``precision``, ``recall``, ``ndcg``.
-    k, threshold
-        Cut-off and relevance threshold of the ranking metrics.
+        Held-out ratings: a split of the data the model was fitted on, or
+        (``protocol="held_out"`` only) a separately read labelled file
+        (matched by label; unknown users and items are predicted as the
+        global mean plus the known side's bias).
+    metrics : sequence of str, optional
+        With ``protocol="held_out"``, any of ``rmse``, ``mae``,
+        ``precision``, ``recall``, ``ndcg`` (default ``rmse`` and ``mae``);
+        with ``"catalogue"``, any of
+        :data:`cmf.metrics.CATALOGUE_METRICS` (default all).
+    k : int, default 10
+        Cut-off of the ranking metrics.
+    threshold : float, optional
+        A true rating at least this is relevant. Default: 3.5 for
+        ``held_out`` (explicit ratings); every test interaction for
+        ``catalogue`` (see :func:`cmf.metrics.catalogue_metrics`).
     clip : bool or (low, high), default True
         True scores the predictions clipped to the model's
         ``rating_scale_``, as :meth:`~cmf.MatrixFactorization.predict`
@@ -76,57 +86,40 @@ def evaluate(
         Clipping applies to ``rmse`` and ``mae``: the ranking metrics rank
         by the unclipped predictions, as ``recommend`` does, so that
         clipping never ties or reorders items.
+    protocol : {"held_out", "catalogue"}, default "held_out"
+        ``held_out`` ranks only each user's held-out items
+        (:func:`cmf.metrics.ranking_metrics`); ``catalogue`` ranks every
+        item the user did not interact with in ``train``, as ``recommend``
+        does (:func:`cmf.metrics.catalogue_metrics`).
+    train : RatingDataset or tuple, optional
+        The data the model was fitted on; needed by ``catalogue``.
+    baselines : sequence of str, default ()
+        With ``catalogue``, also score these baselines fitted on ``train``
+        (``"most_popular"``, ``"bias_only"``): their metrics are returned
+        as ``"<baseline>.<metric>"``.
+    batch_size : int, optional
+        Users per block of the ``catalogue`` scores.
 
     Returns
     -------
     dict
-        Metric name to value.
+        Metric name to value; ``catalogue`` adds ``users`` and
+        ``skipped_users`` (see :func:`cmf.metrics.catalogue_metrics`).
+
+    Raises
+    ------
+    ValueError
+        For an unknown protocol, metric or baseline, a metric of the other
+        protocol, or ``catalogue`` without ``train``.
     """
-    unknown = set(metrics) - set(METRICS)
-    if unknown:
-        raise ValueError(f"unknown metric(s) {sorted(unknown)}; choose from {', '.join(METRICS)}")
-    data = as_dataset(data)
-    model._check_fitted()
-    raw = _predict_dataset(model, data, clip=False)
-    scale = model.rating_scale_ if clip is True else None if clip is False or clip is None else clip
-    pred = raw if scale is None else np.clip(raw, *scale)
-    out: dict[str, float] = {}
-    if "rmse" in metrics:
-        out["rmse"] = _metrics.rmse(data.values, pred)
-    if "mae" in metrics:
-        out["mae"] = _metrics.mae(data.values, pred)
-    ranking = [m for m in metrics if m in ("precision", "recall", "ndcg")]
-    if ranking:
-        scores = _metrics.ranking_metrics(data.rows, data.values, raw, k=k, threshold=threshold)
-        out.update({m: scores[m] for m in ranking})
-    return out
-
-
-def _predict_dataset(model: Any, data: RatingDataset, *, clip: bool) -> np.ndarray:
-    """Predictions for every rating of ``data``, in float64.
-
-    A split of the data the model was fitted on shares its labels or
-    indices. Data read separately (a test file) is matched by label; a user
-    or item the model does not know is predicted as the model predicts a row
-    or column without ratings: the global mean plus the known side's bias.
-    ``clip`` clips to the model's ``rating_scale_``.
-    """
-    labelled_model = model.user_labels_ is not None
-    if data.labelled != labelled_model:
-        raise ValueError(
-            "the model and the data must both have labels or both be indices: "
-            + ("fit with fit_ratings() on the loaded data" if data.labelled else "pass labelled data")
-        )
-    if data.labelled:
-        rows, cols = data.user_labels.labels[data.rows], data.item_labels.labels[data.cols]
-    elif data.shape[0] > model.shape_[0] or data.shape[1] > model.shape_[1]:
-        raise ValueError(
-            f"the data has shape {data.shape} but the model {tuple(model.shape_)}: "
-            "score it on a split of the data it was fitted on"
-        )
-    else:
-        rows, cols = data.rows, data.cols
-    return np.asarray(model.predict(rows, cols, unknown="fallback", clip=clip), dtype=np.float64)
+    if protocol == "catalogue":
+        return evaluate_catalogue(model, data, train, metrics, baselines, k=k, threshold=threshold,
+                                  batch_size=batch_size)
+    if protocol != "held_out":
+        raise ValueError(f"protocol must be 'held_out' or 'catalogue', got {protocol!r}")
+    if train is not None or baselines:
+        raise ValueError("train and baselines belong to protocol='catalogue'; pass it, or leave them out")
+    return evaluate_held_out(model, data, metrics, k=k, threshold=threshold, clip=clip)
 
 
 def cross_validate(
