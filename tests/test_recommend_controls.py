@@ -350,29 +350,33 @@ def test_recommend_for_one_user_with_controls(saved, tmp_path, capsys):
     assert captured.out == "" and "no item is left to recommend" in captured.err
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--all", "--json"], "--json prints one user's recommendations"),
-    (["--user", "u01", "--out", "x.tsv"], "--out writes every user's recommendations: use it with --all"),
-    (["--all", "--out", "{tmp}"], "is a directory"),
-    (["--all", "--out", "{tmp}/no/such/dir/x.tsv"], "does not exist"),
-    (["--user", "u01", "--candidates", "{tmp}/bad.txt"], "bad.txt, line 2: unknown item 'x7'"),
-    (["--user", "u01", "--candidates", "{tmp}/unknown.txt"], "unknown.txt, line 1: unknown item 8 (1 of 2"),
-    (["--user", "u01", "--exclude", "{tmp}/empty.txt"], "lists no item"),
-    (["--user", "u01", "--min-support", "-1"], "argument --min-support"),
-    (["--user", "u01", "--shrinkage", "-1"], "argument --shrinkage"),
-])
-def test_recommend_errors_name_the_option(saved, tmp_path, capsys, argv, message):
+# The options of a bad call (after MODEL; {tmp} is the test's directory) -> what stderr says.
+BAD_CALLS = {
+    "--all --json": "--json prints one user's recommendations",
+    "--user u01 --out x.tsv": "--out writes every user's recommendations: use it with --all",
+    "--all --out {tmp}": "is a directory",
+    "--all --out {tmp}/no/such/dir/x.tsv": "does not exist",
+    "--user u01 --candidates {tmp}/bad.txt": "bad.txt, line 2: unknown item 'x7'",
+    "--user u01 --candidates {tmp}/unknown.txt": "unknown.txt, line 1: unknown item 8 (1 of 2",
+    "--user u01 --exclude {tmp}/empty.txt": "lists no item",
+    "--user u01 --min-support -1": "argument --min-support",
+    "--user u01 --shrinkage -1": "argument --shrinkage",
+}
+
+
+@pytest.mark.parametrize("call", BAD_CALLS)
+def test_recommend_errors_name_the_option(saved, tmp_path, capsys, call):
     _, _, path = saved
     (tmp_path / "bad.txt").write_text("3\nx7\n")
     (tmp_path / "unknown.txt").write_text("8\n13\n")
     (tmp_path / "empty.txt").write_text("# nothing\n")
-    argv = ["recommend", str(path)] + [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    argv = ["recommend", str(path)] + call.replace("{tmp}", str(tmp_path)).split()
     try:
         status = main(argv)
     except SystemExit as exc:  # argparse rejects the value itself
         status = exc.code
     assert status != 0
-    assert message in capsys.readouterr().err
+    assert BAD_CALLS[call] in capsys.readouterr().err
     assert not (tmp_path / "x.tsv").exists()
 
 
