@@ -27,7 +27,7 @@ SCORE_BLOCK = 1 << 22
 
 @dataclass(frozen=True)
 class Ranking:
-    """The items one call may return, and how they are scored.
+    """The items one call may return, and their side of the scores.
 
     Attributes
     ----------
@@ -36,26 +36,25 @@ class Ranking:
     position : ndarray of int64 or None
         Item index -> its position in ``cols``, -1 for an item left out;
         None when ``cols`` is every item.
-    weight : ndarray or None
-        The shrinkage factor ``n_i / (n_i + shrinkage)`` of each of ``cols``
-        in the model's dtype; None without shrinkage.
+    Q, c : ndarray
+        The factors and biases of ``cols``, each times its shrinkage factor
+        ``n_i / (n_i + shrinkage)``: the model's own arrays when every item
+        is ranked without shrinkage, else computed once per call.
     """
 
     cols: np.ndarray
     position: np.ndarray | None
-    weight: np.ndarray | None
+    Q: np.ndarray
+    c: np.ndarray
 
     def scores(self, state: FactorState, users: np.ndarray) -> np.ndarray:
         r"""Scores of ``users`` (indices) for the items ``cols``, shape (len(users), len(cols)).
 
-        :math:`\mu + b_u + w_i (c_i + p_u \cdot q_i)`, with :math:`w_i = 1`
+        :math:`\mu + b_u + w_i c_i + p_u \cdot (w_i q_i)`, with :math:`w_i = 1`
         without shrinkage (the predictions, computed as ``predict`` does).
         """
-        Q, c = (state.Q, state.c) if self.position is None else (state.Q[self.cols], state.c[self.cols])
-        out = state.P[users] @ Q.T
-        out += c
-        if self.weight is not None:
-            out *= self.weight
+        out = state.P[users] @ self.Q.T
+        out += self.c
         out += (state.b[users] + out.dtype.type(state.mu))[:, None]
         return out
 
@@ -105,11 +104,13 @@ def ranking(fitted: Fitted, *, candidates: Any, exclude: Any, min_support: int, 
     if not everything:
         position = np.full(n_items, -1, dtype=np.int64)
         position[cols] = np.arange(len(cols))
-    weight = None
+    state = fitted.state
+    Q, c = (state.Q, state.c) if everything else (state.Q[cols], state.c[cols])
     if shrinkage > 0:
         chosen = counts[cols].astype(np.float64)
-        weight = (chosen / (chosen + shrinkage)).astype(fitted.state.Q.dtype)
-    return Ranking(cols, position, weight)
+        weight = (chosen / (chosen + shrinkage)).astype(Q.dtype)
+        Q, c = Q * weight[:, None], c * weight
+    return Ranking(cols, position, Q, c)
 
 
 def item_indices(fitted: Fitted, items: Any, name: str) -> np.ndarray:

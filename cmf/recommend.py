@@ -8,6 +8,12 @@ solved without retraining (:func:`fold_in`) and the training curves
 each; both take labels for a model fitted from labelled data
 (:meth:`~cmf.MatrixFactorization.fit_ratings`) and indices otherwise.
 
+:func:`recommend` ranks among candidate items, leaves out excluded items
+and items rated by fewer than ``min_support`` users, and by default shrinks
+the bias and factors of an item rated by few users (``shrinkage``), so that
+a handful of enthusiastic ratings do not put an obscure item at the top of
+every list; ``shrinkage=0`` ranks by the predicted ratings.
+
 Each function reads the model's fitted state once, so it answers from one
 fit even while another thread refits the model.
 """
