@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import re
 import sys
 from typing import Any, Callable, Iterator
 
@@ -138,7 +139,20 @@ def _write_all(model: Any, args: argparse.Namespace, controls: dict[str, Any], w
     return lines
 
 
+# recommend's keywords, as its messages name them, and the options that set them.
+_OPTIONS = {"exclude_seen=False": "--include-seen", "shrinkage=0": "--shrinkage 0", "min_support=0": "--min-support 0",
+            "exclude_seen": "leaving out seen items", "shrinkage": "--shrinkage", "min_support": "--min-support"}
+_KEYWORDS = re.compile(r"(?<![-\w])(" + "|".join(map(re.escape, _OPTIONS)) + r")\b")
+
+
 def _cmd_recommend(args: argparse.Namespace) -> int:
+    try:
+        return _recommend(args)
+    except ValueError as exc:  # the model's message, with its remedies named as options
+        raise ValueError(_KEYWORDS.sub(lambda m: _OPTIONS[m.group()], str(exc))) from None
+
+
+def _recommend(args: argparse.Namespace) -> int:
     if args.all and args.json:
         raise ValueError("--json prints one user's recommendations: use it with --user, or --all without it")
     if args.out is not None and not args.all:

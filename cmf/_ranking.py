@@ -181,12 +181,13 @@ def similar(fitted: Fitted, who: Any, n: int, axis: int, keep: np.ndarray | None
     step = max(1, SCORE_BLOCK // len(F))
     top = np.empty((len(idx), k), dtype=np.int64)
     best = np.empty((len(idx), k))
+    dropped = None if keep is None else np.setdiff1d(np.arange(len(F)), keep)
     for start in range(0, len(idx), step):
         block = idx[start:start + step]
         sims = unit[block] @ unit.T
         sims[np.arange(len(block)), block] = -np.inf  # not similar to itself
-        if keep is not None:
-            sims[:, np.setdiff1d(np.arange(len(F)), keep)] = -np.inf
+        if dropped is not None:
+            sims[:, dropped] = -np.inf
         top[start:start + step], best[start:start + step] = top_k(sims, k)
     pad = ~np.isfinite(best)
     top[pad], best[pad] = -1, np.nan

@@ -73,8 +73,9 @@ def recommend(
     model's per-rating penalty does not shrink them any more than a
     popular item's; :math:`\beta = 25` is the damping of item means in
     Koren's baseline predictors (a prior worth 25 ratings). On MovieLens
-    100K it takes the share of top-10 slots given to items with fewer than
-    20 ratings from 35-45% to 0, and does not change ``predict``.
+    100K it takes the share of the default model's top-10 slots given to
+    items with fewer than 20 ratings from about 40% to 0
+    (``benchmarks/popularity.py``), and does not change ``predict``.
     ``shrinkage=0`` ranks by the predictions themselves. The scores are
     ranked unclipped and then clipped to the model's ``rating_scale_``.
 
@@ -142,9 +143,9 @@ def recommend(
     users = np.atleast_1d(fitted.encode(user, 0))
     if users.ndim != 1:
         raise ValueError(f"user must be a label or a 1-D array, got shape {np.shape(user)}")
+    if fitted.seen_source is None:
+        _check_needs_no_ratings(exclude_seen=exclude_seen, shrinkage=shrinkage, min_support=min_support)
     seen = fitted.seen if exclude_seen else None
-    if exclude_seen and seen is None:
-        raise ValueError("this model does not know its training ratings; pass exclude_seen=False")
     per_user = isinstance(exclude, Mapping)
     rank = ranking(fitted, candidates=candidates, exclude=None if per_user else exclude,
                    min_support=min_support, shrinkage=shrinkage)
@@ -174,6 +175,16 @@ def recommend(
         keep = ~pad[0]
         return fitted.decode(top[0][keep], 1), best[0][keep]
     return fitted.decode(top, 1), best
+
+
+def _check_needs_no_ratings(**given: Any) -> None:
+    """Raise, naming every option to change, when a model without its training ratings is asked to use them."""
+    off = {"exclude_seen": False, "shrinkage": 0, "min_support": 0}
+    fixes = [f"{name}={off[name]}" for name, value in given.items() if value]
+    if fixes:
+        raise ValueError("this model does not know its training ratings (fitted by cmf.dask, or read from a model "
+                         f"file without them), which {' and '.join(n for n, v in given.items() if v)} need; pass "
+                         f"{' and '.join(fixes)}")
 
 
 def similar_items(model: Any, item: Any, n: int = 10, *, min_support: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -400,7 +400,7 @@ def test_model_file_without_seen_items_needs_exclude_seen_false(tmp_path):
     loaded = MatrixFactorization.load(tmp_path / "plain.npz")
     with pytest.raises(ValueError, match="exclude_seen=False"):
         loaded.recommend(0)
-    with pytest.raises(ValueError, match="pass shrinkage=0 and min_support=0"):
+    with pytest.raises(ValueError, match="which shrinkage need; pass shrinkage=0$"):
         loaded.recommend(0, exclude_seen=False)
     np.testing.assert_array_equal(loaded.recommend(0, n=3, exclude_seen=False, shrinkage=0)[0],
                                   model.recommend(0, n=3, exclude_seen=False, shrinkage=0)[0])

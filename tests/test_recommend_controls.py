@@ -243,9 +243,10 @@ def test_model_file_keeps_counts_and_an_old_file_says_what_it_cannot_do(tmp_path
     np.savez(tmp_path / "old.npz", **files)
     old = MatrixFactorization.load(tmp_path / "old.npz")
     assert old._snapshot().item_counts is None
-    for kw in (dict(), dict(shrinkage=0, min_support=2)):
-        with pytest.raises(ValueError, match="does not know.*pass shrinkage=0 and min_support=0"):
-            old.recommend("u00", exclude_seen=False, **kw)
+    for kw, fixes in ((dict(exclude_seen=False), "shrinkage=0"), (dict(exclude_seen=False, shrinkage=0, min_support=2), "min_support=0"),
+                      (dict(min_support=2), "exclude_seen=False and shrinkage=0 and min_support=0")):
+        with pytest.raises(ValueError, match=f"does not know its training ratings.*; pass {fixes}$"):
+            old.recommend("u00", **kw)
     with pytest.raises(ValueError, match="min_support=0"):
         rec.similar_items(old, 3, min_support=2)
     want = brute_force(model, data, 5, shrinkage=0, exclude_seen=False)
@@ -397,3 +398,16 @@ def test_similar_command(saved, capsys):
     assert "use it with --item" in capsys.readouterr().err
     assert main(["similar", str(path), "--item", "nope"]) == 1
     assert "unknown item 'nope'" in capsys.readouterr().err
+
+
+def test_recommend_from_an_old_model_file_names_the_options(saved, tmp_path, capsys):
+    model, data, path = saved
+    files = dict(np.load(path, allow_pickle=False))
+    del files["seen_indptr"], files["seen_indices"]
+    np.savez(tmp_path / "old.npz", **files)
+    assert main(["recommend", str(tmp_path / "old.npz"), "--user", "u01"]) == 1
+    assert capsys.readouterr().err.endswith("; pass --include-seen and --shrinkage 0\n")
+    assert main(["recommend", str(tmp_path / "old.npz"), "--user", "u01", "-n", "3", "--include-seen",
+                 "--shrinkage", "0"]) == 0
+    want = brute_force(model, data, 3, shrinkage=0, exclude_seen=False)[1][0]
+    assert [int(line.split("\t")[1]) for line in capsys.readouterr().out.splitlines()] == item_labels(model)[want].tolist()
