@@ -18,7 +18,8 @@ from cmf._checks import integer
 from cmf._fitted import Fitted
 from cmf._train.state import FactorState
 
-__all__ = ["SCORE_BLOCK", "Ranking", "item_indices", "ranges", "ranking", "similar", "top_k", "user_exclusions"]
+__all__ = ["SCORE_BLOCK", "Ranking", "item_indices", "needs_no_ratings", "ranges", "ranking", "similar", "top_k",
+           "user_exclusions"]
 
 # Upper bound on the number of scores held at once by the batched functions
 # (users x items per chunk): 4 Mi floats, 16 MB in float32.
@@ -83,13 +84,8 @@ def ranking(fitted: Fitted, *, candidates: Any, exclude: Any, min_support: int, 
     """
     n_items = fitted.shape[1]
     counts = fitted.item_counts if (min_support > 0 or shrinkage > 0) else None
-    if counts is None and (min_support > 0 or shrinkage > 0):
-        given = f"min_support={min_support}" if min_support > 0 else f"shrinkage={shrinkage:g}"
-        raise ValueError(
-            f"{given} needs how many users rated each item, which this model does not know (it keeps no training "
-            "ratings: fitted by cmf.dask or read from a model file without them); pass shrinkage=0 and "
-            "min_support=0 to rank by the predicted ratings alone"
-        )
+    if counts is None:
+        needs_no_ratings(shrinkage=shrinkage, min_support=min_support)
     keep = np.ones(n_items, dtype=bool)
     if candidates is not None:
         keep[:] = False
@@ -111,6 +107,16 @@ def ranking(fitted: Fitted, *, candidates: Any, exclude: Any, min_support: int, 
         weight = (chosen / (chosen + shrinkage)).astype(Q.dtype)
         Q, c = Q * weight[:, None], c * weight
     return Ranking(cols, position, Q, c)
+
+
+def needs_no_ratings(**given: Any) -> None:
+    """Raise, naming every option to change, when a model without its training ratings is asked to use them."""
+    off = {"exclude_seen": False, "shrinkage": 0, "min_support": 0}
+    fixes = [f"{name}={off[name]}" for name, value in given.items() if value]
+    if fixes:
+        raise ValueError("this model does not know its training ratings (fitted by cmf.dask, or read from a model "
+                         f"file without them), which {' and '.join(n for n, v in given.items() if v)} need; pass "
+                         f"{' and '.join(fixes)}")
 
 
 def item_indices(fitted: Fitted, items: Any, name: str) -> np.ndarray:
@@ -164,7 +170,9 @@ def user_exclusions(fitted: Fitted, exclude: Mapping[Any, Any], users: np.ndarra
     return indptr, np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
 
 
-def similar(fitted: Fitted, who: Any, n: int, axis: int, keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def similar(
+    fitted: Fitted, who: Any, n: int, axis: int, keep: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The ``n`` rows of factors (``axis`` 0 users, 1 items) most cosine-similar to each of ``who``.
 
     ``keep`` (indices) limits the answers to those rows; padding as in ``recommend``.

@@ -28,7 +28,7 @@ import numpy as np
 
 from cmf._checks import integer, real
 from cmf._fitted import Fitted
-from cmf._ranking import SCORE_BLOCK, ranking, similar, top_k, user_exclusions
+from cmf._ranking import SCORE_BLOCK, needs_no_ratings, ranking, similar, top_k, user_exclusions
 
 __all__ = ["FoldIn", "fold_in", "plot_history", "recommend", "similar_items", "similar_users", "solve_fold_in"]
 
@@ -144,7 +144,7 @@ def recommend(
     if users.ndim != 1:
         raise ValueError(f"user must be a label or a 1-D array, got shape {np.shape(user)}")
     if fitted.seen_source is None:
-        _check_needs_no_ratings(exclude_seen=exclude_seen, shrinkage=shrinkage, min_support=min_support)
+        needs_no_ratings(exclude_seen=exclude_seen, shrinkage=shrinkage, min_support=min_support)
     seen = fitted.seen if exclude_seen else None
     per_user = isinstance(exclude, Mapping)
     rank = ranking(fitted, candidates=candidates, exclude=None if per_user else exclude,
@@ -175,16 +175,6 @@ def recommend(
         keep = ~pad[0]
         return fitted.decode(top[0][keep], 1), best[0][keep]
     return fitted.decode(top, 1), best
-
-
-def _check_needs_no_ratings(**given: Any) -> None:
-    """Raise, naming every option to change, when a model without its training ratings is asked to use them."""
-    off = {"exclude_seen": False, "shrinkage": 0, "min_support": 0}
-    fixes = [f"{name}={off[name]}" for name, value in given.items() if value]
-    if fixes:
-        raise ValueError("this model does not know its training ratings (fitted by cmf.dask, or read from a model "
-                         f"file without them), which {' and '.join(n for n, v in given.items() if v)} need; pass "
-                         f"{' and '.join(fixes)}")
 
 
 def similar_items(model: Any, item: Any, n: int = 10, *, min_support: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -1,4 +1,4 @@
-"""recommend's controls (candidates, exclude, min_support, shrinkage), item counts, and cmf recommend --all / cmf similar.
+"""recommend's controls (candidates, exclude, min_support, shrinkage), item counts, cmf recommend --all, cmf similar.
 
 Every ranking is checked against a brute-force NumPy ranking of the full
 float64 score matrix, with item counts taken from the training data.
@@ -273,7 +273,8 @@ def test_similar_items_min_support_matches_brute_force():
     np.testing.assert_array_equal(got, labels[order])
     np.testing.assert_allclose(got_sims, sims, rtol=1e-10)
     many, many_sims = rec.similar_items(model, labels[[5, 6]], 30, min_support=12)
-    assert many.shape == (2, 30) and (many[0, keep.sum():] == -1).all() and np.isnan(many_sims[0, keep.sum():]).all()
+    left = int(keep.sum())
+    assert many.shape == (2, 30) and (many[0, left:] == -1).all() and np.isnan(many_sims[0, left:]).all()
 
 
 # ---------------------------------------------------------------- the command line
@@ -410,4 +411,5 @@ def test_recommend_from_an_old_model_file_names_the_options(saved, tmp_path, cap
     assert main(["recommend", str(tmp_path / "old.npz"), "--user", "u01", "-n", "3", "--include-seen",
                  "--shrinkage", "0"]) == 0
     want = brute_force(model, data, 3, shrinkage=0, exclude_seen=False)[1][0]
-    assert [int(line.split("\t")[1]) for line in capsys.readouterr().out.splitlines()] == item_labels(model)[want].tolist()
+    listed = [int(line.split("\t")[1]) for line in capsys.readouterr().out.splitlines()]
+    assert listed == item_labels(model)[want].tolist()
