@@ -243,7 +243,8 @@ def test_model_file_keeps_counts_and_an_old_file_says_what_it_cannot_do(tmp_path
     np.savez(tmp_path / "old.npz", **files)
     old = MatrixFactorization.load(tmp_path / "old.npz")
     assert old._snapshot().item_counts is None
-    for kw, fixes in ((dict(exclude_seen=False), "shrinkage=0"), (dict(exclude_seen=False, shrinkage=0, min_support=2), "min_support=0"),
+    for kw, fixes in ((dict(exclude_seen=False), "shrinkage=0"),
+                      (dict(exclude_seen=False, shrinkage=0, min_support=2), "min_support=0"),
                       (dict(min_support=2), "exclude_seen=False and shrinkage=0 and min_support=0")):
         with pytest.raises(ValueError, match=f"does not know its training ratings.*; pass {fixes}$"):
             old.recommend("u00", **kw)
