@@ -1,4 +1,4 @@
-"""The recommender subcommands of ``cmf``: train, evaluate, tune, predict, recommend.
+"""The recommender subcommands of ``cmf``: train, evaluate, tune, predict (recommend: :mod:`cmf._cli_recommend`).
 
 Every command reads the rating formats of :func:`cmf.io.load_ratings`.
 Option values are checked as they are parsed (:mod:`cmf._cli_options`);
@@ -9,7 +9,7 @@ option to change, with exit status 1 and no traceback. A fit that stops at
 started, is reported on stderr (with the option to change) and in the JSON
 output.
 
-This module is long because the five subcommands share one way of loading,
+This module is long because the four subcommands share one way of loading,
 fitting and reporting, which reads best beside them.
 """
 
@@ -327,24 +327,6 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_recommend(args: argparse.Namespace) -> int:
-    model = MatrixFactorization.load(args.model)
-    user: Any = args.user
-    labels = model.user_labels_
-    if labels is None or labels.dtype.kind != "U":
-        try:
-            user = int(user)
-        except ValueError:
-            raise KeyError(f"unknown user {args.user!r}: this model's users are integers") from None
-    items, scores = model.recommend(user, n=args.n, exclude_seen=not args.include_seen, clip=not args.no_clip)
-    if args.json:
-        _emit_json({"user": user, "items": items, "scores": scores})
-    else:
-        for rank, (item, score) in enumerate(zip(items, scores), 1):
-            print(f"{rank}\t{item}\t{score:.4f}")
-    return 0
-
-
 def add_commands(sub: Any) -> None:
     """Register the recommender subcommands on an argparse subparsers object.
 
@@ -417,14 +399,3 @@ def add_commands(sub: Any) -> None:
                         "an error")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_cmd_predict, quiet=False)
-
-    p = sub.add_parser("recommend", help="top-N items for a user",
-                       description="The top-N items for a user, one 'rank<TAB>item<TAB>score' line each.")
-    p.add_argument("model", metavar="MODEL", help="a model saved by 'cmf train --out' (.npz may be left out)")
-    p.add_argument("--user", "-u", required=True, help="the user's id as in the rating file")
-    p.add_argument("-n", type=options.count(1), default=10, metavar="N", help="number of items (default 10)")
-    p.add_argument("--include-seen", action="store_true", help="also list items the user rated in training")
-    p.add_argument("--no-clip", action="store_true",
-                   help="show raw scores, not clipped to the model's rating scale (the order is the same)")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.set_defaults(func=_cmd_recommend, quiet=False)

@@ -104,6 +104,15 @@ class Fitted:
         return None if self.seen_source is None else self.seen_source.get()
 
     @property
+    def item_counts(self) -> np.ndarray | None:
+        """How many distinct users rated each item in training, or None if unknown.
+
+        Counted from the seen items, so it is known exactly when they are
+        (not for a fit by :mod:`cmf.dask`, nor for a model file without them).
+        """
+        return None if self.seen_source is None else self.seen_source.item_counts(self.shape[1])
+
+    @property
     def maps(self) -> tuple[LabelMap | None, LabelMap | None]:
         """``(user_map, item_map)``."""
         return self.user_map, self.item_map

@@ -1,7 +1,11 @@
 """The items each user rated in training, for ``recommend(exclude_seen=True)``.
 
 A fit keeps its training pairs (:class:`SeenSource`) and indexes them by user
-(:class:`SeenItems`, CSR) only when first asked, as most fits never are.
+(:class:`SeenItems`, CSR) only when first asked, as most fits never are. The
+same index gives each item's number of raters, which ``recommend`` needs for
+``min_support`` and ``shrinkage``: it is counted from the index, so a model
+file stores nothing more for it and every file that keeps its seen items has
+it.
 """
 
 from __future__ import annotations
@@ -85,6 +89,7 @@ class SeenSource:
         self._pairs = None if items is not None else (np.array(rows, dtype=np.int32), np.array(cols, dtype=np.int32))
         self._shape = shape
         self._items = items
+        self._counts: np.ndarray | None = None
         self._lock = threading.Lock()
 
     def get(self) -> SeenItems:
@@ -97,6 +102,15 @@ class SeenSource:
                     self._pairs = None
                 items = self._items
         return items
+
+    def item_counts(self, n_items: int) -> np.ndarray:
+        """How many distinct users rated each item in training (int64, read-only), counted once."""
+        counts = self._counts
+        if counts is None:
+            counts = np.bincount(self.get().indices, minlength=n_items).astype(np.int64)
+            counts.setflags(write=False)
+            self._counts = counts  # racing first callers count the same numbers
+        return counts
 
     def __getstate__(self) -> dict[str, Any]:
         return {"items": self.get()}  # a lock cannot be pickled; the index can

@@ -12,6 +12,7 @@ import numpy as np
 
 from cmf import _cli_commands as commands
 from cmf import _cli_options as options
+from cmf import _cli_recommend as recommend_commands
 from cmf._version import __version__
 from cmf.datasets import example_matrix, make_ratings
 from cmf.model import MatrixFactorization
@@ -110,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--ratings", type=options.count(1), default=1_000_000, metavar="N",
                       help="size of the synthetic set (default 1,000,000)")
     demo.set_defaults(func=_cmd_demo)
-    commands.add_commands(sub)  # train, evaluate, tune, predict, recommend
+    commands.add_commands(sub)  # train, evaluate, tune, predict
+    recommend_commands.add_commands(sub)  # recommend, similar
     return parser
 
 

@@ -983,13 +983,16 @@ class MatrixFactorization:
     # Recommendation (functions of cmf.recommend)
     # ------------------------------------------------------------------
     def recommend(
-        self, user: Any, n: int = 10, *, exclude_seen: bool = True, batch_size: int | None = None, clip: bool = True,
+        self, user: Any, n: int = 10, *, exclude_seen: bool = True, candidates: Any = None, exclude: Any = None,
+        min_support: int = 0, shrinkage: float = _rec.SHRINKAGE, clip: bool = True, batch_size: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The ``n`` items with the highest predicted rating for a user or many users.
+        """The ``n`` best items for a user or many users, ranked with rarely rated items shrunk.
 
-        See :func:`cmf.recommend.recommend` for the parameters and results.
+        See :func:`cmf.recommend.recommend` for the parameters and results;
+        ``shrinkage=0`` ranks by the predicted ratings alone.
         """
-        return _rec.recommend(self, user, n, exclude_seen=exclude_seen, batch_size=batch_size, clip=clip)
+        return _rec.recommend(self, user, n, exclude_seen=exclude_seen, candidates=candidates, exclude=exclude,
+                              min_support=min_support, shrinkage=shrinkage, clip=clip, batch_size=batch_size)
 
     def similar_items(self, item: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` items whose factors have the highest cosine similarity to an item's.

@@ -94,9 +94,9 @@ def test_predictions_and_recommendations_are_clipped_to_the_training_scale(tmp_p
     got = [float(line.split("\t")[2]) for line in capsys.readouterr().out.splitlines()]
     np.testing.assert_allclose(got, raw, atol=1e-4)
 
-    assert main(["recommend", str(out), "--user", "1", "-n", "2", "--json"]) == 0
+    assert main(["recommend", str(out), "--user", "1", "-n", "2", "--json", "--shrinkage", "0"]) == 0
     clipped = json.loads(capsys.readouterr().out)
-    assert main(["recommend", str(out), "--user", "1", "-n", "2", "--json", "--no-clip"]) == 0
+    assert main(["recommend", str(out), "--user", "1", "-n", "2", "--json", "--no-clip", "--shrinkage", "0"]) == 0
     unclipped = json.loads(capsys.readouterr().out)
     assert clipped["items"] == unclipped["items"] == [1, 5]  # the unseen items, best first
     np.testing.assert_allclose(unclipped["scores"], raw, atol=1e-4)

@@ -71,15 +71,15 @@ def test_recommend_clips_the_scores_but_ranks_by_the_raw_ones(many):
     model.global_mean_ = 10.0
     raw_scores = raw(model, np.repeat(np.arange(4), 4), np.tile(np.arange(4), 4)).reshape(4, 4)
     user = [2, 3] if many else 2
-    items, scores = model.recommend(user, n=4, exclude_seen=False)
+    items, scores = model.recommend(user, n=4, exclude_seen=False, shrinkage=0)
     want = np.argsort(-raw_scores[np.atleast_1d(user)], axis=1, kind="stable")
     np.testing.assert_array_equal(np.atleast_2d(items), want)
     np.testing.assert_array_equal(scores, np.full(np.shape(items), 5.0))
-    unclipped_items, unclipped = model.recommend(user, n=4, exclude_seen=False, clip=False)
+    unclipped_items, unclipped = model.recommend(user, n=4, exclude_seen=False, clip=False, shrinkage=0)
     np.testing.assert_array_equal(unclipped_items, items)
     np.testing.assert_allclose(np.atleast_2d(unclipped), np.take_along_axis(raw_scores[np.atleast_1d(user)], want,
                                                                               axis=1), rtol=1e-12)
-    assert cmf.recommend.recommend(model, user, n=4, exclude_seen=False)[1].max() == 5.0
+    assert cmf.recommend.recommend(model, user, n=4, exclude_seen=False, shrinkage=0)[1].max() == 5.0
 
 
 def test_evaluate_scores_clipped_predictions_like_surprise():

@@ -90,7 +90,7 @@ def test_recommend_matches_brute_force(labelled):
     for u in (0, 7, 39):
         want = np.argsort(-scores[u], kind="stable")[:5]
         user = data.user_labels.labels[u] if labelled else u
-        items, got = model.recommend(user, n=5)
+        items, got = model.recommend(user, n=5, shrinkage=0)
         expect_items = data.item_labels.labels[want] if labelled else want
         np.testing.assert_array_equal(items, expect_items)
         np.testing.assert_allclose(got, scores[u, want], rtol=1e-10)
@@ -400,8 +400,10 @@ def test_model_file_without_seen_items_needs_exclude_seen_false(tmp_path):
     loaded = MatrixFactorization.load(tmp_path / "plain.npz")
     with pytest.raises(ValueError, match="exclude_seen=False"):
         loaded.recommend(0)
-    np.testing.assert_array_equal(loaded.recommend(0, n=3, exclude_seen=False)[0],
-                                  model.recommend(0, n=3, exclude_seen=False)[0])
+    with pytest.raises(ValueError, match="which shrinkage need; pass shrinkage=0$"):
+        loaded.recommend(0, exclude_seen=False)
+    np.testing.assert_array_equal(loaded.recommend(0, n=3, exclude_seen=False, shrinkage=0)[0],
+                                  model.recommend(0, n=3, exclude_seen=False, shrinkage=0)[0])
 
 
 # ---------------------------------------------------------------- the module
