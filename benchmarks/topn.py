@@ -118,6 +118,7 @@ def quality(args, data) -> None:
     n = args.repeats
     model, seconds = timed(lambda: fit_cmf(train, shape), n)
     scorers.append(("cmf default", model, seconds))
+    scorers.append(("cmf default, shrinkage=0", model, seconds))  # ranked by the predicted rating alone
     scorers.append(("cmf, Surprise's parameters", *timed(lambda: fit_cmf(train, shape, **SURPRISE_PARAMS), n)))
     scorers += [("most popular", "most_popular", None), ("bias only", "bias_only", None)]
     if args.implicit:
@@ -130,7 +131,8 @@ def quality(args, data) -> None:
             scorers.append(("implicit ALS (64 f, 15 it)", *timed(lambda: fit_implicit("als", train, shape), n)))
     print(f"{'':28}" + "".join(f"{h:>8}" for h in HEADER) + f"{'fit s':>8}")
     for name, scorer, seconds in scorers:
-        got = catalogue_metrics(scorer, train_set, test, k=10)
+        options = {"shrinkage": 0.0} if name.endswith("shrinkage=0") else {}
+        got = catalogue_metrics(scorer, train_set, test, k=10, **options)
         cells = "".join(f"{got[c]:>8.1f}" if c == "popularity" else f"{got[c]:>8.3f}" for c in COLUMNS)
         print(f"{name:28}{cells}" + (f"{'-':>8}" if seconds is None else f"{seconds:>8.2f}"))
     _, seconds = timed(lambda: catalogue_metrics(model, train_set, test, k=10), n)
@@ -162,7 +164,9 @@ def popularity_of_recommendations(data, repeats: int) -> None:
     for name, params in (("cmf default", {}), ("cmf, Surprise's parameters", SURPRISE_PARAMS)):
         model, seconds = timed(lambda: fit_cmf((rows, cols, values), shape, **params), repeats)
         top = np.asarray(model.recommend(np.arange(shape[0]), 10)[0])
-        print(f"  {name:28}{rare_slots(top, counts)}; fit {seconds:.2f} s")
+        print(f"  {name:40}{rare_slots(top, counts)}; fit {seconds:.2f} s")
+        top = np.asarray(model.recommend(np.arange(shape[0]), 10, shrinkage=0)[0])
+        print(f"  {name + ', shrinkage=0':40}{rare_slots(top, counts)}")
     ur, ir = {}, {}
     for u, i, r in zip(rows.tolist(), cols.tolist(), values.tolist()):
         ur.setdefault(u, []).append((i, r))
@@ -172,7 +176,7 @@ def popularity_of_recommendations(data, repeats: int) -> None:
     algo = SVD(random_state=0)
     _, seconds = timed(lambda: algo.fit(trainset), repeats)
     full = trainset.global_mean + algo.bu[:, None] + algo.bi[None, :] + algo.pu @ algo.qi.T
-    print(f"  {'Surprise SVD, defaults':28}{rare_slots(top10(full, rows, cols, shape), counts)}; fit {seconds:.2f} s")
+    print(f"  {'Surprise SVD, defaults':40}{rare_slots(top10(full, rows, cols, shape), counts)}; fit {seconds:.2f} s")
 
 
 def main() -> int:

@@ -22,6 +22,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from cmf._ranking import SHRINKAGE, ranking
+
 __all__ = ["BASELINES", "baseline_scorer", "bias_only", "model_scorer"]
 
 BASELINES = ("most_popular", "bias_only")
@@ -94,17 +96,22 @@ def baseline_scorer(name: str, train: Any, shape: tuple[int, int]) -> Scorer:
     raise ValueError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
 
 
-def model_scorer(model: Any) -> tuple[Scorer, tuple[int, int]]:
-    """The predictions of a fitted :class:`~cmf.MatrixFactorization`, in float64.
+def model_scorer(model: Any, shrinkage: float = SHRINKAGE) -> tuple[Scorer, tuple[int, int]]:
+    """The ranking scores of a fitted :class:`~cmf.MatrixFactorization`, in float64.
 
-    The scores are :math:`\\mu + b_u + c_i + p_u \\cdot q_i` of one fitted
-    state (read once, so a refit in another thread does not mix two fits),
-    unclipped, as :func:`cmf.recommend.recommend` ranks them.
+    The scores are :math:`\\mu + b_u + w_i (c_i + p_u \\cdot q_i)` with
+    :math:`w_i = n_i / (n_i + \\mathrm{shrinkage})` for an item :math:`n_i`
+    users rated in training, of one fitted state (read once, so a refit in
+    another thread does not mix two fits), unclipped: the order in which
+    :func:`cmf.recommend.recommend` ranks items with the same
+    ``shrinkage``. ``shrinkage=0`` scores the predicted ratings.
 
     Parameters
     ----------
     model : MatrixFactorization
         Fitted.
+    shrinkage : float, default :data:`cmf.recommend.SHRINKAGE`
+        As for :func:`cmf.recommend.recommend`.
 
     Returns
     -------
@@ -112,9 +119,11 @@ def model_scorer(model: Any) -> tuple[Scorer, tuple[int, int]]:
     shape : tuple of int
         The model's ``(n_users, n_items)``.
     """
-    state = model._snapshot().state
-    P, Q = state.P.astype(np.float64), state.Q.astype(np.float64)
-    b, c, mu = state.b.astype(np.float64), state.c.astype(np.float64), float(state.mu)
+    fitted = model._snapshot()
+    items = ranking(fitted, candidates=None, exclude=None, min_support=0, shrinkage=shrinkage)
+    state = fitted.state
+    P, Q = state.P.astype(np.float64), items.Q.astype(np.float64)
+    b, c, mu = state.b.astype(np.float64), items.c.astype(np.float64), float(state.mu)
 
     def score(users: np.ndarray) -> np.ndarray:
         out = P[users] @ Q.T

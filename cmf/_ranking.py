@@ -18,12 +18,16 @@ from cmf._checks import integer
 from cmf._fitted import Fitted
 from cmf._train.state import FactorState
 
-__all__ = ["SCORE_BLOCK", "Ranking", "item_indices", "needs_no_ratings", "ranges", "ranking", "similar", "top_k",
+__all__ = ["SCORE_BLOCK", "SHRINKAGE", "Ranking", "item_indices", "needs_no_ratings", "ranges", "ranking", "similar", "top_k",
            "user_exclusions"]
 
 # Upper bound on the number of scores held at once by the batched functions
 # (users x items per chunk): 4 Mi floats, 16 MB in float32.
 SCORE_BLOCK = 1 << 22
+
+#: The default ``shrinkage`` of :func:`cmf.recommend.recommend`: an item's bias and factors
+#: count for n / (n + 25) when n users rated it (Koren's damping of item means).
+SHRINKAGE = 25.0
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from cmf._baselines import BASELINES, baseline_scorer, model_scorer
+from cmf._ranking import SHRINKAGE
 from cmf._catalogue import catalogue_data, rank_catalogue
 from cmf._checks import integer, is_integer, real
 from cmf._dataset import RatingDataset, as_dataset
@@ -219,7 +220,7 @@ def ndcg_at_k(users: Any, y_true: Any, y_pred: Any, *, k: int = 10, threshold: f
 
 def catalogue_metrics(
     scorer: Any, train: Any, test: Any, *, k: int = 10, threshold: float | None = None,
-    batch_size: int | None = None,
+    batch_size: int | None = None, shrinkage: float = SHRINKAGE,
 ) -> dict[str, float]:
     r"""Ranking metrics over the full catalogue, the protocol of cornac, RecBole and Elliot.
 
@@ -258,7 +259,7 @@ def catalogue_metrics(
     Parameters
     ----------
     scorer : MatrixFactorization, str or callable
-        A fitted model (ranked by its unclipped predictions); a baseline
+        A fitted model (ranked as ``recommend`` ranks, see ``shrinkage``); a baseline
         fitted on ``train`` here, ``"most_popular"`` (score: the item's
         training interactions) or ``"bias_only"`` (the global mean plus
         user and item biases in closed form, each a mean residual shrunk
@@ -280,6 +281,11 @@ def catalogue_metrics(
         is which items a user will pick, not how they will rate them.
     batch_size : int, optional
         Users per block (default: about 500,000 scores per block).
+    shrinkage : float, default :data:`cmf.recommend.SHRINKAGE`
+        For a model: rank as :func:`cmf.recommend.recommend` does with this
+        ``shrinkage`` (a rarely rated item's bias and factors weighted by
+        ``n / (n + shrinkage)``); 0 ranks by the predicted rating.
+        Baselines and functions ignore it.
 
     Returns
     -------
@@ -316,7 +322,7 @@ def catalogue_metrics(
         shape = (max(train.shape[0], test.shape[0]), max(train.shape[1], test.shape[1]))
         score = baseline_scorer(scorer, train, shape)
     elif hasattr(scorer, "_snapshot"):
-        score, shape = model_scorer(scorer)
+        score, shape = model_scorer(scorer, real(shrinkage, "shrinkage", minimum=0.0))
         _same_labels(train, scorer, "the data", "the model")
     elif callable(scorer):
         shape = (max(train.shape[0], test.shape[0]), max(train.shape[1], test.shape[1]))

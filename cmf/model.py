@@ -994,12 +994,13 @@ class MatrixFactorization:
         return _rec.recommend(self, user, n, exclude_seen=exclude_seen, candidates=candidates, exclude=exclude,
                               min_support=min_support, shrinkage=shrinkage, clip=clip, batch_size=batch_size)
 
-    def similar_items(self, item: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    def similar_items(self, item: Any, n: int = 10, *, min_support: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` items whose factors have the highest cosine similarity to an item's.
 
-        See :func:`cmf.recommend.similar_items`.
+        See :func:`cmf.recommend.similar_items` (``min_support``: leave out
+        items fewer users rated in training).
         """
-        return _rec.similar_items(self, item, n)
+        return _rec.similar_items(self, item, n, min_support=min_support)
 
     def similar_users(self, user: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` users whose factors have the highest cosine similarity to a user's.

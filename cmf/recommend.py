@@ -28,14 +28,9 @@ import numpy as np
 
 from cmf._checks import integer, real
 from cmf._fitted import Fitted
-from cmf._ranking import SCORE_BLOCK, needs_no_ratings, ranking, similar, top_k, user_exclusions
+from cmf._ranking import SCORE_BLOCK, SHRINKAGE, needs_no_ratings, ranking, similar, top_k, user_exclusions
 
 __all__ = ["FoldIn", "fold_in", "plot_history", "recommend", "similar_items", "similar_users", "solve_fold_in"]
-
-#: The default ``shrinkage`` of :func:`recommend`: an item's bias and factors
-#: count for n / (n + 25) when n users rated it (Koren's damping of item means).
-SHRINKAGE = 25.0
-
 
 class FoldIn(NamedTuple):
     """The result of :func:`fold_in`.

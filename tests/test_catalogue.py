@@ -148,14 +148,23 @@ def test_threshold_matches_the_reference():
     assert_same(catalogue_metrics(lambda users: S[users], train, test, k=5, threshold=4, batch_size=3), want)
 
 
-def test_a_fitted_model_is_ranked_by_its_predictions():
+def _ranking_scores(model, counts, shrinkage):
+    """mu + b_u + w_i (c_i + p_u . q_i), w_i = n_i / (n_i + shrinkage), in float64 from the public attributes."""
+    weight = counts / (counts + shrinkage) if shrinkage else np.ones_like(counts)
+    item_side = (model.user_factors_.astype(np.float64) @ model.item_factors_.T.astype(np.float64)
+                 + model.item_bias_.astype(np.float64))
+    return model.global_mean_ + model.user_bias_.astype(np.float64)[:, None] + weight * item_side
+
+
+def test_a_fitted_model_is_ranked_as_recommend_ranks_it():
     S, train, test = random_problem(3, n_users=40, n_items=30)
     model = MatrixFactorization(n_factors=4, max_epochs=30, random_state=0).fit_triplets(*train[:3], shape=train[3])
-    full = (model.user_factors_.astype(np.float64) @ model.item_factors_.T.astype(np.float64)
-            + model.item_bias_.astype(np.float64) + model.user_bias_.astype(np.float64)[:, None] + model.global_mean_)
-    want = reference(full, train, test, 5)
-    for batch_size in (1, 7, None):
-        assert_same(catalogue_metrics(model, train, test, k=5, batch_size=batch_size), want)
+    counts = np.bincount(train[1], minlength=train[3][1]).astype(np.float64)
+    for shrinkage in (0.0, 25.0, 3.0):  # 0: the predicted ratings; 25: recommend's default
+        want = reference(_ranking_scores(model, counts, shrinkage), train, test, 5)
+        for batch_size in (1, 7, None):
+            kwargs = {} if shrinkage == 25.0 else {"shrinkage": shrinkage}
+            assert_same(catalogue_metrics(model, train, test, k=5, batch_size=batch_size, **kwargs), want)
 
 
 def test_baselines_match_their_definitions():
@@ -301,8 +310,7 @@ def test_catalogue_on_a_labelled_split():
     data = load_like(list(zip(gen.rows * 2 + 1, gen.cols + 100, np.round(gen.values))))
     train, test = train_test_split(data, 0.2, random_state=0)
     model = MatrixFactorization(n_factors=2, max_epochs=10, random_state=0).fit_ratings(train)
-    full = (model.user_factors_.astype(np.float64) @ model.item_factors_.T.astype(np.float64)
-            + model.item_bias_.astype(np.float64) + model.user_bias_.astype(np.float64)[:, None] + model.global_mean_)
+    full = _ranking_scores(model, np.bincount(train.cols, minlength=train.shape[1]).astype(np.float64), 25.0)
     as_tuple = lambda d: (d.rows, d.cols, d.values, d.shape)  # noqa: E731
     assert_same(catalogue_metrics(model, train, test, k=5), reference(full, as_tuple(train), as_tuple(test), 5))
 

@@ -273,6 +273,9 @@ def test_similar_items_min_support_matches_brute_force():
     got, got_sims = rec.similar_items(model, labels[5], 6, min_support=12)
     np.testing.assert_array_equal(got, labels[order])
     np.testing.assert_allclose(got_sims, sims, rtol=1e-10)
+    method, method_sims = model.similar_items(labels[5], 6, min_support=12)  # the method forwards it
+    np.testing.assert_array_equal(method, labels[order])
+    np.testing.assert_array_equal(method_sims, got_sims)
     many, many_sims = rec.similar_items(model, labels[[5, 6]], 30, min_support=12)
     left = int(keep.sum())
     assert many.shape == (2, 30) and (many[0, left:] == -1).all() and np.isnan(many_sims[0, left:]).all()
