@@ -169,7 +169,7 @@ class PredefinedFolds:
 
     @staticmethod
     def _checked(pair: Any) -> tuple[Any, Any]:
-        if isinstance(pair, (str, bytes)) or not hasattr(pair, "__len__") or len(pair) != 2:
+        if isinstance(pair, (str, bytes, RatingDataset)) or not hasattr(pair, "__len__") or len(pair) != 2:
             raise TypeError(f"each fold must be a (train, test) pair of files or data sets, got {pair!r}")
         for part in pair:
             if isinstance(part, (str, os.PathLike)) and not os.path.isfile(part):
