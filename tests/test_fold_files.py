@@ -16,7 +16,7 @@ import pytest
 from cmf import MatrixFactorization, _cli_options
 from cmf.cli import build_parser, main
 from cmf.io import load_ratings
-from cmf.model_selection import PredefinedFolds, cross_validate, leave_last_out, temporal_split
+from cmf.model_selection import GridSearch, PredefinedFolds, cross_validate, leave_last_out, temporal_split
 from cmf._folds import align_pair, parse_fold_files
 
 FAST = ["--factors", "3", "--epochs", "15", "--learning-rate", "0.02", "--seed", "1", "--duplicates", "keep"]
@@ -146,6 +146,17 @@ def test_cross_validate_on_fold_files_scores_unknown_ids_as_the_global_mean_plus
             expected.append(np.sqrt(np.mean((pred - truth) ** 2)))
             assert abs(pred[-2] - (model.global_mean_ + model.item_bias_[0])) < 1e-6  # user 999, item 101
     np.testing.assert_allclose(scores["test_rmse"], expected, rtol=1e-5)
+
+
+def test_a_search_scores_on_fold_files_and_refits_on_the_data_given(fold_files):
+    base, held = fold_files[0]
+    everything = load_ratings(base)
+    est = MatrixFactorization(n_factors=3, max_epochs=10, random_state=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        search = GridSearch(est, {"regularization": [0.01, 0.1]}, cv=PredefinedFolds(fold_files)).fit(everything)
+    assert [len(row["split_scores"]) for row in search.results_] == [2, 2]
+    assert search.best_estimator_.shape_ == everything.shape
 
 
 def test_pairs_of_data_sets_are_folds_too(fold_files):
