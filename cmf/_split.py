@@ -1,9 +1,10 @@
 """Splitting ratings into a training and a test set, or into folds.
 
-Kept below :mod:`cmf.model_selection` (which re-exports
-:func:`train_test_split` and :class:`KFold`) so that the estimator, which
-splits off validation data in ``fit_ratings``, and the searches can use
-them without importing the machinery built on top of the estimator.
+Random splits and folds, and splits by time (:func:`temporal_split`,
+:func:`leave_last_out`). Kept below :mod:`cmf.model_selection` (which
+re-exports them) so that the estimator, which splits off validation data in
+``fit_ratings``, and the searches can use them without importing the
+machinery built on top of the estimator.
 """
 
 from __future__ import annotations
@@ -146,6 +147,8 @@ def temporal_split(
     ValueError
         For data without timestamps, both ``test_size`` and ``cutoff``, or
         a cut-off that leaves either part empty.
+    TypeError
+        For a ``cutoff`` that is not an integer.
 
     Examples
     --------
@@ -166,7 +169,8 @@ def temporal_split(
     if not 0 < n_test < len(data):
         raise ValueError(
             f"the cut-off {cutoff} leaves {len(data) - n_test} of {len(data)} ratings for training and {n_test} for "
-            f"testing: the timestamps run from {stamps.min()} to {stamps.max()}; choose a cut-off after the first"
+            f"testing: the timestamps run from {stamps.min()} to {stamps.max()}; choose a cut-off after the first "
+            "and at or before the last"
         )
     return data.subset(np.flatnonzero(~test)), data.subset(np.flatnonzero(test))
 
