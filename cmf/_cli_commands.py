@@ -30,13 +30,14 @@ from cmf import _cli_options as options
 from cmf import _tune
 from cmf._tune_space import space_lines
 from cmf._cli_progress import EpochProgressBar
+from cmf._cli_folds import add_fold_options, fold_source
 from cmf._data_policy import count_repeats
 from cmf._persistence import check_output_path
 from cmf._search import clone, n_workers, run_all
 from cmf.exceptions import ConvergenceWarning, DivergenceError, NotFittedError
 from cmf.io import ParseError, load_pairs, load_ratings
 from cmf.model import MatrixFactorization
-from cmf.model_selection import KFold, evaluate, train_test_split, tune
+from cmf.model_selection import evaluate, train_test_split, tune
 
 __all__ = ["add_commands", "run_reporting_errors"]
 
@@ -133,12 +134,14 @@ def _warn(args: argparse.Namespace, text: str) -> None:
         print(f"cmf {args.command}: warning: {text}", file=sys.stderr)
 
 
-def _load(args: argparse.Namespace) -> Any:
+def _load(args: argparse.Namespace, path: str | None = None) -> Any:
+    """Read RATINGS (or ``path``, another file read the same way) as the options say."""
     options.check_rating_scale(args)
     scale = None if args.rating_scale is None else tuple(args.rating_scale)
     progress = None if not (args.quiet or args.json) else False
     # The reader's messages name the option along with the parameter.
-    data = load_ratings(args.ratings, format=args.format, sep=args.sep, columns=args.columns, header=args.header,
+    path = args.ratings if path is None else path
+    data = load_ratings(path, format=args.format, sep=args.sep, columns=args.columns, header=args.header,
                         rating_scale=scale, progress=progress)
     if args.duplicates is None:
         # Said once for the file, in the options' words, rather than once per
@@ -225,7 +228,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    data = _load(args)
+    data, folds = fold_source(args, lambda path: _load(args, path), lambda text: _warn(args, text))
     if len(data) < args.folds:
         raise ValueError(f"--folds {args.folds} needs at least {args.folds} ratings; the file has {len(data)}")
     keywords = evaluation.evaluate_keywords(args)
@@ -246,7 +249,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             _say(args, evaluation.fold_line(fold, scores, keywords))
         return scores, (None if model.converged_ else _unconverged(args, model.n_epochs_))
 
-    folds = KFold(args.folds, random_state=args.seed).split(data)
     outcomes = run_all([lambda f=f, tr=tr, te=te: one(f, tr, te) for f, (tr, te) in enumerate(folds, 1)], workers)
     reasons = [reason for _, reason in outcomes if reason is not None]
     unconverged = len(reasons)
@@ -354,7 +356,7 @@ def add_commands(sub: Any) -> None:
                                    "(--protocol catalogue) rankings of the full catalogue beside baselines.")
     options.add_data_options(p)
     options.add_model_options(p)
-    p.add_argument("--folds", type=options.count(2), default=5, metavar="N", help="number of folds (default 5)")
+    add_fold_options(p)
     p.add_argument("-k", type=options.count(1), default=10, metavar="K", help="cut-off of the ranking metrics (default 10)")
     evaluation.add_protocol_options(p)
     p.add_argument("--jobs", type=options.jobs, metavar="N", default=1,

@@ -62,8 +62,10 @@ class RatingDataset:
     source : str or None
         Where the data came from (a file name), for messages.
     timestamps : ndarray of int64, shape (n,), or None
-        When each rating was given, if the source said (a rating file's
-        timestamp column); subsets and splits keep it aligned.
+        When each rating was given, if the source said (a rating file's or
+        a DataFrame's timestamp column); subsets and splits keep it aligned,
+        and the splits by time (:func:`cmf.model_selection.temporal_split`,
+        :func:`~cmf.model_selection.leave_last_out`) need it.
 
     Notes
     -----
@@ -80,6 +82,18 @@ class RatingDataset:
     item_labels: LabelMap | None = None
     source: str | None = None
     timestamps: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.timestamps is None:
+            return
+        stamps = np.asarray(self.timestamps)
+        if stamps.dtype == bool or not np.issubdtype(stamps.dtype, np.integer):
+            raise TypeError(
+                f"timestamps must be integers (such as seconds since 1970), got dtype {stamps.dtype}"
+            )
+        if stamps.shape != (len(self.values),):
+            raise ValueError(f"timestamps must have one entry per rating ({len(self.values)}), got shape {stamps.shape}")
+        object.__setattr__(self, "timestamps", stamps.astype(np.int64, copy=False))
 
     def __len__(self) -> int:
         return int(len(self.values))
@@ -109,7 +123,8 @@ class RatingDataset:
         return int(self.shape[1])
 
     @classmethod
-    def from_labels(cls, users: Any, items: Any, ratings: Any, source: str | None = None) -> "RatingDataset":
+    def from_labels(cls, users: Any, items: Any, ratings: Any, source: str | None = None, *,
+                    timestamps: Any = None) -> "RatingDataset":
         """Build a data set from per-rating user and item labels.
 
         Parameters
@@ -120,6 +135,9 @@ class RatingDataset:
             The ratings.
         source : str, optional
             Where they came from.
+        timestamps : array_like of int, shape (n,), optional
+            When each rating was given (such as seconds since 1970), for the
+            splits by time.
 
         Returns
         -------
@@ -129,7 +147,7 @@ class RatingDataset:
         user_map, rows = LabelMap.fit(users, "user labels")
         item_map, cols = LabelMap.fit(items, "item labels")
         trip = as_triplets(rows, cols, np.asarray(ratings), shape=(len(user_map), len(item_map)), name="ratings")
-        return cls(trip.rows, trip.cols, trip.values, trip.shape, user_map, item_map, source)
+        return cls(trip.rows, trip.cols, trip.values, trip.shape, user_map, item_map, source, timestamps)
 
     def subset(self, index: Any) -> "RatingDataset":
         """The ratings at ``index`` (positions or a boolean mask), same shape and labels.
@@ -217,7 +235,8 @@ def as_dataset(data: Any) -> RatingDataset:
     )
 
 
-def from_dataframe(df: Any, user: str | None = None, item: str | None = None, rating: str | None = None) -> RatingDataset:
+def from_dataframe(df: Any, user: str | None = None, item: str | None = None, rating: str | None = None,
+                   timestamp: str | bool | None = None) -> RatingDataset:
     """A labelled :class:`RatingDataset` from a pandas DataFrame.
 
     Parameters
@@ -228,6 +247,11 @@ def from_dataframe(df: Any, user: str | None = None, item: str | None = None, ra
         Column names; by default the first column named like ``user``,
         ``userId``, ``user_id`` (and ``item``/``movieId``/``item_id``,
         ``rating``/``score``), case-insensitive.
+    timestamp : str or False, optional
+        The column saying when each rating was given: integers (such as
+        seconds since 1970) or datetimes (kept as whole seconds since 1970,
+        UTC). By default a column named ``timestamp``, ``time`` or ``ts`` if
+        there is one; False reads none.
 
     Returns
     -------
@@ -238,7 +262,8 @@ def from_dataframe(df: Any, user: str | None = None, item: str | None = None, ra
     KeyError
         If a column is missing.
     ValueError
-        For missing values or non-numeric ratings.
+        For missing values, non-numeric ratings or timestamps that are not
+        integers or datetimes.
     """
     names = {str(c).lower(): c for c in df.columns}
 
@@ -263,6 +288,33 @@ def from_dataframe(df: Any, user: str | None = None, item: str | None = None, ra
     if not np.all(np.isfinite(values)):
         bad = int(np.flatnonzero(~np.isfinite(values))[0])
         raise ValueError(f"column {rcol!r} has a missing or infinite rating at row {bad}; drop it first")
+    if timestamp is None:
+        tcol = next((names[alias] for alias in TIME_NAMES if alias in names), None)
+    elif timestamp is False:
+        tcol = None
+    else:
+        tcol = pick(str(timestamp), TIME_NAMES, "timestamp")
     return RatingDataset.from_labels(
-        df[ucol].to_numpy(), df[icol].to_numpy(), values.astype(np.float64), source="DataFrame"
+        df[ucol].to_numpy(), df[icol].to_numpy(), values.astype(np.float64), source="DataFrame",
+        timestamps=None if tcol is None else _seconds(df[tcol], tcol),
     )
+
+
+def _seconds(column: Any, name: Any) -> np.ndarray:
+    """A DataFrame's timestamp column as int64: integers as they are, datetimes as seconds since 1970 (UTC)."""
+    pd = import_pandas()
+    fix = "pass timestamp=False to read none (or timestamp='<column>' to name another)"
+    if column.isna().any():
+        bad = int(np.flatnonzero(column.isna().to_numpy())[0])
+        raise ValueError(f"column {name!r} has a missing timestamp at row {bad}; drop it first, or {fix}")
+    if pd.api.types.is_datetime64_any_dtype(column.dtype):
+        if getattr(column.dt, "tz", None) is not None:
+            column = column.dt.tz_convert("UTC").dt.tz_localize(None)
+        return column.to_numpy(dtype="datetime64[s]").astype(np.int64)
+    stamps = column.to_numpy()
+    if stamps.dtype == bool or not np.issubdtype(stamps.dtype, np.number):
+        raise ValueError(f"column {name!r} must hold integer timestamps or datetimes, got dtype {stamps.dtype}; "
+                         f"convert it with pandas.to_datetime, or {fix}")
+    if np.issubdtype(stamps.dtype, np.floating) and np.any(stamps != np.round(stamps)):
+        raise ValueError(f"column {name!r} holds timestamps that are not whole numbers; round them, or {fix}")
+    return stamps.astype(np.int64)

@@ -193,7 +193,9 @@ def load_ratings(
     >>> data = load_ratings("ratings.csv", columns=("uid", "sku", "stars"))  # doctest: +SKIP
     """
     if hasattr(path, "columns") and hasattr(path, "iloc"):
-        return from_dataframe(path, *(columns or ())[:3])
+        # As in a file: three columns given leave timestamps out, none given keep a column named like one.
+        spec = _check_columns(columns) or []
+        return from_dataframe(path, *spec, **({"timestamp": False} if len(spec) == 3 else {}))
     path = os.fspath(path)
     spec = _check_columns(columns)
     scale = _scale(rating_scale)

@@ -20,7 +20,8 @@ from cmf._checks import is_integer
 from cmf._dataset import RatingDataset, as_dataset
 from cmf._evaluation import evaluate_catalogue, evaluate_held_out
 from cmf._search import clone, n_workers, refit_best, run_all, sample
-from cmf._split import KFold, folds_of, train_test_split
+from cmf._folds import PredefinedFolds
+from cmf._split import KFold, folds_of, leave_last_out, temporal_split, train_test_split
 from cmf._tune import Choices, LogRange, TuneResult, default_space, log_uniform, tune
 from cmf.exceptions import DivergenceError
 
@@ -29,12 +30,15 @@ __all__ = [
     "GridSearch",
     "KFold",
     "LogRange",
+    "PredefinedFolds",
     "RandomSearch",
     "TuneResult",
     "cross_validate",
     "default_space",
     "evaluate",
+    "leave_last_out",
     "log_uniform",
+    "temporal_split",
     "train_test_split",
     "tune",
 ]
@@ -126,23 +130,25 @@ def cross_validate(
     estimator: Any,
     data: Any,
     *,
-    cv: int | KFold = 5,
+    cv: Any = 5,
     metrics: Sequence[str] = ("rmse", "mae"),
     k: int = 10,
     threshold: float = 3.5,
     n_jobs: int | None = None,
     random_state: Any = None,
 ) -> dict[str, np.ndarray]:
-    """Fit and score a model on each fold of a K-fold split.
+    """Fit and score a model on each fold of a K-fold split (or of the folds given).
 
     Parameters
     ----------
     estimator : MatrixFactorization
         Unfitted template; each fold fits a fresh copy with its parameters.
-    data : RatingDataset, DataFrame or tuple
-        The ratings.
-    cv : int or KFold, default 5
-        Folds.
+    data : RatingDataset, DataFrame, tuple or None
+        The ratings; None with :class:`PredefinedFolds`, which read their own.
+    cv : int, KFold, PredefinedFolds or list of (train, test) pairs, default 5
+        Folds: a number of shuffled folds, a splitter, or the pairs
+        themselves, such as ``[temporal_split(data)]`` or
+        ``[leave_last_out(data, k=1)]``.
     metrics : sequence of str
         As for :func:`evaluate`.
     k, threshold
@@ -198,7 +204,7 @@ class _Search:
     """Shared machinery of :class:`GridSearch` and :class:`RandomSearch`."""
 
     def __init__(
-        self, estimator: Any, *, cv: int | KFold | None = None, validation: float = 0.1, metric: str = "rmse",
+        self, estimator: Any, *, cv: Any = None, validation: float = 0.1, metric: str = "rmse",
         patience: int = 5, n_jobs: int | None = None, refit: bool = True, random_state: Any = None,
     ) -> None:
         self.estimator = estimator
@@ -298,8 +304,9 @@ class GridSearch(_Search):
         Template; its other parameters are kept.
     param_grid : dict of list, or list of such dicts
         Parameter names mapped to the values to try.
-    cv : int or KFold, optional
-        Cross-validate; otherwise one random validation split.
+    cv : int, KFold, PredefinedFolds or list of (train, test) pairs, optional
+        Cross-validate (or score on the pairs given, such as
+        ``[temporal_split(data)]``); otherwise one random validation split.
     validation : float, default 0.1
         Fraction held out when ``cv`` is None.
     metric : {"rmse", "mae"}, default "rmse"
