@@ -96,8 +96,10 @@ def fold_source(args: argparse.Namespace, load: Callable[[str], Any],
         for number, ((train, test), (name, _)) in enumerate(zip(folds, named.pairs), 1):
             unknown = int(((test.rows >= train.shape[0]) | (test.cols >= train.shape[1])).sum())
             if unknown:
+                fate = ("left out of the ranking" if getattr(args, "protocol", "held_out") == "catalogue"
+                        else "predicted as the global mean plus the known side's bias")
                 warn(f"fold {number}: {unknown} of {len(test)} test ratings name a user or item that {name} "
-                     "lacks; they are predicted as the global mean plus the known side's bias")
+                     f"lacks; they are {fate}")
         args.folds = len(folds)
         return folds[0][0], folds
     if args.ratings is None:

@@ -272,7 +272,10 @@ def catalogue_metrics(
         candidates; their counts are the item popularity).
     test : RatingDataset or tuple
         The held-out interactions, indexed as ``train`` (two parts of one
-        data set, as :func:`cmf.model_selection.train_test_split` returns).
+        data set, as :func:`cmf.model_selection.train_test_split` returns,
+        or a test file read beside its training file by
+        :class:`cmf.model_selection.PredefinedFolds`: its interactions of
+        users or items that only it names cannot be ranked and are left out).
     k : int, default 10
         Cut-off.
     threshold : float, optional
@@ -317,6 +320,7 @@ def catalogue_metrics(
     if batch_size is not None:
         batch_size = integer(batch_size, "batch_size", minimum=1)
     train, test = as_dataset(train), as_dataset(test)
+    test = _known_to(train, test)
     _same_labels(train, test, "train", "test")
     if isinstance(scorer, str):
         shape = (max(train.shape[0], test.shape[0]), max(train.shape[1], test.shape[1]))
@@ -335,6 +339,29 @@ def catalogue_metrics(
             raise ValueError(f"{name} has shape {data.shape} but the scorer knows {shape[0]} users and {shape[1]} "
                              "items: score a split of the data it was fitted on")
     return rank_catalogue(score, catalogue_data(train, test, shape, threshold), k=k, batch_size=batch_size)
+
+
+def _known_to(train: RatingDataset, test: RatingDataset) -> RatingDataset:
+    """``test`` without the interactions of users or items that only it labels.
+
+    A test file read beside its training file (:class:`cmf.model_selection.PredefinedFolds`)
+    keeps the training file's label indices and numbers the labels only it
+    has after them. Those interactions cannot be ranked (an item the
+    training data lacks is not in the catalogue; a user it lacks has no
+    factors), so they are left out, as cornac and RecBole leave them out.
+    Any other difference of labels is left to :func:`_same_labels` to refuse.
+    """
+    if (test.shape[0] <= train.shape[0] and test.shape[1] <= train.shape[1]) or not (train.labelled and test.labelled):
+        return test
+    for ours, theirs in ((train.user_labels, test.user_labels), (train.item_labels, test.item_labels)):
+        if ours is None or theirs is None:
+            return test
+        ours, theirs = np.asarray(ours.labels), np.asarray(theirs.labels)
+        if len(theirs) < len(ours) or not np.array_equal(ours, theirs[:len(ours)]):
+            return test
+    keep = (test.rows < train.shape[0]) & (test.cols < train.shape[1])
+    return RatingDataset(test.rows[keep], test.cols[keep], test.values[keep], train.shape, train.user_labels,
+                         train.item_labels, test.source, None if test.timestamps is None else test.timestamps[keep])
 
 
 def _same_labels(data: RatingDataset, other: Any, name: str, other_name: str) -> None:

@@ -239,3 +239,32 @@ def test_cli_evaluate_fold_options_are_checked_as_parsed(capsys, argv, message):
         main(["evaluate", *argv])
     assert info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------
+# The full-catalogue protocol on fold files
+# ----------------------------------------------------------------------
+def test_catalogue_metrics_leave_out_what_only_the_test_file_names(fold_files, capsys):
+    from cmf.io import RatingDataset
+    from cmf.metrics import catalogue_metrics
+
+    base, held = fold_files[0]
+    train, test = next(iter(PredefinedFolds([(base, held)]).split()))
+    model = MatrixFactorization(n_factors=3, max_epochs=15, learning_rate=0.02, tol=0.0, random_state=1,
+                                duplicates="keep")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # 15 epochs with tol=0: never "converged"
+        model.fit_ratings(train)
+    known = (test.rows < train.shape[0]) & (test.cols < train.shape[1])
+    assert (~known).sum() == 2  # user 999 and item 9999
+    # the same test set without those two lines, in the training file's label maps
+    plain = RatingDataset(test.rows[known], test.cols[known], test.values[known], train.shape,
+                          train.user_labels, train.item_labels)
+    for scorer in (model, "most_popular", "bias_only"):
+        assert catalogue_metrics(scorer, train, test) == catalogue_metrics(scorer, train, plain)
+    spec = f"{base}:{held}"
+    assert main(["evaluate", "--folds-files", spec, *FAST, "--protocol", "catalogue", "--json"]) == 0
+    out = capsys.readouterr()
+    assert "2 of 102 test ratings" in out.err and "left out of the ranking" in out.err
+    got = json.loads(out.out)
+    assert got["protocol"] == "catalogue"
