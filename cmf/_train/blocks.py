@@ -496,15 +496,20 @@ class BlockedRunner:
         float
         """
         G = len(schedule.strata)
-        sse = np.zeros((G, G))
-        for s, tiles in enumerate(schedule.strata):
-            if self._pool is None:
-                for t, blocks in enumerate(tiles):
-                    sse[s, t] = tile_call(blocks, schedule.seed, self._scratch[0], check=between)
+        seed = schedule.seed
+        if self._pool is None:
+            # One thread: the tiles' sums in a list, in the order of the
+            # array below (the same additions, for fewer NumPy calls).
+            scratch, sums = self._scratch[0], []
+            for tiles in schedule.strata:
+                for blocks in tiles:
+                    sums.append(tile_call(blocks, seed, scratch, check=between))
                     if between is not None:
                         between()
-            else:
-                self._run_stratum(tile_call, tiles, schedule.seed, sse[s], between, stopping)
+            return float(np.array(sums).sum())
+        sse = np.zeros((G, G))
+        for s, tiles in enumerate(schedule.strata):
+            self._run_stratum(tile_call, tiles, seed, sse[s], between, stopping)
         return float(sse.sum())
 
     def _run_stratum(self, tile_call: TileCall, tiles: list[np.ndarray], seed: int, out: np.ndarray,
