@@ -94,6 +94,17 @@ MUTANTS = [
     Mutant("C fallback drops the known side's bias", "src_c/cmf_epoch_per_precision.h", (
         ("if (known_u && model->row_bias != NULL)", "if (known_u && known_i && model->row_bias != NULL)"),
     )),
+    Mutant("penalty drops the tail of a factor row", "src_c/cmf_epoch_per_precision.h", (
+        ("for (l = 0; l < CMF_PENALTY_LANES && j + l < width; ++l)",
+         "for (l = 0; l < CMF_PENALTY_LANES && j + l < width - 1; ++l)"),
+    )),
+    Mutant("penalty drops the rows after the last eight", "src_c/cmf_epoch_per_precision.h", (
+        ("            for (l = 0; j + l < m; ++l)", "            for (l = 0; j + l < m - 1; ++l)"),
+    )),
+    Mutant("penalty leaves the column biases out", "src_c/cmf_epoch_per_precision.h", (
+        ("                  CMF_T(weighted_bias_squares_)(model->col_bias, model->n_cols,",
+         "                  0.0 * CMF_T(weighted_bias_squares_)(model->col_bias, model->n_cols,"),
+    )),
     # ------------------------------------------------------------ C: blocks
     Mutant("Sattolo's shuffle in cmf_block_order", "src_c/cmf_blocks.c", (
         ("(((r >> 32) * (uint64_t)(t + 1)) >> 32)", "(((r >> 32) * (uint64_t)t) >> 32)"),

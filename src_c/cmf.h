@@ -347,6 +347,54 @@ CMF_API cmf_status cmf_predict_f64(const cmf_model_f64 *model,
                                    const int32_t *rows, const int32_t *cols,
                                    int64_t n, double *out);
 
+/**
+ * The regularisation part of the objective (see "Model" above) summed over
+ * the observed entries, each row and column weighted by its entries:
+ *
+ *     lambda   (sum_u w_u |p_u|^2 + sum_i v_i |q_i|^2)
+ *   + lambda_b (sum_u w_u b_u^2   + sum_i v_i c_i^2)
+ *
+ * with w = row_weights and v = col_weights (usually the number of observed
+ * entries in each row and column). The bias term is left out unless both
+ * bias arrays are given. The model is only read; nothing is allocated.
+ *
+ * The order of the additions is fixed, so the same inputs give the same
+ * bits everywhere: it is that of NumPy's einsum on x86-64's baseline (SSE,
+ * no fused multiply-add), which the Python package summed this with before.
+ * Each row's squares are summed in the model's precision in four float (two
+ * double) lanes, four vectors of lanes a step with the last vector's
+ * squares added first, then one vector a step, the lanes added pairwise;
+ * the weighted rows in double, in chunks of 8192 rows, each in two lanes
+ * (even and odd rows) eight rows a step, the last two first; the weighted
+ * squared biases in double in order, per chunk of 8192; then
+ * lambda (rows + columns) + lambda_b (row biases + column biases).
+ *
+ * @param model               (in) the model; biases are used when both are
+ *                            non-NULL.
+ * @param row_weights         (in) w, dimension [n_rows] (may be NULL when
+ *                            n_rows is 0).
+ * @param col_weights         (in) v, dimension [n_cols] (may be NULL when
+ *                            n_cols is 0).
+ * @param regularization      (in) lambda, finite and >= 0.
+ * @param bias_regularization (in) lambda_b, finite and >= 0.
+ * @param penalty             (out) the sum; NaN or infinite when the model
+ *                            holds such values or the sum overflows (the
+ *                            caller judges that, as for a loss).
+ * @return CMF_OK, CMF_ERR_NULL_POINTER (penalty, a factor array of a
+ *         non-empty side or its weights) or CMF_ERR_INVALID_PARAMETER
+ *         (model sizes, a regularisation not finite or negative).
+ */
+CMF_API cmf_status cmf_penalty_f32(const cmf_model_f32 *model,
+                                   const double *row_weights, const double *col_weights,
+                                   double regularization, double bias_regularization,
+                                   double *penalty);
+
+/** Double-precision version of cmf_penalty_f32. */
+CMF_API cmf_status cmf_penalty_f64(const cmf_model_f64 *model,
+                                   const double *row_weights, const double *col_weights,
+                                   double regularization, double bias_regularization,
+                                   double *penalty);
+
 /* ------------------------------------------------------------------------
  * Cache-blocked epochs
  * ------------------------------------------------------------------------

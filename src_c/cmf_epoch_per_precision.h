@@ -1,6 +1,6 @@
 /*
- * cmf_epoch_per_precision.h -- the SGD epoch in the caller's order and the
- * prediction, written once for a floating type.
+ * cmf_epoch_per_precision.h -- the SGD epoch in the caller's order, the
+ * prediction and the penalty, written once for a floating type.
  *
  * Not a public header and has no include guard on purpose: cmf_sgd.c
  * instantiates it through cmf_precisions.h once per precision, with the
@@ -127,6 +127,151 @@ cmf_status CMF_T(cmf_predict_)(const CMF_MODEL *model, const int32_t *rows,
         }
         out[t] = (CMF_REAL)pred;
     }
+    return CMF_OK;
+}
+
+/*
+ * The penalty's sums, in the order NumPy's einsum on x86-64's baseline
+ * instruction set (SSE, no fused multiply-add) adds them, which computed
+ * this penalty before it moved here: the losses of a fit, and the
+ * decisions the bold driver takes on them, keep their bits.
+ *
+ * A row's squares are summed in CMF_REAL in CMF_PENALTY_LANES lanes (the
+ * values of one 16-byte vector), four vectors a step, the fourth's squares
+ * added first; then a vector (or what is left of the row) a step; then the
+ * lanes pairwise.
+ */
+#define CMF_PENALTY_LANES (16 / CMF_REAL_BYTES)
+/* Entries of NumPy's iteration buffer: each chunk is summed on its own. */
+#define CMF_PENALTY_CHUNK 8192
+
+/* The squared norms of `count` (up to 8) rows of x, side by side: each row
+ * is one chain of additions, and the rows' chains overlap in the CPU. */
+static void CMF_T(row_squares_)(const CMF_REAL *x, int32_t width, int count,
+                                double *out)
+{
+    CMF_REAL acc[8][CMF_PENALTY_LANES];
+    int32_t j;
+    int r, l;
+    for (r = 0; r < 8; ++r)
+        for (l = 0; l < CMF_PENALTY_LANES; ++l)
+            acc[r][l] = 0;
+    for (j = 0; width - j >= 4 * CMF_PENALTY_LANES; j += 4 * CMF_PENALTY_LANES) {
+        for (r = 0; r < count; ++r) {
+            const CMF_REAL *v = x + (size_t)r * (size_t)width + j;
+            for (l = 0; l < CMF_PENALTY_LANES; ++l) {
+                const CMF_REAL a0 = v[l];
+                const CMF_REAL a1 = v[l + CMF_PENALTY_LANES];
+                const CMF_REAL a2 = v[l + 2 * CMF_PENALTY_LANES];
+                const CMF_REAL a3 = v[l + 3 * CMF_PENALTY_LANES];
+                CMF_REAL s = a3 * a3 + acc[r][l];
+                s = a2 * a2 + s;
+                s = a1 * a1 + s;
+                acc[r][l] = a0 * a0 + s;
+            }
+        }
+    }
+    for (; j < width; j += CMF_PENALTY_LANES)
+        for (r = 0; r < count; ++r) {
+            const CMF_REAL *v = x + (size_t)r * (size_t)width + j;
+            for (l = 0; l < CMF_PENALTY_LANES && j + l < width; ++l)
+                acc[r][l] = v[l] * v[l] + acc[r][l];
+        }
+    for (r = 0; r < count; ++r)
+#if CMF_PENALTY_LANES == 4
+        out[r] = (double)((acc[r][0] + acc[r][1]) + (acc[r][2] + acc[r][3]));
+#else
+        out[r] = (double)(acc[r][0] + acc[r][1]);
+#endif
+}
+
+/*
+ * Sum over the n rows r of x (width values each) of w[r] * |x_r|^2 in
+ * double, per chunk of CMF_PENALTY_CHUNK rows: two lanes (even and odd
+ * rows), eight rows a step, the last two first, then two rows a step; the
+ * lanes added, and the chunks one after the other.
+ */
+static double CMF_T(weighted_squares_)(const CMF_REAL *x, int32_t n,
+                                       int32_t width, const double *w)
+{
+    double total = 0.0;
+    int32_t start, j, l;
+    for (start = 0; start < n; start += CMF_PENALTY_CHUNK) {
+        const int32_t m = n - start < CMF_PENALTY_CHUNK ? n - start : CMF_PENALTY_CHUNK;
+        const double *wc = w + start;
+        const CMF_REAL *xc = x + (size_t)start * (size_t)width;
+        double acc[2] = {0.0, 0.0}, sq[8];
+        for (j = 0; m - j >= 8; j += 8) {
+            CMF_T(row_squares_)(xc + (size_t)j * (size_t)width, width, 8, sq);
+            for (l = 0; l < 2; ++l) {
+                double s = wc[j + 6 + l] * sq[6 + l] + acc[l];
+                s = wc[j + 4 + l] * sq[4 + l] + s;
+                s = wc[j + 2 + l] * sq[2 + l] + s;
+                acc[l] = wc[j + l] * sq[l] + s;
+            }
+        }
+        if (j < m) {
+            CMF_T(row_squares_)(xc + (size_t)j * (size_t)width, width,
+                                (int)(m - j), sq);
+            for (l = 0; j + l < m; ++l)
+                acc[l % 2] = wc[j + l] * sq[l] + acc[l % 2];
+        }
+        total = total + (acc[0] + acc[1]);
+    }
+    return total;
+}
+
+/* Sum over r < n of w[r] * v[r]^2 in double, (w v) v, per chunk in order. */
+static double CMF_T(weighted_bias_squares_)(const CMF_REAL *v, int32_t n,
+                                            const double *w)
+{
+    double total = 0.0;
+    int32_t start, r;
+    for (start = 0; start < n; start += CMF_PENALTY_CHUNK) {
+        const int32_t end = n - start < CMF_PENALTY_CHUNK ? n : start + CMF_PENALTY_CHUNK;
+        double acc = 0.0;
+        for (r = start; r < end; ++r)
+            acc += w[r] * (double)v[r] * (double)v[r];
+        total = total + acc;
+    }
+    return total;
+}
+
+cmf_status CMF_T(cmf_penalty_)(const CMF_MODEL *model,
+                               const double *row_weights,
+                               const double *col_weights,
+                               double regularization,
+                               double bias_regularization, double *penalty)
+{
+    cmf_status status;
+    double total;
+    if (penalty == NULL)
+        return CMF_ERR_NULL_POINTER;
+    *penalty = 0.0;
+    status = CMF_T(check_model_)(model, NULL);
+    if (status != CMF_OK)
+        return status;
+    if ((model->n_rows > 0 && row_weights == NULL) ||
+        (model->n_cols > 0 && col_weights == NULL))
+        return CMF_ERR_NULL_POINTER;
+    /* x - x == 0 is false for NaN and infinities. */
+    if (!(regularization - regularization == 0.0) || regularization < 0.0 ||
+        !(bias_regularization - bias_regularization == 0.0) ||
+        bias_regularization < 0.0)
+        return CMF_ERR_INVALID_PARAMETER;
+
+    total = regularization *
+            (CMF_T(weighted_squares_)(model->row_factors, model->n_rows,
+                                      model->n_factors, row_weights) +
+             CMF_T(weighted_squares_)(model->col_factors, model->n_cols,
+                                      model->n_factors, col_weights));
+    if (model->row_bias != NULL && model->col_bias != NULL)
+        total += bias_regularization *
+                 (CMF_T(weighted_bias_squares_)(model->row_bias, model->n_rows,
+                                                row_weights) +
+                  CMF_T(weighted_bias_squares_)(model->col_bias, model->n_cols,
+                                                col_weights));
+    *penalty = total;
     return CMF_OK;
 }
 

@@ -38,6 +38,7 @@ import numpy as np
 
 from cmf import _kernels
 from cmf._input import Triplets
+from cmf._train.seeds import epoch_generator
 
 # The cache budget and the tile count of the default grid. They are fixed,
 # not read from the machine, so that a seed gives the same bits on every
@@ -353,8 +354,9 @@ def epoch_schedule(grid: Grid, seed: int, epoch: int) -> EpochSchedule:
     EpochSchedule
     """
     # Computed every epoch, so written for few NumPy calls: what depends
-    # on the grid alone comes from _tile_layout (cached).
-    rng = np.random.default_rng([seed, epoch])
+    # on the grid alone comes from _tile_layout (cached), and the generator,
+    # in the state of default_rng([seed, epoch]), from cmf._train.seeds.
+    rng = epoch_generator(seed, epoch)
     if grid.n_row_blocks == grid.n_col_blocks == 1:
         # One block (small data, fitted for many epochs): the order below
         # is that block, after its two sort keys are drawn.
@@ -374,10 +376,13 @@ def epoch_schedule(grid: Grid, seed: int, epoch: int) -> EpochSchedule:
     # Stratum s pairs tile row alpha[j] with tile column beta[(j + gamma[s]) % G]:
     # a Latin square, so every tile is visited once per epoch. (A
     # permutation of one element draws nothing from rng.)
-    if G == 1:
-        alpha = beta = gamma = [0]
-    else:
-        alpha, beta, gamma = rng.permutation(G).tolist(), rng.permutation(G).tolist(), rng.permutation(G).tolist()
+    # Shuffling a list draws as rng.permutation(G) does (the same
+    # Fisher-Yates steps), in a third of the time.
+    alpha, beta, gamma = list(range(G)), list(range(G)), list(range(G))
+    if G > 1:
+        rng.shuffle(alpha)
+        rng.shuffle(beta)
+        rng.shuffle(gamma)
     offsets = layout.offsets
     strata = [[numbers[offsets[t]:offsets[t + 1]] for t in [alpha[j] * G + beta[(j + g) % G] for j in range(G)]]
               for g in gamma]
@@ -494,15 +499,20 @@ class BlockedRunner:
         float
         """
         G = len(schedule.strata)
-        sse = np.zeros((G, G))
-        for s, tiles in enumerate(schedule.strata):
-            if self._pool is None:
-                for t, blocks in enumerate(tiles):
-                    sse[s, t] = tile_call(blocks, schedule.seed, self._scratch[0], check=between)
+        seed = schedule.seed
+        if self._pool is None:
+            # One thread: the tiles' sums in a list, in the order of the
+            # array below (the same additions, for fewer NumPy calls).
+            scratch, sums = self._scratch[0], []
+            for tiles in schedule.strata:
+                for blocks in tiles:
+                    sums.append(tile_call(blocks, seed, scratch, check=between))
                     if between is not None:
                         between()
-            else:
-                self._run_stratum(tile_call, tiles, schedule.seed, sse[s], between, stopping)
+            return float(np.array(sums).sum())
+        sse = np.zeros((G, G))
+        for s, tiles in enumerate(schedule.strata):
+            self._run_stratum(tile_call, tiles, seed, sse[s], between, stopping)
         return float(sse.sum())
 
     def _run_stratum(self, tile_call: TileCall, tiles: list[np.ndarray], seed: int, out: np.ndarray,

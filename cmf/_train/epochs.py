@@ -147,17 +147,17 @@ def blocked_tile_call(
         n_col_blocks=g.n_col_blocks, row_block_size=g.row_block_size, col_block_size=g.col_block_size,
     )
 
-    def kernel(blocks: np.ndarray, seed: int, scratch: np.ndarray, keys: np.ndarray | None) -> float:
-        return model.blocks(params, kernel_blocked, blocks, seed, scratch, keys)
+    kernel = model.blocks
+    max_block = blocked.max_block
 
     def call(blocks: np.ndarray, seed: int, scratch: np.ndarray, keys: np.ndarray | None = None, *,
              check: Callable[[], None] | None = None) -> float:
         # keys: the blocks' numbers in a larger grid when ``blocked`` is one
         # tile of it on a slab of the model (cmf.dask); None for the whole grid.
-        if len(blocks) * blocked.max_block <= chunk:
+        if len(blocks) * max_block <= chunk:
             # Small tile (the usual case): one call, no bookkeeping, so that
             # threads hold the GIL as briefly as possible.
-            return kernel(blocks, seed, scratch, keys)
+            return kernel(params, kernel_blocked, blocks, seed, scratch, keys)
         counts = sizes[blocks]
         # Group consecutive blocks by which chunk-sized window their first
         # entry falls in: each call runs about ``chunk`` updates.
@@ -167,7 +167,8 @@ def blocked_tile_call(
         for start, stop in zip(bounds[:-1], bounds[1:]):
             if check is not None and start > 0:
                 check()
-            sse += kernel(blocks[start:stop], seed, scratch, None if keys is None else keys[start:stop])
+            sse += kernel(params, kernel_blocked, blocks[start:stop], seed, scratch,
+                          None if keys is None else keys[start:stop])
         return sse
 
     return call

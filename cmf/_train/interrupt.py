@@ -95,8 +95,11 @@ class DeferredInterrupt:
 
     def check(self) -> None:
         """Raise ``KeyboardInterrupt`` if a stop is pending (and take it)."""
-        if self.take():
-            raise KeyboardInterrupt
+        # Called after every tile of every epoch: the common case (nothing
+        # pending, no cancellation event) reads two attributes and returns.
+        if self._signalled or self._cancel is not None:
+            if self.take():
+                raise KeyboardInterrupt
 
     def __exit__(
         self,

@@ -479,6 +479,72 @@ static void test_epoch_non_finite(void)
  *     (-1, -1): both unknown: 3
  * and without biases (0, 0) gives 3 + 1 = 4.
  */
+/*
+ * Penalty with P = [[1, 2], [3, 4]] (rows weighted 2 and 1), Q = [[0.5,
+ * 0.25]] (weight 4), b = [0.1, 0.2], c = [-0.3], lambda = 0.5, lambda_b = 2:
+ *     factors: 2 * 5 + 1 * 25 + 4 * 0.3125          = 36.25, times 0.5
+ *     biases:  2 * 0.01 + 1 * 0.04 + 4 * 0.09        = 0.42,  times 2
+ *     total                                          = 18.125 + 0.84
+ * and without biases 18.125. Then 11 rows of 19 ones, row r weighted r + 1
+ * (66 in all): 19 * 66 = 1254 per side, through every path of the sums
+ * (whole steps of vectors and of eight rows, and the tails of both).
+ */
+static void test_penalty(void)
+{
+    double P[4] = {1.0, 2.0, 3.0, 4.0}, Q[2] = {0.5, 0.25};
+    double b[2] = {0.1, 0.2}, c[1] = {-0.3};
+    float Pf[4] = {1.0f, 2.0f, 3.0f, 4.0f}, Qf[2] = {0.5f, 0.25f};
+    float bf[2] = {0.1f, 0.2f}, cf[1] = {-0.3f};
+    const double rw[2] = {2.0, 1.0}, cw[1] = {4.0};
+    double ones[11 * 19], w[11], out = -1.0;
+    float onesf[11 * 19];
+    cmf_model_f64 model = {2, 1, 2, NULL, NULL, NULL, NULL, 0.0, NULL, NULL};
+    cmf_model_f32 modelf = {2, 1, 2, NULL, NULL, NULL, NULL, 0.0, NULL, NULL};
+    int t;
+
+    for (t = 0; t < 11 * 19; ++t) {
+        ones[t] = 1.0;
+        onesf[t] = 1.0f;
+    }
+    for (t = 0; t < 11; ++t)
+        w[t] = (double)(t + 1);
+    model.row_factors = P; model.col_factors = Q; model.row_bias = b; model.col_bias = c;
+    modelf.row_factors = Pf; modelf.col_factors = Qf; modelf.row_bias = bf; modelf.col_bias = cf;
+
+    CHECK_STATUS(cmf_penalty_f64(&model, rw, cw, 0.5, 2.0, &out), CMF_OK);
+    CHECK_CLOSE(out, 18.125 + 0.84, TOL64);
+    CHECK_STATUS(cmf_penalty_f32(&modelf, rw, cw, 0.5, 2.0, &out), CMF_OK);
+    CHECK_CLOSE(out, 18.125 + 0.84, TOL32);
+    CHECK(P[0] == 1.0 && Q[1] == 0.25 && b[1] == 0.2); /* only read */
+    model.col_bias = NULL; /* one bias array: no bias term */
+    CHECK_STATUS(cmf_penalty_f64(&model, rw, cw, 0.5, 2.0, &out), CMF_OK);
+    CHECK_CLOSE(out, 18.125, TOL64);
+
+    model.n_rows = 11; model.n_cols = 11; model.n_factors = 19;
+    model.row_factors = ones; model.col_factors = ones;
+    model.row_bias = NULL;
+    CHECK_STATUS(cmf_penalty_f64(&model, w, w, 1.0, 0.0, &out), CMF_OK);
+    CHECK_CLOSE(out, 2.0 * 1254.0, TOL64);
+    modelf.n_rows = 11; modelf.n_cols = 0; modelf.n_factors = 19;
+    modelf.row_factors = onesf; modelf.row_bias = NULL; modelf.col_bias = NULL;
+    CHECK_STATUS(cmf_penalty_f32(&modelf, w, NULL, 0.5, 0.0, &out), CMF_OK);
+    CHECK_CLOSE(out, 0.5 * 1254.0, TOL64);
+
+    /* Errors: *penalty is 0 after any. */
+    CHECK_STATUS(cmf_penalty_f64(&model, w, w, 1.0, 0.0, NULL), CMF_ERR_NULL_POINTER);
+    CHECK_STATUS(cmf_penalty_f64(NULL, w, w, 1.0, 0.0, &out), CMF_ERR_NULL_POINTER);
+    CHECK(out == 0.0);
+    CHECK_STATUS(cmf_penalty_f64(&model, NULL, w, 1.0, 0.0, &out), CMF_ERR_NULL_POINTER);
+    CHECK_STATUS(cmf_penalty_f64(&model, w, NULL, 1.0, 0.0, &out), CMF_ERR_NULL_POINTER);
+    CHECK_STATUS(cmf_penalty_f64(&model, w, w, -1.0, 0.0, &out), CMF_ERR_INVALID_PARAMETER);
+    CHECK_STATUS(cmf_penalty_f64(&model, w, w, 1.0, -1.0, &out), CMF_ERR_INVALID_PARAMETER);
+    CHECK_STATUS(cmf_penalty_f64(&model, w, w, 1.0 / 0.0, 0.0, &out), CMF_ERR_INVALID_PARAMETER);
+    model.n_factors = 0;
+    CHECK_STATUS(cmf_penalty_f64(&model, w, w, 1.0, 0.0, &out), CMF_ERR_INVALID_PARAMETER);
+    model.n_factors = 19; model.col_factors = NULL;
+    CHECK_STATUS(cmf_penalty_f64(&model, w, w, 1.0, 0.0, &out), CMF_ERR_NULL_POINTER);
+}
+
 static void test_predict(void)
 {
     double P[4] = {1.0, 2.0, 3.0, 4.0}, Q[2] = {0.5, 0.25};
@@ -746,6 +812,7 @@ int main(void)
     test_epoch_index_out_of_range();
     test_epoch_non_finite();
     test_predict();
+    test_penalty();
     test_model_check();
     test_blocks_grid_range();
     printf("%d passed, %d failed\n", n_passed, n_failed);
