@@ -775,7 +775,8 @@ CMF_API cmf_status cmf_find_repeats(const int32_t *rows, const int32_t *cols,
  * The model is a cmf_model_f32 / _f64 whose row biases and global mean are
  * neither read nor written (the row bias and mu do not change a user's
  * ranking), so cmf_predict_* with row_bias NULL and global_mean 0 gives the
- * scores. Dot products and the step are computed in double.
+ * scores. x (its dot product summed in double) and g are computed in
+ * double, the factor step from them in the model's precision.
  *
  * Sampling and threads. An epoch first lays the positives out
  * (cmf_bpr_layout): for a grid of B x B blocks, every user and every item
@@ -846,6 +847,10 @@ typedef struct cmf_bpr_params {
     int reject_positives;
     /** Draws of a negative per sample, >= 1. Default 10. */
     int32_t max_tries;
+    /** Non-zero: cmf_bpr_stats.loss is summed (a log and an exp per
+     *  sample, about a tenth of an epoch's time); zero: it stays 0.
+     *  Default 0. */
+    int compute_loss;
 } cmf_bpr_params;
 
 /** Where a BPR epoch's blocks are, written by cmf_bpr_layout. The caller
@@ -865,8 +870,8 @@ typedef struct cmf_bpr_grid {
 
 /** What a BPR epoch did (all outputs). */
 typedef struct cmf_bpr_stats {
-    /** sum over the samples of ln(1 + exp(-x)), the log-loss before each
-     *  step, in double */
+    /** with compute_loss, the sum over the samples of ln(1 + exp(-x)), the
+     *  log-loss before each step, in double; else 0 */
     double loss;
     int64_t n_samples;  /**< samples run (steps taken) */
     int64_t n_correct;  /**< samples with x > 0 before the step */
@@ -876,7 +881,8 @@ typedef struct cmf_bpr_stats {
 /**
  * Default BPR hyperparameters (learning_rate 0.01, regularization 0.01,
  * bias_regularization 0.01, update_biases 1, reject_positives 1,
- * max_tries 10), those of implicit's BayesianPersonalizedRanking.
+ * max_tries 10, compute_loss 0); the step sizes and penalties are those
+ * of implicit's BayesianPersonalizedRanking.
  *
  * @return a filled cmf_bpr_params by value.
  */

@@ -62,6 +62,7 @@ cmf_bpr_params cmf_bpr_default_params(void)
     params.update_biases = 1;
     params.reject_positives = 1;
     params.max_tries = 10;
+    params.compute_loss = 0;
     return params;
 }
 
@@ -202,18 +203,21 @@ cmf_status cmf_bpr_draws(uint64_t seed, int64_t epoch, int32_t block,
     return CMF_OK;
 }
 
-/* Whether item i is among the sorted items [first, first + n). */
+/* Whether item i is among the n sorted items: a binary search without
+ * branches on the data (a conditional move per halving), since a negative
+ * is found or not at random and a mispredicted branch costs more than the
+ * comparison. */
 static int bpr_contains_(const int32_t *items, int64_t n, int32_t i)
 {
-    int64_t lo = 0, hi = n;
-    while (lo < hi) {
-        const int64_t mid = lo + (hi - lo) / 2;
-        if (items[mid] < i)
-            lo = mid + 1;
-        else
-            hi = mid;
+    const int32_t *base = items;
+    if (n <= 0)
+        return 0;
+    while (n > 1) {
+        const int64_t half = n / 2;
+        base = (base[half - 1] < i) ? base + half : base;
+        n -= half;
     }
-    return lo < n && items[lo] == i;
+    return *base == i;
 }
 
 /* The epoch, once per precision. */

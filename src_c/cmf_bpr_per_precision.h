@@ -19,25 +19,24 @@
 
 #include "cmf.h"
 #include "cmf_compiler.h"
+#include "cmf_prefetch.h"
 #include "cmf_template.h"
 
-/* x without the biases: p . (q_i - q_j) in double, four partial sums added
- * in a fixed order (the same bits with every compiler). */
+/* x without the biases: p . (q_i - q_j) in double, eight partial sums
+ * added in a fixed tree (the same bits with every compiler; eight chains
+ * hide the latency of the additions). */
 static double CMF_T(bpr_dot_)(const CMF_REAL *CMF_RESTRICT p,
                               const CMF_REAL *CMF_RESTRICT qi,
                               const CMF_REAL *CMF_RESTRICT qj, int32_t k)
 {
-    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
-    int32_t f = 0;
-    for (; f + 4 <= k; f += 4) {
-        s0 += (double)p[f] * ((double)qi[f] - (double)qj[f]);
-        s1 += (double)p[f + 1] * ((double)qi[f + 1] - (double)qj[f + 1]);
-        s2 += (double)p[f + 2] * ((double)qi[f + 2] - (double)qj[f + 2]);
-        s3 += (double)p[f + 3] * ((double)qi[f + 3] - (double)qj[f + 3]);
-    }
-    for (; f < k; ++f)
-        s0 += (double)p[f] * ((double)qi[f] - (double)qj[f]);
-    return (s0 + s1) + (s2 + s3);
+    double s[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    int32_t f = 0, l;
+    for (; f + 8 <= k; f += 8)
+        for (l = 0; l < 8; ++l)
+            s[l] += (double)p[f + l] * ((double)qi[f + l] - (double)qj[f + l]);
+    for (l = 0; f < k; ++f, ++l)
+        s[l] += (double)p[f] * ((double)qi[f] - (double)qj[f]);
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 
 /* One step for the triple (u, i, j); returns x before it. The rows are
@@ -62,11 +61,17 @@ static double CMF_T(bpr_step_)(const cmf_bpr_params *params,
     } else {
         g = 1.0 / (1.0 + exp(x));
     }
-    for (f = 0; f < k; ++f) {
-        const double pu = (double)p[f], a = (double)qi[f], b = (double)qj[f];
-        p[f] = (CMF_REAL)(pu + lr * (g * (a - b) - reg * pu));
-        qi[f] = (CMF_REAL)(a + lr * (g * pu - reg * a));
-        qj[f] = (CMF_REAL)(b + lr * (-g * pu - reg * b));
+    {
+        /* The factor step in the model's precision, as the squared-loss
+         * epoch does (vector registers hold twice as many floats). */
+        const CMF_REAL lr_r = (CMF_REAL)lr, g_r = (CMF_REAL)g;
+        const CMF_REAL reg_r = (CMF_REAL)reg;
+        for (f = 0; f < k; ++f) {
+            const CMF_REAL pu = p[f], a = qi[f], b = qj[f];
+            p[f] = pu + lr_r * (g_r * (a - b) - reg_r * pu);
+            qi[f] = a + lr_r * (g_r * pu - reg_r * a);
+            qj[f] = b + lr_r * (-g_r * pu - reg_r * b);
+        }
     }
     if (params->update_biases) {
         const double breg = params->bias_regularization;
@@ -150,6 +155,28 @@ cmf_status CMF_T(cmf_bpr_blocks_)(const cmf_bpr_params *params,
                 status = CMF_ERR_INDEX_OUT_OF_RANGE;
                 goto done;
             }
+            if (t + 1 < n) {
+                /* The next sample's rows, from a copy of the stream: most
+                 * samples draw once, and a wrong guess only costs the
+                 * fetch. */
+                uint64_t peek = state;
+                const uint64_t rn = bpr_next_(&peek);
+                const int64_t en = start + bpr_scale_(rn >> 32, (uint64_t)n);
+                const int32_t jn = layout->items[first_item +
+                    bpr_scale_(rn & UINT64_C(0xFFFFFFFF), (uint64_t)m)];
+                const int32_t k = model->n_factors;
+                const int32_t un = layout->rows[en], in = layout->cols[en];
+                if ((uint32_t)un < (uint32_t)model->n_rows &&
+                    (uint32_t)in < (uint32_t)model->n_cols) {
+                    cmf_prefetch_row_(model->row_factors, un, k,
+                                      sizeof(CMF_REAL));
+                    cmf_prefetch_row_(model->col_factors, in, k,
+                                      sizeof(CMF_REAL));
+                }
+                if ((uint32_t)jn < (uint32_t)model->n_cols)
+                    cmf_prefetch_row_(model->col_factors, jn, k,
+                                      sizeof(CMF_REAL));
+            }
             for (attempt = 0; attempt < tries; ++attempt) {
                 int32_t candidate;
                 if (attempt > 0)
@@ -181,7 +208,8 @@ cmf_status CMF_T(cmf_bpr_blocks_)(const cmf_bpr_params *params,
             ++n_samples;
             n_correct += x > 0.0;
             /* ln(1 + exp(-x)), stable for either sign. */
-            loss += x > 0.0 ? log1p(exp(-x)) : log1p(exp(x)) - x;
+            if (params->compute_loss)
+                loss += x > 0.0 ? log1p(exp(-x)) : log1p(exp(x)) - x;
         }
     }
 done:

@@ -208,7 +208,7 @@ def test_epoch_matches_numpy_transcription(biased, reject, n_blocks):
     c = c if biased else None
     hyper = dict(lr=0.05, reg=0.01, reg_b=0.02)
     params = _kernels.BprParams(learning_rate=0.05, regularization=0.01, bias_regularization=0.02,
-                                update_biases=biased, reject_positives=reject, max_tries=3)
+                                update_biases=biased, reject_positives=reject, max_tries=3, compute_loss=True)
     data = _kernels.Interactions(indptr, indices, 20, n_blocks)
     rP, rQ = P.copy(), Q.copy()
     rc = None if c is None else c.copy()
