@@ -33,7 +33,7 @@ __all__ = ["BPR"]
 FORMAT = "cmf.BPR"
 FORMAT_VERSION = 1
 _PARAMS = ("n_factors", "learning_rate", "regularization", "bias_regularization", "item_biases", "n_epochs",
-           "reject_positives", "max_tries", "n_blocks", "n_threads", "dtype", "random_state")
+           "negatives", "reject_positives", "max_tries", "n_blocks", "n_threads", "dtype", "random_state")
 
 
 class BPR:
@@ -47,6 +47,12 @@ class BPR:
     with L2 penalties. Every epoch runs as many samples as there are
     positives, in C. The result depends only on the data, the parameters
     and ``random_state``: the same bits at any ``n_threads``.
+
+    The negatives are drawn uniformly by default, as in Rendle et al.: every
+    unseen item is pushed down alike, so the popular items, which many
+    users pick, rise to the top. ``negatives="popularity"`` draws them as
+    often as they are picked (as implicit's BPR does), which pushes popular
+    items down and spreads the recommendations over more of the catalogue.
 
     Parameters
     ----------
@@ -64,6 +70,9 @@ class BPR:
         Epochs to run; there is no convergence test (a ranking loss does not
         say when the ranking stops improving; tune it on held-out data with
         :func:`cmf.metrics.catalogue_metrics`).
+    negatives : {"uniform", "popularity"}, default "uniform"
+        How the negatives are drawn: every item alike, or in proportion to
+        its number of interactions.
     reject_positives : bool, default True
         Whether a sampled negative the user interacted with is drawn again.
     max_tries : int, default 10
@@ -104,10 +113,12 @@ class BPR:
 
     def __init__(self, n_factors: int = 64, *, learning_rate: float = 0.01, regularization: float = 0.01,
                  bias_regularization: float = 0.01, item_biases: bool = True, n_epochs: int = 100,
-                 reject_positives: bool = True, max_tries: int = 10, n_blocks: int = 4, n_threads: int = 1,
-                 dtype: Any = np.float32, random_state: int | None = None) -> None:
+                 negatives: str = "uniform", reject_positives: bool = True, max_tries: int = 10,
+                 n_blocks: int = 4, n_threads: int = 1, dtype: Any = np.float32,
+                 random_state: int | None = None) -> None:
         self.n_factors, self.learning_rate, self.regularization = n_factors, learning_rate, regularization
         self.bias_regularization, self.item_biases, self.n_epochs = bias_regularization, item_biases, n_epochs
+        self.negatives = negatives
         self.reject_positives, self.max_tries, self.n_blocks = reject_positives, max_tries, n_blocks
         self.n_threads, self.dtype, self.random_state = n_threads, dtype, random_state
 
@@ -225,9 +236,14 @@ class BPR:
             regularization=real(self.regularization, "regularization", 0.0),
             bias_regularization=real(self.bias_regularization, "bias_regularization", 0.0),
             update_biases=bool(self.item_biases), reject_positives=bool(self.reject_positives),
-            max_tries=integer(self.max_tries, "max_tries", 1))
+            max_tries=integer(self.max_tries, "max_tries", 1), negatives=self._negatives())
         schedule = Schedule(integer(self.n_epochs, "n_epochs", 0), n_blocks, integer(self.n_threads, "n_threads", 1))
         return _Checked(integer(self.n_factors, "n_factors", 1), params, schedule)
+
+    def _negatives(self) -> str:
+        if self.negatives not in ("uniform", "popularity"):
+            raise ValueError(f"negatives must be 'uniform' or 'popularity', got {self.negatives!r}")
+        return str(self.negatives)
 
     # ------------------------------------------------------------------
     # Using a fitted model

@@ -784,8 +784,11 @@ CMF_API cmf_status cmf_find_repeats(const int32_t *rows, const int32_t *cols,
  * epoch, index); block (R, C) holds the positives (u, i) with u in user
  * block R and i in item block C. Then, block by block, a block with n
  * positives runs n samples: sample t draws a positive uniformly (with
- * replacement) from the block and a negative uniformly from the items of
- * item block C; with reject_positives, a negative the user interacted with
+ * replacement) from the block and a negative from item block C: uniformly
+ * over its items (CMF_BPR_UNIFORM), or in proportion to their numbers of
+ * positives (CMF_BPR_POPULARITY, as implicit's BPR samples: a uniform draw
+ * among the positives of the block's items, over all users). With
+ * reject_positives, a negative the user interacted with
  * (found by binary search in its sorted positives) is drawn again, up to
  * max_tries draws in all, after which the sample is skipped (counted in
  * n_skipped). j == i is always drawn again. Every draw comes from one
@@ -814,7 +817,8 @@ CMF_API cmf_status cmf_find_repeats(const int32_t *rows, const int32_t *cols,
  *     block stream:     s = key(seed, epoch, 2, block), then next(s) ...
  *     from a draw r:    position in the block's positives
  *                       ((r >> 32) * n) >> 32; position among the item
- *                       block's items ((r & 0xFFFFFFFF) * m) >> 32
+ *                       block's items (or its weighted items)
+ *                       ((r & 0xFFFFFFFF) * m) >> 32
  * (epoch, tag and index enter as unsigned 64-bit integers: an int64 epoch
  * by two's complement, int32 indices zero-extended through uint32_t.)
  */
@@ -830,6 +834,12 @@ typedef struct cmf_interactions {
      *  [0, n_cols), strictly increasing within a row. */
     const int32_t *indices;
 } cmf_interactions;
+
+/** How a BPR epoch draws its negatives (cmf_bpr_params.negatives). */
+typedef enum cmf_bpr_negatives {
+    CMF_BPR_UNIFORM = 0,    /**< every item of the block alike */
+    CMF_BPR_POPULARITY = 1  /**< in proportion to the item's positives */
+} cmf_bpr_negatives;
 
 /** Hyperparameters of a BPR epoch; defaults from cmf_bpr_default_params. */
 typedef struct cmf_bpr_params {
@@ -851,6 +861,9 @@ typedef struct cmf_bpr_params {
      *  sample, about a tenth of an epoch's time); zero: it stays 0.
      *  Default 0. */
     int compute_loss;
+    /** A cmf_bpr_negatives; CMF_BPR_POPULARITY needs the layout's
+     *  weighted arrays. Default CMF_BPR_UNIFORM. */
+    int negatives;
 } cmf_bpr_params;
 
 /** Where a BPR epoch's blocks are, written by cmf_bpr_layout. The caller
@@ -866,6 +879,12 @@ typedef struct cmf_bpr_grid {
      *  dimension [B + 1]. */
     int32_t *item_ptr;
     int32_t *items;     /**< the items grouped by block, [n_cols] */
+    /** (optional) item block C's weighted items are weighted[weighted_ptr[C]
+     *  .. weighted_ptr[C + 1]): the item of every positive whose item is in
+     *  block C, in the order of the data; dimension [B + 1]. NULL (with
+     *  weighted) when the epochs draw uniform negatives. */
+    int64_t *weighted_ptr;
+    int32_t *weighted;  /**< (optional) [nnz], see weighted_ptr */
 } cmf_bpr_grid;
 
 /** What a BPR epoch did (all outputs). */
@@ -881,7 +900,7 @@ typedef struct cmf_bpr_stats {
 /**
  * Default BPR hyperparameters (learning_rate 0.01, regularization 0.01,
  * bias_regularization 0.01, update_biases 1, reject_positives 1,
- * max_tries 10, compute_loss 0); the step sizes and penalties are those
+ * max_tries 10, compute_loss 0, negatives CMF_BPR_UNIFORM); the step sizes and penalties are those
  * of implicit's BayesianPersonalizedRanking.
  *
  * @return a filled cmf_bpr_params by value.
@@ -908,7 +927,8 @@ CMF_API cmf_status cmf_bpr_check_params(const cmf_bpr_params *params);
  * @param layout (in/out) n_blocks set by the caller (1..46340) and every
  *               array allocated by the caller with the dimensions given in
  *               cmf_bpr_grid; the arrays are written (a counting sort:
- *               O(nnz + n_rows + n_cols + B^2) time, no other memory).
+ *               O(nnz + n_rows + n_cols + B^2) time, no other memory),
+ *               weighted_ptr and weighted when both are non-NULL.
  * @return CMF_OK; CMF_ERR_NULL_POINTER; CMF_ERR_INVALID_PARAMETER (sizes,
  *         n_blocks, or indptr not starting at 0 and non-decreasing, or
  *         nnz > INT32_MAX); CMF_ERR_INDEX_OUT_OF_RANGE (an item outside
@@ -936,9 +956,10 @@ CMF_API cmf_status cmf_bpr_layout(const cmf_interactions *data, uint64_t seed,
  *                each in [0, B * B). May be NULL when n_visit is 0.
  * @param n_visit (in) number of blocks, >= 0.
  * @param stats   (out) what the samples did, summed over the blocks.
- * @return CMF_OK; CMF_ERR_NULL_POINTER; CMF_ERR_INVALID_PARAMETER (params,
- *         model sizes, a model that does not match the data, a layout whose
- *         block_ptr is not within 0..nnz and non-decreasing, or a block with
+ * @return CMF_OK; CMF_ERR_NULL_POINTER (also CMF_BPR_POPULARITY without
+ *         the weighted arrays); CMF_ERR_INVALID_PARAMETER (params, model
+ *         sizes, a model that does not match the data, a layout whose
+ *         offsets are not within 0..nnz and non-decreasing, or a block with
  *         2^32 positives or more); CMF_ERR_INDEX_OUT_OF_RANGE (a block
  *         number, or a layout entry outside the model; the model is updated
  *         up to there); CMF_ERR_NON_FINITE (x became NaN or infinite: SGD

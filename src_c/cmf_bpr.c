@@ -63,6 +63,7 @@ cmf_bpr_params cmf_bpr_default_params(void)
     params.reject_positives = 1;
     params.max_tries = 10;
     params.compute_loss = 0;
+    params.negatives = CMF_BPR_UNIFORM;
     return params;
 }
 
@@ -83,7 +84,8 @@ cmf_status cmf_bpr_check_params(const cmf_bpr_params *params)
     if (!bpr_finite_(params->bias_regularization) ||
         params->bias_regularization < 0.0)
         return CMF_ERR_INVALID_PARAMETER;
-    if (params->max_tries < 1)
+    if (params->max_tries < 1 || (params->negatives != CMF_BPR_UNIFORM &&
+                                  params->negatives != CMF_BPR_POPULARITY))
         return CMF_ERR_INVALID_PARAMETER;
     return CMF_OK;
 }
@@ -116,6 +118,31 @@ static cmf_status bpr_check_data_(const cmf_interactions *data)
         }
     }
     return CMF_OK;
+}
+
+/* The items of the positives grouped by item block (the draws of
+ * CMF_BPR_POPULARITY), likewise by a counting sort. */
+static void bpr_weighted_(const cmf_interactions *data, uint64_t seed,
+                          int64_t epoch, cmf_bpr_grid *layout)
+{
+    const int32_t n_blocks = layout->n_blocks;
+    const int64_t nnz = data->indptr[data->n_rows];
+    int64_t b, t;
+    for (b = 0; b <= n_blocks; ++b)
+        layout->weighted_ptr[b] = 0;
+    for (t = 0; t < nnz; ++t)
+        ++layout->weighted_ptr[bpr_side_block_(seed, epoch, 1,
+                                               data->indices[t], n_blocks) + 1];
+    for (b = 0; b < n_blocks; ++b)
+        layout->weighted_ptr[b + 1] += layout->weighted_ptr[b];
+    for (t = 0; t < nnz; ++t) {
+        const int32_t item = data->indices[t];
+        layout->weighted[layout->weighted_ptr[
+            bpr_side_block_(seed, epoch, 1, item, n_blocks)]++] = item;
+    }
+    for (b = n_blocks; b > 0; --b)
+        layout->weighted_ptr[b] = layout->weighted_ptr[b - 1];
+    layout->weighted_ptr[0] = 0;
 }
 
 cmf_status cmf_bpr_layout(const cmf_interactions *data, uint64_t seed,
@@ -185,6 +212,8 @@ cmf_status cmf_bpr_layout(const cmf_interactions *data, uint64_t seed,
     for (b = n_grid; b > 0; --b)
         layout->block_ptr[b] = layout->block_ptr[b - 1];
     layout->block_ptr[0] = 0;
+    if (layout->weighted_ptr != NULL && layout->weighted != NULL)
+        bpr_weighted_(data, seed, epoch, layout);
     return CMF_OK;
 }
 

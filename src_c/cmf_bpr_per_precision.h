@@ -121,7 +121,8 @@ cmf_status CMF_T(cmf_bpr_blocks_)(const cmf_bpr_params *params,
 
     for (v = 0; v < n_visit; ++v) {
         const int32_t block = blocks[v];
-        int64_t start, n, first_item, m, t;
+        const int32_t *negatives;
+        int64_t start, n, first_item, m, n_negatives, t;
         uint64_t state;
         if (block < 0 || block >= n_grid) {
             status = CMF_ERR_INDEX_OUT_OF_RANGE;
@@ -129,16 +130,29 @@ cmf_status CMF_T(cmf_bpr_blocks_)(const cmf_bpr_params *params,
         }
         start = layout->block_ptr[block];
         n = layout->block_ptr[block + 1] - start;
-        first_item = layout->item_ptr[block % layout->n_blocks];
-        m = layout->item_ptr[block % layout->n_blocks + 1] - first_item;
+        if (params->negatives == CMF_BPR_POPULARITY) {
+            if (layout->weighted_ptr == NULL || layout->weighted == NULL) {
+                status = CMF_ERR_NULL_POINTER;
+                goto done;
+            }
+            negatives = layout->weighted;
+            first_item = layout->weighted_ptr[block % layout->n_blocks];
+            m = layout->weighted_ptr[block % layout->n_blocks + 1] - first_item;
+            n_negatives = nnz;
+        } else {
+            negatives = layout->items;
+            first_item = layout->item_ptr[block % layout->n_blocks];
+            m = layout->item_ptr[block % layout->n_blocks + 1] - first_item;
+            n_negatives = data->n_cols;
+        }
         if (start < 0 || n < 0 || start + n > nnz ||
             n > (int64_t)UINT32_MAX || first_item < 0 || m < 0 ||
-            first_item + m > data->n_cols) {
+            first_item + m > n_negatives) {
             status = CMF_ERR_INVALID_PARAMETER;
             goto done;
         }
         if (n > 0 && (layout->rows == NULL || layout->cols == NULL ||
-                      layout->items == NULL)) {
+                      negatives == NULL)) {
             status = CMF_ERR_NULL_POINTER;
             goto done;
         }
@@ -162,7 +176,7 @@ cmf_status CMF_T(cmf_bpr_blocks_)(const cmf_bpr_params *params,
                 uint64_t peek = state;
                 const uint64_t rn = bpr_next_(&peek);
                 const int64_t en = start + bpr_scale_(rn >> 32, (uint64_t)n);
-                const int32_t jn = layout->items[first_item +
+                const int32_t jn = negatives[first_item +
                     bpr_scale_(rn & UINT64_C(0xFFFFFFFF), (uint64_t)m)];
                 const int32_t k = model->n_factors;
                 const int32_t un = layout->rows[en], in = layout->cols[en];
@@ -181,7 +195,7 @@ cmf_status CMF_T(cmf_bpr_blocks_)(const cmf_bpr_params *params,
                 int32_t candidate;
                 if (attempt > 0)
                     r = bpr_next_(&state);
-                candidate = layout->items[first_item +
+                candidate = negatives[first_item +
                     bpr_scale_(r & UINT64_C(0xFFFFFFFF), (uint64_t)m)];
                 if ((uint32_t)candidate >= (uint32_t)model->n_cols) {
                     status = CMF_ERR_INDEX_OUT_OF_RANGE;

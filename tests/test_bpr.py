@@ -92,6 +92,21 @@ def test_inputs_ratings_with_threshold_matrix_and_sparse_agree_with_pairs():
         assert a.tobytes() == b.tobytes()
 
 
+def test_popularity_negatives_push_popular_items_down():
+    rows, cols = clustered()
+    keep = (cols != 0) | (rows % 4 == 0)  # item 0 picked by a quarter of its users, items 1-5 by all that drew them
+    rows, cols = rows[keep], cols[keep]
+    assert np.bincount(cols)[0] * 4 < np.bincount(cols)[1:].min()
+    uniform = small().fit_pairs(rows, cols, shape=(N_USERS, N_ITEMS))
+    popular = small(negatives="popularity").fit_pairs(rows, cols, shape=(N_USERS, N_ITEMS))
+    # The rare item's bias lies below the others' with either; far less so when
+    # the popular items are drawn as negatives more often.
+    gaps = [np.delete(m.item_bias_, 0).mean() - m.item_bias_[0] for m in (uniform, popular)]
+    assert 0 < gaps[1] < 0.75 * gaps[0]
+    with pytest.raises(ValueError, match="negatives must be 'uniform' or 'popularity'"):
+        small(negatives="popular").fit_pairs(rows, cols)
+
+
 def test_float64_and_no_biases():
     rows, cols = clustered()
     model = small(dtype=np.float64, item_biases=False).fit_pairs(rows, cols)

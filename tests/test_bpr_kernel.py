@@ -48,7 +48,7 @@ def ref_stream(seed: int, epoch: int, block: int):
 
 
 def ref_layout(indptr, indices, n_cols, n_blocks, seed, epoch):
-    """block_ptr, rows, cols, item_ptr, items as cmf.h defines them (stable grouping)."""
+    """block_ptr, rows, cols, item_ptr, items, weighted_ptr, weighted as cmf.h defines them (stable grouping)."""
     n_rows = len(indptr) - 1
     user_block = np.array([_scale(_key(seed, epoch, 0, u) >> 32, n_blocks) for u in range(n_rows)], dtype=np.int64)
     item_block = np.array([_scale(_key(seed, epoch, 1, i) >> 32, n_blocks) for i in range(n_cols)], dtype=np.int64)
@@ -58,7 +58,9 @@ def ref_layout(indptr, indices, n_cols, n_blocks, seed, epoch):
     block = user_block[rows] * n_blocks + item_block[indices]
     order = np.argsort(block, kind="stable")
     block_ptr = np.concatenate([[0], np.cumsum(np.bincount(block, minlength=n_blocks * n_blocks))])
-    return block_ptr, rows[order], indices[order].astype(np.int32), item_ptr, items
+    weighted = indices[np.argsort(item_block[indices], kind="stable")].astype(np.int32)
+    weighted_ptr = np.concatenate([[0], np.cumsum(np.bincount(item_block[indices], minlength=n_blocks))])
+    return block_ptr, rows[order], indices[order].astype(np.int32), item_ptr, items, weighted_ptr, weighted
 
 
 def ref_step(P, Q, c, u, i, j, lr, reg, reg_b):
@@ -76,9 +78,12 @@ def ref_step(P, Q, c, u, i, j, lr, reg, reg_b):
     return x
 
 
-def ref_blocks(P, Q, c, indptr, indices, layout, seed, epoch, blocks, *, lr, reg, reg_b, reject=True, tries=10):
+def ref_blocks(P, Q, c, indptr, indices, layout, seed, epoch, blocks, *, lr, reg, reg_b, reject=True, tries=10,
+               popularity=False):
     """The samples of ``blocks`` as cmf.h describes them; returns (loss, n_samples, n_correct, n_skipped)."""
-    block_ptr, rows, cols, item_ptr, items = layout
+    block_ptr, rows, cols, item_ptr, items, weighted_ptr, weighted = layout
+    if popularity:  # negatives drawn among the items of the positives
+        item_ptr, items = weighted_ptr, weighted
     n_blocks = len(item_ptr) - 1
     loss, n_samples, n_correct, n_skipped = 0.0, 0, 0, 0
     for block in blocks:
@@ -153,10 +158,10 @@ def test_draws_follow_the_documented_generator():
 @pytest.mark.parametrize("n_blocks", [1, 3])
 def test_layout_matches_reference(n_blocks):
     indptr, indices = csr(23, 17, 0.3, seed=1)
-    data = _kernels.Interactions(indptr, indices, 17, n_blocks)
+    data = _kernels.Interactions(indptr, indices, 17, n_blocks, weighted=True)
     data.layout(99, 4)
-    for got, want in zip((data.block_ptr, data.rows, data.cols, data.item_ptr, data.items),
-                         ref_layout(indptr, indices, 17, n_blocks, 99, 4)):
+    got = (data.block_ptr, data.rows, data.cols, data.item_ptr, data.items, data.weighted_ptr, data.weighted)
+    for got, want in zip(got, ref_layout(indptr, indices, 17, n_blocks, 99, 4), strict=True):
         np.testing.assert_array_equal(got, want)
 
 
@@ -201,15 +206,18 @@ def test_step_on_2x3_example_matches_formula_and_gradient():
     np.testing.assert_array_equal(P[1], [0.3, 0.4])  # a user without samples is untouched
 
 
-@pytest.mark.parametrize("biased, reject, n_blocks", [(True, True, 1), (True, True, 3), (False, False, 2)])
-def test_epoch_matches_numpy_transcription(biased, reject, n_blocks):
+@pytest.mark.parametrize("biased, reject, n_blocks, negatives", [
+    (True, True, 1, "uniform"), (True, True, 3, "uniform"), (False, False, 2, "uniform"),
+    (True, True, 3, "popularity"), (True, False, 1, "popularity")])
+def test_epoch_matches_numpy_transcription(biased, reject, n_blocks, negatives):
     indptr, indices = csr(30, 20, 0.25, seed=2)
     P, Q, c = factors(30, 20, 5, np.float64)
     c = c if biased else None
     hyper = dict(lr=0.05, reg=0.01, reg_b=0.02)
     params = _kernels.BprParams(learning_rate=0.05, regularization=0.01, bias_regularization=0.02,
-                                update_biases=biased, reject_positives=reject, max_tries=3, compute_loss=True)
-    data = _kernels.Interactions(indptr, indices, 20, n_blocks)
+                                update_biases=biased, reject_positives=reject, max_tries=3, compute_loss=True,
+                                negatives=negatives)
+    data = _kernels.Interactions(indptr, indices, 20, n_blocks, weighted=negatives == "popularity")
     rP, rQ = P.copy(), Q.copy()
     rc = None if c is None else c.copy()
     for epoch in range(2):
@@ -218,7 +226,7 @@ def test_epoch_matches_numpy_transcription(biased, reject, n_blocks):
         want = np.zeros(4)
         for blocks in strata(n_blocks):
             want += ref_blocks(rP, rQ, rc, indptr, indices, layout, 11, epoch, blocks, reject=reject, tries=3,
-                               **hyper)
+                               popularity=negatives == "popularity", **hyper)
         np.testing.assert_array_equal(got[1:], want[1:])
         assert got[0] == pytest.approx(want[0], rel=1e-12)
     assert want[1] > 0
@@ -268,5 +276,10 @@ def test_bad_input_is_refused():
     with pytest.raises(ValueError, match="col_bias"):
         data.run(_kernels.BprParams(learning_rate=0.1, regularization=0.0), _kernels.Model(P, Q), 0, 0,
                  np.array([0], np.int32))
+    with pytest.raises(ValueError, match="negatives must be"):
+        _kernels.BprParams(learning_rate=0.1, regularization=0.0, negatives="popular")
+    popular = _kernels.BprParams(learning_rate=0.1, regularization=0.0, update_biases=False, negatives="popularity")
+    with pytest.raises(ValueError, match="missing"):  # a layout made without the weighted items
+        data.run(popular, _kernels.Model(P, Q), 0, 0, np.array([0], np.int32))
     with pytest.raises(DivergenceError):
         data.run(params, _kernels.Model(np.full_like(P, np.inf), Q), 0, 0, np.array([0], np.int32))

@@ -82,7 +82,8 @@ def train_pairwise(
     # Model() takes both biases or neither: the user biases are a dummy the kernel never reads.
     biases = (np.zeros(n_rows, state.P.dtype), state.c) if params.update_biases else (None, None)
     model = _kernels.Model(state.P, state.Q, *biases)
-    data = _kernels.Interactions(positives.indptr, positives.indices, state.Q.shape[0], schedule.n_blocks)
+    data = _kernels.Interactions(positives.indptr, positives.indices, state.Q.shape[0], schedule.n_blocks,
+                                 weighted=params.negatives == "popularity")
     order = [[blocks[b:b + 1] for b in range(len(blocks))] for blocks in strata(schedule.n_blocks)]
     history: dict[str, list[float]] = {"epoch": [], "correct": [], "skipped": []}
     n_threads = min(schedule.n_threads, schedule.n_blocks)
