@@ -147,7 +147,7 @@ class BPR:
         ----------
         X : array-like or scipy.sparse matrix, shape (n_users, n_items)
             Dense: entries that are neither 0 nor NaN are interactions.
-            Sparse: the stored entries that are not 0.
+            Sparse: the stored entries that are neither 0 nor NaN.
         threshold : float, optional
             Keep only entries of at least this value (ratings to positives).
 
@@ -165,7 +165,7 @@ class BPR:
                 raise ValueError(f"X must be a 2-D matrix of users x items, got {dense.ndim} dimensions")
             rows, cols = np.nonzero(~np.isnan(dense) & (dense != 0))
             values, shape = dense[rows, cols], dense.shape
-        keep = values != 0
+        keep = (values != 0) & ~np.isnan(values)
         if threshold is None:
             return self.fit_pairs(rows[keep], cols[keep], shape=shape)
         return self.fit_pairs(rows[keep], cols[keep], values[keep], shape=shape, threshold=threshold)

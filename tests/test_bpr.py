@@ -87,6 +87,13 @@ def test_inputs_ratings_with_threshold_matrix_and_sparse_agree_with_pairs():
             assert a.tobytes() == b.tobytes()
     binary = np.zeros((N_USERS, N_ITEMS))
     binary[rows, cols] = 1
+    # Stored zeros and NaNs of a sparse matrix are no interactions.
+    free = np.argwhere(binary == 0)[:2]
+    stored = scipy_sparse.coo_matrix((np.concatenate([np.ones(len(rows)), [0.0, np.nan]]),
+                                      (np.concatenate([rows, free[:, 0]]), np.concatenate([cols, free[:, 1]]))),
+                                     shape=binary.shape)
+    for a, b in zip(state(small().fit(binary)), state(small().fit(stored))):
+        assert a.tobytes() == b.tobytes()
     repeated = np.concatenate([rows, rows[:5]]), np.concatenate([cols, cols[:5]])  # a repeated pair counts once
     for a, b in zip(state(small().fit(binary)), state(small().fit_pairs(*repeated, shape=binary.shape))):
         assert a.tobytes() == b.tobytes()
