@@ -31,7 +31,9 @@
  * - Plain C99. Every symbol starts with cmf_ / CMF_.
  * - No allocation, no global state, no printing, no random numbers: the
  *   caller owns every buffer and chooses the visiting order. The same inputs
- *   always give the same bits.
+ *   always give the same bits. (The one exception to the random numbers,
+ *   the BPR sampler, draws from a counter-based stream that is a pure
+ *   function of the caller's seed: see "Implicit feedback".)
  * - Every function returns a cmf_status; outputs go through pointers.
  * - Single and double precision share one implementation. Sums of squared
  *   errors are accumulated in double in both; dot products in double for
