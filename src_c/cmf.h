@@ -980,13 +980,11 @@ CMF_API cmf_status cmf_bpr_blocks_f32(const cmf_bpr_params *params,
                                       cmf_bpr_stats *stats);
 
 /** Double-precision version of cmf_bpr_blocks_f32. */
-CMF_API cmf_status cmf_bpr_blocks_f64(const cmf_bpr_params *params,
-                                      cmf_model_f64 *model,
-                                      const cmf_interactions *data,
-                                      const cmf_bpr_grid *layout,
-                                      uint64_t seed, int64_t epoch,
-                                      const int32_t *blocks, int64_t n_visit,
-                                      cmf_bpr_stats *stats);
+CMF_API cmf_status cmf_bpr_blocks_f64(
+    const cmf_bpr_params *params, cmf_model_f64 *model,
+    const cmf_interactions *data, const cmf_bpr_grid *layout, uint64_t seed,
+    int64_t epoch, const int32_t *blocks, int64_t n_visit,
+    cmf_bpr_stats *stats);
 
 /**
  * The draws of the BPR sampler, for tests and for callers that replay an

@@ -55,16 +55,11 @@ static int32_t bpr_side_block_(uint64_t seed, int64_t epoch, uint64_t tag,
 
 cmf_bpr_params cmf_bpr_default_params(void)
 {
-    cmf_bpr_params params;
-    params.learning_rate = 0.01;
-    params.regularization = 0.01;
-    params.bias_regularization = 0.01;
-    params.update_biases = 1;
-    params.reject_positives = 1;
-    params.max_tries = 10;
-    params.compute_loss = 0;
-    params.negatives = CMF_BPR_UNIFORM;
-    return params;
+    /* learning_rate, regularization, bias_regularization, update_biases,
+     * reject_positives, max_tries, compute_loss, negatives */
+    const cmf_bpr_params defaults = {0.01, 0.01, 0.01, 1, 1, 10, 0,
+                                     CMF_BPR_UNIFORM};
+    return defaults;
 }
 
 /* Finite test without isfinite(), whose C99 macro MSVC only recently got. */
@@ -73,21 +68,24 @@ static int bpr_finite_(double x)
     return x - x == 0.0;
 }
 
+/* A finite step (> 0) or penalty (>= 0). */
+static int bpr_rate_ok_(double x, int positive)
+{
+    return bpr_finite_(x) && (positive ? x > 0.0 : x >= 0.0);
+}
+
 cmf_status cmf_bpr_check_params(const cmf_bpr_params *params)
 {
     if (params == NULL)
         return CMF_ERR_NULL_POINTER;
-    if (!bpr_finite_(params->learning_rate) || !(params->learning_rate > 0.0))
-        return CMF_ERR_INVALID_PARAMETER;
-    if (!bpr_finite_(params->regularization) || params->regularization < 0.0)
-        return CMF_ERR_INVALID_PARAMETER;
-    if (!bpr_finite_(params->bias_regularization) ||
-        params->bias_regularization < 0.0)
-        return CMF_ERR_INVALID_PARAMETER;
-    if (params->max_tries < 1 || (params->negatives != CMF_BPR_UNIFORM &&
-                                  params->negatives != CMF_BPR_POPULARITY))
-        return CMF_ERR_INVALID_PARAMETER;
-    return CMF_OK;
+    return bpr_rate_ok_(params->learning_rate, 1) &&
+                   bpr_rate_ok_(params->regularization, 0) &&
+                   bpr_rate_ok_(params->bias_regularization, 0) &&
+                   params->max_tries >= 1 &&
+                   (params->negatives == CMF_BPR_UNIFORM ||
+                    params->negatives == CMF_BPR_POPULARITY)
+               ? CMF_OK
+               : CMF_ERR_INVALID_PARAMETER;
 }
 
 /* The checks of the interactions that the layout makes (and the epoch
@@ -152,9 +150,7 @@ cmf_status cmf_bpr_layout(const cmf_interactions *data, uint64_t seed,
     int64_t b, n_grid, nnz;
     cmf_status status;
 
-    if (layout == NULL)
-        return CMF_ERR_NULL_POINTER;
-    status = bpr_check_data_(data);
+    status = layout != NULL ? bpr_check_data_(data) : CMF_ERR_NULL_POINTER;
     if (status != CMF_OK)
         return status;
     n_blocks = layout->n_blocks;

@@ -32,19 +32,18 @@ static int64_t block_ptr[B * B + 1], weighted_ptr[B + 1];
 static int32_t rows[MAX_NNZ], cols[MAX_NNZ], weighted[MAX_NNZ];
 static int32_t item_ptr[B + 1], items[N_COLS];
 
-/* A fixed pseudo-random stream (xorshift64): the same data everywhere. */
-static uint64_t rng_state = UINT64_C(88172645463325252);
+/* A fixed pseudo-random stream (a 32-bit linear congruential generator):
+ * the same data everywhere. */
+static uint32_t lcg_state = 12345u;
 static double uniform(void)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (double)(rng_state >> 11) / 9007199254740992.0;
+    lcg_state = lcg_state * 1664525u + 1013904223u;
+    return (double)(lcg_state >> 8) / 16777216.0;
 }
 
 static cmf_interactions make_data(void)
 {
-    cmf_interactions data;
+    const cmf_interactions data = {N_ROWS, N_COLS, indptr, indices};
     int32_t u, i;
     int64_t nnz = 0;
     indptr[0] = 0;
@@ -54,24 +53,13 @@ static cmf_interactions make_data(void)
                 indices[nnz++] = i;
         indptr[u + 1] = nnz;
     }
-    data.n_rows = N_ROWS;
-    data.n_cols = N_COLS;
-    data.indptr = indptr;
-    data.indices = indices;
     return data;
 }
 
 static cmf_bpr_grid make_grid(void)
 {
-    cmf_bpr_grid grid;
-    grid.n_blocks = B;
-    grid.block_ptr = block_ptr;
-    grid.rows = rows;
-    grid.cols = cols;
-    grid.item_ptr = item_ptr;
-    grid.items = items;
-    grid.weighted_ptr = weighted_ptr;
-    grid.weighted = weighted;
+    const cmf_bpr_grid grid = {B, block_ptr, rows, cols, item_ptr, items,
+                               weighted_ptr, weighted};
     return grid;
 }
 
