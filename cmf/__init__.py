@@ -1,6 +1,7 @@
 """cmf: matrix factorization and completion by stochastic gradient descent.
 
 The estimator is :class:`MatrixFactorization`; its SGD epoch runs in C.
+:class:`BPR` ranks items from implicit feedback (interactions without ratings).
 Top-N recommendation, similar items and users and fold-in of new users are
 functions of a fitted model in :mod:`cmf.recommend` (and methods of it).
 """
@@ -22,10 +23,12 @@ if _importlib_util.find_spec("cmf._kernels") is None:  # pragma: no cover - test
 
 from cmf._include import get_include  # noqa: E402
 from cmf._version import __version__  # noqa: E402
+from cmf.bpr import BPR  # noqa: E402
 from cmf.exceptions import ConvergenceWarning, DivergenceError, DuplicateRatingsWarning, NotFittedError  # noqa: E402
 from cmf.model import MatrixFactorization  # noqa: E402
 
 __all__ = [
+    "BPR",
     "ConvergenceWarning",
     "DivergenceError",
     "DuplicateRatingsWarning",

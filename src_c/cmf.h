@@ -31,7 +31,9 @@
  * - Plain C99. Every symbol starts with cmf_ / CMF_.
  * - No allocation, no global state, no printing, no random numbers: the
  *   caller owns every buffer and chooses the visiting order. The same inputs
- *   always give the same bits.
+ *   always give the same bits. (The one exception to the random numbers,
+ *   the BPR sampler, draws from a counter-based stream that is a pure
+ *   function of the caller's seed: see "Implicit feedback".)
  * - Every function returns a cmf_status; outputs go through pointers.
  * - Single and double precision share one implementation. Sums of squared
  *   errors are accumulated in double in both; dot products in double for
@@ -797,6 +799,251 @@ CMF_API cmf_status cmf_find_repeats(const int32_t *rows, const int32_t *cols,
                                     int64_t n, int32_t n_rows, int32_t n_cols,
                                     int64_t *work, int64_t *first,
                                     int64_t *last, int64_t *n_repeats);
+
+/* ------------------------------------------------------------------------
+ * Implicit feedback: pairwise ranking (BPR)
+ * ------------------------------------------------------------------------
+ * For data without values (clicks, views, purchases: "user u interacted
+ * with item i"), Bayesian personalised ranking (Rendle et al. 2009) learns
+ * scores s(u, i) = p_u . q_i + c_i that rank each user's items above the
+ * others, by SGD on sampled triples (u, i, j): i an item u interacted with
+ * (a positive), j an item drawn at random (a negative). With
+ *
+ *     x = p_u . (q_i - q_j) + (c_i - c_j)      (biases only when used)
+ *     g = sigmoid(-x) = 1 / (1 + exp(x))
+ *
+ * one step ascends ln sigmoid(x) - lambda/2 (|p_u|^2 + |q_i|^2 + |q_j|^2)
+ * - lambda_b/2 (c_i^2 + c_j^2), every right-hand side from the values
+ * before the step:
+ *
+ *     p_u <- p_u + gamma (g (q_i - q_j) - lambda p_u)
+ *     q_i <- q_i + gamma (g p_u - lambda q_i)
+ *     q_j <- q_j + gamma (-g p_u - lambda q_j)
+ *     c_i <- c_i + gamma (g - lambda_b c_i)
+ *     c_j <- c_j + gamma (-g - lambda_b c_j)
+ *
+ * The model is a cmf_model_f32 / _f64 whose row biases and global mean are
+ * neither read nor written (the row bias and mu do not change a user's
+ * ranking), so cmf_predict_* with row_bias NULL and global_mean 0 gives the
+ * scores. x (its dot product summed in double) and g are computed in
+ * double, the factor step from them in the model's precision.
+ *
+ * Sampling and threads. An epoch first lays the positives out
+ * (cmf_bpr_layout): for a grid of B x B blocks, every user and every item
+ * gets a block number drawn afresh each epoch, a pure function of (seed,
+ * epoch, index); block (R, C) holds the positives (u, i) with u in user
+ * block R and i in item block C. Then, block by block, a block with n
+ * positives runs n samples: sample t draws a positive uniformly (with
+ * replacement) from the block and a negative from item block C: uniformly
+ * over its items (CMF_BPR_UNIFORM), or in proportion to their numbers of
+ * positives (CMF_BPR_POPULARITY, as implicit's BPR samples: a uniform draw
+ * among the positives of the block's items, over all users). With
+ * reject_positives, a negative the user interacted with
+ * (found by binary search in its sorted positives) is drawn again, up to
+ * max_tries draws in all, after which the sample is skipped (counted in
+ * n_skipped). j == i is always drawn again. Every draw comes from one
+ * splitmix64 stream per block, seeded by (seed, epoch, block): 64 bits per
+ * sample, the positive from the high 32 bits and the negative from the low
+ * 32 (Lemire's multiply-shift), each repeated negative from a further
+ * 64-bit draw. Since the item blocks are random each epoch, a negative is
+ * marginally uniform over all items.
+ *
+ * Blocks (R, C) and (R', C') with R != R' and C != C' touch disjoint rows
+ * and columns of the model: a stratum of B such blocks, e.g. (R, (R + s)
+ * mod B) for R = 0 .. B-1, may run on B threads at once, and since each
+ * block's samples depend only on (seed, epoch, block) the result is the
+ * same bits whichever thread runs a block and however many threads there
+ * are. B = 1 is the plain sequential epoch.
+ *
+ * Generator, exactly (all arithmetic modulo 2^64, G = 0x9E3779B97F4A7C15):
+ *     next(s):    s += G; z = s; z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9;
+ *                 z = (z ^ (z >> 27)) * 0x94D049BB133111EB;
+ *                 return z ^ (z >> 31)
+ *     mix(h, v):  s = h + v * G; return next(s)
+ *     key(seed, epoch, tag, index) =
+ *                 mix(mix(mix(seed ^ 0xD1B54A32D192ED03, epoch), tag), index)
+ *     user block of u:  (key(seed, epoch, 0, u) >> 32) * B >> 32
+ *     item block of i:  (key(seed, epoch, 1, i) >> 32) * B >> 32
+ *     block stream:     s = key(seed, epoch, 2, block), then next(s) ...
+ *     from a draw r:    position in the block's positives
+ *                       ((r >> 32) * n) >> 32; position among the item
+ *                       block's items (or its weighted items)
+ *                       ((r & 0xFFFFFFFF) * m) >> 32
+ * (epoch, tag and index enter as unsigned 64-bit integers: an int64 epoch
+ * by two's complement, int32 indices zero-extended through uint32_t.)
+ */
+
+/** Positives of implicit feedback by row (CSR); only read. */
+typedef struct cmf_interactions {
+    int32_t n_rows;          /**< number of users, >= 0 */
+    int32_t n_cols;          /**< number of items, >= 0 */
+    /** (in) row u's items are indices[indptr[u] .. indptr[u + 1]);
+     *  dimension [n_rows + 1], indptr[0] == 0, non-decreasing. */
+    const int64_t *indptr;
+    /** (in) item indices, dimension [indptr[n_rows]], each in
+     *  [0, n_cols), strictly increasing within a row. */
+    const int32_t *indices;
+} cmf_interactions;
+
+/** How a BPR epoch draws its negatives (cmf_bpr_params.negatives). */
+typedef enum cmf_bpr_negatives {
+    CMF_BPR_UNIFORM = 0,    /**< every item of the block alike */
+    CMF_BPR_POPULARITY = 1  /**< in proportion to the item's positives */
+} cmf_bpr_negatives;
+
+/** Hyperparameters of a BPR epoch; defaults from cmf_bpr_default_params. */
+typedef struct cmf_bpr_params {
+    /** Step size gamma; finite and > 0. Default 0.01. */
+    double learning_rate;
+    /** L2 penalty lambda on p_u, q_i and q_j; finite, >= 0. Default 0.01. */
+    double regularization;
+    /** L2 penalty lambda_b on c_i and c_j; finite, >= 0. Default 0.01. */
+    double bias_regularization;
+    /** Non-zero: item biases c are used and updated (model->col_bias then
+     *  non-NULL). Zero: they are neither read nor written. Default 1. */
+    int update_biases;
+    /** Non-zero: a negative the user interacted with is drawn again.
+     *  Default 1. */
+    int reject_positives;
+    /** Draws of a negative per sample, >= 1. Default 10. */
+    int32_t max_tries;
+    /** Non-zero: cmf_bpr_stats.loss is summed (a log and an exp per
+     *  sample, about a tenth of an epoch's time); zero: it stays 0.
+     *  Default 0. */
+    int compute_loss;
+    /** A cmf_bpr_negatives; CMF_BPR_POPULARITY needs the layout's
+     *  weighted arrays. Default CMF_BPR_UNIFORM. */
+    int negatives;
+} cmf_bpr_params;
+
+/** Where a BPR epoch's blocks are, written by cmf_bpr_layout. The caller
+ *  owns the arrays; the epoch only reads them. */
+typedef struct cmf_bpr_grid {
+    int32_t n_blocks;   /**< B: the grid is B x B, 1 <= B <= 46340 */
+    /** block (R, C) = R * B + C holds positives [block_ptr[b],
+     *  block_ptr[b + 1]); dimension [B * B + 1]. */
+    int64_t *block_ptr;
+    int32_t *rows;      /**< user of each positive, [nnz] */
+    int32_t *cols;      /**< item of each positive, [nnz] */
+    /** item block C's items are items[item_ptr[C] .. item_ptr[C + 1]);
+     *  dimension [B + 1]. */
+    int32_t *item_ptr;
+    int32_t *items;     /**< the items grouped by block, [n_cols] */
+    /** (optional) item block C's weighted items are weighted[weighted_ptr[C]
+     *  .. weighted_ptr[C + 1]): the item of every positive whose item is in
+     *  block C, in the order of the data; dimension [B + 1]. NULL (with
+     *  weighted) when the epochs draw uniform negatives. */
+    int64_t *weighted_ptr;
+    int32_t *weighted;  /**< (optional) [nnz], see weighted_ptr */
+} cmf_bpr_grid;
+
+/** What a BPR epoch did (all outputs). */
+typedef struct cmf_bpr_stats {
+    /** with compute_loss, the sum over the samples of ln(1 + exp(-x)), the
+     *  log-loss before each step, in double; else 0 */
+    double loss;
+    int64_t n_samples;  /**< samples run (steps taken) */
+    int64_t n_correct;  /**< samples with x > 0 before the step */
+    int64_t n_skipped;  /**< samples skipped: no negative in max_tries */
+} cmf_bpr_stats;
+
+/**
+ * Default BPR hyperparameters (learning_rate 0.01, regularization 0.01,
+ * bias_regularization 0.01, update_biases 1, reject_positives 1,
+ * max_tries 10, compute_loss 0, negatives CMF_BPR_UNIFORM); the step sizes and penalties are those
+ * of implicit's BayesianPersonalizedRanking.
+ *
+ * @return a filled cmf_bpr_params by value.
+ */
+CMF_API cmf_bpr_params cmf_bpr_default_params(void);
+
+/**
+ * Check BPR parameters.
+ *
+ * @param params (in) the parameters to check.
+ * @return CMF_OK, CMF_ERR_NULL_POINTER or CMF_ERR_INVALID_PARAMETER.
+ */
+CMF_API cmf_status cmf_bpr_check_params(const cmf_bpr_params *params);
+
+/**
+ * Lay one epoch's positives out in a B x B grid of random blocks (see
+ * above), checking the interactions on the way.
+ *
+ * @param data   (in) the positives; checked: sizes >= 0, indptr[0] == 0,
+ *               non-decreasing, indices in range and strictly increasing
+ *               within each row.
+ * @param seed   (in) any 64-bit value: the fit's seed.
+ * @param epoch  (in) the epoch number (any value).
+ * @param layout (in/out) n_blocks set by the caller (1..46340) and every
+ *               array allocated by the caller with the dimensions given in
+ *               cmf_bpr_grid; the arrays are written (a counting sort:
+ *               O(nnz + n_rows + n_cols + B^2) time, no other memory),
+ *               weighted_ptr and weighted when both are non-NULL.
+ * @return CMF_OK; CMF_ERR_NULL_POINTER; CMF_ERR_INVALID_PARAMETER (sizes,
+ *         n_blocks, or indptr not starting at 0 and non-decreasing, or
+ *         nnz > INT32_MAX); CMF_ERR_INDEX_OUT_OF_RANGE (an item outside
+ *         [0, n_cols), or a row's items not strictly increasing). The
+ *         data are checked before anything is written.
+ */
+CMF_API cmf_status cmf_bpr_layout(const cmf_interactions *data, uint64_t seed,
+                                  int64_t epoch, cmf_bpr_grid *layout);
+
+/**
+ * Run the BPR samples of the given blocks of one epoch, one block after the
+ * other (see above for what is drawn and what a step does).
+ *
+ * @param params  (in) hyperparameters; checked with cmf_bpr_check_params.
+ * @param model   (in/out) P (n_rows x k), Q (n_cols x k) and, with
+ *                update_biases, the item biases col_bias; row_bias,
+ *                global_mean and the AdaGrad arrays are ignored. Its
+ *                n_rows and n_cols must equal the data's.
+ * @param data    (in) the positives the layout was made from (for the
+ *                rejection of a user's positives).
+ * @param layout  (in) written by cmf_bpr_layout for this (seed, epoch).
+ * @param seed    (in) the seed the layout was made with.
+ * @param epoch   (in) the epoch the layout was made for.
+ * @param blocks  (in) block numbers to run, in this order, [n_visit];
+ *                each in [0, B * B). May be NULL when n_visit is 0.
+ * @param n_visit (in) number of blocks, >= 0.
+ * @param stats   (out) what the samples did, summed over the blocks.
+ * @return CMF_OK; CMF_ERR_NULL_POINTER (also CMF_BPR_POPULARITY without
+ *         the weighted arrays); CMF_ERR_INVALID_PARAMETER (params, model
+ *         sizes, a model that does not match the data, a layout whose
+ *         offsets are not within 0..nnz and non-decreasing, or a block with
+ *         2^32 positives or more); CMF_ERR_INDEX_OUT_OF_RANGE (a block
+ *         number, or a layout entry outside the model; the model is updated
+ *         up to there); CMF_ERR_NON_FINITE (x became NaN or infinite: SGD
+ *         diverged; the model is updated up to there and should be restored
+ *         by the caller).
+ *
+ * Thread safety: concurrent calls on the same model are safe when the sets
+ * of blocks they run share no user block and no item block.
+ */
+CMF_API cmf_status cmf_bpr_blocks_f32(const cmf_bpr_params *params,
+                                      cmf_model_f32 *model,
+                                      const cmf_interactions *data,
+                                      const cmf_bpr_grid *layout,
+                                      uint64_t seed, int64_t epoch,
+                                      const int32_t *blocks, int64_t n_visit,
+                                      cmf_bpr_stats *stats);
+
+/** Double-precision version of cmf_bpr_blocks_f32. */
+CMF_API cmf_status cmf_bpr_blocks_f64(
+    const cmf_bpr_params *params, cmf_model_f64 *model,
+    const cmf_interactions *data, const cmf_bpr_grid *layout, uint64_t seed,
+    int64_t epoch, const int32_t *blocks, int64_t n_visit,
+    cmf_bpr_stats *stats);
+
+/**
+ * The draws of the BPR sampler, for tests and for callers that replay an
+ * epoch: the first n outputs of block `block`'s stream for (seed, epoch).
+ *
+ * @param out (out) dimension [n], owned by the caller.
+ * @param n   (in) >= 0.
+ * @return CMF_OK, CMF_ERR_NULL_POINTER or CMF_ERR_INVALID_PARAMETER.
+ */
+CMF_API cmf_status cmf_bpr_draws(uint64_t seed, int64_t epoch, int32_t block,
+                                 int64_t n, uint64_t *out);
 
 #ifdef __cplusplus
 }

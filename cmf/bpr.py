@@ -1,0 +1,397 @@
+"""Ranking from implicit feedback: :class:`BPR`, matrix factorization by Bayesian personalised ranking.
+
+A separate estimator from :class:`cmf.MatrixFactorization` because its
+contract differs: it learns from interactions (which items each user
+picked), not from ratings, and its scores order a user's items without
+estimating any rating. So it has no ``predict`` and nothing is clipped or
+shrunk: :meth:`BPR.scores` and :meth:`BPR.recommend` rank by
+:math:`p_u \\cdot q_i + c_i`. The epoch runs in C (``cmf_bpr_*`` in
+``cmf.h``); :mod:`cmf._train.pairwise` schedules it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from cmf import _kernels
+from cmf._archive import BadFile, open_archive, read_member
+from cmf._atomic import atomic_output
+from cmf._checks import integer, real
+from cmf._input import INT32_MAX
+from cmf._persistence import model_file_name
+from cmf._ranking import ranges, top_k
+from cmf._seen import SeenItems
+from cmf._train.pairwise import PairwiseState, Schedule, train_pairwise
+from cmf.exceptions import NotFittedError
+
+__all__ = ["BPR"]
+
+FORMAT = "cmf.BPR"
+FORMAT_VERSION = 1
+_PARAMS = ("n_factors", "learning_rate", "regularization", "bias_regularization", "item_biases", "n_epochs",
+           "negatives", "reject_positives", "max_tries", "n_blocks", "n_threads", "dtype", "random_state")
+
+
+class BPR:
+    r"""Matrix factorization for implicit feedback by Bayesian personalised ranking (Rendle et al. 2009).
+
+    Learns scores :math:`s(u, i) = p_u \cdot q_i + c_i` that put each
+    user's positive items (those the user interacted with) above the
+    others, by SGD on sampled triples: a positive ``(u, i)`` and an item
+    ``j`` drawn uniformly at random (again if ``u`` interacted with it),
+    stepping along the gradient of :math:`\ln \sigma(s(u, i) - s(u, j))`
+    with L2 penalties. Every epoch runs as many samples as there are
+    positives, in C. The result depends only on the data, the parameters
+    and ``random_state``: the same bits at any ``n_threads``.
+
+    The negatives are drawn uniformly by default, as in Rendle et al.: every
+    unseen item is pushed down alike, so the popular items, which many
+    users pick, rise to the top. ``negatives="popularity"`` draws them as
+    often as they are picked (as implicit's BPR does), which pushes popular
+    items down and spreads the recommendations over more of the catalogue.
+
+    Parameters
+    ----------
+    n_factors : int, default 64
+        Latent dimension.
+    learning_rate : float, default 0.01
+        SGD step size (implicit's default).
+    regularization : float, default 0.01
+        L2 penalty on the factors (implicit's default).
+    bias_regularization : float, default 0.01
+        L2 penalty on the item biases.
+    item_biases : bool, default True
+        Whether each item has a bias :math:`c_i` (a popularity term).
+    n_epochs : int, default 100
+        Epochs to run; there is no convergence test (a ranking loss does not
+        say when the ranking stops improving; tune it on held-out data with
+        :func:`cmf.metrics.catalogue_metrics`).
+    negatives : {"uniform", "popularity"}, default "uniform"
+        How the negatives are drawn: every item alike, or in proportion to
+        its number of interactions.
+    reject_positives : bool, default True
+        Whether a sampled negative the user interacted with is drawn again.
+    max_tries : int, default 10
+        Draws of a negative per sample before it is skipped (a user who
+        interacted with most items).
+    n_blocks : int, default 4
+        The epoch runs on a ``n_blocks x n_blocks`` grid of random blocks
+        of users and items (see ``cmf.h``), which keeps the rows it touches
+        in cache and lets up to ``n_blocks`` threads work at once. Part of
+        the model's definition: another value gives other samples.
+    n_threads : int, default 1
+        Threads of the epoch (at most ``n_blocks`` are used).
+    dtype : {numpy.float32, numpy.float64}, default numpy.float32
+        Precision of the parameters.
+    random_state : int or None, default None
+        Seed of the initial factors and of the sampler.
+
+    Attributes
+    ----------
+    user_factors_ : ndarray, shape (n_users, n_factors)
+    item_factors_ : ndarray, shape (n_items, n_factors)
+    item_bias_ : ndarray, shape (n_items,)
+        Zero when ``item_biases`` is False.
+    history_ : dict of list
+        Per epoch: ``epoch``, ``correct`` (share of samples ranked right before their step), ``skipped``.
+    shape_ : tuple of int
+        ``(n_users, n_items)``.
+
+    Examples
+    --------
+    >>> import cmf
+    >>> model = cmf.BPR(n_factors=8, n_epochs=5, random_state=0)
+    >>> model = model.fit_pairs([0, 0, 1, 2], [0, 1, 1, 2], shape=(3, 4))
+    >>> items, scores = model.recommend(0, n=2)
+    >>> items.shape
+    (2,)
+    """
+
+    def __init__(self, n_factors: int = 64, *, learning_rate: float = 0.01, regularization: float = 0.01,
+                 bias_regularization: float = 0.01, item_biases: bool = True, n_epochs: int = 100,
+                 negatives: str = "uniform", reject_positives: bool = True, max_tries: int = 10,
+                 n_blocks: int = 4, n_threads: int = 1, dtype: Any = np.float32,
+                 random_state: int | None = None) -> None:
+        self.n_factors, self.learning_rate, self.regularization = n_factors, learning_rate, regularization
+        self.bias_regularization, self.item_biases, self.n_epochs = bias_regularization, item_biases, n_epochs
+        self.negatives = negatives
+        self.reject_positives, self.max_tries, self.n_blocks = reject_positives, max_tries, n_blocks
+        self.n_threads, self.dtype, self.random_state = n_threads, dtype, random_state
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor parameters, as scikit-learn expects."""
+        return {name: getattr(self, name) for name in _PARAMS}
+
+    def set_params(self, **params: Any) -> "BPR":
+        """Set constructor parameters; unknown names raise ValueError."""
+        unknown = sorted(set(params) - set(_PARAMS))
+        if unknown:
+            raise ValueError(f"unknown parameter {unknown[0]!r} of BPR; known: {', '.join(_PARAMS)}")
+        self.__dict__.update(params)
+        return self
+
+    def __repr__(self) -> str:
+        return f"BPR({', '.join(f'{k}={v!r}' for k, v in self.get_params().items())})"
+
+    # ------------------------------------------------------------------
+    # Fitting
+    # ------------------------------------------------------------------
+    def fit(self, X: Any, *, threshold: float | None = None) -> "BPR":
+        """Fit on a users x items matrix whose non-zero entries are the interactions.
+
+        Parameters
+        ----------
+        X : array-like or scipy.sparse matrix, shape (n_users, n_items)
+            Dense: entries that are neither 0 nor NaN are interactions.
+            Sparse: the stored entries that are neither 0 nor NaN.
+        threshold : float, optional
+            Keep only entries of at least this value (ratings to positives).
+
+        Returns
+        -------
+        BPR
+            self, fitted.
+        """
+        if hasattr(X, "tocoo"):
+            coo = X.tocoo()
+            rows, cols, values, shape = coo.row, coo.col, np.asarray(coo.data, np.float64), coo.shape
+        else:
+            dense = np.asarray(X, dtype=np.float64)
+            if dense.ndim != 2:
+                raise ValueError(f"X must be a 2-D matrix of users x items, got {dense.ndim} dimensions")
+            rows, cols = np.nonzero(~np.isnan(dense) & (dense != 0))
+            values, shape = dense[rows, cols], dense.shape
+        keep = (values != 0) & ~np.isnan(values)
+        if threshold is None:
+            return self.fit_pairs(rows[keep], cols[keep], shape=shape)
+        return self.fit_pairs(rows[keep], cols[keep], values[keep], shape=shape, threshold=threshold)
+
+    def fit_pairs(self, rows: Any, cols: Any, values: Any = None, *, shape: tuple[int, int] | None = None,
+                  threshold: float | None = None) -> "BPR":
+        """Fit on interactions given as (user, item) index pairs, or on ratings with a threshold.
+
+        Parameters
+        ----------
+        rows, cols : array-like of int
+            User and item index of each interaction; repeated pairs count once.
+        values : array-like of float, optional
+            Ratings, one per pair; then ``threshold`` says which are positives.
+        shape : (int, int), optional
+            ``(n_users, n_items)``; by default one more than the largest indices.
+        threshold : float, optional
+            With ``values``: the pairs rated at least this are the positives.
+
+        Returns
+        -------
+        BPR
+            self, fitted.
+
+        Raises
+        ------
+        ValueError
+            For indices that are negative, not integers or outside ``shape``; ``values`` without
+            ``threshold`` (or the reverse); no positive at all; a parameter out of range.
+        """
+        config = self._config()
+        rows, cols, shape = _pairs(rows, cols, shape)
+        if (values is None) != (threshold is None):
+            raise ValueError("pass values and threshold together (ratings of at least threshold are the "
+                             "positives), or neither (every pair is a positive)")
+        if values is not None:
+            values = np.asarray(values, dtype=np.float64).ravel()
+            if values.shape != rows.shape:
+                raise ValueError(f"values must have one entry per pair, got {values.shape[0]} for {rows.shape[0]}")
+            keep = values >= real(threshold, "threshold")
+            rows, cols = rows[keep], cols[keep]
+        if len(rows) == 0:
+            raise ValueError("no positive interaction to learn from" +
+                             (f" (no value is >= threshold {threshold:g})" if values is not None else ""))
+        positives = SeenItems.from_pairs(rows, cols, shape)
+        rng = np.random.default_rng(self.random_state)
+        k, dtype = config.n_factors, np.dtype(self.dtype)
+        # implicit's start: factors uniform in +-0.5 / k, biases zero.
+        state = PairwiseState(((rng.random((shape[0], k)) - 0.5) / k).astype(dtype),
+                              ((rng.random((shape[1], k)) - 0.5) / k).astype(dtype), np.zeros(shape[1], dtype))
+        seed = int(rng.integers(0, np.iinfo(np.int64).max, dtype=np.int64))
+        self.history_ = train_pairwise(state, positives, config.params, config.schedule, seed)
+        self.user_factors_, self.item_factors_, self.item_bias_ = state.P, state.Q, state.c
+        self.shape_, self.n_epochs_ = (int(shape[0]), int(shape[1])), config.schedule.n_epochs
+        self._positives = positives
+        return self
+
+    def _config(self) -> "_Checked":
+        if np.dtype(self.dtype) not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise ValueError(f"dtype must be numpy.float32 or numpy.float64, got {self.dtype!r}")
+        if not (self.random_state is None or isinstance(self.random_state, (int, np.integer))):
+            raise TypeError(f"random_state must be an int or None, got {self.random_state!r}")
+        n_blocks = integer(self.n_blocks, "n_blocks", 1)
+        if n_blocks > 46340:
+            raise ValueError(f"n_blocks must be <= 46340, got {n_blocks}")
+        params = _kernels.BprParams(
+            learning_rate=real(self.learning_rate, "learning_rate", 0.0, strict=True),
+            regularization=real(self.regularization, "regularization", 0.0),
+            bias_regularization=real(self.bias_regularization, "bias_regularization", 0.0),
+            update_biases=bool(self.item_biases), reject_positives=bool(self.reject_positives),
+            max_tries=integer(self.max_tries, "max_tries", 1), negatives=self._negatives())
+        schedule = Schedule(integer(self.n_epochs, "n_epochs", 0), n_blocks, integer(self.n_threads, "n_threads", 1))
+        return _Checked(integer(self.n_factors, "n_factors", 1), params, schedule)
+
+    def _negatives(self) -> str:
+        if self.negatives not in ("uniform", "popularity"):
+            raise ValueError(f"negatives must be 'uniform' or 'popularity', got {self.negatives!r}")
+        return str(self.negatives)
+
+    # ------------------------------------------------------------------
+    # Using a fitted model
+    # ------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "user_factors_"):
+            raise NotFittedError("this BPR model is not fitted yet: call fit or fit_pairs first, or BPR.load")
+
+    def scores(self, users: Any) -> np.ndarray:
+        """Scores :math:`p_u \\cdot q_i + c_i` of ``users`` (indices) for every item, shape (len(users), n_items).
+
+        Higher is better; the values are not ratings. Suitable as the scorer of
+        :func:`cmf.metrics.catalogue_metrics`.
+        """
+        self._check_fitted()
+        users = _indices(users, "users", self.shape_[0])
+        P, Q = self.user_factors_.astype(np.float64), self.item_factors_.astype(np.float64)
+        return P[users] @ Q.T + self.item_bias_.astype(np.float64)
+
+    def recommend(self, user: Any, n: int = 10, *, exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` best items of a user (or of each of several users), best first.
+
+        Parameters
+        ----------
+        user : int or array-like of int
+            User index or indices.
+        n : int, default 10
+        exclude_seen : bool, default True
+            Leave out the items the user interacted with in training.
+
+        Returns
+        -------
+        items, scores : ndarray
+            Shape (n,) for one user, (len(user), n) for several; ties go to the
+            smaller item index. When fewer items are left, items are -1 and scores NaN.
+        """
+        self._check_fitted()
+        single = np.ndim(user) == 0
+        users = _indices(np.atleast_1d(user), "user", self.shape_[0])
+        n = integer(n, "n", 1)
+        scores = self.scores(users)
+        if exclude_seen:
+            indptr = self._positives.indptr
+            counts = np.diff(indptr)[users]
+            seen = self._positives.indices[ranges(indptr[users], counts)]
+            scores[np.repeat(np.arange(len(users)), counts), seen] = -np.inf
+        items, best = top_k(scores, min(n, scores.shape[1]))
+        gone = np.isneginf(best)
+        items, best = np.where(gone, -1, items), np.where(gone, np.nan, best)
+        if items.shape[1] < n:  # fewer items than asked for
+            pad = ((0, 0), (0, n - items.shape[1]))
+            items, best = np.pad(items, pad, constant_values=-1), np.pad(best, pad, constant_values=np.nan)
+        return (items[0], best[0]) if single else (items, best)
+
+    # ------------------------------------------------------------------
+    # Files
+    # ------------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str]) -> str:
+        """Write the fitted model to ``path`` (``.npz`` appended when missing), atomically; return the file name."""
+        self._check_fitted()
+        params = self.get_params()
+        params["dtype"] = np.dtype(params["dtype"]).name
+        if not isinstance(params["random_state"], (int, np.integer)):
+            params["random_state"] = None
+        params = {k: (int(v) if isinstance(v, np.integer) else v) for k, v in params.items()}
+        meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "params": params, "shape_": list(self.shape_),
+                "n_epochs_": self.n_epochs_}
+        final = model_file_name(path)
+        with atomic_output(final) as out:
+            np.savez(out, meta=np.array(json.dumps(meta)), user_factors_=self.user_factors_,
+                     item_factors_=self.item_factors_, item_bias_=self.item_bias_,
+                     positives_indptr=self._positives.indptr, positives_indices=self._positives.indices,
+                     **{f"history_{k}": np.asarray(v, np.float64) for k, v in self.history_.items()})
+        return final
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> "BPR":
+        """Read a model written by :meth:`save`.
+
+        Raises
+        ------
+        ValueError
+            If the file is missing, not a BPR model file of this format, or inconsistent.
+        """
+        name = model_file_name(path)
+        if not os.path.exists(name):
+            raise ValueError(f"{name!r} is not a readable BPR model file: it does not exist")
+        try:
+            with open_archive(name) as archive:
+                return cls._read(archive)
+        except (BadFile, KeyError, TypeError) as exc:
+            raise ValueError(f"{name!r} is not a readable BPR model file: {exc}") from None
+
+    @classmethod
+    def _read(cls, archive: Any) -> "BPR":
+        meta = json.loads(str(read_member(archive, "meta", kind="U", shape=(), max_bytes=1 << 20)))
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
+            raise BadFile(f"not a {FORMAT} file of format version {FORMAT_VERSION}")
+        model = cls(**{k: meta["params"][k] for k in _PARAMS})
+        config = model._config()
+        n_users, n_items = (integer(s, "shape_", 1) for s in meta["shape_"])
+        k, kind = config.n_factors, "f"
+        model.user_factors_ = read_member(archive, "user_factors_", kind=kind, shape=(n_users, k))
+        model.item_factors_ = read_member(archive, "item_factors_", kind=kind, shape=(n_items, k))
+        model.item_bias_ = read_member(archive, "item_bias_", kind=kind, shape=(n_items,))
+        positives = SeenItems(read_member(archive, "positives_indptr", kind="i", shape=(n_users + 1,)).astype(np.int64),
+                              read_member(archive, "positives_indices", kind="i", shape=None).astype(np.int32))
+        try:
+            positives.check((n_users, n_items))
+        except ValueError as exc:
+            raise BadFile(str(exc)) from None
+        model.history_ = {key: read_member(archive, f"history_{key}", kind="f").tolist()
+                          for key in ("epoch", "correct", "skipped")}
+        model.shape_, model.n_epochs_ = (n_users, n_items), integer(meta["n_epochs_"], "n_epochs_", 0)
+        model._positives = positives
+        return model
+
+
+class _Checked(NamedTuple):
+    """The checked parameters of a fit."""
+
+    n_factors: int
+    params: Any  # cmf._kernels.BprParams
+    schedule: Schedule
+
+
+def _indices(values: Any, name: str, size: int) -> np.ndarray:
+    """``values`` as int64 indices in ``[0, size)``, or ValueError naming ``name``."""
+    array = np.asarray(values)
+    if array.size and not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(f"{name} must be integer indices, got dtype {array.dtype}")
+    array = array.astype(np.int64).ravel()
+    if array.size and (array.min() < 0 or array.max() >= size):
+        raise ValueError(f"{name} must be indices in [0, {size}), got values from {array.min()} to {array.max()}")
+    return array
+
+
+def _pairs(rows: Any, cols: Any, shape: Any) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """Checked (user, item) indices and the matrix shape (by default one more than the largest indices)."""
+    r, c = _indices(rows, "rows", INT32_MAX), _indices(cols, "cols", INT32_MAX)
+    if r.shape != c.shape:
+        raise ValueError(f"rows and cols must have the same length, got {r.shape[0]} and {c.shape[0]}")
+    if shape is None:
+        if r.size == 0:
+            raise ValueError("no interaction given: pass some pairs (and shape=(n_users, n_items))")
+        shape = (int(r.max()) + 1, int(c.max()) + 1)
+    if len(shape) != 2:
+        raise ValueError(f"shape must be (n_users, n_items), got {shape!r}")
+    n_rows, n_cols = integer(shape[0], "shape[0]", 1), integer(shape[1], "shape[1]", 1)
+    return (_indices(r, "rows", n_rows).astype(np.int32), _indices(c, "cols", n_cols).astype(np.int32),
+            (n_rows, n_cols))
