@@ -1,6 +1,8 @@
 """cmf: matrix factorization and completion by stochastic gradient descent.
 
 The estimator is :class:`MatrixFactorization`; its SGD epoch runs in C.
+:class:`BayesianMatrixFactorization` averages over the posterior by Gibbs
+sampling (its row draws in C).
 Top-N recommendation, similar items and users and fold-in of new users are
 functions of a fitted model in :mod:`cmf.recommend` (and methods of it).
 """
@@ -24,8 +26,10 @@ from cmf._include import get_include  # noqa: E402
 from cmf._version import __version__  # noqa: E402
 from cmf.exceptions import ConvergenceWarning, DivergenceError, DuplicateRatingsWarning, NotFittedError  # noqa: E402
 from cmf.model import MatrixFactorization  # noqa: E402
+from cmf.bayesian import BayesianMatrixFactorization  # noqa: E402
 
 __all__ = [
+    "BayesianMatrixFactorization",
     "ConvergenceWarning",
     "DivergenceError",
     "DuplicateRatingsWarning",
