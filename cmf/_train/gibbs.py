@@ -35,7 +35,7 @@ from cmf._checks import integer, real
 from cmf._input import Triplets
 from cmf._memory import check_allocation
 from cmf._train.config import available_cores
-from cmf._train.state import FactorState
+from cmf._train.state import FactorState, predict_pairs
 
 __all__ = ["GibbsConfig", "gibbs_config", "sample", "draw_hyperparameters", "by_row"]
 
@@ -243,7 +243,9 @@ def sample(
     n_users, n_items = data.shape
     k, kept = config.n_factors, config.kept
     width = config.factor_columns
-    check_allocation(8 * width * (n_users + n_items), f"{len(kept)} kept samples of {k} factors",
+    # The samples are kept one after the other (contiguous writes) and laid
+    # side by side once at the end: twice their size at the peak.
+    check_allocation(16 * width * (n_users + n_items), f"{len(kept)} kept samples of {k} factors",
                      "keep fewer samples: raise keep_every or burn_in, or lower n_samples")
     values = data.values.astype(np.float64)
     mu = float(values.mean())
@@ -252,7 +254,8 @@ def sample(
     items = by_row(data.cols, data.rows, resid, n_items, config.n_threads)
     U = rng.normal(0.0, INIT_STD, (n_users, k))
     V = rng.normal(0.0, INIT_STD, (n_items, k))
-    P, Q = np.zeros((n_users, width)), np.zeros((n_items, width))
+    user_samples, item_samples = np.empty((len(kept), n_users, k)), np.empty((len(kept), n_items, k))
+    zero_u, zero_i = np.zeros(n_users), np.zeros(n_items)
     alpha = config.noise_precision
     history: dict[str, list[float]] = {
         "epoch": [], "train_loss": [], "train_rmse": [], "val_rmse": [], "seconds": [], "noise_precision": []}
@@ -268,16 +271,17 @@ def sample(
                 alpha = rng.gamma(NOISE_SHAPE0 + len(resid) / 2, 1.0 / (NOISE_RATE0 + sse / 2))
             draw_users(U, V, draw_hyperparameters(U, rng), alpha, rng.standard_normal((n_users, k)))
             draw_items(V, U, draw_hyperparameters(V, rng), alpha, rng.standard_normal((n_items, k)))
-            err = resid - np.einsum("ij,ij->i", U[data.rows], V[data.cols])
+            sample = FactorState(U, V, zero_u, zero_i, 0.0)
+            err = resid - predict_pairs(sample, data.rows, data.cols)
             sse = float(err @ err)
             keep = sweep in kept
             if keep:
-                P[:, n_kept * k:(n_kept + 1) * k] = U * weight
-                Q[:, n_kept * k:(n_kept + 1) * k] = V * weight
+                np.multiply(U, weight, out=user_samples[n_kept])
+                np.multiply(V, weight, out=item_samples[n_kept])
                 n_kept += 1
             val_rmse = math.nan
             if valid is not None:
-                current = np.einsum("ij,ij->i", U[valid.rows], V[valid.cols])
+                current = predict_pairs(sample, valid.rows, valid.cols)
                 if keep:
                     val_sum += current
                 val_rmse = _rmse(mu + (val_sum / n_kept if n_kept else current), valid.values, scale)
@@ -287,6 +291,9 @@ def sample(
                 history[key].append(value)
             if report is not None:
                 report(row)
-    state = FactorState(P, Q, np.zeros(n_users), np.zeros(n_items), mu)
+    P = user_samples.transpose(1, 0, 2).reshape(n_users, width)
+    del user_samples
+    Q = item_samples.transpose(1, 0, 2).reshape(n_items, width)
+    state = FactorState(P, Q, zero_u, zero_i, mu)
     return GibbsOutcome(state=state, n_epochs=config.n_samples, history=history)
 
