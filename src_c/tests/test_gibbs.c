@@ -20,6 +20,29 @@ static int close_to(double got, double expected)
     return fabs(got - expected) <= 1e-13 * (1.0 + fabs(expected));
 }
 
+static cmf_gibbs_side side_of(int32_t n_rows, int32_t n_other, int32_t k, const int64_t *indptr,
+                              const int32_t *indices, const double *values, const double *other)
+{
+    cmf_gibbs_side side;
+    side.n_rows = n_rows;
+    side.n_other = n_other;
+    side.n_factors = k;
+    side.indptr = indptr;
+    side.indices = indices;
+    side.values = values;
+    side.other = other;
+    return side;
+}
+
+static cmf_gibbs_prior prior_of(const double *mean, const double *precision, double alpha)
+{
+    cmf_gibbs_prior prior;
+    prior.mean = mean;
+    prior.precision = precision;
+    prior.noise_precision = alpha;
+    return prior;
+}
+
 /* k = 1: row 0 has entries (j=0, r=3) and (j=1, r=-1) with y = 2 and 1;
  * Lambda = 1, mu = 0.5, alpha = 2:
  *     precision = 1 + 2 (4 + 1) = 11, L = sqrt(11),
@@ -35,18 +58,8 @@ static void test_one_factor(void)
     const double mean[1] = {0.5}, precision[1] = {1.0};
     const double normals[2] = {0.3, -1.25};
     double work[3], out[2] = {0.0, 0.0};
-    cmf_gibbs_side side;
-    cmf_gibbs_prior prior;
-    side.n_rows = 2;
-    side.n_other = 2;
-    side.n_factors = 1;
-    side.indptr = indptr;
-    side.indices = indices;
-    side.values = values;
-    side.other = other;
-    prior.mean = mean;
-    prior.precision = precision;
-    prior.noise_precision = 2.0;
+    cmf_gibbs_side side = side_of(2, 2, 1, indptr, indices, values, other);
+    cmf_gibbs_prior prior = prior_of(mean, precision, 2.0);
     CHECK(cmf_gibbs_rows(&side, &prior, 0, 2, normals, work, out) == CMF_OK);
     CHECK(close_to(out[0], 10.5 / 11.0 + 0.3 / sqrt(11.0)));
     CHECK(close_to(out[1], 0.5 - 1.25));
@@ -70,18 +83,8 @@ static void test_two_factors(void)
     const double w1 = -0.4 / sqrt(5.0 / 3.0);
     const double w0 = (0.7 - w1 / sqrt(3.0)) / sqrt(3.0);
     double work[8], out[2];
-    cmf_gibbs_side side;
-    cmf_gibbs_prior prior;
-    side.n_rows = 1;
-    side.n_other = 2;
-    side.n_factors = 2;
-    side.indptr = indptr;
-    side.indices = indices;
-    side.values = values;
-    side.other = other;
-    prior.mean = mean;
-    prior.precision = precision;
-    prior.noise_precision = 1.0;
+    cmf_gibbs_side side = side_of(1, 2, 2, indptr, indices, values, other);
+    cmf_gibbs_prior prior = prior_of(mean, precision, 1.0);
     CHECK(cmf_gibbs_rows(&side, &prior, 0, 1, normals, work, out) == CMF_OK);
     CHECK(close_to(out[0], 0.8 + w0));
     CHECK(close_to(out[1], 0.6 + w1));
@@ -104,16 +107,8 @@ static void test_split(void)
         other[i] = sin(1.0 + i);
     for (i = 0; i < N * K; ++i)
         normals[i] = cos(2.0 * i);
-    side.n_rows = N;
-    side.n_other = M;
-    side.n_factors = K;
-    side.indptr = indptr;
-    side.indices = indices;
-    side.values = values;
-    side.other = other;
-    prior.mean = mean;
-    prior.precision = precision;
-    prior.noise_precision = 1.5;
+    side = side_of(N, M, K, indptr, indices, values, other);
+    prior = prior_of(mean, precision, 1.5);
     memset(one, 0, sizeof one);
     memset(two, 0, sizeof two);
     CHECK(cmf_gibbs_rows(&side, &prior, 0, N, normals, work, one) == CMF_OK);
@@ -132,18 +127,8 @@ static void test_errors(void)
     int32_t indices[1] = {0};
     const double values[1] = {1.0}, other[1] = {1.0}, mean[1] = {0.0}, normals[1] = {0.0};
     double precision[1] = {1.0}, work[3], out[1];
-    cmf_gibbs_side side;
-    cmf_gibbs_prior prior;
-    side.n_rows = 1;
-    side.n_other = 1;
-    side.n_factors = 1;
-    side.indptr = indptr;
-    side.indices = indices;
-    side.values = values;
-    side.other = other;
-    prior.mean = mean;
-    prior.precision = precision;
-    prior.noise_precision = 1.0;
+    cmf_gibbs_side side = side_of(1, 1, 1, indptr, indices, values, other);
+    cmf_gibbs_prior prior = prior_of(mean, precision, 1.0);
     CHECK(cmf_gibbs_rows(NULL, &prior, 0, 1, normals, work, out) == CMF_ERR_NULL_POINTER);
     CHECK(cmf_gibbs_rows(&side, NULL, 0, 1, normals, work, out) == CMF_ERR_NULL_POINTER);
     CHECK(cmf_gibbs_rows(&side, &prior, 0, 1, normals, NULL, out) == CMF_ERR_NULL_POINTER);
