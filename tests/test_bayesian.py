@@ -290,3 +290,12 @@ def test_bad_input_and_unsupported_methods():
         model.partial_fit(([0], [0], [1.0]))
     with pytest.raises(NotImplementedError, match="fit again"):
         model.fold_in([0], [3.0])
+
+
+def test_messages_name_the_class():
+    model = cmf.BayesianMatrixFactorization()
+    with pytest.raises(cmf.NotFittedError, match="this BayesianMatrixFactorization is not fitted"):
+        model.predict(0, 0)
+    with pytest.raises(ValueError, match="for BayesianMatrixFactorization; valid:.*'noise_precision'"):
+        model.set_params(learning_rate=0.1)
+    assert repr(model.set_params(n_samples=50)) == "BayesianMatrixFactorization(n_samples=50)"
