@@ -9,9 +9,12 @@
 
 #include <math.h>
 
-/* Lower Cholesky factor of the k x k symmetric matrix a, in place (only the
- * lower triangle is read and written). Returns 0 when a pivot is not a
- * positive finite number: a is then not (numerically) positive definite. */
+/* Lower Cholesky factor L of the k x k symmetric matrix a, in place (only
+ * the lower triangle is read and written), with the reciprocal 1 / L[j][j]
+ * stored on the diagonal: the diagonal is only ever divided by, and one
+ * division per column instead of one per entry halves the cost of a row
+ * at k = 10. Returns 0 when a pivot is not a positive finite number: a is
+ * then not (numerically) positive definite. */
 static int cmf_cholesky_(double *a, int32_t k)
 {
     int32_t i, j, t;
@@ -21,13 +24,13 @@ static int cmf_cholesky_(double *a, int32_t k)
             d -= a[(int64_t)j * k + t] * a[(int64_t)j * k + t];
         if (!(d > 0.0) || !(d < HUGE_VAL))
             return 0;
-        d = sqrt(d);
+        d = 1.0 / sqrt(d);
         a[(int64_t)j * k + j] = d;
         for (i = j + 1; i < k; ++i) {
             double s = a[(int64_t)i * k + j];
             for (t = 0; t < j; ++t)
                 s -= a[(int64_t)i * k + t] * a[(int64_t)j * k + t];
-            a[(int64_t)i * k + j] = s / d;
+            a[(int64_t)i * k + j] = s * d;
         }
     }
     return 1;
@@ -109,7 +112,7 @@ cmf_status cmf_gibbs_rows(const cmf_gibbs_side *side, const cmf_gibbs_prior *pri
             double s = rhs[a];
             for (b = 0; b < a; ++b)
                 s -= chol[(int64_t)a * k + b] * rhs[b];
-            rhs[a] = s / chol[(int64_t)a * k + a];
+            rhs[a] = s * chol[(int64_t)a * k + a];
         }
         for (a = 0; a < k; ++a)
             rhs[a] += z[a];
@@ -117,7 +120,7 @@ cmf_status cmf_gibbs_rows(const cmf_gibbs_side *side, const cmf_gibbs_prior *pri
             double s = rhs[a];
             for (b = a + 1; b < k; ++b)
                 s -= chol[(int64_t)b * k + a] * x[b];
-            x[a] = s / chol[(int64_t)a * k + a];
+            x[a] = s * chol[(int64_t)a * k + a];
         }
         for (a = 0; a < k; ++a) {
             if (!(x[a] > -HUGE_VAL && x[a] < HUGE_VAL))
