@@ -125,7 +125,8 @@ def _sweep_transcription(rows, cols, values, shape, k, n_sweeps, seed):
     n, m = shape
     mu = values.mean()
     resid = values - mu
-    U, V = rng.normal(0.0, 0.1, (n, k)), rng.normal(0.0, 0.1, (m, k))
+    init = 0.1 * np.sqrt(np.std(resid))
+    U, V = rng.normal(0.0, init, (n, k)), rng.normal(0.0, init, (m, k))
     by_user, by_item = np.argsort(rows, kind="stable"), np.argsort(cols, kind="stable")
     u_ptr = np.searchsorted(rows[by_user], np.arange(n + 1))
     i_ptr = np.searchsorted(cols[by_item], np.arange(m + 1))

@@ -44,7 +44,8 @@ BETA0 = 2.0
 #: The Gamma(shape, rate) prior of the noise precision with ``noise_precision="auto"``: weak (worth
 #: two ratings), so that the data decide.
 NOISE_SHAPE0, NOISE_RATE0 = 1.0, 1.0
-#: The spread of the starting factors.
+#: The spread of the starting factors, for ratings whose standard deviation is 1; it grows with
+#: the square root of the ratings' (see :func:`sample`).
 INIT_STD = 0.1
 
 
@@ -252,8 +253,13 @@ def sample(
     resid = values - mu
     users = by_row(data.rows, data.cols, resid, n_users, config.n_threads)
     items = by_row(data.cols, data.rows, resid, n_items, config.n_threads)
-    U = rng.normal(0.0, INIT_STD, (n_users, k))
-    V = rng.normal(0.0, INIT_STD, (n_items, k))
+    # Starting factors in proportion to the ratings' scale: the pull of the
+    # data on a row against that of the prior, alpha |v|^2 / Lambda, goes as
+    # init^4 / scale^2, so that a chain on ratings times 10 would otherwise
+    # start (and stay) near the zero factors of the prior.
+    init = INIT_STD * math.sqrt(float(np.std(resid)) or 1.0)
+    U = rng.normal(0.0, init, (n_users, k))
+    V = rng.normal(0.0, init, (n_items, k))
     user_samples, item_samples = np.empty((len(kept), n_users, k)), np.empty((len(kept), n_items, k))
     zero_u, zero_i = np.zeros(n_users), np.zeros(n_items)
     alpha = config.noise_precision
