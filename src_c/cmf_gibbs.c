@@ -9,6 +9,13 @@
 
 #include <math.h>
 
+/* Finite test without isfinite() or HUGE_VAL (a compiler builtin in some C
+ * libraries), as in cmf_sgd.c. */
+static int cmf_gibbs_finite_(double x)
+{
+    return x - x == 0.0;
+}
+
 /* Lower Cholesky factor L of the k x k symmetric matrix a, in place (only
  * the lower triangle is read and written), with the reciprocal 1 / L[j][j]
  * stored on the diagonal: the diagonal is only ever divided by, and one
@@ -22,7 +29,7 @@ static int cmf_cholesky_(double *a, int32_t k)
         double d = a[(int64_t)j * k + j];
         for (t = 0; t < j; ++t)
             d -= a[(int64_t)j * k + t] * a[(int64_t)j * k + t];
-        if (!(d > 0.0) || !(d < HUGE_VAL))
+        if (!(d > 0.0) || !cmf_gibbs_finite_(d))
             return 0;
         d = 1.0 / sqrt(d);
         a[(int64_t)j * k + j] = d;
@@ -47,7 +54,7 @@ cmf_status cmf_gibbs_rows(const cmf_gibbs_side *side, const cmf_gibbs_prior *pri
     k = side->n_factors;
     if (k < 1 || side->n_rows < 0 || side->n_other < 0 || row_begin < 0 ||
         row_end < row_begin || row_end > side->n_rows ||
-        !(prior->noise_precision > 0.0) || !(prior->noise_precision < HUGE_VAL))
+        !(prior->noise_precision > 0.0) || !cmf_gibbs_finite_(prior->noise_precision))
         return CMF_ERR_INVALID_PARAMETER;
     if (row_end == row_begin)
         return CMF_OK;
@@ -123,7 +130,7 @@ cmf_status cmf_gibbs_rows(const cmf_gibbs_side *side, const cmf_gibbs_prior *pri
             x[a] = s * chol[(int64_t)a * k + a];
         }
         for (a = 0; a < k; ++a) {
-            if (!(x[a] > -HUGE_VAL && x[a] < HUGE_VAL))
+            if (!cmf_gibbs_finite_(x[a]))
                 return CMF_ERR_NON_FINITE;
         }
     }

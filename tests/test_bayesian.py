@@ -300,3 +300,11 @@ def test_messages_name_the_class():
     with pytest.raises(ValueError, match="for BayesianMatrixFactorization; valid:.*'noise_precision'"):
         model.set_params(learning_rate=0.1)
     assert repr(model.set_params(n_samples=50)) == "BayesianMatrixFactorization(n_samples=50)"
+
+
+def test_verbose_prints_a_line_per_sweep(capsys):
+    cmf.BayesianMatrixFactorization(n_samples=3, burn_in=1, noise_precision=2.0, verbose=1).fit_triplets(
+        [0, 1, 1], [1, 0, 1], [1.0, 2.0, 3.0])
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[:2] for line in lines] == [["sweep", "1"], ["sweep", "2"], ["sweep", "3"]]
+    assert all("noise_precision 2 " in line for line in lines)
