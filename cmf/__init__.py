@@ -2,6 +2,8 @@
 
 The estimator is :class:`MatrixFactorization`; its SGD epoch runs in C.
 :class:`BPR` ranks items from implicit feedback (interactions without ratings).
+:class:`BayesianMatrixFactorization` averages over the posterior by Gibbs
+sampling (its row draws in C).
 Top-N recommendation, similar items and users and fold-in of new users are
 functions of a fitted model in :mod:`cmf.recommend` (and methods of it).
 """
@@ -26,9 +28,11 @@ from cmf._version import __version__  # noqa: E402
 from cmf.bpr import BPR  # noqa: E402
 from cmf.exceptions import ConvergenceWarning, DivergenceError, DuplicateRatingsWarning, NotFittedError  # noqa: E402
 from cmf.model import MatrixFactorization  # noqa: E402
+from cmf.bayesian import BayesianMatrixFactorization  # noqa: E402
 
 __all__ = [
     "BPR",
+    "BayesianMatrixFactorization",
     "ConvergenceWarning",
     "DivergenceError",
     "DuplicateRatingsWarning",

@@ -35,7 +35,6 @@ from cmf._atomic import atomic_output
 from cmf._checks import is_integer
 from cmf._fitted import Fitted
 from cmf._input import INT32_MAX
-from cmf._train.config import TrainingConfig, training_config
 from cmf._train.state import FactorState
 
 __all__ = ["FORMAT_VERSION", "ModelFileNotFoundError", "check_output_path", "load_model", "model_file_name",
@@ -114,7 +113,8 @@ def save_model(params: dict[str, Any], fitted: Fitted, path: str | os.PathLike[s
     params = dict(params)
     if not (params["random_state"] is None or isinstance(params["random_state"], (int, np.integer))):
         params["random_state"] = None  # a Generator object cannot be stored as data
-    params["dtype"] = np.dtype(params["dtype"]).name
+    if "dtype" in params:  # BayesianMatrixFactorization has none: always float64
+        params["dtype"] = np.dtype(params["dtype"]).name
     if params.get("rating_scale") is not None:  # a list of floats in JSON, whatever numbers were given
         params["rating_scale"] = [float(x) for x in params["rating_scale"]]
     meta = {
@@ -208,15 +208,16 @@ def _finite_number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def _check_params(cls: type, params: dict[str, Any]) -> TrainingConfig:
-    """The stored parameters, checked as ``fit`` checks them."""
+def _check_params(cls: type, params: dict[str, Any]) -> Any:
+    """The stored parameters, checked as ``fit`` checks them: the estimator's config
+    (its ``factor_columns`` and ``dtype`` say what the arrays must be)."""
     if isinstance(params.get("rating_scale"), list):  # JSON has no tuples
         params["rating_scale"] = tuple(params["rating_scale"])
     valid = set(cls._param_names())
     unknown = sorted(set(params) - valid)
     _expect(not unknown, f"unknown parameters {unknown} (written by a newer cmf?)")
     try:
-        config = training_config(cls(**params).get_params())  # the same checks as fit
+        config = cls(**params)._config()  # the same checks as fit
     except (TypeError, ValueError) as exc:
         raise BadFile(f"invalid parameters: {exc}") from None
     random_state = params.get("random_state")
@@ -229,7 +230,7 @@ def _load(cls: type, archive: zipfile.ZipFile) -> Any:
     meta = _read_meta(archive)
     config = _check_params(cls, meta["params"])
     n_rows, n_cols = meta["shape_"]
-    k = config.n_factors
+    k = config.factor_columns
     expected = {
         "user_factors_": (n_rows, k),
         "item_factors_": (n_cols, k),

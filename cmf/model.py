@@ -424,7 +424,7 @@ class MatrixFactorization:
         valid = set(self._param_names())
         for name, value in params.items():
             if name not in valid:
-                raise ValueError(f"invalid parameter {name!r} for MatrixFactorization; valid: {sorted(valid)}")
+                raise ValueError(f"invalid parameter {name!r} for {type(self).__name__}; valid: {sorted(valid)}")
             setattr(self, name, value)
         return self
 
@@ -781,7 +781,7 @@ class MatrixFactorization:
         fitted = self.__dict__.get("_fitted")
         if fitted is None:
             raise NotFittedError(
-                "this MatrixFactorization is not fitted yet; call fit() or fit_triplets() first"
+                f"this {type(self).__name__} is not fitted yet; call fit() or fit_triplets() first"
             )
         return fitted
 

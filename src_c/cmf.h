@@ -1045,6 +1045,86 @@ CMF_API cmf_status cmf_bpr_blocks_f64(
 CMF_API cmf_status cmf_bpr_draws(uint64_t seed, int64_t epoch, int32_t block,
                                  int64_t n, uint64_t *out);
 
+/* ------------------------------------------------------------------------
+ * Gibbs sampling for Bayesian matrix factorization
+ * ------------------------------------------------------------------------
+ * Bayesian probabilistic matrix factorization (Salakhutdinov and Mnih,
+ * ICML 2008) models centred ratings as r = x_u . y_i + noise of precision
+ * alpha, with Gaussian priors on the rows of X and Y. A Gibbs sweep draws
+ * every row of X given Y, then every row of Y given X; cmf_gibbs_rows does
+ * one such half sweep, for a range of rows. For row u with entries (j, r):
+ *
+ *     precision_u = Lambda + alpha sum_j y_j y_j^T        (= L L^T)
+ *     mean_u      = precision_u^-1 (Lambda mu + alpha sum_j r y_j)
+ *     x_u         = mean_u + L^-T z_u
+ *
+ * where z_u holds k standard normals the caller drew, so that the random
+ * numbers (and hence the results) do not depend on the library or on how
+ * the rows are split across threads. All arithmetic is in double. Each
+ * row is computed from the inputs alone, so calls on disjoint row ranges
+ * may run concurrently (each with its own work space) and give the same
+ * bits as one call over all rows.
+ */
+
+/** One side of a Gibbs half sweep: the rows to draw and the other side. */
+typedef struct cmf_gibbs_side {
+    int32_t n_rows;        /* rows of the side drawn, >= 0 */
+    int32_t n_other;       /* rows of the other side, >= 0 */
+    int32_t n_factors;     /* k, >= 1 */
+    const int64_t *indptr; /* [n_rows + 1]: row r's entries are
+                              indptr[r] .. indptr[r + 1] - 1 (CSR) */
+    const int32_t *indices; /* [indptr[n_rows]]: the other side's row of
+                               each entry, in [0, n_other) */
+    const double *values;  /* [indptr[n_rows]]: each entry's rating minus
+                              the global mean */
+    const double *other;   /* [n_other x k], row-major: the other side's
+                              current rows (y_j) */
+} cmf_gibbs_side;
+
+/** The prior of the rows drawn and the noise of the ratings. */
+typedef struct cmf_gibbs_prior {
+    const double *mean;      /* [k]: mu */
+    const double *precision; /* [k x k], row-major: Lambda, symmetric
+                                positive definite (only its lower triangle
+                                is read) */
+    double noise_precision;  /* alpha, finite and > 0 */
+} cmf_gibbs_prior;
+
+/**
+ * Draw rows row_begin .. row_end - 1 of one side from their conditional
+ * posterior (see above).
+ *
+ * @param side      (in) the entries by row and the other side's rows.
+ * @param prior     (in) prior mean and precision, noise precision.
+ * @param row_begin (in) first row drawn, in [0, n_rows].
+ * @param row_end   (in) one past the last row drawn, in [row_begin, n_rows].
+ * @param normals   (in) [n_rows x k], row-major: standard normals; row r of
+ *                  the draw uses normals[r * k .. r * k + k - 1] (indexed
+ *                  by the row itself, not by its place in the range).
+ * @param work      (scratch) [k * (k + 2)] doubles owned by the caller;
+ *                  contents on entry do not matter, on return unspecified.
+ *                  Concurrent calls need one each.
+ * @param out       (out) [n_rows x k], row-major: row r of the draw goes to
+ *                  out[r * k ..]; other rows are not touched. Must not
+ *                  overlap side->other.
+ * @return CMF_OK; CMF_ERR_NULL_POINTER (side, prior or work; or, for a
+ *         non-empty range, indptr, the prior's arrays, normals, out,
+ *         other when n_other > 0, indices and values when a row has
+ *         entries); CMF_ERR_INVALID_PARAMETER (k < 1, a negative size, a
+ *         row range outside [0, n_rows], a noise precision that is not
+ *         finite and > 0, decreasing or negative indptr, or a posterior
+ *         precision that is not positive definite: a prior precision
+ *         that is not); CMF_ERR_INDEX_OUT_OF_RANGE (an entry's index
+ *         outside [0, n_other)); CMF_ERR_NON_FINITE (a draw that is NaN or
+ *         infinite: non-finite inputs). On an error the rows before the
+ *         failing one have been written.
+ */
+CMF_API cmf_status cmf_gibbs_rows(const cmf_gibbs_side *side,
+                                  const cmf_gibbs_prior *prior,
+                                  int32_t row_begin, int32_t row_end,
+                                  const double *normals, double *work,
+                                  double *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -9,6 +9,7 @@
 - :mod:`~cmf._train.blocks`: the block grid, the partition and the schedule of blocked epochs.
 - :mod:`~cmf._train.seeds`: the generators of the schedules, set up many epochs at a time.
 - :mod:`~cmf._train.exact`, :mod:`~cmf._train.interrupt`: exact sums, deferred Ctrl-C.
+- :mod:`~cmf._train.gibbs`: the Gibbs sampler of :class:`cmf.BayesianMatrixFactorization` (its own loop).
 
 Data flows down: the estimator (:mod:`cmf.model`) and :mod:`cmf.dask` call
 :func:`cmf._train.loop.train`; nothing here imports either of them.

@@ -55,6 +55,11 @@ class TrainingConfig:
     #: "constant" or "bold_driver" (see cmf._train.schedule).
     schedule: str = "constant"
 
+    @property
+    def factor_columns(self) -> int:
+        """Columns of the fitted factor matrices (what a model file must hold)."""
+        return self.n_factors
+
 
 def available_cores() -> int:
     """Cores this process may run on (the affinity mask where the OS has one).
