@@ -87,7 +87,8 @@ def check_output_path(path: str | os.PathLike[str]) -> str:
     return name
 
 
-def save_model(params: dict[str, Any], fitted: Fitted, path: str | os.PathLike[str]) -> str:
+def save_model(params: dict[str, Any], fitted: Fitted, path: str | os.PathLike[str],
+               estimator: str = "MatrixFactorization") -> str:
     """Write a model's parameters and fitted value to ``path`` (.npz), atomically.
 
     Parameters
@@ -98,6 +99,9 @@ def save_model(params: dict[str, Any], fitted: Fitted, path: str | os.PathLike[s
         Its fitted value (one consistent state, even if a fit runs meanwhile).
     path : str or path-like
         Destination; ``.npz`` is appended when missing.
+    estimator : str, default "MatrixFactorization"
+        The class name, stored so that :func:`load_model` returns that class
+        (files without it are MatrixFactorization models).
 
     Returns
     -------
@@ -119,6 +123,7 @@ def save_model(params: dict[str, Any], fitted: Fitted, path: str | os.PathLike[s
         params["rating_scale"] = [float(x) for x in params["rating_scale"]]
     meta = {
         "format_version": FORMAT_VERSION,
+        "estimator": estimator,
         "params": {k: (int(v) if isinstance(v, np.integer) else v) for k, v in params.items()},
         "global_mean_": float(fitted.state.mu),
         "shape_": [int(s) for s in fitted.shape],
@@ -163,6 +168,9 @@ def _read_meta(archive: zipfile.ZipFile) -> dict[str, Any]:
     _expect(isinstance(meta, dict), "not a cmf model file ('meta' is not a JSON object)")
     _expect(_depth(meta) <= _META_MAX_DEPTH,
             f"not a cmf model file ('meta' is nested deeper than {_META_MAX_DEPTH} levels)")
+    other = meta.get("format")  # the files of cmf.BPR say what they are
+    _expect(other is None, f"it is a {other} model file, not a MatrixFactorization one: load it with "
+                           f"{other}.load" if isinstance(other, str) else "not a cmf model file")
     version = meta.get("format_version")
     _expect(
         is_integer(version) and version == FORMAT_VERSION,
@@ -226,8 +234,23 @@ def _check_params(cls: type, params: dict[str, Any]) -> Any:
     return config
 
 
+def _estimator_class(cls: type, meta: dict[str, Any]) -> type:
+    """The class the file was written by: ``cls`` or one of its subclasses, named in ``meta``."""
+    name = meta.get("estimator", "MatrixFactorization")  # files of earlier releases
+    family, seen = [cls], 0
+    while seen < len(family):  # cls and all its subclasses, breadth first
+        family.extend(family[seen].__subclasses__())
+        seen += 1
+    for candidate in family:
+        if candidate.__name__ == name:
+            return candidate
+    raise BadFile(f"it holds a {name} model, which {cls.__name__}.load does not read: "
+                  f"load it with cmf.{name}.load")
+
+
 def _load(cls: type, archive: zipfile.ZipFile) -> Any:
     meta = _read_meta(archive)
+    cls = _estimator_class(cls, meta)
     config = _check_params(cls, meta["params"])
     n_rows, n_cols = meta["shape_"]
     k = config.factor_columns

@@ -1045,7 +1045,7 @@ class MatrixFactorization:
         str
             The name of the file written (``path`` with the suffix).
         """
-        return save_model(self.get_params(), self._snapshot(), path)
+        return save_model(self.get_params(), self._snapshot(), path, type(self).__name__)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "MatrixFactorization":
@@ -1064,7 +1064,9 @@ class MatrixFactorization:
         Returns
         -------
         MatrixFactorization
-            The fitted model.
+            The fitted model, of the class that saved it: a file written by
+            :class:`~cmf.BayesianMatrixFactorization` loads as one through
+            ``MatrixFactorization.load`` too (and so on the command line).
 
         Raises
         ------

@@ -226,8 +226,10 @@ def test_save_load_round_trip(tmp_path):
     assert np.array_equal(loaded.predict(r, c), model.predict(r, c))
     np.testing.assert_equal(loaded.history_, model.history_)
     assert np.array_equal(loaded.recommend(0, 5)[0], model.recommend(0, 5)[0])
-    with pytest.raises(ValueError, match="unknown parameters"):
-        cmf.MatrixFactorization.load(path)
+    # the file names its class: the base class's loader (the command line's) returns this one
+    through_base = cmf.MatrixFactorization.load(path)
+    assert type(through_base) is cmf.BayesianMatrixFactorization
+    assert through_base.get_params() == model.get_params()
 
 
 def test_fit_ratings_keeps_labels_and_seen_items():
@@ -308,3 +310,28 @@ def test_verbose_prints_a_line_per_sweep(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[:2] for line in lines] == [["sweep", "1"], ["sweep", "2"], ["sweep", "3"]]
     assert all("noise_precision 2 " in line for line in lines)
+
+
+def test_the_model_file_names_its_class_and_the_base_loader_returns_it(tmp_path):
+    from cmf import BPR, BayesianMatrixFactorization, MatrixFactorization
+
+    rng = np.random.default_rng(0)
+    rows, cols = rng.integers(0, 20, 300), rng.integers(0, 15, 300)
+    values = rng.integers(1, 6, 300).astype(float)
+    bayes = BayesianMatrixFactorization(n_factors=2, n_samples=6, burn_in=2, random_state=0)
+    bayes.fit_triplets(rows, cols, values, shape=(20, 15))
+    path = bayes.save(tmp_path / "bayes.npz")
+    via_base = MatrixFactorization.load(path)  # what the command line calls
+    assert type(via_base) is BayesianMatrixFactorization
+    np.testing.assert_array_equal(via_base.predict(rows, cols), bayes.predict(rows, cols))
+    sgd = MatrixFactorization(n_factors=2, max_epochs=3, tol=0.0, random_state=0)
+    with pytest.warns(Warning):
+        sgd.fit_triplets(rows, cols, values, shape=(20, 15))
+    sgd_path = sgd.save(tmp_path / "sgd.npz")
+    assert type(MatrixFactorization.load(sgd_path)) is MatrixFactorization
+    with pytest.raises(ValueError, match="holds a MatrixFactorization model.*cmf.MatrixFactorization.load"):
+        BayesianMatrixFactorization.load(sgd_path)
+    ranker = BPR(n_factors=2, n_epochs=2, random_state=0).fit_pairs(rows, cols, shape=(20, 15))
+    bpr_path = ranker.save(tmp_path / "bpr.npz")
+    with pytest.raises(ValueError, match="cmf.BPR model file.*load it with cmf.BPR.load"):
+        MatrixFactorization.load(bpr_path)
