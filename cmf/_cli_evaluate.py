@@ -158,7 +158,8 @@ def table(result: dict[str, Any], keywords: dict[str, Any]) -> list[str]:
         row = f"{_name(m, k):>14}  {metrics[m]['mean']:.{digits}f} +- {metrics[m]['std']:.{digits}f}"
         lines.append(row + "".join(f"  {baselines[b][m]['mean']:>12.{digits}f}" for b in baselines))
     if "users" in metrics:
-        lines.append(f"users scored per fold: {metrics['users']['mean']:.1f} ({metrics['skipped_users']['mean']:.1f} "
+        # counts: whole numbers unless the folds differ
+        lines.append(f"users scored per fold: {metrics['users']['mean']:g} ({metrics['skipped_users']['mean']:g} "
                      "skipped: no test item outside their training items)")
     return lines
 
