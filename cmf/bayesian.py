@@ -79,7 +79,7 @@ class BayesianMatrixFactorization(MatrixFactorization):
     rating_scale : (float, float), optional
         The ``(low, high)`` the ratings are on: ratings outside it are
         refused, predictions are clipped to it.
-    duplicates : {None, "error", "mean", "last", "first", "keep"}, optional
+    duplicates : {None, "error", "mean", "last", "keep"}, optional
         What a (user, item) pair rated more than once means, as for
         :class:`~cmf.MatrixFactorization`.
     n_threads : int, optional

@@ -274,6 +274,8 @@ def test_validation_history():
     (dict(noise_precision=float("nan")), ValueError, "noise_precision"),
     (dict(rating_scale=(5, 1)), ValueError, "rating_scale"),
     (dict(n_threads=0), ValueError, "n_threads"),
+    (dict(duplicates="first"), ValueError, "duplicates"),
+    (dict(rating_scale="1-5"), ValueError, "rating_scale"),
 ])
 def test_bad_parameters(params, error, match):
     with pytest.raises(error, match=match):

@@ -34,8 +34,9 @@ from cmf import _kernels
 from cmf._checks import integer, real
 from cmf._input import Triplets
 from cmf._memory import check_allocation
-from cmf._train.config import available_cores
+from cmf._train.config import _duplicates, _n_threads, _rating_scale
 from cmf._train.state import FactorState, predict_pairs
+from cmf._train.stats import index_counts
 
 __all__ = ["GibbsConfig", "gibbs_config", "sample", "draw_hyperparameters", "by_row"]
 
@@ -98,24 +99,16 @@ def gibbs_config(params: Mapping[str, Any]) -> GibbsConfig:
         noise = None
     else:
         noise = real(noise, "noise_precision", 0.0, strict=True, hint=" (or 'auto' to sample it)")
-    scale = params["rating_scale"]
-    if scale is not None:
-        if not (isinstance(scale, (tuple, list)) and len(scale) == 2):
-            raise TypeError(f"rating_scale must be a (low, high) pair or None, got {scale!r}")
-        low, high = real(scale[0], "rating_scale[0]"), real(scale[1], "rating_scale[1]")
-        if not low < high:
-            raise ValueError(f"rating_scale must have low < high, got {scale!r}")
-        scale = (low, high)
-    threads = params["n_threads"]
     return GibbsConfig(
         n_factors=integer(params["n_factors"], "n_factors", minimum=1),
         n_samples=n_samples,
         burn_in=burn_in,
         keep_every=integer(params["keep_every"], "keep_every", minimum=1),
         noise_precision=noise,
-        n_threads=available_cores() if threads is None else integer(threads, "n_threads", minimum=1),
-        rating_scale=scale,
-        duplicates=params["duplicates"],
+        # the same checks as MatrixFactorization's parameters of the same names
+        n_threads=_n_threads(params["n_threads"], params),
+        rating_scale=_rating_scale(params["rating_scale"], params),
+        duplicates=_duplicates(params["duplicates"], params),
     )
 
 
@@ -134,7 +127,7 @@ def by_row(rows: np.ndarray, other: np.ndarray, values: np.ndarray, n: int, n_pa
     """Group entries by ``rows`` (stable) into :class:`Rows`, with ``n_parts`` thread ranges."""
     order = np.argsort(rows, kind="stable")
     indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+    np.cumsum(index_counts(rows, n), out=indptr[1:])
     targets = np.linspace(0, indptr[-1], n_parts + 1)[1:-1]
     inner = np.searchsorted(indptr, targets).tolist()
     bounds = tuple(sorted({0, n, *(min(max(b, 0), n) for b in inner)}))
