@@ -23,7 +23,7 @@ from cmf._atomic import atomic_output
 from cmf._checks import integer, real
 from cmf._input import INT32_MAX
 from cmf._persistence import model_file_name
-from cmf._ranking import ranges, top_k
+from cmf._ranking import SCORE_BLOCK, ranges, top_k
 from cmf._seen import SeenItems
 from cmf._train.pairwise import PairwiseState, Schedule, train_pairwise
 from cmf.exceptions import NotFittedError
@@ -260,8 +260,8 @@ class BPR:
         """
         self._check_fitted()
         users = _indices(users, "users", self.shape_[0])
-        P, Q = self.user_factors_.astype(np.float64), self.item_factors_.astype(np.float64)
-        return P[users] @ Q.T + self.item_bias_.astype(np.float64)
+        P = self.user_factors_[users].astype(np.float64)  # only the rows asked for
+        return P @ self.item_factors_.T.astype(np.float64) + self.item_bias_.astype(np.float64)
 
     def recommend(self, user: Any, n: int = 10, *, exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` best items of a user (or of each of several users), best first.
@@ -284,18 +284,21 @@ class BPR:
         single = np.ndim(user) == 0
         users = _indices(np.atleast_1d(user), "user", self.shape_[0])
         n = integer(n, "n", 1)
-        scores = self.scores(users)
-        if exclude_seen:
-            indptr = self._positives.indptr
-            counts = np.diff(indptr)[users]
-            seen = self._positives.indices[ranges(indptr[users], counts)]
-            scores[np.repeat(np.arange(len(users)), counts), seen] = -np.inf
-        items, best = top_k(scores, min(n, scores.shape[1]))
-        gone = np.isneginf(best)
-        items, best = np.where(gone, -1, items), np.where(gone, np.nan, best)
-        if items.shape[1] < n:  # fewer items than asked for
-            pad = ((0, 0), (0, n - items.shape[1]))
-            items, best = np.pad(items, pad, constant_values=-1), np.pad(best, pad, constant_values=np.nan)
+        k = min(n, self.shape_[1])
+        step = max(1, SCORE_BLOCK // max(self.shape_[1], 1))  # a block of users at a time, never all scores
+        # n columns: beyond the k items there are, -1 and NaN
+        items, best = np.full((len(users), n), -1, dtype=np.int64), np.full((len(users), n), np.nan)
+        for start in range(0, len(users), step):
+            block = users[start:start + step]
+            scores = self.scores(block)
+            if exclude_seen:
+                indptr = self._positives.indptr
+                counts = indptr[block + 1] - indptr[block]
+                seen = self._positives.indices[ranges(indptr[block], counts)]
+                scores[np.repeat(np.arange(len(block)), counts), seen] = -np.inf
+            items[start:start + step, :k], best[start:start + step, :k] = top_k(scores, k)
+        gone = np.isneginf(best)  # seen items, when fewer unseen ones are left
+        items[gone], best[gone] = -1, np.nan
         return (items[0], best[0]) if single else (items, best)
 
     # ------------------------------------------------------------------
