@@ -147,7 +147,7 @@ cmf_status CMF_T(cmf_bpr_blocks_)(const cmf_bpr_params *params,
         }
         if (start < 0 || n < 0 || start + n > nnz ||
             n > (int64_t)UINT32_MAX || first_item < 0 || m < 0 ||
-            first_item + m > n_negatives) {
+            first_item + m > n_negatives || (n > 0 && m == 0)) {
             status = CMF_ERR_INVALID_PARAMETER;
             goto done;
         }

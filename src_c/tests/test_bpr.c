@@ -213,6 +213,17 @@ static void test_errors(void)
     CHECK(cmf_bpr_layout(&data, 0, 0, &grid) == CMF_ERR_INDEX_OUT_OF_RANGE);
     indices[1] = saved;
     CHECK(cmf_bpr_layout(&data, 0, 0, &grid) == CMF_OK);
+    {
+        /* A hand-made grid whose block has positives but no items to draw
+           negatives from is refused, not read past its items. */
+        int32_t b = 0, kept;
+        while (grid.block_ptr[b + 1] == grid.block_ptr[b]) ++b;
+        kept = grid.item_ptr[b % B + 1];
+        grid.item_ptr[b % B + 1] = grid.item_ptr[b % B];
+        CHECK(run32(&params, &model, &data, &grid, &b, 1, &stats)
+              == CMF_ERR_INVALID_PARAMETER);
+        grid.item_ptr[b % B + 1] = kept;
+    }
 
     CHECK(run32(&params, &model, &data, &grid, &block0, 1, NULL)
           == CMF_ERR_NULL_POINTER);
