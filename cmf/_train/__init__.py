@@ -7,7 +7,6 @@
 - :mod:`~cmf._train.loop`: setup and the epoch loop; returns why training stopped.
 - :mod:`~cmf._train.progress`: whether an epoch moved the model (a stalled fit is not converged).
 - :mod:`~cmf._train.blocks`: the block grid, the partition and the schedule of blocked epochs.
-- :mod:`~cmf._train.seeds`: the generators of the schedules, set up many epochs at a time.
 - :mod:`~cmf._train.exact`, :mod:`~cmf._train.interrupt`: exact sums, deferred Ctrl-C.
 - :mod:`~cmf._train.gibbs`: the Gibbs sampler of :class:`cmf.BayesianMatrixFactorization` (its own loop).
 

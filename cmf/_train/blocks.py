@@ -38,7 +38,6 @@ import numpy as np
 
 from cmf import _kernels
 from cmf._input import Triplets
-from cmf._train.seeds import epoch_generator
 
 # The cache budget and the tile count of the default grid. They are fixed,
 # not read from the machine, so that a seed gives the same bits on every
@@ -354,9 +353,8 @@ def epoch_schedule(grid: Grid, seed: int, epoch: int) -> EpochSchedule:
     EpochSchedule
     """
     # Computed every epoch, so written for few NumPy calls: what depends
-    # on the grid alone comes from _tile_layout (cached), and the generator,
-    # in the state of default_rng([seed, epoch]), from cmf._train.seeds.
-    rng = epoch_generator(seed, epoch)
+    # on the grid alone comes from _tile_layout (cached).
+    rng = np.random.default_rng([seed, epoch])
     if grid.n_row_blocks == grid.n_col_blocks == 1:
         # One block (small data, fitted for many epochs): the order below
         # is that block, after its two sort keys are drawn.
