@@ -108,7 +108,9 @@ def recommendation_lines(model: Any, n: int, controls: dict[str, Any], block: in
     controls : dict
         Keyword arguments of :meth:`~cmf.MatrixFactorization.recommend`.
     block : int, optional
-        Users per block (default: about 4 million scores' worth).
+        Users per block (default: 64 of ``recommend``'s own score blocks,
+        so that its per-call work, such as the shrunk item factors, is done
+        once per 64 blocks; only the top-``n`` lists are held).
 
     Yields
     ------
@@ -117,7 +119,7 @@ def recommendation_lines(model: Any, n: int, controls: dict[str, Any], block: in
     """
     n_users, n_items = model.user_factors_.shape[0], model.item_factors_.shape[0]
     users = model.user_labels_ if model.user_labels_ is not None else np.arange(n_users)
-    step = block or max(1, SCORE_BLOCK // max(n_items, 1))
+    step = block or 64 * max(1, SCORE_BLOCK // max(n_items, 1))
     for start in range(0, n_users, step):
         who = users[start:start + step]
         items, scores = model.recommend(who, n=n, **controls)
