@@ -25,6 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from cmf import _cli_bpr as bpr
 from cmf import _cli_evaluate as evaluation
 from cmf import _cli_options as options
 from cmf import _tune
@@ -36,6 +37,7 @@ from cmf._persistence import check_output_path
 from cmf._search import clone, n_workers, run_all
 from cmf.exceptions import ConvergenceWarning, DivergenceError, NotFittedError
 from cmf.io import ParseError, load_pairs, load_ratings
+from cmf.bpr import BPR
 from cmf.model import MatrixFactorization
 from cmf.model_selection import evaluate, train_test_split, tune
 
@@ -173,6 +175,8 @@ def _json_default(x: Any) -> Any:
 
 
 def _fit(model: Any, data: Any, args: argparse.Namespace, desc: str, validation: Any = None) -> Any:
+    if isinstance(model, BPR):  # a fixed number of epochs, no progress to report
+        return model.fit_ratings(data, threshold=args.threshold)
     bar = EpochProgressBar(model.max_epochs, desc, args.quiet or args.json)
     try:
         with warnings.catch_warnings():
@@ -188,6 +192,10 @@ def _fit(model: Any, data: Any, args: argparse.Namespace, desc: str, validation:
 # ----------------------------------------------------------------------
 def _cmd_train(args: argparse.Namespace) -> int:
     out = _output(args)
+    if args.loss == "bpr":
+        return _train_bpr(args, out)
+    if args.threshold is not None:
+        raise ValueError(f"--threshold picks the interactions of --loss bpr; --loss {args.loss} fits every rating")
     if args.patience and not args.validation:
         raise ValueError(f"--patience {args.patience} needs --validation: early stopping watches held-out ratings")
     data = _load(args)
@@ -227,6 +235,26 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_bpr(args: argparse.Namespace, out: str | None) -> int:
+    if args.validation or args.patience:
+        raise ValueError("--validation and --patience stop a rating model early; --loss bpr trains --epochs "
+                         "epochs: compare settings with 'cmf evaluate --loss bpr --protocol catalogue'")
+    model = bpr.bpr_model(args)
+    data = _load(args)
+    if args.threshold is not None:
+        options.check_threshold(args.threshold, data)
+    started = time.perf_counter()
+    _fit(model, data, args, "training")
+    summary = bpr.train_summary(model, data, args.threshold, time.perf_counter() - started, out)
+    if out is not None:
+        model.save(out)
+    if args.json:
+        _emit_json(summary)
+    else:
+        _say(args, bpr.train_line(summary) + ("" if out is None else f"\nsaved to {out}"))
+    return 0
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     data, folds = fold_source(args, lambda path: _load(args, path), lambda text: _warn(args, text))
     if len(data) < args.folds:
@@ -235,7 +263,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if keywords["threshold"] is not None:
         options.check_threshold(keywords["threshold"], data)
     workers = n_workers(args.jobs)
-    template = MatrixFactorization(**options.model_params(args))
+    if args.loss == "bpr" and args.protocol != "catalogue":
+        raise ValueError("--loss bpr ranks items and predicts no rating: pass --protocol catalogue")
+    template = bpr.bpr_model(args) if args.loss == "bpr" else MatrixFactorization(**options.model_params(args))
     given = _threads(args)  # passed to each fit: clone() would set one thread per parallel fold
 
     def one(fold: int, train: Any, test: Any) -> tuple[dict[str, float], str | None]:
@@ -247,7 +277,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         scores = evaluate(model, test, train=train if "protocol" in keywords else None, **keywords)
         if workers == 1:
             _say(args, evaluation.fold_line(fold, scores, keywords))
-        return scores, (None if model.converged_ else _unconverged(args, model.n_epochs_))
+        return scores, (None if getattr(model, "converged_", True) else _unconverged(args, model.n_epochs_))
 
     outcomes = run_all([lambda f=f, tr=tr, te=te: one(f, tr, te) for f, (tr, te) in enumerate(folds, 1)], workers)
     reasons = [reason for _, reason in outcomes if reason is not None]
@@ -342,6 +372,8 @@ def add_commands(sub: Any) -> None:
                                    "training stops at --epochs before converging.")
     options.add_data_options(p)
     options.add_model_options(p)
+    bpr.add_loss_option(p)
+    bpr.add_threshold_option(p)
     p.add_argument("--validation", type=options.fraction, metavar="FRACTION",
                    help=f"hold out this fraction to monitor (early stopping, patience {options.PATIENCE})")
     p.add_argument("--patience", type=options.count(0), metavar="N",
@@ -356,6 +388,7 @@ def add_commands(sub: Any) -> None:
                                    "(--protocol catalogue) rankings of the full catalogue beside baselines.")
     options.add_data_options(p)
     options.add_model_options(p)
+    bpr.add_loss_option(p)
     add_fold_options(p)
     p.add_argument("-k", type=options.count(1), default=10, metavar="K", help="cut-off of the ranking metrics (default 10)")
     evaluation.add_protocol_options(p)

@@ -51,6 +51,7 @@ __all__ = [
     "finite_real",
     "fraction",
     "jobs",
+    "loss_params",
     "model_params",
     "nonnegative_real",
     "positive_real",
@@ -233,6 +234,15 @@ _MODEL_OPTIONS = (
 )
 
 
+class _Noted(argparse.Action):
+    """Store the value and note the option in ``args.given``, so that another estimator's defaults can fill the rest."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, values)
+        namespace.given = {*getattr(namespace, "given", ()), self.dest}
+
+
 def add_data_options(p: argparse.ArgumentParser) -> None:
     """The rating file and how to read it.
 
@@ -280,7 +290,7 @@ def add_model_options(p: argparse.ArgumentParser, *, search: bool = False) -> No
                            help=f"{o.what}: X holds it fixed; {forms} narrows the search, which then stays "
                                 f"within it (default: {default})")
         else:
-            g.add_argument(o.flag, dest=o.dest, type=_only_one(o.parse), default=DEFAULTS[o.name],
+            g.add_argument(o.flag, dest=o.dest, type=_only_one(o.parse), default=DEFAULTS[o.name], action=_Noted,
                            metavar="X", help=f"{o.what} (default {DEFAULTS[o.name]})")
     if search:
         g.add_argument("--epochs", type=count(1), metavar="N",
@@ -288,7 +298,7 @@ def add_model_options(p: argparse.ArgumentParser, *, search: bool = False) -> No
                             f"configuration reaches it still improving); early stopping with patience "
                             f"{_tune.PATIENCE} usually ends them sooner")
     else:
-        g.add_argument("--epochs", type=count(1), default=DEFAULTS["max_epochs"], metavar="N",
+        g.add_argument("--epochs", type=count(1), default=DEFAULTS["max_epochs"], metavar="N", action=_Noted,
                        help=f"maximum number of epochs (default {DEFAULTS['max_epochs']})")
     g.add_argument("--threads", type=count(1), metavar="N", help="threads per fit, at most 4 share an epoch "
                    "(default: all cores for one fit, one per fit when fits run in parallel)")
@@ -410,5 +420,22 @@ def model_params(args: argparse.Namespace) -> dict[str, Any]:
     return dict(
         n_factors=args.factors, max_epochs=args.epochs, learning_rate=args.learning_rate,
         regularization=args.regularization, bias_regularization=args.bias_regularization,
-        random_state=args.seed, **data_params(args),
+        random_state=args.seed, **data_params(args), **loss_params(args),
     )
+
+
+def loss_params(args: argparse.Namespace) -> dict[str, Any]:
+    """``{"loss": NAME}`` for a ``--loss`` other than squared (the default, ``{}``).
+
+    Raises
+    ------
+    ValueError
+        When this build's estimator has no ``loss`` parameter.
+    """
+    loss = getattr(args, "loss", "squared")
+    if loss == "squared":
+        return {}
+    if "loss" not in DEFAULTS:
+        raise ValueError(f"--loss {loss} is not available in this version of cmf, which fits squared error only: "
+                         "leave --loss out, or pass --loss bpr to rank items from interactions")
+    return {"loss": loss}

@@ -21,8 +21,11 @@ import numpy as np
 
 from cmf import _cli_options as options
 from cmf._atomic import atomic_output
+from cmf._bpr_files import is_bpr_file
+from cmf._cli_bpr import check_recommend_options
 from cmf._cli_commands import _emit_json
 from cmf._ranking import SCORE_BLOCK
+from cmf.bpr import BPR
 from cmf.model import MatrixFactorization
 from cmf.recommend import SHRINKAGE, similar_items, similar_users
 
@@ -161,8 +164,12 @@ def _recommend(args: argparse.Namespace) -> int:
         raise ValueError("--out writes every user's recommendations: use it with --all")
     if args.out is not None:
         check_output(args.out)
-    model = MatrixFactorization.load(args.model)
-    controls = _controls(args, model)
+    if is_bpr_file(args.model):  # a ranking model: its scores, no rating controls
+        model: Any = BPR.load(args.model)
+        controls = check_recommend_options(args, SHRINKAGE)
+    else:
+        model = MatrixFactorization.load(args.model)
+        controls = _controls(args, model)
     if args.all:
         if args.out is None:
             _write_all(model, args, controls, sys.stdout.write)

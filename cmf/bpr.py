@@ -11,18 +11,16 @@ shrunk: :meth:`BPR.scores` and :meth:`BPR.recommend` rank by
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from cmf import _kernels
-from cmf._archive import BadFile, open_archive, read_member
-from cmf._atomic import atomic_output
+from cmf import _bpr_files, _kernels
 from cmf._checks import integer, real
-from cmf._input import INT32_MAX
-from cmf._persistence import model_file_name
+from cmf._dataset import as_dataset
+from cmf._bpr_input import indices, pairs
+from cmf._labels import LabelMap
 from cmf._ranking import SCORE_BLOCK, ranges, top_k
 from cmf._seen import SeenItems
 from cmf._train.pairwise import PairwiseState, Schedule, train_pairwise
@@ -30,8 +28,6 @@ from cmf.exceptions import NotFittedError
 
 __all__ = ["BPR"]
 
-FORMAT = "cmf.BPR"
-FORMAT_VERSION = 1
 _PARAMS = ("n_factors", "learning_rate", "regularization", "bias_regularization", "item_biases", "n_epochs",
            "negatives", "reject_positives", "max_tries", "n_blocks", "n_threads", "dtype", "random_state")
 
@@ -197,7 +193,7 @@ class BPR:
             ``threshold`` (or the reverse); no positive at all; a parameter out of range.
         """
         config = self._config()
-        rows, cols, shape = _pairs(rows, cols, shape)
+        rows, cols, shape = pairs(rows, cols, shape)
         if (values is None) != (threshold is None):
             raise ValueError("pass values and threshold together (ratings of at least threshold are the "
                              "positives), or neither (every pair is a positive)")
@@ -210,7 +206,45 @@ class BPR:
         if len(rows) == 0:
             raise ValueError("no positive interaction to learn from" +
                              (f" (no value is >= threshold {threshold:g})" if values is not None else ""))
-        positives = SeenItems.from_pairs(rows, cols, shape)
+        return self._train(config, SeenItems.from_pairs(rows, cols, shape), shape, None)
+
+    def fit_ratings(self, data: Any, *, threshold: float | None = None) -> "BPR":
+        """Fit on a data set of interactions or ratings, keeping its user and item labels.
+
+        After a fit on labelled data (read by :func:`cmf.io.load_ratings` or
+        from a DataFrame), :meth:`recommend` takes user labels and returns
+        item labels, and :meth:`save` keeps them; :meth:`scores` still takes
+        indices, the positions in :attr:`user_labels_` (those of
+        :func:`cmf.metrics.catalogue_metrics` on splits of the same data).
+
+        Parameters
+        ----------
+        data : RatingDataset, pandas.DataFrame, RatingData or tuple
+            The interactions (see :func:`cmf.io.as_dataset`); their shape, and
+            so the users and items the model knows, is the data set's, also
+            for a split of a larger one.
+        threshold : float, optional
+            The ratings of at least this are the positives; by default every
+            row is (the ratings are ignored).
+
+        Returns
+        -------
+        self : BPR
+            Fitted, with ``user_labels_`` and ``item_labels_`` (None for data without labels).
+
+        Raises
+        ------
+        ValueError
+            As :meth:`fit_pairs`; the model is left as it was.
+        """
+        data = as_dataset(data)
+        values = None if threshold is None else data.values
+        self.fit_pairs(data.rows, data.cols, values, shape=data.shape, threshold=threshold)
+        self._maps = (data.user_labels, data.item_labels) if data.labelled else None
+        return self
+
+    def _train(self, config: "_Checked", positives: SeenItems, shape: tuple[int, int],
+               maps: tuple[LabelMap, LabelMap] | None) -> "BPR":
         rng = np.random.default_rng(self.random_state)
         k, dtype = config.n_factors, np.dtype(self.dtype)
         # implicit's start: factors uniform in +-0.5 / k, biases zero.
@@ -220,7 +254,7 @@ class BPR:
         self.history_ = train_pairwise(state, positives, config.params, config.schedule, seed)
         self.user_factors_, self.item_factors_, self.item_bias_ = state.P, state.Q, state.c
         self.shape_, self.n_epochs_ = (int(shape[0]), int(shape[1])), config.schedule.n_epochs
-        self._positives = positives
+        self._positives, self._maps = positives, maps
         return self
 
     def _config(self) -> "_Checked":
@@ -259,17 +293,30 @@ class BPR:
         :func:`cmf.metrics.catalogue_metrics`.
         """
         self._check_fitted()
-        users = _indices(users, "users", self.shape_[0])
+        users = indices(users, "users", self.shape_[0])
         P = self.user_factors_[users].astype(np.float64)  # only the rows asked for
         return P @ self.item_factors_.T.astype(np.float64) + self.item_bias_.astype(np.float64)
+
+    @property
+    def user_labels_(self) -> np.ndarray | None:
+        """User labels (after :meth:`fit_ratings` on labelled data), or None; index ``j`` is ``user_labels_[j]``."""
+        maps = getattr(self, "_maps", None)
+        return None if maps is None else maps[0].labels
+
+    @property
+    def item_labels_(self) -> np.ndarray | None:
+        """Item labels (after :meth:`fit_ratings` on labelled data), or None."""
+        maps = getattr(self, "_maps", None)
+        return None if maps is None else maps[1].labels
 
     def recommend(self, user: Any, n: int = 10, *, exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` best items of a user (or of each of several users), best first.
 
         Parameters
         ----------
-        user : int or array-like of int
-            User index or indices.
+        user : label, int or array-like
+            User label(s) for a model fitted on labelled data
+            (:meth:`fit_ratings`), else user index or indices.
         n : int, default 10
         exclude_seen : bool, default True
             Leave out the items the user interacted with in training.
@@ -278,11 +325,22 @@ class BPR:
         -------
         items, scores : ndarray
             Shape (n,) for one user, (len(user), n) for several; ties go to the
-            smaller item index. When fewer items are left, items are -1 and scores NaN.
+            smaller item index. Items are labels for a labelled fit, else
+            indices. When fewer items are left, scores are NaN and items -1
+            (an empty string for string labels).
+
+        Raises
+        ------
+        KeyError
+            For a user label the model does not know.
         """
         self._check_fitted()
         single = np.ndim(user) == 0
-        users = _indices(np.atleast_1d(user), "user", self.shape_[0])
+        maps = self._maps
+        if maps is None:
+            users = indices(np.atleast_1d(user), "user", self.shape_[0])
+        else:
+            users = maps[0].to_index(np.atleast_1d(user), name="user").astype(np.int64)
         n = integer(n, "n", 1)
         k = min(n, self.shape_[1])
         step = max(1, SCORE_BLOCK // max(self.shape_[1], 1))  # a block of users at a time, never all scores
@@ -297,30 +355,24 @@ class BPR:
                 seen = self._positives.indices[ranges(indptr[block], counts)]
                 scores[np.repeat(np.arange(len(block)), counts), seen] = -np.inf
             items[start:start + step, :k], best[start:start + step, :k] = top_k(scores, k)
-        gone = np.isneginf(best)  # seen items, when fewer unseen ones are left
+        gone = np.isneginf(best) | (items < 0)  # seen items, when fewer unseen ones are left
         items[gone], best[gone] = -1, np.nan
+        if maps is not None:
+            labels = maps[1].labels[np.maximum(items, 0)]
+            labels[gone] = "" if labels.dtype.kind == "U" else -1
+            items = labels
         return (items[0], best[0]) if single else (items, best)
 
     # ------------------------------------------------------------------
-    # Files
+    # Files (:mod:`cmf._bpr_files`)
     # ------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> str:
-        """Write the fitted model to ``path`` (``.npz`` appended when missing), atomically; return the file name."""
+        """Write the fitted model to ``path`` (``.npz`` appended when missing), atomically; return the file name.
+
+        The file keeps the user and item labels of a fit on labelled data.
+        """
         self._check_fitted()
-        params = self.get_params()
-        params["dtype"] = np.dtype(params["dtype"]).name
-        if not isinstance(params["random_state"], (int, np.integer)):
-            params["random_state"] = None
-        params = {k: (int(v) if isinstance(v, np.integer) else v) for k, v in params.items()}
-        meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "params": params, "shape_": list(self.shape_),
-                "n_epochs_": self.n_epochs_}
-        final = model_file_name(path)
-        with atomic_output(final) as out:
-            np.savez(out, meta=np.array(json.dumps(meta)), user_factors_=self.user_factors_,
-                     item_factors_=self.item_factors_, item_bias_=self.item_bias_,
-                     positives_indptr=self._positives.indptr, positives_indices=self._positives.indices,
-                     **{f"history_{k}": np.asarray(v, np.float64) for k, v in self.history_.items()})
-        return final
+        return _bpr_files.save(self, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "BPR":
@@ -331,38 +383,7 @@ class BPR:
         ValueError
             If the file is missing, not a BPR model file of this format, or inconsistent.
         """
-        name = model_file_name(path)
-        if not os.path.exists(name):
-            raise ValueError(f"{name!r} is not a readable BPR model file: it does not exist")
-        try:
-            with open_archive(name) as archive:
-                return cls._read(archive)
-        except (BadFile, KeyError, TypeError) as exc:
-            raise ValueError(f"{name!r} is not a readable BPR model file: {exc}") from None
-
-    @classmethod
-    def _read(cls, archive: Any) -> "BPR":
-        meta = json.loads(str(read_member(archive, "meta", kind="U", shape=(), max_bytes=1 << 20)))
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
-            raise BadFile(f"not a {FORMAT} file of format version {FORMAT_VERSION}")
-        model = cls(**{k: meta["params"][k] for k in _PARAMS})
-        config = model._config()
-        n_users, n_items = (integer(s, "shape_", 1) for s in meta["shape_"])
-        k, kind = config.n_factors, "f"
-        model.user_factors_ = read_member(archive, "user_factors_", kind=kind, shape=(n_users, k))
-        model.item_factors_ = read_member(archive, "item_factors_", kind=kind, shape=(n_items, k))
-        model.item_bias_ = read_member(archive, "item_bias_", kind=kind, shape=(n_items,))
-        positives = SeenItems(read_member(archive, "positives_indptr", kind="i", shape=(n_users + 1,)).astype(np.int64),
-                              read_member(archive, "positives_indices", kind="i", shape=None).astype(np.int32))
-        try:
-            positives.check((n_users, n_items))
-        except ValueError as exc:
-            raise BadFile(str(exc)) from None
-        model.history_ = {key: read_member(archive, f"history_{key}", kind="f").tolist()
-                          for key in ("epoch", "correct", "skipped")}
-        model.shape_, model.n_epochs_ = (n_users, n_items), integer(meta["n_epochs_"], "n_epochs_", 0)
-        model._positives = positives
-        return model
+        return _bpr_files.load(cls, path)
 
 
 class _Checked(NamedTuple):
@@ -371,30 +392,3 @@ class _Checked(NamedTuple):
     n_factors: int
     params: Any  # cmf._kernels.BprParams
     schedule: Schedule
-
-
-def _indices(values: Any, name: str, size: int) -> np.ndarray:
-    """``values`` as int64 indices in ``[0, size)``, or ValueError naming ``name``."""
-    array = np.asarray(values)
-    if array.size and not np.issubdtype(array.dtype, np.integer):
-        raise ValueError(f"{name} must be integer indices, got dtype {array.dtype}")
-    array = array.astype(np.int64).ravel()
-    if array.size and (array.min() < 0 or array.max() >= size):
-        raise ValueError(f"{name} must be indices in [0, {size}), got values from {array.min()} to {array.max()}")
-    return array
-
-
-def _pairs(rows: Any, cols: Any, shape: Any) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
-    """Checked (user, item) indices and the matrix shape (by default one more than the largest indices)."""
-    r, c = _indices(rows, "rows", INT32_MAX), _indices(cols, "cols", INT32_MAX)
-    if r.shape != c.shape:
-        raise ValueError(f"rows and cols must have the same length, got {r.shape[0]} and {c.shape[0]}")
-    if shape is None:
-        if r.size == 0:
-            raise ValueError("no interaction given: pass some pairs (and shape=(n_users, n_items))")
-        shape = (int(r.max()) + 1, int(c.max()) + 1)
-    if len(shape) != 2:
-        raise ValueError(f"shape must be (n_users, n_items), got {shape!r}")
-    n_rows, n_cols = integer(shape[0], "shape[0]", 1), integer(shape[1], "shape[1]", 1)
-    return (_indices(r, "rows", n_rows).astype(np.int32), _indices(c, "cols", n_cols).astype(np.int32),
-            (n_rows, n_cols))

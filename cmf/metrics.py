@@ -258,8 +258,9 @@ def catalogue_metrics(
 
     Parameters
     ----------
-    scorer : MatrixFactorization, str or callable
-        A fitted model (ranked as ``recommend`` ranks, see ``shrinkage``); a baseline
+    scorer : MatrixFactorization, BPR, str or callable
+        A fitted model (ranked as ``recommend`` ranks, see ``shrinkage``;
+        a :class:`cmf.BPR` by its ``scores``); a baseline
         fitted on ``train`` here, ``"most_popular"`` (score: the item's
         training interactions) or ``"bias_only"`` (the global mean plus
         user and item biases in closed form, each a mean residual shrunk
@@ -327,6 +328,9 @@ def catalogue_metrics(
         score = baseline_scorer(scorer, train, shape)
     elif hasattr(scorer, "_snapshot"):
         score, shape = model_scorer(scorer, real(shrinkage, "shrinkage", minimum=0.0))
+        _same_labels(train, scorer, "the data", "the model")
+    elif hasattr(scorer, "scores") and hasattr(scorer, "shape_"):  # a ranking model, such as cmf.BPR
+        score, shape = scorer.scores, scorer.shape_
         _same_labels(train, scorer, "the data", "the model")
     elif callable(scorer):
         shape = (max(train.shape[0], test.shape[0]), max(train.shape[1], test.shape[1]))

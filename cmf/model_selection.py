@@ -64,8 +64,8 @@ def evaluate(
 
     Parameters
     ----------
-    model : MatrixFactorization
-        Fitted.
+    model : MatrixFactorization or BPR
+        Fitted (a :class:`cmf.BPR` ranks only: ``protocol="catalogue"``).
     data : RatingDataset or tuple
         Held-out ratings: a split of the data the model was fitted on, or
         (``protocol="held_out"`` only) a separately read labelled file
@@ -123,6 +123,9 @@ def evaluate(
         raise ValueError(f"protocol must be 'held_out' or 'catalogue', got {protocol!r}")
     if train is not None or baselines:
         raise ValueError("train and baselines belong to protocol='catalogue'; pass it, or leave them out")
+    if not hasattr(model, "predict"):
+        raise ValueError(f"a {type(model).__name__} model ranks items and predicts no rating: pass "
+                         "protocol='catalogue' and train=<the data it was fitted on>")
     return evaluate_held_out(model, data, metrics, k=k, threshold=threshold, clip=clip)
 
 
