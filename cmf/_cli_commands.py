@@ -37,6 +37,8 @@ from cmf._persistence import check_output_path
 from cmf._search import clone, n_workers, run_all
 from cmf.exceptions import ConvergenceWarning, DivergenceError, NotFittedError
 from cmf.io import ParseError, load_pairs, load_ratings
+from cmf._tune_bayes import bayesian_space
+from cmf.bayesian import BayesianMatrixFactorization
 from cmf.bpr import BPR
 from cmf.model import MatrixFactorization
 from cmf.model_selection import evaluate, train_test_split, tune
@@ -299,17 +301,22 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     out = _output(args)
     data = _load(args)
     options.check_holdout(args.validation, len(data))
-    template = MatrixFactorization(random_state=args.seed, **options.data_params(args))
+    bayesian = args.model == "bayesian"
+    model_class = BayesianMatrixFactorization if bayesian else MatrixFactorization
+    template = model_class(random_state=args.seed, **options.data_params(args))
+    base = bayesian_space(data) if bayesian else None
+    space = options.search_space(args, _threads(args), base=base, estimator=template)
     report = None if (args.quiet or args.json) else (lambda line: print(line, file=sys.stderr))
-    result = tune(data, args.budget, estimator=template, space=options.search_space(args, _threads(args)),
+    result = tune(data, args.budget, estimator=template, space=space,
                   extend=args.extend, time_limit=args.time_limit, validation=args.validation, max_epochs=args.epochs,
                   min_epochs=min(_tune.MIN_EPOCHS, args.epochs or _tune.MIN_EPOCHS),  # a low cap: a shorter round
                   n_jobs=args.jobs, random_state=args.seed, progress=report, refit=out is not None)
     if out is not None:
         result.best_estimator.save(out)
     if not result.converged:
-        _warn(args, f"the best configuration stopped at --epochs {result.space['max_epochs']['final']} while its "
-                    "validation RMSE was still improving; raise --epochs")
+        cap = result.space["n_samples" if bayesian else "max_epochs"]["final"]
+        _warn(args, f"the best configuration stopped at --epochs {cap}{' kept sweeps' if bayesian else ''} while "
+                    "its validation RMSE was still improving; raise --epochs")
     if args.json:
         _emit_json({"best_params": result.best_params, "validation_rmse": result.best_score, "converged": result.converged,
                     "seconds": result.seconds, "model": out, "space": result.space, "results": result.results})
@@ -404,6 +411,11 @@ def add_commands(sub: Any) -> None:
                                    "option given holds that parameter fixed; X,Y,... or LOW:HIGH narrows its search.")
     options.add_data_options(p)
     options.add_model_options(p, search=True)
+    p.add_argument("--model", choices=("sgd", "bayesian"), default="sgd",
+                   help="the model searched: sgd (default), MatrixFactorization by SGD; bayesian, "
+                        "BayesianMatrixFactorization by Gibbs sampling, whose factors, noise precision and burn-in "
+                        "are searched and whose rounds run longer chains (--epochs: kept sweeps; --learning-rate "
+                        "and the penalties do not apply)")
     p.add_argument("--budget", type=options.count(1), default=_tune.BUDGET, metavar="N",
                    help=f"configurations of the first race (default {_tune.BUDGET})")
     p.add_argument("--extend", type=options.count(0), default=_tune.EXTEND, metavar="N", help="further races "

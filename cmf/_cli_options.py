@@ -348,11 +348,12 @@ def check_threshold(threshold: float, data: Any) -> None:
                          f"{high:g}), so no item counts as relevant: pass a threshold within that scale")
 
 
-def search_space(args: argparse.Namespace, fixed: dict[str, Any]) -> dict[str, Any]:
+def search_space(args: argparse.Namespace, fixed: dict[str, Any], *, base: dict[str, Any] | None = None,
+                 estimator: Any = None) -> dict[str, Any]:
     """The space :func:`cmf.model_selection.tune` searches for ``cmf tune``'s options.
 
-    The default space, with every model option the user gave replaced by a
-    one-value list (held fixed), a list or a log-uniform range.
+    The default space (or ``base``), with every model option the user gave
+    replaced by a one-value list (held fixed), a list or a log-uniform range.
 
     Parameters
     ----------
@@ -362,14 +363,27 @@ def search_space(args: argparse.Namespace, fixed: dict[str, Any]) -> dict[str, A
         Other parameters to hold fixed, such as ``n_threads``: in the
         space, not the template, since parallel fits would otherwise each
         get one thread (see :func:`cmf._search.clone`).
+    base : dict, optional
+        The space of another model (default: :func:`cmf._tune.default_space`).
+    estimator : estimator, optional
+        The template searched: a model option that is none of its
+        parameters is refused.
 
     Returns
     -------
     dict
+
+    Raises
+    ------
+    ValueError
+        Naming an option the estimator does not take.
     """
-    space = _tune.default_space()
+    space = _tune.default_space() if base is None else dict(base)
     for o in _MODEL_OPTIONS:
         given = getattr(args, o.dest)
+        if given is not None and estimator is not None and o.name not in estimator.get_params():
+            raise ValueError(f"{o.flag} is not a parameter of {type(estimator).__name__}, which has no "
+                             f"{o.what}: leave it out")
         if given is not None:
             space[o.name] = given.entry()
     space.update({name: [value] for name, value in fixed.items()})

@@ -59,6 +59,8 @@ class Race:
     max_scale: float
     progress: Callable[[str], None] | None
     label: str  # prefix of the progress lines
+    # trains a trial for more epochs: advance, or another resource's (cmf._tune_bayes.resample)
+    step: Callable[[Trial, RatingDataset, RatingDataset, int], Trial] | None = None
 
 
 def advance(trial: Trial, train: RatingDataset, valid: RatingDataset, epochs: int) -> Trial:
@@ -106,13 +108,14 @@ def epoch_scale(learning_rate: Any, max_scale: float) -> float:
 def race(trials: list[Trial], plan: Race) -> None:
     """Successive halving: train all, keep the best ``1/eta``, train them ``eta`` times longer, to one."""
     alive, rung = list(trials), 0
+    step = plan.step or advance
     while alive:
         tasks = []
         for t in alive:
-            scale = epoch_scale(t.model.learning_rate, plan.max_scale)
+            scale = epoch_scale(getattr(t.model, "learning_rate", None), plan.max_scale)
             target = plan.cap if len(alive) == 1 else min(plan.cap, math.ceil(plan.min_epochs * scale * plan.eta**rung))
             if target > t.trained:
-                tasks.append(lambda t=t, step=target - t.trained: advance(t, plan.train, plan.valid, step))
+                tasks.append(lambda t=t, n=target - t.trained: step(t, plan.train, plan.valid, n))
                 t.trained = target
             t.rung = rung
         if not tasks:

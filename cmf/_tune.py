@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from cmf import _tune_bayes as sampled
 from cmf._checks import is_integer
 from cmf._dataset import as_dataset
 from cmf._halving import MAX_SCALE, Race, Trial, advance, epoch_scale, race
@@ -56,7 +57,8 @@ class TuneResult:
     ----------
     best_params : dict
         The chosen hyperparameters, including ``max_epochs`` (the epoch
-        count early stopping found best).
+        count early stopping found best), or for a sampled model
+        ``n_samples`` (the chain's length that scored best).
     best_score : float
         Validation RMSE of the best configuration.
     results : list of dict
@@ -77,8 +79,8 @@ class TuneResult:
         epochs may find a better model.
     space : dict
         The space actually searched: per dimension, ``kind``
-        ("log-uniform", "choice", "list", "other" or, for ``max_epochs``,
-        "cap"), its ``initial`` and ``final`` bounds (or values, or cap),
+        ("log-uniform", "choice", "list", "other" or, for ``max_epochs``
+        (``n_samples`` for a sampled model: its kept sweeps), "cap"), its ``initial`` and ``final`` bounds (or values, or cap),
         ``searched`` (the union of what the races drew from, or every
         cap) and ``extended`` (the edges it was moved past, in order:
         "low" or "high").
@@ -190,14 +192,28 @@ def tune(
     most ``budget + extend * ceil(budget / eta)`` configurations are tried.
     ``TuneResult.space`` reports the space searched.
 
+    **A sampled model.** With ``estimator=BayesianMatrixFactorization(...)``
+    (any estimator with ``n_samples`` and ``burn_in`` parameters) the same
+    search runs on that model's space (default
+    :func:`cmf._tune_bayes.bayesian_space`: ``n_factors`` from {8, 16, 32},
+    grown past 32 while the largest wins; ``noise_precision`` "auto" or
+    1.5, 2 or 3 over the ratings' variance; ``burn_in`` 5, 10 or 20), and
+    what a round trains longer is the chain: ``min_epochs`` and
+    ``max_epochs`` count kept sweeps after the burn-in (default cap 200,
+    doubled while the best chain's second half still gains 0.001 of RMSE),
+    each round a new chain, scored by its posterior mean. ``best_params``
+    then holds ``n_samples`` (burn-in plus the kept sweeps that scored
+    best) instead of ``max_epochs``; ``patience`` does not apply.
+
     Parameters
     ----------
     data : RatingDataset, DataFrame or tuple
         The ratings to tune on (the training part; keep your test set out).
     budget : int, default 27
         Number of configurations of the first race.
-    estimator : MatrixFactorization, optional
-        Template for the parameters not tuned (default: the defaults).
+    estimator : MatrixFactorization or BayesianMatrixFactorization, optional
+        Template for the parameters not tuned (default:
+        ``MatrixFactorization()``); its class is the model searched.
     space : dict, optional
         Name to a list of values, a :class:`LogRange` or :class:`Choices`,
         a scipy.stats distribution or a function of a NumPy Generator;
@@ -207,8 +223,9 @@ def tune(
     min_epochs : int, default 20
         Epochs of the first round.
     max_epochs : int or None, default None
-        Cap on any configuration's epochs. None starts from 500 and lets
-        the cap double where the best configuration reaches it.
+        Cap on any configuration's epochs. None starts from 500 (200 kept
+        sweeps for a sampled model) and lets the cap double where the best
+        configuration reaches it.
     eta : int, default 3
         Halving rate.
     patience : int, default 5
@@ -239,18 +256,23 @@ def tune(
         raise ValueError(f"budget must be a positive number of configurations, got {budget!r}")
     if not is_integer(eta) or eta < 2:
         raise ValueError(f"eta must be an integer >= 2, got {eta!r}")
-    cap = MAX_EPOCHS if max_epochs is None else max_epochs
+    template = estimator if estimator is not None else MatrixFactorization()
+    sampler = sampled.is_sampler(template)  # raced on sweeps of a chain, not on SGD epochs
+    cap = (sampled.MAX_SWEEPS if sampler else MAX_EPOCHS) if max_epochs is None else max_epochs
     if not (is_integer(min_epochs) and is_integer(cap) and 1 <= min_epochs <= cap):
         raise ValueError(f"need 1 <= min_epochs <= max_epochs, got {min_epochs} and {max_epochs}")
     if not is_integer(extend) or extend < 0:
         raise ValueError(f"extend must be a number of races >= 0, got {extend!r}")
     started = time.perf_counter()
     data = as_dataset(data)
-    template = estimator if estimator is not None else MatrixFactorization()
-    initial = default_space() if space is None else dict(space)
+    if space is not None:
+        initial = dict(space)
+    else:
+        initial = sampled.bayesian_space(data) if sampler else default_space()
     unknown = set(initial) - set(template.get_params())
     if unknown:
         raise ValueError(f"unknown parameter(s) {sorted(unknown)} in space")
+    step = sampled.resample if sampler else advance
     rng = np.random.default_rng(random_state)
     train, valid = train_test_split(data, validation, random_state=rng)
     jobs = n_workers(n_jobs)
@@ -264,12 +286,13 @@ def tune(
             params = {name: sample(dist, rng) for name, dist in current.items()}
             seed = int(rng.integers(2**31))
             model = clone(template, {**params, "random_state": seed}, jobs)
-            # patience in SGD distance too: with a small step, leaving the
-            # plateau of the bias-only solution takes as many times longer
-            model.set_params(patience=math.ceil(patience * epoch_scale(model.learning_rate, max_scale)))
+            if not sampler:
+                # patience in SGD distance too: with a small step, leaving the
+                # plateau of the bias-only solution takes as many times longer
+                model.set_params(patience=math.ceil(patience * epoch_scale(model.learning_rate, max_scale)))
             drawn.append(Trial(params, model, stage=stage))
         label = f"extension {stage}, " if stage else ""
-        race(drawn, Race(train, valid, min_epochs, caps[-1], eta, jobs, max_scale, progress, label))
+        race(drawn, Race(train, valid, min_epochs, caps[-1], eta, jobs, max_scale, progress, label, step))
         trials.extend(drawn)
         best = min(trials, key=lambda t: t.score)
         if stage == extend or (time_limit is not None and time.perf_counter() - started >= time_limit):
@@ -285,7 +308,7 @@ def tune(
         n_new = math.ceil(budget / eta) if edges else 0  # a cap alone: only the best goes on
         if capped:  # the best was still improving at the cap: it goes on to a doubled one
             caps.append(2 * caps[-1])
-            run_all([lambda: advance(best, train, valid, caps[-1] - best.trained)], 1)
+            run_all([lambda: step(best, train, valid, caps[-1] - best.trained)], 1)
             best.trained = caps[-1]
     best = min(trials, key=lambda t: t.score)
     if not math.isfinite(best.score):
@@ -298,11 +321,16 @@ def tune(
         for t in trials
     ]
     report = {name: describe(initial[name], [s[name] for s in searched], moved[name]) for name in initial}
-    report["max_epochs"] = {"kind": "cap", "initial": caps[0], "final": caps[-1], "searched": caps,
-                            "extended": ["high"] * (len(caps) - 1)}
-    best_params = {**best.params, "max_epochs": max(1, best.epochs)}
+    report["n_samples" if sampler else "max_epochs"] = {
+        "kind": "cap", "initial": caps[0], "final": caps[-1], "searched": caps, "extended": ["high"] * (len(caps) - 1)}
+    if sampler:  # the chain's length: the burn-in and the kept sweeps that scored best
+        best_params = {**best.params, **sampled.sweeps_param({**template.get_params(), **best.params}, best.epochs)}
+    else:
+        best_params = {**best.params, "max_epochs": max(1, best.epochs)}
     model = None
-    if refit:
+    if refit and sampler:
+        model = clone(template, {**best_params, "random_state": best.model.random_state}, 1).fit_ratings(data)
+    elif refit:
         seed_params = {**best.params, "random_state": best.model.random_state}
         model = refit_best(template, seed_params, best_params["max_epochs"], data)
     return TuneResult(best_params, best.score, results, model, time.perf_counter() - started,
