@@ -47,7 +47,7 @@ def save(model: Any, path: str | os.PathLike[str]) -> str:
         params["random_state"] = None
     params = {k: (int(v) if isinstance(v, np.integer) else v) for k, v in params.items()}
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "params": params, "shape_": list(model.shape_),
-            "n_epochs_": model.n_epochs_}
+            "n_epochs_": model.n_epochs_, "best_epoch_": model.best_epoch_}
     maps = model._maps or ()
     labels = {name: label_map.labels for name, label_map in zip(_LABELS, maps)}
     final = model_file_name(path)
@@ -112,8 +112,12 @@ def _read(cls: type, archive: Any) -> Any:
     except ValueError as exc:
         raise BadFile(str(exc)) from None
     model._maps = _read_labels(archive, (n_users, n_items))
-    model.history_ = {key: read_member(archive, f"history_{key}", kind="f").tolist() for key in _HISTORY}
+    stored = [key for key in (*_HISTORY, "val_ndcg") if f"history_{key}.npy" in archive.namelist()]
+    model.history_ = {key: read_member(archive, f"history_{key}", kind="f").tolist()
+                      for key in dict.fromkeys((*_HISTORY, *stored))}
     model.shape_, model.n_epochs_ = (n_users, n_items), integer(meta["n_epochs_"], "n_epochs_", 0)
+    best = meta.get("best_epoch_")  # absent from files of earlier releases
+    model.best_epoch_ = None if best is None else integer(best, "best_epoch_", 1)
     model._positives = positives
     return model
 

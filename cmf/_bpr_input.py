@@ -1,15 +1,46 @@
-"""Checks of the index input of :class:`cmf.BPR`: (user, item) pairs and user indices."""
+"""Checks of the input of :class:`cmf.BPR`: its parameters, (user, item) pairs and user indices."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from cmf._checks import integer
+from cmf import _kernels
+from cmf._checks import integer, real
 from cmf._input import INT32_MAX
+from cmf._train.pairwise import Schedule
 
-__all__ = ["indices", "pairs"]
+__all__ = ["Checked", "checked", "indices", "pairs"]
+
+
+class Checked(NamedTuple):
+    """The checked parameters of a fit."""
+
+    n_factors: int
+    params: Any  # cmf._kernels.BprParams
+    schedule: Schedule
+
+
+def checked(p: dict[str, Any]) -> Checked:
+    """The parameters of a :class:`cmf.BPR` (``get_params()``), checked; ValueError or TypeError naming one."""
+    if np.dtype(p["dtype"]) not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"dtype must be numpy.float32 or numpy.float64, got {p['dtype']!r}")
+    if not (p["random_state"] is None or isinstance(p["random_state"], (int, np.integer))):
+        raise TypeError(f"random_state must be an int or None, got {p['random_state']!r}")
+    n_blocks = integer(p["n_blocks"], "n_blocks", 1)
+    if n_blocks > 46340:
+        raise ValueError(f"n_blocks must be <= 46340, got {n_blocks}")
+    if p["negatives"] not in ("uniform", "popularity"):
+        raise ValueError(f"negatives must be 'uniform' or 'popularity', got {p['negatives']!r}")
+    params = _kernels.BprParams(
+        learning_rate=real(p["learning_rate"], "learning_rate", 0.0, strict=True),
+        regularization=real(p["regularization"], "regularization", 0.0),
+        bias_regularization=real(p["bias_regularization"], "bias_regularization", 0.0),
+        update_biases=bool(p["item_biases"]), reject_positives=bool(p["reject_positives"]),
+        max_tries=integer(p["max_tries"], "max_tries", 1), negatives=str(p["negatives"]))
+    schedule = Schedule(integer(p["n_epochs"], "n_epochs", 0), n_blocks, integer(p["n_threads"], "n_threads", 1))
+    return Checked(integer(p["n_factors"], "n_factors", 1), params, schedule)
 
 
 def indices(values: Any, name: str, size: int) -> np.ndarray:

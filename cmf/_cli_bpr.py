@@ -21,7 +21,7 @@ from cmf._search import n_workers
 from cmf.bpr import BPR
 
 __all__ = ["BPR_DEFAULTS", "LOSSES", "add_loss_option", "add_threshold_option", "bpr_model",
-           "check_recommend_options", "train_line", "train_summary"]
+           "check_recommend_options", "fit_keywords", "train_line", "train_summary"]
 
 #: The values of ``--loss``: the rating model's losses, then ``bpr``.
 LOSSES = ("squared", "absolute", "kl", "logistic", "hinge", "squared_hinge", "bpr")
@@ -92,6 +92,28 @@ def bpr_model(args: argparse.Namespace) -> BPR:
     return BPR(**params, n_threads=threads, random_state=args.seed)
 
 
+def fit_keywords(args: argparse.Namespace) -> dict[str, Any]:
+    """The keywords of :meth:`cmf.BPR.fit_ratings` for ``cmf train --loss bpr``.
+
+    ``--validation F`` holds out that fraction and stops early on its
+    NDCG@10 (``--patience`` epochs without a better one; BPR's default 10).
+
+    Raises
+    ------
+    ValueError
+        For ``--patience 0`` with ``--validation``: BPR validates only to stop early.
+    """
+    keywords: dict[str, Any] = {"threshold": args.threshold}
+    if args.validation and args.patience == 0:
+        raise ValueError("--patience 0 turns early stopping off, and --loss bpr holds out --validation only to stop "
+                         "early: leave --validation out to train on every interaction")
+    if args.validation:
+        keywords["validation"] = args.validation
+    if args.patience:
+        keywords["patience"] = args.patience
+    return keywords
+
+
 def train_summary(model: BPR, data: Any, threshold: float | None, seconds: float, out: str | None) -> dict[str, Any]:
     """What ``cmf train --loss bpr`` reports (printed, or as JSON).
 
@@ -112,10 +134,13 @@ def train_summary(model: BPR, data: Any, threshold: float | None, seconds: float
     -------
     dict
     """
-    positives = model._positives
+    positives, history = model._positives, model.history_
+    checks = [v for v in history.get("val_ndcg", []) if v == v]
     return {"loss": "bpr", "rows": len(data), "interactions": int(len(positives.indices)), "threshold": threshold,
             "users": data.n_users, "items": data.n_items, "epochs": model.n_epochs_,
-            "correct": float(model.history_["correct"][-1]) if model.n_epochs_ else None,
+            "epochs_run": len(history["epoch"]), "best_epoch": model.best_epoch_,
+            "validation_ndcg": max(checks) if checks else None,
+            "correct": float(history["correct"][model.n_epochs_ - 1]) if model.n_epochs_ else None,
             "seconds": seconds, "model": out}
 
 
@@ -124,8 +149,11 @@ def train_line(summary: dict[str, Any]) -> str:
     which = "every row" if summary["threshold"] is None else f"rows rated at least {summary['threshold']:g}"
     correct = "" if summary["correct"] is None else \
         f"; {100 * summary['correct']:.1f}% of the last epoch's samples were ranked right before their step"
+    stopped = "" if summary["validation_ndcg"] is None else \
+        (f"; validation NDCG@10 {summary['validation_ndcg']:.4f} at epoch {summary['best_epoch']} (best of "
+         f"{summary['epochs_run']} run)")
     return (f"trained BPR on {summary['interactions']:,} interactions ({which}; {summary['users']:,} users x "
-            f"{summary['items']:,} items): {summary['epochs']} epochs in {summary['seconds']:.2f} s{correct}")
+            f"{summary['items']:,} items): {summary['epochs']} epochs in {summary['seconds']:.2f} s{correct}{stopped}")
 
 
 def check_recommend_options(args: argparse.Namespace, shrinkage: float) -> dict[str, Any]:

@@ -238,15 +238,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _train_bpr(args: argparse.Namespace, out: str | None) -> int:
-    if args.validation or args.patience:
-        raise ValueError("--validation and --patience stop a rating model early; --loss bpr trains --epochs "
-                         "epochs: compare settings with 'cmf evaluate --loss bpr --protocol catalogue'")
+    if args.patience and not args.validation:
+        raise ValueError(f"--patience {args.patience} needs --validation: early stopping watches held-out items")
     model = bpr.bpr_model(args)
     data = _load(args)
     if args.threshold is not None:
         options.check_threshold(args.threshold, data)
+    if args.validation:
+        options.check_holdout(args.validation, len(data))
     started = time.perf_counter()
-    _fit(model, data, args, "training")
+    model.fit_ratings(data, **bpr.fit_keywords(args))
     summary = bpr.train_summary(model, data, args.threshold, time.perf_counter() - started, out)
     if out is not None:
         model.save(out)

@@ -195,8 +195,8 @@ def tune(
     **A sampled model.** With ``estimator=BayesianMatrixFactorization(...)``
     (any estimator with ``n_samples`` and ``burn_in`` parameters) the same
     search runs on that model's space (default
-    :func:`cmf._tune_bayes.bayesian_space`: ``n_factors`` from {8, 16, 32},
-    grown past 32 while the largest wins; ``noise_precision`` "auto" or
+    :func:`cmf._tune_bayes.bayesian_space`: ``n_factors`` from {5, 10, 20},
+    grown past 20 while the largest wins; ``noise_precision`` "auto" or
     1.5, 2 or 3 over the ratings' variance; ``burn_in`` 5, 10 or 20), and
     what a round trains longer is the chain: ``min_epochs`` and
     ``max_epochs`` count kept sweeps after the burn-in (default cap 200,

@@ -30,8 +30,10 @@ from cmf.exceptions import DivergenceError
 __all__ = ["BURN_IN_CHOICES", "FACTOR_CHOICES", "FACTOR_LIMIT", "MAX_SWEEPS", "NOISE_SCALES", "SWEEP_TOL", "bayesian_space",
            "is_sampler", "resample", "sweeps_param"]
 
-FACTOR_CHOICES = (8, 16, 32)
-FACTOR_LIMIT = 128
+# Around the model's default of 10; a sweep costs about k^3 per row, so the
+# search grows the factors one doubling at a time, to at most 80.
+FACTOR_CHOICES = (5, 10, 20)
+FACTOR_LIMIT = 80
 BURN_IN_CHOICES = (5, 10, 20)
 # Fixed noise precisions offered beside "auto", in units of 1 / variance of
 # the ratings: the residual variance of a good model is about half the
@@ -55,8 +57,8 @@ def is_sampler(estimator: Any) -> bool:
 def bayesian_space(data: Any) -> dict[str, Any]:
     """The default search space of a sampled model on ``data``.
 
-    ``n_factors`` from {8, 16, 32}, doubled past the largest while it wins
-    (to at most 128); ``noise_precision`` "auto" or 1.5, 2 or 3 over the
+    ``n_factors`` from {5, 10, 20}, doubled past the largest while it wins
+    (to at most 80); ``noise_precision`` "auto" or 1.5, 2 or 3 over the
     variance of the ratings; ``burn_in`` 5, 10 or 20 sweeps. The number of
     kept sweeps is the race's resource, not a dimension.
 

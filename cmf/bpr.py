@@ -12,18 +12,19 @@ shrunk: :meth:`BPR.scores` and :meth:`BPR.recommend` rank by
 from __future__ import annotations
 
 import os
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
-from cmf import _bpr_files, _kernels
+from cmf import _bpr_files
+from cmf._bpr_input import Checked, checked, indices, pairs
+from cmf._bpr_stopping import EarlyStopping, Stop, ranking_data, split_validation
 from cmf._checks import integer, real
 from cmf._dataset import as_dataset
-from cmf._bpr_input import indices, pairs
 from cmf._labels import LabelMap
 from cmf._ranking import SCORE_BLOCK, ranges, top_k
 from cmf._seen import SeenItems
-from cmf._train.pairwise import PairwiseState, Schedule, train_pairwise
+from cmf._train.pairwise import PairwiseState, train_pairwise
 from cmf.exceptions import NotFittedError
 
 __all__ = ["BPR"]
@@ -63,9 +64,9 @@ class BPR:
     item_biases : bool, default True
         Whether each item has a bias :math:`c_i` (a popularity term).
     n_epochs : int, default 100
-        Epochs to run; there is no convergence test (a ranking loss does not
-        say when the ranking stops improving; tune it on held-out data with
-        :func:`cmf.metrics.catalogue_metrics`).
+        Epochs to run, or at most with ``fit_ratings(validation=...)``,
+        which stops early on held-out NDCG (a ranking loss does not say when
+        the ranking stops improving).
     negatives : {"uniform", "popularity"}, default "uniform"
         How the negatives are drawn: every item alike, or in proportion to
         its number of interactions.
@@ -93,7 +94,8 @@ class BPR:
     item_bias_ : ndarray, shape (n_items,)
         Zero when ``item_biases`` is False.
     history_ : dict of list
-        Per epoch: ``epoch``, ``correct`` (share of samples ranked right before their step), ``skipped``.
+        Per epoch: ``epoch``, ``correct`` (share of samples ranked right before their step), ``skipped``
+        (and ``val_ndcg`` with validation). ``best_epoch_``: the epoch kept by early stopping, else None.
     shape_ : tuple of int
         ``(n_users, n_items)``.
 
@@ -192,6 +194,10 @@ class BPR:
             For indices that are negative, not integers or outside ``shape``; ``values`` without
             ``threshold`` (or the reverse); no positive at all; a parameter out of range.
         """
+        return self._fit(rows, cols, values, shape, threshold)
+
+    def _fit(self, rows: Any, cols: Any, values: Any, shape: Any, threshold: float | None, *,
+             maps: tuple[LabelMap, LabelMap] | None = None, stopping: dict[str, Any] | None = None) -> "BPR":
         config = self._config()
         rows, cols, shape = pairs(rows, cols, shape)
         if (values is None) != (threshold is None):
@@ -206,9 +212,12 @@ class BPR:
         if len(rows) == 0:
             raise ValueError("no positive interaction to learn from" +
                              (f" (no value is >= threshold {threshold:g})" if values is not None else ""))
-        return self._train(config, SeenItems.from_pairs(rows, cols, shape), shape, None)
+        positives = SeenItems.from_pairs(rows, cols, shape)
+        stopper = None if stopping is None else ranking_data(positives, shape, threshold, stopping)
+        return self._train(config, positives, shape, maps, stopper)
 
-    def fit_ratings(self, data: Any, *, threshold: float | None = None) -> "BPR":
+    def fit_ratings(self, data: Any, *, threshold: float | None = None, validation: Any = None, patience: int = 10,
+                    check_every: int = 5, k: int = 10) -> "BPR":
         """Fit on a data set of interactions or ratings, keeping its user and item labels.
 
         After a fit on labelled data (read by :func:`cmf.io.load_ratings` or
@@ -225,7 +234,19 @@ class BPR:
             for a split of a larger one.
         threshold : float, optional
             The ratings of at least this are the positives; by default every
-            row is (the ratings are ignored).
+            row is (the ratings are ignored). The same threshold picks the
+            relevant validation items.
+        validation : RatingDataset, float or None
+            Held-out interactions of the same users and items (a split of
+            the same data), or a fraction of ``data`` to hold out at random
+            (seeded by ``random_state``). Then every ``check_every`` epochs the
+            model ranks the full catalogue for the validation users (their
+            training items left out) and the fit stops once ``patience``
+            epochs passed without a better NDCG@``k``; the factors of the best
+            check are kept, ``n_epochs_`` and ``best_epoch_`` are its epoch and
+            ``history_["val_ndcg"]`` holds the checks (NaN in between).
+        patience, check_every, k : int, default 10, 5, 10
+            Early stopping, with ``validation`` only.
 
         Returns
         -------
@@ -237,47 +258,39 @@ class BPR:
         ValueError
             As :meth:`fit_pairs`; the model is left as it was.
         """
-        data = as_dataset(data)
+        data, stopping = split_validation(as_dataset(data), validation, self.random_state, k=k, patience=patience,
+                                          check_every=check_every)
         values = None if threshold is None else data.values
-        self.fit_pairs(data.rows, data.cols, values, shape=data.shape, threshold=threshold)
-        self._maps = (data.user_labels, data.item_labels) if data.labelled else None
-        return self
+        maps = (data.user_labels, data.item_labels) if data.labelled else None
+        return self._fit(data.rows, data.cols, values, data.shape, threshold, maps=maps, stopping=stopping)
 
-    def _train(self, config: "_Checked", positives: SeenItems, shape: tuple[int, int],
-               maps: tuple[LabelMap, LabelMap] | None) -> "BPR":
+    def _train(self, config: Checked, positives: SeenItems, shape: tuple[int, int],
+               maps: tuple[LabelMap, LabelMap] | None, stopper: Any) -> "BPR":
         rng = np.random.default_rng(self.random_state)
         k, dtype = config.n_factors, np.dtype(self.dtype)
         # implicit's start: factors uniform in +-0.5 / k, biases zero.
         state = PairwiseState(((rng.random((shape[0], k)) - 0.5) / k).astype(dtype),
                               ((rng.random((shape[1], k)) - 0.5) / k).astype(dtype), np.zeros(shape[1], dtype))
         seed = int(rng.integers(0, np.iinfo(np.int64).max, dtype=np.int64))
-        self.history_ = train_pairwise(state, positives, config.params, config.schedule, seed)
+        n_epochs, best = config.schedule.n_epochs, None
+        if stopper is None:
+            history = train_pairwise(state, positives, config.params, config.schedule, seed)
+        else:
+            stopping = EarlyStopping(state, *stopper)
+            try:
+                train_pairwise(state, positives, config.params, config.schedule, seed, on_epoch=stopping)
+            except Stop:
+                pass
+            history, n_epochs = stopping.history(), stopping.restore()
+            best = n_epochs
+        self.history_, self.best_epoch_ = history, best
         self.user_factors_, self.item_factors_, self.item_bias_ = state.P, state.Q, state.c
-        self.shape_, self.n_epochs_ = (int(shape[0]), int(shape[1])), config.schedule.n_epochs
+        self.shape_, self.n_epochs_ = (int(shape[0]), int(shape[1])), n_epochs
         self._positives, self._maps = positives, maps
         return self
 
-    def _config(self) -> "_Checked":
-        if np.dtype(self.dtype) not in (np.dtype(np.float32), np.dtype(np.float64)):
-            raise ValueError(f"dtype must be numpy.float32 or numpy.float64, got {self.dtype!r}")
-        if not (self.random_state is None or isinstance(self.random_state, (int, np.integer))):
-            raise TypeError(f"random_state must be an int or None, got {self.random_state!r}")
-        n_blocks = integer(self.n_blocks, "n_blocks", 1)
-        if n_blocks > 46340:
-            raise ValueError(f"n_blocks must be <= 46340, got {n_blocks}")
-        params = _kernels.BprParams(
-            learning_rate=real(self.learning_rate, "learning_rate", 0.0, strict=True),
-            regularization=real(self.regularization, "regularization", 0.0),
-            bias_regularization=real(self.bias_regularization, "bias_regularization", 0.0),
-            update_biases=bool(self.item_biases), reject_positives=bool(self.reject_positives),
-            max_tries=integer(self.max_tries, "max_tries", 1), negatives=self._negatives())
-        schedule = Schedule(integer(self.n_epochs, "n_epochs", 0), n_blocks, integer(self.n_threads, "n_threads", 1))
-        return _Checked(integer(self.n_factors, "n_factors", 1), params, schedule)
-
-    def _negatives(self) -> str:
-        if self.negatives not in ("uniform", "popularity"):
-            raise ValueError(f"negatives must be 'uniform' or 'popularity', got {self.negatives!r}")
-        return str(self.negatives)
+    def _config(self) -> Checked:
+        return checked(self.get_params())
 
     # ------------------------------------------------------------------
     # Using a fitted model
@@ -384,11 +397,3 @@ class BPR:
             If the file is missing, not a BPR model file of this format, or inconsistent.
         """
         return _bpr_files.load(cls, path)
-
-
-class _Checked(NamedTuple):
-    """The checked parameters of a fit."""
-
-    n_factors: int
-    params: Any  # cmf._kernels.BprParams
-    schedule: Schedule

@@ -161,7 +161,8 @@ def test_catalogue_metrics_take_a_bpr_model_as_its_scores(interactions, tmp_path
 
 @pytest.mark.parametrize("argv, match", [
     (["train", "F", "--loss", "bpr", "--learning-rate", "auto"], "--learning-rate auto"),
-    (["train", "F", "--loss", "bpr", "--validation", "0.2"], "--validation"),
+    (["train", "F", "--loss", "bpr", "--validation", "0.2", "--patience", "0"], "--patience 0 turns early stopping off"),
+    (["train", "F", "--loss", "bpr", "--patience", "3"], "--patience 3 needs --validation"),
     (["train", "F", "--loss", "bpr", "--duplicates", "mean"], "--duplicates mean"),
     (["train", "F", "--threshold", "3"], "--threshold"),
     (["train", "F", "--loss", "bpr", "--threshold", "9"], "--threshold 9 is above every rating"),
@@ -248,3 +249,64 @@ def test_a_file_with_one_label_member_is_refused(tmp_path):
     np.savez(tmp_path / "bad.npz", **members)
     with pytest.raises(ValueError, match="user_labels without item_labels"):
         cmf.BPR.load(tmp_path / "bad.npz")
+
+
+# ----------------------------------------------------------------------
+# Early stopping on held-out interactions
+# ----------------------------------------------------------------------
+def _split(seed: int = 0):
+    data = load_ratings_from_rows(_rows(seed))
+    return cmf.model_selection.train_test_split(data, 0.25, random_state=seed)
+
+
+def load_ratings_from_rows(rows):
+    users, items, ratings = zip(*rows)
+    return RatingDataset.from_labels(list(users), list(items), np.array(ratings, float))
+
+
+def test_early_stopping_keeps_the_factors_of_the_best_check():
+    train, valid = _split()
+    params = dict(n_factors=4, learning_rate=0.05, n_epochs=300, random_state=2)
+    model = cmf.BPR(**params).fit_ratings(train, validation=valid, patience=10, check_every=5)
+    ndcg = np.array(model.history_["val_ndcg"])
+    run = len(ndcg)
+    checks = np.flatnonzero(~np.isnan(ndcg)) + 1
+    assert checks.tolist() == list(range(5, run + 1, 5)) and run < 300  # it stopped
+    best = model.best_epoch_
+    assert best == checks[np.argmax(ndcg[checks - 1])] == model.n_epochs_
+    assert run - best >= 10 and run - 5 - best < 10  # at the first check 10 epochs past the best
+    # the same bits as a fit of best epochs on the training part, scored independently
+    plain = cmf.BPR(**{**params, "n_epochs": best}).fit_ratings(train)
+    np.testing.assert_array_equal(model.user_factors_, plain.user_factors_)
+    np.testing.assert_array_equal(model.item_bias_, plain.item_bias_)
+    assert ndcg[best - 1] == pytest.approx(catalogue_metrics(plain.scores, train, valid)["ndcg"], abs=1e-12)
+    assert model.history_["correct"][:best] == plain.history_["correct"]
+
+
+def test_early_stopping_survives_save_and_load_and_checks_its_input(tmp_path):
+    train, valid = _split(1)
+    model = cmf.BPR(n_factors=3, n_epochs=20, random_state=0).fit_ratings(train, validation=valid, check_every=4)
+    back = cmf.BPR.load(model.save(tmp_path / "s.npz"))
+    assert back.best_epoch_ == model.best_epoch_ and np.array_equal(back.history_["val_ndcg"],
+                                                                     model.history_["val_ndcg"], equal_nan=True)
+    assert cmf.BPR(n_factors=3, n_epochs=2).fit_ratings(train).best_epoch_ is None
+    other = RatingDataset.from_labels(["a"], ["b"], np.ones(1))
+    with pytest.raises(ValueError, match="validation must hold the same users and items"):
+        cmf.BPR(n_epochs=2).fit_ratings(train, validation=other)
+    with pytest.raises(ValueError, match="check_every"):
+        cmf.BPR(n_epochs=2).fit_ratings(train, validation=valid, check_every=0)
+
+
+def test_cmf_train_bpr_validation_stops_early(interactions, capsys):
+    rows, path = interactions
+    argv = ["train", path, "--loss", "bpr", "--factors", "4", "--learning-rate", "0.05", "--epochs", "300",
+            "--seed", "2", "--validation", "0.25", "--json", "--out", "v.npz"]
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
+    model = cmf.BPR.load("v.npz")
+    assert summary["best_epoch"] == model.best_epoch_ == model.n_epochs_ == summary["epochs"]
+    assert summary["epochs_run"] == len(model.history_["epoch"]) < 300
+    assert summary["validation_ndcg"] == pytest.approx(np.nanmax(model.history_["val_ndcg"]), abs=1e-15)
+    train, _ = cmf.model_selection.train_test_split(load_ratings(path, progress=False), 0.25, random_state=2)
+    plain = cmf.BPR(n_factors=4, learning_rate=0.05, n_epochs=model.n_epochs_, random_state=2).fit_ratings(train)
+    np.testing.assert_array_equal(model.item_factors_, plain.item_factors_)
