@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from cmf._catalogue import CatalogueData, catalogue_data, rank_catalogue
+from cmf._catalogue import CatalogueData, catalogue_data
 from cmf._checks import integer
 from cmf._dataset import RatingDataset, as_dataset
+from cmf._ranking import SCORE_BLOCK, ranges, top_k
 from cmf._seen import SeenItems
 from cmf._split import train_test_split
 
@@ -83,8 +84,7 @@ class EarlyStopping:
         self.records.append({**record, "val_ndcg": math.nan})
         if epoch % self.check_every:
             return
-        P, Q, c = (np.asarray(a, dtype=np.float64) for a in (self.state.P, self.state.Q, self.state.c))
-        score = rank_catalogue(lambda users: P[users] @ Q.T + c, self.data, k=self.k)["ndcg"]
+        score = ndcg(self.state, self.data, self.k)
         self.records[-1]["val_ndcg"] = score
         if score > self.best:
             self.best, self.best_epoch = score, epoch
@@ -104,3 +104,32 @@ class EarlyStopping:
         for target, best in zip((self.state.P, self.state.Q, self.state.c), self.saved):
             np.copyto(target, best)
         return self.best_epoch
+
+
+def ndcg(state: Any, data: CatalogueData, k: int) -> float:
+    """NDCG@k of :func:`cmf.metrics.catalogue_metrics` for the scores ``P Q' + c``, from each user's top k only.
+
+    The full ranking that the other metrics need (MRR, AUC) is not
+    computed: a block of users' scores, their training items set to
+    -inf, and the k best of the rest (ties to the smaller index, as there).
+    """
+    P, Q, c = (np.asarray(a, dtype=np.float64) for a in (state.P, state.Q, state.c))
+    n_items, seen, relevant = data.n_items, data.seen, data.relevant
+    n_relevant = np.diff(relevant.indptr)
+    users = np.flatnonzero(n_relevant > 0)
+    k = min(k, n_items)
+    discount = 1.0 / np.log2(np.arange(2, k + 2))
+    ideal = np.cumsum(discount)
+    total = 0.0
+    for start in range(0, len(users), max(1, SCORE_BLOCK // max(n_items, 1))):
+        block = users[start:start + max(1, SCORE_BLOCK // max(n_items, 1))]
+        scores = P[block] @ Q.T + c
+        row = np.arange(len(block))
+        counts = seen.indptr[block + 1] - seen.indptr[block]
+        scores[np.repeat(row, counts), seen.indices[ranges(seen.indptr[block], counts)]] = -np.inf
+        top, values = top_k(scores, k)
+        counts = n_relevant[block]
+        wanted = np.repeat(row, counts) * n_items + relevant.indices[ranges(relevant.indptr[block], counts)]
+        hit = np.isin(row[:, None] * n_items + top, wanted) & np.isfinite(values)
+        total += float(((hit * discount).sum(axis=1) / ideal[np.minimum(counts, k) - 1]).sum())
+    return total / len(users) if len(users) else math.nan

@@ -96,7 +96,7 @@ def fit_keywords(args: argparse.Namespace) -> dict[str, Any]:
     """The keywords of :meth:`cmf.BPR.fit_ratings` for ``cmf train --loss bpr``.
 
     ``--validation F`` holds out that fraction and stops early on its
-    NDCG@10 (``--patience`` epochs without a better one; BPR's default 10).
+    NDCG@10 (``--patience`` epochs without a better one; BPR's default 25).
 
     Raises
     ------
