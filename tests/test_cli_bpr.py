@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import json
+from argparse import Namespace
 import subprocess
 import sys
 
@@ -310,3 +311,9 @@ def test_cmf_train_bpr_validation_stops_early(interactions, capsys):
     train, _ = cmf.model_selection.train_test_split(load_ratings(path, progress=False), 0.25, random_state=2)
     plain = cmf.BPR(n_factors=4, learning_rate=0.05, n_epochs=model.n_epochs_, random_state=2).fit_ratings(train)
     np.testing.assert_array_equal(model.item_factors_, plain.item_factors_)
+
+
+def test_a_loss_the_rating_model_takes_is_passed_through(monkeypatch):
+    monkeypatch.setitem(_cli_options.DEFAULTS, "loss", "squared")  # an estimator with loss=
+    assert _cli_options.loss_params(Namespace(loss="hinge")) == {"loss": "hinge"}
+    assert _cli_options.loss_params(Namespace(loss="squared")) == {}
