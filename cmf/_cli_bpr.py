@@ -16,12 +16,14 @@ import argparse
 import inspect
 from typing import Any
 
+from cmf._bpr_files import is_bpr_file
 from cmf._cli_options import finite_real
 from cmf._search import n_workers
 from cmf.bpr import BPR
+from cmf.model import MatrixFactorization
 
 __all__ = ["BPR_DEFAULTS", "LOSSES", "add_loss_option", "add_threshold_option", "bpr_model",
-           "check_recommend_options", "fit_keywords", "train_line", "train_summary"]
+           "check_recommend_options", "fit_keywords", "rating_model", "train_line", "train_summary"]
 
 #: The values of ``--loss``: the rating model's losses, then ``bpr``.
 LOSSES = ("squared", "absolute", "kl", "logistic", "hinge", "squared_hinge", "bpr")
@@ -173,3 +175,17 @@ def check_recommend_options(args: argparse.Namespace, shrinkage: float) -> dict[
         raise ValueError(f"{refused[0]} is a control of rating models; a BPR model file ranks every item by its "
                          "scores (only --include-seen applies): leave it out")
     return {"exclude_seen": not args.include_seen}
+
+
+def rating_model(args: argparse.Namespace) -> MatrixFactorization:
+    """The rating model of ``args.model`` for ``cmf predict`` and ``cmf similar``; a BPR model file is refused.
+
+    Raises
+    ------
+    ValueError
+        For a BPR model file, naming the command that reads it.
+    """
+    if is_bpr_file(args.model):
+        raise ValueError(f"{args.model} holds a BPR model (cmf train --loss bpr), which ranks items and has none of "
+                         f"a rating model's predictions for cmf {args.command}: use cmf recommend with it")
+    return MatrixFactorization.load(args.model)

@@ -332,7 +332,7 @@ def _cmd_tune(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     if args.clip and args.clip[0] > args.clip[1]:
         raise ValueError(f"--clip {args.clip[0]:g} {args.clip[1]:g}: LOW must not exceed HIGH")
-    model = MatrixFactorization.load(args.model)
+    model = bpr.rating_model(args)
     users, items = load_pairs(args.pairs, sep=args.sep)
     if model.user_labels_ is None:
         for arr, what in ((users, "user"), (items, "item")):

@@ -22,7 +22,7 @@ import numpy as np
 from cmf import _cli_options as options
 from cmf._atomic import atomic_output
 from cmf._bpr_files import is_bpr_file
-from cmf._cli_bpr import check_recommend_options
+from cmf._cli_bpr import check_recommend_options, rating_model
 from cmf._cli_commands import _emit_json
 from cmf._ranking import SCORE_BLOCK
 from cmf.bpr import BPR
@@ -201,7 +201,7 @@ def _show(args: argparse.Namespace, head: dict[str, Any], found: np.ndarray, val
 
 
 def _cmd_similar(args: argparse.Namespace) -> int:
-    model = MatrixFactorization.load(args.model)
+    model = rating_model(args)
     if args.item is not None:
         who = _label(args.item, model.item_labels_, "item")
         found, sims = similar_items(model, who, args.n, min_support=args.min_support)

@@ -186,6 +186,11 @@ def test_rating_controls_are_refused_on_a_bpr_model_file(interactions, capsys, t
         assert f"{option} is a control of rating models" in capsys.readouterr().err
     assert main(["recommend", "m.npz", "--user", "nobody"]) == 1
     assert "unknown user 'nobody'" in capsys.readouterr().err
+    (tmp_path / "pairs.txt").write_text("u01 it02\n")
+    for argv in (["similar", "m.npz", "--item", "it02"], ["predict", "m.npz", "pairs.txt"]):
+        assert main(argv) == 1
+        assert f"holds a BPR model (cmf train --loss bpr), which ranks items and has none of a rating model's " \
+               f"predictions for cmf {argv[0]}: use cmf recommend" in capsys.readouterr().err
 
 
 def test_a_loss_the_rating_model_lacks_says_so(interactions, capsys):
