@@ -21,7 +21,7 @@ on 2 cores.
 
     python benchmarks/tune_bench.py                  # W1, under a minute on 2 cores
     python benchmarks/tune_bench.py --synthetic      # also the synthetic set, about 3 minutes more
-    python benchmarks/tune_bench.py --model bayesian # W1, the Bayesian model: a few minutes
+    python benchmarks/tune_bench.py --model bayesian # W1, the Bayesian model: under a minute (--budget 27: minutes)
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def measure(name, data, budget, repeats, model="sgd", extends=(0, 3)):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budget", type=int, default=27)
+    parser.add_argument("--budget", type=int, default=None, help="default: tune's (27; 9 with --model bayesian)")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--synthetic", action="store_true")
     parser.add_argument("--model", choices=("sgd", "bayesian"), default="sgd")

@@ -37,6 +37,7 @@ from cmf._persistence import check_output_path
 from cmf._search import clone, n_workers, run_all
 from cmf.exceptions import ConvergenceWarning, DivergenceError, NotFittedError
 from cmf.io import ParseError, load_pairs, load_ratings
+from cmf._tune_bayes import BUDGET as BAYES_BUDGET
 from cmf._tune_bayes import bayesian_space
 from cmf.bayesian import BayesianMatrixFactorization
 from cmf.bpr import BPR
@@ -417,8 +418,9 @@ def add_commands(sub: Any) -> None:
                         "BayesianMatrixFactorization by Gibbs sampling, whose factors, noise precision and burn-in "
                         "are searched and whose rounds run longer chains (--epochs: kept sweeps; --learning-rate "
                         "and the penalties do not apply)")
-    p.add_argument("--budget", type=options.count(1), default=_tune.BUDGET, metavar="N",
-                   help=f"configurations of the first race (default {_tune.BUDGET})")
+    p.add_argument("--budget", type=options.count(1), metavar="N",
+                   help=f"configurations of the first race (default {_tune.BUDGET}; {BAYES_BUDGET} with --model "
+                        "bayesian)")
     p.add_argument("--extend", type=options.count(0), default=_tune.EXTEND, metavar="N", help="further races "
                    f"(a third of --budget each) past the edges where the best sits (default {_tune.EXTEND})")
     p.add_argument("--time-limit", type=options.positive_real, metavar="SECONDS",

@@ -152,7 +152,7 @@ def _scale_cap(initial: Any, current: Any) -> float:
 
 def tune(
     data: Any,
-    budget: int = BUDGET,
+    budget: int | None = None,
     *,
     estimator: Any = None,
     space: dict[str, Any] | None = None,
@@ -209,8 +209,9 @@ def tune(
     ----------
     data : RatingDataset, DataFrame or tuple
         The ratings to tune on (the training part; keep your test set out).
-    budget : int, default 27
-        Number of configurations of the first race.
+    budget : int, optional
+        Number of configurations of the first race (default 27; 9 for a
+        sampled model, whose space is smaller and each configuration a chain).
     estimator : MatrixFactorization or BayesianMatrixFactorization, optional
         Template for the parameters not tuned (default:
         ``MatrixFactorization()``); its class is the model searched.
@@ -252,12 +253,14 @@ def tune(
     -------
     TuneResult
     """
+    template = estimator if estimator is not None else MatrixFactorization()
+    sampler = sampled.is_sampler(template)  # raced on sweeps of a chain, not on SGD epochs
+    if budget is None:
+        budget = sampled.BUDGET if sampler else BUDGET
     if not is_integer(budget) or budget < 1:
         raise ValueError(f"budget must be a positive number of configurations, got {budget!r}")
     if not is_integer(eta) or eta < 2:
         raise ValueError(f"eta must be an integer >= 2, got {eta!r}")
-    template = estimator if estimator is not None else MatrixFactorization()
-    sampler = sampled.is_sampler(template)  # raced on sweeps of a chain, not on SGD epochs
     cap = (sampled.MAX_SWEEPS if sampler else MAX_EPOCHS) if max_epochs is None else max_epochs
     if not (is_integer(min_epochs) and is_integer(cap) and 1 <= min_epochs <= cap):
         raise ValueError(f"need 1 <= min_epochs <= max_epochs, got {min_epochs} and {max_epochs}")

@@ -27,11 +27,15 @@ from cmf._halving import Trial
 from cmf._tune_space import Choices
 from cmf.exceptions import DivergenceError
 
-__all__ = ["BURN_IN_CHOICES", "FACTOR_CHOICES", "FACTOR_LIMIT", "MAX_SWEEPS", "NOISE_SCALES", "SWEEP_TOL", "bayesian_space",
+__all__ = ["BUDGET", "BURN_IN_CHOICES", "FACTOR_CHOICES", "FACTOR_LIMIT", "MAX_SWEEPS", "NOISE_SCALES", "SWEEP_TOL", "bayesian_space",
            "is_sampler", "resample", "sweeps_param"]
 
 # Around the model's default of 10; a sweep costs about k^3 per row, so the
 # search grows the factors one doubling at a time, to at most 80.
+# tune's default budget for a sampler: its space holds 36 combinations and
+# every configuration is a chain (on MovieLens 100K, 9 find what 27 find,
+# in an eighth of the time).
+BUDGET = 9
 FACTOR_CHOICES = (5, 10, 20)
 FACTOR_LIMIT = 80
 BURN_IN_CHOICES = (5, 10, 20)

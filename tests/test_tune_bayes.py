@@ -91,6 +91,12 @@ def test_rounds_run_new_chains_eta_times_longer_after_the_burn_in():
     assert "max_epochs" not in result.best_params and result.space["n_samples"]["final"] == 200
 
 
+def test_the_default_budget_of_a_sampler_is_nine_chains():
+    Chain.fits = []
+    tune(DATA, estimator=Chain(), extend=0, refit=False, n_jobs=1, random_state=0)
+    assert sum(fit["n_samples"] - fit["burn_in"] == 20 for fit in Chain.fits) == 9
+
+
 def test_the_factors_grow_past_the_edge_to_an_optimum_beyond_it():
     result = tune(DATA, 27, estimator=ManyFactors(), extend=3, refit=False, n_jobs=1, random_state=0)
     assert result.space["n_factors"]["extended"] == ["high", "high"]
