@@ -35,12 +35,17 @@ class Triplets:
         ``(n_rows, n_cols)`` of the matrix the entries belong to; None only
         for a piece of a matrix whose shape is not known yet (a partition
         read by a Dask worker, :mod:`cmf._distributed`).
+    weights : ndarray of the values' dtype, shape (n,), or None
+        The weight of each entry (finite, > 0), which multiplies its loss and
+        its gradient; None weighs every entry 1 (and trains exactly as
+        without weights).
     """
 
     rows: np.ndarray
     cols: np.ndarray
     values: np.ndarray
     shape: tuple[int, int] | None
+    weights: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.values.shape[0])
