@@ -32,13 +32,10 @@ class Triplets:
     values : ndarray of float32 or float64, shape (n,)
         The observed values, finite.
     shape : tuple of int or None
-        ``(n_rows, n_cols)`` of the matrix the entries belong to; None only
-        for a piece of a matrix whose shape is not known yet (a partition
-        read by a Dask worker, :mod:`cmf._distributed`).
+        ``(n_rows, n_cols)`` of the matrix; None only for a piece of a matrix whose shape
+        is not known yet (a partition read by a Dask worker, :mod:`cmf._distributed`).
     weights : ndarray of the values' dtype, shape (n,), or None
-        The weight of each entry (finite, > 0), which multiplies its loss and
-        its gradient; None weighs every entry 1 (and trains exactly as
-        without weights).
+        Each entry's weight (finite, > 0) on its loss and gradient; None: all 1, as without.
     """
 
     rows: np.ndarray
