@@ -33,12 +33,12 @@ from cmf._checks import is_integer, real
 from cmf._dataset import RatingDataset, as_dataset, from_dataframe
 from cmf._layout import ParseError, Plan, choose_layout, guess_sep, line_message, read_head, show
 from cmf._textread import Layout, LineError, read_columns
+from cmf._weight_column import MAX_COLUMN, read_weights
 
 __all__ = ["FORMATS", "RatingDataset", "as_dataset", "from_dataframe", "load_pairs", "load_ratings", "ParseError"]
 
 FORMATS = ("movielens", "movielens-dat", "movielens-csv", "csv", "tsv", "libmf")
-# Column positions the C reader takes: 0 to MAX_COLUMN - 1.
-MAX_COLUMN = 64
+# Column positions the C reader takes: 0 to MAX_COLUMN - 1 (cmf._weight_column.MAX_COLUMN).
 # Files at least this large show a progress bar on a terminal (progress=None).
 PROGRESS_BYTES = 64 << 20
 
@@ -132,6 +132,7 @@ def load_ratings(
     comment: str | None = "#",
     rating_scale: tuple[float, float] | None = None,
     progress: bool | None = None,
+    weight_column: int | str | None = None,
 ) -> RatingDataset:
     """Read a rating file (or a DataFrame) into a :class:`RatingDataset`.
 
@@ -165,6 +166,12 @@ def load_ratings(
     progress : bool, optional
         Show a progress bar (needs tqdm, the ``cli`` extra); by default
         only for a file of 64 MB or more read with stderr on a terminal.
+    weight_column : int or str, optional
+        The column holding a sample weight per rating (a position from 0,
+        or a header name): finite numbers > 0, read as the ratings are
+        (float32), into the data set's ``weights``. The file is read a
+        second time for them, so it must be a regular file. For a
+        DataFrame, the weight column's name.
 
     Returns
     -------
@@ -195,7 +202,7 @@ def load_ratings(
     if hasattr(path, "columns") and hasattr(path, "iloc"):
         # As in a file: three columns given leave timestamps out, none given keep a column named like one.
         spec = _check_columns(columns) or []
-        return from_dataframe(path, *spec, **({"timestamp": False} if len(spec) == 3 else {}))
+        return from_dataframe(path, *spec, **({"timestamp": False} if len(spec) == 3 else {}), weight=weight_column)
     path = os.fspath(path)
     spec = _check_columns(columns)
     scale = _scale(rating_scale)
@@ -221,7 +228,12 @@ def load_ratings(
         what = "a header but no ratings" if plan.header_line else "no ratings"
         raise ParseError(f"{path}: the file holds {what}", path)
     shape = (len(got.user_map), len(got.item_map))
-    return RatingDataset(got.rows, got.cols, got.values, shape, got.user_map, got.item_map, path, got.timestamps)
+    weights, stamps = None, got.timestamps
+    if weight_column is not None:
+        weights, position = read_weights(path, plan, layout, weight_column, got)
+        if position == plan.columns[3]:  # a column of whole weights, not of timestamps
+            stamps = None
+    return RatingDataset(got.rows, got.cols, got.values, shape, got.user_map, got.item_map, path, stamps, weights)
 
 
 def _check_columns(columns: Sequence[Any] | None) -> list[Any] | None:

@@ -73,8 +73,14 @@ def evaluate(
         global mean plus the known side's bias).
     metrics : sequence of str, optional
         With ``protocol="held_out"``, any of ``rmse``, ``mae``,
-        ``precision``, ``recall``, ``ndcg`` (default ``rmse`` and ``mae``);
-        with ``"catalogue"``, any of
+        ``precision``, ``recall``, ``ndcg``, ``kl``
+        (:func:`cmf.metrics.kl_divergence`), ``logloss`` and ``accuracy``
+        (:func:`cmf.metrics.logloss`, :func:`cmf.metrics.accuracy`: of the
+        decision values, for +1/-1 data); by default those that judge the
+        model's ``loss`` (:data:`cmf.metrics.LOSS_METRICS`): ``rmse`` and
+        ``mae`` for "squared", ``mae`` and ``rmse`` for "absolute", ``kl``
+        for "kl", ``logloss`` and ``accuracy`` for "logistic", ``accuracy``
+        for "hinge" and "squared_hinge". With ``"catalogue"``, any of
         :data:`cmf.metrics.CATALOGUE_METRICS` (default all).
     k : int, default 10
         Cut-off of the ranking metrics.
