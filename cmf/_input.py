@@ -32,15 +32,17 @@ class Triplets:
     values : ndarray of float32 or float64, shape (n,)
         The observed values, finite.
     shape : tuple of int or None
-        ``(n_rows, n_cols)`` of the matrix the entries belong to; None only
-        for a piece of a matrix whose shape is not known yet (a partition
-        read by a Dask worker, :mod:`cmf._distributed`).
+        ``(n_rows, n_cols)`` of the matrix; None only for a piece of a matrix whose shape
+        is not known yet (a partition read by a Dask worker, :mod:`cmf._distributed`).
+    weights : ndarray of the values' dtype, shape (n,), or None
+        Each entry's weight (finite, > 0) on its loss and gradient; None: all 1, as without.
     """
 
     rows: np.ndarray
     cols: np.ndarray
     values: np.ndarray
     shape: tuple[int, int] | None
+    weights: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.values.shape[0])

@@ -18,7 +18,15 @@ import numpy as np
 from cmf._checks import integer, real
 from cmf._train.schedule import AUTO_LEARNING_RATE
 
-__all__ = ["TrainingConfig", "training_config", "available_cores", "require_validation"]
+__all__ = ["TrainingConfig", "training_config", "available_cores", "require_validation", "LOSSES",
+           "CLASSIFICATION_LOSSES", "ZERO_MEAN_LOSSES"]
+
+#: The losses an epoch can minimise (cmf.h, cmf_loss, in its order).
+LOSSES = ("squared", "absolute", "kl", "logistic", "hinge", "squared_hinge")
+#: Losses for values +1 / -1.
+CLASSIFICATION_LOSSES = ("logistic", "hinge", "squared_hinge")
+#: Losses whose model has no global mean (it is fixed at 0).
+ZERO_MEAN_LOSSES = ("kl", *CLASSIFICATION_LOSSES)
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,17 @@ class TrainingConfig:
     rating_scale: tuple[float, float] | None = None
     #: "constant" or "bold_driver" (see cmf._train.schedule).
     schedule: str = "constant"
+    #: The loss of each entry, one of LOSSES (see cmf.h, cmf_loss).
+    loss: str = "squared"
+    #: L1 penalty on the factors: a soft threshold after each update.
+    l1: float = 0.0
+    #: Factors clamped at 0 after each update (projected SGD), and drawn >= 0.
+    nonnegative: bool = False
+
+    @property
+    def fixed_mean(self) -> bool:
+        """Whether the global mean stays 0 (generalized KL and the classification losses)."""
+        return self.loss in ZERO_MEAN_LOSSES
 
     @property
     def factor_columns(self) -> int:
@@ -182,6 +201,34 @@ def _rating_scale(value: Any, params: Mapping[str, Any]) -> tuple[float, float] 
     return low, high
 
 
+def _loss(value: Any, params: Mapping[str, Any]) -> str:
+    if not (isinstance(value, str) and value in LOSSES):
+        raise ValueError(f"loss must be one of {', '.join(repr(name) for name in LOSSES)}, got {value!r}")
+    if value == "kl" and not params.get("nonnegative", False):
+        raise ValueError("loss='kl' needs positive predictions: pass nonnegative=True (and biased=False)")
+    if value == "kl" and params.get("biased", True):
+        raise ValueError("loss='kl' predicts with the factors alone: pass biased=False (and nonnegative=True)")
+    return value
+
+
+def _no_adaptive_options(value: Any, params: Mapping[str, Any]) -> bool:
+    """``adaptive``, refused with the options AdaGrad does not support (the C core refuses them too)."""
+    if value:
+        used = [f"{name}={params[name]!r}" for name, default in _ADAPTIVE_DEFAULTS
+                if params.get(name, default) != default]
+        if used:
+            raise ValueError(f"adaptive=True supports only the plain squared loss; drop {', '.join(used)} or pass "
+                             "adaptive=False")
+    return bool(value)
+
+
+# The options AdaGrad is run without, and their defaults.
+_ADAPTIVE_DEFAULTS = (("loss", "squared"), ("l1", 0.0), ("nonnegative", False))
+
+# Parameters an estimator may lack (its class predates them), with the value that means "off".
+_OPTIONAL = {"loss": "squared", "l1": 0.0, "nonnegative": False}
+
+
 # (field of TrainingConfig, constructor parameter, check): checked in this
 # order, so that the first bad parameter is the one reported.
 _CHECKS: tuple[tuple[str, str, Callable[[Any, Mapping[str, Any]], Any]], ...] = (
@@ -201,7 +248,10 @@ _CHECKS: tuple[tuple[str, str, Callable[[Any, Mapping[str, Any]], Any]], ...] = 
     ("n_iter_no_change", "n_iter_no_change", _at_least_one("n_iter_no_change")),
     ("biased", "biased", _flag),
     ("shuffle", "shuffle", _flag),
-    ("adaptive", "adaptive", _flag),
+    ("loss", "loss", _loss),
+    ("l1", "l1", _non_negative("l1", _PENALTY_HINT)),
+    ("nonnegative", "nonnegative", _flag),
+    ("adaptive", "adaptive", _no_adaptive_options),
     ("duplicates", "duplicates", _duplicates),
     ("rating_scale", "rating_scale", _rating_scale),
 )
@@ -225,7 +275,9 @@ def training_config(params: Mapping[str, Any]) -> TrainingConfig:
     TypeError, ValueError
         For the first invalid parameter, in the order of :data:`_CHECKS`.
     """
-    return TrainingConfig(**{field: check(params[name], params) for field, name, check in _CHECKS})
+    return TrainingConfig(**{
+        field: check(params[name] if name in params else _OPTIONAL[name], params) for field, name, check in _CHECKS
+    })
 
 
 def require_validation(config: TrainingConfig, validation: Any) -> None:
