@@ -18,14 +18,35 @@ from cmf._checks import is_integer
 from cmf._layout import ParseError, Plan, read_head, show, split
 from cmf._textread import Columns, Layout, LineError, read_columns
 
-__all__ = ["read_weights"]
+__all__ = ["MAX_COLUMN", "read_weights", "weight_position"]
 
 # The reader's limit on a column position (cmf_read.c).
 MAX_COLUMN = 64
 
 
-def _position(column: Any, plan: Plan, header: str, path: str) -> int:
-    """The 0-based position of the weight column: given, or looked up in the header by name."""
+def weight_position(column: Any, plan: Plan, header: str, path: str) -> int:
+    """The 0-based position of the weight column: given, or looked up in the header by name.
+
+    Parameters
+    ----------
+    column : int or str
+        ``weight_column``.
+    plan : Plan
+        The layout the ratings are read with.
+    header : str
+        The file's first kept line (its header, if it has one).
+    path : str
+        The file, for messages.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    ValueError, TypeError
+        For a bad position or name, or the user's or item's column.
+    """
     if is_integer(column) and not isinstance(column, bool):
         if not 0 <= column < MAX_COLUMN:
             raise ValueError(f"weight_column must be a position 0 to {MAX_COLUMN - 1} or a header name, got {column}")
@@ -45,7 +66,7 @@ def _position(column: Any, plan: Plan, header: str, path: str) -> int:
     return position
 
 
-def read_weights(path: str, plan: Plan, layout: Layout, column: Any, got: Columns) -> tuple[np.ndarray, int]:
+def read_weights(path: str, plan: Plan, layout: Layout, position: int, got: Columns) -> np.ndarray:
     """The weight of every rating ``got`` read from ``path``, in its order.
 
     Parameters
@@ -56,29 +77,25 @@ def read_weights(path: str, plan: Plan, layout: Layout, column: Any, got: Column
         The header line and columns the ratings were read with.
     layout : Layout
         Their separator, comment prefix and columns.
-    column : int or str
-        The weights' column: a position from 0, or a header name.
+    position : int
+        The weights' column (:func:`weight_position`).
     got : Columns
         What the first pass read.
 
     Returns
     -------
-    weights : ndarray of float64, shape (len(got.rows),)
+    ndarray of float64, shape (len(got.rows),)
         Not yet checked to be > 0 (the data set checks them).
-    position : int
-        The weight column's position (so that a fourth column of integers
-        taken for timestamps can be dropped when it is the weights').
 
     Raises
     ------
     ParseError
         For a line whose weight is missing or not a number.
     ValueError
-        For a bad ``column`` or a file that changed between the passes.
+        For a file that changed between the passes.
     """
     with open(path, "rb") as f:
-        head, kept = read_head(f, (layout.comment or b"").decode("utf-8") or None, 1, path)
-        position = _position(column, plan, kept[0][1] if kept else "", path)
+        head, _ = read_head(f, layout.comment.decode("utf-8") or None, 1, path)
         user, item = plan.columns[:2]
         second = Layout(layout.sep, layout.comment, (user, item, position, -1))
         try:
@@ -93,4 +110,4 @@ def read_weights(path: str, plan: Plan, layout: Layout, column: Any, got: Column
     if not same:
         raise ValueError(f"{path} changed while it was read: read it again")
     assert weights.values is not None
-    return weights.values.astype(np.float64), position
+    return weights.values.astype(np.float64)

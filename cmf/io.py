@@ -23,6 +23,7 @@ Nothing here touches the network: files are read from disk only.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from typing import Any, Sequence
@@ -33,7 +34,7 @@ from cmf._checks import is_integer, real
 from cmf._dataset import RatingDataset, as_dataset, from_dataframe
 from cmf._layout import ParseError, Plan, choose_layout, guess_sep, line_message, read_head, show
 from cmf._textread import Layout, LineError, read_columns
-from cmf._weight_column import MAX_COLUMN, read_weights
+from cmf._weight_column import MAX_COLUMN, read_weights, weight_position
 
 __all__ = ["FORMATS", "RatingDataset", "as_dataset", "from_dataframe", "load_pairs", "load_ratings", "ParseError"]
 
@@ -216,6 +217,9 @@ def load_ratings(
         if not kept:
             raise ParseError(f"{path}: the file holds no ratings", path)
         plan = choose_layout(kept, spec, header, delimiter, path)
+        position = None if weight_column is None else weight_position(weight_column, plan, kept[0][1], path)
+        if position is not None and position == plan.columns[3]:  # whole weights, not timestamps
+            plan = dataclasses.replace(plan, columns=(*plan.columns[:3], -1))
         if not all(0 <= c < MAX_COLUMN for c in plan.columns[:3]) or not -1 <= plan.columns[3] < MAX_COLUMN:
             raise ValueError(f"column positions must be 0 to {MAX_COLUMN - 1}, got {columns!r}")
         layout = Layout(layout_sep, (comment or "").encode("utf-8"), plan.columns)
@@ -228,12 +232,9 @@ def load_ratings(
         what = "a header but no ratings" if plan.header_line else "no ratings"
         raise ParseError(f"{path}: the file holds {what}", path)
     shape = (len(got.user_map), len(got.item_map))
-    weights, stamps = None, got.timestamps
-    if weight_column is not None:
-        weights, position = read_weights(path, plan, layout, weight_column, got)
-        if position == plan.columns[3]:  # a column of whole weights, not of timestamps
-            stamps = None
-    return RatingDataset(got.rows, got.cols, got.values, shape, got.user_map, got.item_map, path, stamps, weights)
+    weights = None if position is None else read_weights(path, plan, layout, position, got)
+    return RatingDataset(got.rows, got.cols, got.values, shape, got.user_map, got.item_map, path, got.timestamps,
+                         weights)
 
 
 def _check_columns(columns: Sequence[Any] | None) -> list[Any] | None:
