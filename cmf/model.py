@@ -276,7 +276,9 @@ class MatrixFactorization:
         rating outside it is an error naming its position and value. None
         takes the scale from the training data (its smallest and largest
         value). Either becomes ``rating_scale_``, which :meth:`predict` and
-        ``recommend`` clip to.
+        ``recommend`` clip to. Ratings only: with ``loss="kl"`` or a
+        classification loss it must be None, and ``rating_scale_`` is None
+        (no clipping).
     n_threads : int or None, default None
         Threads that run SGD on blocks sharing no row and no column (with
         blocking); None uses every core available to the process, up to the
@@ -317,7 +319,8 @@ class MatrixFactorization:
     rating_scale_ : (float, float) or None
         What predictions are clipped to: the declared ``rating_scale``, else
         the smallest and largest training rating (widened by
-        :meth:`partial_fit` to cover new ones); None for a model loaded from
+        :meth:`partial_fit` to cover new ones); None for a model of
+        ``loss="kl"`` or a classification loss, and for a model loaded from
         a file written before cmf stored it (no clipping).
 
     Notes
@@ -967,7 +970,13 @@ class MatrixFactorization:
         Returns
         -------
         float or ndarray
-            A float for a scalar pair, else an array in the model's dtype.
+            A float for a scalar pair, else an array in the model's dtype:
+            the model's value :math:`\hat r` as ``loss`` says (see there):
+            a rating for "squared" and "absolute", a non-negative amount for
+            "kl", and for "logistic", "hinge" and "squared_hinge" the
+            decision value, unclipped, whose sign is the predicted class
+            (for "logistic", :math:`1 / (1 + e^{-\hat r})` is the
+            probability of +1).
 
         Raises
         ------
