@@ -137,7 +137,7 @@ def cross_validate(
     data: Any,
     *,
     cv: Any = 5,
-    metrics: Sequence[str] = ("rmse", "mae"),
+    metrics: Sequence[str] | None = None,
     k: int = 10,
     threshold: float = 3.5,
     n_jobs: int | None = None,
@@ -155,8 +155,9 @@ def cross_validate(
         Folds: a number of shuffled folds, a splitter, or the pairs
         themselves, such as ``[temporal_split(data)]`` or
         ``[leave_last_out(data, k=1)]``.
-    metrics : sequence of str
-        As for :func:`evaluate`.
+    metrics : sequence of str, optional
+        As for :func:`evaluate`; by default those of the estimator's
+        ``loss`` (``rmse`` and ``mae`` for the squared error).
     k, threshold
         For the ranking metrics.
     n_jobs : int, optional
