@@ -26,6 +26,45 @@
  *
  * Only row u of P and b, and row i of Q and c, change for that triplet.
  *
+ * Other losses, weights, L1 and non-negative factors
+ * --------------------------------------------------
+ * cmf_params.loss chooses the loss ell(r, r_hat) of an entry (LIBMF's
+ * objectives). The update multiplies, in place of e, the negative
+ * derivative of the loss in the prediction, z:
+ *
+ *     CMF_LOSS_SQUARED        z = r - r_hat               ell = (r - r_hat)^2
+ *     CMF_LOSS_ABSOLUTE       z = sign(r - r_hat)         ell = |r - r_hat|
+ *                             (0 at 0)
+ *     CMF_LOSS_KL             z = r / r_hat - 1           ell = r log(r / r_hat)
+ *                             (-1 at r = 0)                     - r + r_hat
+ *                                                         (r log r := 0 at r = 0)
+ *     CMF_LOSS_LOGISTIC       z = r / (1 + exp(r r_hat))  ell = log(1 + exp(-r r_hat))
+ *     CMF_LOSS_HINGE          z = r if r r_hat < 1, else 0
+ *                                                         ell = max(0, 1 - r r_hat)
+ *     CMF_LOSS_SQUARED_HINGE  z = r max(0, 1 - r r_hat)   ell = max(0, 1 - r r_hat)^2
+ *
+ * (as for the squared loss, z omits the constant factor 2 of the squared
+ * losses' derivatives). The generalized KL divergence needs r >= 0 and
+ * r_hat > 0: use it with nonnegative, no biases and mu = 0 (an entry with
+ * r > 0 and r_hat <= 0 makes the loss non-finite). The classification
+ * losses expect r = +1 or -1 and usually mu = 0. Each entry t may carry a
+ * weight w_t > 0 (cmf_triplets_*.weights, cmf_blocked_*.weights): z and ell
+ * are multiplied by it; the L2 terms of the step are not. Then, when
+ * l1_regularization > 0, every coordinate x of the updated p_u and q_i is
+ * soft-thresholded, x <- sign(x) max(|x| - gamma l1, 0), and with
+ * nonnegative clamped, x <- max(x, 0). Biases are neither thresholded nor
+ * clamped. Written out, for one entry:
+ *
+ *     z, ell <- w z, w ell            (from the old parameters)
+ *     b_u, c_i, p_u, q_i: the steps above with e replaced by z
+ *     p_u, q_i <- soft threshold (l1), then clamp at 0 (nonnegative)
+ *
+ * The squared loss without weights, L1 or clamping runs the fast grouped
+ * update; any of the options runs one generic per-entry update, whose
+ * squared loss with all weights 1 gives the same bits. The epochs' sse
+ * output is then the sum of the weighted ell, and the objective
+ * adds l1 sum_(u,i,r) (|p_u|_1 + |q_i|_1) (cmf_penalty_l1_*).
+ *
  * Design rules
  * ------------
  * - Plain C99. Every symbol starts with cmf_ / CMF_.
@@ -47,8 +86,10 @@
  *     CMF_ERR_INVALID_PARAMETER    2  n_factors < 1, negative sizes, a
  *                                     learning rate / regularisation that is
  *                                     not finite, not > 0 (learning rate) or
- *                                     negative (regularisation), or a SIMD
- *                                     variant this build or CPU lacks
+ *                                     negative (regularisation), a SIMD
+ *                                     variant this build or CPU lacks, an
+ *                                     unknown loss, or adaptive with another
+ *                                     loss, L1, nonnegative or weights
  *     CMF_ERR_INDEX_OUT_OF_RANGE   3  a row, column or order index lies
  *                                     outside the model or the data
  *     CMF_ERR_NON_FINITE           4  the loss became NaN or infinite: SGD
@@ -175,7 +216,33 @@ typedef struct cmf_params {
      *  one variant only (the baseline) and run it whatever this says.
      *  Default CMF_SIMD_AUTO. */
     int simd_variant;
+    /** The loss of each entry, a cmf_loss (see "Other losses" above). A
+     *  value that is no cmf_loss is refused. Default CMF_LOSS_SQUARED. */
+    int loss;
+    /** L1 penalty on the factors: after each update every coordinate of
+     *  p_u and q_i moves learning_rate * l1_regularization towards 0,
+     *  stopping at 0; finite and >= 0. Default 0 (no threshold). */
+    double l1_regularization;
+    /** Non-zero: after each update, negative coordinates of p_u and q_i
+     *  are set to 0 (projected SGD; the biases are not clamped). Start from
+     *  non-negative factors. Default 0. adaptive may not be combined with
+     *  a loss other than CMF_LOSS_SQUARED, l1_regularization > 0 or
+     *  nonnegative (CMF_ERR_INVALID_PARAMETER), nor with weights. */
+    int nonnegative;
 } cmf_params;
+
+/** The losses of cmf_params.loss (see "Other losses" above). */
+typedef enum cmf_loss {
+    CMF_LOSS_SQUARED = 0,      /**< (r - r_hat)^2, the default */
+    CMF_LOSS_ABSOLUTE = 1,     /**< |r - r_hat| */
+    CMF_LOSS_KL = 2,           /**< generalized KL divergence, r >= 0 */
+    CMF_LOSS_LOGISTIC = 3,     /**< log(1 + exp(-r r_hat)), r = +-1 */
+    CMF_LOSS_HINGE = 4,        /**< max(0, 1 - r r_hat), r = +-1 */
+    CMF_LOSS_SQUARED_HINGE = 5 /**< max(0, 1 - r r_hat)^2, r = +-1 */
+} cmf_loss;
+
+/** The largest cmf_loss value. */
+#define CMF_LOSS_LAST 5
 
 /** The instruction-set variants of the blocked epochs, for
  *  cmf_params.simd_variant. */
@@ -217,7 +284,8 @@ CMF_API const char *cmf_simd_name(int variant);
 /**
  * Default hyperparameters (learning_rate 0.005, regularization 0.02,
  * bias_regularization 0.02, update_biases 1, adaptive 0, simd_variant
- * CMF_SIMD_AUTO).
+ * CMF_SIMD_AUTO, loss CMF_LOSS_SQUARED, l1_regularization 0,
+ * nonnegative 0).
  *
  * @return a filled cmf_params by value.
  */
@@ -284,6 +352,11 @@ typedef struct cmf_triplets_f32 {
     const int32_t *cols;   /**< (in) column index of each entry, [n] */
     const float *values;   /**< (in) observed value of each entry, [n] */
     int64_t n;             /**< number of entries, >= 0 */
+    /** (in)(optional) weight of each entry, [n], finite and > 0 (not
+     *  checked: a weight that is not makes the loss meaningless or
+     *  non-finite); NULL weighs every entry 1. Code that fills the struct
+     *  field by field must set it (to NULL for no weights). */
+    const float *weights;
 } cmf_triplets_f32;
 
 /** The same as cmf_triplets_f32 with double values. */
@@ -292,6 +365,7 @@ typedef struct cmf_triplets_f64 {
     const int32_t *cols;
     const double *values;
     int64_t n;
+    const double *weights;
 } cmf_triplets_f64;
 
 /**
@@ -306,10 +380,12 @@ typedef struct cmf_triplets_f64 {
  *                (0, 1, ..., data->n - 1) and n_order is then ignored.
  * @param n_order (in) number of entries of order to visit, >= 0.
  * @param sse     (out) sum over the visited entries of e^2, the squared
- *                error just before each entry's update; accumulated in
- *                double.
+ *                error just before each entry's update (for another loss
+ *                or with weights, of the weighted loss w ell); accumulated
+ *                in double.
  * @return CMF_OK; CMF_ERR_NULL_POINTER, CMF_ERR_INVALID_PARAMETER (model
- *         sizes or params), CMF_ERR_INDEX_OUT_OF_RANGE (the model is left
+ *         sizes or params, or weights with adaptive),
+ *         CMF_ERR_INDEX_OUT_OF_RANGE (the model is left
  *         updated up to the offending entry), CMF_ERR_NON_FINITE (the sum of
  *         squared errors is NaN or infinite; the model then holds non-finite
  *         values and should be restored by the caller).
@@ -397,6 +473,35 @@ CMF_API cmf_status cmf_penalty_f64(const cmf_model_f64 *model,
                                    double regularization, double bias_regularization,
                                    double *penalty);
 
+/**
+ * The L1 part of the objective (see "Other losses" above), summed over the
+ * observed entries like cmf_penalty_f32's:
+ *
+ *     l1 (sum_u w_u |p_u|_1 + sum_i v_i |q_i|_1)
+ *
+ * Each row's absolute values are added in double in order, each row's sum
+ * times its weight added in double in order, rows then columns, then
+ * multiplied by l1. The model is only read; nothing is allocated.
+ *
+ * @param model             (in) the model (its biases are not used).
+ * @param row_weights       (in) w, dimension [n_rows] (may be NULL when
+ *                          n_rows is 0).
+ * @param col_weights       (in) v, dimension [n_cols] (may be NULL when
+ *                          n_cols is 0).
+ * @param l1_regularization (in) l1, finite and >= 0.
+ * @param penalty           (out) the sum (NaN or infinite as for
+ *                          cmf_penalty_f32).
+ * @return as cmf_penalty_f32.
+ */
+CMF_API cmf_status cmf_penalty_l1_f32(const cmf_model_f32 *model,
+                                      const double *row_weights, const double *col_weights,
+                                      double l1_regularization, double *penalty);
+
+/** Double-precision version of cmf_penalty_l1_f32. */
+CMF_API cmf_status cmf_penalty_l1_f64(const cmf_model_f64 *model,
+                                      const double *row_weights, const double *col_weights,
+                                      double l1_regularization, double *penalty);
+
 /* ------------------------------------------------------------------------
  * Cache-blocked epochs
  * ------------------------------------------------------------------------
@@ -438,6 +543,10 @@ typedef struct cmf_blocked_f32 {
     const uint16_t *local_cols;
     /** (in) value of each entry, [nnz], nnz = block_ptr[n_blocks] */
     const float *values;
+    /** (in)(optional) weight of each entry, [nnz], as in cmf_triplets_f32
+     *  (written by cmf_partition_weighted_f32); NULL weighs every entry 1.
+     *  Code that fills the struct field by field must set it. */
+    const float *weights;
 } cmf_blocked_f32;
 
 /** The same as cmf_blocked_f32 with double values. */
@@ -450,6 +559,7 @@ typedef struct cmf_blocked_f64 {
     const uint16_t *local_rows;
     const uint16_t *local_cols;
     const double *values;
+    const double *weights;
 } cmf_blocked_f64;
 
 /**
@@ -475,7 +585,8 @@ CMF_API int32_t cmf_n_blocks(int32_t n, int32_t block_size);
  * @param values         (out) [data->n] the values, permuted alike.
  *                       All outputs are owned by the caller; within a block
  *                       the entries keep their input order.
- * @return CMF_OK, CMF_ERR_NULL_POINTER, CMF_ERR_INVALID_PARAMETER (also
+ * @return CMF_OK, CMF_ERR_NULL_POINTER (also for data with weights: they
+ *         need cmf_partition_weighted_f32), CMF_ERR_INVALID_PARAMETER (also
  *         when the grid would have more than INT32_MAX blocks: block
  *         numbers are int32_t; block_ptr is then not written) or
  *         CMF_ERR_INDEX_OUT_OF_RANGE (an entry outside the shape; the
@@ -495,6 +606,29 @@ CMF_API cmf_status cmf_partition_f64(const cmf_triplets_f64 *data,
                                      int32_t col_block_size,
                                      int64_t *block_ptr, uint16_t *local_rows,
                                      uint16_t *local_cols, double *values);
+
+/**
+ * cmf_partition_f32 that also permutes the entries' weights: weights[d]
+ * is data->weights[t] for the entry t written to position d.
+ *
+ * @param weights (out)(optional) [data->n], owned by the caller; written
+ *                when data->weights is non-NULL (it must then be non-NULL
+ *                too, else CMF_ERR_NULL_POINTER), not touched and may be
+ *                NULL otherwise.
+ * Other parameters and the return value: as cmf_partition_f32.
+ */
+CMF_API cmf_status cmf_partition_weighted_f32(
+    const cmf_triplets_f32 *data, int32_t n_rows, int32_t n_cols,
+    int32_t row_block_size, int32_t col_block_size, int64_t *block_ptr,
+    uint16_t *local_rows, uint16_t *local_cols, float *values,
+    float *weights);
+
+/** Double-precision version of cmf_partition_weighted_f32. */
+CMF_API cmf_status cmf_partition_weighted_f64(
+    const cmf_triplets_f64 *data, int32_t n_rows, int32_t n_cols,
+    int32_t row_block_size, int32_t col_block_size, int64_t *block_ptr,
+    uint16_t *local_rows, uint16_t *local_cols, double *values,
+    double *weights);
 
 /**
  * The visiting order inside a block: a permutation of 0 .. n-1 that depends
@@ -527,7 +661,8 @@ CMF_API cmf_status cmf_block_order(uint64_t seed, int32_t block, int64_t n,
  * @param scratch   (out) work space for a block's order, dimension
  *                  [n_scratch], owned by the caller; one per thread.
  * @param n_scratch (in) its length, at least the largest visited block.
- * @param sse       (out) sum of the squared errors before each update,
+ * @param sse       (out) sum of the squared errors before each update
+ *                  (of the weighted losses, as for cmf_sgd_epoch_f32),
  *                  accumulated in double.
  * @return as cmf_sgd_epoch_f32; CMF_ERR_INVALID_PARAMETER also when
  *         scratch is too short, or when the grid is out of range: a block

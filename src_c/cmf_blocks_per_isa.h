@@ -22,16 +22,25 @@
 #  define CMF_GATHER 64
 #endif
 
+/* Which update blocks_run_ makes: grouped squared loss, AdaGrad, or the
+ * generic update of the other losses, weights, L1 and nonnegative. */
+#ifndef CMF_MODE_GROUPED
+#  define CMF_MODE_GROUPED 0
+#  define CMF_MODE_ADAPTIVE 1
+#  define CMF_MODE_GENERIC 2
+#endif
+
 /*
- * The blocked epoch for k = 16 n_chunks + (k % 16); adaptive says whether
- * params->adaptive is set. Both are constants at each call site in
- * blocks_loop_ below, so that every instantiation is specialised.
+ * The blocked epoch for k = 16 n_chunks + (k % 16); mode is a CMF_MODE_.
+ * Both are constants at each call site in blocks_loop_ below, so that
+ * every instantiation is specialised (the grouped one has no trace of the
+ * others).
  */
 CMF_TARGET static CMF_ALWAYS_INLINE cmf_status CMF_TV(blocks_run_)(
     const cmf_params *params, CMF_MODEL *model, const CMF_BLOCKED *blocked,
     const int32_t *blocks, const int32_t *keys, int64_t n_visit,
     uint64_t seed, int32_t *scratch, double *sse, const size_t n_chunks,
-    const int adaptive)
+    const int mode)
 {
     const int32_t k = model->n_factors;
     const size_t tail = (size_t)k % CMF_LANES;
@@ -59,6 +68,8 @@ CMF_TARGET static CMF_ALWAYS_INLINE cmf_status CMF_TV(blocks_run_)(
         const uint16_t *lrows = blocked->local_rows + start;
         const uint16_t *lcols = blocked->local_cols + start;
         const CMF_REAL *vals = blocked->values + start;
+        const CMF_REAL *wts =
+            blocked->weights != NULL ? blocked->weights + start : NULL;
 
         if (v + 1 < n_visit) {
             /* The entries are read in a random order, which the hardware
@@ -113,7 +124,7 @@ CMF_TARGET static CMF_ALWAYS_INLINE cmf_status CMF_TV(blocks_run_)(
              * never straddle two gathers; neither that nor the gathering
              * changes any result. */
             int32_t gu[CMF_GATHER], gi[CMF_GATHER];
-            double gr[CMF_GATHER];
+            double gr[CMF_GATHER], gw[CMF_GATHER];
             const int64_t n_gather = len - t > CMF_GATHER ? CMF_GATHER : len - t;
             int64_t n_ok, g;
             for (n_ok = 0; n_ok < n_gather; ++n_ok) {
@@ -125,6 +136,8 @@ CMF_TARGET static CMF_ALWAYS_INLINE cmf_status CMF_TV(blocks_run_)(
                 gu[n_ok] = (int32_t)u;
                 gi[n_ok] = (int32_t)i;
                 gr[n_ok] = (double)vals[j];
+                if (mode == CMF_MODE_GENERIC)
+                    gw[n_ok] = wts != NULL ? (double)wts[j] : 1.0;
             }
             if (band_next < band_end) {
                 /* This gather's share of the next row band. */
@@ -154,7 +167,7 @@ CMF_TARGET static CMF_ALWAYS_INLINE cmf_status CMF_TV(blocks_run_)(
                         }
                     }
                 }
-                if (!adaptive && g + 4 <= n_ok) {
+                if (mode == CMF_MODE_GROUPED && g + 4 <= n_ok) {
                     const int32_t *u = gu + g, *i = gi + g;
                     if (u[0] != u[1] && u[0] != u[2] && u[0] != u[3] &&
                         u[1] != u[2] && u[1] != u[3] && u[2] != u[3] &&
@@ -162,7 +175,7 @@ CMF_TARGET static CMF_ALWAYS_INLINE cmf_status CMF_TV(blocks_run_)(
                         i[1] != i[2] && i[1] != i[3] && i[2] != i[3])
                         n_group = 4;
                 }
-                if (!adaptive && n_group == 1 && g + 2 <= n_ok &&
+                if (mode == CMF_MODE_GROUPED && n_group == 1 && g + 2 <= n_ok &&
                     gu[g] != gu[g + 1] && gi[g] != gi[g + 1])
                     n_group = 2;
                 /* Each group size a constant, so each call is unrolled. */
@@ -172,10 +185,13 @@ CMF_TARGET static CMF_ALWAYS_INLINE cmf_status CMF_TV(blocks_run_)(
                 } else if (n_group == 2) {
                     CMF_TV(update_group_)(params, model, gu + g, gi + g,
                                             gr + g, 2, &total, n_chunks, tail);
-                } else if (adaptive) {
+                } else if (mode == CMF_MODE_ADAPTIVE) {
                     const double e = CMF_TV(update_adaptive_)(
                         params, model, gu[g], gi[g], gr[g]);
                     total += e * e;
+                } else if (mode == CMF_MODE_GENERIC) {
+                    total += CMF_TV(update_generic_)(params, model, gu[g], gi[g],
+                                                     gr[g], gw[g], n_chunks, tail);
                 } else {
                     CMF_TV(update_group_)(params, model, gu + g, gi + g,
                                             gr + g, 1, &total, n_chunks, tail);
@@ -195,8 +211,9 @@ CMF_TARGET static CMF_ALWAYS_INLINE cmf_status CMF_TV(blocks_run_)(
 
 /*
  * The blocked epoch, specialised for k < 144 (chunk counts 0 to 8) and
- * plain SGD; other k and AdaGrad take the general instantiation. Measured
- * on W2 (10M ratings, AVX-512, one thread): see benchmarks/README.md.
+ * plain SGD with the squared loss; other k, AdaGrad and the generic update
+ * take the general instantiation. Measured on W2 (10M ratings, AVX-512,
+ * one thread): see benchmarks/README.md.
  */
 CMF_TARGET static cmf_status CMF_TV(blocks_loop_)(
     const cmf_params *params, CMF_MODEL *model, const CMF_BLOCKED *blocked,
@@ -204,22 +221,24 @@ CMF_TARGET static cmf_status CMF_TV(blocks_loop_)(
     uint64_t seed, int32_t *scratch, double *sse)
 {
     const size_t n_chunks = (size_t)model->n_factors / CMF_LANES;
-#define CMF_RUN_(chunks, adaptive)                                          \
+#define CMF_RUN_(chunks, mode)                                              \
     CMF_TV(blocks_run_)(params, model, blocked, blocks, keys, n_visit,    \
-                          seed, scratch, sse, chunks, adaptive)
+                          seed, scratch, sse, chunks, mode)
     if (params->adaptive)
-        return CMF_RUN_(n_chunks, 1);
+        return CMF_RUN_(n_chunks, CMF_MODE_ADAPTIVE);
+    if (CMF_T(needs_generic_)(params, blocked->weights != NULL))
+        return CMF_RUN_(n_chunks, CMF_MODE_GENERIC);
     switch (n_chunks) {
-    case 0: return CMF_RUN_(0, 0);
-    case 1: return CMF_RUN_(1, 0);
-    case 2: return CMF_RUN_(2, 0);
-    case 3: return CMF_RUN_(3, 0);
-    case 4: return CMF_RUN_(4, 0);
-    case 5: return CMF_RUN_(5, 0);
-    case 6: return CMF_RUN_(6, 0);
-    case 7: return CMF_RUN_(7, 0);
-    case 8: return CMF_RUN_(8, 0);
-    default: return CMF_RUN_(n_chunks, 0);
+    case 0: return CMF_RUN_(0, CMF_MODE_GROUPED);
+    case 1: return CMF_RUN_(1, CMF_MODE_GROUPED);
+    case 2: return CMF_RUN_(2, CMF_MODE_GROUPED);
+    case 3: return CMF_RUN_(3, CMF_MODE_GROUPED);
+    case 4: return CMF_RUN_(4, CMF_MODE_GROUPED);
+    case 5: return CMF_RUN_(5, CMF_MODE_GROUPED);
+    case 6: return CMF_RUN_(6, CMF_MODE_GROUPED);
+    case 7: return CMF_RUN_(7, CMF_MODE_GROUPED);
+    case 8: return CMF_RUN_(8, CMF_MODE_GROUPED);
+    default: return CMF_RUN_(n_chunks, CMF_MODE_GROUPED);
     }
 #undef CMF_RUN_
 }

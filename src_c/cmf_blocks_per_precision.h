@@ -42,14 +42,14 @@ static cmf_status CMF_T(check_grid_)(int32_t n_row_blocks,
     return CMF_OK;
 }
 
-cmf_status CMF_T(cmf_partition_)(const CMF_TRIPLETS *data,
-                                 int32_t n_rows, int32_t n_cols,
-                                 int32_t row_block_size,
-                                 int32_t col_block_size,
-                                 int64_t *block_ptr,
-                                 uint16_t *local_rows,
-                                 uint16_t *local_cols,
-                                 CMF_REAL *values)
+cmf_status CMF_T(cmf_partition_weighted_)(const CMF_TRIPLETS *data,
+                                          int32_t n_rows, int32_t n_cols,
+                                          int32_t row_block_size,
+                                          int32_t col_block_size,
+                                          int64_t *block_ptr,
+                                          uint16_t *local_rows,
+                                          uint16_t *local_cols,
+                                          CMF_REAL *values, CMF_REAL *weights)
 {
     int32_t n_row_blocks, n_col_blocks;
     int64_t n_blocks, b, t;
@@ -67,7 +67,8 @@ cmf_status CMF_T(cmf_partition_)(const CMF_TRIPLETS *data,
         return status;
     if (data->n > 0 && (data->rows == NULL || data->cols == NULL ||
                         data->values == NULL || local_rows == NULL ||
-                        local_cols == NULL || values == NULL))
+                        local_cols == NULL || values == NULL ||
+                        (data->weights != NULL && weights == NULL)))
         return CMF_ERR_NULL_POINTER;
     n_blocks = (int64_t)n_row_blocks * n_col_blocks;
 
@@ -93,6 +94,8 @@ cmf_status CMF_T(cmf_partition_)(const CMF_TRIPLETS *data,
         local_rows[dest] = (uint16_t)(u % row_block_size);
         local_cols[dest] = (uint16_t)(i % col_block_size);
         values[dest] = data->values[t];
+        if (data->weights != NULL)
+            weights[dest] = data->weights[t];
     }
     /* Each cursor now points at the next block's start: shift them up. */
     for (b = n_blocks; b > 0; --b)
@@ -101,6 +104,17 @@ cmf_status CMF_T(cmf_partition_)(const CMF_TRIPLETS *data,
     return CMF_OK;
 }
 
+cmf_status CMF_T(cmf_partition_)(const CMF_TRIPLETS *data, int32_t n_rows,
+                                 int32_t n_cols, int32_t row_block_size,
+                                 int32_t col_block_size, int64_t *block_ptr,
+                                 uint16_t *local_rows, uint16_t *local_cols,
+                                 CMF_REAL *values)
+{
+    /* Weighted data need the weights' output (CMF_ERR_NULL_POINTER). */
+    return CMF_T(cmf_partition_weighted_)(data, n_rows, n_cols, row_block_size,
+                                          col_block_size, block_ptr, local_rows,
+                                          local_cols, values, NULL);
+}
 
 static cmf_status CMF_T(sgd_blocks_checked_)(const cmf_params *params,
                                              CMF_MODEL *model,
@@ -119,7 +133,8 @@ static cmf_status CMF_T(sgd_blocks_checked_)(const cmf_params *params,
     status = CMF_T(check_epoch_call_)(params, model, sse);
     if (status != CMF_OK)
         return status;
-    if (n_visit < 0 || n_scratch < 0)
+    if (n_visit < 0 || n_scratch < 0 ||
+        (params->adaptive && blocked->weights != NULL))
         return CMF_ERR_INVALID_PARAMETER;
     status = CMF_T(check_grid_)(blocked->n_row_blocks, blocked->n_col_blocks,
                                 blocked->row_block_size,

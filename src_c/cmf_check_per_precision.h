@@ -72,3 +72,15 @@ static cmf_status CMF_T(check_epoch_call_)(const cmf_params *params,
         return status;
     return CMF_T(check_model_)(model, params);
 }
+
+
+/*
+ * Whether an epoch runs the generic per-entry update (cmf_update_per_isa.h)
+ * instead of the grouped squared-loss one: another loss, L1, non-negative
+ * factors or weights. Decided once per call.
+ */
+static int CMF_T(needs_generic_)(const cmf_params *params, int weighted)
+{
+    return params->loss != CMF_LOSS_SQUARED ||
+           params->l1_regularization > 0.0 || params->nonnegative || weighted;
+}

@@ -13,6 +13,7 @@
 #  error "define the precision's template parameters of cmf_template.h first"
 #endif
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,6 +36,7 @@ cmf_status CMF_T(cmf_sgd_epoch_)(const cmf_params *params,
     cmf_status status;
     double total = 0.0;
     int64_t t, n_visit;
+    int generic;
 
     if (sse == NULL || data == NULL)
         return CMF_ERR_NULL_POINTER;
@@ -47,6 +49,10 @@ cmf_status CMF_T(cmf_sgd_epoch_)(const cmf_params *params,
     if (n_visit > 0 &&
         (data->rows == NULL || data->cols == NULL || data->values == NULL))
         return CMF_ERR_NULL_POINTER;
+    if (params->adaptive && data->weights != NULL)
+        return CMF_ERR_INVALID_PARAMETER;
+    /* Decided once: the grouped squared-loss update, or the generic one. */
+    generic = CMF_T(needs_generic_)(params, data->weights != NULL);
 
     for (t = 0; t < n_visit; ++t) {
         const int64_t j = (order != NULL) ? order[t] : t;
@@ -79,6 +85,12 @@ cmf_status CMF_T(cmf_sgd_epoch_)(const cmf_params *params,
         if (params->adaptive) {
             const double e = CMF_TV(update_adaptive_)(params, model, u, i, r);
             total += e * e;
+        } else if (generic) {
+            const double w =
+                data->weights != NULL ? (double)data->weights[j] : 1.0;
+            total += CMF_TV(update_generic_)(
+                params, model, u, i, r, w, (size_t)model->n_factors / CMF_LANES,
+                (size_t)model->n_factors % CMF_LANES);
         } else {
             CMF_TV(update_group_)(params, model, &u, &i, &r, 1, &total,
                                   (size_t)model->n_factors / CMF_LANES,
@@ -272,6 +284,49 @@ cmf_status CMF_T(cmf_penalty_)(const CMF_MODEL *model,
                   CMF_T(weighted_bias_squares_)(model->col_bias, model->n_cols,
                                                 col_weights));
     *penalty = total;
+    return CMF_OK;
+}
+
+/* Sum over the n rows r of x (width values each) of w[r] |x_r|_1, each
+ * row's absolute values added in double in order. */
+static double CMF_T(weighted_abs_)(const CMF_REAL *x, int32_t n, int32_t width,
+                                   const double *w)
+{
+    double total = 0.0;
+    int32_t r, j;
+    for (r = 0; r < n; ++r) {
+        const CMF_REAL *v = x + (size_t)r * (size_t)width;
+        double row = 0.0;
+        for (j = 0; j < width; ++j)
+            row += fabs((double)v[j]);
+        total += w[r] * row;
+    }
+    return total;
+}
+
+cmf_status CMF_T(cmf_penalty_l1_)(const CMF_MODEL *model,
+                                  const double *row_weights,
+                                  const double *col_weights,
+                                  double l1_regularization, double *penalty)
+{
+    cmf_status status;
+    if (penalty == NULL)
+        return CMF_ERR_NULL_POINTER;
+    *penalty = 0.0;
+    status = CMF_T(check_model_)(model, NULL);
+    if (status != CMF_OK)
+        return status;
+    if ((model->n_rows > 0 && row_weights == NULL) ||
+        (model->n_cols > 0 && col_weights == NULL))
+        return CMF_ERR_NULL_POINTER;
+    if (!(l1_regularization - l1_regularization == 0.0) ||
+        l1_regularization < 0.0)
+        return CMF_ERR_INVALID_PARAMETER;
+    *penalty = l1_regularization *
+               (CMF_T(weighted_abs_)(model->row_factors, model->n_rows,
+                                     model->n_factors, row_weights) +
+                CMF_T(weighted_abs_)(model->col_factors, model->n_cols,
+                                     model->n_factors, col_weights));
     return CMF_OK;
 }
 

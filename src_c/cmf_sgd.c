@@ -17,7 +17,8 @@ const char *cmf_strerror(cmf_status status)
     case CMF_ERR_INVALID_PARAMETER:
         return "invalid parameter: n_factors must be >= 1, sizes >= 0, "
                "learning_rate finite and > 0, regularizations finite and >= 0, "
-               "simd_variant one this build and CPU run";
+               "simd_variant one this build and CPU run, loss a cmf_loss; "
+               "adaptive only with the squared loss, no L1, weights or nonnegative";
     case CMF_ERR_INDEX_OUT_OF_RANGE:
         return "a row, column or order index is outside the model or data";
     case CMF_ERR_NON_FINITE:
@@ -38,6 +39,9 @@ cmf_params cmf_default_params(void)
     params.update_biases = 1;
     params.adaptive = 0;
     params.simd_variant = CMF_SIMD_AUTO;
+    params.loss = CMF_LOSS_SQUARED;
+    params.l1_regularization = 0.0;
+    params.nonnegative = 0;
     return params;
 }
 
@@ -59,6 +63,16 @@ cmf_status cmf_check_params(const cmf_params *params)
         params->bias_regularization < 0.0)
         return CMF_ERR_INVALID_PARAMETER;
     if (cmf_cpu_requested_(params->simd_variant) < 0)
+        return CMF_ERR_INVALID_PARAMETER;
+    if (params->loss < CMF_LOSS_SQUARED || params->loss > CMF_LOSS_LAST)
+        return CMF_ERR_INVALID_PARAMETER;
+    if (!is_finite_(params->l1_regularization) ||
+        params->l1_regularization < 0.0)
+        return CMF_ERR_INVALID_PARAMETER;
+    /* AdaGrad's step is written for the squared loss alone. */
+    if (params->adaptive &&
+        (params->loss != CMF_LOSS_SQUARED || params->l1_regularization > 0.0 ||
+         params->nonnegative))
         return CMF_ERR_INVALID_PARAMETER;
     return CMF_OK;
 }

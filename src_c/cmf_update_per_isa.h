@@ -351,6 +351,110 @@ CMF_TARGET static CMF_ALWAYS_INLINE void CMF_TV(update_group_)(
         CMF_TV(step_)(p[g], q[g], (CMF_REAL)(lr * e[g]), gr, n_chunks, tail);
 }
 
+/*
+ * The loss of one entry (see "Other losses" in cmf.h): returns z, the
+ * negative derivative of the loss in the prediction, and writes the loss
+ * value to *ell; in double. A small switch, run per entry by the generic
+ * update only: the grouped squared-loss update below never reaches it.
+ */
+CMF_TARGET static CMF_INLINE double CMF_TV(loss_)(const int loss, const double r,
+                                       const double pred, double *ell)
+{
+    double d, m;
+    switch (loss) {
+    case CMF_LOSS_ABSOLUTE:
+        d = r - pred;
+        *ell = fabs(d);
+        return d > 0.0 ? 1.0 : (d < 0.0 ? -1.0 : 0.0);
+    case CMF_LOSS_KL:
+        if (r == 0.0) { /* r log(r / pred) is 0 at r = 0 */
+            *ell = pred;
+            return -1.0;
+        }
+        *ell = r * log(r / pred) - r + pred;
+        return r / pred - 1.0;
+    case CMF_LOSS_LOGISTIC:
+        m = r * pred;
+        /* log(1 + exp(-m)) without overflow for either sign of m; for a
+         * large m, exp(m) is inf and z is 0, as it should be. */
+        *ell = m > 0.0 ? log1p(exp(-m)) : -m + log1p(exp(m));
+        return r / (1.0 + exp(m));
+    case CMF_LOSS_HINGE:
+        m = r * pred;
+        *ell = m < 1.0 ? 1.0 - m : 0.0;
+        return m < 1.0 ? r : 0.0;
+    case CMF_LOSS_SQUARED_HINGE:
+        m = r * pred;
+        d = m < 1.0 ? 1.0 - m : 0.0;
+        *ell = d * d;
+        return r * d;
+    default: /* CMF_LOSS_SQUARED */
+        d = r - pred;
+        *ell = d * d;
+        return d;
+    }
+}
+
+/* After a step: the L1 soft threshold of the k coordinates of x by t (when
+ * t > 0), then the clamp at 0 (when nonnegative). Plain loops: they run
+ * only with those options. */
+CMF_TARGET static CMF_INLINE void CMF_TV(shrink_)(CMF_REAL *CMF_RESTRICT x, const size_t k,
+                                       const CMF_REAL t, const int nonnegative)
+{
+    size_t f;
+    if (t > 0)
+        for (f = 0; f < k; ++f)
+            x[f] = x[f] > t ? x[f] - t : (x[f] < -t ? x[f] + t : (CMF_REAL)0);
+    if (nonnegative)
+        for (f = 0; f < k; ++f)
+            x[f] = x[f] < 0 ? (CMF_REAL)0 : x[f];
+}
+
+/*
+ * The generic update of one entry (u, i, r) of weight w, for every loss,
+ * weights, L1 and non-negative factors (see "Other losses" in cmf.h); u
+ * and i valid, 16 n_chunks + tail == model->n_factors. Computes z and the
+ * loss from the old parameters, multiplies both by w, steps the biases and
+ * factors as update_group_ does with z in place of e (both factor steps
+ * from the old p and q), then thresholds and clamps the two factor rows.
+ * Returns the weighted loss. For the squared loss with w = 1 and neither
+ * option, every operation is update_group_'s, in the same order: the same
+ * bits (multiplying by 1 is exact).
+ */
+CMF_TARGET static CMF_INLINE double CMF_TV(update_generic_)(
+    const cmf_params *params, CMF_MODEL *model, const int32_t u,
+    const int32_t i, const double r, const double w, const size_t n_chunks,
+    const size_t tail)
+{
+    const size_t k = (size_t)model->n_factors;
+    const double lr = params->learning_rate;
+    const CMF_REAL gr = (CMF_REAL)(lr * params->regularization);
+    CMF_REAL *p = model->row_factors + (size_t)u * k;
+    CMF_REAL *q = model->col_factors + (size_t)i * k;
+    double pred = model->global_mean + CMF_TV(dot_)(p, q, n_chunks, tail);
+    double bu = 0.0, ci = 0.0, z, ell;
+
+    if (params->update_biases) {
+        bu = (double)model->row_bias[u];
+        ci = (double)model->col_bias[i];
+        pred = pred + (bu + ci);
+    }
+    z = w * CMF_TV(loss_)(params->loss, r, pred, &ell);
+    ell = w * ell;
+    if (params->update_biases) {
+        const double lrb = params->bias_regularization;
+        model->row_bias[u] = (CMF_REAL)(bu + lr * (z - lrb * bu));
+        model->col_bias[i] = (CMF_REAL)(ci + lr * (z - lrb * ci));
+    }
+    CMF_TV(step_)(p, q, (CMF_REAL)(lr * z), gr, n_chunks, tail);
+    if (params->l1_regularization > 0.0 || params->nonnegative) {
+        const CMF_REAL t = (CMF_REAL)(lr * params->l1_regularization);
+        CMF_TV(shrink_)(p, k, t, params->nonnegative);
+        CMF_TV(shrink_)(q, k, t, params->nonnegative);
+    }
+    return ell;
+}
+
 /* Sum of squares of (a x - b y) over k coordinates, in the lane layout of
  * dot_: the squared norm of one AdaGrad gradient step. */
 CMF_TARGET static CMF_INLINE double CMF_TV(grad_sq_)(

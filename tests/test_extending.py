@@ -78,6 +78,7 @@ CONSUMER_PYX = textwrap.dedent(
         data.cols = &cols[0]
         data.values = &values[0]
         data.n = values.shape[0]
+        data.weights = NULL
         with nogil:
             status = sgd_epoch_f64(&params, &model, &data, &order[0], order.shape[0], &sse)
         return status, sse
@@ -105,6 +106,7 @@ CONSUMER_PYX = textwrap.dedent(
         data.cols = &cols[0]
         data.values = &values[0]
         data.n = values.shape[0]
+        data.weights = NULL
         with nogil:
             status = sgd_epoch_f32(&params, &model, &data, NULL, 0, &sse)
         return status, sse

@@ -138,6 +138,7 @@ int main(int argc, char **argv)
     data.cols = t.cols;
     data.values = t.values;
     data.n = t.n;
+    data.weights = NULL; /* every rating weighs 1 */
 
     model.row_factors = malloc((size_t)model.n_rows * N_FACTORS * sizeof(double));
     model.col_factors = malloc((size_t)model.n_cols * N_FACTORS * sizeof(double));

@@ -91,6 +91,7 @@ static CTRIPLETS CT(triplets_)(void)
     data.cols = entry_cols;
     data.values = CT(values_);
     data.n = N_ENTRIES;
+    data.weights = NULL;
     return data;
 }
 
@@ -111,6 +112,7 @@ static CBLOCKED CT(blocked_)(void)
     grid.local_rows = CT(local_rows_);
     grid.local_cols = CT(local_cols_);
     grid.values = CT(blocked_values_);
+    grid.weights = NULL;
     return grid;
 }
 
@@ -376,6 +378,7 @@ static void CT(test_partition_errors_)(void)
     one.cols = bad_cols;
     one.values = one_value;
     one.n = 1;
+    one.weights = NULL;
     CHECK(CT(cmf_partition_)(&one, 2, 2, 1, 1, ptr, NULL, lc, v) ==
           CMF_ERR_NULL_POINTER);
     bad_rows[0] = 2;

@@ -109,6 +109,7 @@ static void test_params(void)
         data.cols = cols;                                                      \
         data.values = vals;                                                    \
         data.n = 1;                                                            \
+        data.weights = NULL;                                                   \
                                                                                \
         /* One update by hand: entry (0, 0, 3.0). */                           \
         {                                                                      \

@@ -81,7 +81,7 @@ static void test_epoch_hand_computed_f64(void)
     model.row_factors = P; model.col_factors = Q;
     model.row_bias = b; model.col_bias = c; model.global_mean = 1.0;
     data.rows = hand_rows; data.cols = hand_cols; data.values = values;
-    data.n = 2;
+    data.n = 2; data.weights = NULL;
 
     CHECK_STATUS(cmf_sgd_epoch_f64(&params, &model, &data, NULL, 0, &sse),
                  CMF_OK);
@@ -111,7 +111,7 @@ static void test_epoch_hand_computed_f32(void)
     model.row_factors = P; model.col_factors = Q;
     model.row_bias = b; model.col_bias = c; model.global_mean = 1.0;
     data.rows = hand_rows; data.cols = hand_cols; data.values = values;
-    data.n = 2;
+    data.n = 2; data.weights = NULL;
 
     CHECK_STATUS(cmf_sgd_epoch_f32(&params, &model, &data, NULL, 0, &sse),
                  CMF_OK);
@@ -150,7 +150,7 @@ static void test_epoch_order_selects_entries(void)
     model.row_factors = P; model.col_factors = Q;
     model.row_bias = b; model.col_bias = c; model.global_mean = 1.0;
     data.rows = hand_rows; data.cols = hand_cols; data.values = values;
-    data.n = 2;
+    data.n = 2; data.weights = NULL;
 
     CHECK_STATUS(cmf_sgd_epoch_f64(&params, &model, &data, order, 1, &sse),
                  CMF_OK);
@@ -193,7 +193,7 @@ static void test_epoch_without_biases(void)
     model.row_factors = P; model.col_factors = Q;
     model.row_bias = NULL; model.col_bias = NULL; model.global_mean = 1.0;
     data.rows = hand_rows; data.cols = hand_cols; data.values = values;
-    data.n = 2;
+    data.n = 2; data.weights = NULL;
 
     CHECK_STATUS(cmf_sgd_epoch_f32(&params, &model, &data, order, 1, &sse),
                  CMF_OK);
@@ -242,6 +242,7 @@ static void test_epoch_is_deterministic(void)
     m1.row_factors = P1; m1.col_factors = Q1; m1.row_bias = b1; m1.col_bias = c1;
     m2.row_factors = P2; m2.col_factors = Q2; m2.row_bias = b2; m2.col_bias = c2;
     data.rows = rows; data.cols = cols; data.values = values; data.n = NNZ;
+    data.weights = NULL;
 
     CHECK_STATUS(cmf_sgd_epoch_f64(&params, &m1, &data, NULL, 0, &sse1), CMF_OK);
     CHECK_STATUS(cmf_sgd_epoch_f64(&params, &m2, &data, order, NNZ, &sse2), CMF_OK);
@@ -337,6 +338,7 @@ static void fixture_init(fixture *f)
     f->model.global_mean = 2.0;
     f->data.rows = f->rows; f->data.cols = f->cols;
     f->data.values = f->values; f->data.n = 3;
+    f->data.weights = NULL;
 }
 
 static cmf_status run(fixture *f, double *sse)

@@ -84,7 +84,7 @@ static int digest_##SUF(int32_t k, int biases, int adaptive, int blocked)    \
     params.update_biases = biases;                                           \
     params.adaptive = adaptive;                                              \
     data.rows = rows; data.cols = cols; data.values = vals;                  \
-    data.n = N_ENTRIES;                                                      \
+    data.n = N_ENTRIES; data.weights = NULL;                                 \
     /* Blocks of 40 x 30 so that several blocks, a partial last block and */ \
     /* groups of independent entries all occur. */                           \
     if (cmf_partition_##SUF(&data, N_ROWS, N_COLS, 40, 30, block_ptr,        \
@@ -95,6 +95,7 @@ static int digest_##SUF(int32_t k, int biases, int adaptive, int blocked)    \
     grid.row_block_size = 40; grid.col_block_size = 30;                      \
     grid.block_ptr = block_ptr; grid.local_rows = local_rows;                \
     grid.local_cols = local_cols; grid.values = blocked_vals;                \
+    grid.weights = NULL;                                                     \
     n_blocks = grid.n_row_blocks * grid.n_col_blocks;                        \
     for (t = 0; t < n_blocks; ++t)                                           \
         visit[t] = (t * 7 + 3) % n_blocks;                                   \
