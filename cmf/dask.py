@@ -142,6 +142,12 @@ def fit(
     if not (config.blocked and config.shuffle):
         raise ValueError("the distributed fit runs blocked, shuffled epochs: use blocking='auto', "
                          "'machine' or True and shuffle=True")
+    if config.loss != "squared" or config.l1 > 0 or config.nonnegative:
+        raise ValueError(
+            f"the distributed fit trains the squared loss only (not implemented: loss={config.loss!r}, "
+            f"l1={config.l1:g}, nonnegative={config.nonnegative}); use loss='squared', l1=0 and nonnegative=False, "
+            "or fit the data in memory with model.fit"
+        )
     require_validation(config, validation)
     if not is_integer(max_recoveries) or max_recoveries < 0:
         raise ValueError(f"max_recoveries must be an integer >= 0, got {max_recoveries!r}")

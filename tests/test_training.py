@@ -10,7 +10,7 @@ import pytest
 import cmf
 from cmf._input import as_triplets
 from cmf._train import loop
-from cmf._train.config import _CHECKS, TrainingConfig, training_config
+from cmf._train.config import _CHECKS, OPTIONAL_PARAMETERS, TrainingConfig, training_config
 from cmf._train.epochs import BlockedEpochs, LocalData, PermutationEpochs
 from cmf._train.interrupt import DeferredInterrupt
 from cmf._train.state import adagrad_state, initial_state, pad_factors
@@ -189,7 +189,8 @@ def test_the_loop_returns_an_interruption_with_the_last_complete_epoch(small_low
 
 def test_every_training_parameter_is_checked_once_in_the_table():
     names = {name for _, name, _ in _CHECKS}
-    assert names | {"random_state", "verbose"} == set(cmf.MatrixFactorization._param_names())
+    # The estimator may lack the optional ones (their default is "off").
+    assert names | {"random_state", "verbose"} == set(cmf.MatrixFactorization._param_names()) | set(OPTIONAL_PARAMETERS)
     assert {field for field, _, _ in _CHECKS} == set(TrainingConfig.__dataclass_fields__)
     model = cmf.MatrixFactorization(n_factors=3, blocking=False, n_threads=2, patience=4)
     assert training_config(model.get_params()) == model._config()

@@ -212,6 +212,8 @@ class BlockedData:
     values : ndarray of float32 or float64, shape (n,)
     max_block : int
         Entries in the largest block (the scratch length one thread needs).
+    weights : ndarray of the values' dtype, shape (n,), or None
+        Each entry's weight, permuted with the values (None: all 1).
     """
 
     grid: Grid
@@ -220,6 +222,7 @@ class BlockedData:
     local_cols: np.ndarray
     values: np.ndarray
     max_block: int
+    weights: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.values.shape[0])
@@ -255,14 +258,14 @@ def partition(data: Triplets, grid: Grid) -> BlockedData:
         (only possible with pairs repeated that often).
     """
     n_rows, n_cols = data.shape
-    entries = _kernels.Entries(data.rows, data.cols, data.values)
+    entries = _kernels.Entries(data.rows, data.cols, data.values, data.weights)
     kb = _kernels.partition(entries, n_rows, n_cols, grid.row_block_size, grid.col_block_size)
     if kb.max_block > MAX_BLOCK_ENTRIES:
         raise ValueError(
             f"one block of {grid.row_block_size} rows x {grid.col_block_size} columns holds {kb.max_block:,} "
             f"ratings, more than the {MAX_BLOCK_ENTRIES:,} a block can hold: the data repeat (row, column) "
             "pairs that often. Merge the repeats (duplicates='mean' or 'last') or pass blocking=False")
-    return BlockedData(grid, kb.block_ptr, kb.local_rows, kb.local_cols, kb.values, kb.max_block)
+    return BlockedData(grid, kb.block_ptr, kb.local_rows, kb.local_cols, kb.values, kb.max_block, kb.weights)
 
 
 def _ranges(n: int, parts: int) -> np.ndarray:

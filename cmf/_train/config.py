@@ -18,7 +18,7 @@ import numpy as np
 from cmf._checks import integer, real
 from cmf._train.schedule import AUTO_LEARNING_RATE
 
-__all__ = ["TrainingConfig", "training_config", "available_cores", "require_validation", "LOSSES",
+__all__ = ["TrainingConfig", "training_config", "available_cores", "require_validation", "LOSSES", "OPTIONAL_PARAMETERS",
            "CLASSIFICATION_LOSSES", "ZERO_MEAN_LOSSES"]
 
 #: The losses an epoch can minimise (cmf.h, cmf_loss, in its order).
@@ -225,8 +225,8 @@ def _no_adaptive_options(value: Any, params: Mapping[str, Any]) -> bool:
 # The options AdaGrad is run without, and their defaults.
 _ADAPTIVE_DEFAULTS = (("loss", "squared"), ("l1", 0.0), ("nonnegative", False))
 
-# Parameters an estimator may lack (its class predates them), with the value that means "off".
-_OPTIONAL = {"loss": "squared", "l1": 0.0, "nonnegative": False}
+#: Parameters an estimator may lack (its class predates them), with the value that means "off".
+OPTIONAL_PARAMETERS = {"loss": "squared", "l1": 0.0, "nonnegative": False}
 
 
 # (field of TrainingConfig, constructor parameter, check): checked in this
@@ -276,7 +276,8 @@ def training_config(params: Mapping[str, Any]) -> TrainingConfig:
         For the first invalid parameter, in the order of :data:`_CHECKS`.
     """
     return TrainingConfig(**{
-        field: check(params[name] if name in params else _OPTIONAL[name], params) for field, name, check in _CHECKS
+        field: check(params[name] if name in params else OPTIONAL_PARAMETERS[name], params)
+        for field, name, check in _CHECKS
     })
 
 

@@ -63,6 +63,7 @@ def kernel_params(config: TrainingConfig) -> Any:
     return _kernels.Params(
         learning_rate=config.learning_rate, regularization=config.regularization,
         bias_regularization=config.bias_regularization, update_biases=config.biased, adaptive=config.adaptive,
+        loss=config.loss, l1_regularization=config.l1, nonnegative=config.nonnegative,
     )
 
 
@@ -88,7 +89,7 @@ def epoch_call(
     :func:`kernel_params`) lets the caller change the step between passes.
     """
     params, model = kernel_model(state, config, adagrad, params)
-    entries = _kernels.Entries(data.rows, data.cols, data.values)
+    entries = _kernels.Entries(data.rows, data.cols, data.values, data.weights)
     chunk = chunk_updates(config.n_factors)
 
     def call(order: np.ndarray | None, between_chunks: Callable[[], None] | None = None) -> float:
@@ -145,6 +146,7 @@ def blocked_tile_call(
     kernel_blocked = _kernels.Blocked(
         blocked.block_ptr, blocked.local_rows, blocked.local_cols, blocked.values, n_row_blocks=g.n_row_blocks,
         n_col_blocks=g.n_col_blocks, row_block_size=g.row_block_size, col_block_size=g.col_block_size,
+        weights=blocked.weights,
     )
 
     kernel = model.blocks
@@ -345,5 +347,7 @@ class LocalData:
     def epochs(self, state: FactorState, config: TrainingConfig, rng: np.random.Generator, adagrad: AdaGrad,
                interrupt: DeferredInterrupt) -> Epochs:
         """Blocked epochs when ``config`` asks for them (and shuffles), else permutation epochs."""
+        if config.adaptive and self.data.weights is not None:
+            raise ValueError("adaptive=True does not support sample weights; pass adaptive=False or no weights")
         kind = BlockedEpochs if config.blocked and config.shuffle else PermutationEpochs
         return kind(self.data, state, config, rng, adagrad, interrupt)

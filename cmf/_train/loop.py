@@ -123,17 +123,16 @@ def penalty(state: FactorState, row_counts: np.ndarray, col_counts: np.ndarray, 
             model: Any = None) -> float:
     """The regularisation part of the objective.
 
-    Each observed entry (u, i) contributes ``reg * (|p_u|^2 + |q_i|^2)`` and
-    ``reg_b * (b_u^2 + c_i^2)``, which is the objective SGD's per-entry
-    updates descend; summed, row u's terms weigh by its number of entries
-    (``row_counts``, float64). Summed in C in a fixed order (``cmf_penalty_*``,
-    see cmf.h); NaN or infinite when the parameters are or the sum overflows,
-    which the caller reports as divergence. ``model``: :func:`penalty_model`
-    of ``state``, built once per fit (else here).
+    Each observed entry (u, i) contributes ``reg * (|p_u|^2 + |q_i|^2)``, ``reg_b * (b_u^2 + c_i^2)``
+    and ``l1 * (|p_u|_1 + |q_i|_1)``, which is the objective SGD's per-entry updates descend; summed,
+    row u's terms weigh by its number of entries (``row_counts``, float64). Summed in C in a fixed order
+    (``cmf_penalty_*``, ``cmf_penalty_l1_*``, see cmf.h); NaN or infinite when the parameters are or the
+    sum overflows, which the caller reports as divergence. ``model``: :func:`penalty_model` of ``state``,
+    built once per fit (else here).
     """
     if model is None:
         model = penalty_model(state, config)
-    return model.penalty(row_counts, col_counts, config.regularization, config.bias_regularization)
+    return model.penalty(row_counts, col_counts, config.regularization, config.bias_regularization, config.l1)
 
 
 def penalty_model(state: FactorState, config: TrainingConfig) -> Any:
@@ -260,6 +259,7 @@ class _Loop:
         if self.probe is not None:
             # The start sets the first bar: an epoch that blows the model up stays finite.
             tracker.probe_loss = ProbeLoss(state, self.probe, self.n_entries)
+            tracker.probe_loss.loss = self.config.loss
             tracker.step.reference = self._loss(state, tracker.probe_loss())
         for epoch in range(1, self.config.max_epochs + 1):
             if self._epoch(epoch, state, last_good, epochs, result, interrupt, tracker):

@@ -24,6 +24,7 @@ import numpy as np
 
 from cmf import _kernels
 from cmf._input import Triplets
+from cmf._train.objective import entry_losses
 from cmf._train.state import FactorState
 
 __all__ = ["PROBE_SIZE", "probe_fraction", "select_probe", "merge_probes", "ProbeLoss"]
@@ -86,7 +87,8 @@ def select_probe(data: Triplets, fraction: float, row_offset: int = 0, col_offse
         ] or [np.empty(0, np.int64)])
     rows = (data.rows[keep].astype(np.int64) + row_offset).astype(np.int32)
     cols = (data.cols[keep].astype(np.int64) + col_offset).astype(np.int32)
-    return _sorted(Triplets(rows, cols, data.values[keep], data.shape))
+    weights = None if data.weights is None else data.weights[keep]
+    return _sorted(Triplets(rows, cols, data.values[keep], data.shape, weights))
 
 
 def merge_probes(parts: list[Triplets], shape: tuple[int, int], dtype: np.dtype) -> Triplets:
@@ -98,12 +100,15 @@ def merge_probes(parts: list[Triplets], shape: tuple[int, int], dtype: np.dtype)
 
 
 def _sorted(probe: Triplets) -> Triplets:
-    order = np.lexsort((probe.values, probe.cols, probe.rows))
-    return Triplets(probe.rows[order], probe.cols[order], probe.values[order], probe.shape)
+    if probe.weights is None:
+        order = np.lexsort((probe.values, probe.cols, probe.rows))
+        return Triplets(probe.rows[order], probe.cols[order], probe.values[order], probe.shape)
+    order = np.lexsort((probe.weights, probe.values, probe.cols, probe.rows))
+    return Triplets(probe.rows[order], probe.cols[order], probe.values[order], probe.shape, probe.weights[order])
 
 
 class ProbeLoss:
-    """The sum of squared errors of a state over all entries, estimated on a probe; built once per fit.
+    """The summed loss of a state over all entries, estimated on a probe; built once per fit.
 
     The kernel's model over ``state`` and the buffers are made here once:
     the state is updated in place, epoch after epoch, so each call only
@@ -118,10 +123,16 @@ class ProbeLoss:
         From :func:`select_probe` or :func:`merge_probes`.
     n_entries : int
         Entries of the whole data set.
+
+    Attributes
+    ----------
+    loss : str
+        The loss summed, "squared" unless set (:func:`cmf._train.objective.entry_losses`);
+        each entry's times its weight when the probe has weights.
     """
 
     def __init__(self, state: FactorState, probe: Triplets, n_entries: int) -> None:
-        self.probe = probe
+        self.probe, self.loss = probe, "squared"
         self.scale = n_entries / max(len(probe), 1)
         self.model = _kernels.Model(state.P, state.Q, state.b, state.c, state.mu)
         self.predicted = np.empty(len(probe), dtype=state.P.dtype)
@@ -133,6 +144,11 @@ class ProbeLoss:
         if len(self.probe) == 0:
             return 0.0
         self.model.predict(self.probe.rows, self.probe.cols, self.predicted)
+        if self.loss != "squared" or self.probe.weights is not None:
+            losses = entry_losses(self.loss, self.values, self.predicted)
+            if self.probe.weights is not None:
+                losses *= self.probe.weights
+            return float(np.sum(losses)) * self.scale
         np.subtract(self.predicted, self.values, out=self.errors)
         with np.errstate(over="ignore", invalid="ignore"):
             return float(np.einsum("i,i->", self.errors, self.errors)) * self.scale

@@ -100,6 +100,9 @@ def initial_state(
 ) -> FactorState:
     """Random factors N(0, init_std^2 * min(1, scale)), zero biases, mu = mean of the observed values.
 
+    With ``config.nonnegative`` the factors are the absolute values of those
+    draws; with a loss of ``ZERO_MEAN_LOSSES`` (KL, classification) mu is 0.
+
     ``scale`` is :func:`cmf._train.stats.data_scale` of the values around mu
     (computed when not given). Rows and columns without any observed entry
     get zero factors, so that the model predicts mu plus the other side's
@@ -158,9 +161,13 @@ def initial_factors(stats: DataStats, config: TrainingConfig, rng: np.random.Gen
     P *= dtype.type(std)
     Q = standard_normal_rows(rng, n_cols, k, dtype)
     Q *= dtype.type(std)
+    if config.nonnegative:  # the same draws folded to >= 0: projected SGD starts feasible
+        np.abs(P, out=P)
+        np.abs(Q, out=Q)
     P[np.asarray(stats.row_counts) == 0] = 0
     Q[np.asarray(stats.col_counts) == 0] = 0
-    mu = float(stats.mean) if config.biased else 0.0
+    # KL and the classification losses have no global mean: it stays 0.
+    mu = float(stats.mean) if config.biased and not config.fixed_mean else 0.0
     return FactorState(P, Q, np.zeros(n_rows, dtype), np.zeros(n_cols, dtype), mu)
 
 

@@ -1,0 +1,53 @@
+"""The loss of each entry under every loss an epoch can minimise, vectorised.
+
+The C epochs sum these losses on their way through an epoch (cmf.h, "Other
+losses"); the bold driver's probe (:mod:`cmf._train.probe`) needs them for
+the model an epoch leaves, over many entries at once. The squared loss
+keeps its own summation there (its bits are pinned by the reproducibility
+tests), so these functions serve the other losses and weighted entries.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["entry_losses"]
+
+
+def entry_losses(loss: str, values: np.ndarray, predictions: np.ndarray) -> np.ndarray:
+    """The loss of each entry, in float64.
+
+    Parameters
+    ----------
+    loss : str
+        One of :data:`cmf._train.config.LOSSES`.
+    values, predictions : ndarray, shape (n,)
+        Observed values and the model's predictions.
+
+    Returns
+    -------
+    ndarray of float64, shape (n,)
+        ``ell(r, pred)`` of each entry: NaN or infinite where the loss is
+        (a KL prediction <= 0 for a positive value), which the caller
+        judges as divergence.
+    """
+    r = np.asarray(values, dtype=np.float64)
+    pred = np.asarray(predictions, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if loss == "squared":
+            return (r - pred) ** 2
+        if loss == "absolute":
+            return np.abs(r - pred)
+        if loss == "kl":
+            positive = r > 0
+            safe_r = np.where(positive, r, 1.0)
+            return np.where(positive, safe_r * np.log(safe_r / pred) - r + pred, pred)
+        margin = r * pred
+        if loss == "logistic":
+            return np.logaddexp(0.0, -margin)
+        slack = np.maximum(0.0, 1.0 - margin)
+        if loss == "hinge":
+            return slack
+        if loss == "squared_hinge":
+            return slack * slack
+    raise ValueError(f"unknown loss {loss!r}")
