@@ -31,7 +31,7 @@ from cmf import _tune
 from cmf._tune_space import space_lines
 from cmf._cli_progress import EpochProgressBar
 from cmf._cli_folds import add_fold_options, fold_source
-from cmf._cli_losses import add_loss_options, describe_predictions, loss_params, weight_column
+from cmf._cli_losses import add_loss_options, describe_predictions, loss_params, training_figure, weight_column
 from cmf._data_policy import count_repeats
 from cmf._persistence import check_output_path
 from cmf._search import clone, n_workers, run_all
@@ -221,7 +221,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         val = "" if valid is None else f", validation RMSE {summary['validation_rmse']:.4f}"
         _say(args, f"trained on {len(data):,} ratings ({data.n_users:,} users x {data.n_items:,} items, "
                    f"{describe_predictions(model)}): "
-                   f"{model.n_epochs_} epochs in {seconds:.2f} s, training RMSE {summary['train_rmse']:.4f}{val}")
+                   f"{model.n_epochs_} epochs in {seconds:.2f} s, {training_figure(model, last)}{val}")
         if out is not None:
             _say(args, f"saved to {out}")
     return 0

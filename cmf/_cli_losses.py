@@ -16,7 +16,8 @@ from typing import Any
 from cmf._cli_options import nonnegative_real
 from cmf._losses import LOSSES, predicts_ratings
 
-__all__ = ["LOSS_CHOICES", "add_loss_options", "describe_predictions", "loss_params", "weight_column"]
+__all__ = ["LOSS_CHOICES", "add_loss_options", "describe_predictions", "loss_params", "training_figure",
+           "weight_column"]
 
 #: ``--loss`` choices: the estimator's losses, and "bpr" (cmf.BPR's pairwise ranking).
 LOSS_CHOICES = (*LOSSES, "bpr")
@@ -81,3 +82,20 @@ def describe_predictions(model: Any) -> str:
     if model.loss == "kl":
         return "loss kl: predictions are non-negative amounts"
     return f"loss {model.loss}: predictions are decision values, their sign the class"
+
+
+def training_figure(model: Any, epoch: int) -> str:
+    """The training figure of ``cmf train``'s summary line: the RMSE for ratings, else the mean loss per rating.
+
+    Parameters
+    ----------
+    model : MatrixFactorization
+        Fitted.
+    epoch : int
+        The 0-based epoch whose figure to show (the best, or the last).
+    """
+    rmse = model.history_["train_rmse"][epoch]
+    if model.loss == "squared":
+        return f"training RMSE {rmse:.4f}"
+    # The loop's "train_rmse" is the root of the mean (weighted) loss of the epoch's entries.
+    return f"training {model.loss} loss {rmse * rmse:.4f} per rating"

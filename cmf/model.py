@@ -607,15 +607,15 @@ class MatrixFactorization:
     def _policed(data: Triplets, config: TrainingConfig, labels: Any = None) -> Triplets:
         """The training ratings under the ``loss``, ``rating_scale`` and ``duplicates`` parameters
         (:mod:`cmf._losses`, :mod:`cmf._data_policy`), with the default policy's warning."""
-        check_rating_scale(config.loss, config.rating_scale)
-        data = check_loss_data(data, config.loss)
+        check_rating_scale(_loss(config), config.rating_scale)
+        data = check_loss_data(data, _loss(config))
         describe = describer(data, labels)
         check_scale(data, config.rating_scale, describe)
         data, repeats = resolve_duplicates(data, config.duplicates, describe)
         if repeats and config.duplicates is None:
             warnings.warn(repeats_message(repeats), DuplicateRatingsWarning, stacklevel=_caller_stacklevel())
         if repeats and config.duplicates == "mean":
-            check_merged_labels(data, config.loss)
+            check_merged_labels(data, _loss(config))
         return data
 
     def _fit_source(
@@ -651,7 +651,7 @@ class MatrixFactorization:
             valid = to_triplets(validation, missing=missing, dtype=config.dtype)
             if valid.shape != shape:
                 raise ValueError(f"validation matrix has shape {valid.shape} but X has shape {shape}")
-        return check_loss_data(valid, config.loss, "validation values")
+        return check_loss_data(valid, _loss(config), "validation values")
 
     def _fit(
         self, data: Triplets | TrainingData, valid: Triplets | None, config: TrainingConfig, *,
@@ -662,7 +662,7 @@ class MatrixFactorization:
         # continues from ``start`` (partial_fit widens the previous one, or
         # keeps None for a model file without one); else the training values'
         # range (data held elsewhere reports its own, cmf.dask).
-        if not predicts_ratings(config.loss):
+        if not predicts_ratings(_loss(config)):
             scale = None  # amounts and decision values are not clipped
         elif config.rating_scale is not None:
             scale = config.rating_scale
@@ -781,7 +781,7 @@ class MatrixFactorization:
             data, validation = train_test_split(data, test_size=validation, random_state=self.random_state)
         valid = None
         if validation is not None:
-            valid = check_loss_data(align(as_dataset(validation), data).triplets(config.dtype), config.loss,
+            valid = check_loss_data(align(as_dataset(validation), data).triplets(config.dtype), _loss(config),
                                     "validation ratings")
             if len(valid) == 0:
                 valid = None
@@ -860,7 +860,7 @@ class MatrixFactorization:
             if user_map is not None:
                 vu, vi = user_map.to_index(vu, name="user"), item_map.to_index(vi, name="item")
             valid = check_loss_data(as_triplets(vu, vi, vv, shape=shape, dtype=config.dtype,
-                                                name="validation ratings"), config.loss, "validation ratings")
+                                                name="validation ratings"), _loss(config), "validation ratings")
         if valid is None:
             # early stopping needs held-out ratings; without them run the epochs
             config = dataclasses.replace(config, patience=None)
@@ -1230,3 +1230,8 @@ def _caller_stacklevel() -> int:
         frame = frame.f_back
         level += 1
     return level
+
+
+def _loss(config: Any) -> str:
+    """The loss a configuration trains (the Gibbs sampler's has none: it fits ratings, as "squared")."""
+    return getattr(config, "loss", "squared")

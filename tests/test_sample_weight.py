@@ -264,3 +264,10 @@ def test_cli_refuses_ratings_for_a_classification_loss(tmp_path, monkeypatch, ca
     path = _write(tmp_path / "r.tsv", ["1\t1\t5", "1\t2\t3", "2\t1\t4"])
     assert main(["train", str(path), "--loss", "hinge", "--epochs", "2", "--factors", "2"]) == 1
     assert "np.where(R >= 4, 1, -1)" in capsys.readouterr().err
+
+
+def test_the_gibbs_sampler_refuses_weights_it_would_ignore():
+    model = cmf.BayesianMatrixFactorization(n_factors=2, random_state=0)
+    with pytest.raises(ValueError, match="unweighted posterior: leave out sample_weight"):
+        model.fit_triplets([0, 1, 1], [0, 0, 1], [3.0, 4.0, 5.0], sample_weight=[1.0, 2.0, 1.0])
+    assert not model.__sklearn_is_fitted__()
