@@ -32,7 +32,7 @@ def _column(text: str) -> int | str:
 
 
 def add_loss_options(p: argparse.ArgumentParser) -> None:
-    """``--loss``, ``--l1``, ``--nonnegative`` and ``--weight-column``.
+    """``--loss`` (unless the parser has it), ``--l1``, ``--nonnegative`` and ``--weight-column``.
 
     Parameters
     ----------
@@ -40,10 +40,13 @@ def add_loss_options(p: argparse.ArgumentParser) -> None:
         The parser of ``cmf train`` or ``cmf evaluate``.
     """
     g = p.add_argument_group("loss")
-    g.add_argument("--loss", choices=LOSS_CHOICES, default="squared",
-                   help="squared (default) or absolute error for ratings (absolute: robust to outliers); kl for "
-                        "non-negative counts (needs --nonnegative); logistic, hinge or squared_hinge for +1/-1 "
-                        "(or 0/1) ratings, whose predictions are decision values (the sign is the class)")
+    try:
+        g.add_argument("--loss", choices=LOSS_CHOICES, default="squared",
+                       help="squared (default) or absolute error for ratings (absolute: robust to outliers); kl for "
+                            "non-negative counts (needs --nonnegative); logistic, hinge or squared_hinge for +1/-1 "
+                            "(or 0/1) ratings, whose predictions are decision values (the sign is the class)")
+    except argparse.ArgumentError:  # the command has its --loss already (one that also routes bpr)
+        pass
     g.add_argument("--l1", type=nonnegative_real, default=0.0, metavar="L",
                    help="L1 penalty on the factors, for sparse factors (default 0)")
     g.add_argument("--nonnegative", action="store_true",
