@@ -1123,8 +1123,15 @@ class MatrixFactorization:
         """Solve a new user's bias and factors exactly, the item parameters fixed.
 
         See :func:`cmf.recommend.fold_in` for the problem solved, the
-        parameters and the result.
+        parameters and the result. The problem is the squared loss's: a
+        model of another ``loss`` or with ``nonnegative=True`` raises
+        ValueError (:meth:`partial_fit` adds a user under the model's own loss).
         """
+        if self.loss != "squared" or self.nonnegative:
+            raise ValueError(
+                f"fold_in solves the squared loss without constraints exactly; this model has loss={self.loss!r}"
+                f"{', nonnegative=True' if self.nonnegative else ''}: add the user with partial_fit instead"
+            )
         return _rec.fold_in(self, items, ratings, add=add, user=user)
 
     def plot_history(self, ax: Any = None, path: str | os.PathLike[str] | None = None) -> Any:

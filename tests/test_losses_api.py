@@ -303,3 +303,14 @@ def test_a_fit_runs_the_reference_epochs_from_its_initial_state(loss, l1, nonneg
         np.testing.assert_allclose(model.user_bias_, b, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(model.item_bias_, c, rtol=1e-12, atol=1e-12)
     assert model.global_mean_ == state.mu
+
+
+def test_fold_in_refuses_a_model_whose_loss_it_does_not_solve():
+    model = _quiet_fit(_model("logistic"), _labels())
+    with pytest.raises(ValueError, match="loss='logistic'.*partial_fit"):
+        model.fold_in([0, 1], [1, -1])
+    counts = _quiet_fit(_model("squared", nonnegative=True), _counts())
+    with pytest.raises(ValueError, match="nonnegative=True"):
+        counts.fold_in([0, 1], [1.0, 2.0])
+    plain = _quiet_fit(_model("squared"), _counts())
+    assert plain.fold_in([0, 1], [1.0, 2.0]).factors.shape == (2,)
