@@ -315,7 +315,9 @@ class MatrixFactorization:
         Per epoch: ``epoch``, ``train_loss``, ``train_rmse``, ``val_rmse``
         (NaN without validation), ``seconds``, ``learning_rate`` (the step
         the epoch ran with) and ``kept`` (0.0 for an epoch the bold driver
-        undid: its loss is recorded, its parameters were dropped).
+        undid: its loss is recorded, its parameters were dropped). With
+        another ``loss`` or sample weights, ``train_rmse`` is the square
+        root of the mean (weighted) loss per entry.
     rating_scale_ : (float, float) or None
         What predictions are clipped to: the declared ``rating_scale``, else
         the smallest and largest training rating (widened by
