@@ -271,3 +271,20 @@ def test_the_gibbs_sampler_refuses_weights_it_would_ignore():
     with pytest.raises(ValueError, match="unweighted posterior: leave out sample_weight"):
         model.fit_triplets([0, 1, 1], [0, 0, 1], [3.0, 4.0, 5.0], sample_weight=[1.0, 2.0, 1.0])
     assert not model.__sklearn_is_fitted__()
+
+
+@pytest.mark.parametrize("loss, unweighted, weighted", [
+    ("squared", 11 / 3, 19 / 11),  # the (weighted) mean of the pair's ratings 1, 5, 5
+    ("absolute", None, 1.0),  # the weighted median: 1 outweighs the two 5s
+])
+def test_weights_pull_a_repeated_pair_to_its_weighted_mean_or_median_in_shuffled_epochs(loss, unweighted, weighted):
+    rows, cols = [0, 0, 0, 1, 1, 1, 0, 0], [0, 1, 2, 0, 1, 2, 0, 0]
+    values = [1.0, 3.0, 3.0, 3.0, 3.0, 3.0, 5.0, 5.0]
+    params = dict(n_factors=1, loss=loss, duplicates="keep", regularization=0.0, bias_regularization=0.0,
+                  learning_rate=0.01, max_epochs=3000, tol=0.0, dtype="float64", random_state=0)
+    heavy = _fit(cmf.MatrixFactorization(**params), "fit_triplets", rows, cols, values,
+                 sample_weight=[9.0, 1, 1, 1, 1, 1, 1, 1])
+    assert heavy.predict(0, 0) == pytest.approx(weighted, abs=0.05)
+    if unweighted is not None:
+        plain = _fit(cmf.MatrixFactorization(**params), "fit_triplets", rows, cols, values)
+        assert plain.predict(0, 0) == pytest.approx(unweighted, abs=0.15)
