@@ -270,3 +270,21 @@ def test_kl_with_a_non_positive_prediction_diverges_instead_of_going_on():
     with pytest.raises(Exception, match="diverged"):
         _kernels.Model(P, Q).epoch(p, _kernels.Entries(np.zeros(1, np.int32), np.zeros(1, np.int32),
                                                        np.array([2.0])))
+
+
+@pytest.mark.parametrize("k", [5, 16, 40])
+def test_every_instruction_set_variant_gives_the_same_bits_for_the_generic_update(k):
+    prob = problem("logistic", dtype=np.float32, k=k)
+    rows, cols, values, weights, P, Q, b, c, mu = prob
+    entries = _kernels.Entries(rows, cols, values, weights)
+    blocked = _kernels.partition(entries, N_ROWS, N_COLS, 4, 3)
+    visit = np.arange(blocked.n_row_blocks * blocked.n_col_blocks, dtype=np.int32)
+    runs = []
+    for variant in _kernels.simd_variants():
+        state = [P.copy(), Q.copy(), b.copy(), c.copy()]
+        p = params("logistic", True, l1=0.2, nonnegative=True, simd_variant=variant)
+        total = _kernels.Model(*state, mu).blocks(p, blocked, visit, 5, np.empty(blocked.max_block, np.int32))
+        runs.append((*state, total))
+    for other in runs[1:]:
+        for a, e in zip(runs[0], other):
+            np.testing.assert_array_equal(a, e)
