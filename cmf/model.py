@@ -230,7 +230,10 @@ class MatrixFactorization:
           r / \hat r - 1`; non-negative amounts such as counts (Poisson-like
           data). The prediction must stay positive, so it needs
           ``nonnegative=True`` and ``biased=False``, values >= 0 and
-          ``rating_scale=None``; the global mean is fixed at 0.
+          ``rating_scale=None``; the global mean is fixed at 0. A prediction
+          that reaches 0 for a positive value makes the loss infinite: with
+          a constant step that ends the fit (DivergenceError), so keep
+          ``learning_rate="auto"``, whose bold driver undoes such an epoch.
         - "logistic": :math:`\ell = \log(1 + e^{-r \hat r})`, :math:`z = r /
           (1 + e^{r \hat r})`; +1/-1 data (like/dislike, click/no click).
         - "hinge": :math:`\ell = \max(0, 1 - r \hat r)`, :math:`z = r` when
