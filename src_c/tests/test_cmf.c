@@ -622,8 +622,8 @@ static cmf_status epoch_status(const cmf_params *params, cmf_model_f64 *model)
     static const double vals[1] = {4.0};
     static const int64_t block_ptr[2] = {0, 1};
     static const uint16_t zero16[1] = {0};
-    const cmf_triplets_f64 data = {rows, cols, vals, 1};
-    const cmf_blocked_f64 grid = {1, 1, 1, 1, block_ptr, zero16, zero16, vals};
+    const cmf_triplets_f64 data = {rows, cols, vals, 1, NULL};
+    const cmf_blocked_f64 grid = {1, 1, 1, 1, block_ptr, zero16, zero16, vals, NULL};
     const int32_t blocks[1] = {0}, keys[1] = {0};
     int32_t scratch[1];
     double sse;
@@ -701,9 +701,9 @@ static void test_blocks_grid_range(void)
 {
     const int32_t rows[1] = {0}, cols[1] = {0};
     const double vals[1] = {4.0};
-    const cmf_triplets_f64 data = {rows, cols, vals, 1};
+    const cmf_triplets_f64 data = {rows, cols, vals, 1, NULL};
     const float valsf[1] = {4.0f};
-    const cmf_triplets_f32 dataf = {rows, cols, valsf, 1};
+    const cmf_triplets_f32 dataf = {rows, cols, valsf, 1, NULL};
     const uint16_t zero16[1] = {0};
     int64_t block_ptr[3] = {-7, -7, -7};
     uint16_t lr[1], lc[1];
