@@ -7,7 +7,7 @@ gave (``--factors``, ``--learning-rate``, ``--regularization``,
 ``--bias-regularization``, ``--epochs``, ``--threads``, ``--seed``) set the
 BPR parameters of the same meaning; the others keep BPR's own defaults
 (implicit's), not the rating model's. Any other ``--loss`` is handed to
-:class:`cmf.MatrixFactorization` as ``loss=`` (:func:`cmf._cli_options.loss_params`).
+:class:`cmf.MatrixFactorization` as ``loss=`` (:func:`cmf._cli_losses.loss_params`).
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from cmf import _tune
 from cmf._tune_space import space_lines
 from cmf._cli_progress import EpochProgressBar
 from cmf._cli_folds import add_fold_options, fold_source
+from cmf._cli_losses import add_loss_options, describe_predictions, loss_params, training_figure, weight_column
 from cmf._data_policy import count_repeats
 from cmf._persistence import check_output_path
 from cmf._search import clone, n_workers, run_all
@@ -117,7 +118,7 @@ def _threads(args: argparse.Namespace) -> dict[str, int]:
 
 
 def _model(args: argparse.Namespace, **overrides: Any) -> Any:
-    return MatrixFactorization(**{**options.model_params(args), **_threads(args), **overrides})
+    return MatrixFactorization(**{**options.model_params(args), **loss_params(args), **_threads(args), **overrides})
 
 
 def _output(args: argparse.Namespace) -> str | None:
@@ -147,7 +148,7 @@ def _load(args: argparse.Namespace, path: str | None = None) -> Any:
     # The reader's messages name the option along with the parameter.
     path = args.ratings if path is None else path
     data = load_ratings(path, format=args.format, sep=args.sep, columns=args.columns, header=args.header,
-                        rating_scale=scale, progress=progress)
+                        rating_scale=scale, progress=progress, weight_column=weight_column(args))
     if args.duplicates is None:
         # Said once for the file, in the options' words, rather than once per
         # fit (a tune or a cross-validation fits many parts of it); the fits
@@ -229,10 +230,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         _emit_json(summary)
     else:
         val = "" if valid is None else f", validation RMSE {summary['validation_rmse']:.4f}"
-        low, high = model.rating_scale_
         _say(args, f"trained on {len(data):,} ratings ({data.n_users:,} users x {data.n_items:,} items, "
-                   f"ratings {low:g} to {high:g}, to which predictions are clipped): "
-                   f"{model.n_epochs_} epochs in {seconds:.2f} s, training RMSE {summary['train_rmse']:.4f}{val}")
+                   f"{describe_predictions(model)}): "
+                   f"{model.n_epochs_} epochs in {seconds:.2f} s, {training_figure(model, last)}{val}")
         if out is not None:
             _say(args, f"saved to {out}")
     return 0
@@ -269,7 +269,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     workers = n_workers(args.jobs)
     if args.loss == "bpr" and args.protocol != "catalogue":
         raise ValueError("--loss bpr ranks items and predicts no rating: pass --protocol catalogue")
-    template = bpr.bpr_model(args) if args.loss == "bpr" else MatrixFactorization(**options.model_params(args))
+    template = (bpr.bpr_model(args) if args.loss == "bpr"
+                else MatrixFactorization(**options.model_params(args), **loss_params(args)))
     given = _threads(args)  # passed to each fit: clone() would set one thread per parallel fold
 
     def one(fold: int, train: Any, test: Any) -> tuple[dict[str, float], str | None]:
@@ -383,6 +384,7 @@ def add_commands(sub: Any) -> None:
     options.add_model_options(p)
     bpr.add_loss_option(p)
     bpr.add_threshold_option(p)
+    add_loss_options(p)
     p.add_argument("--validation", type=options.fraction, metavar="FRACTION",
                    help=f"hold out this fraction to monitor (early stopping, patience {options.PATIENCE})")
     p.add_argument("--patience", type=options.count(0), metavar="N",
@@ -398,6 +400,7 @@ def add_commands(sub: Any) -> None:
     options.add_data_options(p)
     options.add_model_options(p)
     bpr.add_loss_option(p)
+    add_loss_options(p)
     add_fold_options(p)
     p.add_argument("-k", type=options.count(1), default=10, metavar="K", help="cut-off of the ranking metrics (default 10)")
     evaluation.add_protocol_options(p)

@@ -15,8 +15,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from cmf._cli_options import finite_real
-from cmf._evaluation import HELD_OUT_METRICS
-from cmf.metrics import BASELINES, CATALOGUE_METRICS
+from cmf._losses import predicts_ratings
+from cmf.metrics import BASELINES, CATALOGUE_METRICS, LOSS_METRICS
 
 __all__ = ["add_protocol_options", "evaluate_keywords", "fold_line", "summary", "table"]
 
@@ -24,7 +24,9 @@ PROTOCOLS = ("held_out", "catalogue")
 DEFAULT_BASELINES = ",".join(BASELINES)
 _NAMES = {"rmse": "RMSE", "mae": "MAE", "precision": "precision@{k}", "recall": "recall@{k}", "ndcg": "NDCG@{k}",
           "map": "MAP@{k}", "mrr": "MRR", "hit_rate": "hit rate@{k}", "auc": "AUC", "coverage": "coverage@{k}",
-          "popularity": "popularity@{k}"}
+          "popularity": "popularity@{k}", "kl": "KL divergence", "logloss": "log loss", "accuracy": "accuracy"}
+# The rankings of each user's held-out ratings, reported for the losses of ratings.
+_RANKING = ("precision", "recall", "ndcg")
 
 
 def baseline_list(text: str) -> tuple[str, ...]:
@@ -80,7 +82,12 @@ def evaluate_keywords(args: argparse.Namespace) -> dict[str, Any]:
     if args.protocol == "held_out":
         if args.baselines is not None:
             raise ValueError("--baselines compares rankings of the full catalogue: pass --protocol catalogue too")
-        return {"metrics": HELD_OUT_METRICS, "k": args.k, "threshold": 3.5 if args.threshold is None else args.threshold}
+        # The figures that judge the loss (--loss), first; rankings of ratings after them.
+        loss = getattr(args, "loss", "squared")
+        if not predicts_ratings(loss):
+            return {"metrics": LOSS_METRICS[loss], "k": args.k, "threshold": None}
+        return {"metrics": ("rmse", "mae") + _RANKING, "k": args.k,
+                "threshold": 3.5 if args.threshold is None else args.threshold}
     baselines = BASELINES if args.baselines is None else args.baselines
     return {"metrics": CATALOGUE_METRICS, "k": args.k, "threshold": args.threshold, "protocol": "catalogue",
             "baselines": baselines}
@@ -102,7 +109,7 @@ def fold_line(fold: int, scores: dict[str, float], keywords: dict[str, Any]) -> 
     -------
     str
     """
-    shown = ("precision", "ndcg") if "protocol" in keywords else ("rmse", "mae")
+    shown = ("precision", "ndcg") if "protocol" in keywords else keywords["metrics"][:2]
     return f"fold {fold}: " + "  ".join(f"{_name(m, keywords['k'])} {scores[m]:.4f}" for m in shown)
 
 

@@ -51,7 +51,6 @@ __all__ = [
     "finite_real",
     "fraction",
     "jobs",
-    "loss_params",
     "model_params",
     "nonnegative_real",
     "positive_real",
@@ -434,22 +433,5 @@ def model_params(args: argparse.Namespace) -> dict[str, Any]:
     return dict(
         n_factors=args.factors, max_epochs=args.epochs, learning_rate=args.learning_rate,
         regularization=args.regularization, bias_regularization=args.bias_regularization,
-        random_state=args.seed, **data_params(args), **loss_params(args),
+        random_state=args.seed, **data_params(args),
     )
-
-
-def loss_params(args: argparse.Namespace) -> dict[str, Any]:
-    """``{"loss": NAME}`` for a ``--loss`` other than squared (the default, ``{}``).
-
-    Raises
-    ------
-    ValueError
-        When this build's estimator has no ``loss`` parameter.
-    """
-    loss = getattr(args, "loss", "squared")
-    if loss == "squared":
-        return {}
-    if "loss" not in DEFAULTS:
-        raise ValueError(f"--loss {loss} is not available in this version of cmf, which fits squared error only: "
-                         "leave --loss out, or pass --loss bpr to rank items from interactions")
-    return {"loss": loss}

@@ -126,9 +126,11 @@ def resolve_duplicates(data: Triplets, policy: str | None, describe: Describe) -
         The ratings, in input order.
     policy : {None, "keep", "last", "mean", "error"}
         None and "keep" keep every rating; "last" keeps the last rating of a
-        repeated pair (in input order), at its position; "mean" keeps one
-        rating of their mean (computed in float64), at the first one's
-        position; "error" raises.
+        repeated pair (in input order), at its position, with its weight;
+        "mean" keeps one rating of their mean (computed in float64), at the
+        first one's position: with sample weights, their weighted mean, of
+        their mean weight (so the pair still counts as one rating, as
+        without weights); "error" raises.
     describe : callable
         Names the user and item of a position (:func:`describer`).
 
@@ -164,14 +166,22 @@ def resolve_duplicates(data: Triplets, policy: str | None, describe: Describe) -
     if policy == "last":
         assert last is not None
         keep = np.flatnonzero(last == positions)
-        return Triplets(data.rows[keep], data.cols[keep], data.values[keep], data.shape), n_repeats
+        weights = None if data.weights is None else data.weights[keep]
+        return Triplets(data.rows[keep], data.cols[keep], data.values[keep], data.shape, weights), n_repeats
     assert first is not None
     keep = np.flatnonzero(first == positions)
     # Each pair's sum, added in input order, lands at its first position.
-    sums = np.bincount(first, weights=data.values, minlength=len(data))[keep]
     counts = np.bincount(first, minlength=len(data))[keep]
-    values = (sums / counts).astype(data.values.dtype)
-    return Triplets(data.rows[keep], data.cols[keep], values, data.shape), n_repeats
+    if data.weights is None:
+        sums = np.bincount(first, weights=data.values, minlength=len(data))[keep]
+        values = (sums / counts).astype(data.values.dtype)
+        return Triplets(data.rows[keep], data.cols[keep], values, data.shape), n_repeats
+    w = data.weights.astype(np.float64)
+    total = np.bincount(first, weights=w, minlength=len(data))[keep]
+    sums = np.bincount(first, weights=w * data.values, minlength=len(data))[keep]
+    values = (sums / total).astype(data.values.dtype)
+    weights = (total / counts).astype(data.weights.dtype)
+    return Triplets(data.rows[keep], data.cols[keep], values, data.shape, weights), n_repeats
 
 
 def repeats_message(n_repeats: int) -> str:

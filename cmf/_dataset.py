@@ -11,6 +11,7 @@ the other way round.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
@@ -18,6 +19,7 @@ import numpy as np
 
 from cmf._input import Triplets, as_triplets
 from cmf._labels import LabelMap
+from cmf._losses import entry_weights
 
 __all__ = ["RatingDataset", "as_dataset", "from_dataframe"]
 
@@ -66,6 +68,11 @@ class RatingDataset:
         a DataFrame's timestamp column); subsets and splits keep it aligned,
         and the splits by time (:func:`cmf.model_selection.temporal_split`,
         :func:`~cmf.model_selection.leave_last_out`) need it.
+    weights : ndarray, shape (n,), or None
+        A sample weight per rating (finite, > 0), or None for all 1; a fit
+        multiplies each rating's loss and gradient by it. Subsets and
+        splits keep it aligned with the ratings (see
+        :func:`cmf.io.load_ratings`'s ``weight_column``).
 
     Notes
     -----
@@ -82,8 +89,12 @@ class RatingDataset:
     item_labels: LabelMap | None = None
     source: str | None = None
     timestamps: np.ndarray | None = None
+    weights: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        if self.weights is not None:
+            object.__setattr__(self, "weights", entry_weights(self.weights, len(self.values), np.float64,
+                                                              "the ratings' weights"))
         if self.timestamps is None:
             return
         stamps = np.asarray(self.timestamps)
@@ -124,7 +135,7 @@ class RatingDataset:
 
     @classmethod
     def from_labels(cls, users: Any, items: Any, ratings: Any, source: str | None = None, *,
-                    timestamps: Any = None) -> "RatingDataset":
+                    timestamps: Any = None, weights: Any = None) -> "RatingDataset":
         """Build a data set from per-rating user and item labels.
 
         Parameters
@@ -138,6 +149,8 @@ class RatingDataset:
         timestamps : array_like of int, shape (n,), optional
             When each rating was given (such as seconds since 1970), for the
             splits by time.
+        weights : array_like of float, shape (n,), optional
+            A sample weight per rating (finite, > 0).
 
         Returns
         -------
@@ -147,7 +160,7 @@ class RatingDataset:
         user_map, rows = LabelMap.fit(users, "user labels")
         item_map, cols = LabelMap.fit(items, "item labels")
         trip = as_triplets(rows, cols, np.asarray(ratings), shape=(len(user_map), len(item_map)), name="ratings")
-        return cls(trip.rows, trip.cols, trip.values, trip.shape, user_map, item_map, source, timestamps)
+        return cls(trip.rows, trip.cols, trip.values, trip.shape, user_map, item_map, source, timestamps, weights)
 
     def subset(self, index: Any) -> "RatingDataset":
         """The ratings at ``index`` (positions or a boolean mask), same shape and labels.
@@ -165,6 +178,7 @@ class RatingDataset:
             self.rows[index], self.cols[index], self.values[index], self.shape,
             self.user_labels, self.item_labels, self.source,
             None if self.timestamps is None else self.timestamps[index],
+            None if self.weights is None else self.weights[index],
         )
 
     def triplets(self, dtype: Any = np.float32) -> Triplets:
@@ -178,12 +192,17 @@ class RatingDataset:
         Returns
         -------
         Triplets
+            With the ratings' ``weights`` in ``dtype``, if any.
         """
-        return as_triplets(self.rows, self.cols, self.values, shape=self.shape, dtype=dtype,
+        trip = as_triplets(self.rows, self.cols, self.values, shape=self.shape, dtype=dtype,
                            name="ratings", allow_empty=True)
+        if self.weights is None:
+            return trip
+        return dataclasses.replace(trip, weights=entry_weights(self.weights, len(trip), trip.values.dtype,
+                                                               "the ratings' weights"))
 
     def to_dataframe(self) -> Any:
-        """The ratings as a pandas DataFrame with columns user, item, rating (labels if any), and timestamp if known.
+        """The ratings as a pandas DataFrame: columns user, item, rating (labels if any), timestamp and weight if known.
 
         Returns
         -------
@@ -195,6 +214,8 @@ class RatingDataset:
         frame = {"user": users, "item": items, "rating": self.values}
         if self.timestamps is not None:
             frame["timestamp"] = self.timestamps
+        if self.weights is not None:
+            frame["weight"] = self.weights
         return pd.DataFrame(frame)
 
 
@@ -236,7 +257,7 @@ def as_dataset(data: Any) -> RatingDataset:
 
 
 def from_dataframe(df: Any, user: str | None = None, item: str | None = None, rating: str | None = None,
-                   timestamp: str | bool | None = None) -> RatingDataset:
+                   timestamp: str | bool | None = None, *, weight: str | None = None) -> RatingDataset:
     """A labelled :class:`RatingDataset` from a pandas DataFrame.
 
     Parameters
@@ -252,6 +273,9 @@ def from_dataframe(df: Any, user: str | None = None, item: str | None = None, ra
         seconds since 1970) or datetimes (kept as whole seconds since 1970,
         UTC). By default a column named ``timestamp``, ``time`` or ``ts`` if
         there is one; False reads none.
+    weight : str, optional
+        The column holding a sample weight per rating (finite, > 0); none
+        is read unless named.
 
     Returns
     -------
@@ -297,7 +321,18 @@ def from_dataframe(df: Any, user: str | None = None, item: str | None = None, ra
     return RatingDataset.from_labels(
         df[ucol].to_numpy(), df[icol].to_numpy(), values.astype(np.float64), source="DataFrame",
         timestamps=None if tcol is None else _seconds(df[tcol], tcol),
+        weights=None if weight is None else _weight_column(df, weight),
     )
+
+
+def _weight_column(df: Any, name: str) -> np.ndarray:
+    """A DataFrame's weight column as float64 (checked by the data set)."""
+    if name not in df.columns:
+        raise KeyError(f"the DataFrame has no column {name!r}; its columns are {list(df.columns)}")
+    weights = df[name].to_numpy()
+    if weights.dtype == object or weights.dtype == bool or not np.issubdtype(weights.dtype, np.number):
+        raise ValueError(f"column {name!r} must hold numeric weights, got dtype {weights.dtype}")
+    return weights.astype(np.float64)
 
 
 def _seconds(column: Any, name: Any) -> np.ndarray:

@@ -19,7 +19,11 @@ from cmf._dataset import RatingDataset, as_dataset
 __all__ = ["HELD_OUT_METRICS", "check_metrics", "evaluate_catalogue", "evaluate_held_out"]
 
 #: The metrics of ``evaluate(protocol="held_out")``.
-HELD_OUT_METRICS = ("rmse", "mae", "precision", "recall", "ndcg")
+HELD_OUT_METRICS = ("rmse", "mae", "precision", "recall", "ndcg", "kl", "logloss", "accuracy")
+
+# The error metrics: each a function of the true values and the predictions.
+_ERRORS = {"rmse": _metrics.rmse, "mae": _metrics.mae, "kl": _metrics.kl_divergence, "logloss": _metrics.logloss,
+           "accuracy": _metrics.accuracy}
 
 
 def check_metrics(metrics: Sequence[str], names: Sequence[str], other: str) -> None:
@@ -95,15 +99,16 @@ def evaluate_held_out(
     """``evaluate(protocol="held_out")``: errors of the predicted ratings and rankings of the held-out items.
 
     The arguments are those of :func:`cmf.model_selection.evaluate`;
-    ``metrics`` None asks for ``rmse`` and ``mae``, ``threshold`` None
-    means 3.5.
+    ``metrics`` None asks for those of the model's loss
+    (:data:`cmf.metrics.LOSS_METRICS`: ``rmse`` and ``mae`` for ratings),
+    ``threshold`` None means 3.5.
 
     Returns
     -------
     dict
         Metric name to value.
     """
-    metrics = ("rmse", "mae") if metrics is None else metrics
+    metrics = _metrics.LOSS_METRICS[getattr(model, "loss", "squared")] if metrics is None else metrics
     check_metrics(metrics, HELD_OUT_METRICS, "protocol='catalogue'")
     threshold = 3.5 if threshold is None else threshold
     data = as_dataset(data)
@@ -111,11 +116,7 @@ def evaluate_held_out(
     raw = _predict_dataset(model, data, clip=False)
     scale = model.rating_scale_ if clip is True else None if clip is False or clip is None else clip
     pred = raw if scale is None else np.clip(raw, *scale)
-    out: dict[str, float] = {}
-    if "rmse" in metrics:
-        out["rmse"] = _metrics.rmse(data.values, pred)
-    if "mae" in metrics:
-        out["mae"] = _metrics.mae(data.values, pred)
+    out = {m: _ERRORS[m](data.values, pred) for m in metrics if m in _ERRORS}
     ranking = [m for m in metrics if m in ("precision", "recall", "ndcg")]
     if ranking:
         scores = _metrics.ranking_metrics(data.rows, data.values, raw, k=k, threshold=threshold)

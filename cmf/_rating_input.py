@@ -65,7 +65,7 @@ def index_array(values: np.ndarray, name: str) -> np.ndarray:
 
 
 def align(valid: RatingDataset, train: RatingDataset) -> RatingDataset:
-    """Express validation ratings in the training set's indices (dropping unknown labels)."""
+    """Express validation ratings in the training set's indices (dropping unknown labels), weights kept."""
     if train.labelled and valid.user_labels is train.user_labels and valid.item_labels is train.item_labels:
         return valid  # a split of the same data set
     if not (valid.labelled and train.labelled):
@@ -73,9 +73,10 @@ def align(valid: RatingDataset, train: RatingDataset) -> RatingDataset:
             raise ValueError("training and validation data must both be labelled or both be indices")
         if valid.rows.max(initial=-1) >= train.shape[0] or valid.cols.max(initial=-1) >= train.shape[1]:
             raise ValueError("validation data has indices outside the training data's shape")
-        return RatingDataset(valid.rows, valid.cols, valid.values, train.shape)
+        return RatingDataset(valid.rows, valid.cols, valid.values, train.shape, weights=valid.weights)
     rows = train.user_labels.lookup(valid.user_labels.labels[valid.rows])
     cols = train.item_labels.lookup(valid.item_labels.labels[valid.cols])
     keep = (rows >= 0) & (cols >= 0)
     return RatingDataset(rows[keep].astype(np.int32), cols[keep].astype(np.int32), valid.values[keep], train.shape,
-                         train.user_labels, train.item_labels)
+                         train.user_labels, train.item_labels,
+                         weights=None if valid.weights is None else valid.weights[keep])

@@ -144,6 +144,9 @@ class BayesianMatrixFactorization(MatrixFactorization):
         # end here, with ``start`` always None (no partial_fit).
         if not isinstance(data, Triplets):
             raise TypeError("BayesianMatrixFactorization fits local data only (not cmf.dask data)")
+        if data.weights is not None or (valid is not None and valid.weights is not None):
+            raise ValueError("BayesianMatrixFactorization samples an unweighted posterior: leave out sample_weight "
+                             "(and the data set's weights), or fit cmf.MatrixFactorization")
         scale = config.rating_scale if config.rating_scale is not None else value_range(data)
         if report is None and self.verbose:
             report = _print_sweep

@@ -23,6 +23,7 @@ Nothing here touches the network: files are read from disk only.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from typing import Any, Sequence
@@ -33,12 +34,12 @@ from cmf._checks import is_integer, real
 from cmf._dataset import RatingDataset, as_dataset, from_dataframe
 from cmf._layout import ParseError, Plan, choose_layout, guess_sep, line_message, read_head, show
 from cmf._textread import Layout, LineError, read_columns
+from cmf._weight_column import MAX_COLUMN, read_weights, weight_position
 
 __all__ = ["FORMATS", "RatingDataset", "as_dataset", "from_dataframe", "load_pairs", "load_ratings", "ParseError"]
 
 FORMATS = ("movielens", "movielens-dat", "movielens-csv", "csv", "tsv", "libmf")
-# Column positions the C reader takes: 0 to MAX_COLUMN - 1.
-MAX_COLUMN = 64
+# Column positions the C reader takes: 0 to MAX_COLUMN - 1 (cmf._weight_column.MAX_COLUMN).
 # Files at least this large show a progress bar on a terminal (progress=None).
 PROGRESS_BYTES = 64 << 20
 
@@ -132,6 +133,7 @@ def load_ratings(
     comment: str | None = "#",
     rating_scale: tuple[float, float] | None = None,
     progress: bool | None = None,
+    weight_column: int | str | None = None,
 ) -> RatingDataset:
     """Read a rating file (or a DataFrame) into a :class:`RatingDataset`.
 
@@ -165,6 +167,12 @@ def load_ratings(
     progress : bool, optional
         Show a progress bar (needs tqdm, the ``cli`` extra); by default
         only for a file of 64 MB or more read with stderr on a terminal.
+    weight_column : int or str, optional
+        The column holding a sample weight per rating (a position from 0,
+        or a header name): finite numbers > 0, read as the ratings are
+        (float32), into the data set's ``weights``. The file is read a
+        second time for them, so it must be a regular file. For a
+        DataFrame, the weight column's name.
 
     Returns
     -------
@@ -195,7 +203,7 @@ def load_ratings(
     if hasattr(path, "columns") and hasattr(path, "iloc"):
         # As in a file: three columns given leave timestamps out, none given keep a column named like one.
         spec = _check_columns(columns) or []
-        return from_dataframe(path, *spec, **({"timestamp": False} if len(spec) == 3 else {}))
+        return from_dataframe(path, *spec, **({"timestamp": False} if len(spec) == 3 else {}), weight=weight_column)
     path = os.fspath(path)
     spec = _check_columns(columns)
     scale = _scale(rating_scale)
@@ -209,6 +217,9 @@ def load_ratings(
         if not kept:
             raise ParseError(f"{path}: the file holds no ratings", path)
         plan = choose_layout(kept, spec, header, delimiter, path)
+        position = None if weight_column is None else weight_position(weight_column, plan, kept[0][1], path)
+        if position is not None and position == plan.columns[3]:  # whole weights, not timestamps
+            plan = dataclasses.replace(plan, columns=(*plan.columns[:3], -1))
         if not all(0 <= c < MAX_COLUMN for c in plan.columns[:3]) or not -1 <= plan.columns[3] < MAX_COLUMN:
             raise ValueError(f"column positions must be 0 to {MAX_COLUMN - 1}, got {columns!r}")
         layout = Layout(layout_sep, (comment or "").encode("utf-8"), plan.columns)
@@ -221,7 +232,9 @@ def load_ratings(
         what = "a header but no ratings" if plan.header_line else "no ratings"
         raise ParseError(f"{path}: the file holds {what}", path)
     shape = (len(got.user_map), len(got.item_map))
-    return RatingDataset(got.rows, got.cols, got.values, shape, got.user_map, got.item_map, path, got.timestamps)
+    weights = None if position is None else read_weights(path, plan, layout, position, got)
+    return RatingDataset(got.rows, got.cols, got.values, shape, got.user_map, got.item_map, path, got.timestamps,
+                         weights)
 
 
 def _check_columns(columns: Sequence[Any] | None) -> list[Any] | None:

@@ -1,5 +1,10 @@
 """Accuracy and ranking metrics for rating predictions.
 
+The error of each prediction: :func:`rmse` and :func:`mae` for ratings,
+and for the other losses of :class:`~cmf.MatrixFactorization`
+:func:`kl_divergence`, :func:`logloss` and :func:`accuracy`
+(:data:`LOSS_METRICS` names each loss's).
+
 Two ranking protocols:
 
 - held-out (:func:`ranking_metrics`, :func:`precision_at_k`, ...), the usual
@@ -26,26 +31,16 @@ from cmf._ranking import SHRINKAGE
 from cmf._catalogue import catalogue_data, rank_catalogue
 from cmf._checks import integer, is_integer, real
 from cmf._dataset import RatingDataset, as_dataset
+from cmf._loss_metrics import LOSS_METRICS, accuracy, kl_divergence, logloss
+from cmf._loss_metrics import pair as _pair
 
 __all__ = [
-    "BASELINES", "CATALOGUE_METRICS", "catalogue_metrics", "mae", "ndcg_at_k", "precision_at_k",
-    "ranking_metrics", "recall_at_k", "rmse",
+    "BASELINES", "CATALOGUE_METRICS", "LOSS_METRICS", "accuracy", "catalogue_metrics", "kl_divergence", "logloss",
+    "mae", "ndcg_at_k", "precision_at_k", "ranking_metrics", "recall_at_k", "rmse",
 ]
 
 #: The metrics :func:`catalogue_metrics` returns, besides the user counts.
 CATALOGUE_METRICS = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate", "auc", "coverage", "popularity")
-
-
-def _pair(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
-    t = np.asarray(y_true, dtype=np.float64).reshape(-1) if np.ndim(y_true) else np.atleast_1d(np.asarray(y_true, dtype=np.float64))
-    p = np.asarray(y_pred, dtype=np.float64).reshape(-1) if np.ndim(y_pred) else np.atleast_1d(np.asarray(y_pred, dtype=np.float64))
-    if t.shape != p.shape:
-        raise ValueError(f"y_true and y_pred must have the same length, got {len(t)} and {len(p)}")
-    if len(t) == 0:
-        raise ValueError("y_true and y_pred are empty: nothing to score")
-    if not (np.all(np.isfinite(t)) and np.all(np.isfinite(p))):
-        raise ValueError("y_true and y_pred must be finite numbers")
-    return t, p
 
 
 def rmse(y_true: Any, y_pred: Any) -> float:

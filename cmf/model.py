@@ -25,10 +25,12 @@ import numpy as np
 from cmf import recommend as _rec
 from cmf._checks import integer
 from cmf._data_policy import check_scale, describer, repeats_message, resolve_duplicates, value_range
-from cmf._dataset import as_dataset
+from cmf._dataset import RatingDataset, as_dataset
 from cmf._fitted import Fitted
 from cmf._input import Triplets, as_triplets, check_pairs, to_triplets, _check_numeric, _observed_mask, _is_sparse
 from cmf._labels import LabelMap
+from cmf._losses import check_loss_data, check_merged_labels, check_rating_scale, dense_weights, entry_weights
+from cmf._losses import predicts_ratings
 from cmf._memory import check_allocation
 from cmf._persistence import load_model, save_model
 from cmf._rating_input import align, index_array, new_ratings
@@ -211,6 +213,57 @@ class MatrixFactorization:
         shrink where gradients are large. Makes the step size less sensitive
         to the scale of the data; use a larger ``learning_rate`` (about 0.05
         to 0.1) than for plain SGD.
+    loss : {"squared", "absolute", "kl", "logistic", "hinge", "squared_hinge"}, default "squared"
+        The loss :math:`\ell(r, \hat r)` summed over the observed entries in
+        place of the squared error of the objective above (LIBMF's
+        objectives). Each update multiplies :math:`z`, the negative
+        derivative of :math:`\ell` with respect to :math:`\hat r`, where the
+        updates above have :math:`e`:
+
+        - "squared": :math:`\ell = (r - \hat r)^2`, :math:`z = r - \hat r`;
+          ratings, the default.
+        - "absolute": :math:`\ell = |r - \hat r|`, :math:`z =
+          \operatorname{sign}(r - \hat r)` (0 at 0); robust regression,
+          for ratings with outliers (it fits medians, not means).
+        - "kl": generalized KL divergence :math:`\ell = r \log(r / \hat r) -
+          r + \hat r` (:math:`r \log r = 0` at :math:`r = 0`), :math:`z =
+          r / \hat r - 1`; non-negative amounts such as counts (Poisson-like
+          data). The prediction must stay positive, so it needs
+          ``nonnegative=True`` and ``biased=False``, values >= 0 and
+          ``rating_scale=None``; the global mean is fixed at 0. A prediction
+          that reaches 0 for a positive value makes the loss infinite: with
+          a constant step that ends the fit (DivergenceError), so keep
+          ``learning_rate="auto"``, whose bold driver undoes such an epoch.
+        - "logistic": :math:`\ell = \log(1 + e^{-r \hat r})`, :math:`z = r /
+          (1 + e^{r \hat r})`; +1/-1 data (like/dislike, click/no click).
+        - "hinge": :math:`\ell = \max(0, 1 - r \hat r)`, :math:`z = r` when
+          :math:`r \hat r < 1`, else 0; +1/-1 data.
+        - "squared_hinge": :math:`\ell = \max(0, 1 - r \hat r)^2`, :math:`z
+          = r \max(0, 1 - r \hat r)`; +1/-1 data.
+
+        For the classification losses ("logistic", "hinge",
+        "squared_hinge") the values must be +1/-1 labels (0/1 is accepted
+        and read as -1/+1; ratings raise ValueError: threshold them first,
+        e.g. ``np.where(R >= 4, 1, -1)``), the global mean is fixed at 0
+        (biases are allowed) and :meth:`predict` returns the decision value
+        :math:`\hat r`, unclipped, whose sign is the predicted class. With
+        "kl" it returns :math:`p_u \cdot q_i \ge 0`, unclipped; with
+        "squared" and "absolute" the rating, clipped to ``rating_scale_``.
+        The training loss, the ``tol`` test and early stopping use
+        :math:`\ell`; :func:`cmf.model_selection.evaluate` reports the
+        figures that suit the loss (see there). ``adaptive=True`` works
+        with "squared" only.
+    l1 : float, default 0.0
+        L1 penalty :math:`\lambda_1 (\|p_u\|_1 + \|q_i\|_1)` on the factors
+        (>= 0), for sparse factors: after each update's L2 step, every
+        factor entry it touched is soft-thresholded, :math:`x \leftarrow
+        \operatorname{sign}(x) \max(|x| - \gamma \lambda_1, 0)`. Biases are
+        not penalised.
+    nonnegative : bool, default False
+        Keep every factor entry >= 0 (non-negative matrix factorization,
+        LIBMF's ``--nmf``): the factors start at the absolute values of
+        their random draw and each update is projected, entries below 0
+        set to 0. Biases are not constrained.
     duplicates : {None, "keep", "last", "mean", "error"}, default None
         What training ratings that repeat a (user, item) pair do, for every
         form of data (a SciPy sparse matrix's repeated entries included,
@@ -226,7 +279,9 @@ class MatrixFactorization:
         rating outside it is an error naming its position and value. None
         takes the scale from the training data (its smallest and largest
         value). Either becomes ``rating_scale_``, which :meth:`predict` and
-        ``recommend`` clip to.
+        ``recommend`` clip to. Ratings only: with ``loss="kl"`` or a
+        classification loss it must be None, and ``rating_scale_`` is None
+        (no clipping).
     n_threads : int or None, default None
         Threads that run SGD on blocks sharing no row and no column (with
         blocking); None uses every core available to the process, up to the
@@ -263,11 +318,14 @@ class MatrixFactorization:
         Per epoch: ``epoch``, ``train_loss``, ``train_rmse``, ``val_rmse``
         (NaN without validation), ``seconds``, ``learning_rate`` (the step
         the epoch ran with) and ``kept`` (0.0 for an epoch the bold driver
-        undid: its loss is recorded, its parameters were dropped).
+        undid: its loss is recorded, its parameters were dropped). With
+        another ``loss`` or sample weights, ``train_rmse`` is the square
+        root of the mean (weighted) loss per entry.
     rating_scale_ : (float, float) or None
         What predictions are clipped to: the declared ``rating_scale``, else
         the smallest and largest training rating (widened by
-        :meth:`partial_fit` to cover new ones); None for a model loaded from
+        :meth:`partial_fit` to cover new ones); None for a model of
+        ``loss="kl"`` or a classification loss, and for a model loaded from
         a file written before cmf stored it (no clipping).
 
     Notes
@@ -336,6 +394,9 @@ class MatrixFactorization:
         dtype: Any = "float32",
         blocking: bool | str = "auto",
         adaptive: bool = False,
+        loss: str = "squared",
+        l1: float = 0.0,
+        nonnegative: bool = False,
         duplicates: str | None = None,
         rating_scale: tuple[float, float] | None = None,
         n_threads: int | None = None,
@@ -357,6 +418,9 @@ class MatrixFactorization:
         self.dtype = dtype
         self.blocking = blocking
         self.adaptive = adaptive
+        self.loss = loss
+        self.l1 = l1
+        self.nonnegative = nonnegative
         self.duplicates = duplicates
         self.rating_scale = rating_scale
         self.n_threads = n_threads
@@ -446,7 +510,9 @@ class MatrixFactorization:
     # ------------------------------------------------------------------
     # Fitting
     # ------------------------------------------------------------------
-    def fit(self, X: Any, *, missing: Any = np.nan, mask: Any = None, validation: Any = None) -> "MatrixFactorization":
+    def fit(
+        self, X: Any, *, missing: Any = np.nan, mask: Any = None, validation: Any = None, sample_weight: Any = None,
+    ) -> "MatrixFactorization":
         """Fit the model to the observed entries of a matrix.
 
         Parameters
@@ -465,8 +531,14 @@ class MatrixFactorization:
             broadcasts and cell by cell otherwise.
         validation : tuple or array_like, optional
             Held-out entries scored after every epoch: ``(rows, cols,
-            values)``, or a matrix of X's shape using the same ``missing``
-            marker (or a sparse matrix).
+            values)`` or ``(rows, cols, values, weights)``, or a matrix of
+            X's shape using the same ``missing`` marker (or a sparse matrix).
+        sample_weight : array_like or scipy.sparse matrix, optional
+            A weight for each observed cell, in a matrix of X's shape (what
+            unobserved cells hold is ignored), as scikit-learn's
+            ``sample_weight`` holds one per sample: finite and > 0. Each
+            entry's loss and gradient are multiplied by its weight (the
+            penalties are not). None weighs every entry 1.
 
         Returns
         -------
@@ -482,7 +554,10 @@ class MatrixFactorization:
             If SGD diverges; the model keeps the last finite epoch.
         """
         config = self._config()
-        data = self._policed(to_triplets(X, missing=missing, mask=mask, dtype=config.dtype), config)
+        data = to_triplets(X, missing=missing, mask=mask, dtype=config.dtype)
+        if sample_weight is not None:
+            data = dataclasses.replace(data, weights=dense_weights(sample_weight, data, config.dtype))
+        data = self._policed(data, config)
         return self._fit_source(data, validation, config, missing=missing)
 
     def fit_triplets(
@@ -493,6 +568,7 @@ class MatrixFactorization:
         *,
         shape: tuple[int, int] | None = None,
         validation: Any = None,
+        sample_weight: Any = None,
     ) -> "MatrixFactorization":
         """Fit the model to observed entries given as (row, column, value).
 
@@ -506,7 +582,11 @@ class MatrixFactorization:
         shape : tuple of int, optional
             ``(n_rows, n_cols)``; one past the largest index when omitted.
         validation : tuple, optional
-            Held-out ``(rows, cols, values)`` scored after every epoch.
+            Held-out ``(rows, cols, values)`` or ``(rows, cols, values,
+            weights)`` scored after every epoch.
+        sample_weight : array_like of float, shape (n,), optional
+            A weight per entry (finite, > 0): its loss and gradient are
+            multiplied by it. None weighs every entry 1.
 
         Returns
         -------
@@ -522,18 +602,25 @@ class MatrixFactorization:
             If SGD diverges; the model keeps the last finite epoch.
         """
         config = self._config()
-        data = self._policed(as_triplets(rows, cols, values, shape=shape, dtype=config.dtype), config)
+        data = as_triplets(rows, cols, values, shape=shape, dtype=config.dtype)
+        if sample_weight is not None:
+            data = dataclasses.replace(data, weights=entry_weights(sample_weight, len(data), config.dtype))
+        data = self._policed(data, config)
         return self._fit_source(data, validation, config)
 
     @staticmethod
     def _policed(data: Triplets, config: TrainingConfig, labels: Any = None) -> Triplets:
-        """The training ratings under the ``rating_scale`` and ``duplicates`` parameters
-        (:mod:`cmf._data_policy`), with the default policy's warning."""
+        """The training ratings under the ``loss``, ``rating_scale`` and ``duplicates`` parameters
+        (:mod:`cmf._losses`, :mod:`cmf._data_policy`), with the default policy's warning."""
+        check_rating_scale(_loss(config), config.rating_scale)
+        data = check_loss_data(data, _loss(config))
         describe = describer(data, labels)
         check_scale(data, config.rating_scale, describe)
         data, repeats = resolve_duplicates(data, config.duplicates, describe)
         if repeats and config.duplicates is None:
             warnings.warn(repeats_message(repeats), DuplicateRatingsWarning, stacklevel=_caller_stacklevel())
+        if repeats and config.duplicates == "mean":
+            check_merged_labels(data, _loss(config))
         return data
 
     def _fit_source(
@@ -555,18 +642,21 @@ class MatrixFactorization:
         require_validation(config, validation)
         if validation is None:
             return None
-        if isinstance(validation, tuple) and len(validation) == 3:
-            valid = as_triplets(*validation, shape=shape, dtype=config.dtype, name="validation values")
+        if isinstance(validation, tuple) and len(validation) in (3, 4):
+            valid = as_triplets(*validation[:3], shape=shape, dtype=config.dtype, name="validation values")
+            if len(validation) == 4:
+                valid = dataclasses.replace(valid, weights=entry_weights(validation[3], len(valid), config.dtype,
+                                                                         "validation weights"))
         else:
             if not (_is_sparse(validation) or isinstance(validation, np.ndarray)):
                 raise TypeError(
-                    "validation must be a tuple (rows, cols, values) or a matrix of X's shape, "
+                    "validation must be a tuple (rows, cols, values[, weights]) or a matrix of X's shape, "
                     f"got {type(validation).__name__}"
                 )
             valid = to_triplets(validation, missing=missing, dtype=config.dtype)
             if valid.shape != shape:
                 raise ValueError(f"validation matrix has shape {valid.shape} but X has shape {shape}")
-        return valid
+        return check_loss_data(valid, _loss(config), "validation values")
 
     def _fit(
         self, data: Triplets | TrainingData, valid: Triplets | None, config: TrainingConfig, *,
@@ -577,7 +667,9 @@ class MatrixFactorization:
         # continues from ``start`` (partial_fit widens the previous one, or
         # keeps None for a model file without one); else the training values'
         # range (data held elsewhere reports its own, cmf.dask).
-        if config.rating_scale is not None:
+        if not predicts_ratings(_loss(config)):
+            scale = None  # amounts and decision values are not clipped
+        elif config.rating_scale is not None:
             scale = config.rating_scale
         elif scale is None and start is None:
             scale = value_range(data) if isinstance(data, Triplets) else getattr(data, "value_range", None)
@@ -644,7 +736,9 @@ class MatrixFactorization:
     # ------------------------------------------------------------------
     # Fitting from rating data
     # ------------------------------------------------------------------
-    def fit_ratings(self, data: Any, *, validation: Any = None, callback: Any = None) -> "MatrixFactorization":
+    def fit_ratings(
+        self, data: Any, *, validation: Any = None, callback: Any = None, sample_weight: Any = None,
+    ) -> "MatrixFactorization":
         """Fit to a rating data set, keeping its user and item labels.
 
         After this, :meth:`predict`, :meth:`recommend`, :meth:`similar_items`
@@ -655,11 +749,19 @@ class MatrixFactorization:
         Parameters
         ----------
         data : RatingDataset, pandas.DataFrame, RatingData or tuple
-            The training ratings (see :func:`cmf.io.as_dataset`).
+            The training ratings (see :func:`cmf.io.as_dataset`); a data
+            set's ``weights`` (read by :func:`cmf.io.load_ratings` with
+            ``weight_column``, or from a DataFrame's column named by
+            :func:`cmf.io.from_dataframe`'s ``weight``) are its sample
+            weights.
         validation : RatingDataset, float or None
             Held-out ratings scored after every epoch (needed by
             ``patience``), or a fraction of ``data`` to hold out at random
-            (seeded by ``random_state``).
+            (seeded by ``random_state``); each held-out rating keeps its
+            weight, and the validation loss is weighted with them.
+        sample_weight : array_like of float, shape (n,), optional
+            A weight per rating of ``data``, in its order (finite, > 0),
+            in place of the data set's own ``weights``.
         callback : callable, optional
             Called after every epoch with a dict ``epoch``, ``train_loss``,
             ``train_rmse``, ``val_rmse``, ``seconds`` (for progress bars).
@@ -678,11 +780,14 @@ class MatrixFactorization:
         """
         config = self._config()
         data = as_dataset(data)
+        if sample_weight is not None:
+            data = dataclasses.replace(data, weights=entry_weights(sample_weight, len(data), np.float64))
         if isinstance(validation, float):
             data, validation = train_test_split(data, test_size=validation, random_state=self.random_state)
         valid = None
         if validation is not None:
-            valid = align(as_dataset(validation), data).triplets(config.dtype)
+            valid = check_loss_data(align(as_dataset(validation), data).triplets(config.dtype), _loss(config),
+                                    "validation ratings")
             if len(valid) == 0:
                 valid = None
         if valid is None and config.patience is not None:
@@ -745,8 +850,11 @@ class MatrixFactorization:
             rows, cols = index_array(users, "users"), index_array(items, "items")
             shape = (max(fitted.shape[0], int(rows.max()) + 1), max(fitted.shape[1], int(cols.max()) + 1))
         labels = None if user_map is None else (user_map, item_map)
-        trip = self._policed(as_triplets(rows, cols, values, shape=shape, dtype=config.dtype, name="ratings"),
-                             config, labels)
+        trip = as_triplets(rows, cols, values, shape=shape, dtype=config.dtype, name="ratings")
+        weights = getattr(data, "weights", None) if isinstance(data, RatingDataset) else None
+        if weights is not None:
+            trip = dataclasses.replace(trip, weights=entry_weights(weights, len(trip), config.dtype))
+        trip = self._policed(trip, config, labels)
         scale = fitted.rating_scale
         if scale is not None:  # widened to the new ratings
             low, high = value_range(trip)
@@ -756,7 +864,8 @@ class MatrixFactorization:
             vu, vi, vv = new_ratings(validation, user_map is not None)
             if user_map is not None:
                 vu, vi = user_map.to_index(vu, name="user"), item_map.to_index(vi, name="item")
-            valid = as_triplets(vu, vi, vv, shape=shape, dtype=config.dtype, name="validation ratings")
+            valid = check_loss_data(as_triplets(vu, vi, vv, shape=shape, dtype=config.dtype,
+                                                name="validation ratings"), _loss(config), "validation ratings")
         if valid is None:
             # early stopping needs held-out ratings; without them run the epochs
             config = dataclasses.replace(config, patience=None)
@@ -866,7 +975,13 @@ class MatrixFactorization:
         Returns
         -------
         float or ndarray
-            A float for a scalar pair, else an array in the model's dtype.
+            A float for a scalar pair, else an array in the model's dtype:
+            the model's value :math:`\hat r` as ``loss`` says (see there):
+            a rating for "squared" and "absolute", a non-negative amount for
+            "kl", and for "logistic", "hinge" and "squared_hinge" the
+            decision value, unclipped, whose sign is the predicted class
+            (for "logistic", :math:`1 / (1 + e^{-\hat r})` is the
+            probability of +1).
 
         Raises
         ------
@@ -1013,8 +1128,15 @@ class MatrixFactorization:
         """Solve a new user's bias and factors exactly, the item parameters fixed.
 
         See :func:`cmf.recommend.fold_in` for the problem solved, the
-        parameters and the result.
+        parameters and the result. The problem is the squared loss's: a
+        model of another ``loss`` or with ``nonnegative=True`` raises
+        ValueError (:meth:`partial_fit` adds a user under the model's own loss).
         """
+        if self.loss != "squared" or self.nonnegative:
+            raise ValueError(
+                f"fold_in solves the squared loss without constraints exactly; this model has loss={self.loss!r}"
+                f"{', nonnegative=True' if self.nonnegative else ''}: add the user with partial_fit instead"
+            )
         return _rec.fold_in(self, items, ratings, add=add, user=user)
 
     def plot_history(self, ax: Any = None, path: str | os.PathLike[str] | None = None) -> Any:
@@ -1120,3 +1242,8 @@ def _caller_stacklevel() -> int:
         frame = frame.f_back
         level += 1
     return level
+
+
+def _loss(config: Any) -> str:
+    """The loss a configuration trains (the Gibbs sampler's has none: it fits ratings, as "squared")."""
+    return getattr(config, "loss", "squared")

@@ -73,8 +73,14 @@ def evaluate(
         global mean plus the known side's bias).
     metrics : sequence of str, optional
         With ``protocol="held_out"``, any of ``rmse``, ``mae``,
-        ``precision``, ``recall``, ``ndcg`` (default ``rmse`` and ``mae``);
-        with ``"catalogue"``, any of
+        ``precision``, ``recall``, ``ndcg``, ``kl``
+        (:func:`cmf.metrics.kl_divergence`), ``logloss`` and ``accuracy``
+        (:func:`cmf.metrics.logloss`, :func:`cmf.metrics.accuracy`: of the
+        decision values, for +1/-1 data); by default those that judge the
+        model's ``loss`` (:data:`cmf.metrics.LOSS_METRICS`): ``rmse`` and
+        ``mae`` for "squared", ``mae`` and ``rmse`` for "absolute", ``kl``
+        for "kl", ``logloss`` and ``accuracy`` for "logistic", ``accuracy``
+        for "hinge" and "squared_hinge". With ``"catalogue"``, any of
         :data:`cmf.metrics.CATALOGUE_METRICS` (default all).
     k : int, default 10
         Cut-off of the ranking metrics.
@@ -134,7 +140,7 @@ def cross_validate(
     data: Any,
     *,
     cv: Any = 5,
-    metrics: Sequence[str] = ("rmse", "mae"),
+    metrics: Sequence[str] | None = None,
     k: int = 10,
     threshold: float = 3.5,
     n_jobs: int | None = None,
@@ -152,8 +158,9 @@ def cross_validate(
         Folds: a number of shuffled folds, a splitter, or the pairs
         themselves, such as ``[temporal_split(data)]`` or
         ``[leave_last_out(data, k=1)]``.
-    metrics : sequence of str
-        As for :func:`evaluate`.
+    metrics : sequence of str, optional
+        As for :func:`evaluate`; by default those of the estimator's
+        ``loss`` (``rmse`` and ``mae`` for the squared error).
     k, threshold
         For the ranking metrics.
     n_jobs : int, optional

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import inspect
 import json
-from argparse import Namespace
 import subprocess
 import sys
 
@@ -193,14 +192,6 @@ def test_rating_controls_are_refused_on_a_bpr_model_file(interactions, capsys, t
                f"predictions for cmf {argv[0]}: use cmf recommend" in capsys.readouterr().err
 
 
-def test_a_loss_the_rating_model_lacks_says_so(interactions, capsys):
-    if "loss" in _cli_options.DEFAULTS:
-        pytest.skip("this build's MatrixFactorization takes loss=: the value is passed through")
-    _, path = interactions
-    assert main(["train", path, "--loss", "hinge", "--epochs", "2"]) == 1
-    assert "--loss hinge is not available" in capsys.readouterr().err
-
-
 def test_train_bpr_as_a_subprocess(interactions, tmp_path):
     _, path = interactions
     run = subprocess.run([sys.executable, "-m", "cmf", "train", path, "--loss", "bpr", *FAST, "--out", "s.npz"],
@@ -316,9 +307,3 @@ def test_cmf_train_bpr_validation_stops_early(interactions, capsys):
     train, _ = cmf.model_selection.train_test_split(load_ratings(path, progress=False), 0.25, random_state=2)
     plain = cmf.BPR(n_factors=4, learning_rate=0.05, n_epochs=model.n_epochs_, random_state=2).fit_ratings(train)
     np.testing.assert_array_equal(model.item_factors_, plain.item_factors_)
-
-
-def test_a_loss_the_rating_model_takes_is_passed_through(monkeypatch):
-    monkeypatch.setitem(_cli_options.DEFAULTS, "loss", "squared")  # an estimator with loss=
-    assert _cli_options.loss_params(Namespace(loss="hinge")) == {"loss": "hinge"}
-    assert _cli_options.loss_params(Namespace(loss="squared")) == {}

@@ -10,7 +10,8 @@ import cmf
 DEFAULTS = dict(
     n_factors=100, learning_rate="auto", schedule="auto", regularization=0.1, bias_regularization=0.02, max_epochs=200, tol=1e-4,
     n_iter_no_change=5, init_std=0.1, biased=True, shuffle=True, patience=None, dtype="float32",
-    blocking="auto", adaptive=False, duplicates=None, rating_scale=None, n_threads=None, random_state=None, verbose=0,
+    blocking="auto", adaptive=False, loss="squared", l1=0.0, nonnegative=False, duplicates=None, rating_scale=None,
+    n_threads=None, random_state=None, verbose=0,
 )
 
 

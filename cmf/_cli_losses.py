@@ -1,0 +1,104 @@
+"""The options of ``cmf train`` and ``cmf evaluate`` that choose LIBMF's other objectives.
+
+``--loss``, ``--l1`` and ``--nonnegative`` set the estimator's ``loss``,
+``l1`` and ``nonnegative`` parameters; ``--weight-column N`` reads a sample
+weight per rating from column N of the rating file
+(:func:`cmf.io.load_ratings`'s ``weight_column``). What the commands print
+follows the loss: RMSE for ratings, the figures of
+:data:`cmf.metrics.LOSS_METRICS` otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from cmf._cli_options import nonnegative_real
+from cmf._losses import LOSSES, predicts_ratings
+
+__all__ = ["LOSS_CHOICES", "add_loss_options", "describe_predictions", "loss_params", "training_figure",
+           "weight_column"]
+
+#: ``--loss`` choices: the estimator's losses, and "bpr" (cmf.BPR's pairwise ranking).
+LOSS_CHOICES = (*LOSSES, "bpr")
+
+
+def _column(text: str) -> int | str:
+    """An argparse type: one column, a position from 0 (as ``--columns`` reads them) or a header name."""
+    text = text.strip()
+    if not text or "," in text:
+        raise argparse.ArgumentTypeError(f"must be one column, a position from 0 or a header name; got {text!r}")
+    return int(text) if text.isdigit() else text
+
+
+def add_loss_options(p: argparse.ArgumentParser) -> None:
+    """``--loss`` (unless the parser has it), ``--l1``, ``--nonnegative`` and ``--weight-column``.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The parser of ``cmf train`` or ``cmf evaluate``.
+    """
+    g = p.add_argument_group("loss")
+    try:
+        g.add_argument("--loss", choices=LOSS_CHOICES, default="squared",
+                       help="squared (default) or absolute error for ratings (absolute: robust to outliers); kl for "
+                            "non-negative counts (needs --nonnegative); logistic, hinge or squared_hinge for +1/-1 "
+                            "(or 0/1) ratings, whose predictions are decision values (the sign is the class)")
+    except argparse.ArgumentError:  # the command has its --loss already (one that also routes bpr)
+        pass
+    g.add_argument("--l1", type=nonnegative_real, default=0.0, metavar="L",
+                   help="L1 penalty on the factors, for sparse factors (default 0)")
+    g.add_argument("--nonnegative", action="store_true",
+                   help="keep every factor entry >= 0 (non-negative matrix factorization)")
+    g.add_argument("--weight-column", type=_column, metavar="N",
+                   help="the column (from 0, or a header name) of a sample weight per rating, > 0: each "
+                        "rating's loss counts that many times")
+
+
+def loss_params(args: argparse.Namespace) -> dict[str, Any]:
+    """The estimator's ``loss``, ``l1`` and ``nonnegative`` for the options (none for a command without them).
+
+    Raises
+    ------
+    ValueError
+        For ``--loss bpr`` where it is not routed to :class:`cmf.BPR`.
+    """
+    if not hasattr(args, "loss"):
+        return {}
+    if args.loss == "bpr":
+        raise ValueError("--loss bpr trains a ranking model of interactions, not a MatrixFactorization: "
+                         "use cmf.BPR from Python")
+    return {"loss": args.loss, "l1": args.l1, "nonnegative": args.nonnegative}
+
+
+def weight_column(args: argparse.Namespace) -> int | str | None:
+    """``--weight-column``, or None (also for a command without the option)."""
+    return getattr(args, "weight_column", None)
+
+
+def describe_predictions(model: Any) -> str:
+    """What a fitted model's predictions are, for ``cmf train``'s summary line."""
+    if predicts_ratings(model.loss):
+        low, high = model.rating_scale_
+        return f"ratings {low:g} to {high:g}, to which predictions are clipped"
+    if model.loss == "kl":
+        return "loss kl: predictions are non-negative amounts"
+    return f"loss {model.loss}: predictions are decision values, their sign the class"
+
+
+def training_figure(model: Any, epoch: int) -> str:
+    """The training figure of ``cmf train``'s summary line: the RMSE for ratings, else the mean loss per rating.
+
+    Parameters
+    ----------
+    model : MatrixFactorization
+        Fitted.
+    epoch : int
+        The 0-based epoch whose figure to show (the best, or the last).
+    """
+    rmse = model.history_["train_rmse"][epoch]
+    if model.loss == "squared":
+        return f"training RMSE {rmse:.4f}"
+    # The loop's "train_rmse" is the root of the mean (weighted) loss of the epoch's entries.
+    return f"training {model.loss} loss {rmse * rmse:.4f} per rating"
