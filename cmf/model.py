@@ -319,8 +319,9 @@ class MatrixFactorization:
         (NaN without validation), ``seconds``, ``learning_rate`` (the step
         the epoch ran with) and ``kept`` (0.0 for an epoch the bold driver
         undid: its loss is recorded, its parameters were dropped). With
-        another ``loss`` or sample weights, ``train_rmse`` is the square
-        root of the mean (weighted) loss per entry.
+        another ``loss`` or sample weights, ``train_rmse`` and ``val_rmse``
+        are the square root of the mean (weighted) loss per entry, which
+        early stopping then watches.
     rating_scale_ : (float, float) or None
         What predictions are clipped to: the declared ``rating_scale``, else
         the smallest and largest training rating (widened by
@@ -952,7 +953,7 @@ class MatrixFactorization:
     # Using a fitted model
     # ------------------------------------------------------------------
     def predict(self, rows: Any, cols: Any, *, unknown: str = "fallback", clip: bool = True) -> Any:
-        """Predict the entries at (row, column) pairs.
+        r"""Predict the entries at (row, column) pairs.
 
         Parameters
         ----------

@@ -221,3 +221,31 @@ def test_distributed_fit_refuses_the_options_it_does_not_implement(monkeypatch):
         monkeypatch.setattr(model, "get_params", lambda deep=True, extra=extra: {**params, **extra})
         with pytest.raises(ValueError, match="squared loss only"):
             cmf.dask.fit(model, np.zeros((0, 3)))
+
+
+@pytest.mark.filterwarnings("ignore:training stopped at max_epochs")
+@pytest.mark.parametrize("loss, weighted", [("logistic", True), ("hinge", False), ("absolute", True),
+                                            ("squared", True)])
+def test_early_stopping_watches_the_validation_loss(loss, weighted):
+    # val_rmse under another loss or with weights is the root of the mean
+    # (weighted) loss per held-out entry, as train_rmse is: recomputed here
+    # in NumPy from the fitted factors.
+    rows, cols, values, shape = sign_matrix(seed=4)
+    if loss in ("absolute", "squared"):
+        values = values + 3.0
+    rng = np.random.default_rng(5)
+    held = rng.random(len(rows)) < 0.2
+    weights = rng.uniform(0.5, 2.0, int(held.sum())) if weighted else None
+    validation = (rows[held], cols[held], values[held]) + ((weights,) if weighted else ())
+    model = cmf.MatrixFactorization(n_factors=3, loss=loss, learning_rate=0.02, max_epochs=4, tol=0,
+                                    dtype="float64", random_state=0)
+    model.fit_triplets(rows[~held], cols[~held], values[~held], shape=shape, validation=validation)
+    P, Q = model.user_factors_, model.item_factors_
+    pred = np.einsum("ij,ij->i", P[rows[held]], Q[cols[held]]) + model.global_mean_
+    pred += model.user_bias_[rows[held]] + model.item_bias_[cols[held]]
+    r = values[held]
+    ell = {"logistic": np.log1p(np.exp(-r * pred)), "hinge": np.maximum(0.0, 1.0 - r * pred),
+           "absolute": np.abs(r - pred), "squared": (r - pred) ** 2}[loss]
+    if weighted:
+        ell = ell * weights
+    assert model.history_["val_rmse"][-1] == pytest.approx(np.sqrt(ell.mean()), rel=1e-10)

@@ -154,6 +154,66 @@ def test_a_rising_epoch_is_rolled_back_and_the_step_halved(monkeypatch):
     np.testing.assert_array_equal(model.user_factors_, (start + 1 + 2 + 4 + 5)[:, :3])
 
 
+def _planned_fit(monkeypatch, losses, **params):
+    """Fit with epochs that add their number to P and the given loss after each (the start's is 20)."""
+    from cmf._train import epochs as _epochs, loop as _loop
+
+    rows, cols, values = small_problem(1)
+    sources = []
+
+    def epochs(self, state, config, rng, adagrad, interrupt):
+        sources.append(RisingEpochs(state))
+        return sources[-1]
+
+    class PlannedLoss:
+        def __init__(self, state, probe, n_entries):
+            pass
+
+        def __call__(self):
+            return ([20.0] + losses)[len(sources[0].calls)]
+
+    monkeypatch.setattr(_epochs.LocalData, "epochs", epochs)
+    monkeypatch.setattr(_loop, "ProbeLoss", PlannedLoss)
+    model = cmf.MatrixFactorization(n_factors=3, learning_rate=0.02, schedule="bold_driver", regularization=0,
+                                    bias_regularization=0, max_epochs=len(losses), dtype="float64",
+                                    random_state=0, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", cmf.ConvergenceWarning)
+        model.fit_triplets(rows, cols, values)
+    return model, sources[0]
+
+
+def test_epochs_undone_for_a_rise_within_tol_end_in_convergence_not_divergence(monkeypatch):
+    # At a minimum every epoch raises the loss a little, at any step (a
+    # logistic fit gets there within tens of epochs): after the two kept
+    # epochs, every one rises by less than tol = 1e-3 of the loss 10, 22
+    # epochs in a row, more than MAX_CUTS. Each is undone, and 5 of them
+    # (n_iter_no_change) in a row without progress is convergence.
+    flat = [10.0 + 0.5e-3 * 0.5**j for j in range(MAX_CUTS + 2)]
+    model, source = _planned_fit(monkeypatch, [12.0, 10.0, *flat], tol=1e-3, n_iter_no_change=5)
+    assert model.converged_ and model.n_epochs_ == 2 + 5
+    assert model.history_["kept"] == [1.0, 1.0] + [0.0] * 5
+    assert source.rollbacks == 5
+    start = source.calls[0][2]
+    np.testing.assert_array_equal(model.user_factors_, (start + 1 + 2)[:, :3])  # epoch 2's model
+
+
+def test_epochs_undone_for_a_rise_beyond_tol_still_end_in_divergence(monkeypatch):
+    # The same, rising by 2 tol each time: the step is cut MAX_CUTS times, then the fit diverges.
+    rising = [10.0 * (1 + 2e-3)] * (MAX_CUTS + 2)
+    with pytest.raises(cmf.DivergenceError, match=f"{MAX_CUTS} epochs in a row"):
+        _planned_fit(monkeypatch, [12.0, 10.0, *rising], tol=1e-3, n_iter_no_change=5)
+
+
+def test_step_size_counts_a_flat_rise_apart_from_a_cut():
+    step = StepSize(0.1, adaptive=True, reference=10.0)
+    assert not step.keep(10.001, tol=1e-3) and step.flat and step.cuts == 0 and step.rate == pytest.approx(0.05)
+    assert not step.keep(10.02, tol=1e-3) and not step.flat and step.cuts == 1
+    assert not step.keep(math.inf, tol=1e-3) and not step.flat and step.cuts == 2
+    assert not step.keep(10.001) and not step.flat and step.cuts == 3  # tol = 0: any rise counts
+    assert step.keep(9.0, tol=1e-3) and not step.flat and step.cuts == 0 and step.reference == 9.0
+
+
 class ShrinkingEpochs(RisingEpochs):
     """Each epoch halves P, which brings predictions nearer a validation set of zeros."""
 

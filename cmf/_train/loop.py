@@ -26,10 +26,11 @@ from cmf._memory import check_fit_memory
 from cmf._train.config import TrainingConfig
 from cmf._train.epochs import Epochs, LocalData, TrainingData
 from cmf._train.interrupt import DeferredInterrupt
+from cmf._train.objective import held_out_rmse
 from cmf._train.progress import model_stalled, stall_message
 from cmf._train.probe import PROBE_SIZE, ProbeLoss, probe_fraction
 from cmf._train.schedule import Snapshot, StepSize
-from cmf._train.state import FactorState, adagrad_state, initial_factors, pad_factors, predict_pairs, unpad_factors
+from cmf._train.state import FactorState, adagrad_state, initial_factors, pad_factors, unpad_factors
 from cmf._train.stats import scale_hint
 from cmf.exceptions import DivergenceError
 
@@ -110,13 +111,6 @@ def convergence_message(config: TrainingConfig, scale: float, *, stopped: str = 
         f"by more than tol={config.tol:g} per epoch; increase max_epochs or learning_rate, or raise tol."
         + scale_hint(scale)
     )
-
-
-def rmse(state: FactorState, data: Triplets) -> float:
-    """Root mean squared error of the model on ``data``, accumulated in double."""
-    err = predict_pairs(state, data.rows, data.cols).astype(np.float64)
-    err -= data.values
-    return float(np.sqrt(np.mean(err * err)))
 
 
 def penalty(state: FactorState, row_counts: np.ndarray, col_counts: np.ndarray, config: TrainingConfig,
@@ -307,7 +301,7 @@ class _Loop:
             last_good.restore(state, self.accumulators)
             result.stopped, result.error = INTERRUPTED, exc
             return True
-        kept = step.keep(loss)
+        kept = step.keep(loss, config.tol)
         if not kept:
             last_good.restore(state, self.accumulators)
             message = step.divergence(epoch)
@@ -320,7 +314,7 @@ class _Loop:
         if self.validation is None:
             val_rmse = np.nan
         elif kept or not history["val_rmse"]:
-            val_rmse = rmse(state, self.validation)
+            val_rmse = held_out_rmse(state, self.validation, config.loss)
         else:  # rolled back: the model is the previous epoch's
             val_rmse = history["val_rmse"][-1]
         row = {
@@ -350,9 +344,9 @@ class _Loop:
         # complete and recorded, so stop here with it.
         if _interrupted(interrupt, result):
             return True
-        if not kept:  # a step too large: no news of convergence, nor for early stopping
+        if not kept and not step.flat:  # a step too large: no news of convergence, nor for early stopping
             return False
-        if config.patience is not None and self.validation is not None:
+        if kept and config.patience is not None and self.validation is not None:
             if val_rmse < tracker.best_val:
                 tracker.best_val, tracker.epochs_since_best = val_rmse, 0
                 result.best_epoch = epoch
@@ -367,7 +361,7 @@ class _Loop:
                     return True
         # SGD's loss is noisy from one epoch to the next, so one small or
         # negative step is no proof of convergence: stop only after
-        # n_iter_no_change kept epochs in a row without a relative
+        # n_iter_no_change epochs in a row (kept, or undone as flat) without a relative
         # improvement of tol over the best loss so far.
         if loss < tracker.best_loss * (1.0 - config.tol):
             tracker.epochs_without_progress = 0

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["entry_losses"]
+from cmf._input import Triplets
+from cmf._train.state import FactorState, predict_pairs
+
+__all__ = ["entry_losses", "held_out_rmse"]
 
 
 def entry_losses(loss: str, values: np.ndarray, predictions: np.ndarray) -> np.ndarray:
@@ -51,3 +54,35 @@ def entry_losses(loss: str, values: np.ndarray, predictions: np.ndarray) -> np.n
         if loss == "squared_hinge":
             return slack * slack
     raise ValueError(f"unknown loss {loss!r}")
+
+
+def held_out_rmse(state: FactorState, data: Triplets, loss: str = "squared") -> float:
+    """The figure early stopping watches on held-out ``data``, as ``train_rmse`` is computed.
+
+    The root mean squared error, accumulated in double, for the squared
+    loss without weights; with another loss or weights, the square root of
+    the mean (weighted) loss per entry, so that early stopping follows the
+    loss being minimised (the root changes no comparison).
+
+    Parameters
+    ----------
+    state : FactorState
+    data : Triplets
+        The validation entries (values already in the loss's form: +1/-1
+        for a classification loss).
+    loss : str
+        One of :data:`cmf._train.config.LOSSES`.
+
+    Returns
+    -------
+    float
+    """
+    predicted = predict_pairs(state, data.rows, data.cols)
+    if loss == "squared" and data.weights is None:
+        err = predicted.astype(np.float64)
+        err -= data.values
+        return float(np.sqrt(np.mean(err * err)))
+    losses = entry_losses(loss, data.values, predicted)
+    if data.weights is not None:
+        losses *= data.weights
+    return float(np.sqrt(np.mean(losses)))

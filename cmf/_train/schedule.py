@@ -54,31 +54,40 @@ class StepSize:
     reference : float
         The loss of the last epoch kept (infinite before the first).
     cuts : int
-        Epochs undone since the last one kept.
+        Epochs undone since the last one kept that raised the loss by more
+        than ``tol`` of it (or made it non-finite).
+    flat : bool
+        Whether the last epoch undone raised the loss by at most ``tol`` of it.
     """
 
     rate: float
     adaptive: bool
     reference: float = math.inf
     cuts: int = 0
+    flat: bool = False
 
-    def keep(self, loss: float) -> bool:
+    def keep(self, loss: float, tol: float = 0.0) -> bool:
         """Judge the epoch just run with loss ``loss``; update the step; return whether to keep it.
 
         A constant step keeps every epoch with a finite loss. The bold
         driver keeps an epoch whose loss is finite and no higher than the
         last kept epoch's, and grows the step; otherwise it cuts the step
-        and the caller rolls the epoch back.
+        and the caller rolls the epoch back. At a minimum, SGD's own noise
+        raises the loss a little at any step (a logistic loss reaches that
+        point within tens of epochs): an epoch that raised it by at most
+        ``tol`` of it is undone too, but it is *flat*, no sign of
+        divergence; the caller counts it as an epoch without progress.
         """
         finite = math.isfinite(loss)
         if not self.adaptive:
             return finite
         if finite and loss <= self.reference:
-            self.reference, self.cuts = loss, 0
+            self.reference, self.cuts, self.flat = loss, 0, False
             self.rate *= GROWTH
             return True
         self.rate *= CUT
-        self.cuts += 1
+        self.flat = finite and loss <= self.reference * (1.0 + tol)
+        self.cuts += not self.flat
         return False
 
     def divergence(self, epoch: int) -> str | None:
