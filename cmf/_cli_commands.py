@@ -260,6 +260,8 @@ def _train_bpr(args: argparse.Namespace, out: str | None) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    if args.loss == "bpr" and args.protocol != "catalogue":
+        raise ValueError("--loss bpr ranks items and predicts no rating: pass --protocol catalogue")
     data, folds = fold_source(args, lambda path: _load(args, path), lambda text: _warn(args, text))
     if len(data) < args.folds:
         raise ValueError(f"--folds {args.folds} needs at least {args.folds} ratings; the file has {len(data)}")
@@ -267,8 +269,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if keywords["threshold"] is not None:
         options.check_threshold(keywords["threshold"], data)
     workers = n_workers(args.jobs)
-    if args.loss == "bpr" and args.protocol != "catalogue":
-        raise ValueError("--loss bpr ranks items and predicts no rating: pass --protocol catalogue")
     template = (bpr.bpr_model(args) if args.loss == "bpr"
                 else MatrixFactorization(**options.model_params(args), **loss_params(args)))
     given = _threads(args)  # passed to each fit: clone() would set one thread per parallel fold

@@ -148,7 +148,7 @@ def test_interrupt_in_a_blocked_epoch_restores_the_previous_epoch(monkeypatch, n
 @needs_main_thread_sigint
 def test_interrupt_during_epoch_bookkeeping_keeps_that_epoch(monkeypatch):
     rows, cols, values = synthetic(40, 30, 600)
-    real_rmse = _training.rmse
+    real_rmse = _training.held_out_rmse
     seen = {"n": 0}
 
     def rmse(*args, **kwargs):  # validation scoring, after the epoch's updates
@@ -157,7 +157,7 @@ def test_interrupt_during_epoch_bookkeeping_keeps_that_epoch(monkeypatch):
             signal.raise_signal(signal.SIGINT)
         return real_rmse(*args, **kwargs)
 
-    monkeypatch.setattr(_training, "rmse", rmse)
+    monkeypatch.setattr(_training, "held_out_rmse", rmse)
     valid = (rows[:50], cols[:50], values[:50])
     m = model()
     with pytest.raises(KeyboardInterrupt):
