@@ -34,8 +34,11 @@ READERS = "tests/test_concurrent_use.py::test_every_reader_answers_from_the_one_
 MUTANTS = [
     # ------------------------------------------------------------ C: the update rules
     Mutant("regularisation sign flipped", UPDATE, (
-        ("const CMF_REAL gr = (CMF_REAL)(lr * params->regularization);",
-         "const CMF_REAL gr = (CMF_REAL)(-lr * params->regularization);"),
+        # Both updates: the grouped squared-loss one and the generic one of the other losses.
+        ("const CMF_REAL gr = (CMF_REAL)(lr * params->regularization);\n    CMF_REAL *p[4], *q[4];",
+         "const CMF_REAL gr = (CMF_REAL)(-lr * params->regularization);\n    CMF_REAL *p[4], *q[4];"),
+        ("const CMF_REAL gr = (CMF_REAL)(lr * params->regularization);\n    CMF_REAL *p = model->row_factors",
+         "const CMF_REAL gr = (CMF_REAL)(-lr * params->regularization);\n    CMF_REAL *p = model->row_factors"),
     )),
     Mutant("bias update dropped", UPDATE, (
         ("            model->row_bias[u[g]] = (CMF_REAL)(bu[g] + lr * (e[g] - lrb * bu[g]));\n",
