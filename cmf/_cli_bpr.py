@@ -59,7 +59,8 @@ def add_threshold_option(p: argparse.ArgumentParser) -> None:
         The parser of ``cmf train``.
     """
     p.add_argument("--threshold", type=finite_real, metavar="RATING",
-                   help="with --loss bpr: the rows rated at least RATING are the interactions (default: every row)")
+                   help="with --loss bpr: the rows rated at least RATING are the interactions (default: every row); with "
+                        "--loss logistic, hinge or squared_hinge: they are the +1 labels, the others -1")
 
 
 def bpr_model(args: argparse.Namespace) -> BPR:

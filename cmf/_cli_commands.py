@@ -32,7 +32,8 @@ from cmf import _tune
 from cmf._tune_space import space_lines
 from cmf._cli_progress import EpochProgressBar
 from cmf._cli_folds import add_fold_options, fold_source
-from cmf._cli_losses import add_loss_options, describe_predictions, loss_params, training_figure, weight_column
+from cmf._cli_losses import (CLASSIFICATION_LOSSES, add_loss_options, describe_predictions, labelled, loss_params,
+                             training_figure, weight_column)
 from cmf._data_policy import count_repeats
 from cmf._persistence import check_output_path
 from cmf._search import clone, n_workers, run_all
@@ -198,11 +199,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     out = _output(args)
     if args.loss == "bpr":
         return _train_bpr(args, out)
-    if args.threshold is not None:
-        raise ValueError(f"--threshold picks the interactions of --loss bpr; --loss {args.loss} fits every rating")
+    if args.threshold is not None and args.loss not in CLASSIFICATION_LOSSES:
+        raise ValueError(f"--threshold picks the interactions of --loss bpr or the +1 labels of --loss logistic, "
+                         f"hinge or squared_hinge; --loss {args.loss} fits every rating")
     if args.patience and not args.validation:
         raise ValueError(f"--patience {args.patience} needs --validation: early stopping watches held-out ratings")
-    data = _load(args)
+    data = labelled(_load(args), args.threshold)
     patience = args.patience if args.patience is not None else (options.PATIENCE if args.validation else None)
     model = _model(args, patience=patience or None)
     valid = None

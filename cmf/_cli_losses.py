@@ -11,13 +11,17 @@ follows the loss: RMSE for ratings, the figures of
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from typing import Any
+
+import numpy as np
 
 from cmf._cli_options import nonnegative_real
 from cmf._losses import LOSSES, predicts_ratings
+from cmf._train.config import CLASSIFICATION_LOSSES
 
-__all__ = ["LOSS_CHOICES", "add_loss_options", "describe_predictions", "loss_params", "training_figure",
-           "weight_column"]
+__all__ = ["CLASSIFICATION_LOSSES", "LOSS_CHOICES", "add_loss_options", "describe_predictions", "labelled",
+           "loss_params", "training_figure", "weight_column"]
 
 #: ``--loss`` choices: the estimator's losses, and "bpr" (cmf.BPR's pairwise ranking).
 LOSS_CHOICES = (*LOSSES, "bpr")
@@ -43,8 +47,8 @@ def add_loss_options(p: argparse.ArgumentParser) -> None:
     try:
         g.add_argument("--loss", choices=LOSS_CHOICES, default="squared",
                        help="squared (default) or absolute error for ratings (absolute: robust to outliers); kl for "
-                            "non-negative counts (needs --nonnegative); logistic, hinge or squared_hinge for +1/-1 "
-                            "(or 0/1) ratings, whose predictions are decision values (the sign is the class)")
+                            "non-negative counts (needs --nonnegative; fitted without biases); logistic, hinge or "
+                            "squared_hinge for +1/-1 (or 0/1) ratings, or ratings made labels by --threshold, whose predictions are decision values (the sign is the class)")
     except argparse.ArgumentError:  # the command has its --loss already (one that also routes bpr)
         pass
     g.add_argument("--l1", type=nonnegative_real, default=0.0, metavar="L",
@@ -69,7 +73,28 @@ def loss_params(args: argparse.Namespace) -> dict[str, Any]:
     if args.loss == "bpr":
         raise ValueError("--loss bpr trains a ranking model of interactions, not a MatrixFactorization: "
                          "use cmf.BPR from Python")
-    return {"loss": args.loss, "l1": args.l1, "nonnegative": args.nonnegative}
+    # kl predicts with the factors alone, and the command line has no option for the biases.
+    return {"loss": args.loss, "l1": args.l1, "nonnegative": args.nonnegative,
+            **({"biased": False} if args.loss == "kl" else {})}
+
+
+def labelled(data: Any, threshold: float | None) -> Any:
+    """``data`` with its ratings turned into +1 (at least ``threshold``) and -1 labels; as is without a threshold.
+
+    Parameters
+    ----------
+    data : RatingDataset
+    threshold : float or None
+        ``--threshold`` of ``cmf train`` with a classification loss.
+
+    Returns
+    -------
+    RatingDataset
+    """
+    if threshold is None:
+        return data
+    labels = np.where(data.values >= threshold, 1.0, -1.0).astype(data.values.dtype)
+    return replace(data, values=labels)
 
 
 def weight_column(args: argparse.Namespace) -> int | str | None:

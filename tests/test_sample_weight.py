@@ -288,3 +288,24 @@ def test_weights_pull_a_repeated_pair_to_its_weighted_mean_or_median_in_shuffled
     if unweighted is not None:
         plain = _fit(cmf.MatrixFactorization(**params), "fit_triplets", rows, cols, values)
         assert plain.predict(0, 0) == pytest.approx(unweighted, abs=0.15)
+
+
+def test_cli_threshold_labels_ratings_for_a_classification_loss_and_kl_drops_the_biases(tmp_path, monkeypatch, capsys):
+    # --threshold 4 makes ratings 4 and 5 the +1 labels, the rest -1: the
+    # same model as fitting those labels from Python.
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(1)
+    u, i, r = rng.integers(0, 20, 300), rng.integers(0, 15, 300), rng.integers(1, 6, 300)
+    path = _write(tmp_path / "r.tsv", [f"{a}\t{b}\t{c}" for a, b, c in zip(u, i, r)])
+    common = ["--factors", "2", "--epochs", "4", "--learning-rate", "0.05", "--duplicates", "keep", "--seed", "3"]
+    assert main(["train", str(path), *common, "--loss", "logistic", "--threshold", "4", "--out", "c.npz"]) == 0
+    cli = cmf.MatrixFactorization.load("c.npz")
+    data = load_ratings(path, progress=False)
+    py = cmf.MatrixFactorization(n_factors=2, max_epochs=4, learning_rate=0.05, duplicates="keep", random_state=3,
+                                 loss="logistic").fit_triplets(data.rows, data.cols, np.where(data.values >= 4, 1, -1),
+                                                               shape=data.shape)
+    np.testing.assert_array_equal(cli.user_factors_, py.user_factors_)
+    assert main(["train", str(path), *common, "--threshold", "4"]) == 1
+    assert "--loss squared fits every rating" in capsys.readouterr().err
+    assert main(["train", str(path), "--loss", "kl", "--nonnegative", "--epochs", "3", "--out", "k.npz"]) == 0
+    assert cmf.MatrixFactorization.load("k.npz").biased is False
