@@ -249,14 +249,14 @@ static double CMF_T(weighted_bias_squares_)(const CMF_REAL *v, int32_t n,
     return total;
 }
 
-cmf_status CMF_T(cmf_penalty_)(const CMF_MODEL *model,
-                               const double *row_weights,
-                               const double *col_weights,
-                               double regularization,
-                               double bias_regularization, double *penalty)
+/* The checks both penalties make of their common arguments; *penalty is
+ * set to 0 first, so that it holds 0 on any error. */
+static cmf_status CMF_T(check_penalty_args_)(const CMF_MODEL *model,
+                                             const double *row_weights,
+                                             const double *col_weights,
+                                             double *penalty)
 {
     cmf_status status;
-    double total;
     if (penalty == NULL)
         return CMF_ERR_NULL_POINTER;
     *penalty = 0.0;
@@ -266,6 +266,20 @@ cmf_status CMF_T(cmf_penalty_)(const CMF_MODEL *model,
     if ((model->n_rows > 0 && row_weights == NULL) ||
         (model->n_cols > 0 && col_weights == NULL))
         return CMF_ERR_NULL_POINTER;
+    return CMF_OK;
+}
+
+cmf_status CMF_T(cmf_penalty_)(const CMF_MODEL *model,
+                               const double *row_weights,
+                               const double *col_weights,
+                               double regularization,
+                               double bias_regularization, double *penalty)
+{
+    double total;
+    cmf_status status =
+        CMF_T(check_penalty_args_)(model, row_weights, col_weights, penalty);
+    if (status != CMF_OK)
+        return status;
     /* x - x == 0 is false for NaN and infinities. */
     if (!(regularization - regularization == 0.0) || regularization < 0.0 ||
         !(bias_regularization - bias_regularization == 0.0) ||
@@ -309,16 +323,10 @@ cmf_status CMF_T(cmf_penalty_l1_)(const CMF_MODEL *model,
                                   const double *col_weights,
                                   double l1_regularization, double *penalty)
 {
-    cmf_status status;
-    if (penalty == NULL)
-        return CMF_ERR_NULL_POINTER;
-    *penalty = 0.0;
-    status = CMF_T(check_model_)(model, NULL);
+    cmf_status status =
+        CMF_T(check_penalty_args_)(model, row_weights, col_weights, penalty);
     if (status != CMF_OK)
         return status;
-    if ((model->n_rows > 0 && row_weights == NULL) ||
-        (model->n_cols > 0 && col_weights == NULL))
-        return CMF_ERR_NULL_POINTER;
     if (!(l1_regularization - l1_regularization == 0.0) ||
         l1_regularization < 0.0)
         return CMF_ERR_INVALID_PARAMETER;
