@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import warnings
 
 import numpy as np
@@ -59,46 +60,89 @@ def test_result_is_bit_identical_for_any_thread_count(small_cache, dtype):
     assert not np.array_equal(changed.user_factors_, reference.user_factors_)
 
 
-def test_threads_really_run_tiles_concurrently_on_disjoint_blocks(small_cache):
-    # Record which tiles run at the same time: they must share no row or
-    # column block, and with two threads some must overlap in time.
-    grid = small_cache
-    schedule = _blocks.epoch_schedule(grid, seed=1, epoch=1)
-    active: set[int] = set()
-    lock = threading.Lock()
-    overlaps = []
-    both_started = threading.Barrier(2, timeout=5)
+def _row_and_col_blocks(tile, grid):
+    return set((tile // grid.n_col_blocks).tolist()), set((tile % grid.n_col_blocks).tolist())
 
-    tile_ids = {id(t): (s, j) for s, tiles in enumerate(schedule.strata) for j, t in enumerate(tiles)}
 
-    def tile_call(blocks, seed, scratch, check=None):
-        key = id(blocks)
-        with lock:
-            for other in active:
-                overlaps.append((key, other))
-            active.add(key)
-        try:
-            both_started.wait()
-        except threading.BrokenBarrierError:
-            pass
-        with lock:
-            active.discard(key)
+def _sequence(schedule, block_len):
+    """The tiles in the order one thread runs them: stratum after stratum, each largest first."""
+    return [tiles[t] for tiles in schedule.strata for t in _blocks.largest_first(tiles, block_len)]
+
+
+class _Recorder:
+    """A tile call that records when each tile starts and ends (``delay`` seconds for tiles in ``slow``)."""
+
+    def __init__(self, slow=(), delay=0.0):
+        self.lock = threading.Lock()
+        self.events = []  # (time, "start" | "end", tile key)
+        self.active: set[int] = set()
+        self.overlaps = []
+        self.slow, self.delay = {int(t.sum()) * 1000 + len(t) for t in slow}, delay
+
+    @staticmethod
+    def key(blocks):
+        return int(blocks.sum()) * 1000 + len(blocks)
+
+    def __call__(self, blocks, seed, scratch, check=None):
+        key = self.key(blocks)
+        with self.lock:
+            self.overlaps.extend((key, other) for other in self.active)
+            self.active.add(key)
+            self.events.append((time.perf_counter(), "start", key))
+        time.sleep(self.delay if key in self.slow else 0.002)
+        with self.lock:
+            self.active.discard(key)
+            self.events.append((time.perf_counter(), "end", key))
         return float(len(blocks))
 
+
+def _run(grid, schedule, tile_call, n_threads=2):
     empty = np.zeros(grid.n_row_blocks * grid.n_col_blocks + 1, np.int64)
-    runner = _blocks.BlockedRunner(_blocks.BlockedData(grid, empty, *([np.empty(0)] * 3), 1), 2)
-    try:
-        total = runner.run_epoch(tile_call, schedule)
-    finally:
-        runner.close()
-    assert total == grid.n_row_blocks * grid.n_col_blocks
-    assert overlaps
-    for a, b in overlaps:
-        (sa, ja), (sb, jb) = tile_ids[a], tile_ids[b]
-        assert sa == sb  # never two strata at once
-        ta, tb = schedule.strata[sa][ja], schedule.strata[sb][jb]
-        assert not set((ta // grid.n_col_blocks).tolist()) & set((tb // grid.n_col_blocks).tolist())
-        assert not set((ta % grid.n_col_blocks).tolist()) & set((tb % grid.n_col_blocks).tolist())
+    with _blocks.BlockedRunner(_blocks.BlockedData(grid, empty, *([np.empty(0)] * 3), 1), n_threads) as runner:
+        return runner.run_epoch(tile_call, schedule)
+
+
+def test_threads_run_tiles_concurrently_on_disjoint_blocks_in_the_sequence_order(small_cache):
+    # Tiles that run at the same time share no row or column block; tiles
+    # that share one run in the order of the one-thread sequence (so every
+    # thread count gives the same bits); and two threads do overlap.
+    grid = small_cache
+    for epoch in (1, 2, 3):
+        schedule = _blocks.epoch_schedule(grid, seed=1, epoch=epoch)
+        tiles = {_Recorder.key(t): t for stratum in schedule.strata for t in stratum}
+        assert len(tiles) == grid.n_tiles ** 2  # the keys tell the tiles apart
+        recorder = _Recorder()
+        assert _run(grid, schedule, recorder) == grid.n_row_blocks * grid.n_col_blocks
+        assert recorder.overlaps
+        for a, b in recorder.overlaps:
+            rows_a, cols_a = _row_and_col_blocks(tiles[a], grid)
+            rows_b, cols_b = _row_and_col_blocks(tiles[b], grid)
+            assert not rows_a & rows_b and not cols_a & cols_b
+        when = {(kind, key): t for t, kind, key in recorder.events}
+        sequence = [_Recorder.key(t) for t in _sequence(schedule, np.zeros(10**6, np.int64))]
+        for i, early in enumerate(sequence):
+            rows_i, cols_i = _row_and_col_blocks(tiles[early], grid)
+            for late in sequence[i + 1:]:
+                rows_j, cols_j = _row_and_col_blocks(tiles[late], grid)
+                if rows_i & rows_j or cols_i & cols_j:
+                    assert when["end", early] <= when["start", late]
+
+
+def test_a_slow_tile_holds_back_only_the_tiles_that_share_its_rows_or_columns(small_cache):
+    # With a barrier after each stratum the other thread would wait for the
+    # slow tile; without, it runs the next stratum's tiles that need none
+    # of the slow tile's rows and columns meanwhile.
+    grid = small_cache
+    schedule = _blocks.epoch_schedule(grid, seed=2, epoch=1)
+    slow = schedule.strata[0][0]
+    recorder = _Recorder(slow=[slow], delay=0.3)
+    _run(grid, schedule, recorder)
+    when = {(kind, key): t for t, kind, key in recorder.events}
+    slow_rows, slow_cols = _row_and_col_blocks(slow, grid)
+    free = [t for t in schedule.strata[1]
+            if not (_row_and_col_blocks(t, grid)[0] & slow_rows or _row_and_col_blocks(t, grid)[1] & slow_cols)]
+    assert free
+    assert any(when["start", _Recorder.key(t)] < when["end", _Recorder.key(slow)] for t in free)
 
 
 def test_threads_take_the_largest_tiles_first(small_cache):

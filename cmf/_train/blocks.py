@@ -29,8 +29,7 @@ from __future__ import annotations
 import functools
 import math
 import os
-import threading
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
@@ -38,6 +37,7 @@ import numpy as np
 
 from cmf import _kernels
 from cmf._input import Triplets
+from cmf._train import dataflow as _dataflow
 
 # The cache budget and the tile count of the default grid. They are fixed,
 # not read from the machine, so that a seed gives the same bits on every
@@ -421,20 +421,18 @@ def largest_first(tiles: list[np.ndarray], block_len: np.ndarray) -> list[int]:
 TileCall = Callable[..., float]
 
 
-class _Abandoned(Exception):
-    """A pool thread leaves its tile between two pieces: the epoch is being abandoned."""
-
-
 class BlockedRunner:
     """Runs blocked epochs on a model with a fixed number of threads.
 
     With one thread every tile runs on the calling thread; with more, the
-    calling thread and ``n_threads - 1`` pool threads run the tiles of each
-    stratum (the C kernel releases the GIL), each taking the next tile from
-    a shared counter, the tiles with the most entries first (which shortens
-    the wait for the last tile of a stratum). Each tile's sum of
-    squared errors is stored in its slot and the slots are added in a fixed
-    order, so the loss does not depend on the thread count either.
+    calling thread and ``n_threads - 1`` pool threads run the epoch's tiles
+    (the C kernel releases the GIL) stratum after stratum, each stratum's
+    tiles with the most entries first, and a thread free for a tile of the
+    next stratum need not wait for the rest of this one: only for the
+    tiles that share its rows or columns (:mod:`cmf._train.dataflow`), so
+    the bits are those of one thread. Each tile's sum of squared errors is
+    stored in its slot and the slots are added in a fixed order, so the
+    loss does not depend on the thread count either.
 
     A stop (Ctrl-C, a cancelled search, a kernel error in another thread)
     is taken between two pieces of a tile (a call into C of a few tens of
@@ -511,62 +509,20 @@ class BlockedRunner:
                     if between is not None:
                         between()
             return float(np.array(sums).sum())
-        sse = np.zeros((G, G))
-        for s, tiles in enumerate(schedule.strata):
-            self._run_stratum(tile_call, tiles, seed, sse[s], between, stopping)
-        return float(sse.sum())
-
-    def _run_stratum(self, tile_call: TileCall, tiles: list[np.ndarray], seed: int, out: np.ndarray,
-                     between: Callable[[], None] | None, stopping: Callable[[], bool] | None) -> None:
-        queue = largest_first(tiles, self._block_len)
-        lock = threading.Lock()
-        next_tile = [0]
-        stop = threading.Event()  # set on any error: the epoch is lost, the others need not go on
-
-        def leave_if_stopped() -> None:  # a pool thread's check between two pieces
-            if stop.is_set() or (stopping is not None and stopping()):
-                raise _Abandoned
-
-        def check() -> None:  # the calling thread's: it also takes the stop
-            if between is not None:
-                between()
-            leave_if_stopped()
-
-        def worker(scratch: np.ndarray, check: Callable[[], None]) -> None:
-            while not stop.is_set():
-                with lock:
-                    position = next_tile[0]
-                    next_tile[0] += 1
-                if position >= len(queue):
-                    return
-                t = queue[position]
-                try:
-                    out[t] = tile_call(tiles[t], seed, scratch, check=check)
-                except _Abandoned:
-                    stop.set()
-                    return
-                except BaseException:
-                    stop.set()
-                    raise
-
+        # The tiles in sequence (stratum after stratum, each largest first),
+        # run without barriers between strata (see cmf._train.dataflow).
+        layout = _tile_layout(self.blocked.grid)
+        n_col_blocks = self.blocked.grid.n_col_blocks
+        tiles, slots, row_ranges, col_ranges = [], [], [], []
+        for s, stratum in enumerate(schedule.strata):
+            for t in largest_first(stratum, self._block_len):
+                first = int(stratum[t][0])
+                tiles.append(stratum[t])
+                slots.append(s * G + t)
+                row_ranges.append(int(layout.row_tile[first // n_col_blocks]))
+                col_ranges.append(int(layout.col_tile[first % n_col_blocks]))
+        sse = np.zeros(G * G)
         assert self._pool is not None
-        futures = [self._pool.submit(worker, scratch, leave_if_stopped) for scratch in self._scratch[1:]]
-        try:
-            worker(self._scratch[0], check)
-            # Waiting here, the calling thread still runs its signal
-            # handlers (which make ``stopping()`` true), so the pool threads
-            # come back within a piece after a Ctrl-C.
-            wait(futures)
-            for future in futures:
-                future.result()  # re-raise a kernel error (divergence, ...)
-            if between is not None:
-                between()
-        except BaseException:
-            # A kernel error, or Ctrl-C: let the running pieces finish (each
-            # takes milliseconds) so that nothing writes the model once we
-            # return.
-            stop.set()
-            wait(futures)
-            raise
-        if stop.is_set():
-            raise RuntimeError("a stratum was abandoned without an error or an interrupt")  # pragma: no cover
+        _dataflow.run_tiles(tile_call, tiles, _dataflow.dependencies(row_ranges, col_ranges), slots, sse, seed,
+                            self._scratch, self._pool, between, stopping)
+        return float(sse.sum())
