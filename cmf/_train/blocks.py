@@ -524,5 +524,5 @@ class BlockedRunner:
         sse = np.zeros(G * G)
         assert self._pool is not None
         _dataflow.run_tiles(tile_call, tiles, _dataflow.dependencies(row_ranges, col_ranges), slots, sse, seed,
-                            self._scratch, self._pool, between, stopping)
+                            self._scratch, self._pool, between=between, stopping=stopping)
         return float(sse.sum())

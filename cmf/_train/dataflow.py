@@ -68,6 +68,7 @@ def run_tiles(
     seed: int,
     scratches: list[np.ndarray],
     pool: Executor,
+    *,
     between: Callable[[], None] | None = None,
     stopping: Callable[[], bool] | None = None,
 ) -> None:
