@@ -10,9 +10,10 @@ threads in any order and give the same bits; strata run one after the
 other. Every order is a function of the seed and the epoch number only:
 
 - which tiles form each stratum and in which order the strata come: from a
-  NumPy generator seeded with ``(seed, epoch)``;
+  splitmix64 stream seeded with ``(seed, epoch)``, in C
+  (``cmf_epoch_schedule``);
 - the order of the blocks inside a tile: a shuffled order of its row blocks,
-  and for each a shuffled order of its column blocks (the same generator);
+  and for each a shuffled order of its column blocks (the same stream);
 - the order of the entries inside a block: computed in C from
   ``(epoch seed, block)`` (``cmf_block_order``).
 
@@ -273,81 +274,58 @@ def _ranges(n: int, parts: int) -> np.ndarray:
     return (np.arange(parts + 1, dtype=np.int64) * n) // parts
 
 
-@dataclass(frozen=True)
-class _TileLayout:
-    """Where each tile's blocks sit in an epoch's flat block list, the same for every epoch of a grid.
-
-    An epoch lists the blocks tile after tile, tile (a, b) at
-    ``offsets[a * G + b]:offsets[a * G + b + 1]``, each tile's blocks row
-    by row; slot ``i`` of that list holds the block at position
-    ``row_slot[i]`` of the epoch's row-block order and ``col_slot[i]`` of
-    its column-block order. ``row_tile`` (``col_tile``) is each row
-    (column) block's tile row (column).
-    """
-
-    row_tile: np.ndarray
-    col_tile: np.ndarray
-    row_slot: np.ndarray
-    col_slot: np.ndarray
-    offsets: list[int]
-
-
-@functools.lru_cache(maxsize=64)
-def _tile_layout(grid: Grid) -> _TileLayout:
-    """The :class:`_TileLayout` of ``grid``, computed once per grid (not per epoch)."""
-    G = grid.n_tiles
-    row_bounds = _ranges(grid.n_row_blocks, G)
-    col_bounds = _ranges(grid.n_col_blocks, G)
-    row_slot, col_slot, offsets = [], [], [0]
-    for a in range(G):
-        rows = np.arange(row_bounds[a], row_bounds[a + 1])
-        for b in range(G):
-            cols = np.arange(col_bounds[b], col_bounds[b + 1])
-            row_slot.append(np.repeat(rows, len(cols)))
-            col_slot.append(np.tile(cols, len(rows)))
-            offsets.append(offsets[-1] + len(rows) * len(cols))
-    arrays = (np.repeat(np.arange(G), np.diff(row_bounds)), np.repeat(np.arange(G), np.diff(col_bounds)),
-              np.concatenate(row_slot), np.concatenate(col_slot))
-    for array in arrays:
-        array.setflags(write=False)
-    return _TileLayout(*arrays, offsets)
-
-
-_MAX_SEED = int(np.iinfo(np.int64).max)
-# The block list of a one-block grid's only tile (read-only: shared by every epoch).
-_ONE_BLOCK = np.zeros(1, dtype=np.int32)
-_ONE_BLOCK.setflags(write=False)
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class EpochSchedule:
-    """The visiting order of one epoch.
+    """The visiting order of one epoch (computed by ``cmf_epoch_schedule``).
 
     Attributes
     ----------
-    strata : list of list of ndarray of int32
-        ``strata[s][t]`` is the block list of the t-th tile of stratum s,
-        in visiting order. Tiles of one stratum share no row or column block.
+    blocks : ndarray of int32, shape (n_row_blocks * n_col_blocks,)
+        Every block once, in the order a single thread visits them: the
+        tiles one after the other, stratum after stratum.
+    tile_starts : ndarray of int64, shape (G * G + 1,)
+        Tile ``j`` of stratum ``s`` is
+        ``blocks[tile_starts[s * G + j]:tile_starts[s * G + j + 1]]``.
     seed : int
         Unsigned 64-bit seed of the orders inside the blocks.
     """
 
-    strata: list[list[np.ndarray]]
+    blocks: np.ndarray
+    tile_starts: np.ndarray
     seed: int
+
+    @functools.cached_property
+    def strata(self) -> list[list[np.ndarray]]:
+        """``strata[s][t]``: the block list of the t-th tile of stratum s (views of ``blocks``).
+
+        Tiles of one stratum share no row or column block.
+        """
+        starts = self.tile_starts.tolist()
+        G = math.isqrt(len(starts) - 1)
+        return [[self.blocks[starts[s * G + j]:starts[s * G + j + 1]] for j in range(G)] for s in range(G)]
 
     def block_sequence(self) -> np.ndarray:
         """All blocks in the order a single thread visits them."""
-        return np.concatenate([np.concatenate(tiles) for tiles in self.strata]).astype(np.int32)
+        return self.blocks
 
 
 def epoch_schedule(grid: Grid, seed: int, epoch: int) -> EpochSchedule:
-    """The order of the blocks in an epoch, a pure function of ``(seed, epoch)``.
+    """The order of the blocks in an epoch, a pure function of ``(seed, epoch)`` and the grid.
+
+    Tile row ``a`` is the row blocks ``_ranges(n_row_blocks, G)[a]`` up
+    to the next bound, tile column ``b`` likewise; the strata form a Latin
+    square drawn from three random permutations of the ``G`` tile rows,
+    tile columns and strata; a tile visits its row blocks in a shuffled
+    order (one per tile row, shared by its tiles) and, for each, its
+    column blocks in a shuffled order (one per tile column). The draws
+    come from a splitmix64 stream seeded from ``(seed, epoch)``; cmf.h
+    (``cmf_epoch_schedule``) defines them exactly.
 
     Parameters
     ----------
     grid : Grid
     seed : int
-        Non-negative base seed of the fit.
+        Non-negative base seed of the fit (below ``2**64``).
     epoch : int
         Epoch number.
 
@@ -355,40 +333,20 @@ def epoch_schedule(grid: Grid, seed: int, epoch: int) -> EpochSchedule:
     -------
     EpochSchedule
     """
-    # Computed every epoch, so written for few NumPy calls: what depends
-    # on the grid alone comes from _tile_layout (cached).
-    rng = np.random.default_rng([seed, epoch])
-    if grid.n_row_blocks == grid.n_col_blocks == 1:
-        # One block (small data, fitted for many epochs): the order below
-        # is that block, after its two sort keys are drawn.
-        rng.random(2)
-        return EpochSchedule([[_ONE_BLOCK]], int(rng.integers(0, _MAX_SEED, dtype=np.int64)))
-    G = grid.n_tiles
-    layout = _tile_layout(grid)
-    # Shuffled order of the row (column) blocks inside each tile row
-    # (column), all tile rows (columns) one after the other: a stable sort
-    # by (tile, key) is a stable argsort of the keys inside each tile.
-    row_order = np.lexsort((rng.random(grid.n_row_blocks), layout.row_tile))
-    col_order = np.lexsort((rng.random(grid.n_col_blocks), layout.col_tile))
-    # Every block's number, rows and columns in that order: tile (a, b) is
-    # the sub-matrix of tile row a and tile column b, read row by row; all
-    # tiles in one array, each tile a slice of it.
-    numbers = (row_order[layout.row_slot] * grid.n_col_blocks + col_order[layout.col_slot]).astype(np.int32)
-    # Stratum s pairs tile row alpha[j] with tile column beta[(j + gamma[s]) % G]:
-    # a Latin square, so every tile is visited once per epoch. (A
-    # permutation of one element draws nothing from rng.)
-    # Shuffling a list draws as rng.permutation(G) does (the same
-    # Fisher-Yates steps), in a third of the time.
-    alpha, beta, gamma = list(range(G)), list(range(G)), list(range(G))
-    if G > 1:
-        rng.shuffle(alpha)
-        rng.shuffle(beta)
-        rng.shuffle(gamma)
-    offsets = layout.offsets
-    strata = [[numbers[offsets[t]:offsets[t + 1]] for t in [alpha[j] * G + beta[(j + g) % G] for j in range(G)]]
-              for g in gamma]
-    block_seed = int(rng.integers(0, _MAX_SEED, dtype=np.int64))
-    return EpochSchedule(strata, block_seed)
+    blocks, tile_starts, block_seed = _kernels.epoch_schedule(seed, epoch, grid.n_row_blocks, grid.n_col_blocks,
+                                                              grid.n_tiles)
+    return EpochSchedule(blocks, tile_starts, block_seed)
+
+
+def tile_entries(blocked: BlockedData) -> np.ndarray:
+    """Entries of each tile ``(a, b)`` of ``blocked``'s grid, shape ``(G, G)`` (the same for every epoch)."""
+    g = blocked.grid
+    G = g.n_tiles
+    if g.n_row_blocks * g.n_col_blocks == 0:
+        return np.zeros((G, G), dtype=np.int64)
+    per_block = np.diff(blocked.block_ptr).reshape(g.n_row_blocks, g.n_col_blocks)
+    by_rows = np.add.reduceat(per_block, _ranges(g.n_row_blocks, G)[:-1], axis=0)
+    return np.add.reduceat(by_rows, _ranges(g.n_col_blocks, G)[:-1], axis=1)
 
 
 def largest_first(tiles: list[np.ndarray], block_len: np.ndarray) -> list[int]:
@@ -417,7 +375,10 @@ def largest_first(tiles: list[np.ndarray], block_len: np.ndarray) -> list[int]:
 
 
 #: ``tile_call(blocks, seed, scratch, *, check=None) -> sse``: runs the kernel on one tile's block list in
-#: pieces, calling ``check()`` between them (:func:`cmf._train.epochs.blocked_tile_call`).
+#: pieces, calling ``check()`` between them (:func:`cmf._train.epochs.blocked_tile_call`). It may also have
+#: ``tiles(blocks, tile_starts, seed, scratch, sse)``, which runs several tiles in one call into C (each
+#: tile's sum into ``sse``), and ``chunk``, the most entries such a call should hold; without them one
+#: thread runs the tiles one call each.
 TileCall = Callable[..., float]
 
 
@@ -428,7 +389,9 @@ class _Abandoned(Exception):
 class BlockedRunner:
     """Runs blocked epochs on a model with a fixed number of threads.
 
-    With one thread every tile runs on the calling thread; with more, the
+    With one thread every tile runs on the calling thread, as many
+    consecutive small tiles per call into C as hold at most a chunk of
+    entries (``tile_call.tiles``); with more, the
     calling thread and ``n_threads - 1`` pool threads run the tiles of each
     stratum (the C kernel releases the GIL), each taking the next tile from
     a shared counter, the tiles with the most entries first (which shortens
@@ -454,6 +417,7 @@ class BlockedRunner:
         self.n_threads = max(1, min(int(n_threads), blocked.grid.n_tiles))
         self._scratch = [np.empty(max(blocked.max_block, 1), dtype=np.int32) for _ in range(self.n_threads)]
         self._block_len = np.diff(blocked.block_ptr)
+        self._largest_tile = int(tile_entries(blocked).max())
         # The calling thread runs tiles too, so a stratum costs one hand-off
         # per extra thread (tens of microseconds each on a busy machine).
         self._pool = (ThreadPoolExecutor(self.n_threads - 1, thread_name_prefix="cmf-sgd")
@@ -487,8 +451,9 @@ class BlockedRunner:
         schedule : EpochSchedule
         between : callable, optional
             Called on the calling thread between two pieces, after every
-            tile and after every stratum; it may raise (e.g. a deferred
-            Ctrl-C) to abandon the epoch.
+            tile (one thread: after every call into C) and after every
+            stratum; it may raise (e.g. a deferred Ctrl-C) to abandon the
+            epoch.
         stopping : callable, optional
             Read by the pool threads between two pieces (from any thread):
             True when ``between`` would raise. They then leave their tiles,
@@ -499,22 +464,43 @@ class BlockedRunner:
         -------
         float
         """
-        G = len(schedule.strata)
-        seed = schedule.seed
         if self._pool is None:
-            # One thread: the tiles' sums in a list, in the order of the
-            # array below (the same additions, for fewer NumPy calls).
-            scratch, sums = self._scratch[0], []
-            for tiles in schedule.strata:
-                for blocks in tiles:
-                    sums.append(tile_call(blocks, seed, scratch, check=between))
-                    if between is not None:
-                        between()
-            return float(np.array(sums).sum())
+            return self._run_alone(tile_call, schedule, between)
+        seed, G = schedule.seed, len(schedule.strata)
         sse = np.zeros((G, G))
         for s, tiles in enumerate(schedule.strata):
             self._run_stratum(tile_call, tiles, seed, sse[s], between, stopping)
         return float(sse.sum())
+
+    def _run_alone(self, tile_call: TileCall, schedule: EpochSchedule, between: Callable[[], None] | None) -> float:
+        """One thread: the tiles in order, several per call into C when they are small."""
+        scratch, seed = self._scratch[0], schedule.seed
+        tiles = getattr(tile_call, "tiles", None)
+        chunk = getattr(tile_call, "chunk", 0)
+        if tiles is not None and self._largest_tile <= chunk:
+            # Pieces of as many consecutive tiles as surely hold at most a
+            # chunk of entries; each tile's sum in its slot, added as the
+            # threads' sums are (the same bits whatever the pieces).
+            blocks, starts = schedule.blocks, schedule.tile_starts
+            n_tiles = len(starts) - 1
+            step = chunk // max(self._largest_tile, 1)
+            sse = np.empty(n_tiles)
+            for first in range(0, n_tiles, step):
+                last = min(first + step, n_tiles)
+                tiles(blocks, starts[first:last + 1], seed, scratch, sse[first:last])
+                if between is not None:
+                    between()
+            return float(sse.sum())
+        # A tile of more than a chunk: one tile per call, or several calls
+        # for the large ones (their sums as the threads compute them); the
+        # tiles' sums added as above.
+        sums = []
+        for stratum in schedule.strata:
+            for blocks in stratum:
+                sums.append(tile_call(blocks, seed, scratch, check=between))
+                if between is not None:
+                    between()
+        return float(np.array(sums).sum())
 
     def _run_stratum(self, tile_call: TileCall, tiles: list[np.ndarray], seed: int, out: np.ndarray,
                      between: Callable[[], None] | None, stopping: Callable[[], bool] | None) -> None:

@@ -14,6 +14,7 @@ is made here.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Protocol
 
 import numpy as np
@@ -28,7 +29,7 @@ from cmf._train.state import FactorState
 from cmf._train.stats import DataStats, measure
 
 __all__ = ["Epochs", "TrainingData", "PermutationEpochs", "BlockedEpochs", "LocalData", "run_epoch", "epoch_call",
-           "blocked_tile_call", "chunk_updates", "training_grid", "draw_block_seed", "schedules_ahead", "CHUNK_SIZE"]
+           "blocked_tile_call", "chunk_updates", "training_grid", "draw_block_seed", "CHUNK_SIZE"]
 
 #: AdaGrad accumulators of rows and of columns, or (None, None) for plain SGD.
 AdaGrad = tuple["np.ndarray | None", "np.ndarray | None"]
@@ -138,6 +139,9 @@ def blocked_tile_call(
     may raise to abandon the tile): that is how Ctrl-C stops a blocked
     epoch within one piece (for BlockedRunner). ``params`` (from
     :func:`kernel_params`) lets the caller change the step between epochs.
+    The call also has ``tiles`` and ``chunk`` (see
+    :data:`cmf._train.blocks.TileCall`): several whole tiles in one call
+    into C, for a single thread.
     """
     g = blocked.grid
     chunk = chunk_updates(config.n_factors)
@@ -173,6 +177,11 @@ def blocked_tile_call(
                           None if keys is None else keys[start:stop])
         return sse
 
+    # Several whole tiles in one call into C, for BlockedRunner's single
+    # thread (each tile's sum as ``call`` gives it for a tile of at most
+    # ``chunk`` entries).
+    call.tiles = functools.partial(model.tiles, params, kernel_blocked)  # type: ignore[attr-defined]
+    call.chunk = chunk  # type: ignore[attr-defined]
     return call
 
 
@@ -257,27 +266,6 @@ class PermutationEpochs:
         return self.call(self.order, self.interrupt.check)
 
 
-# Blocks of all the epochs' schedules computed together (see schedules_ahead).
-SCHEDULE_BATCH_BLOCKS = 1 << 12
-# Most epochs whose schedules are computed together.
-MAX_SCHEDULES_AHEAD = 8
-
-
-def schedules_ahead(grid: _blocks.Grid) -> int:
-    """How many epochs' schedules :class:`BlockedEpochs` computes at a time.
-
-    A schedule is a few dozen small NumPy calls. Right after an epoch, whose
-    data pushed Python's own code and objects out of the CPU caches, they
-    cost several times what they cost warm (on MovieLens 100K at k = 100,
-    300 us instead of 50 of a 2.5 ms epoch); computed eight at a time, only
-    the first of each batch pays that. Schedules are functions of the seed
-    and the epoch number, so when they are computed changes no result.
-    Large grids, whose epochs take far longer than their schedule, get one
-    at a time (they would only hold memory).
-    """
-    return max(1, min(MAX_SCHEDULES_AHEAD, SCHEDULE_BATCH_BLOCKS // (grid.n_row_blocks * grid.n_col_blocks)))
-
-
 class BlockedEpochs:
     """Cache-blocked epochs: entries partitioned once, strata of tiles run on a thread pool.
 
@@ -296,9 +284,6 @@ class BlockedEpochs:
         self.tile_call = blocked_tile_call(state, self.blocked, config, adagrad, self.params)
         self.runner = _blocks.BlockedRunner(self.blocked, config.n_threads)
         self.interrupt = interrupt
-        self.max_epochs = config.max_epochs
-        self.ahead = schedules_ahead(self.grid)
-        self._schedules: dict[int, _blocks.EpochSchedule] = {}
 
     def __enter__(self) -> "BlockedEpochs":
         self.runner.__enter__()
@@ -310,19 +295,11 @@ class BlockedEpochs:
     def rollback(self) -> None:
         """Nothing to drop: each epoch starts from the state as it is."""
 
-    def schedule(self, epoch: int) -> _blocks.EpochSchedule:
-        """Epoch ``epoch``'s schedule; on a miss, also those of the next epochs (:func:`schedules_ahead`)."""
-        schedule = self._schedules.get(epoch)
-        if schedule is None:
-            last = max(epoch, min(epoch + self.ahead - 1, self.max_epochs))
-            self._schedules = {e: _blocks.epoch_schedule(self.grid, self.seed, e) for e in range(epoch, last + 1)}
-            schedule = self._schedules[epoch]
-        return schedule
-
     def run(self, epoch: int, learning_rate: float, next_learning_rate: float) -> float:
         """Run the strata of epoch ``epoch``'s schedule at ``learning_rate``; return the SSE."""
         self.params.learning_rate = learning_rate
-        schedule = self.schedule(epoch)
+        # A few microseconds in C: computed when the epoch starts.
+        schedule = _blocks.epoch_schedule(self.grid, self.seed, epoch)
         interrupt = self.interrupt
         return self.runner.run_epoch(self.tile_call, schedule, between=interrupt.check,
                                      stopping=lambda: interrupt.pending)
