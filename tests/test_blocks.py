@@ -228,6 +228,35 @@ def test_blocked_kernel_rejects_bad_blocks_and_short_scratch():
     np.testing.assert_array_equal(P, random_state(data.shape, 3, np.float64)[0])  # nothing ran
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_several_tiles_in_one_call_equal_one_call_per_tile(dtype):
+    data = random_triplets(dtype=dtype)
+    grid = grid_for(data.shape, 5, 4, n_tiles=3)
+    blocked = _blocks.partition(data, grid)
+    schedule = _blocks.epoch_schedule(grid, seed=8, epoch=2)
+    params = _kernels.Params(**HYPER, update_biases=True)
+    scratch = np.empty(blocked.max_block, dtype=np.int32)
+    one, per_tile = random_state(data.shape, 5, dtype), random_state(data.shape, 5, dtype)
+    sse = np.full(9, -1.0)
+    model = _kernels.Model(*one, 3.0)
+    model.tiles(params, kernel_blocked(blocked), schedule.blocks, schedule.tile_starts[:4], schedule.seed, scratch,
+                sse[:3])
+    model.tiles(params, kernel_blocked(blocked), schedule.blocks, schedule.tile_starts[3:], schedule.seed, scratch,
+                sse[3:])
+    reference = _kernels.Model(*per_tile, 3.0)
+    expected = [reference.blocks(params, kernel_blocked(blocked), tile, schedule.seed, scratch)
+                for tiles in schedule.strata for tile in tiles]
+    assert sse.tolist() == expected
+    for got, want in zip(one, per_tile):
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="tile_starts"):
+        model.tiles(params, kernel_blocked(blocked), schedule.blocks, schedule.tile_starts, schedule.seed, scratch,
+                    sse[:3])
+    with pytest.raises(IndexError):
+        model.tiles(params, kernel_blocked(blocked), schedule.blocks + 1000, schedule.tile_starts, schedule.seed,
+                    scratch, sse)
+
+
 # ----------------------------------------------------------------------
 # Grid and schedule
 # ----------------------------------------------------------------------

@@ -349,6 +349,16 @@ def tile_entries(blocked: BlockedData) -> np.ndarray:
     return np.add.reduceat(by_rows, _ranges(g.n_col_blocks, G)[:-1], axis=1)
 
 
+def epoch_sse(tile_sums: list[float]) -> float:
+    """An epoch's sum of squared errors from its tiles' sums, as every blocked fit adds them.
+
+    Correctly rounded (:func:`math.fsum`), so the same bits whatever the
+    order in which the tiles ran or were grouped into calls: one thread,
+    several, or the tiles of a Dask cluster.
+    """
+    return math.fsum(tile_sums)
+
+
 def largest_first(tiles: list[np.ndarray], block_len: np.ndarray) -> list[int]:
     """The order in which the threads take the tiles of a stratum: most entries first.
 
@@ -417,7 +427,12 @@ class BlockedRunner:
         self.n_threads = max(1, min(int(n_threads), blocked.grid.n_tiles))
         self._scratch = [np.empty(max(blocked.max_block, 1), dtype=np.int32) for _ in range(self.n_threads)]
         self._block_len = np.diff(blocked.block_ptr)
-        self._largest_tile = int(tile_entries(blocked).max())
+        # The entries of each block's tile: a tile's size from its first block.
+        g = blocked.grid
+        row_tile = np.repeat(np.arange(g.n_tiles), np.diff(_ranges(g.n_row_blocks, g.n_tiles)))
+        col_tile = np.repeat(np.arange(g.n_tiles), np.diff(_ranges(g.n_col_blocks, g.n_tiles)))
+        self._tile_size = tile_entries(blocked)[row_tile[:, None], col_tile[None, :]].ravel()
+        self._tile_sse = np.empty(g.n_tiles * g.n_tiles)  # the single thread's sums of the tiles
         # The calling thread runs tiles too, so a stratum costs one hand-off
         # per extra thread (tens of microseconds each on a busy machine).
         self._pool = (ThreadPoolExecutor(self.n_threads - 1, thread_name_prefix="cmf-sgd")
@@ -470,37 +485,49 @@ class BlockedRunner:
         sse = np.zeros((G, G))
         for s, tiles in enumerate(schedule.strata):
             self._run_stratum(tile_call, tiles, seed, sse[s], between, stopping)
-        return float(sse.sum())
+        return epoch_sse(sse.ravel().tolist())
 
     def _run_alone(self, tile_call: TileCall, schedule: EpochSchedule, between: Callable[[], None] | None) -> float:
-        """One thread: the tiles in order, several per call into C when they are small."""
+        """One thread: the tiles in order, as many consecutive ones per call into C as fill a chunk."""
         scratch, seed = self._scratch[0], schedule.seed
+        blocks, starts = schedule.blocks, schedule.tile_starts
         tiles = getattr(tile_call, "tiles", None)
-        chunk = getattr(tile_call, "chunk", 0)
-        if tiles is not None and self._largest_tile <= chunk:
-            # Pieces of as many consecutive tiles as surely hold at most a
-            # chunk of entries; each tile's sum in its slot, added as the
-            # threads' sums are (the same bits whatever the pieces).
-            blocks, starts = schedule.blocks, schedule.tile_starts
-            n_tiles = len(starts) - 1
-            step = chunk // max(self._largest_tile, 1)
-            sse = np.empty(n_tiles)
-            for first in range(0, n_tiles, step):
-                last = min(first + step, n_tiles)
-                tiles(blocks, starts[first:last + 1], seed, scratch, sse[first:last])
+        if tiles is None:  # one call per tile
+            sums = []
+            for stratum in schedule.strata:
+                for tile in stratum:
+                    sums.append(tile_call(tile, seed, scratch, check=between))
+                    if between is not None:
+                        between()
+            return epoch_sse(sums)
+        chunk = tile_call.chunk  # type: ignore[attr-defined]
+        sse = self._tile_sse  # each tile's sum in its slot
+        if len(self.blocked) <= chunk:  # the whole epoch in one call
+            tiles(blocks, starts, seed, scratch, sse)
+            if between is not None:
+                between()
+            return epoch_sse(sse.tolist())
+        # A piece ends before the tile that would take it past a chunk (a
+        # tile's size from its first block).
+        first = total = 0
+        for t, size in enumerate(self._tile_size[blocks[starts[:-1]]].tolist()):
+            if first < t and total + size > chunk:  # the piece [first, t) is full
+                tiles(blocks, starts[first:t + 1], seed, scratch, sse[first:t])
                 if between is not None:
                     between()
-            return float(sse.sum())
-        # A tile of more than a chunk: one tile per call, or several calls
-        # for the large ones (their sums as the threads compute them); the
-        # tiles' sums added as above.
-        sums = []
-        for stratum in schedule.strata:
-            for blocks in stratum:
-                sums.append(tile_call(blocks, seed, scratch, check=between))
+                first, total = t, 0
+            if size > chunk:  # a large tile alone, in pieces of its blocks
+                sse[t] = tile_call(blocks[starts[t]:starts[t + 1]], seed, scratch, check=between)
                 if between is not None:
                     between()
-        return float(np.array(sums).sum())
+                first = t + 1
+            else:
+                total += size
+        if first < len(sse):
+            tiles(blocks, starts[first:], seed, scratch, sse[first:])
+            if between is not None:
+                between()
+        return epoch_sse(sse.tolist())
 
     def _run_stratum(self, tile_call: TileCall, tiles: list[np.ndarray], seed: int, out: np.ndarray,
                      between: Callable[[], None] | None, stopping: Callable[[], bool] | None) -> None:
