@@ -406,8 +406,9 @@ class BlockedRunner:
     stratum (the C kernel releases the GIL), each taking the next tile from
     a shared counter, the tiles with the most entries first (which shortens
     the wait for the last tile of a stratum). Each tile's sum of
-    squared errors is stored in its slot and the slots are added in a fixed
-    order, so the loss does not depend on the thread count either.
+    squared errors is stored in its slot and the slots are added correctly
+    rounded (:func:`epoch_sse`), so the loss does not depend on the thread
+    count either.
 
     A stop (Ctrl-C, a cancelled search, a kernel error in another thread)
     is taken between two pieces of a tile (a call into C of a few tens of
