@@ -111,9 +111,9 @@ class KernelHarness:
 
     The same data, initial factors, grid, block seed and per-epoch
     schedules as the fit, and the same calls into C: as many consecutive
-    tiles per call as the fit's single thread groups
-    (:meth:`cmf._train.blocks.BlockedRunner.run_epoch`), with every slice
-    cut beforehand; :meth:`run` resets the factors and times only the calls.
+    tiles per call as hold at most a chunk of entries, as the fit's single
+    thread makes them (:meth:`cmf._train.blocks.BlockedRunner.run_epoch`);
+    :meth:`run` resets the factors and times only the calls.
     """
 
     def __init__(self, w: workloads.Workload) -> None:
@@ -133,30 +133,27 @@ class KernelHarness:
             row_block_size=grid.row_block_size, col_block_size=grid.col_block_size,
         )
         self.scratch = np.empty(max(blocked.max_block, 1), dtype=np.int32)
-        chunk = epochs.chunk_updates(config.n_factors)
-        largest = int(blocks.tile_entries(blocked).max())
-        if largest > chunk:
-            raise RuntimeError("W1's tiles no longer fit in a chunk: the fit runs them one call each")
-        step = chunk // max(largest, 1)
-        # Per epoch: its blocks, its seed and the (tile_starts, sse) slices of each call.
-        self.calls = []
-        for epoch in range(1, config.max_epochs + 1):
-            schedule = blocks.epoch_schedule(grid, seed, epoch)
-            n_tiles = len(schedule.tile_starts) - 1
-            sse = np.empty(n_tiles)
-            pieces = [(schedule.tile_starts[f:min(f + step, n_tiles) + 1], sse[f:min(f + step, n_tiles)])
-                      for f in range(0, n_tiles, step)]
-            self.calls.append((schedule.blocks, schedule.seed, pieces))
+        self.chunk = epochs.chunk_updates(config.n_factors)
+        # Per epoch: its blocks, tile starts and seed; the tiles' sums go to one array.
+        self.schedules = [blocks.epoch_schedule(grid, seed, epoch) for epoch in range(1, config.max_epochs + 1)]
+        self.sse = np.empty(grid.n_tiles ** 2)
         self.n_factors = config.n_factors
 
     def run(self) -> np.ndarray:
         """Reset the factors, run every epoch; return the wall and CPU seconds of the C calls."""
         self.initial.copy_into(self.state)
-        model, params, blocked, scratch = self.model, self.params, self.blocked, self.scratch
+        model, params, blocked, scratch, sse, chunk = (self.model, self.params, self.blocked, self.scratch,
+                                                       self.sse, self.chunk)
+        n_tiles = len(sse)
         start = now()
-        for order, seed, pieces in self.calls:
-            for tile_starts, sse in pieces:
-                model.tiles(params, blocked, order, tile_starts, seed, scratch, sse)
+        for schedule in self.schedules:
+            t = 0
+            while t < n_tiles:
+                end = model.tiles(params, blocked, schedule.blocks, schedule.tile_starts, schedule.seed, scratch,
+                                  sse, t, n_tiles, chunk)
+                if end == t:
+                    raise RuntimeError("a W1 tile holds more than a chunk: the fit runs it in pieces")
+                t = end
         return now() - start
 
     def same_as(self, fitted: cmf.MatrixFactorization) -> bool:

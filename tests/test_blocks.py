@@ -239,22 +239,29 @@ def test_several_tiles_in_one_call_equal_one_call_per_tile(dtype):
     one, per_tile = random_state(data.shape, 5, dtype), random_state(data.shape, 5, dtype)
     sse = np.full(9, -1.0)
     model = _kernels.Model(*one, 3.0)
-    model.tiles(params, kernel_blocked(blocked), schedule.blocks, schedule.tile_starts[:4], schedule.seed, scratch,
-                sse[:3])
-    model.tiles(params, kernel_blocked(blocked), schedule.blocks, schedule.tile_starts[3:], schedule.seed, scratch,
-                sse[3:])
+    args = (params, kernel_blocked(blocked), schedule.blocks, schedule.tile_starts, schedule.seed, scratch, sse)
+    # The tiles that hold at most 100 entries together, then the rest.
+    sizes = [int(np.diff(blocked.block_ptr)[tile].sum()) for tiles in schedule.strata for tile in tiles]
+    fit = int(np.searchsorted(np.cumsum(sizes), 100, side="right"))
+    assert 0 < fit < 9
+    assert model.tiles(*args, 0, 9, 100) == fit
+    assert model.tiles(*args, fit) == 9
     reference = _kernels.Model(*per_tile, 3.0)
     expected = [reference.blocks(params, kernel_blocked(blocked), tile, schedule.seed, scratch)
                 for tiles in schedule.strata for tile in tiles]
     assert sse.tolist() == expected
     for got, want in zip(one, per_tile):
         np.testing.assert_array_equal(got, want)
+    # A first tile larger than the budget: nothing runs.
+    assert model.tiles(*args, 0, 9, sizes[0] - 1) == 0
+    for got, want in zip(one, per_tile):
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="sse"):
+        model.tiles(*args[:-1], sse[:3])
     with pytest.raises(ValueError, match="tile_starts"):
-        model.tiles(params, kernel_blocked(blocked), schedule.blocks, schedule.tile_starts, schedule.seed, scratch,
-                    sse[:3])
+        model.tiles(*args[:2], schedule.blocks[:-1], *args[3:])
     with pytest.raises(IndexError):
-        model.tiles(params, kernel_blocked(blocked), schedule.blocks + 1000, schedule.tile_starts, schedule.seed,
-                    scratch, sse)
+        model.tiles(*args[:2], schedule.blocks + 1000, *args[3:])
 
 
 # ----------------------------------------------------------------------
@@ -468,8 +475,8 @@ def test_cutting_tiles_into_short_calls_changes_nothing(monkeypatch):
     monkeypatch.setattr(_blocks, "GRID_CACHE_BYTES", 16 << 10)
     rows, cols, values, shape = low_rank_ratings(300, 200)
 
-    def fit():
-        model = cmf.MatrixFactorization(n_factors=4, max_epochs=3, tol=0, n_threads=2, random_state=1,
+    def fit(n_threads=2):
+        model = cmf.MatrixFactorization(n_factors=4, max_epochs=3, tol=0, n_threads=n_threads, random_state=1,
                                         dtype="float64")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", cmf.ConvergenceWarning)
@@ -482,9 +489,56 @@ def test_cutting_tiles_into_short_calls_changes_nothing(monkeypatch):
     np.testing.assert_array_equal(cut.item_bias_, whole.item_bias_)
     # The loss is summed per call, so only its last bits may differ.
     np.testing.assert_allclose(cut.history_["train_loss"], whole.history_["train_loss"], rtol=1e-14)
+    # One thread cuts the tiles larger than a chunk the same way: the same bits, loss included.
+    alone = fit(n_threads=1)
+    np.testing.assert_array_equal(alone.user_factors_, cut.user_factors_)
+    np.testing.assert_array_equal(alone.item_bias_, cut.item_bias_)
+    assert alone.history_["train_loss"] == cut.history_["train_loss"]
 
 
 def test_tile_limit_is_a_power_of_two_twice_the_cpus_between_4_and_16():
     # Hand-computed: 2 x CPUs rounded up to a power of two, clamped to [4, 16].
     expected = {None: 4, 1: 4, 2: 4, 3: 8, 4: 8, 5: 16, 8: 16, 64: 16}
     assert {n: _blocks.tiles_for_cpus(n) for n in expected} == expected
+
+
+def test_blocked_epochs_compute_schedules_in_batches_each_once(monkeypatch, seed_matrix):
+    from cmf._train import epochs as _epochs
+
+    computed = []
+    real = _blocks.epoch_schedule
+
+    def counting(grid, seed, epoch):
+        computed.append(epoch)
+        return real(grid, seed, epoch)
+
+    monkeypatch.setattr(_blocks, "epoch_schedule", counting)
+
+    def fit(max_epochs):
+        model = cmf.MatrixFactorization(n_factors=2, max_epochs=max_epochs, tol=0, n_iter_no_change=max_epochs,
+                                        random_state=3)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", cmf.ConvergenceWarning)
+            return model.fit(seed_matrix)
+
+    # Eight at a time, each epoch once, none past max_epochs.
+    batched = fit(20)
+    assert computed == list(range(1, 21))
+    assert batched.n_epochs_ == 20
+    # The same bits as computing each epoch's schedule when it starts.
+    computed.clear()
+    monkeypatch.setattr(_epochs, "schedules_ahead", lambda grid: 1)
+    one_by_one = fit(20)
+    assert computed == list(range(1, 21))
+    np.testing.assert_array_equal(batched.user_factors_, one_by_one.user_factors_)
+    np.testing.assert_array_equal(batched.item_factors_, one_by_one.item_factors_)
+    assert batched.history_["train_loss"] == one_by_one.history_["train_loss"]
+
+
+def test_schedules_ahead_shrinks_with_the_grid():
+    from cmf._train.epochs import MAX_SCHEDULES_AHEAD, schedules_ahead
+
+    assert schedules_ahead(_blocks.Grid(4, 5, 1, 1, 1)) == MAX_SCHEDULES_AHEAD
+    assert schedules_ahead(_blocks.Grid(236, 236, 4, 8, 4)) == MAX_SCHEDULES_AHEAD
+    assert schedules_ahead(_blocks.Grid(64, 64, 64, 32, 4)) == 2
+    assert schedules_ahead(_blocks.Grid(1024, 1024, 2000, 500, 4)) == 1

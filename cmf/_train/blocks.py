@@ -338,17 +338,6 @@ def epoch_schedule(grid: Grid, seed: int, epoch: int) -> EpochSchedule:
     return EpochSchedule(blocks, tile_starts, block_seed)
 
 
-def tile_entries(blocked: BlockedData) -> np.ndarray:
-    """Entries of each tile ``(a, b)`` of ``blocked``'s grid, shape ``(G, G)`` (the same for every epoch)."""
-    g = blocked.grid
-    G = g.n_tiles
-    if g.n_row_blocks * g.n_col_blocks == 0:
-        return np.zeros((G, G), dtype=np.int64)
-    per_block = np.diff(blocked.block_ptr).reshape(g.n_row_blocks, g.n_col_blocks)
-    by_rows = np.add.reduceat(per_block, _ranges(g.n_row_blocks, G)[:-1], axis=0)
-    return np.add.reduceat(by_rows, _ranges(g.n_col_blocks, G)[:-1], axis=1)
-
-
 def epoch_sse(tile_sums: list[float]) -> float:
     """An epoch's sum of squared errors from its tiles' sums, as every blocked fit adds them.
 
@@ -386,9 +375,10 @@ def largest_first(tiles: list[np.ndarray], block_len: np.ndarray) -> list[int]:
 
 #: ``tile_call(blocks, seed, scratch, *, check=None) -> sse``: runs the kernel on one tile's block list in
 #: pieces, calling ``check()`` between them (:func:`cmf._train.epochs.blocked_tile_call`). It may also have
-#: ``tiles(blocks, tile_starts, seed, scratch, sse)``, which runs several tiles in one call into C (each
-#: tile's sum into ``sse``), and ``chunk``, the most entries such a call should hold; without them one
-#: thread runs the tiles one call each.
+#: ``tiles(blocks, tile_starts, seed, scratch, sse, first, stop, max_entries) -> end``, which runs tiles
+#: ``first:end`` of ``first:stop`` holding at most ``max_entries`` entries in one call into C (each tile's
+#: sum into ``sse``; ``Model.tiles``), and ``chunk``, the entries such a call should hold at most; without
+#: them one thread runs the tiles one call each.
 TileCall = Callable[..., float]
 
 
@@ -428,12 +418,7 @@ class BlockedRunner:
         self.n_threads = max(1, min(int(n_threads), blocked.grid.n_tiles))
         self._scratch = [np.empty(max(blocked.max_block, 1), dtype=np.int32) for _ in range(self.n_threads)]
         self._block_len = np.diff(blocked.block_ptr)
-        # The entries of each block's tile: a tile's size from its first block.
-        g = blocked.grid
-        row_tile = np.repeat(np.arange(g.n_tiles), np.diff(_ranges(g.n_row_blocks, g.n_tiles)))
-        col_tile = np.repeat(np.arange(g.n_tiles), np.diff(_ranges(g.n_col_blocks, g.n_tiles)))
-        self._tile_size = tile_entries(blocked)[row_tile[:, None], col_tile[None, :]].ravel()
-        self._tile_sse = np.empty(g.n_tiles * g.n_tiles)  # the single thread's sums of the tiles
+        self._tile_sse = np.empty(blocked.grid.n_tiles ** 2)  # the single thread's sums of the tiles
         # The calling thread runs tiles too, so a stratum costs one hand-off
         # per extra thread (tens of microseconds each on a busy machine).
         self._pool = (ThreadPoolExecutor(self.n_threads - 1, thread_name_prefix="cmf-sgd")
@@ -503,31 +488,16 @@ class BlockedRunner:
             return epoch_sse(sums)
         chunk = tile_call.chunk  # type: ignore[attr-defined]
         sse = self._tile_sse  # each tile's sum in its slot
-        if len(self.blocked) <= chunk:  # the whole epoch in one call
-            tiles(blocks, starts, seed, scratch, sse)
-            if between is not None:
-                between()
-            return epoch_sse(sse.tolist())
-        # A piece ends before the tile that would take it past a chunk (a
-        # tile's size from its first block).
-        first = total = 0
-        for t, size in enumerate(self._tile_size[blocks[starts[:-1]]].tolist()):
-            if first < t and total + size > chunk:  # the piece [first, t) is full
-                tiles(blocks, starts[first:t + 1], seed, scratch, sse[first:t])
-                if between is not None:
-                    between()
-                first, total = t, 0
-            if size > chunk:  # a large tile alone, in pieces of its blocks
+        n_tiles, t = len(sse), 0
+        while t < n_tiles:
+            # As many tiles as hold at most a chunk of entries, in one call.
+            end = tiles(blocks, starts, seed, scratch, sse, t, n_tiles, chunk)
+            if end == t:  # tile t alone holds more: in pieces of its blocks
                 sse[t] = tile_call(blocks[starts[t]:starts[t + 1]], seed, scratch, check=between)
-                if between is not None:
-                    between()
-                first = t + 1
-            else:
-                total += size
-        if first < len(sse):
-            tiles(blocks, starts[first:], seed, scratch, sse[first:])
+                end = t + 1
             if between is not None:
                 between()
+            t = end
         return epoch_sse(sse.tolist())
 
     def _run_stratum(self, tile_call: TileCall, tiles: list[np.ndarray], seed: int, out: np.ndarray,

@@ -29,7 +29,7 @@ from cmf._train.state import FactorState
 from cmf._train.stats import DataStats, measure
 
 __all__ = ["Epochs", "TrainingData", "PermutationEpochs", "BlockedEpochs", "LocalData", "run_epoch", "epoch_call",
-           "blocked_tile_call", "chunk_updates", "training_grid", "draw_block_seed", "CHUNK_SIZE"]
+           "blocked_tile_call", "chunk_updates", "training_grid", "draw_block_seed", "schedules_ahead", "CHUNK_SIZE"]
 
 #: AdaGrad accumulators of rows and of columns, or (None, None) for plain SGD.
 AdaGrad = tuple["np.ndarray | None", "np.ndarray | None"]
@@ -266,6 +266,28 @@ class PermutationEpochs:
         return self.call(self.order, self.interrupt.check)
 
 
+# Blocks of all the epochs' schedules computed together (see schedules_ahead).
+SCHEDULE_BATCH_BLOCKS = 1 << 12
+# Most epochs whose schedules are computed together.
+MAX_SCHEDULES_AHEAD = 8
+
+
+def schedules_ahead(grid: _blocks.Grid) -> int:
+    """How many epochs' schedules :class:`BlockedEpochs` computes at a time.
+
+    A schedule is one call into C, but right after an epoch, whose data
+    pushed Python's own code and objects out of the CPU caches, the Python
+    around it costs several times what it costs warm (on MovieLens 100K at
+    k = 100, a loaded 2-core machine: 24 us of Python per epoch around the
+    tiles with a schedule per epoch, 16 with eight at a time); computed
+    eight at a time, only the first of each batch pays that. Schedules are
+    functions of the seed and the epoch number, so when they are computed
+    changes no result. Large grids, whose epochs take far longer than their
+    schedule, get one at a time (they would only hold memory).
+    """
+    return max(1, min(MAX_SCHEDULES_AHEAD, SCHEDULE_BATCH_BLOCKS // (grid.n_row_blocks * grid.n_col_blocks)))
+
+
 class BlockedEpochs:
     """Cache-blocked epochs: entries partitioned once, strata of tiles run on a thread pool.
 
@@ -284,6 +306,9 @@ class BlockedEpochs:
         self.tile_call = blocked_tile_call(state, self.blocked, config, adagrad, self.params)
         self.runner = _blocks.BlockedRunner(self.blocked, config.n_threads)
         self.interrupt = interrupt
+        self.max_epochs = config.max_epochs
+        self.ahead = schedules_ahead(self.grid)
+        self._schedules: dict[int, _blocks.EpochSchedule] = {}
 
     def __enter__(self) -> "BlockedEpochs":
         self.runner.__enter__()
@@ -295,11 +320,19 @@ class BlockedEpochs:
     def rollback(self) -> None:
         """Nothing to drop: each epoch starts from the state as it is."""
 
+    def schedule(self, epoch: int) -> _blocks.EpochSchedule:
+        """Epoch ``epoch``'s schedule; on a miss, also those of the next epochs (:func:`schedules_ahead`)."""
+        schedule = self._schedules.get(epoch)
+        if schedule is None:
+            last = max(epoch, min(epoch + self.ahead - 1, self.max_epochs))
+            self._schedules = {e: _blocks.epoch_schedule(self.grid, self.seed, e) for e in range(epoch, last + 1)}
+            schedule = self._schedules[epoch]
+        return schedule
+
     def run(self, epoch: int, learning_rate: float, next_learning_rate: float) -> float:
         """Run the strata of epoch ``epoch``'s schedule at ``learning_rate``; return the SSE."""
         self.params.learning_rate = learning_rate
-        # A few microseconds in C: computed when the epoch starts.
-        schedule = _blocks.epoch_schedule(self.grid, self.seed, epoch)
+        schedule = self.schedule(epoch)
         interrupt = self.interrupt
         return self.runner.run_epoch(self.tile_call, schedule, between=interrupt.check,
                                      stopping=lambda: interrupt.pending)
