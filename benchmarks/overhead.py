@@ -150,7 +150,7 @@ class KernelHarness:
             t = 0
             while t < n_tiles:
                 end = model.tiles(params, blocked, schedule.blocks, schedule.tile_starts, schedule.seed, scratch,
-                                  sse, t, n_tiles, chunk)
+                                  sse, first=t, max_entries=chunk)
                 if end == t:
                     raise RuntimeError("a W1 tile holds more than a chunk: the fit runs it in pieces")
                 t = end

@@ -244,8 +244,8 @@ def test_several_tiles_in_one_call_equal_one_call_per_tile(dtype):
     sizes = [int(np.diff(blocked.block_ptr)[tile].sum()) for tiles in schedule.strata for tile in tiles]
     fit = int(np.searchsorted(np.cumsum(sizes), 100, side="right"))
     assert 0 < fit < 9
-    assert model.tiles(*args, 0, 9, 100) == fit
-    assert model.tiles(*args, fit) == 9
+    assert model.tiles(*args, max_entries=100) == fit
+    assert model.tiles(*args, first=fit) == 9
     reference = _kernels.Model(*per_tile, 3.0)
     expected = [reference.blocks(params, kernel_blocked(blocked), tile, schedule.seed, scratch)
                 for tiles in schedule.strata for tile in tiles]
@@ -253,7 +253,7 @@ def test_several_tiles_in_one_call_equal_one_call_per_tile(dtype):
     for got, want in zip(one, per_tile):
         np.testing.assert_array_equal(got, want)
     # A first tile larger than the budget: nothing runs.
-    assert model.tiles(*args, 0, 9, sizes[0] - 1) == 0
+    assert model.tiles(*args, first=0, stop=9, max_entries=sizes[0] - 1) == 0
     for got, want in zip(one, per_tile):
         np.testing.assert_array_equal(got, want)
     with pytest.raises(ValueError, match="sse"):

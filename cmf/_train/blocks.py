@@ -375,9 +375,9 @@ def largest_first(tiles: list[np.ndarray], block_len: np.ndarray) -> list[int]:
 
 #: ``tile_call(blocks, seed, scratch, *, check=None) -> sse``: runs the kernel on one tile's block list in
 #: pieces, calling ``check()`` between them (:func:`cmf._train.epochs.blocked_tile_call`). It may also have
-#: ``tiles(blocks, tile_starts, seed, scratch, sse, first, stop, max_entries) -> end``, which runs tiles
-#: ``first:end`` of ``first:stop`` holding at most ``max_entries`` entries in one call into C (each tile's
-#: sum into ``sse``; ``Model.tiles``), and ``chunk``, the entries such a call should hold at most; without
+#: ``tiles(blocks, tile_starts, seed, scratch, sse, *, first, max_entries) -> end``, which runs the tiles
+#: ``first:end`` that hold at most ``max_entries`` entries together in one call into C (each tile's sum
+#: into ``sse``; ``Model.tiles``), and ``chunk``, the entries such a call should hold at most; without
 #: them one thread runs the tiles one call each.
 TileCall = Callable[..., float]
 
@@ -491,7 +491,7 @@ class BlockedRunner:
         n_tiles, t = len(sse), 0
         while t < n_tiles:
             # As many tiles as hold at most a chunk of entries, in one call.
-            end = tiles(blocks, starts, seed, scratch, sse, t, n_tiles, chunk)
+            end = tiles(blocks, starts, seed, scratch, sse, first=t, max_entries=chunk)
             if end == t:  # tile t alone holds more: in pieces of its blocks
                 sse[t] = tile_call(blocks[starts[t]:starts[t + 1]], seed, scratch, check=between)
                 end = t + 1
