@@ -114,6 +114,9 @@ MUTANTS = [
         ("(((r & UINT64_C(0xFFFFFFFF)) * (uint64_t)(t + 2)) >> 32)",
          "(((r & UINT64_C(0xFFFFFFFF)) * (uint64_t)(t + 1)) >> 32)"),
     )),
+    Mutant("Sattolo's shuffle in cmf_epoch_schedule", "src_c/cmf_blocks.c", (
+        ("cmf_bounded_(state, (uint64_t)i + 1)", "cmf_bounded_(state, (uint64_t)i)"),
+    )),
     Mutant("partition not stable within a block", BLOCKS_PRECISION, (
         ("    for (t = 0; t < data->n; ++t) {\n        const int32_t u = data->rows[t], i = data->cols[t];\n"
          "        const int64_t blk",

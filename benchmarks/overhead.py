@@ -110,8 +110,10 @@ class KernelHarness:
     """W1's blocked epochs straight through cmf._kernels, everything prepared once.
 
     The same data, initial factors, grid, block seed and per-epoch
-    schedules as the fit; :meth:`run` resets the factors and times only the
-    calls into C (one per tile, as the fit makes them).
+    schedules as the fit, and the same calls into C: as many consecutive
+    tiles per call as hold at most a chunk of entries, as the fit's single
+    thread makes them (:meth:`cmf._train.blocks.BlockedRunner.run_epoch`);
+    :meth:`run` resets the factors and times only the calls.
     """
 
     def __init__(self, w: workloads.Workload) -> None:
@@ -131,18 +133,27 @@ class KernelHarness:
             row_block_size=grid.row_block_size, col_block_size=grid.col_block_size,
         )
         self.scratch = np.empty(max(blocked.max_block, 1), dtype=np.int32)
+        self.chunk = epochs.chunk_updates(config.n_factors)
+        # Per epoch: its blocks, tile starts and seed; the tiles' sums go to one array.
         self.schedules = [blocks.epoch_schedule(grid, seed, epoch) for epoch in range(1, config.max_epochs + 1)]
+        self.sse = np.empty(grid.n_tiles ** 2)
         self.n_factors = config.n_factors
 
     def run(self) -> np.ndarray:
         """Reset the factors, run every epoch; return the wall and CPU seconds of the C calls."""
         self.initial.copy_into(self.state)
-        model, params, blocked, scratch = self.model, self.params, self.blocked, self.scratch
+        model, params, blocked, scratch, sse, chunk = (self.model, self.params, self.blocked, self.scratch,
+                                                       self.sse, self.chunk)
+        n_tiles = len(sse)
         start = now()
         for schedule in self.schedules:
-            for tiles in schedule.strata:
-                for tile in tiles:
-                    model.blocks(params, blocked, tile, schedule.seed, scratch, None)
+            t = 0
+            while t < n_tiles:
+                end = model.tiles(params, blocked, schedule.blocks, schedule.tile_starts, schedule.seed, scratch,
+                                  sse, first=t, max_entries=chunk)
+                if end == t:
+                    raise RuntimeError("a W1 tile holds more than a chunk: the fit runs it in pieces")
+                t = end
         return now() - start
 
     def same_as(self, fitted: cmf.MatrixFactorization) -> bool:
@@ -153,7 +164,7 @@ class KernelHarness:
 
 
 class Probe:
-    """Timestamps of one fit's phases: wraps the blocked epochs and each tile's call into C."""
+    """Timestamps of one fit's phases: wraps the blocked epochs and each call into C."""
 
     def __init__(self) -> None:
         self.first_epoch = self.last_return = np.full(2, np.nan)
@@ -164,17 +175,22 @@ class Probe:
         self._tile_call, self._run = epochs.blocked_tile_call, epochs.BlockedEpochs.run
         probe = self
 
-        def tile_call(*args, **kwargs):
-            call = probe._tile_call(*args, **kwargs)
-
-            def timed(*a, **k):  # plain floats: the probe adds well under a microsecond per call
+        def timed(call):
+            def run(*a, **k):  # plain floats: the probe adds well under a microsecond per call
                 wall, cpu = time.perf_counter(), time.process_time()
                 try:
                     return call(*a, **k)
                 finally:
                     probe.kernel_wall += time.perf_counter() - wall
                     probe.kernel_cpu += time.process_time() - cpu
-            return timed
+            return run
+
+        def tile_call(*args, **kwargs):
+            call = probe._tile_call(*args, **kwargs)
+            one = timed(call)
+            # The single thread's calls of several tiles, timed the same way.
+            one.tiles, one.chunk = timed(call.tiles), call.chunk
+            return one
 
         def run(self_, *args):
             if probe.n_epochs == 0:

@@ -321,11 +321,10 @@ class _EpochRunner:
             st.c[c0:c1] = c
             if B is not None:
                 self.adagrad[1][2 * c0:2 * c1] = B
-        # The same (G, G) array summed the same way as the local fit's.
-        sse = np.array(values[2 * G:], dtype=np.float64).reshape(G, G)
         self.moved_bytes.append(int(moved))
         self.gathered_bytes.append(sum(_nbytes(v) for v in values[:2 * G]) + 8 * G * G)
-        return float(sse.sum())
+        # The tiles' sums added as the local fit adds them.
+        return _blocks.epoch_sse([float(v) for v in values[2 * G:]])
 
     def _rate(self, epoch: int) -> float:
         """The step of ``epoch``: as :meth:`run` was told, else the configured one."""

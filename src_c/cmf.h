@@ -70,9 +70,11 @@
  * - Plain C99. Every symbol starts with cmf_ / CMF_.
  * - No allocation, no global state, no printing, no random numbers: the
  *   caller owns every buffer and chooses the visiting order. The same inputs
- *   always give the same bits. (The one exception to the random numbers,
- *   the BPR sampler, draws from a counter-based stream that is a pure
- *   function of the caller's seed: see "Implicit feedback".)
+ *   always give the same bits. (The exceptions to the random numbers, the
+ *   orders of the blocked epochs (cmf_block_order, cmf_epoch_schedule) and
+ *   the BPR sampler, draw from counter-based streams that are pure
+ *   functions of the caller's seed: see "Cache-blocked epochs" and
+ *   "Implicit feedback".)
  * - Every function returns a cmf_status; outputs go through pointers.
  * - Single and double precision share one implementation. Sums of squared
  *   errors are accumulated in double in both; dot products in double for
@@ -520,10 +522,18 @@ CMF_API cmf_status cmf_penalty_l1_f64(const cmf_model_f64 *model,
  * parts of the model: cmf_sgd_blocks_* may run on them concurrently from
  * several threads on the same model, and the result is bit-identical to
  * running them one after the other in any order.
+ *
+ * An epoch as cmf fits it: cmf_epoch_schedule gives the blocks in tiles
+ * and strata; each stratum's tiles run concurrently (cmf_sgd_blocks_* per
+ * tile, a thread each) or one after the other (cmf_sgd_tiles_*, several
+ * tiles per call), strata one after the other, with the same bits.
  */
 
 /** Largest row_block_size / col_block_size: local indices are 16-bit. */
 #define CMF_MAX_BLOCK_SIZE 65536
+
+/** Largest n_tiles of cmf_epoch_schedule. */
+#define CMF_MAX_TILES 256
 
 /**
  * Entries sorted into blocks by cmf_partition_f32. The arrays belong to the
@@ -648,6 +658,73 @@ CMF_API cmf_status cmf_block_order(uint64_t seed, int32_t block, int64_t n,
                                    int32_t *order);
 
 /**
+ * The order of the blocks in one epoch of a stratified blocked fit, a pure
+ * function of (seed, epoch, grid), with the seed of the orders inside the
+ * blocks.
+ *
+ * The grid's G x G tiles: tile row a holds the row blocks r_a .. r_(a+1) - 1,
+ * r_a = floor(a * n_row_blocks / G), tile column b the column blocks
+ * c_b .. c_(b+1) - 1, c_b = floor(b * n_col_blocks / G). The epoch is G
+ * strata of G tiles each; the tiles of a stratum share no row block and no
+ * column block, so they may run concurrently (cmf_sgd_blocks_* from several
+ * threads) in any order with the same bits.
+ *
+ * Definition (all arithmetic modulo 2^64). The stream is splitmix64:
+ *
+ *     next():  state += 0x9E3779B97F4A7C15; z = state;
+ *              z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9;
+ *              z = (z ^ (z >> 27)) * 0x94D049BB133111EB;
+ *              return z ^ (z >> 31);
+ *
+ * started from state = seed ^ 0x243F6A8885A308D3; state = next();
+ * state ^= (uint64_t)epoch; state = next(). A uniform draw(n) in [0, n),
+ * 1 <= n <= 2^31, is Lemire's multiply-shift with rejection (exactly
+ * uniform): repeat m = (next() >> 32) * n until (m mod 2^32) >=
+ * (2^32 - n) mod n, then return m >> 32. shuffle(v_0, ..., v_(n-1)) is the
+ * inside-out Fisher-Yates shuffle: out[0] = v_0, then for i = 1 .. n - 1,
+ * j = draw(i + 1), out[i] = out[j], out[j] = v_i (no draw when n <= 1).
+ * In this order:
+ *
+ *     alpha = shuffle(0 .. G-1); beta = shuffle(0 .. G-1);
+ *     gamma = shuffle(0 .. G-1);
+ *     for a = 0 .. G-1: rows_a = shuffle(r_a, ..., r_(a+1) - 1);
+ *     for b = 0 .. G-1: cols_b = shuffle(c_b, ..., c_(b+1) - 1);
+ *     *block_seed = next();
+ *
+ * Tile (a, b) is the list of blocks rows_a[i] * n_col_blocks + cols_b[k],
+ * row by row (i outer, k inner). Slot j of stratum s holds tile
+ * (alpha[j], beta[(j + gamma[s]) mod G]). blocks lists the tiles slot by
+ * slot, stratum after stratum: the tile at slot j of stratum s is
+ * blocks[tile_starts[s * G + j] .. tile_starts[s * G + j + 1]).
+ * A grid without blocks (n_row_blocks or n_col_blocks 0) draws no rows_a
+ * and cols_b: *block_seed is then the draw after gamma.
+ *
+ * @param seed         (in) the fit's seed, any value.
+ * @param epoch        (in) the epoch number, any value.
+ * @param n_row_blocks (in) row blocks of the grid, >= 0.
+ * @param n_col_blocks (in) column blocks, >= 0; at most INT32_MAX blocks
+ *                     in all.
+ * @param n_tiles      (in) G, tiles per side: 1 .. CMF_MAX_TILES, and when
+ *                     above 1 at most n_row_blocks and n_col_blocks (every
+ *                     tile then holds a block).
+ * @param blocks       (out) dimension [n_row_blocks * n_col_blocks], owned
+ *                     by the caller: every block once, in visiting order.
+ *                     May be NULL when the grid has no blocks.
+ * @param tile_starts  (out) dimension [G * G + 1], owned by the caller:
+ *                     where each tile starts in blocks; tile_starts[0] = 0,
+ *                     tile_starts[G * G] = n_row_blocks * n_col_blocks.
+ * @param block_seed   (out) the seed of the orders inside the blocks, for
+ *                     cmf_sgd_blocks_* and cmf_sgd_tiles_*.
+ * @return CMF_OK, CMF_ERR_NULL_POINTER, or CMF_ERR_INVALID_PARAMETER for a
+ *         grid or n_tiles out of range (nothing is then written).
+ */
+CMF_API cmf_status cmf_epoch_schedule(uint64_t seed, int64_t epoch,
+                                      int32_t n_row_blocks,
+                                      int32_t n_col_blocks, int32_t n_tiles,
+                                      int32_t *blocks, int64_t *tile_starts,
+                                      uint64_t *block_seed);
+
+/**
  * Run SGD over the entries of the given blocks, one block after the other,
  * each in the order cmf_block_order(seed, block, ...) gives.
  *
@@ -727,6 +804,56 @@ CMF_API cmf_status cmf_sgd_blocks_keyed_f64(const cmf_params *params,
                                             int64_t n_visit, uint64_t seed,
                                             int32_t *scratch,
                                             int64_t n_scratch, double *sse);
+
+/**
+ * Run several tiles of blocks one after the other, each exactly as one
+ * cmf_sgd_blocks_f32 call on its blocks would (the same updates, the same
+ * bits), writing each tile's sum of squared errors to its own slot: one
+ * call where a fit would make n_tiles, for epochs too short for the calls'
+ * overhead not to count.
+ *
+ * @param params      (in) hyperparameters, as for cmf_sgd_epoch_f32.
+ * @param model       (in/out) the factors and biases to update.
+ * @param blocked     (in) entries sorted by cmf_partition_f32.
+ * @param blocks      (in) block numbers; tile t visits
+ *                    blocks[tile_starts[t] .. tile_starts[t + 1]) in this
+ *                    order. Each visited one in
+ *                    [0, n_row_blocks * n_col_blocks).
+ * @param tile_starts (in) dimension [n_tiles + 1], non-decreasing and
+ *                    >= 0 (for instance a slice of cmf_epoch_schedule's).
+ * @param n_tiles     (in) number of tiles to run, >= 0.
+ * @param seed        (in) seed of the orders inside the blocks.
+ * @param scratch     (out) work space, dimension [n_scratch], owned by the
+ *                    caller; at least the largest visited block.
+ * @param n_scratch   (in) its length.
+ * @param sse         (out) dimension [n_tiles], owned by the caller:
+ *                    sse[t] is tile t's sum of squared errors, as
+ *                    cmf_sgd_blocks_f32 would give it (0 for tiles not
+ *                    run).
+ * @return as cmf_sgd_blocks_f32, every argument and every tile's blocks
+ *         checked before any update; CMF_ERR_INVALID_PARAMETER also for
+ *         decreasing or negative tile_starts. On CMF_ERR_NON_FINITE or
+ *         CMF_ERR_INDEX_OUT_OF_RANGE in tile t, the tiles before it have
+ *         run, tile t up to that entry, the later ones not.
+ */
+CMF_API cmf_status cmf_sgd_tiles_f32(const cmf_params *params,
+                                     cmf_model_f32 *model,
+                                     const cmf_blocked_f32 *blocked,
+                                     const int32_t *blocks,
+                                     const int64_t *tile_starts,
+                                     int64_t n_tiles, uint64_t seed,
+                                     int32_t *scratch, int64_t n_scratch,
+                                     double *sse);
+
+/** Double-precision version of cmf_sgd_tiles_f32. */
+CMF_API cmf_status cmf_sgd_tiles_f64(const cmf_params *params,
+                                     cmf_model_f64 *model,
+                                     const cmf_blocked_f64 *blocked,
+                                     const int32_t *blocks,
+                                     const int64_t *tile_starts,
+                                     int64_t n_tiles, uint64_t seed,
+                                     int32_t *scratch, int64_t n_scratch,
+                                     double *sse);
 
 /* ------------------------------------------------------------------------
  * Reading rating files

@@ -116,31 +116,33 @@ cmf_status CMF_T(cmf_partition_)(const CMF_TRIPLETS *data, int32_t n_rows,
                                           local_cols, values, NULL);
 }
 
-static cmf_status CMF_T(sgd_blocks_checked_)(const cmf_params *params,
+/* The checks of a blocked call that do not depend on its blocks. */
+static cmf_status CMF_T(check_blocked_call_)(const cmf_params *params,
                                              CMF_MODEL *model,
                                              const CMF_BLOCKED *blocked,
-                                             const int32_t *blocks,
-                                             const int32_t *keys,
-                                             int64_t n_visit, uint64_t seed,
-                                             int32_t *scratch,
                                              int64_t n_scratch, double *sse)
 {
     cmf_status status;
-    int64_t n_blocks, v;
-
     if (sse == NULL || blocked == NULL || model == NULL)
         return CMF_ERR_NULL_POINTER;
     status = CMF_T(check_epoch_call_)(params, model, sse);
     if (status != CMF_OK)
         return status;
-    if (n_visit < 0 || n_scratch < 0 ||
-        (params->adaptive && blocked->weights != NULL))
+    if (n_scratch < 0 || (params->adaptive && blocked->weights != NULL))
         return CMF_ERR_INVALID_PARAMETER;
-    status = CMF_T(check_grid_)(blocked->n_row_blocks, blocked->n_col_blocks,
-                                blocked->row_block_size,
-                                blocked->col_block_size);
-    if (status != CMF_OK)
-        return status;
+    return CMF_T(check_grid_)(blocked->n_row_blocks, blocked->n_col_blocks,
+                              blocked->row_block_size,
+                              blocked->col_block_size);
+}
+
+/* The checks of the blocks a call visits: in the grid, each no longer
+ * than the scratch, their arrays there. */
+static cmf_status CMF_T(check_visits_)(const CMF_BLOCKED *blocked,
+                                       const int32_t *blocks, int64_t n_visit,
+                                       const int32_t *scratch,
+                                       int64_t n_scratch)
+{
+    int64_t n_blocks, v;
     if (n_visit == 0)
         return CMF_OK;
     if (blocks == NULL || blocked->block_ptr == NULL)
@@ -159,7 +161,22 @@ static cmf_status CMF_T(sgd_blocks_checked_)(const cmf_params *params,
                         blocked->local_cols == NULL || blocked->values == NULL))
             return CMF_ERR_NULL_POINTER;
     }
+    return CMF_OK;
+}
 
+/* Run checked blocks with the variant the parameters ask for. */
+static cmf_status CMF_T(run_visits_)(const cmf_params *params,
+                                     CMF_MODEL *model,
+                                     const CMF_BLOCKED *blocked,
+                                     const int32_t *blocks,
+                                     const int32_t *keys, int64_t n_visit,
+                                     uint64_t seed, int32_t *scratch,
+                                     double *sse)
+{
+    cmf_status status;
+    *sse = 0.0;
+    if (n_visit == 0)
+        return CMF_OK;
 #define CMF_RUN_LOOP_(isa)                                                  \
     CMF_T(CMF_CAT(blocks_loop_, isa))(params, model, blocked, blocks, keys, \
                                       n_visit, seed, scratch, sse)
@@ -184,6 +201,28 @@ static cmf_status CMF_T(sgd_blocks_checked_)(const cmf_params *params,
     if (status == CMF_OK && *sse - *sse != 0.0)
         return CMF_ERR_NON_FINITE;
     return status;
+}
+
+static cmf_status CMF_T(sgd_blocks_checked_)(const cmf_params *params,
+                                             CMF_MODEL *model,
+                                             const CMF_BLOCKED *blocked,
+                                             const int32_t *blocks,
+                                             const int32_t *keys,
+                                             int64_t n_visit, uint64_t seed,
+                                             int32_t *scratch,
+                                             int64_t n_scratch, double *sse)
+{
+    cmf_status status = CMF_T(check_blocked_call_)(params, model, blocked,
+                                                   n_scratch, sse);
+    if (status != CMF_OK)
+        return status;
+    if (n_visit < 0)
+        return CMF_ERR_INVALID_PARAMETER;
+    status = CMF_T(check_visits_)(blocked, blocks, n_visit, scratch, n_scratch);
+    if (status != CMF_OK)
+        return status;
+    return CMF_T(run_visits_)(params, model, blocked, blocks, keys, n_visit,
+                              seed, scratch, sse);
 }
 
 cmf_status CMF_T(cmf_sgd_blocks_)(const cmf_params *params, CMF_MODEL *model,
@@ -211,4 +250,51 @@ cmf_status CMF_T(cmf_sgd_blocks_keyed_)(const cmf_params *params,
     }
     return CMF_T(sgd_blocks_checked_)(params, model, blocked, blocks, keys,
                                       n_visit, seed, scratch, n_scratch, sse);
+}
+
+cmf_status CMF_T(cmf_sgd_tiles_)(const cmf_params *params, CMF_MODEL *model,
+                                 const CMF_BLOCKED *blocked,
+                                 const int32_t *blocks,
+                                 const int64_t *tile_starts, int64_t n_tiles,
+                                 uint64_t seed, int32_t *scratch,
+                                 int64_t n_scratch, double *sse)
+{
+    double ignored;
+    cmf_status status;
+    int64_t t;
+    if (n_tiles > 0 && (sse == NULL || tile_starts == NULL))
+        return CMF_ERR_NULL_POINTER;
+    if (n_tiles < 0)
+        return CMF_ERR_INVALID_PARAMETER;
+    for (t = 0; t < n_tiles; ++t)
+        sse[t] = 0.0;
+    status = CMF_T(check_blocked_call_)(params, model, blocked, n_scratch,
+                                        &ignored);
+    if (status != CMF_OK)
+        return status;
+    /* Every tile checked before the first update. */
+    for (t = 0; t < n_tiles; ++t) {
+        if (tile_starts[t] < 0 || tile_starts[t + 1] < tile_starts[t])
+            return CMF_ERR_INVALID_PARAMETER;
+        if (tile_starts[t + 1] == tile_starts[t])
+            continue;
+        if (blocks == NULL)
+            return CMF_ERR_NULL_POINTER;
+        status = CMF_T(check_visits_)(blocked, blocks + tile_starts[t],
+                                      tile_starts[t + 1] - tile_starts[t],
+                                      scratch, n_scratch);
+        if (status != CMF_OK)
+            return status;
+    }
+    for (t = 0; t < n_tiles; ++t) {
+        if (tile_starts[t + 1] == tile_starts[t])
+            continue; /* sse[t] stays 0, as for an empty cmf_sgd_blocks */
+        status = CMF_T(run_visits_)(params, model, blocked,
+                                    blocks + tile_starts[t], NULL,
+                                    tile_starts[t + 1] - tile_starts[t], seed,
+                                    scratch, &sse[t]);
+        if (status != CMF_OK)
+            return status;
+    }
+    return CMF_OK;
 }

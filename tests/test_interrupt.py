@@ -131,12 +131,19 @@ def test_interrupt_in_a_blocked_epoch_restores_the_previous_epoch(monkeypatch, n
             return real(*args, **kwargs)
         return count
 
-    patch_kernel(monkeypatch, "blocks", wrap)
+    # One thread runs several whole tiles per call (Model.tiles), more
+    # threads one tile each (Model.blocks); calls of at most 8,192 entries
+    # hold one tile (about 4,400 entries) each, so that every epoch makes
+    # several calls.
+    kernel = "tiles" if n_threads == 1 else "blocks"
+    monkeypatch.setattr(_epochs, "CHUNK_SIZE", 1 << 13)
+    patch_kernel(monkeypatch, kernel, wrap)
     reference_after(1, rows, cols, values, **params)
     per_epoch = calls["n"]
     monkeypatch.undo()
     assert per_epoch >= 2, "the test needs several kernel calls per epoch"
-    interrupt_once(monkeypatch, epoch=4, call=2, kernel="blocks")
+    monkeypatch.setattr(_epochs, "CHUNK_SIZE", 1 << 13)
+    interrupt_once(monkeypatch, epoch=4, call=2, kernel=kernel)
     m = model(**params)
     with pytest.raises(KeyboardInterrupt):
         m.fit_triplets(rows, cols, values)

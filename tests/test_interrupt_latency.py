@@ -165,8 +165,7 @@ def test_ctrl_c_while_the_calling_thread_waits_for_the_pool_stops_within_a_piece
     blocked = _blocks.BlockedData(grid, np.arange(5, dtype=np.int64), np.zeros(4, np.uint16), np.zeros(4, np.uint16),
                                   np.zeros(4), max_block=1)
     # Two strata of two one-block tiles; the first never ends.
-    blocks = [np.array([b], np.int32) for b in range(4)]
-    schedule = _blocks.EpochSchedule([[blocks[0], blocks[3]], [blocks[1], blocks[2]]], seed=0)
+    schedule = _blocks.EpochSchedule(np.array([0, 3, 1, 2], np.int32), np.arange(5, dtype=np.int64), seed=0)
     tiles = _SlowTiles()
     timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
     try:

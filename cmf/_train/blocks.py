@@ -10,9 +10,10 @@ threads in any order and give the same bits; strata run one after the
 other. Every order is a function of the seed and the epoch number only:
 
 - which tiles form each stratum and in which order the strata come: from a
-  NumPy generator seeded with ``(seed, epoch)``;
+  splitmix64 stream seeded with ``(seed, epoch)``, in C
+  (``cmf_epoch_schedule``);
 - the order of the blocks inside a tile: a shuffled order of its row blocks,
-  and for each a shuffled order of its column blocks (the same generator);
+  and for each a shuffled order of its column blocks (the same stream);
 - the order of the entries inside a block: computed in C from
   ``(epoch seed, block)`` (``cmf_block_order``).
 
@@ -273,81 +274,58 @@ def _ranges(n: int, parts: int) -> np.ndarray:
     return (np.arange(parts + 1, dtype=np.int64) * n) // parts
 
 
-@dataclass(frozen=True)
-class _TileLayout:
-    """Where each tile's blocks sit in an epoch's flat block list, the same for every epoch of a grid.
-
-    An epoch lists the blocks tile after tile, tile (a, b) at
-    ``offsets[a * G + b]:offsets[a * G + b + 1]``, each tile's blocks row
-    by row; slot ``i`` of that list holds the block at position
-    ``row_slot[i]`` of the epoch's row-block order and ``col_slot[i]`` of
-    its column-block order. ``row_tile`` (``col_tile``) is each row
-    (column) block's tile row (column).
-    """
-
-    row_tile: np.ndarray
-    col_tile: np.ndarray
-    row_slot: np.ndarray
-    col_slot: np.ndarray
-    offsets: list[int]
-
-
-@functools.lru_cache(maxsize=64)
-def _tile_layout(grid: Grid) -> _TileLayout:
-    """The :class:`_TileLayout` of ``grid``, computed once per grid (not per epoch)."""
-    G = grid.n_tiles
-    row_bounds = _ranges(grid.n_row_blocks, G)
-    col_bounds = _ranges(grid.n_col_blocks, G)
-    row_slot, col_slot, offsets = [], [], [0]
-    for a in range(G):
-        rows = np.arange(row_bounds[a], row_bounds[a + 1])
-        for b in range(G):
-            cols = np.arange(col_bounds[b], col_bounds[b + 1])
-            row_slot.append(np.repeat(rows, len(cols)))
-            col_slot.append(np.tile(cols, len(rows)))
-            offsets.append(offsets[-1] + len(rows) * len(cols))
-    arrays = (np.repeat(np.arange(G), np.diff(row_bounds)), np.repeat(np.arange(G), np.diff(col_bounds)),
-              np.concatenate(row_slot), np.concatenate(col_slot))
-    for array in arrays:
-        array.setflags(write=False)
-    return _TileLayout(*arrays, offsets)
-
-
-_MAX_SEED = int(np.iinfo(np.int64).max)
-# The block list of a one-block grid's only tile (read-only: shared by every epoch).
-_ONE_BLOCK = np.zeros(1, dtype=np.int32)
-_ONE_BLOCK.setflags(write=False)
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class EpochSchedule:
-    """The visiting order of one epoch.
+    """The visiting order of one epoch (computed by ``cmf_epoch_schedule``).
 
     Attributes
     ----------
-    strata : list of list of ndarray of int32
-        ``strata[s][t]`` is the block list of the t-th tile of stratum s,
-        in visiting order. Tiles of one stratum share no row or column block.
+    blocks : ndarray of int32, shape (n_row_blocks * n_col_blocks,)
+        Every block once, in the order a single thread visits them: the
+        tiles one after the other, stratum after stratum.
+    tile_starts : ndarray of int64, shape (G * G + 1,)
+        Tile ``j`` of stratum ``s`` is
+        ``blocks[tile_starts[s * G + j]:tile_starts[s * G + j + 1]]``.
     seed : int
         Unsigned 64-bit seed of the orders inside the blocks.
     """
 
-    strata: list[list[np.ndarray]]
+    blocks: np.ndarray
+    tile_starts: np.ndarray
     seed: int
+
+    @functools.cached_property
+    def strata(self) -> list[list[np.ndarray]]:
+        """``strata[s][t]``: the block list of the t-th tile of stratum s (views of ``blocks``).
+
+        Tiles of one stratum share no row or column block.
+        """
+        starts = self.tile_starts.tolist()
+        G = math.isqrt(len(starts) - 1)
+        return [[self.blocks[starts[s * G + j]:starts[s * G + j + 1]] for j in range(G)] for s in range(G)]
 
     def block_sequence(self) -> np.ndarray:
         """All blocks in the order a single thread visits them."""
-        return np.concatenate([np.concatenate(tiles) for tiles in self.strata]).astype(np.int32)
+        return self.blocks
 
 
 def epoch_schedule(grid: Grid, seed: int, epoch: int) -> EpochSchedule:
-    """The order of the blocks in an epoch, a pure function of ``(seed, epoch)``.
+    """The order of the blocks in an epoch, a pure function of ``(seed, epoch)`` and the grid.
+
+    Tile row ``a`` is the row blocks ``_ranges(n_row_blocks, G)[a]`` up
+    to the next bound, tile column ``b`` likewise; the strata form a Latin
+    square drawn from three random permutations of the ``G`` tile rows,
+    tile columns and strata; a tile visits its row blocks in a shuffled
+    order (one per tile row, shared by its tiles) and, for each, its
+    column blocks in a shuffled order (one per tile column). The draws
+    come from a splitmix64 stream seeded from ``(seed, epoch)``; cmf.h
+    (``cmf_epoch_schedule``) defines them exactly.
 
     Parameters
     ----------
     grid : Grid
     seed : int
-        Non-negative base seed of the fit.
+        Non-negative base seed of the fit (below ``2**64``).
     epoch : int
         Epoch number.
 
@@ -355,40 +333,19 @@ def epoch_schedule(grid: Grid, seed: int, epoch: int) -> EpochSchedule:
     -------
     EpochSchedule
     """
-    # Computed every epoch, so written for few NumPy calls: what depends
-    # on the grid alone comes from _tile_layout (cached).
-    rng = np.random.default_rng([seed, epoch])
-    if grid.n_row_blocks == grid.n_col_blocks == 1:
-        # One block (small data, fitted for many epochs): the order below
-        # is that block, after its two sort keys are drawn.
-        rng.random(2)
-        return EpochSchedule([[_ONE_BLOCK]], int(rng.integers(0, _MAX_SEED, dtype=np.int64)))
-    G = grid.n_tiles
-    layout = _tile_layout(grid)
-    # Shuffled order of the row (column) blocks inside each tile row
-    # (column), all tile rows (columns) one after the other: a stable sort
-    # by (tile, key) is a stable argsort of the keys inside each tile.
-    row_order = np.lexsort((rng.random(grid.n_row_blocks), layout.row_tile))
-    col_order = np.lexsort((rng.random(grid.n_col_blocks), layout.col_tile))
-    # Every block's number, rows and columns in that order: tile (a, b) is
-    # the sub-matrix of tile row a and tile column b, read row by row; all
-    # tiles in one array, each tile a slice of it.
-    numbers = (row_order[layout.row_slot] * grid.n_col_blocks + col_order[layout.col_slot]).astype(np.int32)
-    # Stratum s pairs tile row alpha[j] with tile column beta[(j + gamma[s]) % G]:
-    # a Latin square, so every tile is visited once per epoch. (A
-    # permutation of one element draws nothing from rng.)
-    # Shuffling a list draws as rng.permutation(G) does (the same
-    # Fisher-Yates steps), in a third of the time.
-    alpha, beta, gamma = list(range(G)), list(range(G)), list(range(G))
-    if G > 1:
-        rng.shuffle(alpha)
-        rng.shuffle(beta)
-        rng.shuffle(gamma)
-    offsets = layout.offsets
-    strata = [[numbers[offsets[t]:offsets[t + 1]] for t in [alpha[j] * G + beta[(j + g) % G] for j in range(G)]]
-              for g in gamma]
-    block_seed = int(rng.integers(0, _MAX_SEED, dtype=np.int64))
-    return EpochSchedule(strata, block_seed)
+    blocks, tile_starts, block_seed = _kernels.epoch_schedule(seed, epoch, grid.n_row_blocks, grid.n_col_blocks,
+                                                              grid.n_tiles)
+    return EpochSchedule(blocks, tile_starts, block_seed)
+
+
+def epoch_sse(tile_sums: list[float]) -> float:
+    """An epoch's sum of squared errors from its tiles' sums, as every blocked fit adds them.
+
+    Correctly rounded (:func:`math.fsum`), so the same bits whatever the
+    order in which the tiles ran or were grouped into calls: one thread,
+    several, or the tiles of a Dask cluster.
+    """
+    return math.fsum(tile_sums)
 
 
 def largest_first(tiles: list[np.ndarray], block_len: np.ndarray) -> list[int]:
@@ -417,21 +374,27 @@ def largest_first(tiles: list[np.ndarray], block_len: np.ndarray) -> list[int]:
 
 
 #: ``tile_call(blocks, seed, scratch, *, check=None) -> sse``: runs the kernel on one tile's block list in
-#: pieces, calling ``check()`` between them (:func:`cmf._train.epochs.blocked_tile_call`).
+#: pieces, calling ``check()`` between them (:func:`cmf._train.epochs.blocked_tile_call`). It may also have
+#: ``tiles(blocks, tile_starts, seed, scratch, sse, *, first, max_entries) -> end``, which runs the tiles
+#: ``first:end`` that hold at most ``max_entries`` entries together in one call into C (each tile's sum
+#: into ``sse``; ``Model.tiles``), and ``chunk``, the entries such a call should hold at most; without
+#: them one thread runs the tiles one call each.
 TileCall = Callable[..., float]
 
 
 class BlockedRunner:
     """Runs blocked epochs on a model with a fixed number of threads.
 
-    With one thread every tile runs on the calling thread; with more, the
-    calling thread and ``n_threads - 1`` pool threads run the epoch's tiles
-    (the C kernel releases the GIL) stratum after stratum, each stratum's
-    tiles with the most entries first, and a thread free for a tile of the
-    next stratum need not wait for the rest of this one: only for the
-    tiles that share its rows or columns (:mod:`cmf._train.dataflow`), so
-    the bits are those of one thread. Each tile's sum of squared errors is
-    stored in its slot and the slots are added in a fixed order, so the
+    With one thread every tile runs on the calling thread, as many
+    consecutive small tiles per call into C as hold at most a chunk of
+    entries (``tile_call.tiles``); with more, the calling thread and
+    ``n_threads - 1`` pool threads run the epoch's tiles (the C kernel
+    releases the GIL) stratum after stratum, each stratum's tiles with the
+    most entries first, and a thread free for a tile of the next stratum
+    need not wait for the rest of this one: only for the tiles that share
+    its rows or columns (:mod:`cmf._train.dataflow`), so the bits are those
+    of one thread. Each tile's sum of squared errors is stored in its slot
+    and the slots are added correctly rounded (:func:`epoch_sse`), so the
     loss does not depend on the thread count either.
 
     A stop (Ctrl-C, a cancelled search, a kernel error in another thread)
@@ -452,6 +415,7 @@ class BlockedRunner:
         self.n_threads = max(1, min(int(n_threads), blocked.grid.n_tiles))
         self._scratch = [np.empty(max(blocked.max_block, 1), dtype=np.int32) for _ in range(self.n_threads)]
         self._block_len = np.diff(blocked.block_ptr)
+        self._tile_sse = np.empty(blocked.grid.n_tiles ** 2)  # the single thread's sums of the tiles
         # The calling thread runs tiles too, so a stratum costs one hand-off
         # per extra thread (tens of microseconds each on a busy machine).
         self._pool = (ThreadPoolExecutor(self.n_threads - 1, thread_name_prefix="cmf-sgd")
@@ -485,8 +449,9 @@ class BlockedRunner:
         schedule : EpochSchedule
         between : callable, optional
             Called on the calling thread between two pieces, after every
-            tile and after every stratum; it may raise (e.g. a deferred
-            Ctrl-C) to abandon the epoch.
+            tile (one thread: after every call into C) and after every
+            stratum; it may raise (e.g. a deferred Ctrl-C) to abandon the
+            epoch.
         stopping : callable, optional
             Read by the pool threads between two pieces (from any thread):
             True when ``between`` would raise. They then leave their tiles,
@@ -497,32 +462,53 @@ class BlockedRunner:
         -------
         float
         """
-        G = len(schedule.strata)
-        seed = schedule.seed
         if self._pool is None:
-            # One thread: the tiles' sums in a list, in the order of the
-            # array below (the same additions, for fewer NumPy calls).
-            scratch, sums = self._scratch[0], []
-            for tiles in schedule.strata:
-                for blocks in tiles:
-                    sums.append(tile_call(blocks, seed, scratch, check=between))
+            return self._run_alone(tile_call, schedule, between)
+        return self._run_threads(tile_call, schedule, between, stopping)
+
+    def _run_alone(self, tile_call: TileCall, schedule: EpochSchedule, between: Callable[[], None] | None) -> float:
+        """One thread: the tiles in order, as many consecutive ones per call into C as fill a chunk."""
+        scratch, seed = self._scratch[0], schedule.seed
+        blocks, starts = schedule.blocks, schedule.tile_starts
+        tiles = getattr(tile_call, "tiles", None)
+        if tiles is None:  # one call per tile
+            sums = []
+            for stratum in schedule.strata:
+                for tile in stratum:
+                    sums.append(tile_call(tile, seed, scratch, check=between))
                     if between is not None:
                         between()
-            return float(np.array(sums).sum())
-        # The tiles in sequence (stratum after stratum, each largest first),
-        # run without barriers between strata (see cmf._train.dataflow).
-        layout = _tile_layout(self.blocked.grid)
-        n_col_blocks = self.blocked.grid.n_col_blocks
+            return epoch_sse(sums)
+        chunk = tile_call.chunk  # type: ignore[attr-defined]
+        sse = self._tile_sse  # each tile's sum in its slot
+        n_tiles, t = len(sse), 0
+        while t < n_tiles:
+            # As many tiles as hold at most a chunk of entries, in one call.
+            end = tiles(blocks, starts, seed, scratch, sse, first=t, max_entries=chunk)
+            if end == t:  # tile t alone holds more: in pieces of its blocks
+                sse[t] = tile_call(blocks[starts[t]:starts[t + 1]], seed, scratch, check=between)
+                end = t + 1
+            if between is not None:
+                between()
+            t = end
+        return epoch_sse(sse.tolist())
+
+    def _run_threads(self, tile_call: TileCall, schedule: EpochSchedule, between: Callable[[], None] | None,
+                     stopping: Callable[[], bool] | None) -> float:
+        """Several threads: the tiles in sequence (stratum after stratum, each largest first), no barriers."""
+        G, grid = len(schedule.strata), self.blocked.grid
+        # A tile's row (column) range: that of its first block's row (column).
+        row_bounds, col_bounds = _ranges(grid.n_row_blocks, G), _ranges(grid.n_col_blocks, G)
         tiles, slots, row_ranges, col_ranges = [], [], [], []
         for s, stratum in enumerate(schedule.strata):
             for t in largest_first(stratum, self._block_len):
-                first = int(stratum[t][0])
+                row_block, col_block = divmod(int(stratum[t][0]), grid.n_col_blocks)
                 tiles.append(stratum[t])
                 slots.append(s * G + t)
-                row_ranges.append(int(layout.row_tile[first // n_col_blocks]))
-                col_ranges.append(int(layout.col_tile[first % n_col_blocks]))
+                row_ranges.append(int(np.searchsorted(row_bounds, row_block, side="right")) - 1)
+                col_ranges.append(int(np.searchsorted(col_bounds, col_block, side="right")) - 1)
         sse = np.zeros(G * G)
         assert self._pool is not None
-        _dataflow.run_tiles(tile_call, tiles, _dataflow.dependencies(row_ranges, col_ranges), slots, sse, seed,
+        _dataflow.run_tiles(tile_call, tiles, _dataflow.dependencies(row_ranges, col_ranges), slots, sse, schedule.seed,
                             self._scratch, self._pool, between=between, stopping=stopping)
-        return float(sse.sum())
+        return epoch_sse(sse.tolist())

@@ -14,6 +14,7 @@ is made here.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Protocol
 
 import numpy as np
@@ -138,6 +139,9 @@ def blocked_tile_call(
     may raise to abandon the tile): that is how Ctrl-C stops a blocked
     epoch within one piece (for BlockedRunner). ``params`` (from
     :func:`kernel_params`) lets the caller change the step between epochs.
+    The call also has ``tiles`` and ``chunk`` (see
+    :data:`cmf._train.blocks.TileCall`): several whole tiles in one call
+    into C, for a single thread.
     """
     g = blocked.grid
     chunk = chunk_updates(config.n_factors)
@@ -173,6 +177,11 @@ def blocked_tile_call(
                           None if keys is None else keys[start:stop])
         return sse
 
+    # Several whole tiles in one call into C, for BlockedRunner's single
+    # thread (each tile's sum as ``call`` gives it for a tile of at most
+    # ``chunk`` entries).
+    call.tiles = functools.partial(model.tiles, params, kernel_blocked)  # type: ignore[attr-defined]
+    call.chunk = chunk  # type: ignore[attr-defined]
     return call
 
 
@@ -266,14 +275,15 @@ MAX_SCHEDULES_AHEAD = 8
 def schedules_ahead(grid: _blocks.Grid) -> int:
     """How many epochs' schedules :class:`BlockedEpochs` computes at a time.
 
-    A schedule is a few dozen small NumPy calls. Right after an epoch, whose
-    data pushed Python's own code and objects out of the CPU caches, they
-    cost several times what they cost warm (on MovieLens 100K at k = 100,
-    300 us instead of 50 of a 2.5 ms epoch); computed eight at a time, only
-    the first of each batch pays that. Schedules are functions of the seed
-    and the epoch number, so when they are computed changes no result.
-    Large grids, whose epochs take far longer than their schedule, get one
-    at a time (they would only hold memory).
+    A schedule is one call into C, but right after an epoch, whose data
+    pushed Python's own code and objects out of the CPU caches, the Python
+    around it costs several times what it costs warm (on MovieLens 100K at
+    k = 100, a loaded 2-core machine: 24 us of Python per epoch around the
+    tiles with a schedule per epoch, 16 with eight at a time); computed
+    eight at a time, only the first of each batch pays that. Schedules are
+    functions of the seed and the epoch number, so when they are computed
+    changes no result. Large grids, whose epochs take far longer than their
+    schedule, get one at a time (they would only hold memory).
     """
     return max(1, min(MAX_SCHEDULES_AHEAD, SCHEDULE_BATCH_BLOCKS // (grid.n_row_blocks * grid.n_col_blocks)))
 

@@ -439,6 +439,81 @@ static void CT(test_blocked_epoch_errors_)(void)
     CHECK(CT(same_stores_)());
 }
 
+/* Several tiles in one call: the same bits as one cmf_sgd_blocks call per
+ * tile, for the model and every tile's sum; all checks before any update. */
+static void CT(test_tiles_equal_blocks_per_tile_)(void)
+{
+    static int32_t scratch[N_ENTRIES];
+    const CBLOCKED grid = CT(blocked_)();
+    const cmf_params params = CT(params_)(1, 0, CMF_SIMD_AUTO);
+    int32_t blocks[MAX_BLOCKS], bad[MAX_BLOCKS];
+    int64_t starts[3 * 3 + 1], backwards[3];
+    double sse[3 * 3], sse_ref;
+    uint64_t seed;
+    int epoch, t, same = 1;
+    CT(init_store_)(&CT(kernel_store_), N_ROWS, N_COLS, 9);
+    CT(init_store_)(&CT(ref_store_), N_ROWS, N_COLS, 9);
+    for (epoch = 1; epoch <= 2; ++epoch) {
+        CHECK(cmf_epoch_schedule(5, epoch, grid.n_row_blocks,
+                                 grid.n_col_blocks, 3, blocks, starts,
+                                 &seed) == CMF_OK);
+        /* All nine tiles in the first epoch; tiles 1..8 in the second, after
+         * tile 0 alone (a slice of tile_starts). */
+        if (epoch == 1) {
+            CHECK(CT(cmf_sgd_tiles_)(&params, &CT(kernel_store_).model, &grid,
+                                     blocks, starts, 9, seed, scratch,
+                                     N_ENTRIES, sse) == CMF_OK);
+        } else {
+            CHECK(CT(cmf_sgd_tiles_)(&params, &CT(kernel_store_).model, &grid,
+                                     blocks, starts, 1, seed, scratch,
+                                     N_ENTRIES, sse) == CMF_OK);
+            CHECK(CT(cmf_sgd_tiles_)(&params, &CT(kernel_store_).model, &grid,
+                                     blocks, starts + 1, 8, seed, scratch,
+                                     N_ENTRIES, sse + 1) == CMF_OK);
+        }
+        for (t = 0; t < 9; ++t) {
+            CHECK(CT(cmf_sgd_blocks_)(&params, &CT(ref_store_).model, &grid,
+                                      blocks + starts[t],
+                                      starts[t + 1] - starts[t], seed,
+                                      scratch, N_ENTRIES, &sse_ref) == CMF_OK);
+            same &= memcmp(&sse[t], &sse_ref, sizeof sse_ref) == 0;
+        }
+    }
+    CHECK(same && CT(same_stores_)());
+    CHECK(CT(kernel_store_).P[0] != (REAL)init_p[0]);
+
+    /* Errors, found before the first tile runs. */
+    memcpy(bad, blocks, sizeof bad);
+    bad[MAX_BLOCKS - 1] = MAX_BLOCKS; /* in the last tile */
+    sse[0] = -1.0;
+    CHECK(CT(cmf_sgd_tiles_)(&params, &CT(kernel_store_).model, &grid, bad,
+                             starts, 9, seed, scratch, N_ENTRIES, sse) ==
+          CMF_ERR_INDEX_OUT_OF_RANGE);
+    CHECK(sse[0] == 0.0);
+    backwards[0] = 0;
+    backwards[1] = 4;
+    backwards[2] = 3;
+    CHECK(CT(cmf_sgd_tiles_)(&params, &CT(kernel_store_).model, &grid, blocks,
+                             backwards, 2, seed, scratch, N_ENTRIES, sse) ==
+          CMF_ERR_INVALID_PARAMETER);
+    backwards[0] = -1;
+    CHECK(CT(cmf_sgd_tiles_)(&params, &CT(kernel_store_).model, &grid, blocks,
+                             backwards, 1, seed, scratch, N_ENTRIES, sse) ==
+          CMF_ERR_INVALID_PARAMETER);
+    CHECK(CT(cmf_sgd_tiles_)(&params, &CT(kernel_store_).model, &grid, blocks,
+                             starts, 9, seed, scratch, 1, sse) ==
+          CMF_ERR_INVALID_PARAMETER); /* scratch too short */
+    CHECK(CT(cmf_sgd_tiles_)(&params, &CT(kernel_store_).model, &grid, NULL,
+                             starts, 9, seed, scratch, N_ENTRIES, sse) ==
+          CMF_ERR_NULL_POINTER);
+    CHECK(CT(cmf_sgd_tiles_)(&params, &CT(kernel_store_).model, &grid, blocks,
+                             starts, -1, seed, scratch, N_ENTRIES, sse) ==
+          CMF_ERR_INVALID_PARAMETER);
+    CHECK(CT(cmf_sgd_tiles_)(&params, &CT(kernel_store_).model, &grid, blocks,
+                             NULL, 0, seed, scratch, N_ENTRIES, NULL) == CMF_OK);
+    CHECK(CT(same_stores_)()); /* nothing ran */
+}
+
 static void CT(run_cases_)(void)
 {
     CT(test_partition_is_a_stable_counting_sort_)();
@@ -448,6 +523,7 @@ static void CT(run_cases_)(void)
     CT(test_entries_outside_the_model_are_reported_)();
     CT(test_non_finite_loss_is_reported_)();
     CT(test_blocked_epoch_errors_)();
+    CT(test_tiles_equal_blocks_per_tile_)();
 }
 
 #undef CT
