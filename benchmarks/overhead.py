@@ -11,9 +11,12 @@ Prints, from one run:
   (partition, schedules, initial factors) prepared beforehand; their ratio
   (target at most 1.20). The harness ends on the fit's bits, which is checked.
 - An instrumented W1 fit: setup (the fit call to the first epoch, target
-  under 2 ms), the Python per epoch (the epoch loop's wall time minus the
-  calls into C, divided by the epochs, target under 50 us) and the end of
-  the fit (the last epoch's C call returning to ``fit`` returning).
+  under 2 ms); per epoch, the two passes over the whole model that follow
+  it (the penalty of the loss and the copy a rising epoch is rolled back
+  to, both C or memcpy over 262,500 parameters), and the Python (the epoch
+  loop's wall time minus the calls into C and those passes, divided by the
+  epochs, target under 50 us); and the end of the fit (the last epoch's C
+  call returning to ``fit`` returning).
 - The 4x5 matrix of the seed question, two cells unknown, with default
   parameters: the median of many fits after a warm-up (target under 50 ms),
   and the first and second fit of a fresh process.
@@ -47,7 +50,7 @@ import workloads  # noqa: E402  (benchmarks/ is not a package)
 import cmf  # noqa: E402
 from cmf import _kernels  # noqa: E402
 from cmf._input import as_triplets  # noqa: E402
-from cmf._train import blocks, epochs  # noqa: E402
+from cmf._train import blocks, epochs, loop, schedule  # noqa: E402
 from cmf._train.state import initial_factors, pad_factors, unpad_factors  # noqa: E402
 from cmf._train.stats import measure  # noqa: E402
 
@@ -169,20 +172,29 @@ class Probe:
     def __init__(self) -> None:
         self.first_epoch = self.last_return = np.full(2, np.nan)
         self.kernel_wall = self.kernel_cpu = 0.0
+        # The two passes over the whole model after each epoch: its penalty
+        # (for the loss) and the copy an epoch would be rolled back to.
+        self.passes_wall = self.passes_cpu = 0.0
         self.n_epochs = 0
 
     def __enter__(self) -> "Probe":
         self._tile_call, self._run = epochs.blocked_tile_call, epochs.BlockedEpochs.run
+        self._penalty, self._save = loop.penalty, schedule.Snapshot.save
         probe = self
 
-        def timed(call):
+        def timed(call, kind="kernel"):
             def run(*a, **k):  # plain floats: the probe adds well under a microsecond per call
                 wall, cpu = time.perf_counter(), time.process_time()
                 try:
                     return call(*a, **k)
                 finally:
-                    probe.kernel_wall += time.perf_counter() - wall
-                    probe.kernel_cpu += time.process_time() - cpu
+                    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+                    if kind == "kernel":
+                        probe.kernel_wall += wall
+                        probe.kernel_cpu += cpu
+                    else:
+                        probe.passes_wall += wall
+                        probe.passes_cpu += cpu
             return run
 
         def tile_call(*args, **kwargs):
@@ -202,20 +214,25 @@ class Probe:
                 probe.last_return = now()
 
         epochs.blocked_tile_call, epochs.BlockedEpochs.run = tile_call, run
+        loop.penalty, schedule.Snapshot.save = timed(self._penalty, "passes"), timed(self._save, "passes")
         return self
 
     def __exit__(self, *exc: object) -> None:
         epochs.blocked_tile_call, epochs.BlockedEpochs.run = self._tile_call, self._run
+        loop.penalty, schedule.Snapshot.save = self._penalty, self._save
 
 
 def instrumented_w1(w: workloads.Workload) -> dict[str, np.ndarray]:
-    """Setup, Python per epoch and the end of one W1 fit, wall and CPU seconds."""
+    """Setup, the model passes and the Python per epoch, and the end of one W1 fit, wall and CPU seconds."""
     with Probe() as probe:
         start = now()
         fit_w1(w)
         end = now()
+    passes = np.array([probe.passes_wall, probe.passes_cpu])
+    outside_kernel = end - probe.first_epoch - [probe.kernel_wall, probe.kernel_cpu]
     return {"setup": probe.first_epoch - start,
-            "per_epoch": (end - probe.first_epoch - [probe.kernel_wall, probe.kernel_cpu]) / probe.n_epochs,
+            "passes": passes / probe.n_epochs,
+            "per_epoch": (outside_kernel - passes) / probe.n_epochs,
             "end": end - probe.last_return}
 
 
@@ -283,6 +300,8 @@ def main() -> None:
     line("kernel harness", kernel_s, f"(same bits as the fit: {'yes' if same else 'NO'})")
     print(f"  {'fit / harness':26s} {ratio[0]:8.3f}    wall {ratio[1]:8.3f}    CPU   (target <= 1.20)")
     line("setup (fit -> epoch 1)", median([p["setup"] for p in probes]), "(target < 2 ms)")
+    line("model passes per epoch", median([p["passes"] for p in probes]), "(penalty + rollback copy, in C)",
+         unit="us")
     line("Python per epoch", median([p["per_epoch"] for p in probes]), "(target < 50 us)", unit="us")
     line("end (last C call -> fit)", median([p["end"] for p in probes]))
 
