@@ -13,10 +13,11 @@ Prints, from one run:
 - An instrumented W1 fit: setup (the fit call to the first epoch, target
   under 2 ms); per epoch, the two passes over the whole model that follow
   it (the penalty of the loss and the copy a rising epoch is rolled back
-  to, both C or memcpy over 262,500 parameters), and the Python (the epoch
-  loop's wall time minus the calls into C and those passes, divided by the
-  epochs, target under 50 us); and the end of the fit (the last epoch's C
-  call returning to ``fit`` returning).
+  to, both C or memcpy over 262,500 parameters), and the Python (from the
+  first epoch's start to the last epoch's return, minus the calls into C and
+  those passes, over the epochs less one, target under 50 us); and the end
+  of the fit (the last epoch's C call returning to ``fit`` returning: the
+  last epoch's bookkeeping and the results).
 - The 4x5 matrix of the seed question, two cells unknown, with default
   parameters: the median of many fits after a warm-up (target under 50 ms),
   and the first and second fit of a fresh process.
@@ -175,6 +176,8 @@ class Probe:
         # The two passes over the whole model after each epoch: its penalty
         # (for the loss) and the copy an epoch would be rolled back to.
         self.passes_wall = self.passes_cpu = 0.0
+        # Those of the epochs before the last, as the last epoch returned.
+        self.passes_before_last = np.zeros(2)
         self.n_epochs = 0
 
     def __enter__(self) -> "Probe":
@@ -212,6 +215,7 @@ class Probe:
             finally:
                 probe.n_epochs += 1
                 probe.last_return = now()
+                probe.passes_before_last = np.array([probe.passes_wall, probe.passes_cpu])
 
         epochs.blocked_tile_call, epochs.BlockedEpochs.run = tile_call, run
         loop.penalty, schedule.Snapshot.save = timed(self._penalty, "passes"), timed(self._save, "passes")
@@ -223,16 +227,23 @@ class Probe:
 
 
 def instrumented_w1(w: workloads.Workload) -> dict[str, np.ndarray]:
-    """Setup, the model passes and the Python per epoch, and the end of one W1 fit, wall and CPU seconds."""
+    """Setup, the model passes and the Python per epoch, and the end of one W1 fit, wall and CPU seconds.
+
+    Per epoch: the span from the first epoch's start to the last epoch's
+    return holds every epoch's calls into C and the bookkeeping of all but
+    the last (which belongs to the end of the fit), so it is divided by the
+    epochs less one after the calls into C and the passes in it are taken out.
+    """
     with Probe() as probe:
         start = now()
         fit_w1(w)
         end = now()
-    passes = np.array([probe.passes_wall, probe.passes_cpu])
-    outside_kernel = end - probe.first_epoch - [probe.kernel_wall, probe.kernel_cpu]
+    between = probe.n_epochs - 1
+    passes = probe.passes_before_last
+    outside_kernel = probe.last_return - probe.first_epoch - [probe.kernel_wall, probe.kernel_cpu]
     return {"setup": probe.first_epoch - start,
-            "passes": passes / probe.n_epochs,
-            "per_epoch": (outside_kernel - passes) / probe.n_epochs,
+            "passes": passes / between,
+            "per_epoch": (outside_kernel - passes) / between,
             "end": end - probe.last_return}
 
 
