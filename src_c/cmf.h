@@ -707,6 +707,10 @@ CMF_API cmf_status cmf_block_order(uint64_t seed, int32_t block, int64_t n,
  * @param n_tiles      (in) G, tiles per side: 1 .. CMF_MAX_TILES, and when
  *                     above 1 at most n_row_blocks and n_col_blocks (every
  *                     tile then holds a block).
+ * @param work         (out) work space, dimension
+ *                     [n_row_blocks + n_col_blocks], owned by the caller:
+ *                     left holding rows_0, ..., rows_(G-1) then cols_0, ...,
+ *                     cols_(G-1). May be NULL when the grid has no blocks.
  * @param blocks       (out) dimension [n_row_blocks * n_col_blocks], owned
  *                     by the caller: every block once, in visiting order.
  *                     May be NULL when the grid has no blocks.
@@ -721,7 +725,8 @@ CMF_API cmf_status cmf_block_order(uint64_t seed, int32_t block, int64_t n,
 CMF_API cmf_status cmf_epoch_schedule(uint64_t seed, int64_t epoch,
                                       int32_t n_row_blocks,
                                       int32_t n_col_blocks, int32_t n_tiles,
-                                      int32_t *blocks, int64_t *tile_starts,
+                                      int32_t *work, int32_t *blocks,
+                                      int64_t *tile_starts,
                                       uint64_t *block_seed);
 
 /**

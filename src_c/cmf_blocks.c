@@ -92,19 +92,17 @@ static void cmf_shuffle_(uint64_t *state, int32_t first, int32_t n,
 
 cmf_status cmf_epoch_schedule(uint64_t seed, int64_t epoch,
                               int32_t n_row_blocks, int32_t n_col_blocks,
-                              int32_t n_tiles, int32_t *blocks,
+                              int32_t n_tiles, int32_t *work, int32_t *blocks,
                               int64_t *tile_starts, uint64_t *block_seed)
 {
-    /* The Latin square; the first row (column) block of each tile row
-     * (column); the tile column of each slot of stratum 0; the slot of
-     * stratum 0 holding each tile row's (column's) tile, its "home"; the
-     * first block of each tile row's order. */
+    /* The Latin square, and the first row (column) block of each tile row
+     * (column). */
     int32_t alpha[CMF_MAX_TILES], beta[CMF_MAX_TILES], gamma[CMF_MAX_TILES];
     int32_t row_bound[CMF_MAX_TILES + 1], col_bound[CMF_MAX_TILES + 1];
-    int32_t home_col[CMF_MAX_TILES];
-    int32_t row_home[CMF_MAX_TILES], col_home[CMF_MAX_TILES];
-    int32_t row0[CMF_MAX_TILES];
     const int32_t G = n_tiles, ncb = n_col_blocks;
+    /* The row blocks in their drawn orders, tile row after tile row, then
+     * the column blocks likewise. */
+    int32_t *row_order = work, *col_order = work + n_row_blocks;
     uint64_t state;
     int64_t offset;
     int32_t a, b, s, j, i, k;
@@ -115,7 +113,7 @@ cmf_status cmf_epoch_schedule(uint64_t seed, int64_t epoch,
         (int64_t)n_row_blocks * n_col_blocks > INT32_MAX ||
         (G > 1 && (G > n_row_blocks || G > n_col_blocks)))
         return CMF_ERR_INVALID_PARAMETER;
-    if (blocks == NULL && n_row_blocks > 0 && n_col_blocks > 0)
+    if ((blocks == NULL || work == NULL) && n_row_blocks > 0 && n_col_blocks > 0)
         return CMF_ERR_NULL_POINTER;
 
     /* The stream: the seed hashed, the epoch mixed in, hashed again. */
@@ -130,81 +128,31 @@ cmf_status cmf_epoch_schedule(uint64_t seed, int64_t epoch,
         row_bound[a] = (int32_t)((int64_t)a * n_row_blocks / G);
         col_bound[a] = (int32_t)((int64_t)a * n_col_blocks / G);
     }
+    if ((int64_t)n_row_blocks * n_col_blocks > 0) {
+        for (a = 0; a < G; ++a)
+            cmf_shuffle_(&state, row_bound[a], row_bound[a + 1] - row_bound[a],
+                         row_order + row_bound[a], 1);
+        for (b = 0; b < G; ++b)
+            cmf_shuffle_(&state, col_bound[b], col_bound[b + 1] - col_bound[b],
+                         col_order + col_bound[b], 1);
+    }
+    *block_seed = cmf_splitmix64_(&state);
 
-    /* Stratum s, slot j: tile (alpha[j], beta[(j + gamma[s]) % G]). */
+    /* Stratum s, slot j: tile (alpha[j], beta[(j + gamma[s]) % G]), its
+     * blocks row by row. A grid without blocks writes only the starts. */
     offset = 0;
     for (s = 0; s < G; ++s)
         for (j = 0; j < G; ++j) {
             a = alpha[j];
             b = beta[(j + gamma[s]) % G];
             tile_starts[(int64_t)s * G + j] = offset;
-            offset += (int64_t)(row_bound[a + 1] - row_bound[a]) *
-                      (col_bound[b + 1] - col_bound[b]);
+            if (blocks == NULL)
+                continue;
+            for (i = row_bound[a]; i < row_bound[a + 1]; ++i)
+                for (k = col_bound[b]; k < col_bound[b + 1]; ++k)
+                    blocks[offset++] = row_order[i] * ncb + col_order[k];
         }
     tile_starts[(int64_t)G * G] = offset;
-    if (offset == 0) { /* no blocks: no orders to draw */
-        *block_seed = cmf_splitmix64_(&state);
-        return CMF_OK;
-    }
-
-    /* The row and column orders are kept in the output itself: each tile
-     * row and each tile column has one tile in stratum 0 (a Latin square),
-     * whose first column holds that tile row's order and whose first row
-     * that tile column's, as block numbers. The two meet at the tile's
-     * first block, so the row order's first element waits in row0 until
-     * the column order is drawn. */
-    for (j = 0; j < G; ++j) {
-        home_col[j] = beta[(j + gamma[0]) % G];
-        row_home[alpha[j]] = j;
-        col_home[home_col[j]] = j;
-    }
-    for (a = 0; a < G; ++a) {
-        j = row_home[a];
-        cmf_shuffle_(&state, row_bound[a], row_bound[a + 1] - row_bound[a],
-                     blocks + tile_starts[j],
-                     col_bound[home_col[j] + 1] - col_bound[home_col[j]]);
-        row0[a] = blocks[tile_starts[j]];
-    }
-    for (b = 0; b < G; ++b)
-        cmf_shuffle_(&state, col_bound[b], col_bound[b + 1] - col_bound[b],
-                     blocks + tile_starts[col_home[b]], 1);
-    *block_seed = cmf_splitmix64_(&state);
-    for (j = 0; j < G; ++j) {
-        int32_t *tile = blocks + tile_starts[j];
-        const int32_t width = col_bound[home_col[j] + 1] - col_bound[home_col[j]];
-        const int32_t first_col = tile[0], first_row = row0[alpha[j]];
-        for (i = (int32_t)(tile_starts[j + 1] - tile_starts[j]) - width; i > 0;
-             i -= width)
-            tile[i] = tile[i] * ncb + first_col;
-        for (k = 0; k < width; ++k)
-            tile[k] += first_row * ncb;
-    }
-
-    /* Every tile from its tile row's and tile column's orders: block
-     * (i, k) is row_order[i] * ncb + col_order[k]. Rewriting the home
-     * tiles leaves them as they are. */
-    for (s = 0; s < G; ++s)
-        for (j = 0; j < G; ++j) {
-            int32_t *tile = blocks + tile_starts[(int64_t)s * G + j];
-            const int32_t *rows, *cols;
-            int32_t n_rows, width, row_width, shift;
-            a = alpha[j];
-            b = beta[(j + gamma[s]) % G];
-            n_rows = row_bound[a + 1] - row_bound[a];
-            width = col_bound[b + 1] - col_bound[b];
-            /* rows[i * row_width] = row_order[i] * ncb + (a column block),
-             * cols[k] = (a row block) * ncb + col_order[k]. */
-            rows = blocks + tile_starts[row_home[a]];
-            row_width = col_bound[home_col[row_home[a]] + 1] -
-                        col_bound[home_col[row_home[a]]];
-            cols = blocks + tile_starts[col_home[b]];
-            shift = row0[a] * ncb - rows[0] - row0[alpha[col_home[b]]] * ncb;
-            for (i = 0; i < n_rows; ++i) {
-                const int32_t base = rows[(int64_t)i * row_width] + shift;
-                for (k = 0; k < width; ++k)
-                    tile[(int64_t)i * width + k] = base + cols[k];
-            }
-        }
     return CMF_OK;
 }
 

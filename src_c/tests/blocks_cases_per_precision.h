@@ -446,7 +446,7 @@ static void CT(test_tiles_equal_blocks_per_tile_)(void)
     static int32_t scratch[N_ENTRIES];
     const CBLOCKED grid = CT(blocked_)();
     const cmf_params params = CT(params_)(1, 0, CMF_SIMD_AUTO);
-    int32_t blocks[MAX_BLOCKS], bad[MAX_BLOCKS];
+    int32_t blocks[MAX_BLOCKS], bad[MAX_BLOCKS], work[2 * MAX_BLOCKS];
     int64_t starts[3 * 3 + 1], backwards[3];
     double sse[3 * 3], sse_ref;
     uint64_t seed;
@@ -455,7 +455,7 @@ static void CT(test_tiles_equal_blocks_per_tile_)(void)
     CT(init_store_)(&CT(ref_store_), N_ROWS, N_COLS, 9);
     for (epoch = 1; epoch <= 2; ++epoch) {
         CHECK(cmf_epoch_schedule(5, epoch, grid.n_row_blocks,
-                                 grid.n_col_blocks, 3, blocks, starts,
+                                 grid.n_col_blocks, 3, work, blocks, starts,
                                  &seed) == CMF_OK);
         /* All nine tiles in the first epoch; tiles 1..8 in the second, after
          * tile 0 alone (a slice of tile_starts). */

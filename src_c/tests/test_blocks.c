@@ -303,7 +303,7 @@ static int schedule_is_well_formed(int32_t nrb, int32_t ncb, int32_t G,
 
 static void test_epoch_schedule_tiles_the_grid(void)
 {
-    static int32_t blocks[SCHED_MAX_BLOCKS], again[SCHED_MAX_BLOCKS];
+    static int32_t blocks[SCHED_MAX_BLOCKS], again[SCHED_MAX_BLOCKS], work[1024];
     static int64_t starts[CMF_MAX_TILES * CMF_MAX_TILES + 1];
     static int64_t starts_again[CMF_MAX_TILES * CMF_MAX_TILES + 1];
     static const int32_t grids[][3] = {{1, 1, 1}, {3, 5, 2}, {4, 8, 4},
@@ -316,11 +316,11 @@ static void test_epoch_schedule_tiles_the_grid(void)
         int differs = 0;
         for (epoch = 1; epoch <= 3; ++epoch) {
             uint64_t seed = 0, seed_again = 1;
-            CHECK(cmf_epoch_schedule(UINT64_C(77), epoch, nrb, ncb, G, blocks,
+            CHECK(cmf_epoch_schedule(UINT64_C(77), epoch, nrb, ncb, G, work, blocks,
                                      starts, &seed) == CMF_OK);
             CHECK(schedule_is_well_formed(nrb, ncb, G, blocks, starts));
             /* A pure function of its arguments. */
-            CHECK(cmf_epoch_schedule(UINT64_C(77), epoch, nrb, ncb, G, again,
+            CHECK(cmf_epoch_schedule(UINT64_C(77), epoch, nrb, ncb, G, work, again,
                                      starts_again, &seed_again) == CMF_OK);
             CHECK(seed == seed_again &&
                   memcmp(blocks, again, sizeof(int32_t) * (size_t)(nrb * ncb)) == 0 &&
@@ -328,7 +328,7 @@ static void test_epoch_schedule_tiles_the_grid(void)
                          sizeof(int64_t) * (size_t)(G * G + 1)) == 0);
             /* Another epoch, another order (for grids with a choice). */
             CHECK(cmf_epoch_schedule(UINT64_C(77), epoch + 100, nrb, ncb, G,
-                                     again, starts_again, &seed_again) == CMF_OK);
+                                     work, again, starts_again, &seed_again) == CMF_OK);
             CHECK(seed != seed_again);
             differs |= memcmp(blocks, again, sizeof(int32_t) * (size_t)(nrb * ncb)) != 0;
         }
@@ -347,41 +347,47 @@ static void test_epoch_schedule_fixed_case(void)
     static const int32_t expected[15] = {1, 0, 9, 7, 8, 14, 12, 13,
                                          4, 2, 3, 6, 5, 11, 10};
     static const int64_t expected_starts[5] = {0, 2, 8, 11, 15};
-    int32_t blocks[15];
+    int32_t blocks[15], work[3 + 5];
+    static const int32_t expected_work[8] = {0, 1, 2, 1, 0, 4, 2, 3};
     int64_t starts[5];
     uint64_t seed = 0;
-    CHECK(cmf_epoch_schedule(1, 2, 3, 5, 2, blocks, starts, &seed) == CMF_OK);
+    CHECK(cmf_epoch_schedule(1, 2, 3, 5, 2, work, blocks, starts, &seed) ==
+          CMF_OK);
+    CHECK(memcmp(work, expected_work, sizeof work) == 0);
     CHECK(memcmp(blocks, expected, sizeof blocks) == 0);
     CHECK(memcmp(starts, expected_starts, sizeof starts) == 0);
     CHECK(seed == UINT64_C(0xBEFE892A6FEA4980));
     /* One block. */
-    CHECK(cmf_epoch_schedule(1, 2, 1, 1, 1, blocks, starts, &seed) == CMF_OK);
+    CHECK(cmf_epoch_schedule(1, 2, 1, 1, 1, work, blocks, starts, &seed) ==
+          CMF_OK);
     CHECK(blocks[0] == 0 && starts[0] == 0 && starts[1] == 1);
 }
 
 static void test_epoch_schedule_errors(void)
 {
-    int32_t blocks[16];
+    int32_t blocks[16], work[8];
     int64_t starts[17];
     uint64_t seed = 0;
-    CHECK(cmf_epoch_schedule(1, 1, 4, 4, 0, blocks, starts, &seed) ==
+    CHECK(cmf_epoch_schedule(1, 1, 4, 4, 0, work, blocks, starts, &seed) ==
           CMF_ERR_INVALID_PARAMETER);
-    CHECK(cmf_epoch_schedule(1, 1, 3, 4, 4, blocks, starts, &seed) ==
+    CHECK(cmf_epoch_schedule(1, 1, 3, 4, 4, work, blocks, starts, &seed) ==
           CMF_ERR_INVALID_PARAMETER); /* more tiles than row blocks */
-    CHECK(cmf_epoch_schedule(1, 1, 4, 4, CMF_MAX_TILES + 1, blocks, starts,
+    CHECK(cmf_epoch_schedule(1, 1, 4, 4, CMF_MAX_TILES + 1, work, blocks, starts,
                              &seed) == CMF_ERR_INVALID_PARAMETER);
-    CHECK(cmf_epoch_schedule(1, 1, -1, 4, 1, blocks, starts, &seed) ==
+    CHECK(cmf_epoch_schedule(1, 1, -1, 4, 1, work, blocks, starts, &seed) ==
           CMF_ERR_INVALID_PARAMETER);
-    CHECK(cmf_epoch_schedule(1, 1, 65536, 65536, 1, blocks, starts, &seed) ==
+    CHECK(cmf_epoch_schedule(1, 1, 65536, 65536, 1, work, blocks, starts, &seed) ==
           CMF_ERR_INVALID_PARAMETER);
-    CHECK(cmf_epoch_schedule(1, 1, 4, 4, 2, NULL, starts, &seed) ==
+    CHECK(cmf_epoch_schedule(1, 1, 4, 4, 2, work, NULL, starts, &seed) ==
           CMF_ERR_NULL_POINTER);
-    CHECK(cmf_epoch_schedule(1, 1, 4, 4, 2, blocks, NULL, &seed) ==
+    CHECK(cmf_epoch_schedule(1, 1, 4, 4, 2, NULL, blocks, starts, &seed) ==
           CMF_ERR_NULL_POINTER);
-    CHECK(cmf_epoch_schedule(1, 1, 4, 4, 2, blocks, starts, NULL) ==
+    CHECK(cmf_epoch_schedule(1, 1, 4, 4, 2, work, blocks, NULL, &seed) ==
+          CMF_ERR_NULL_POINTER);
+    CHECK(cmf_epoch_schedule(1, 1, 4, 4, 2, work, blocks, starts, NULL) ==
           CMF_ERR_NULL_POINTER);
     /* No blocks: nothing to order, but a seed all the same. */
-    CHECK(cmf_epoch_schedule(1, 1, 0, 4, 1, NULL, starts, &seed) == CMF_OK);
+    CHECK(cmf_epoch_schedule(1, 1, 0, 4, 1, NULL, NULL, starts, &seed) == CMF_OK);
     CHECK(starts[0] == 0 && starts[1] == 0);
 }
 
