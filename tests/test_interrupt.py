@@ -199,11 +199,17 @@ def test_chunks_shrink_as_n_factors_grow():
 
 CHILD = textwrap.dedent(
     """
+    import signal
     import sys
     import time
     import numpy as np
     import cmf
 
+    # A child inherits its parent's ignored and blocked signals (a test
+    # runner's worker may have SIGINT in either state); this child stands for
+    # a user's script, which starts with Python's defaults.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     path = sys.argv[1]
     rng = np.random.default_rng(0)
     n_rows, n_cols, n = 20_000, 5_000, 400_000
@@ -241,7 +247,15 @@ def test_sigint_to_a_process_running_fit(tmp_path):
         time.sleep(0.05)
         sent, sent_wall = time.perf_counter(), time.time()
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)  # a hang fails here
+        try:
+            out, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:  # a hang: say what the child's signal state was
+            try:  # Linux only
+                with open(f"/proc/{proc.pid}/status") as status:
+                    masks = [line.strip() for line in status if line.startswith(("SigBlk", "SigIgn", "SigCgt"))]
+            except OSError:
+                masks = ["unknown"]
+            pytest.fail(f"the child went on training for 60 s after SIGINT; its signal masks: {masks}")
         latency = time.perf_counter() - sent
     finally:
         if proc.poll() is None:
