@@ -54,6 +54,7 @@ cmf_status CMF_T(cmf_partition_weighted_)(const CMF_TRIPLETS *data,
     int32_t n_row_blocks, n_col_blocks;
     int64_t n_blocks, b, t;
     cmf_status status;
+    cmf_divider_ by_rows, by_cols;
 
     if (data == NULL || block_ptr == NULL)
         return CMF_ERR_NULL_POINTER;
@@ -71,6 +72,8 @@ cmf_status CMF_T(cmf_partition_weighted_)(const CMF_TRIPLETS *data,
                         (data->weights != NULL && weights == NULL)))
         return CMF_ERR_NULL_POINTER;
     n_blocks = (int64_t)n_row_blocks * n_col_blocks;
+    by_rows = cmf_divider_make_(row_block_size);
+    by_cols = cmf_divider_make_(col_block_size);
 
     /* Counting sort in two passes; block_ptr serves first as the counts,
      * then as each block's write cursor, and is shifted back at the end,
@@ -81,18 +84,18 @@ cmf_status CMF_T(cmf_partition_weighted_)(const CMF_TRIPLETS *data,
         const int32_t u = data->rows[t], i = data->cols[t];
         if ((uint32_t)u >= (uint32_t)n_rows || (uint32_t)i >= (uint32_t)n_cols)
             return CMF_ERR_INDEX_OUT_OF_RANGE;
-        ++block_ptr[(int64_t)(u / row_block_size) * n_col_blocks +
-                    i / col_block_size + 1];
+        ++block_ptr[(int64_t)cmf_divide_(&by_rows, u) * n_col_blocks +
+                    cmf_divide_(&by_cols, i) + 1];
     }
     for (b = 0; b < n_blocks; ++b)
         block_ptr[b + 1] += block_ptr[b];
     for (t = 0; t < data->n; ++t) {
         const int32_t u = data->rows[t], i = data->cols[t];
-        const int64_t blk = (int64_t)(u / row_block_size) * n_col_blocks +
-                            i / col_block_size;
-        const int64_t dest = block_ptr[blk]++;
-        local_rows[dest] = (uint16_t)(u % row_block_size);
-        local_cols[dest] = (uint16_t)(i % col_block_size);
+        const int32_t row_block = cmf_divide_(&by_rows, u);
+        const int32_t col_block = cmf_divide_(&by_cols, i);
+        const int64_t dest = block_ptr[(int64_t)row_block * n_col_blocks + col_block]++;
+        local_rows[dest] = (uint16_t)(u - row_block * row_block_size);
+        local_cols[dest] = (uint16_t)(i - col_block * col_block_size);
         values[dest] = data->values[t];
         if (data->weights != NULL)
             weights[dest] = data->weights[t];

@@ -8,7 +8,7 @@ the training state aligned, and must not change any value.
 import numpy as np
 import pytest
 
-from cmf import _aligned
+from cmf import _aligned, _kernels
 from cmf._train import state as _training
 from cmf._input import Triplets
 
@@ -49,10 +49,11 @@ def test_initial_state_is_aligned_and_has_the_unaligned_draws_values():
     data = Triplets(rows, cols, np.array([1.0, 2.0, 3.0, 4.0], dtype=np.float32), (5, 3))
     state = _training.initial_state(data, config, np.random.default_rng(7), scale=1.0)
     assert _aligned.is_aligned(state.P) and _aligned.is_aligned(state.Q)
-    # The same stream drawn the plain way: P first, then Q, scaled by init_std.
-    rng = np.random.default_rng(7)
-    P = rng.standard_normal((5, 24), dtype=np.float32) * np.float32(0.1)
-    Q = rng.standard_normal((3, 24), dtype=np.float32) * np.float32(0.1)
+    # The same streams drawn into plain arrays: P's rows, then Q's, scaled by init_std.
+    seed = int(np.random.default_rng(7).integers(0, 1 << 64, dtype=np.uint64))
+    P, Q = np.empty((5, 24), np.float32), np.empty((3, 24), np.float32)
+    _kernels.normal_rows(seed, 0, 24, 0.1, P)
+    _kernels.normal_rows(seed, 5, 24, 0.1, Q)
     P[3] = 0  # row 3 has no entry
     np.testing.assert_array_equal(state.P, P)
     np.testing.assert_array_equal(state.Q, Q)

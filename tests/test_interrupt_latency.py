@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import cmf
+from cmf import _kernels
 from cmf._train import blocks as _blocks, epochs as _epochs, state as _state
 from cmf._train.config import training_config
 from cmf._train.stats import DataStats
@@ -182,40 +183,39 @@ def test_ctrl_c_while_the_calling_thread_waits_for_the_pool_stops_within_a_piece
 
 
 class SigintDuringFirstDraw:
-    """A Generator stand-in: SIGINT arrives while its first normal draw runs; counts the values drawn."""
+    """Stands in for ``_kernels.normal_rows``: SIGINT arrives while its first call runs; counts the values drawn."""
 
-    def __init__(self, rng: np.random.Generator) -> None:
-        self.rng, self.drawn = rng, 0
+    def __init__(self) -> None:
+        self.drawn, self.draw = 0, _kernels.normal_rows
 
-    def standard_normal(self, *args, **kwargs):
-        out = self.rng.standard_normal(*args, **kwargs)
+    def __call__(self, seed, first_row, k, scale, out):
+        self.draw(seed, first_row, k, scale, out)
         first = self.drawn == 0
         self.drawn += out.size
         if first:
             # Delivered at the next bytecode: as if it came during that draw.
             os.kill(os.getpid(), signal.SIGINT)
-        return out
 
 
 @needs_main_thread_sigint
-def test_ctrl_c_while_a_large_model_is_drawn_stops_within_one_chunk():
-    # 3 million x 2 rows and columns of 64 factors: 384M values, seconds of
-    # drawing in one call; in chunks the interrupt lands after the first.
+def test_ctrl_c_while_a_large_model_is_drawn_stops_within_one_chunk(monkeypatch):
+    # 3 million x 2 rows and columns of 64 factors: 384M values, about a
+    # second of drawing in one call; in chunks the interrupt lands after the first.
     n, k = 3_000_000, 64
     stats = DataStats((n, 2), 2, np.ones(n, np.int64), np.ones(2, np.int64), 0.0, 1.0)
     config = training_config(cmf.MatrixFactorization(n_factors=k).get_params())
-    rng = SigintDuringFirstDraw(np.random.default_rng(0))
+    draws = SigintDuringFirstDraw()
+    monkeypatch.setattr(_state._kernels, "normal_rows", draws)
     with pytest.raises(KeyboardInterrupt):
-        _state.initial_factors(stats, config, rng)
-    assert 0 < rng.drawn <= _state.DRAW_CHUNK < n * k
+        _state.initial_factors(stats, config, np.random.default_rng(0))
+    assert 0 < draws.drawn <= _state.DRAW_CHUNK < n * k
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_drawing_in_chunks_gives_the_values_of_one_draw(monkeypatch, dtype):
-    monkeypatch.setattr(_state, "DRAW_CHUNK", 7 * 5)
-    one, chunked = np.random.default_rng(3), np.random.default_rng(3)
-    whole = one.standard_normal((103, 7), dtype=dtype)
-    drawn = _state.standard_normal_rows(chunked, 103, 7, np.dtype(dtype))
+    whole = np.empty((103, 8), dtype)
+    _kernels.normal_rows(3, 10, 7, 0.5, whole)
+    monkeypatch.setattr(_state, "DRAW_CHUNK", 8 * 5)
+    drawn = _state.normal_rows(3, 10, 103, 7, 0.5, np.dtype(dtype), width=8)
     np.testing.assert_array_equal(drawn, whole)
-    assert drawn.dtype == dtype and drawn.shape == (103, 7)
-    assert chunked.random() == one.random()  # the generator is left in the same state
+    assert drawn.dtype == dtype and drawn.shape == (103, 8)

@@ -282,7 +282,9 @@ def test_a_fit_runs_the_reference_epochs_from_its_initial_state(loss, l1, nonneg
     rows, cols = np.nonzero(~np.isnan(X))
     values = X[rows, cols]
     weights = np.random.default_rng(1).uniform(0.5, 2.0, len(values)) if weighted else None
-    lr, reg, reg_b, epochs = 0.03, 0.05, 0.02, 3
+    # KL at a constant step of 0.03 diverges from about half of the random
+    # starts on these counts (r / r_hat with some r_hat near 0); at 0.01 from few.
+    lr, reg, reg_b, epochs = 0.01 if loss == "kl" else 0.03, 0.05, 0.02, 3
     params = dict(learning_rate=lr, regularization=reg, bias_regularization=reg_b, max_epochs=epochs,
                   shuffle=False, random_state=5, l1=l1, nonnegative=nonnegative)
     model = _quiet_fit(_model(loss, **params), rows, cols, values, shape=X.shape, sample_weight=weights,

@@ -38,8 +38,10 @@ def _fit_rmse(model, X):
 @pytest.mark.parametrize("learning_rate", [1e-12, 5e-324])
 def test_a_learning_rate_too_small_to_move_the_model_is_not_converged(small_low_rank, dtype, learning_rate):
     model, warned = _fit(small_low_rank.X, learning_rate=learning_rate, dtype=dtype)
-    # The model is no better than the mean: it never moved from its start.
-    assert _fit_rmse(model, small_low_rank.X) > _mean_rmse(small_low_rank.X)
+    # The model is no better than the mean (a trained one is several times
+    # better): it never moved from its start. The random start may happen
+    # to beat the mean by a hair, hence the 1%.
+    assert _fit_rmse(model, small_low_rank.X) > 0.99 * _mean_rmse(small_low_rank.X)
     assert not model.converged_
     assert len(warned) == 1
     assert "no progress" in warned[0] and f"learning_rate={learning_rate:g} is too small to move it" in warned[0]

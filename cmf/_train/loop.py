@@ -184,7 +184,7 @@ def train(
     rng = np.random.default_rng(random_state)
     stats = source.statistics(config.biased, None if start is None else start.mu)
     if start is None:
-        state = pad_factors(initial_factors(stats, config, rng))
+        state = initial_factors(stats, config, rng, padded=True)
     else:
         # A copy of ``start``: it is usually a published (read-only)
         # snapshot that concurrent readers may still be using. Factors

@@ -115,52 +115,67 @@ def initial_state(
     return initial_factors(stats, config, rng)
 
 
-# Values drawn per call by standard_normal_rows: a few milliseconds each.
+# Values drawn per call into C by normal_rows: about 2 ms each, between
+# which Python takes Ctrl-C.
 DRAW_CHUNK = 1 << 20
 
 
-def standard_normal_rows(rng: np.random.Generator, n_rows: int, k: int, dtype: np.dtype) -> np.ndarray:
-    """An aligned ``(n_rows, k)`` array of standard normal draws, drawn a chunk of rows at a time.
+def normal_rows(seed: int, first_row: int, n_rows: int, k: int, scale: float, dtype: np.dtype,
+                width: int | None = None) -> np.ndarray:
+    """An aligned ``(n_rows, width)`` array: ``scale`` times standard normals in the first ``k`` columns, zeros after.
 
-    The same values, and the same generator state afterwards, as one
-    ``rng.standard_normal((n_rows, k), dtype=dtype)``: NumPy draws them in
-    order either way. In chunks, Ctrl-C during the draws of a large model
-    (2 billion values at 1M rows and k = 2048) is raised within milliseconds
-    instead of after them all.
+    Row ``i`` holds the normals of stream ``first_row + i`` of ``seed``
+    (``cmf_normal_rows_*`` in ``cmf.h`` defines them), drawn a chunk of
+    rows per call into C: the values do not depend on the chunks, and
+    Ctrl-C during the draws of a large model (2 billion values at 1M rows
+    and k = 2048) is raised within milliseconds instead of after them all.
 
     Parameters
     ----------
-    rng : numpy.random.Generator
+    seed : int
+        Unsigned 64-bit seed.
+    first_row : int
+        The stream of the first row.
     n_rows, k : int
-        Shape.
+        Rows, and normals per row.
+    scale : float
+        Multiplies every normal (in double, before rounding to float32).
     dtype : numpy.dtype
         float32 or float64.
+    width : int, optional
+        Columns of the array, ``>= k`` (default ``k``): the padding of
+        :func:`pad_factors`, drawn in place.
 
     Returns
     -------
     ndarray
     """
-    out = aligned_empty((n_rows, k), dtype)
-    step = max(1, DRAW_CHUNK // max(k, 1))
+    width = k if width is None else width
+    out = aligned_empty((n_rows, width), dtype)
+    step = max(1, DRAW_CHUNK // max(width, 1))
     for start in range(0, n_rows, step):
-        rng.standard_normal(dtype=dtype, out=out[start:start + step])
+        _kernels.normal_rows(seed, first_row + start, k, scale, out[start:start + step])
     return out
 
 
-def initial_factors(stats: DataStats, config: TrainingConfig, rng: np.random.Generator) -> FactorState:
+def initial_factors(stats: DataStats, config: TrainingConfig, rng: np.random.Generator, *,
+                    padded: bool = False) -> FactorState:
     """:func:`initial_state` from the statistics of the data, however they were computed.
 
     ``stats.mean`` must be the correctly rounded mean of the values and
     ``stats.scale`` exact too (:mod:`cmf._train.stats`), so that neither
-    depends on how the data was split (:mod:`cmf.dask`).
+    depends on how the data was split (:mod:`cmf.dask`). One 64-bit seed
+    drawn from ``rng`` gives the factors: row ``u`` of P is stream ``u`` of
+    :func:`normal_rows`, row ``i`` of Q stream ``n_rows + i``. With
+    ``padded`` the factor rows come padded as :func:`pad_factors` pads them.
     """
     n_rows, n_cols = stats.shape
     k, dtype = config.n_factors, config.dtype
+    width = padded_width(k) if padded else k
     std = config.init_std * np.sqrt(min(1.0, stats.scale))
-    P = standard_normal_rows(rng, n_rows, k, dtype)
-    P *= dtype.type(std)
-    Q = standard_normal_rows(rng, n_cols, k, dtype)
-    Q *= dtype.type(std)
+    seed = int(rng.integers(0, 1 << 64, dtype=np.uint64))
+    P = normal_rows(seed, 0, n_rows, k, std, dtype, width)
+    Q = normal_rows(seed, n_rows, n_cols, k, std, dtype, width)
     if config.nonnegative:  # the same draws folded to >= 0: projected SGD starts feasible
         np.abs(P, out=P)
         np.abs(Q, out=Q)
