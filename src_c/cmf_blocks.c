@@ -7,23 +7,13 @@
  */
 #include "cmf.h"
 #include "cmf_cpu.h"
+#include "cmf_splitmix.h"
 
 int32_t cmf_n_blocks(int32_t n, int32_t block_size)
 {
     if (n <= 0 || block_size < 1)
         return 0;
     return (int32_t)(((int64_t)n + block_size - 1) / block_size);
-}
-
-/* splitmix64 (Steele, Lea and Flood 2014): a counter-based generator whose
- * whole state is one 64-bit integer, so a block's stream is a pure function
- * of (seed, block) and nothing is kept between calls. */
-static uint64_t cmf_splitmix64_(uint64_t *state)
-{
-    uint64_t z = (*state += UINT64_C(0x9E3779B97F4A7C15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-    return z ^ (z >> 31);
 }
 
 cmf_status cmf_block_order(uint64_t seed, int32_t block, int64_t n,
@@ -38,8 +28,8 @@ cmf_status cmf_block_order(uint64_t seed, int32_t block, int64_t n,
     /* Mix the block into the seed through one round of the generator, so
      * that neighbouring blocks get unrelated streams. */
     state = seed ^ UINT64_C(0xD1B54A32D192ED03);
-    state += (uint64_t)(uint32_t)block * UINT64_C(0x9E3779B97F4A7C15);
-    state = cmf_splitmix64_(&state);
+    state += (uint64_t)(uint32_t)block * CMF_SPLITMIX_GOLDEN;
+    state = cmf_splitmix64_next(&state);
     /* The "inside-out" Fisher-Yates shuffle: entry t goes to a uniform
      * position s <= t and the one there moves to t, so the order is built
      * in one pass. Each 64-bit draw gives two 32-bit numbers, and each
@@ -49,7 +39,7 @@ cmf_status cmf_block_order(uint64_t seed, int32_t block, int64_t n,
     if (n > 0)
         order[0] = 0;
     for (t = 1; t < n; t += 2) {
-        const uint64_t r = cmf_splitmix64_(&state);
+        const uint64_t r = cmf_splitmix64_next(&state);
         int64_t s = (int64_t)(((r >> 32) * (uint64_t)(t + 1)) >> 32);
         order[t] = order[s];
         order[s] = (int32_t)t;
@@ -69,7 +59,7 @@ static uint32_t cmf_bounded_(uint64_t *state, uint64_t bound)
 {
     const uint64_t threshold = ((UINT64_C(1) << 32) - bound) % bound;
     for (;;) {
-        const uint64_t m = (cmf_splitmix64_(state) >> 32) * bound;
+        const uint64_t m = (cmf_splitmix64_next(state) >> 32) * bound;
         if ((m & UINT64_C(0xFFFFFFFF)) >= threshold)
             return (uint32_t)(m >> 32);
     }
@@ -118,9 +108,9 @@ cmf_status cmf_epoch_schedule(uint64_t seed, int64_t epoch,
 
     /* The stream: the seed hashed, the epoch mixed in, hashed again. */
     state = seed ^ UINT64_C(0x243F6A8885A308D3);
-    state = cmf_splitmix64_(&state);
+    state = cmf_splitmix64_next(&state);
     state ^= (uint64_t)epoch;
-    state = cmf_splitmix64_(&state);
+    state = cmf_splitmix64_next(&state);
     cmf_shuffle_(&state, 0, G, alpha, 1);
     cmf_shuffle_(&state, 0, G, beta, 1);
     cmf_shuffle_(&state, 0, G, gamma, 1);
@@ -136,7 +126,7 @@ cmf_status cmf_epoch_schedule(uint64_t seed, int64_t epoch,
             cmf_shuffle_(&state, col_bound[b], col_bound[b + 1] - col_bound[b],
                          col_order + col_bound[b], 1);
     }
-    *block_seed = cmf_splitmix64_(&state);
+    *block_seed = cmf_splitmix64_next(&state);
 
     /* Stratum s, slot j: tile (alpha[j], beta[(j + gamma[s]) % G]), its
      * blocks row by row. A grid without blocks writes only the starts. */

@@ -6,24 +6,12 @@
  * cmf_bpr_per_precision.h and compiled for float and double.
  */
 #include "cmf.h"
-
-#define CMF_BPR_GOLDEN UINT64_C(0x9E3779B97F4A7C15)
-
-/* splitmix64 (Steele, Lea and Flood 2014), as cmf_block_order uses it: the
- * whole state is one 64-bit counter, so any stream is a pure function of
- * the key it starts from. */
-static uint64_t bpr_next_(uint64_t *state)
-{
-    uint64_t z = (*state += CMF_BPR_GOLDEN);
-    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-    return z ^ (z >> 31);
-}
+#include "cmf_splitmix.h"
 
 static uint64_t bpr_mix_(uint64_t h, uint64_t v)
 {
-    uint64_t state = h + v * CMF_BPR_GOLDEN;
-    return bpr_next_(&state);
+    uint64_t state = h + v * CMF_SPLITMIX_GOLDEN;
+    return cmf_splitmix64_next(&state);
 }
 
 /* key(seed, epoch, tag, index) of cmf.h: tag 0 user blocks, 1 item blocks,
@@ -224,7 +212,7 @@ cmf_status cmf_bpr_draws(uint64_t seed, int64_t epoch, int32_t block,
         return CMF_ERR_NULL_POINTER;
     state = bpr_key_(seed, epoch, 2, block);
     for (t = 0; t < n; ++t)
-        out[t] = bpr_next_(&state);
+        out[t] = cmf_splitmix64_next(&state);
     return CMF_OK;
 }
 

@@ -5,7 +5,7 @@
  * Not a public header and has no include guard on purpose: cmf_bpr.c
  * instantiates it through cmf_precisions.h once per precision, with the
  * precision's template parameters of cmf_template.h defined, after its own
- * static helpers (bpr_next_, bpr_key_, bpr_scale_, bpr_contains_,
+ * static helpers (cmf_splitmix64_next, bpr_key_, bpr_scale_, bpr_contains_,
  * bpr_finite_). The loops are plain C: a step reads three factor rows at
  * random and waits on memory more than on arithmetic.
  */
@@ -158,7 +158,7 @@ cmf_status CMF_T(cmf_bpr_blocks_)(const cmf_bpr_params *params,
         }
         state = bpr_key_(seed, epoch, 2, block);
         for (t = 0; t < n; ++t) {
-            uint64_t r = bpr_next_(&state);
+            uint64_t r = cmf_splitmix64_next(&state);
             const int64_t e = start + bpr_scale_(r >> 32, (uint64_t)n);
             const int32_t u = layout->rows[e], i = layout->cols[e];
             int32_t j = -1;
@@ -174,7 +174,7 @@ cmf_status CMF_T(cmf_bpr_blocks_)(const cmf_bpr_params *params,
                  * samples draw once, and a wrong guess only costs the
                  * fetch. */
                 uint64_t peek = state;
-                const uint64_t rn = bpr_next_(&peek);
+                const uint64_t rn = cmf_splitmix64_next(&peek);
                 const int64_t en = start + bpr_scale_(rn >> 32, (uint64_t)n);
                 const int32_t jn = negatives[first_item +
                     bpr_scale_(rn & UINT64_C(0xFFFFFFFF), (uint64_t)m)];
@@ -194,7 +194,7 @@ cmf_status CMF_T(cmf_bpr_blocks_)(const cmf_bpr_params *params,
             for (attempt = 0; attempt < tries; ++attempt) {
                 int32_t candidate;
                 if (attempt > 0)
-                    r = bpr_next_(&state);
+                    r = cmf_splitmix64_next(&state);
                 candidate = negatives[first_item +
                     bpr_scale_(r & UINT64_C(0xFFFFFFFF), (uint64_t)m)];
                 if ((uint32_t)candidate >= (uint32_t)model->n_cols) {

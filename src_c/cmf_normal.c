@@ -8,28 +8,18 @@
  * of a fit's setup were most of it.
  */
 #include "cmf.h"
-#include "cmf_compiler.h"
+#include "cmf_splitmix.h"
 #include "cmf_ziggurat.h"
 
 #include <math.h>
 
-#define CMF_GOLDEN UINT64_C(0x9E3779B97F4A7C15)
 /* 2^-53: a 53-bit integer times it is a uniform double in [0, 1). */
 #define CMF_TWO_TO_MINUS_53 (1.0 / 9007199254740992.0)
-
-/* splitmix64 (Steele, Lea and Flood 2014), the stream of cmf.h. */
-static CMF_ALWAYS_INLINE uint64_t cmf_normal_next_(uint64_t *state)
-{
-    uint64_t z = (*state += CMF_GOLDEN);
-    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-    return z ^ (z >> 31);
-}
 
 /* A uniform double in (0, 1]: never 0, whose logarithm the tail takes. */
 static double cmf_uniform_open_zero_(uint64_t *state)
 {
-    return (double)((cmf_normal_next_(state) >> 11) + 1) * CMF_TWO_TO_MINUS_53;
+    return (double)((cmf_splitmix64_next(state) >> 11) + 1) * CMF_TWO_TO_MINUS_53;
 }
 
 /* A draw from the normal tail beyond R (Marsaglia 1964), negated when asked. */
@@ -61,10 +51,10 @@ static double cmf_normal_slow_(uint64_t *state, uint64_t r)
             return cmf_normal_tail_(state, negative);
         /* The wedge: a uniform height in the layer, under the curve or not. */
         y = cmf_ziggurat_f[layer] + (cmf_ziggurat_f[layer + 1] - cmf_ziggurat_f[layer]) *
-            ((double)(cmf_normal_next_(state) >> 11) * CMF_TWO_TO_MINUS_53);
+            ((double)(cmf_splitmix64_next(state) >> 11) * CMF_TWO_TO_MINUS_53);
         if (y < exp(-0.5 * x * x))
             return x;
-        r = cmf_normal_next_(state);
+        r = cmf_splitmix64_next(state);
     }
 }
 
@@ -76,7 +66,7 @@ static const double cmf_normal_sign_[2] = {1.0, -1.0};
  * bit 8 the sign, bits 12-63 the point in the layer. */
 static CMF_ALWAYS_INLINE double cmf_standard_normal_(uint64_t *state)
 {
-    const uint64_t r = cmf_normal_next_(state);
+    const uint64_t r = cmf_splitmix64_next(state);
     const uint64_t j = r >> 12;
     if (j >= cmf_ziggurat_k[r & 0xFF])
         return cmf_normal_slow_(state, r);
@@ -96,8 +86,8 @@ static cmf_status cmf_normal_rows_(uint64_t seed, int64_t first_row, int64_t n_r
         return CMF_ERR_NULL_POINTER;
     for (i = 0; i < n_rows; ++i) {
         const int64_t at = i * row_stride;
-        uint64_t state = (seed ^ UINT64_C(0x13198A2E03707344)) + (uint64_t)(first_row + i) * CMF_GOLDEN;
-        state = cmf_normal_next_(&state);
+        uint64_t state = (seed ^ UINT64_C(0x13198A2E03707344)) + (uint64_t)(first_row + i) * CMF_SPLITMIX_GOLDEN;
+        state = cmf_splitmix64_next(&state);
         if (out32 != NULL) {
             for (t = 0; t < k; ++t)
                 out32[at + t] = (float)(scale * cmf_standard_normal_(&state));
