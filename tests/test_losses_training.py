@@ -12,7 +12,7 @@ from cmf._input import as_triplets
 from cmf._reference import LOSSES, reference_epoch, reference_loss
 from cmf._train.config import training_config
 from cmf._train.loop import train
-from cmf._train.objective import entry_losses
+from cmf._train.objective import entry_losses, root_mean
 from cmf._train.probe import ProbeLoss
 from cmf._train.state import FactorState, initial_state
 
@@ -249,3 +249,19 @@ def test_early_stopping_watches_the_validation_loss(loss, weighted):
     if weighted:
         ell = ell * weights
     assert model.history_["val_rmse"][-1] == pytest.approx(np.sqrt(ell.mean()), rel=1e-10)
+
+
+def test_root_mean_is_numpys_square_root_of_the_mean_bit_for_bit():
+    # train_rmse is math.sqrt of the mean: the same bits as NumPy's square
+    # root, which it replaced, including NaN, infinity and, with NumPy's
+    # warning, a mean rounded below zero.
+    rng = np.random.default_rng(0)
+    totals = [0.0, 1.0, 2.0, 1e-300, 1e300, np.inf, np.nan, *rng.uniform(0, 1e6, 200), *rng.lognormal(0, 20, 200)]
+    for total in totals:
+        for n in (1, 3, 80000, 10**9):
+            expected = float(np.sqrt(total / n))
+            got = root_mean(float(total), n)
+            assert type(got) is float
+            assert np.array_equal(np.float64(got), np.float64(expected), equal_nan=True), (total, n)
+    with pytest.warns(RuntimeWarning):
+        assert np.isnan(root_mean(-1e-17, 5))

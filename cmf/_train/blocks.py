@@ -32,7 +32,7 @@ import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -338,7 +338,7 @@ def epoch_schedule(grid: Grid, seed: int, epoch: int) -> EpochSchedule:
     return EpochSchedule(blocks, tile_starts, block_seed)
 
 
-def epoch_sse(tile_sums: list[float]) -> float:
+def epoch_sse(tile_sums: Iterable[float]) -> float:
     """An epoch's sum of squared errors from its tiles' sums, as every blocked fit adds them.
 
     Correctly rounded (:func:`math.fsum`), so the same bits whatever the
@@ -416,6 +416,9 @@ class BlockedRunner:
         self._scratch = [np.empty(max(blocked.max_block, 1), dtype=np.int32) for _ in range(self.n_threads)]
         self._block_len = np.diff(blocked.block_ptr)
         self._tile_sse = np.empty(blocked.grid.n_tiles ** 2)  # the single thread's sums of the tiles
+        # The same sums read as Python floats without a call into NumPy,
+        # whose code an epoch has pushed out of the CPU caches.
+        self._tile_sums = memoryview(self._tile_sse)
         # The calling thread runs tiles too, so a stratum costs one hand-off
         # per extra thread (tens of microseconds each on a busy machine).
         self._pool = (ThreadPoolExecutor(self.n_threads - 1, thread_name_prefix="cmf-sgd")
@@ -491,7 +494,7 @@ class BlockedRunner:
             if between is not None:
                 between()
             t = end
-        return epoch_sse(sse.tolist())
+        return epoch_sse(self._tile_sums)
 
     def _run_threads(self, tile_call: TileCall, schedule: EpochSchedule, between: Callable[[], None] | None,
                      stopping: Callable[[], bool] | None) -> float:

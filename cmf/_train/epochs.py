@@ -268,8 +268,10 @@ class PermutationEpochs:
 
 # Blocks of all the epochs' schedules computed together (see schedules_ahead).
 SCHEDULE_BATCH_BLOCKS = 1 << 12
-# Most epochs whose schedules are computed together.
-MAX_SCHEDULES_AHEAD = 8
+# Most epochs whose schedules are computed together: a fit that stops
+# early has computed at most this many less one for nothing (each a few
+# microseconds).
+MAX_SCHEDULES_AHEAD = 32
 
 
 def schedules_ahead(grid: _blocks.Grid) -> int:
@@ -280,10 +282,13 @@ def schedules_ahead(grid: _blocks.Grid) -> int:
     around it costs several times what it costs warm (on MovieLens 100K at
     k = 100, a loaded 2-core machine: 24 us of Python per epoch around the
     tiles with a schedule per epoch, 16 with eight at a time); computed
-    eight at a time, only the first of each batch pays that. Schedules are
-    functions of the seed and the epoch number, so when they are computed
-    changes no result. Large grids, whose epochs take far longer than their
-    schedule, get one at a time (they would only hold memory).
+    several at a time, only the first of each batch pays that. It is still
+    about 30 us there on an AMD EPYC host, against 5 for each further one,
+    so a batch holds up to :data:`MAX_SCHEDULES_AHEAD` (a 20-epoch fit
+    pays it once; eight at a time, three times). Schedules are functions
+    of the seed and the epoch number, so when they are computed changes no
+    result. Large grids, whose epochs take far longer than their schedule,
+    get fewer at a time, down to one (they would only hold memory).
     """
     return max(1, min(MAX_SCHEDULES_AHEAD, SCHEDULE_BATCH_BLOCKS // (grid.n_row_blocks * grid.n_col_blocks)))
 
@@ -306,6 +311,8 @@ class BlockedEpochs:
         self.tile_call = blocked_tile_call(state, self.blocked, config, adagrad, self.params)
         self.runner = _blocks.BlockedRunner(self.blocked, config.n_threads)
         self.interrupt = interrupt
+        # What the pool threads read between pieces: made once, not every epoch.
+        self.stopping = lambda: interrupt.pending
         self.max_epochs = config.max_epochs
         self.ahead = schedules_ahead(self.grid)
         self._schedules: dict[int, _blocks.EpochSchedule] = {}
@@ -332,10 +339,8 @@ class BlockedEpochs:
     def run(self, epoch: int, learning_rate: float, next_learning_rate: float) -> float:
         """Run the strata of epoch ``epoch``'s schedule at ``learning_rate``; return the SSE."""
         self.params.learning_rate = learning_rate
-        schedule = self.schedule(epoch)
-        interrupt = self.interrupt
-        return self.runner.run_epoch(self.tile_call, schedule, between=interrupt.check,
-                                     stopping=lambda: interrupt.pending)
+        return self.runner.run_epoch(self.tile_call, self.schedule(epoch), between=self.interrupt.check,
+                                     stopping=self.stopping)
 
 
 class LocalData:

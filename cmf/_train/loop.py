@@ -26,7 +26,7 @@ from cmf._memory import check_fit_memory
 from cmf._train.config import TrainingConfig
 from cmf._train.epochs import Epochs, LocalData, TrainingData
 from cmf._train.interrupt import DeferredInterrupt
-from cmf._train.objective import held_out_rmse
+from cmf._train.objective import held_out_rmse, root_mean
 from cmf._train.progress import model_stalled, stall_message
 from cmf._train.probe import PROBE_SIZE, ProbeLoss, probe_fraction
 from cmf._train.schedule import Snapshot, StepSize
@@ -34,7 +34,7 @@ from cmf._train.state import FactorState, adagrad_state, initial_factors, pad_fa
 from cmf._train.stats import scale_hint
 from cmf.exceptions import DivergenceError
 
-__all__ = ["TrainingResult", "train", "rmse", "penalty", "penalty_model", "empty_history", "convergence_message",
+__all__ = ["TrainingResult", "train", "penalty", "penalty_model", "empty_history", "convergence_message",
            "CONVERGED", "EARLY_STOPPED", "MAX_EPOCHS", "STALLED", "DIVERGED", "INTERRUPTED"]
 
 #: Why training stopped (``TrainingResult.stopped``).
@@ -312,7 +312,7 @@ class _Loop:
             epochs.rollback()
         history = result.history
         if self.validation is None:
-            val_rmse = np.nan
+            val_rmse = math.nan
         elif kept or not history["val_rmse"]:
             val_rmse = held_out_rmse(state, self.validation, config.loss)
         else:  # rolled back: the model is the previous epoch's
@@ -320,7 +320,7 @@ class _Loop:
         row = {
             "epoch": float(epoch),
             "train_loss": loss,
-            "train_rmse": float(np.sqrt(sse / self.n_entries)),
+            "train_rmse": root_mean(sse, self.n_entries),
             "val_rmse": val_rmse,
             "seconds": time.perf_counter() - started,
             "learning_rate": rate,

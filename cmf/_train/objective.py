@@ -9,12 +9,14 @@ tests), so these functions serve the other losses and weighted entries.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from cmf._input import Triplets
 from cmf._train.state import FactorState, predict_pairs
 
-__all__ = ["entry_losses", "held_out_rmse"]
+__all__ = ["entry_losses", "held_out_rmse", "root_mean"]
 
 
 def entry_losses(loss: str, values: np.ndarray, predictions: np.ndarray) -> np.ndarray:
@@ -86,3 +88,27 @@ def held_out_rmse(state: FactorState, data: Triplets, loss: str = "squared") -> 
     if data.weights is not None:
         losses *= data.weights
     return float(np.sqrt(np.mean(losses)))
+
+
+def root_mean(total: float, n: int) -> float:
+    """``sqrt(total / n)`` as ``float(np.sqrt(total / n))`` gives it: an epoch's ``train_rmse`` from its loss.
+
+    :func:`math.sqrt` rounds as NumPy does (correctly), without NumPy's
+    dispatch for one number, which costs microseconds after an epoch has
+    pushed it out of the CPU caches. A negative mean (loss terms rounded
+    below zero) goes to NumPy, which gives NaN with a warning where
+    :func:`math.sqrt` would raise.
+
+    Parameters
+    ----------
+    total : float
+        The summed loss (NaN or infinite after a diverged epoch).
+    n : int
+        Entries summed.
+
+    Returns
+    -------
+    float
+    """
+    mean = total / n
+    return math.sqrt(mean) if not mean < 0 else float(np.sqrt(mean))

@@ -15,6 +15,8 @@ any fit that ever made progress keeps its epochs and its verdict.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from cmf._train.config import TrainingConfig
@@ -34,17 +36,24 @@ STALL_THRESHOLD = 8 * float(np.finfo(np.float32).eps)
 _CHUNK = 1 << 13
 
 
-def _largest(new: np.ndarray, old: np.ndarray) -> tuple[float, float]:
-    """``(max |new - old|, max |old|)``, a few rows at a time: no temporary of the whole array."""
+def _largest(new: np.ndarray, old: np.ndarray, with_size: bool = True) -> tuple[float, float]:
+    """``(max |new - old|, max |old|)``, a few rows at a time: no temporary of the whole array.
+
+    Without ``with_size`` the second is 0.0, not measured (the biases are
+    measured against the data's scale). Array methods and :func:`math.prod`
+    rather than NumPy's functions: this runs after the first epoch, when
+    their Python layer has been pushed out of the CPU caches.
+    """
     change = size = 0.0
-    step = max(1, _CHUNK // max(1, int(np.prod(new.shape[1:]))))
+    step = max(1, _CHUNK // max(1, math.prod(new.shape[1:])))
     with np.errstate(over="ignore", invalid="ignore"):
         for start in range(0, len(new), step):
             a, b = new[start:start + step], old[start:start + step]
             if a.size:
                 work = np.subtract(a, b)
-                change = max(change, float(np.max(np.abs(work, out=work))))
-                size = max(size, float(np.max(np.abs(b, out=work))))
+                change = max(change, float(np.abs(work, out=work).max()))
+                if with_size:
+                    size = max(size, float(np.abs(b, out=work).max()))
     return change, size
 
 
@@ -78,8 +87,8 @@ def parameter_change(new: FactorState, old: FactorState, scale: float, enough: f
     float
     """
     change = 0.0
-    for measure in (lambda: _relative(_largest(new.b, old.b)[0], scale),
-                    lambda: _relative(_largest(new.c, old.c)[0], scale),
+    for measure in (lambda: _relative(_largest(new.b, old.b, with_size=False)[0], scale),
+                    lambda: _relative(_largest(new.c, old.c, with_size=False)[0], scale),
                     lambda: _relative(*_largest(new.P, old.P)), lambda: _relative(*_largest(new.Q, old.Q))):
         change = max(change, measure())
         if change >= enough:
