@@ -25,7 +25,7 @@ import numpy as np
 from cmf._input import check_pairs
 from cmf._labels import LabelMap
 from cmf._seen import SeenItems, SeenSource
-from cmf._train.state import FactorState, predict_pairs
+from cmf._train.state import FactorState, normal_rows, predict_pairs
 
 __all__ = ["Fitted"]
 
@@ -249,21 +249,25 @@ class Fitted:
     def grown(self, shape: tuple[int, int], init_std: float, rng: np.random.Generator) -> FactorState:
         """A writable copy of the parameters, with random rows for new users and items.
 
-        New factor rows are N(0, ``init_std``) in the model's dtype, drawn
-        users first; new biases are zero; the global mean stays.
+        New factor rows are N(0, ``init_std``) in the model's dtype, from
+        the streams a fit of the grown shape would start them from (user
+        ``u``: stream ``u``, item ``i``: stream ``n_users + i`` of a seed
+        drawn from ``rng``); new biases are zero; the global mean stays.
         """
         s = self.state
         dtype = s.P.dtype
+        seed = int(rng.integers(0, 1 << 64, dtype=np.uint64))
 
-        def grow(F: np.ndarray, n: int) -> np.ndarray:
-            extra = rng.standard_normal((n - F.shape[0], F.shape[1]), dtype=dtype) * dtype.type(init_std)
+        def grow(F: np.ndarray, n: int, first_stream: int) -> np.ndarray:
+            old, k = F.shape
+            extra = normal_rows(seed, first_stream + old, n - old, k, init_std, dtype)
             return np.ascontiguousarray(np.concatenate([F, extra]))
 
         def pad(v: np.ndarray, n: int) -> np.ndarray:
             return np.concatenate([v, np.zeros(n - len(v), dtype=dtype)])
 
-        return FactorState(grow(s.P, shape[0]), grow(s.Q, shape[1]), pad(s.b, shape[0]), pad(s.c, shape[1]),
-                           float(s.mu))
+        return FactorState(grow(s.P, shape[0], 0), grow(s.Q, shape[1], shape[0]), pad(s.b, shape[0]),
+                           pad(s.c, shape[1]), float(s.mu))
 
     # ------------------------------------------------------------------
     # Model file members

@@ -198,3 +198,20 @@ def test_the_header_tables_are_what_the_script_writes():
     assert k == K
     np.testing.assert_allclose(w, W, rtol=1e-15)
     np.testing.assert_allclose(f, F, rtol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_rows_for_new_users_and_items_come_from_their_streams(dtype):
+    rows, cols = np.array([0, 1, 2, 2]), np.array([0, 1, 1, 2])
+    model = cmf.MatrixFactorization(n_factors=4, max_epochs=2, random_state=0, dtype=dtype)
+    with pytest.warns(cmf.ConvergenceWarning):
+        model.fit_triplets(rows, cols, np.array([1.0, 2.0, 3.0, 4.0]), shape=(3, 3))
+    grown = model._snapshot().grown((5, 4), 0.2, np.random.default_rng(8))
+    seed = int(np.random.default_rng(8).integers(0, 1 << 64, dtype=np.uint64))
+    # The fitted rows stay; user u's new row is stream u, item i's stream 5 + i.
+    np.testing.assert_array_equal(grown.P[:3], model.user_factors_)
+    np.testing.assert_array_equal(grown.Q[:3], model.item_factors_)
+    rtol = 1e-6 if dtype == "float32" else 1e-13
+    np.testing.assert_allclose(grown.P[3:], 0.2 * reference_rows(seed, 3, 2, 4), rtol=rtol)
+    np.testing.assert_allclose(grown.Q[3:], 0.2 * reference_rows(seed, 5 + 3, 1, 4), rtol=rtol)
+    assert grown.P.dtype == dtype and grown.b.tolist() == model.user_bias_.tolist() + [0.0, 0.0]
