@@ -119,9 +119,12 @@ MUTANTS = [
     )),
     Mutant("partition not stable within a block", BLOCKS_PRECISION, (
         ("    for (t = 0; t < data->n; ++t) {\n        const int32_t u = data->rows[t], i = data->cols[t];\n"
-         "        const int64_t blk",
+         "        const int32_t row_block",
          "    for (t = data->n - 1; t >= 0; --t) {\n        const int32_t u = data->rows[t], i = data->cols[t];\n"
-         "        const int64_t blk"),
+         "        const int32_t row_block"),
+    )),
+    Mutant("block division by a multiplier rounded down", "src_c/cmf_blocks.c", (
+        ("(UINT64_C(1) << div.shift) / (uint64_t)d + 1;", "(UINT64_C(1) << div.shift) / (uint64_t)d;"),
     )),
     # ------------------------------------------------------------ Python: model files
     Mutant("load without the zip's size guard", "cmf/_archive.py", (
