@@ -3,9 +3,9 @@
  * Marsaglia and Tsang's ziggurat (tables in cmf_ziggurat.h) over one
  * splitmix64 stream per row, so that any split of the rows (into chunks
  * between which a caller can take Ctrl-C, or across threads) gives the same
- * bits. About a fifth of the time NumPy's standard_normal takes here: its
- * generator is reached through a function pointer per draw, and the draws
- * of a fit's setup were most of it.
+ * bits. About a quarter of the time NumPy's standard_normal takes here
+ * (2.2 against 9 ns a value): its generator is reached through a function
+ * pointer per draw, and those draws were half of a small fit's setup.
  */
 #include "cmf.h"
 #include "cmf_splitmix.h"
@@ -15,6 +15,10 @@
 
 /* 2^-53: a 53-bit integer times it is a uniform double in [0, 1). */
 #define CMF_TWO_TO_MINUS_53 (1.0 / 9007199254740992.0)
+
+/* Multiplying by these is exact, and unlike a branch on the sign bit (a coin
+ * flip per draw) costs no mispredictions. */
+static const double cmf_normal_sign_[2] = {1.0, -1.0};
 
 /* A uniform double in (0, 1]: never 0, whose logarithm the tail takes. */
 static double cmf_uniform_open_zero_(uint64_t *state)
@@ -43,7 +47,7 @@ static double cmf_normal_slow_(uint64_t *state, uint64_t r)
         const int layer = (int)(r & 0xFF);
         const int negative = (int)((r >> 8) & 1);
         const uint64_t j = r >> 12;
-        const double x = (double)(negative ? -(int64_t)j : (int64_t)j) * cmf_ziggurat_w[layer];
+        const double x = (double)(int64_t)j * cmf_ziggurat_w[layer] * cmf_normal_sign_[negative];
         double y;
         if (j < cmf_ziggurat_k[layer])
             return x;
@@ -57,10 +61,6 @@ static double cmf_normal_slow_(uint64_t *state, uint64_t r)
         r = cmf_splitmix64_next(state);
     }
 }
-
-/* Multiplying by these is exact, and unlike a branch on the sign bit (a coin
- * flip per draw) costs no mispredictions. */
-static const double cmf_normal_sign_[2] = {1.0, -1.0};
 
 /* One standard normal from the stream: bits 0-7 of a draw pick the layer,
  * bit 8 the sign, bits 12-63 the point in the layer. */
