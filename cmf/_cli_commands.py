@@ -204,7 +204,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                          f"hinge or squared_hinge; --loss {args.loss} fits every rating")
     if args.patience and not args.validation:
         raise ValueError(f"--patience {args.patience} needs --validation: early stopping watches held-out ratings")
-    data = labelled(_load(args), args.threshold)
+    data = labelled(_load(args), args.threshold, args.loss)
     patience = args.patience if args.patience is not None else (options.PATIENCE if args.validation else None)
     model = _model(args, patience=patience or None)
     valid = None
@@ -264,7 +264,9 @@ def _train_bpr(args: argparse.Namespace, out: str | None) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.loss == "bpr" and args.protocol != "catalogue":
         raise ValueError("--loss bpr ranks items and predicts no rating: pass --protocol catalogue")
-    data, folds = fold_source(args, lambda path: _load(args, path), lambda text: _warn(args, text))
+    # A classification loss reads the ratings as labels, --threshold making them so, as cmf train does.
+    data, folds = fold_source(args, lambda path: labelled(_load(args, path), args.threshold, args.loss),
+                              lambda text: _warn(args, text))
     if len(data) < args.folds:
         raise ValueError(f"--folds {args.folds} needs at least {args.folds} ratings; the file has {len(data)}")
     keywords = evaluation.evaluate_keywords(args)
@@ -293,7 +295,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         _warn(args, f"{reasons.count(reason)} of {args.folds} folds {reason}")
     result = evaluation.summary([scores for scores, _ in outcomes], keywords)
     if args.json:
-        _emit_json({"folds": args.folds, "k": args.k, "threshold": keywords["threshold"], "protocol": args.protocol,
+        # With a classification loss --threshold made the labels; else it picks the relevant items.
+        threshold = args.threshold if args.loss in CLASSIFICATION_LOSSES else keywords["threshold"]
+        _emit_json({"folds": args.folds, "k": args.k, "threshold": threshold, "protocol": args.protocol,
                     "converged": unconverged == 0, "folds_converged": [reason is None for _, reason in outcomes],
                     **result})
     else:

@@ -59,7 +59,9 @@ def add_protocol_options(p: argparse.ArgumentParser) -> None:
                         f"(default {DEFAULT_BASELINES}; none for none)")
     p.add_argument("--threshold", type=finite_real, metavar="RATING",
                    help="rating from which a test item counts as relevant (default 3.5 with --protocol held_out; "
-                        "every test rating with --protocol catalogue)")
+                        "every test rating with --protocol catalogue); with --loss logistic, hinge or "
+                        "squared_hinge, the rating from which a rating is a +1 label, the others -1 (as in "
+                        "cmf train)")
 
 
 def evaluate_keywords(args: argparse.Namespace) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from cmf._cli_options import nonnegative_real
-from cmf._losses import LOSSES, predicts_ratings
+from cmf._losses import LOSSES, label_values, predicts_ratings, shown_values
 from cmf._train.config import CLASSIFICATION_LOSSES
 
 __all__ = ["CLASSIFICATION_LOSSES", "LOSS_CHOICES", "add_loss_options", "describe_predictions", "labelled",
@@ -78,20 +78,37 @@ def loss_params(args: argparse.Namespace) -> dict[str, Any]:
             **({"biased": False} if args.loss == "kl" else {})}
 
 
-def labelled(data: Any, threshold: float | None) -> Any:
+def labelled(data: Any, threshold: float | None, loss: str) -> Any:
     """``data`` with its ratings turned into +1 (at least ``threshold``) and -1 labels; as is without a threshold.
 
     Parameters
     ----------
     data : RatingDataset
     threshold : float or None
-        ``--threshold`` of ``cmf train`` with a classification loss.
+        ``--threshold`` of ``cmf train`` or ``cmf evaluate`` with a
+        classification loss.
+    loss : str
+        ``--loss``.
 
     Returns
     -------
     RatingDataset
+
+    Raises
+    ------
+    ValueError
+        For a classification loss without a threshold on a file of ratings,
+        not labels: names the option that makes labels of them.
     """
+    if loss not in CLASSIFICATION_LOSSES:
+        return data
     if threshold is None:
+        labels, distinct = label_values(data.values)
+        if not labels:
+            raise ValueError(
+                f"--loss {loss} trains on +1/-1 (or 0/1) labels, but the file's ratings include "
+                f"{shown_values(distinct)}: pass --threshold RATING to make the ratings from RATING up the +1 "
+                "labels and the others -1 (for example --threshold 4), or use --loss squared for ratings")
         return data
     labels = np.where(data.values >= threshold, 1.0, -1.0).astype(data.values.dtype)
     return replace(data, values=labels)

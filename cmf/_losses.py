@@ -22,7 +22,7 @@ from cmf._input import Triplets, _check_numeric, _is_sparse, all_finite
 
 __all__ = [
     "CLASSIFICATION", "LOSSES", "RATING_LOSSES", "check_loss_data", "check_merged_labels", "check_rating_scale",
-    "dense_weights", "entry_weights", "predicts_ratings",
+    "dense_weights", "entry_weights", "label_values", "predicts_ratings", "shown_values",
 ]
 
 #: The accepted values of the ``loss`` parameter.
@@ -52,6 +52,29 @@ def check_rating_scale(loss: str, rating_scale: Any) -> None:
             f"rating_scale={rating_scale!r} applies to ratings (loss='squared' or 'absolute'); a model with "
             f"loss={loss!r} predicts {what}, which are not clipped: leave rating_scale=None"
         )
+
+
+def label_values(values: np.ndarray) -> tuple[bool, np.ndarray]:
+    """Whether ``values`` are labels a classification loss takes (+1/-1, or 0/1), and their distinct values.
+
+    Parameters
+    ----------
+    values : ndarray
+        Finite values.
+
+    Returns
+    -------
+    labels : bool
+    distinct : ndarray
+        The sorted distinct values (for messages and the 0/1 mapping).
+    """
+    distinct = np.unique(values)
+    return bool(np.isin(distinct, (-1.0, 1.0)).all() or np.isin(distinct, (0.0, 1.0)).all()), distinct
+
+
+def shown_values(distinct: np.ndarray) -> str:
+    """The first few of sorted distinct values, for a message."""
+    return ", ".join(f"{v:g}" for v in distinct[:5].tolist()) + (", ..." if len(distinct) > 5 else "")
 
 
 def check_loss_data(data: Triplets, loss: str, name: str = "the training values") -> Triplets:
@@ -91,14 +114,14 @@ def check_loss_data(data: Triplets, loss: str, name: str = "the training values"
         return data
     if loss not in CLASSIFICATION:
         return data
-    distinct = np.unique(values)
-    if np.isin(distinct, (-1.0, 1.0)).all():
-        return data
-    if np.isin(distinct, (0.0, 1.0)).all():
+    labels, distinct = label_values(values)
+    if labels and distinct.min() == 0:
         return dataclasses.replace(data, values=np.where(values > 0, 1, -1).astype(values.dtype))
-    shown = ", ".join(f"{v:g}" for v in distinct[:5].tolist()) + (", ..." if len(distinct) > 5 else "")
+    if labels:
+        return data
     raise ValueError(
-        f"loss={loss!r} trains on +1/-1 labels (0/1 is read as -1/+1), but {name} include {shown}; "
+        f"loss={loss!r} trains on +1/-1 labels (0/1 is read as -1/+1), but {name} include "
+        f"{shown_values(distinct)}; "
         "threshold ratings into labels first, e.g. np.where(R >= 4, 1, -1), or use loss='squared' for ratings"
     )
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import warnings
 
+import json
+
 import numpy as np
 import pytest
 
@@ -263,7 +265,9 @@ def test_cli_refuses_ratings_for_a_classification_loss(tmp_path, monkeypatch, ca
     monkeypatch.chdir(tmp_path)
     path = _write(tmp_path / "r.tsv", ["1\t1\t5", "1\t2\t3", "2\t1\t4"])
     assert main(["train", str(path), "--loss", "hinge", "--epochs", "2", "--factors", "2"]) == 1
-    assert "np.where(R >= 4, 1, -1)" in capsys.readouterr().err
+    # The advice is the command line's option, not Python code.
+    err = capsys.readouterr().err
+    assert "pass --threshold RATING" in err and "3, 4, 5" in err and "np.where" not in err
 
 
 def test_the_gibbs_sampler_refuses_weights_it_would_ignore():
@@ -309,3 +313,18 @@ def test_cli_threshold_labels_ratings_for_a_classification_loss_and_kl_drops_the
     assert "--loss squared fits every rating" in capsys.readouterr().err
     assert main(["train", str(path), "--loss", "kl", "--nonnegative", "--epochs", "3", "--out", "k.npz"]) == 0
     assert cmf.MatrixFactorization.load("k.npz").biased is False
+
+
+def test_cli_evaluate_thresholds_ratings_into_labels_as_train_does(tmp_path, capsys):
+    rng = np.random.default_rng(2)
+    u, i, r = rng.integers(0, 20, 300), rng.integers(0, 15, 300), rng.integers(1, 6, 300)
+    path = _write(tmp_path / "r.tsv", [f"{a}\t{b}\t{c}" for a, b, c in zip(u, i, r)])
+    common = ["--factors", "2", "--epochs", "4", "--learning-rate", "0.05", "--duplicates", "keep", "--seed", "3",
+              "--folds", "2", "--loss", "logistic"]
+    assert main(["evaluate", str(path), *common]) == 1
+    assert "pass --threshold RATING" in capsys.readouterr().err
+    assert main(["evaluate", str(path), *common, "--threshold", "4", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    # The figures of a classification loss, from the labels of ratings >= 4.
+    assert set(result["metrics"]) == {"logloss", "accuracy"} and result["threshold"] == 4.0
+    assert 0.0 <= result["metrics"]["accuracy"]["mean"] <= 1.0 and result["metrics"]["logloss"]["mean"] > 0
