@@ -337,15 +337,40 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_integer(ids: np.ndarray) -> np.ndarray:
+    """Which of the ids read as text are integers (an optional minus sign, then digits)."""
+    digits = np.char.lstrip(ids, "-")
+    return np.char.isdigit(digits) & (np.char.str_len(digits) > 0)
+
+
+def _integer_pairs(users: np.ndarray, items: np.ndarray, model: Any, args: argparse.Namespace) -> tuple[Any, Any]:
+    """PAIRS as a model with integer ids takes them.
+
+    A file with one non-integer id reads every id as text, which would make
+    every pair unknown to such a model: a first line whose ids are not
+    integers while all others are is a header and is dropped, and any other
+    id that is not an integer is an error naming it.
+    """
+    integer_ids = all(labels is None or labels.dtype.kind != "U" for labels in (model.user_labels_, model.item_labels_))
+    if not integer_ids or (users.dtype.kind != "U" and items.dtype.kind != "U"):
+        return users, items
+    users, items = users.astype(str), items.astype(str)
+    ok = _is_integer(users) & _is_integer(items)
+    if not ok[0] and ok[1:].all() and len(ok) > 1:
+        print(f"cmf predict: note: the first line ({str(users[0])!r}, {str(items[0])!r}) is read as a header", file=sys.stderr)
+        users, items, ok = users[1:], items[1:], ok[1:]
+    if not ok.all():
+        bad = int(np.flatnonzero(~ok)[0])
+        raise ValueError(f"{args.pairs}: the pair ({str(users[bad])!r}, {str(items[bad])!r}) has an id that is not an integer, "
+                         "and this model's users and items are integers; give integer ids")
+    return users.astype(np.int64), items.astype(np.int64)
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     if args.clip and args.clip[0] > args.clip[1]:
         raise ValueError(f"--clip {args.clip[0]:g} {args.clip[1]:g}: LOW must not exceed HIGH")
     model = bpr.rating_model(args)
-    users, items = load_pairs(args.pairs, sep=args.sep)
-    if model.user_labels_ is None:
-        for arr, what in ((users, "user"), (items, "item")):
-            if arr.dtype.kind == "U":
-                raise ValueError(f"the model was fitted without labels: {what}s must be integer indices")
+    users, items = _integer_pairs(*load_pairs(args.pairs, sep=args.sep), model, args)
     known = np.atleast_1d(model.is_known(users, items))
     n_unknown = int(np.count_nonzero(~known))
     if n_unknown and args.unknown == "error":

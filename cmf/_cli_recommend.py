@@ -162,6 +162,8 @@ def _recommend(args: argparse.Namespace) -> int:
         raise ValueError("--json prints one user's recommendations: use it with --user, or --all without it")
     if args.out is not None and not args.all:
         raise ValueError("--out writes every user's recommendations: use it with --all")
+    if args.out == "-":  # the usual name of standard output, not a file called "-"
+        args.out = None
     if args.out is not None:
         check_output(args.out)
     if is_bpr_file(args.model):  # a ranking model: its scores, no rating controls
@@ -232,7 +234,7 @@ def add_commands(sub: Any) -> None:
     who.add_argument("--user", "-u", help="the user's id as in the rating file")
     who.add_argument("--all", action="store_true", help="every user the model knows (to --out, or stdout)")
     p.add_argument("-n", type=options.count(1), default=10, metavar="N", help="number of items (default 10)")
-    p.add_argument("--out", "-o", metavar="FILE", help="with --all: write the TSV to this file (default stdout)")
+    p.add_argument("--out", "-o", metavar="FILE", help="with --all: write the TSV to this file (default, or -: stdout)")
     p.add_argument("--include-seen", action="store_true", help="also list items the user rated in training")
     p.add_argument("--candidates", metavar="FILE", help="rank only the items of this file (one id a line)")
     p.add_argument("--exclude", metavar="FILE", help="never list the items of this file (one id a line)")

@@ -165,6 +165,24 @@ def test_predict_pairs_with_labels(model_file, tmp_path, capsys):
     assert rows[0]["user"] == 1 and 1 <= rows[0]["prediction"] <= 5
 
 
+def test_predict_reads_a_header_line_and_refuses_text_ids_for_an_integer_model(model_file, tmp_path, capsys):
+    # A header would make every id text, and every pair unknown to a model
+    # of integer ids: it is dropped, with a note, and the pair is known.
+    model = MatrixFactorization.load(model_file)
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("user\titem\n60\t140\n")
+    assert main(["predict", str(model_file), str(pairs), "--json"]) == 0
+    captured = capsys.readouterr()
+    rows = json.loads(captured.out)
+    assert len(rows) == 1 and rows[0]["user"] == 60 and rows[0]["known"] is True
+    assert rows[0]["prediction"] == pytest.approx(model.predict(60, 140), abs=1e-6)
+    assert "read as a header" in captured.err
+    pairs.write_text("60\t140\n3\tx\n")
+    assert main(["predict", str(model_file), str(pairs)]) == 1
+    err = capsys.readouterr().err
+    assert "('3', 'x')" in err and "not an integer" in err
+
+
 def test_recommend_for_a_user(model_file, capsys):
     assert main(["recommend", str(model_file), "--user", "7", "-n", "4"]) == 0
     lines = capsys.readouterr().out.splitlines()

@@ -306,7 +306,7 @@ def check_batch(model, rows, n, **kw):
     return len(want)
 
 
-def test_batch_output_is_every_users_recommendations(saved, tmp_path, capsys):
+def test_batch_output_is_every_users_recommendations(saved, tmp_path, capsys, monkeypatch):
     model, data, path = saved
     out = tmp_path / "recs.tsv"
     assert main(["recommend", str(path), "--all", "--out", str(out), "-n", "4"]) == 0
@@ -330,6 +330,10 @@ def test_batch_output_is_every_users_recommendations(saved, tmp_path, capsys):
     assert main(["recommend", str(path), "--all", "-n", "3", "--no-clip"]) == 0  # to stdout
     lines = capsys.readouterr().out.splitlines()
     check_batch(model, [line.split("\t") for line in lines[1:]], 3, clip=False)
+    # "--out -" is standard output too, not a file named "-".
+    monkeypatch.chdir(tmp_path)
+    assert main(["recommend", str(path), "--all", "-n", "3", "--no-clip", "--out", "-"]) == 0
+    assert capsys.readouterr().out.splitlines() == lines and not (tmp_path / "-").exists()
 
 
 def test_batch_lines_come_a_block_at_a_time(saved):
