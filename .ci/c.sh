@@ -50,7 +50,7 @@ for src in "$ROOT"/src_c/*.c; do
     "$cc0" -std=c99 -Wall -Wextra -Werror -pedantic -Wvla -DCMF_PORTABLE \
         -I"$ROOT/src_c" -c "$src" -o "$WORK/generic/$(basename "$src" .c).o"
 done
-for test in test_cmf test_read test_repeats test_blocks test_bpr test_gibbs test_losses test_normal; do
+for test in test_cmf test_read test_repeats test_blocks test_bpr test_gibbs test_losses test_normal test_stats; do
     "$cc0" -std=c99 -I"$ROOT/src_c" "$ROOT/src_c/tests/$test.c" "$WORK"/generic/*.o -lm \
         -o "$WORK/generic/$test"
     "$WORK/generic/$test" | tail -n 1

@@ -126,6 +126,13 @@ MUTANTS = [
     Mutant("block division by a multiplier rounded down", "src_c/cmf_blocks.c", (
         ("(UINT64_C(1) << div.shift) / (uint64_t)d + 1;", "(UINT64_C(1) << div.shift) / (uint64_t)d;"),
     )),
+    # ------------------------------------------------------------ C: exact sums
+    Mutant("float chunks summed in double off the grid", "src_c/cmf_stats.c", (
+        ("    if (off)\n        return 0;\n", "    (void)off;\n"),
+    ), tests=("test_stats",)),
+    Mutant("exact-sum bins split at another bit", "src_c/cmf_stats.c", (
+        ("#define CMF_EXACT_LOW_BITS 26", "#define CMF_EXACT_LOW_BITS 27"),
+    ), tests=("test_stats",)),
     # ------------------------------------------------------------ Python: model files
     Mutant("load without the zip's size guard", "cmf/_archive.py", (
         ("if info.compress_size != info.file_size or info.header_offset + info.compress_size > size:",

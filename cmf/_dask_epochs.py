@@ -34,7 +34,7 @@ from cmf._train.epochs import AdaGrad, draw_block_seed
 from cmf._train.interrupt import DeferredInterrupt
 from cmf._train.probe import merge_probes
 from cmf._train.state import FactorState
-from cmf._train.stats import DataStats, scale_from_square_sum
+from cmf._train.stats import DataStats, scale_from_sums
 
 # Seconds between checks for lost workers and Ctrl-C while waiting for Dask,
 # and the most one attempt to place the rating tiles waits.
@@ -77,14 +77,14 @@ class _ClusterData:
         self.value_range: tuple[float, float] | None = None
 
     def statistics(self, biased: bool, offset: float | None) -> DataStats:
-        """Counts and exact mean from the tile summaries; the spread summed exactly tile by tile."""
+        """Counts, exact mean and spread from the tile summaries (exact sums: no pass over the tiles)."""
         row_counts, col_counts, mean = _totals(self.summaries, self.layout)
         mu = offset if offset is not None else (mean if biased else 0.0)
-        squares = self.client.gather(self.client.map(_distributed.tile_square_deviation, list(self.tiles.values()),
-                                                     mu=mu, pure=False))
-        if any(s is None for s in squares):
+        if any(s["square_sum"] is None for s in self.summaries):
             raise ValueError("the ratings are too large to square in float64; rescale them before fitting")
-        scale = scale_from_square_sum(_exact.merge_sums(squares), self.n_entries, mu)
+        total = _exact.merge_sums(s["exact_sum"] for s in self.summaries)
+        squares = _exact.merge_sums(s["square_sum"] for s in self.summaries)
+        scale = scale_from_sums(total, squares, self.n_entries, mu)
         return DataStats(self.shape, self.n_entries, row_counts, col_counts, mean, scale)
 
     def probe(self, fraction: float) -> Triplets:

@@ -30,7 +30,7 @@ from cmf._train.config import TrainingConfig
 from cmf._train.epochs import blocked_tile_call
 from cmf._train.probe import select_probe
 from cmf._train.state import FactorState, pad_factors, unpad_factors
-from cmf._train.stats import square_deviation_sum
+from cmf._train.stats import index_counts
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,9 @@ class Tile:
         Entries per row (column) of the tile's row (column) range.
     exact_sum : tuple of (int, int)
         The exact sum of the values (:mod:`cmf._train.exact`).
+    square_sum : tuple of (int, int) or None
+        The exact sum of their squares; None for float64 values beyond
+        1e300 in magnitude, whose squares overflow.
     """
 
     I: int
@@ -100,6 +103,7 @@ class Tile:
     row_counts: np.ndarray
     col_counts: np.ndarray
     exact_sum: _exact.ExactSum
+    square_sum: _exact.ExactSum | None
 
 
 # ----------------------------------------------------------------------
@@ -248,16 +252,18 @@ def build_tile(layout: Layout, I: int, J: int, *parts: Triplets) -> Tile:
     )
     data = Triplets(rows.astype(np.int32), cols.astype(np.int32), values, shape)
     blocked = _blocks.partition(data, local)
+    sums = _exact.exact_sums(values)
     return Tile(
         I, J, blocked,
-        np.bincount(data.rows, minlength=shape[0]).astype(np.int64),
-        np.bincount(data.cols, minlength=shape[1]).astype(np.int64),
-        _exact.exact_sum(values),
+        index_counts(data.rows, shape[0]),
+        index_counts(data.cols, shape[1]),
+        _exact.exact_sum(values) if sums is None else sums[0],
+        None if sums is None else sums[1],
     )
 
 
 def tile_summary(tile: Tile) -> dict[str, Any]:
-    """What the client needs of a tile: its counts, size and exact sum."""
+    """What the client needs of a tile: its counts, size and exact sums."""
     return {
         "I": tile.I,
         "J": tile.J,
@@ -267,6 +273,7 @@ def tile_summary(tile: Tile) -> dict[str, Any]:
         "row_counts": tile.row_counts,
         "col_counts": tile.col_counts,
         "exact_sum": tile.exact_sum,
+        "square_sum": tile.square_sum,
     }
 
 
@@ -276,11 +283,6 @@ def tile_probe(tile: Tile, layout: Layout, fraction: float) -> Triplets:
     r0, _ = layout.row_range(tile.I)
     c0, _ = layout.col_range(tile.J)
     return select_probe(Triplets(rows, cols, tile.blocked.values, None), fraction, r0, c0)
-
-
-def tile_square_deviation(tile: Tile, mu: float) -> Any:
-    """Exact sum of a tile's squared deviations from ``mu`` (see cmf._train.stats.data_scale), or None on overflow."""
-    return square_deviation_sum(tile.blocked.values, mu)
 
 
 # ----------------------------------------------------------------------

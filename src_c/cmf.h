@@ -641,6 +641,79 @@ CMF_API cmf_status cmf_partition_weighted_f64(
     uint16_t *local_rows, uint16_t *local_cols, double *values,
     double *weights);
 
+/* ------------------------------------------------------------------------
+ * Statistics of the data
+ * ------------------------------------------------------------------------
+ * Before its first epoch a fit counts the entries of every row and column
+ * (for the penalty) and takes the mean of the values (the global offset)
+ * and their spread around it (the scale of the initial factors). The sums
+ * behind the mean and the spread are exact: each term is added with no
+ * rounding at all, so they do not depend on the order of the entries, and
+ * sums of pieces (files, processes, a cluster's tiles) merge into the same
+ * bits. An exact sum is an array of CMF_EXACT_SUM_BINS int64_t bins, zeroed
+ * by the caller, that holds
+ *
+ *     sum = sum over e in 1..2046 of (bins[2e] 2^26 + bins[2e + 1]) 2^(e - 1075)
+ *
+ * exactly. A double (-1)^s m 2^(e - 1075) (e its biased IEEE exponent, 1
+ * for subnormals, m its integer significand) is added as (-1)^s (m >> 26)
+ * to bins[2e] and (-1)^s (m & (2^26 - 1)) to bins[2e + 1]; a run of terms
+ * whose sum in double is exact may be added as that one double. Bins 0, 1,
+ * 4094 and 4095 stay zero. Rounding the sum (or sum / n, the mean) to a
+ * double is left to the caller, which needs integers wider than 64 bits
+ * for it.
+ */
+
+/** Elements of the bins of an exact sum: two per double exponent. */
+#define CMF_EXACT_SUM_BINS 4096
+
+/** Most terms one set of bins can take over all calls without overflow. */
+#define CMF_EXACT_SUM_MAX_TERMS (INT64_C(1) << 36)
+
+/**
+ * Count the occurrences of each index: counts[i] += number of t with
+ * index[t] == i.
+ *
+ * @param index  (in) [n] the indices, each in [0, size).
+ * @param n      (in) number of indices, >= 0.
+ * @param size   (in) number of counters, >= 0.
+ * @param counts (in,out) [size] the counts, added to (zero them first for
+ *               a fresh count); owned by the caller.
+ * @return CMF_OK, CMF_ERR_NULL_POINTER, CMF_ERR_INVALID_PARAMETER (n or
+ *         size negative) or CMF_ERR_INDEX_OUT_OF_RANGE (the indices before
+ *         the first one outside [0, size) are then counted).
+ */
+CMF_API cmf_status cmf_count_indices(const int32_t *index, int64_t n,
+                                     int32_t size, int64_t *counts);
+
+/**
+ * Add values, and optionally their squares, to exact sums (see above). A
+ * float value's square is exact in double; a double value's square is
+ * added as three exact parts, Dekker's split of the value multiplied out
+ * (parts that fall among the subnormals, for values below about 2^-485,
+ * are rounded: the same bits whatever the order).
+ *
+ * @param values      (in) [n] the values.
+ * @param n           (in) number of values, 0..CMF_EXACT_SUM_MAX_TERMS;
+ *                    the total over all calls into one set of bins must
+ *                    stay within that bound too (a double's square counts
+ *                    three).
+ * @param sum_bins    (in,out) [CMF_EXACT_SUM_BINS] the values' exact sum
+ *                    is added to it.
+ * @param square_bins (in,out)(optional) [CMF_EXACT_SUM_BINS] the squares'
+ *                    exact sum is added to it; NULL for none.
+ * @return CMF_OK, CMF_ERR_NULL_POINTER, CMF_ERR_INVALID_PARAMETER or
+ *         CMF_ERR_NON_FINITE (a value is infinite or NaN, or a double value
+ *         is beyond 1e300 in magnitude while squares are summed; the sums
+ *         are then unspecified).
+ */
+CMF_API cmf_status cmf_exact_sums_f32(const float *values, int64_t n,
+                                      int64_t *sum_bins, int64_t *square_bins);
+
+/** Double-precision version of cmf_exact_sums_f32. */
+CMF_API cmf_status cmf_exact_sums_f64(const double *values, int64_t n,
+                                      int64_t *sum_bins, int64_t *square_bins);
+
 /**
  * The visiting order inside a block: a permutation of 0 .. n-1 that depends
  * only on (seed, block), from a splitmix64 stream (two 32-bit draws per

@@ -5,7 +5,13 @@ ratings (the model's global offset) would then depend on how the data is
 split between processes or files. :func:`exact_sum` returns the sum as an
 integer times a power of two, with no rounding at all; sums of pieces merge
 exactly (:func:`merge_sums`), and :func:`exact_mean` rounds once at the end.
-So the mean is the same bits however the values are ordered or split.
+So the mean is the same bits however the values are ordered or split. The
+same holds for the spread around any centre (:func:`mean_square_deviation`),
+from the exact sums of the values and of their squares.
+
+The sums are taken in C (``cmf_exact_sums_*``, documented in ``cmf.h``)
+into bins of int64, one pass over the values and no temporaries; Python's
+integers only add up the few bins in use.
 """
 
 from __future__ import annotations
@@ -15,88 +21,95 @@ from typing import Iterable
 
 import numpy as np
 
-# Significand bits per dtype. A significand is cut into parts narrow enough
-# that a float64 bincount of up to n of them stays exact (below 2**53).
-_SIGNIFICAND_BITS = {np.dtype(np.float32): 24, np.dtype(np.float64): 53}
+from cmf import _kernels
 
 ExactSum = tuple[int, int]
 """``(integer, exponent)``: the sum is ``integer * 2**exponent`` exactly."""
 
+# The weight of bin i of cmf_exact_sums (cmf.h): 2 ** (i // 2 - 1075), times
+# 2 ** 26 for the even bins, which hold the significands' high parts.
+_BIN_EXPONENTS = (np.arange(_kernels.EXACT_SUM_BINS) // 2 - 1075
+                  + 26 * (np.arange(_kernels.EXACT_SUM_BINS) % 2 == 0))
 
-# Values per pass: bounds the temporary arrays to a few MB whatever n is.
-_CHUNK = 1 << 18
+
+def new_bins() -> np.ndarray:
+    """Zeroed bins of an exact sum (``cmf_exact_sums_*`` adds to them)."""
+    return np.zeros(_kernels.EXACT_SUM_BINS, dtype=np.int64)
+
+
+def sum_of_bins(bins: np.ndarray) -> ExactSum:
+    """The exact sum held by bins filled by ``cmf_exact_sums_*``.
+
+    Parameters
+    ----------
+    bins : ndarray of int64, shape (EXACT_SUM_BINS,)
+
+    Returns
+    -------
+    tuple of (int, int)
+    """
+    used = np.flatnonzero(bins)
+    if used.size == 0:
+        return (0, 0)
+    exponents = _BIN_EXPONENTS[used]
+    base = int(exponents.min())
+    return (sum(int(bins[i]) << int(e - base) for i, e in zip(used, exponents)), base)
+
+
+def _summable(values: np.ndarray) -> np.ndarray:
+    """``values`` as a contiguous 1-D float32 or float64 array (other dtypes as float64)."""
+    v = np.asarray(values).ravel()
+    if v.dtype not in (np.float32, np.float64):
+        v = v.astype(np.float64)
+    return np.ascontiguousarray(v)
 
 
 def exact_sum(values: np.ndarray) -> ExactSum:
-    """The exact sum of finite float32 or float64 values.
+    """The exact sum of finite values.
 
     Parameters
     ----------
     values : ndarray of float, shape (n,)
-        Finite values (float32 converts to float64 exactly).
+        Finite values (other dtypes are converted to float64).
 
     Returns
     -------
     tuple of (int, int)
         ``(integer, exponent)`` with ``sum(values) == integer * 2**exponent``
         exactly.
+
+    Raises
+    ------
+    ValueError
+        If a value is NaN or infinite.
     """
-    v = np.asarray(values).ravel()
-    if v.size > _CHUNK:
-        return merge_sums(_chunk_sum(v[i:i + _CHUNK]) for i in range(0, v.size, _CHUNK))
-    return _chunk_sum(v)
+    bins = new_bins()
+    if not _kernels.exact_sums(_summable(values), bins):
+        raise ValueError("the values to sum must be finite")
+    return sum_of_bins(bins)
 
 
-def _chunk_sum(v: np.ndarray) -> ExactSum:
-    """:func:`exact_sum` of a 1-D array of at most a few million values."""
-    if v.dtype not in _SIGNIFICAND_BITS:
-        v = v.astype(np.float64)
-    if v.size == 0:
-        return (0, 0)
-    bits = _SIGNIFICAND_BITS[v.dtype]
-    frac, exp = np.frexp(v)
-    # Fast path: every value is a multiple of 2**(lo - bits) and below
-    # 2**hi in magnitude, so when n * 2**(hi - lo + bits) <= 2**53 every
-    # partial sum is an integer multiple of 2**(lo - bits) below 2**53 of
-    # them: float64 adds them exactly, in any order. Typical ratings (1 to 5
-    # in float32) take it; zeros (exponent 0) only make the test stricter.
-    lo, hi = int(exp.min()), int(exp.max())
-    if int(v.size).bit_length() + hi - lo + bits <= 53:
-        total = float(np.sum(v, dtype=np.float64))
-        numerator, denominator = total.as_integer_ratio()
-        return (numerator, 1 - denominator.bit_length())
-    if hi - lo + bits <= 62:
-        # Every significand shifted to the smallest exponent fits in int64
-        # (squared deviations of ratings take this path): split each into
-        # 31 high and 31 low bits, whose int64 sums cannot overflow for up
-        # to 2**31 values, and add those exactly. The same integer as the
-        # bincounts below give, with fewer passes and temporaries.
-        sig = np.multiply(frac, float(1 << bits), out=frac).astype(np.int64)
-        np.left_shift(sig, np.subtract(exp, lo, out=exp), out=sig)
-        low = int(np.sum(np.bitwise_and(sig, (1 << 31) - 1), dtype=np.int64))
-        high = int(np.sum(np.right_shift(sig, 31, out=sig), dtype=np.int64))
-        return ((high << 31) + low, lo - bits)
-    # frac * 2**bits is an integer below 2**bits in magnitude: exact in int64.
-    sig = (frac.astype(np.float64) * float(1 << bits)).astype(np.int64)
-    exp = exp.astype(np.int64) - bits
-    base = int(exp.min())
-    shift = exp - base
-    # Sum the significands per exponent with float64 bincounts, exact while
-    # every partial sum stays below 2**53: cut them into parts of at most
-    # part_bits bits (non-negative, the top part keeps the sign). float32
-    # needs one part for up to 2**29 values, float64 two.
-    part_bits = 53 - max(1, int(v.size).bit_length())
-    n_parts = -(-bits // part_bits)
-    mask = (1 << part_bits) - 1
-    total = 0
-    for p in range(n_parts):
-        part = sig >> (p * part_bits)
-        if p < n_parts - 1:
-            part = part & mask
-        sums = np.bincount(shift, weights=part)
-        for s in np.flatnonzero(sums):
-            total += int(sums[s]) << (int(s) + p * part_bits)
-    return (total, base)
+def exact_sums(values: np.ndarray) -> tuple[ExactSum, ExactSum] | None:
+    """The exact sums of the values and of their squares, in one pass over them.
+
+    A float32 value's square is exact in float64; a float64 value's is
+    summed as three exact parts (``cmf_exact_sums_f64``), so both sums are
+    exact but for squares below about 2**-970.
+
+    Parameters
+    ----------
+    values : ndarray of float, shape (n,)
+
+    Returns
+    -------
+    tuple of ExactSum, or None
+        ``(sum, sum of squares)``; None when a value is not finite or, in
+        float64, beyond 1e300 in magnitude.
+    """
+    sums, squares = new_bins(), new_bins()
+    if not _kernels.exact_sums(_summable(values), sums, squares):
+        return None
+    return sum_of_bins(sums), sum_of_bins(squares)
 
 
 def merge_sums(sums: Iterable[ExactSum]) -> ExactSum:
@@ -134,9 +147,7 @@ def mean_of_sum(total: ExactSum, n: int) -> float:
     """
     if n <= 0:
         return 0.0
-    integer, exponent = total
-    scale = Fraction(2) ** exponent
-    return float(Fraction(integer) * scale / n)
+    return float(_fraction(total) / n)
 
 
 def exact_mean(values: np.ndarray) -> float:
@@ -153,3 +164,38 @@ def exact_mean(values: np.ndarray) -> float:
     """
     v = np.asarray(values)
     return mean_of_sum(exact_sum(v), int(v.size))
+
+
+def mean_square_deviation(total: ExactSum, squares: ExactSum, n: int, centre: float) -> float:
+    """The correctly rounded mean of ``(v - centre)**2`` over ``n`` values, from their exact sums.
+
+    ``sum((v - c)**2) = sum(v**2) - 2 c sum(v) + n c**2``, computed with
+    no rounding until the end, so the result depends neither on the order
+    of the values nor on how they were split.
+
+    Parameters
+    ----------
+    total, squares : tuple of (int, int)
+        Exact sums of the values and of their squares.
+    n : int
+        Number of values.
+    centre : float
+        Finite.
+
+    Returns
+    -------
+    float
+        0.0 when ``n`` is 0.
+    """
+    if n <= 0:
+        return 0.0
+    c = Fraction(centre)
+    deviations = _fraction(squares) - 2 * c * _fraction(total) + n * c * c
+    return float(deviations / n)
+
+
+def _fraction(total: ExactSum) -> Fraction:
+    """An exact sum as a Fraction."""
+    integer, exponent = total
+    return Fraction(integer) * Fraction(2) ** exponent
+

@@ -3,34 +3,42 @@
 Each is computed once per fit, exactly (independent of the order and the
 splitting of the values), so that a distributed fit (:mod:`cmf.dask`)
 computes the same bits from its pieces: :class:`DataStats` carries them into
-the pipeline's setup whichever way they were computed.
+the pipeline's setup whichever way they were computed. The passes over the
+data are in C (``cmf_count_indices``, ``cmf_exact_sums_*``): one for the
+counts of each side and one for both sums, a small part of a fit's setup.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from cmf._input import Triplets, all_finite
+from cmf import _kernels
+from cmf._input import Triplets
 from cmf._train import exact as _exact
 
 __all__ = ["DataStats", "measure", "index_counts", "exact_mean", "robust_mean", "data_scale",
-           "square_deviation_sum", "scale_from_square_sum", "scale_hint"]
-
-# Entries counted per bincount call (see index_counts).
-_COUNT_CHUNK = 1 << 16
+           "scale_from_sums", "scale_hint"]
 
 
 def index_counts(index: np.ndarray, n: int) -> np.ndarray:
-    """``np.bincount(index, minlength=n)`` without its int64 copy of the whole input.
+    """``np.bincount(index, minlength=n)`` in int64, in C and without a copy of int32 indices.
 
-    bincount converts int32 indices to int64 first (80 MB for 10 million
-    entries); counting a chunk at a time bounds that copy.
+    Parameters
+    ----------
+    index : ndarray of int, shape (m,)
+        Indices in ``[0, n)``.
+    n : int
+        Number of counters.
+
+    Returns
+    -------
+    ndarray of int64, shape (n,)
     """
     counts = np.zeros(n, dtype=np.int64)
-    for start in range(0, len(index), _COUNT_CHUNK):
-        counts += np.bincount(index[start:start + _COUNT_CHUNK], minlength=n)
+    _kernels.count_indices(np.ascontiguousarray(index, dtype=np.int32), counts)
     return counts
 
 
@@ -66,42 +74,23 @@ def data_scale(values: np.ndarray, mu: float) -> float:
     is 0 when every value equals mu; the factors then start (and stay) at
     zero and the model is exactly mu.
     """
-    # The squared deviations are summed exactly, in chunks (bounded
-    # temporaries): the result depends neither on the order of the values
-    # nor on how they are split, so a distributed fit (cmf.dask) computes
-    # the same bits from its pieces with square_deviation_sum.
+    # From the exact sums of the values and their squares: the result
+    # depends neither on the order of the values nor on how they are split,
+    # so a distributed fit (cmf.dask) computes the same bits from its pieces.
+    sums = _exact.exact_sums(values)
+    if sums is not None:
+        return scale_from_sums(*sums, len(values), mu)
+    # Values near the float64 limit: square after dividing by the largest.
     with np.errstate(over="ignore", invalid="ignore"):
-        total = square_deviation_sum(values, mu)
-        if total is not None:
-            return scale_from_square_sum(total, len(values), mu)
-        # Values near the float64 limit: square after dividing by the largest.
         centred = values.astype(np.float64) - mu
         top = max(float(np.max(np.abs(centred))), np.finfo(np.float64).tiny)
         scale = top * float(np.sqrt(np.mean((centred / top) ** 2)))
     return scale if np.isfinite(scale) else float(np.finfo(np.float64).max)
 
 
-def square_deviation_sum(values: np.ndarray, mu: float) -> _exact.ExactSum | None:
-    """Exact sum of ``(values - mu)**2`` (each square rounded to float64), or None on overflow."""
-    step = 1 << 20
-    sums = []
-    with np.errstate(over="ignore", invalid="ignore"):
-        for start in range(0, len(values), step):
-            # In place: one temporary per chunk. Squares are >= 0 unless
-            # NaN or infinite, and max() propagates NaN, so the largest
-            # square tells whether all are finite.
-            squares = values[start:start + step].astype(np.float64)
-            np.subtract(squares, mu, out=squares)
-            np.multiply(squares, squares, out=squares)
-            if not np.isfinite(np.max(squares)):
-                return None
-            sums.append(_exact.exact_sum(squares))
-    return _exact.merge_sums(sums)
-
-
-def scale_from_square_sum(total: _exact.ExactSum, n: int, mu: float) -> float:
-    """:func:`data_scale` from the exact sum of squared deviations of ``n`` values around ``mu``."""
-    scale = float(np.sqrt(_exact.mean_of_sum(total, n)))
+def scale_from_sums(total: _exact.ExactSum, squares: _exact.ExactSum, n: int, mu: float) -> float:
+    """:func:`data_scale` from the exact sums of ``n`` values and of their squares, around ``mu``."""
+    scale = math.sqrt(max(_exact.mean_square_deviation(total, squares, n, mu), 0.0))
     if scale <= 8 * np.finfo(np.float64).eps * abs(mu):
         return 0.0  # only the rounding of mu: the data are constant
     return scale
@@ -109,11 +98,10 @@ def scale_from_square_sum(total: _exact.ExactSum, n: int, mu: float) -> float:
 
 def exact_mean(values: np.ndarray) -> float:
     """The correctly rounded mean of ``values``, independent of their order (0 for no values)."""
-    if len(values) and values.min() == values.max():
-        return float(values[0])  # constant data: exactly that value
-    if not all_finite(values):
+    try:
+        return _exact.mean_of_sum(_exact.exact_sum(values), len(values))
+    except ValueError:  # a value is not finite
         return robust_mean(values)
-    return _exact.exact_mean(values)
 
 
 def robust_mean(values: np.ndarray) -> float:
@@ -167,7 +155,7 @@ def measure(data: Triplets, biased: bool, offset: float | None = None) -> DataSt
         the mean, else around 0.
     offset : float, optional
         The offset of the parameters a fit continues from: the scale is
-        measured around it and the mean (a full pass) is not computed.
+        measured around it and no mean is returned.
 
     Returns
     -------
@@ -175,9 +163,12 @@ def measure(data: Triplets, biased: bool, offset: float | None = None) -> DataSt
     """
     row_counts = index_counts(data.rows, data.shape[0])
     col_counts = index_counts(data.cols, data.shape[1])
-    if offset is None:
-        mean: float | None = exact_mean(data.values)
-        scale = data_scale(data.values, mean if biased else 0.0)
-    else:
-        mean, scale = None, data_scale(data.values, offset)
-    return DataStats(data.shape, len(data), row_counts, col_counts, mean, scale)
+    n = len(data)
+    sums = _exact.exact_sums(data.values)
+    if sums is None:  # squares beyond float64 (or values not finite): the slow, careful way
+        mean = exact_mean(data.values) if offset is None else None
+        centre = offset if offset is not None else (mean if biased else 0.0)
+        return DataStats(data.shape, n, row_counts, col_counts, mean, data_scale(data.values, centre))
+    mean = _exact.mean_of_sum(sums[0], n) if offset is None else None
+    centre = offset if offset is not None else (mean if biased else 0.0)
+    return DataStats(data.shape, n, row_counts, col_counts, mean, scale_from_sums(*sums, n, centre))
