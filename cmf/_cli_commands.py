@@ -123,7 +123,16 @@ def _model(args: argparse.Namespace, **overrides: Any) -> Any:
 
 
 def _output(args: argparse.Namespace) -> str | None:
-    """The model file ``--out`` names, checked before any work (None without ``--out``)."""
+    """The model file ``--out`` names, checked before any work (None without ``--out``).
+
+    ``-`` names standard output, as for ``cmf recommend --all --out -``;
+    a model is a binary .npz file that ``cmf predict`` and ``cmf
+    recommend`` read by name, so it is refused there rather than saved as
+    a file called ``-.npz``.
+    """
+    if args.out == "-":
+        raise ValueError("--out -: a model is a binary .npz file, which is not written to standard output; "
+                         "name a file instead, such as --out model.npz")
     return None if args.out is None else check_output_path(args.out)
 
 
