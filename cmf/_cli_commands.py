@@ -293,6 +293,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         else:  # no progress bar for parallel folds
             model.fit_ratings(train)
         scores = evaluate(model, test, train=train if "protocol" in keywords else None, **keywords)
+        if "kl_skipped_pairs" in scores:  # said beside the KL divergence: left out of how many
+            scores["kl_pairs"] = len(test)
         if workers == 1:
             _say(args, evaluation.fold_line(fold, scores, keywords))
         return scores, (None if getattr(model, "converged_", True) else _unconverged(args, model.n_epochs_))
