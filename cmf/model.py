@@ -134,7 +134,8 @@ class MatrixFactorization:
     restored); or at ``max_epochs`` with a :class:`~cmf.ConvergenceWarning`.
     With a constant step a non-finite loss raises
     :class:`~cmf.DivergenceError`; the bold driver undoes that epoch and
-    halves the step instead.
+    halves the step instead, and raises it after 20 such epochs in a row,
+    or when a fit from random factors ends without keeping any epoch.
 
     Parameters
     ----------
@@ -692,7 +693,7 @@ class MatrixFactorization:
         self._store(outcome, data.shape, labels=labels, seen=seen, scale=scale)
         if not outcome.converged:
             warnings.warn(loop.convergence_message(config, outcome.data_scale, stopped=outcome.stopped,
-                                                   n_epochs=outcome.n_epochs),
+                                                   n_epochs=outcome.n_epochs, weight_mean=outcome.weight_mean),
                           ConvergenceWarning, stacklevel=_caller_stacklevel())
         return self
 

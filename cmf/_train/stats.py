@@ -16,7 +16,7 @@ from cmf._input import Triplets, all_finite
 from cmf._train import exact as _exact
 
 __all__ = ["DataStats", "measure", "index_counts", "exact_mean", "robust_mean", "data_scale",
-           "square_deviation_sum", "scale_from_square_sum", "scale_hint"]
+           "square_deviation_sum", "scale_from_square_sum", "scale_hint", "weight_hint", "data_hints"]
 
 # Entries counted per bincount call (see index_counts).
 _COUNT_CHUNK = 1 << 16
@@ -51,6 +51,33 @@ def scale_hint(scale: float) -> str:
         "learning_rate and regularization suit values that vary by about 1: divide the values by "
         f"{scale:.3g} before fitting and multiply the predictions back."
     )
+
+
+def weight_hint(weight_mean: float | None) -> str:
+    """Advice for sample weights far from unit scale, or "" for none or unremarkable ones.
+
+    A weight multiplies its entry's loss, so the data's part of every SGD
+    step (``learning_rate * weight * error``), but not the L2 terms
+    (cmf.h, "Other losses, weights"): weights of mean ``m`` act as a
+    learning rate ``m`` times as large with a penalty ``m`` times as weak.
+    Timestamps taken for weights (about 1e9) make every step diverge;
+    weights of 1e-3 leave the penalty to dominate. Dividing every weight by
+    the same number keeps how much each entry counts against the others.
+    The bounds are those of :func:`scale_hint`.
+    """
+    if weight_mean is None or 0.1 <= weight_mean <= 10.0:
+        return ""
+    return (
+        f" The likely cause: the sample weights average {weight_mean:.3g}, but the defaults of learning_rate and "
+        "regularization suit weights of about 1, since a weight multiplies its rating's loss and so its SGD step "
+        "(learning_rate x weight x error) but not the L2 penalty. Divide the weights by "
+        f"{weight_mean:.3g}, which keeps how much each rating counts against the others."
+    )
+
+
+def data_hints(scale: float, weight_mean: float | None = None) -> str:
+    """:func:`scale_hint` and :func:`weight_hint` together, for the messages of a fit that failed."""
+    return scale_hint(scale) + weight_hint(weight_mean)
 
 
 def data_scale(values: np.ndarray, mu: float) -> float:
@@ -145,6 +172,9 @@ class DataStats:
         when the fit continues from given parameters and needs none.
     scale : float
         :func:`data_scale` of the values around the model's offset.
+    weight_mean : float or None
+        The correctly rounded mean of the sample weights, None without
+        weights (for :func:`weight_hint`).
     """
 
     shape: tuple[int, int]
@@ -153,6 +183,7 @@ class DataStats:
     col_counts: np.ndarray
     mean: float | None
     scale: float
+    weight_mean: float | None = None
 
 
 def measure(data: Triplets, biased: bool, offset: float | None = None) -> DataStats:
@@ -180,4 +211,5 @@ def measure(data: Triplets, biased: bool, offset: float | None = None) -> DataSt
         scale = data_scale(data.values, mean if biased else 0.0)
     else:
         mean, scale = None, data_scale(data.values, offset)
-    return DataStats(data.shape, len(data), row_counts, col_counts, mean, scale)
+    weight_mean = None if data.weights is None else exact_mean(data.weights)
+    return DataStats(data.shape, len(data), row_counts, col_counts, mean, scale, weight_mean)
