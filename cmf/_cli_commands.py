@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 import warnings
@@ -33,10 +34,11 @@ from cmf._tune_space import space_lines
 from cmf._cli_progress import EpochProgressBar
 from cmf._cli_folds import add_fold_options, fold_source
 from cmf._cli_losses import (CLASSIFICATION_LOSSES, add_loss_options, describe_predictions, labelled, loss_params,
-                             training_figure, weight_column)
+                             kept_epoch, training_figure, weight_column)
 from cmf._data_policy import count_repeats
 from cmf._persistence import check_output_path
 from cmf._search import clone, n_workers, run_all
+from cmf._train.stats import exact_mean, weight_hint
 from cmf.exceptions import ConvergenceWarning, DivergenceError, NotFittedError
 from cmf.io import ParseError, load_pairs, load_ratings
 from cmf._tune_bayes import BUDGET as BAYES_BUDGET
@@ -94,14 +96,19 @@ def run_reporting_errors(func: Callable[[argparse.Namespace], int], args: argpar
 # The estimator's parameters as a divergence message names them, and the
 # options that set them on the command line.
 _OPTION_NAMES = (("learning_rate='auto'", "--learning-rate auto"), ("learning_rate", "--learning-rate"),
-                 ("a larger regularization", "a larger --regularization"))
+                 ("a larger regularization", "a larger --regularization"), ("max_epochs", "--epochs"),
+                 ("Divide the weights", "Divide the weights (--weight-column)"))
 
 
 def _as_options(message: str) -> str:
-    """A model's divergence message with its remedies named as the command line's options."""
+    """A model's divergence message with its remedies named as the command line's options.
+
+    The command saves no model after an error, so the message's word on
+    the parameters the model keeps is left out.
+    """
     for name, option in _OPTION_NAMES:
         message = message.replace(name, option)
-    return message
+    return re.sub(r"; the model keeps the parameters of epoch \d+\.", ".", message)
 
 
 # ----------------------------------------------------------------------
@@ -123,7 +130,16 @@ def _model(args: argparse.Namespace, **overrides: Any) -> Any:
 
 
 def _output(args: argparse.Namespace) -> str | None:
-    """The model file ``--out`` names, checked before any work (None without ``--out``)."""
+    """The model file ``--out`` names, checked before any work (None without ``--out``).
+
+    ``-`` names standard output, as for ``cmf recommend --all --out -``;
+    a model is a binary .npz file that ``cmf predict`` and ``cmf
+    recommend`` read by name, so it is refused there rather than saved as
+    a file called ``-.npz``.
+    """
+    if args.out == "-":
+        raise ValueError("--out -: a model is a binary .npz file, which is not written to standard output; "
+                         "name a file instead, such as --out model.npz")
     return None if args.out is None else check_output_path(args.out)
 
 
@@ -133,6 +149,13 @@ def _unconverged(args: argparse.Namespace, n_epochs: int) -> str:
         return (f"made no progress in {n_epochs} epochs: --learning-rate {args.learning_rate} is too small to move "
                 "the model; raise it, or leave it to --learning-rate auto")
     return f"stopped at --epochs {args.epochs} before converging; raise --epochs"
+
+
+def _weight_advice(data: Any) -> str:
+    """:func:`cmf._train.stats.weight_hint` for the ratings' ``--weight-column``, in the options' words."""
+    weights = getattr(data, "weights", None)
+    hint = "" if weights is None else _as_options(weight_hint(exact_mean(weights)))
+    return ". " + hint.lstrip() if hint else ""
 
 
 def _warn(args: argparse.Namespace, text: str) -> None:
@@ -217,21 +240,24 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if out is not None:
         model.save(out)
     h = model.history_
-    last = (model.best_epoch_ or model.n_epochs_) - 1
+    # The figures of the model saved: an epoch the bold driver undid is not it.
+    last = kept_epoch(model)
     summary = {
         "ratings": len(data), "users": data.n_users, "items": data.n_items, "epochs": model.n_epochs_,
-        "converged": bool(model.converged_), "best_epoch": model.best_epoch_, "train_rmse": h["train_rmse"][last],
-        "validation_rmse": None if valid is None else h["val_rmse"][last], "seconds": seconds, "model": out,
-        "rating_scale": model.rating_scale_,
+        "converged": bool(model.converged_), "best_epoch": model.best_epoch_,
+        "train_rmse": None if last is None else h["train_rmse"][last],
+        "validation_rmse": None if valid is None or last is None else h["val_rmse"][last], "seconds": seconds,
+        "model": out, "rating_scale": model.rating_scale_,
     }
     if not model.converged_:
         _warn(args, _unconverged(args, model.n_epochs_)
                     + ("" if valid is not None or model.n_epochs_ < args.epochs
-                       else ", or pass --validation to stop when held-out ratings stop improving"))
+                       else ", or pass --validation to stop when held-out ratings stop improving")
+                    + _weight_advice(data))
     if args.json:
         _emit_json(summary)
     else:
-        val = "" if valid is None else f", validation RMSE {summary['validation_rmse']:.4f}"
+        val = "" if summary["validation_rmse"] is None else f", validation RMSE {summary['validation_rmse']:.4f}"
         _say(args, f"trained on {len(data):,} ratings ({data.n_users:,} users x {data.n_items:,} items, "
                    f"{describe_predictions(model)}): "
                    f"{model.n_epochs_} epochs in {seconds:.2f} s, {training_figure(model, last)}{val}")
@@ -284,6 +310,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         else:  # no progress bar for parallel folds
             model.fit_ratings(train)
         scores = evaluate(model, test, train=train if "protocol" in keywords else None, **keywords)
+        if "kl_skipped_pairs" in scores:  # said beside the KL divergence: left out of how many
+            scores["kl_pairs"] = len(test)
         if workers == 1:
             _say(args, evaluation.fold_line(fold, scores, keywords))
         return scores, (None if getattr(model, "converged_", True) else _unconverged(args, model.n_epochs_))
@@ -292,7 +320,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     reasons = [reason for _, reason in outcomes if reason is not None]
     unconverged = len(reasons)
     for reason in dict.fromkeys(reasons):  # each once, in fold order
-        _warn(args, f"{reasons.count(reason)} of {args.folds} folds {reason}")
+        _warn(args, f"{reasons.count(reason)} of {args.folds} folds {reason}" + _weight_advice(data))
     result = evaluation.summary([scores for scores, _ in outcomes], keywords)
     if args.json:
         # With a classification loss --threshold made the labels; else it picks the relevant items.

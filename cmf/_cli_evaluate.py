@@ -112,12 +112,17 @@ def fold_line(fold: int, scores: dict[str, float], keywords: dict[str, Any]) -> 
     str
     """
     shown = ("precision", "ndcg") if "protocol" in keywords else keywords["metrics"][:2]
-    return f"fold {fold}: " + "  ".join(f"{_name(m, keywords['k'])} {scores[m]:.4f}" for m in shown)
+    line = f"fold {fold}: " + "  ".join(f"{_name(m, keywords['k'])} {scores[m]:.4f}" for m in shown)
+    if scores.get("kl_skipped_pairs"):
+        line += f" ({scores['kl_skipped_pairs']:,} of {scores['kl_pairs']:,} pairs left out)"
+    return line
 
 
 def _stats(values: Sequence[float]) -> dict[str, Any]:
     v = np.array(values, dtype=np.float64)
-    return {"mean": float(np.mean(v)), "std": float(np.std(v)), "folds": v.tolist()}
+    # An infinite fold (a KL divergence) has a NaN spread: printed as such, without NumPy's warning.
+    with np.errstate(invalid="ignore"):
+        return {"mean": float(np.mean(v)), "std": float(np.std(v)), "folds": v.tolist()}
 
 
 def summary(folds: list[dict[str, float]], keywords: dict[str, Any]) -> dict[str, Any]:
@@ -134,10 +139,13 @@ def summary(folds: list[dict[str, float]], keywords: dict[str, Any]) -> dict[str
     -------
     dict
         ``{"metrics": {...}}``, plus ``"baselines": {name: {...}}`` and the
-        ``users`` / ``skipped_users`` counts under the catalogue protocol.
+        ``users`` / ``skipped_users`` counts under the catalogue protocol,
+        and with ``kl`` the ``kl_skipped_pairs`` / ``kl_pairs`` counts (the
+        pairs left out of it, and all held-out pairs).
     """
     names = list(keywords["metrics"])
     if "protocol" not in keywords:
+        names += [m for m in ("kl_skipped_pairs", "kl_pairs") if m in folds[0]]
         return {"metrics": {m: _stats([f[m] for f in folds]) for m in names}}
     names += ["users", "skipped_users"]
     return {"metrics": {m: _stats([f[m] for f in folds]) for m in names},
@@ -166,6 +174,10 @@ def table(result: dict[str, Any], keywords: dict[str, Any]) -> list[str]:
         digits = 1 if m == "popularity" else 4  # a count of ratings, not a rate
         row = f"{_name(m, k):>14}  {metrics[m]['mean']:.{digits}f} +- {metrics[m]['std']:.{digits}f}"
         lines.append(row + "".join(f"  {baselines[b][m]['mean']:>12.{digits}f}" for b in baselines))
+    if metrics.get("kl_skipped_pairs", {}).get("mean"):
+        skipped, pairs = (int(sum(metrics[m]["folds"])) for m in ("kl_skipped_pairs", "kl_pairs"))
+        lines.append(f"left out of the KL divergence: {skipped:,} of {pairs:,} held-out pairs, whose user or item "
+                     "has no training ratings in the fold (a kl model, without biases or mean, predicts 0 there)")
     if "users" in metrics:
         # counts: whole numbers unless the folds differ
         lines.append(f"users scored per fold: {metrics['users']['mean']:g} ({metrics['skipped_users']['mean']:g} "

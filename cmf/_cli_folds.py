@@ -55,7 +55,8 @@ def add_fold_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--folds-files", type=fold_pairs, action="append", metavar="TRAIN:TEST[,TRAIN:TEST...]",
                    help="folds given as files, read as RATINGS would be, such as u1.base:u1.test,u2.base:u2.test "
                         "(MovieLens 100K); a user or item only a test file names is predicted as the global "
-                        "mean plus the known side's bias")
+                        "mean plus the known side's bias (with --loss kl, left out of the KL divergence and "
+                        "counted)")
 
 
 def fold_source(args: argparse.Namespace, load: Callable[[str], Any],

@@ -21,7 +21,7 @@ from cmf._losses import LOSSES, label_values, predicts_ratings, shown_values
 from cmf._train.config import CLASSIFICATION_LOSSES
 
 __all__ = ["CLASSIFICATION_LOSSES", "LOSS_CHOICES", "add_loss_options", "describe_predictions", "labelled",
-           "loss_params", "training_figure", "weight_column"]
+           "kept_epoch", "loss_params", "training_figure", "weight_column"]
 
 #: ``--loss`` choices: the estimator's losses, and "bpr" (cmf.BPR's pairwise ranking).
 LOSS_CHOICES = (*LOSSES, "bpr")
@@ -129,16 +129,41 @@ def describe_predictions(model: Any) -> str:
     return f"loss {model.loss}: predictions are decision values, their sign the class"
 
 
-def training_figure(model: Any, epoch: int) -> str:
+def kept_epoch(model: Any) -> int | None:
+    """The 0-based epoch whose parameters a fitted model holds, or None for its starting point.
+
+    That is the best epoch under early stopping, else the last epoch the
+    bold driver kept: an epoch it undid (its loss, often infinite, is in
+    ``history_`` all the same) left the model as the epoch before it was.
+
+    Parameters
+    ----------
+    model : MatrixFactorization
+        Fitted.
+
+    Returns
+    -------
+    int or None
+    """
+    if model.best_epoch_:
+        return int(model.best_epoch_) - 1
+    kept = model.history_.get("kept") or [1.0] * model.n_epochs_
+    return next((epoch for epoch in range(len(kept) - 1, -1, -1) if kept[epoch]), None)
+
+
+def training_figure(model: Any, epoch: int | None) -> str:
     """The training figure of ``cmf train``'s summary line: the RMSE for ratings, else the mean loss per rating.
 
     Parameters
     ----------
     model : MatrixFactorization
         Fitted.
-    epoch : int
-        The 0-based epoch whose figure to show (the best, or the last).
+    epoch : int or None
+        The 0-based epoch whose figure to show (:func:`kept_epoch`); None
+        when no epoch was kept, whose figure was not measured.
     """
+    if epoch is None:
+        return "no epoch kept, so no training figure"
     rmse = model.history_["train_rmse"][epoch]
     if model.loss == "squared":
         return f"training RMSE {rmse:.4f}"

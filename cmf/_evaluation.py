@@ -106,7 +106,8 @@ def evaluate_held_out(
     Returns
     -------
     dict
-        Metric name to value.
+        Metric name to value; with ``kl``, also ``kl_skipped_pairs`` (see
+        :func:`_kl_held_out`).
     """
     metrics = _metrics.LOSS_METRICS[getattr(model, "loss", "squared")] if metrics is None else metrics
     check_metrics(metrics, HELD_OUT_METRICS, "protocol='catalogue'")
@@ -116,12 +117,48 @@ def evaluate_held_out(
     raw = _predict_dataset(model, data, clip=False)
     scale = model.rating_scale_ if clip is True else None if clip is False or clip is None else clip
     pred = raw if scale is None else np.clip(raw, *scale)
-    out = {m: _ERRORS[m](data.values, pred) for m in metrics if m in _ERRORS}
+    out = {m: _ERRORS[m](data.values, pred) for m in metrics if m in _ERRORS and m != "kl"}
+    if "kl" in metrics:
+        out["kl"], out["kl_skipped_pairs"] = _kl_held_out(model, data, pred)
     ranking = [m for m in metrics if m in ("precision", "recall", "ndcg")]
     if ranking:
         scores = _metrics.ranking_metrics(data.rows, data.values, raw, k=k, threshold=threshold)
         out.update({m: scores[m] for m in ranking})
     return out
+
+
+def _kl_held_out(model: Any, data: RatingDataset, pred: np.ndarray) -> tuple[float, int]:
+    """The mean generalized KL divergence of the pairs the model predicts, and how many it left out.
+
+    A model without biases (every ``loss="kl"`` model) has no global mean
+    either: a user or item without training ratings keeps zero factors
+    and is predicted 0, as is one it does not know, and a positive amount
+    predicted 0 has an infinite divergence. That 0 is no prediction the
+    model learnt but the absence of one, so those pairs are left out and
+    counted, rather than made infinite (LIBMF predicts them as the mean of
+    its training ratings, which such a model does not hold). Any other
+    pair counts, an infinite term included. NaN when every pair is left
+    out.
+    """
+    values = np.asarray(data.values, dtype=np.float64)
+    if getattr(model, "biased", True):
+        return _metrics.kl_divergence(values, pred), 0
+    fitted = model._snapshot()
+    if data.labelled:
+        rows, cols = data.user_labels.labels[data.rows], data.item_labels.labels[data.cols]
+    else:
+        rows, cols = data.rows, data.cols
+    r, c, _ = fitted._known_or_minus_one(rows, cols)
+    # Rows of zero factors: no training ratings (initial_factors zeroes
+    # them and SGD never visits them). Index -1 (unknown) reads the flag
+    # appended last, True.
+    no_user = np.append(~fitted.state.P.any(axis=1), True)
+    no_item = np.append(~fitted.state.Q.any(axis=1), True)
+    predicted = ~(no_user[r] | no_item[c])
+    skipped = int(len(values) - np.count_nonzero(predicted))
+    if skipped == len(values):
+        return float("nan"), skipped
+    return _metrics.kl_divergence(values[predicted], pred[predicted]), skipped
 
 
 def _predict_dataset(model: Any, data: RatingDataset, *, clip: bool) -> np.ndarray:

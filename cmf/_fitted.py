@@ -25,7 +25,9 @@ import numpy as np
 from cmf._input import check_pairs
 from cmf._labels import LabelMap
 from cmf._seen import SeenItems, SeenSource
-from cmf._train.state import FactorState, normal_rows, predict_pairs
+from cmf._train.config import TrainingConfig
+from cmf._train.state import FactorState, initial_std, normal_rows, predict_pairs, start_rows
+from cmf._train.stats import DataStats
 
 __all__ = ["Fitted"]
 
@@ -246,28 +248,51 @@ class Fitted:
             seen_source=None if seen is None else SeenSource(items=seen.with_user(cols)),
         ), user
 
-    def grown(self, shape: tuple[int, int], init_std: float, rng: np.random.Generator) -> FactorState:
+    def grown(self, shape: tuple[int, int], config: TrainingConfig, rng: np.random.Generator,
+              stats: DataStats) -> FactorState:
         """A writable copy of the parameters, with random rows for new users and items.
 
-        New factor rows are N(0, ``init_std``) in the model's dtype, from
-        the streams a fit of the grown shape would start them from (user
-        ``u``: stream ``u``, item ``i``: stream ``n_users + i`` of a seed
-        drawn from ``rng``); new biases are zero; the global mean stays.
+        New rows start as those of a fresh fit of the grown shape on the
+        new ratings would (:func:`cmf._train.state.initial_factors`): in
+        the model's dtype, from the same streams (user ``u``: stream ``u``,
+        item ``i``: stream ``n_users + i`` of a seed drawn from ``rng``),
+        N(0, ``init_std``) scaled by ``sqrt(stats.scale)`` for ratings
+        that vary by less than 1, folded to >= 0 for a non-negative model,
+        and zero for a row without ratings in ``stats``. New biases are
+        zero; the global mean stays.
+
+        Parameters
+        ----------
+        shape : tuple of int
+            The grown ``(n_rows, n_cols)``.
+        config : TrainingConfig
+            Gives ``init_std`` and ``nonnegative``.
+        rng : numpy.random.Generator
+            Draws the seed.
+        stats : DataStats
+            Of the new ratings in the grown shape, measured around the
+            model's offset (as the continued fit measures them).
+
+        Returns
+        -------
+        FactorState
         """
         s = self.state
         dtype = s.P.dtype
         seed = int(rng.integers(0, 1 << 64, dtype=np.uint64))
+        std = initial_std(config.init_std, stats.scale)
 
-        def grow(F: np.ndarray, n: int, first_stream: int) -> np.ndarray:
+        def grow(F: np.ndarray, n: int, first_stream: int, counts: np.ndarray) -> np.ndarray:
             old, k = F.shape
-            extra = normal_rows(seed, first_stream + old, n - old, k, init_std, dtype)
+            extra = normal_rows(seed, first_stream + old, n - old, k, std, dtype)
+            start_rows(extra, counts[old:], config.nonnegative)
             return np.ascontiguousarray(np.concatenate([F, extra]))
 
         def pad(v: np.ndarray, n: int) -> np.ndarray:
             return np.concatenate([v, np.zeros(n - len(v), dtype=dtype)])
 
-        return FactorState(grow(s.P, shape[0], 0), grow(s.Q, shape[1], shape[0]), pad(s.b, shape[0]),
-                           pad(s.c, shape[1]), float(s.mu))
+        return FactorState(grow(s.P, shape[0], 0, stats.row_counts), grow(s.Q, shape[1], shape[0], stats.col_counts),
+                           pad(s.b, shape[0]), pad(s.c, shape[1]), float(s.mu))
 
     # ------------------------------------------------------------------
     # Model file members

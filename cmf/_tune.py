@@ -24,7 +24,7 @@ from cmf._dataset import as_dataset
 from cmf._halving import MAX_SCALE, Race, Trial, advance, epoch_scale, race
 from cmf._search import clone, n_workers, refit_best, run_all, sample
 from cmf._split import train_test_split
-from cmf._tune_space import AGREEING, Choices, LogRange, describe, extend_space
+from cmf._tune_space import AGREEING, Choices, LogRange, describe, extend_space, limited_edges
 from cmf.model import MatrixFactorization
 
 __all__ = ["Choices", "LogRange", "TuneResult", "default_space", "log_uniform", "tune"]
@@ -82,8 +82,13 @@ class TuneResult:
         ("log-uniform", "choice", "list", "other" or, for ``max_epochs``
         (``n_samples`` for a sampled model: its kept sweeps), "cap"), its ``initial`` and ``final`` bounds (or values, or cap),
         ``searched`` (the union of what the races drew from, or every
-        cap) and ``extended`` (the edges it was moved past, in order:
-        "low" or "high").
+        cap), ``extended`` (the edge of every move of the range, in
+        order: "low" or "high"), and for "log-uniform" and "choice" ``beyond``
+        (the moves past the values searched before: a range moved down
+        and then up again moves up only over values it had covered, which
+        is in ``back``) and ``at_limit`` (``{"side", "bound"}`` when the
+        best values sat at an edge of the final range that its limit kept
+        from moving, else None).
     """
 
     best_params: dict[str, Any]
@@ -323,7 +328,11 @@ def tune(
          "error": t.error, "converged": t.done and t.error is None}
         for t in trials
     ]
-    report = {name: describe(initial[name], [s[name] for s in searched], moved[name]) for name in initial}
+    # Where the best sit at an edge the search may not pass (its limit), the report says so.
+    ranked = sorted((t for t in trials if math.isfinite(t.score)), key=lambda t: t.score)
+    limited = limited_edges(current, [t.params for t in ranked[:AGREEING]])
+    report = {name: describe(initial[name], [s[name] for s in searched], moved[name], limited.get(name))
+              for name in initial}
     report["n_samples" if sampler else "max_epochs"] = {
         "kind": "cap", "initial": caps[0], "final": caps[-1], "searched": caps, "extended": ["high"] * (len(caps) - 1)}
     if sampler:  # the chain's length: the burn-in and the kept sweeps that scored best

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Choices", "LogRange", "describe", "extend_space", "space_lines"]
+__all__ = ["Choices", "LogRange", "describe", "extend_space", "limited_edges", "space_lines"]
 
 # A value lies at an edge when it is within this fraction of the range's
 # (log) width from it: a random search rarely draws the exact bound.
@@ -76,6 +76,19 @@ class LogRange:
             return "high"
         return None
 
+    def at_limit(self, value: Any) -> str | None:
+        """The edge ``value`` lies at that may move in principle but sits at its limit (``"low"``, ``"high"``), or None.
+
+        The search cannot move past such an edge, however strongly the best
+        values point beyond it: the report says so.
+        """
+        position = self.position(value)
+        if position <= EDGE and "low" in self.extend and self.low <= self.limits[0]:
+            return "low"
+        if position >= 1 - EDGE and "high" in self.extend and self.high >= self.limits[1]:
+            return "high"
+        return None
+
     def extended(self, side: str) -> "LogRange":
         """The range of the same (log) width centred on its ``side`` edge, within ``limits``.
 
@@ -125,10 +138,16 @@ class Choices:
         return self.values.index(value) / max(1, len(self.values) - 1)
 
     def edge(self, value: Any) -> str | None:
-        """``"high"`` when ``value`` is the largest choice and a larger one may be added, else None."""
+        """``"high"`` when ``value`` is the largest choice and its double may be added, else None."""
         top = self.values[-1]
-        grows = self.extend and (self.limit is None or top < self.limit)
+        # Within the limit by a whole doubling: a move that adds nothing would be reported as one.
+        grows = self.extend and (self.limit is None or 2 * top <= self.limit)
         return "high" if grows and value == top else None
+
+    def at_limit(self, value: Any) -> str | None:
+        """``"high"`` when ``value`` is the largest choice, which could grow but for ``limit``, else None."""
+        top = self.values[-1]
+        return "high" if self.extend and value == top and self.edge(value) is None else None
 
     def extended(self, side: str) -> "Choices":
         """The largest choice and twice it (within ``limit``).
@@ -143,6 +162,14 @@ class Choices:
     def bounds(self) -> list[int]:
         """The values."""
         return list(self.values)
+
+
+def _agreed(entry: Any, top: list[dict[str, Any]], name: str, edge: Any) -> str | None:
+    """The side ``edge(value)`` gives for the best value when the runners-up agree, each in that half; else None."""
+    side = edge(top[0].get(name))
+    positions = [entry.position(params.get(name)) for params in top[1:]]
+    agree = all(p <= 0.5 if side == "low" else p >= 0.5 for p in positions)  # NaN agrees with nothing
+    return side if side is not None and agree else None
 
 
 def extend_space(space: dict[str, Any], top: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -170,17 +197,53 @@ def extend_space(space: dict[str, Any], top: list[dict[str, Any]]) -> tuple[dict
     """
     moved = {}
     for name, entry in space.items():
-        if not isinstance(entry, (LogRange, Choices)) or not top:
-            continue
-        side = entry.edge(top[0].get(name))
-        positions = [entry.position(params.get(name)) for params in top[1:]]
-        agree = all(p <= 0.5 if side == "low" else p >= 0.5 for p in positions)  # NaN agrees with nothing
-        if side is not None and agree:
-            moved[name] = side
+        if isinstance(entry, (LogRange, Choices)) and top:
+            side = _agreed(entry, top, name, entry.edge)
+            if side is not None:
+                moved[name] = side
     return {name: space[name].extended(moved[name]) if name in moved else space[name] for name in space}, moved
 
 
-def describe(initial: Any, searched: list[Any], moved: list[str]) -> dict[str, Any]:
+def limited_edges(space: dict[str, Any], top: list[dict[str, Any]]) -> dict[str, str]:
+    """The dimensions :func:`extend_space` would move past an edge that sits at its limit instead, and that edge.
+
+    Parameters
+    ----------
+    space, top
+        As for :func:`extend_space`.
+
+    Returns
+    -------
+    dict
+        Name to ``"low"`` or ``"high"``.
+    """
+    limited = {}
+    for name, entry in space.items():
+        if isinstance(entry, (LogRange, Choices)) and top:
+            side = _agreed(entry, top, name, entry.at_limit)
+            if side is not None:
+                limited[name] = side
+    return limited
+
+
+def _moves(searched: list[Any], moved: list[str]) -> tuple[list[str], list[str]]:
+    """The moves (``moved``, in order) that went past the values searched before, and those that came back.
+
+    A range moved down and then up again moves its upper edge, but only
+    back over values it had already covered: that is not a move past an
+    edge of the search.
+    """
+    changes = [after for before, after in zip(searched, searched[1:]) if after != before]
+    low, high = min(searched[0].bounds()), max(searched[0].bounds())
+    beyond, back = [], []
+    for after, side in zip(changes, moved):
+        lo, hi = min(after.bounds()), max(after.bounds())
+        (beyond if (lo < low if side == "low" else hi > high) else back).append(side)
+        low, high = min(low, lo), max(high, hi)
+    return beyond, back
+
+
+def describe(initial: Any, searched: list[Any], moved: list[str], limited: str | None = None) -> dict[str, Any]:
     """What one dimension of the search covered, for :class:`cmf.model_selection.TuneResult`.
 
     Parameters
@@ -191,29 +254,39 @@ def describe(initial: Any, searched: list[Any], moved: list[str]) -> dict[str, A
         Every entry a stage drew from, in order.
     moved : list of str
         The edges moved past, in order.
+    limited : str, optional
+        The edge the best values sat at when the search ended, which it
+        could not move past for its limit (:func:`limited_edges`).
 
     Returns
     -------
     dict
         ``kind`` ("log-uniform", "choice", "list" or "other"); ``initial``,
         ``final`` and ``searched`` (the union covered) bounds or values
-        where the entry has them; ``extended`` (the edges moved past).
+        where the entry has them; ``extended`` (every move of the range:
+        the edges moved, in order); for "log-uniform" and "choice" also
+        ``beyond`` (the moves that went past the values searched before),
+        ``back`` (those that only returned over them) and ``at_limit``
+        (``{"side": ..., "bound": ...}`` for ``limited``, else None).
     """
-    if isinstance(initial, LogRange):
-        return {"kind": "log-uniform", "initial": initial.bounds(), "final": searched[-1].bounds(),
-                "searched": [min(s.low for s in searched), max(s.high for s in searched)], "extended": moved}
-    if isinstance(initial, Choices):
-        values = sorted({v for s in searched for v in s.values})
-        return {"kind": "choice", "initial": initial.bounds(), "final": searched[-1].bounds(),
-                "searched": values, "extended": moved}
     if isinstance(initial, (list, tuple)):
         return {"kind": "list", "initial": list(initial), "final": list(initial), "searched": list(initial),
                 "extended": []}
-    return {"kind": "other", "extended": []}
+    if not isinstance(initial, (LogRange, Choices)):
+        return {"kind": "other", "extended": []}
+    final = searched[-1]
+    if isinstance(initial, LogRange):
+        kind, covered = "log-uniform", [min(s.low for s in searched), max(s.high for s in searched)]
+    else:
+        kind, covered = "choice", sorted({v for s in searched for v in s.values})
+    beyond, back = _moves(searched, moved)
+    at_limit = None if limited is None else {"side": limited, "bound": final.bounds()[0 if limited == "low" else -1]}
+    return {"kind": kind, "initial": initial.bounds(), "final": final.bounds(), "searched": covered,
+            "extended": moved, "beyond": beyond, "back": back, "at_limit": at_limit}
 
 
 def space_lines(report: dict[str, dict[str, Any]]) -> list[str]:
-    """One line of text per dimension of a searched space that moved: what it covered and which edge moved.
+    """One line of text per dimension of a searched space that moved or met its limit: what it covered and how.
 
     Parameters
     ----------
@@ -223,17 +296,25 @@ def space_lines(report: dict[str, dict[str, Any]]) -> list[str]:
     Returns
     -------
     list of str
-        Empty when no dimension moved.
+        Empty when no dimension moved or met its limit.
     """
     lines = []
     for name, entry in report.items():
         if entry["extended"] and entry["kind"] == "cap":
             lines.append(f"raised the epoch cap from {entry['initial']} to {entry['final']}")
-        elif entry["extended"]:
-            moves = ", ".join(f"{entry['extended'].count(side)} x {side}" for side in SIDES
-                              if side in entry["extended"])
+            continue
+        limit = entry.get("at_limit")
+        if entry["extended"]:
+            beyond = entry.get("beyond", entry["extended"])
+            moves = ", ".join(f"{beyond.count(side)} x {side}" for side in SIDES if side in beyond)
+            back = entry.get("back", [])
+            returns = "".join(f", then back {'up' if side == 'high' else 'down'} {back.count(side)} x over values "
+                              "already searched" for side in SIDES if side in back)
             lines.append(f"searched {name} {_shown(entry['kind'], entry['searched'])} (from "
-                         f"{_shown(entry['kind'], entry['initial'])}, moved past an edge {moves})")
+                         f"{_shown(entry['kind'], entry['initial'])}, moved past an edge {moves}{returns})")
+        if limit:
+            lines.append(f"{name}: the best values sit at the {limit['side']} edge "
+                         f"{_shown(entry['kind'], [limit['bound']])}, a limit the search does not move past")
     return lines
 
 

@@ -4,11 +4,14 @@ __all__ = ["ConvergenceWarning", "DivergenceError", "DuplicateRatingsWarning", "
 
 
 class DivergenceError(ArithmeticError):
-    """SGD produced a non-finite loss: the learning rate is too large.
+    """SGD diverged: the learning rate is too large for the data (or the sample weights).
 
-    Raised by :meth:`cmf.MatrixFactorization.fit` with the epoch at which the
-    loss stopped being finite. The model keeps the parameters of the last
-    epoch whose loss was finite.
+    Raised by :meth:`cmf.MatrixFactorization.fit` with a constant step at the
+    epoch whose loss stopped being finite; with the bold driver
+    (``learning_rate="auto"``) after 20 epochs in a row that raised the
+    loss and were undone, or when a fit from random factors ends with every
+    epoch undone (its model would be that random start). The model keeps
+    the parameters of the last epoch kept.
 
     Parameters
     ----------

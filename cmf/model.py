@@ -40,6 +40,7 @@ from cmf._train import loop
 from cmf._train.config import TrainingConfig, require_validation, training_config
 from cmf._train.epochs import TrainingData
 from cmf._train.state import FactorState, predict_pairs
+from cmf._train.stats import measure
 from cmf.exceptions import ConvergenceWarning, DuplicateRatingsWarning, NotFittedError
 from cmf.recommend import FoldIn
 
@@ -133,7 +134,8 @@ class MatrixFactorization:
     restored); or at ``max_epochs`` with a :class:`~cmf.ConvergenceWarning`.
     With a constant step a non-finite loss raises
     :class:`~cmf.DivergenceError`; the bold driver undoes that epoch and
-    halves the step instead.
+    halves the step instead, and raises it after 20 such epochs in a row,
+    or when a fit from random factors ends without keeping any epoch.
 
     Parameters
     ----------
@@ -691,7 +693,7 @@ class MatrixFactorization:
         self._store(outcome, data.shape, labels=labels, seen=seen, scale=scale)
         if not outcome.converged:
             warnings.warn(loop.convergence_message(config, outcome.data_scale, stopped=outcome.stopped,
-                                                   n_epochs=outcome.n_epochs),
+                                                   n_epochs=outcome.n_epochs, weight_mean=outcome.weight_mean),
                           ConvergenceWarning, stacklevel=_caller_stacklevel())
         return self
 
@@ -806,8 +808,11 @@ class MatrixFactorization:
         """Continue training on new ratings from the current parameters.
 
         New users and items (labels the model does not know, or indices past
-        the fitted shape of an unlabelled model) get rows of random factors
-        N(0, ``init_std``) and zero bias; the global mean stays as fitted.
+        the fitted shape of an unlabelled model) get zero bias and the
+        random factors a fresh fit on these ratings would start them from:
+        N(0, ``init_std``), scaled down for ratings that vary by less than
+        1 (see ``init_std``), non-negative with ``nonnegative``, and zero
+        for an index without ratings; the global mean stays as fitted.
         Training visits only the ratings given here; the items they rate are
         added to each user's seen items. On an unfitted model this is
         :meth:`fit_ratings`.
@@ -870,7 +875,9 @@ class MatrixFactorization:
         if valid is None:
             # early stopping needs held-out ratings; without them run the epochs
             config = dataclasses.replace(config, patience=None)
-        start = fitted.grown(shape, config.init_std, np.random.default_rng(self.random_state))
+        # New rows start as a fresh fit's would, from the spread of the new ratings around the model's offset.
+        start = fitted.grown(shape, config, np.random.default_rng(self.random_state),
+                             measure(trip, config.biased, offset=fitted.state.mu))
         seen = fitted.seen
         seen_rows, seen_cols = trip.rows, trip.cols
         if seen is not None:

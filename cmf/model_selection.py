@@ -115,6 +115,12 @@ def evaluate(
     dict
         Metric name to value; ``catalogue`` adds ``users`` and
         ``skipped_users`` (see :func:`cmf.metrics.catalogue_metrics`).
+        ``kl`` of a model without biases (every ``loss="kl"`` model) leaves
+        out the pairs whose user or item has no training ratings, or is
+        unknown: such a model predicts them 0, for want of a global mean,
+        which makes a positive value's divergence infinite. Their count is
+        ``kl_skipped_pairs`` (0 for a biased model); ``kl`` is NaN when
+        every pair is left out.
 
     Raises
     ------

@@ -206,7 +206,10 @@ def test_rows_for_new_users_and_items_come_from_their_streams(dtype):
     model = cmf.MatrixFactorization(n_factors=4, max_epochs=2, random_state=0, dtype=dtype)
     with pytest.warns(cmf.ConvergenceWarning):
         model.fit_triplets(rows, cols, np.array([1.0, 2.0, 3.0, 4.0]), shape=(3, 3))
-    grown = model._snapshot().grown((5, 4), 0.2, np.random.default_rng(8))
+    # New ratings in every new row and column, of a spread above 1: init_std as given.
+    stats = DataStats((5, 4), 9, np.ones(5, dtype=np.int64), np.ones(4, dtype=np.int64), None, 2.0)
+    grown = model._snapshot().grown((5, 4), config(n_factors=4, init_std=0.2, dtype=dtype), np.random.default_rng(8),
+                                    stats)
     seed = int(np.random.default_rng(8).integers(0, 1 << 64, dtype=np.uint64))
     # The fitted rows stay; user u's new row is stream u, item i's stream 5 + i.
     np.testing.assert_array_equal(grown.P[:3], model.user_factors_)
@@ -215,3 +218,42 @@ def test_rows_for_new_users_and_items_come_from_their_streams(dtype):
     np.testing.assert_allclose(grown.P[3:], 0.2 * reference_rows(seed, 3, 2, 4), rtol=rtol)
     np.testing.assert_allclose(grown.Q[3:], 0.2 * reference_rows(seed, 5 + 3, 1, 4), rtol=rtol)
     assert grown.P.dtype == dtype and grown.b.tolist() == model.user_bias_.tolist() + [0.0, 0.0]
+
+
+@pytest.mark.parametrize("nonnegative", [False, True])
+def test_partial_fit_starts_new_rows_as_a_fresh_fit_would(monkeypatch, nonnegative):
+    # Ratings that vary by about 1e-3: a fresh fit draws its factors with
+    # init_std * sqrt(spread) (see data_scale), folded to >= 0 for a
+    # non-negative model, and zero for a row without ratings. So must the
+    # rows partial_fit adds: before, they were N(0, init_std) whatever the
+    # data, products 400 times the spread here.
+    from cmf._train import loop
+
+    params = dict(n_factors=4, init_std=0.2, dtype="float64", random_state=3, nonnegative=nonnegative,
+                  **({"loss": "kl", "biased": False} if nonnegative else {}))
+    model = cmf.MatrixFactorization(max_epochs=2, **params)
+    base = 5.0 if nonnegative else 3.0
+    with pytest.warns(cmf.ConvergenceWarning):
+        model.fit_triplets([0, 1, 2, 2], [0, 1, 1, 2], base + 1e-3 * np.array([1.0, -2.0, 0.5, 1.5]), shape=(3, 3))
+    starts = []
+    train = loop.train
+    monkeypatch.setattr(loop, "train", lambda *args, start=None, **kw: starts.append(start) or train(*args, start=start,
+                                                                                                     **kw))
+    # Users 3 and 5 are new (4 has no rating); items 4 is new (3 has no rating).
+    users, items = np.array([3, 5, 3, 0]), np.array([0, 4, 1, 4])
+    values = base + 1e-3 * np.array([2.0, -1.0, 0.5, -3.0])
+    model.partial_fit((users, items, values), epochs=1)
+    start = starts[0]
+    # The spread the continued fit measures: around the model's offset (mu; 0 without biases).
+    mu = model.global_mean_ if not nonnegative else 0.0
+    spread = math.sqrt(np.mean((values - mu) ** 2))
+    std = 0.2 * math.sqrt(min(1.0, spread))
+    seed = int(np.random.default_rng(3).integers(0, 1 << 64, dtype=np.uint64))
+    fold = np.abs if nonnegative else (lambda x: x)
+    P, Q = fold(std * reference_rows(seed, 3, 3, 4)), fold(std * reference_rows(seed, 6 + 3, 2, 4))
+    P[1] = 0  # user 4: no rating
+    Q[0] = 0  # item 3: no rating
+    np.testing.assert_allclose(start.P[3:], P, rtol=1e-12)
+    np.testing.assert_allclose(start.Q[3:], Q, rtol=1e-12)
+    assert start.P.shape == (6, 4) and start.Q.shape == (5, 4)
+

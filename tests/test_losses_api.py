@@ -204,9 +204,12 @@ def test_evaluate_reports_the_figures_of_the_loss(loss, expected):
     test = (rows[1::2], cols[1::2], values[1::2], X.shape)
     model = _quiet_fit(_model(loss, max_epochs=10), train, method="fit_ratings")
     scores = evaluate(model, test)
-    assert tuple(scores) == expected
+    assert tuple(scores) == expected + (("kl_skipped_pairs",) if loss == "kl" else ())
     raw = _numpy_prediction(model, test[0], test[1])
     truth = test[2]
+    if loss == "kl":  # the pairs of a user and an item with training ratings (see the next test)
+        assert scores["kl_skipped_pairs"] == 0
+        assert np.isin(test[0], train[0]).all() and np.isin(test[1], train[1]).all()
     if model.rating_scale_ is not None:
         raw = np.clip(raw, *model.rating_scale_)
     signs = np.where(truth > 0, 1.0, -1.0)
@@ -220,6 +223,40 @@ def test_evaluate_reports_the_figures_of_the_loss(loss, expected):
     }
     for name in expected:
         assert scores[name] == pytest.approx(numpy_figures[name](), rel=1e-10, abs=1e-12)
+
+
+def test_kl_leaves_out_and_counts_the_pairs_without_training_ratings():
+    # A kl model has no biases nor mean: a user or item without training
+    # ratings keeps zero factors and is predicted 0, whose divergence from
+    # a positive amount is infinite. evaluate scores the other pairs and
+    # counts those, where it returned inf (with NumPy's warning) before.
+    X = _counts(seed=3, shape=(14, 10), fraction=0.8)
+    rows, cols = np.nonzero(~np.isnan(X))
+    values = X[rows, cols]
+    test_mask = np.arange(len(rows)) % 2 == 1
+    # User 13 and item 9 are rated in the test part only.
+    test_mask |= (rows == 13) | (cols == 9)
+    train = (rows[~test_mask], cols[~test_mask], values[~test_mask], X.shape)
+    test = (rows[test_mask], cols[test_mask], values[test_mask], X.shape)
+    model = _quiet_fit(_model("kl", max_epochs=10), train, method="fit_ratings")
+    cold = ~np.isin(test[0], train[0]) | ~np.isin(test[1], train[1])
+    assert cold.sum() >= 2 and (test[2][cold] > 0).any()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no NumPy warning reaches the user
+        scores = evaluate(model, test)
+    assert scores["kl_skipped_pairs"] == cold.sum()
+    raw = _numpy_prediction(model, test[0], test[1])
+    assert (raw[cold] == 0).all() and (raw[~cold] > 0).all()
+    r, p = test[2][~cold], raw[~cold]
+    expected = np.mean(np.where(r > 0, r * np.log(np.where(r > 0, r, 1) / p), 0) - r + p)
+    assert scores["kl"] == pytest.approx(expected, rel=1e-10)
+    # A model with biases predicts such pairs from its mean: every pair counts.
+    squared = _quiet_fit(_model("squared", max_epochs=10), train, method="fit_ratings")
+    both = evaluate(squared, test, metrics=("kl",))
+    assert both["kl_skipped_pairs"] == 0 and np.isfinite(both["kl"])
+    # Every pair without training ratings: nothing to score.
+    only_cold = tuple(a[cold] for a in test[:3]) + (X.shape,)
+    assert evaluate(model, only_cold)["kl_skipped_pairs"] == cold.sum() and np.isnan(evaluate(model, only_cold)["kl"])
 
 
 # ----------------------------------------------------------------------

@@ -16,6 +16,7 @@ import pytest
 
 import cmf
 from cmf._dataset import RatingDataset
+from cmf._train.stats import weight_hint
 from cmf.cli import main
 from cmf.io import load_ratings
 
@@ -328,3 +329,61 @@ def test_cli_evaluate_thresholds_ratings_into_labels_as_train_does(tmp_path, cap
     # The figures of a classification loss, from the labels of ratings >= 4.
     assert set(result["metrics"]) == {"logloss", "accuracy"} and result["threshold"] == 4.0
     assert 0.0 <= result["metrics"]["accuracy"]["mean"] <= 1.0 and result["metrics"]["logloss"]["mean"] > 0
+
+
+# ----------------------------------------------------------------------
+# Weights far from 1: a weight multiplies its rating's step
+# ----------------------------------------------------------------------
+def test_weight_hint_names_the_mean_weight_and_the_division_only_far_from_one():
+    assert weight_hint(None) == weight_hint(1.0) == weight_hint(0.1) == weight_hint(10.0) == ""
+    for mean, shown in ((8.84e8, "8.84e+08"), (0.001, "0.001"), (11.0, "11")):
+        hint = weight_hint(mean)
+        assert f"the sample weights average {shown}" in hint and f"Divide the weights by {shown}," in hint
+        assert "learning_rate x weight x error" in hint
+
+
+def _random_ratings(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 30, n), rng.integers(0, 20, n), rng.integers(1, 6, n).astype(float)
+
+
+def test_timestamps_taken_for_weights_fail_with_the_cause_and_the_fix():
+    # Weights of 1e9 make every step a billion times too large: no epoch
+    # is kept, and the error says why, whatever max_epochs ends the fit.
+    rows, cols, values = _random_ratings()
+    for max_epochs, said in ((5, "all 5 epochs raised"), (100, "20 epochs in a row")):
+        model = _model(n_factors=4, max_epochs=max_epochs, duplicates="keep")
+        with pytest.raises(cmf.DivergenceError, match=said) as info:
+            model.fit_triplets(rows, cols, values, sample_weight=np.full(len(values), 1e9))
+        assert "the sample weights average 1e+09" in str(info.value)
+        assert "Divide the weights by 1e+09" in str(info.value)
+
+
+def test_tiny_weights_are_named_when_the_fit_stops_at_max_epochs():
+    rows, cols, values = _random_ratings()
+    with pytest.warns(cmf.ConvergenceWarning, match="max_epochs=5") as caught:
+        _model(n_factors=4, max_epochs=5, duplicates="keep").fit_triplets(
+            rows, cols, values, sample_weight=np.full(len(values), 1e-3))
+    assert "the sample weights average 0.001" in str(caught[0].message)
+    with pytest.warns(cmf.ConvergenceWarning) as caught:  # weights of about 1: no word on them
+        _model(n_factors=4, max_epochs=5, duplicates="keep").fit_triplets(
+            rows, cols, values, sample_weight=np.full(len(values), 2.0))
+    assert "sample weights" not in str(caught[0].message)
+
+
+def test_a_continued_fit_that_keeps_no_epoch_keeps_its_model_and_says_so():
+    # partial_fit starts from a fitted model: when every epoch rises and is
+    # undone, that model stands (a warning), where a fit from a random
+    # start has nothing to keep (a DivergenceError).
+    rows, cols, values = _random_ratings()
+    model = _fit(_model(n_factors=4, max_epochs=30, duplicates="keep"), "fit_triplets", rows, cols, values)
+    before = (model.user_factors_.copy(), model.item_factors_.copy(), model.user_bias_.copy())
+    model.set_params(max_epochs=3)
+    batch = RatingDataset(rows.astype(np.int32), cols.astype(np.int32), values, (30, 20),
+                          weights=np.full(len(values), 1e9))
+    with pytest.warns(cmf.ConvergenceWarning, match="all 3 epochs raised the training loss and were undone") as w:
+        model.partial_fit(batch)
+    assert "the one training continued from" in str(w[0].message) and "average 1e+09" in str(w[0].message)
+    assert model.history_["kept"] == [0.0] * 3
+    for got, want in zip((model.user_factors_, model.item_factors_, model.user_bias_), before):
+        np.testing.assert_array_equal(got, want)

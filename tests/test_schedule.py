@@ -154,8 +154,12 @@ def test_a_rising_epoch_is_rolled_back_and_the_step_halved(monkeypatch):
     np.testing.assert_array_equal(model.user_factors_, (start + 1 + 2 + 4 + 5)[:, :3])
 
 
-def _planned_fit(monkeypatch, losses, **params):
-    """Fit with epochs that add their number to P and the given loss after each (the start's is 20)."""
+def _planned_fit(monkeypatch, losses, fitted=None, **params):
+    """Fit with epochs that add their number to P and the given loss after each (the start's is 20).
+
+    ``fitted``, a list, receives the model and the list of epoch sources
+    before the fit, for a fit that raises.
+    """
     from cmf._train import epochs as _epochs, loop as _loop
 
     rows, cols, values = small_problem(1)
@@ -177,6 +181,8 @@ def _planned_fit(monkeypatch, losses, **params):
     model = cmf.MatrixFactorization(n_factors=3, learning_rate=0.02, schedule="bold_driver", regularization=0,
                                     bias_regularization=0, max_epochs=len(losses), dtype="float64",
                                     random_state=0, **params)
+    if fitted is not None:
+        fitted.append((model, sources))
     with warnings.catch_warnings():
         warnings.simplefilter("error", cmf.ConvergenceWarning)
         model.fit_triplets(rows, cols, values)
@@ -203,6 +209,39 @@ def test_epochs_undone_for_a_rise_beyond_tol_still_end_in_divergence(monkeypatch
     rising = [10.0 * (1 + 2e-3)] * (MAX_CUTS + 2)
     with pytest.raises(cmf.DivergenceError, match=f"{MAX_CUTS} epochs in a row"):
         _planned_fit(monkeypatch, [12.0, 10.0, *rising], tol=1e-3, n_iter_no_change=5)
+
+
+@pytest.mark.parametrize("losses", [[25.0, math.inf, 21.0], [math.nan]])
+def test_a_fit_that_keeps_no_epoch_fails_as_a_divergence(monkeypatch, losses):
+    # Every epoch raises the loss above the start's 20 and is undone, fewer
+    # than MAX_CUTS of them: the model is still its random start, which is
+    # no fit. Before, this returned that start as a fitted model, with a
+    # warning that blamed a learning rate too small to move it.
+    fitted = []
+    n = len(losses)
+    with pytest.raises(cmf.DivergenceError) as info:
+        _planned_fit(monkeypatch, losses, fitted)
+    model, sources = fitted[0]
+    rate = 0.02 * CUT**n  # halved after each epoch
+    assert str(info.value).startswith(f"SGD diverged: {'all 3 epochs' if n == 3 else 'the only epoch run'} raised "
+                                      "the training loss")
+    assert f"(now {rate:.3g})" in str(info.value) and "raise max_epochs" in str(info.value)
+    assert info.value.epoch == n and n < MAX_CUTS
+    assert model.n_epochs_ == n and model.history_["kept"] == [0.0] * n
+    assert sources[0].rollbacks == n
+    # The model kept is the start: P before the first epoch, biases zero.
+    np.testing.assert_array_equal(model.user_factors_, sources[0].calls[0][2][:, :3])
+    assert not model.user_bias_.any() and not model.item_bias_.any()
+
+
+def test_a_fit_that_keeps_an_epoch_after_undoing_the_first_stands(monkeypatch):
+    # The first epoch rises and is undone, the second is kept: an ordinary fit, stopped at max_epochs.
+    fitted = []
+    with pytest.raises(cmf.ConvergenceWarning, match="max_epochs=2"):  # _planned_fit makes it an error
+        _planned_fit(monkeypatch, [25.0, 15.0], fitted)
+    model, sources = fitted[0]
+    assert model.history_["kept"] == [0.0, 1.0] and model.n_epochs_ == 2
+    np.testing.assert_array_equal(model.user_factors_, (sources[0].calls[0][2] + 2)[:, :3])  # epoch 2 on the start
 
 
 def test_step_size_counts_a_flat_rise_apart_from_a_cut():

@@ -240,3 +240,55 @@ def test_the_epoch_cap_doubles_only_when_none_was_given():
 def test_extend_is_checked():
     with pytest.raises(ValueError, match="extend"):
         tune(DATA, extend=-1)
+
+
+# ----------------------------------------------------------------------
+# The report says what moved, and where a limit stopped the search
+# ----------------------------------------------------------------------
+class Shifting(Stub):
+    """Smaller learning rates are better in the first race of 27, larger ones (and all better still) after it."""
+
+    def score(self):
+        if len(Stub.fits) <= 27:
+            return 1.0 + self.learning_rate
+        return 0.5 - self.learning_rate
+
+
+def test_a_range_moved_back_is_not_reported_as_moved_past_an_edge():
+    # The learning rate's upper edge, 0.01, is its limit. The first race
+    # moves the range down ([0.002, 0.01] -> [0.000894, 0.00447]), the
+    # second back up, which the limit stops at [0.002, 0.01] again: the
+    # search never went above 0.01, and the third race's best sit at that
+    # limit. The report used to say "moved past an edge 1 x low, 1 x high".
+    space = {"learning_rate": LogRange(0.002, 0.01, extend=("low", "high"), limits=(1e-4, 0.01))}
+    result = _tune(Shifting(), budget=27, extend=3, space=space)
+    report = result.space["learning_rate"]
+    low = 0.002 / 5 ** 0.5
+    assert report["extended"] == ["low", "high"] and report["beyond"] == ["low"] and report["back"] == ["high"]
+    assert report["final"] == pytest.approx([0.002, 0.01]) and report["searched"] == pytest.approx([low, 0.01])
+    assert max(r["learning_rate"] for r in result.results) <= 0.01
+    assert report["at_limit"] == {"side": "high", "bound": 0.01}
+    assert space_lines(result.space) == [
+        f"searched learning_rate {low:.4g}:0.01 (from 0.002:0.01, moved past an edge 1 x low, then back up 1 x "
+        "over values already searched)",
+        "learning_rate: the best values sit at the high edge 0.01, a limit the search does not move past",
+    ]
+
+
+def test_factors_whose_double_exceeds_the_limit_do_not_move_and_the_report_says_why():
+    # 256 doubled is 512, past the limit 400: no choice can be added. The
+    # search used to "move" to the choices (256,) and report a move.
+    factors = Choices((64, 128, 256), extend=True, limit=400)
+    assert factors.edge(256) is None and factors.at_limit(256) == "high" and factors.at_limit(128) is None
+    assert Choices((64, 128, 256), extend=True, limit=512).edge(256) == "high"
+    result = _tune(MoreFactors(), budget=27, extend=3, space={"n_factors": factors})
+    assert {r["stage"] for r in result.results} == {0} and result.best_params["n_factors"] == 256
+    report = result.space["n_factors"]
+    assert report["extended"] == [] and report["at_limit"] == {"side": "high", "bound": 256}
+    assert space_lines(result.space) == ["n_factors: the best values sit at the high edge 256, a limit the search "
+                                         "does not move past"]
+    # Without a limit in the way the same search moves, and says nothing of limits.
+    moved = _tune(MoreFactors(), budget=27, extend=1, space={"n_factors": Choices((64, 128, 256), extend=True)})
+    assert moved.space["n_factors"]["beyond"] == ["high"] and moved.space["n_factors"]["at_limit"] is None
+    assert space_lines(moved.space) == ["searched n_factors 64,128,256,512 (from 64,128,256, moved past an edge "
+                                        "1 x high)"]

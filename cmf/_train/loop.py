@@ -20,22 +20,21 @@ from typing import Any, Callable
 
 import numpy as np
 
-from cmf import _kernels
 from cmf._input import Triplets
 from cmf._memory import check_fit_memory
 from cmf._train.config import TrainingConfig
 from cmf._train.epochs import Epochs, LocalData, TrainingData
 from cmf._train.interrupt import DeferredInterrupt
-from cmf._train.objective import held_out_rmse, root_mean
+from cmf._train.objective import held_out_rmse, penalty, penalty_model, root_mean
 from cmf._train.progress import model_stalled, stall_message
 from cmf._train.probe import PROBE_SIZE, ProbeLoss, probe_fraction
 from cmf._train.schedule import Snapshot, StepSize
 from cmf._train.state import FactorState, adagrad_state, initial_factors, pad_factors, unpad_factors
-from cmf._train.stats import scale_hint
+from cmf._train.stats import data_hints
 from cmf.exceptions import DivergenceError
 
 __all__ = ["TrainingResult", "train", "penalty", "penalty_model", "empty_history", "convergence_message",
-           "CONVERGED", "EARLY_STOPPED", "MAX_EPOCHS", "STALLED", "DIVERGED", "INTERRUPTED"]
+           "CONVERGED", "EARLY_STOPPED", "MAX_EPOCHS", "STALLED", "DIVERGED", "INTERRUPTED", "UNDONE"]
 
 #: Why training stopped (``TrainingResult.stopped``).
 CONVERGED = "converged"
@@ -45,6 +44,8 @@ MAX_EPOCHS = "max_epochs"
 STALLED = "stalled"
 DIVERGED = "diverged"
 INTERRUPTED = "interrupted"
+#: Every epoch of a fit continued from a fitted model raised the loss and was undone: the model is unchanged.
+UNDONE = "undone"
 
 Report = Callable[[dict[str, float]], None]
 
@@ -79,9 +80,12 @@ class TrainingResult:
         The epoch whose parameters were restored by early stopping.
     data_scale : float
         :func:`cmf._train.stats.data_scale` of the training values.
+    weight_mean : float or None
+        The mean sample weight (None without weights), for
+        :func:`cmf._train.stats.weight_hint`.
     stopped : str
         :data:`CONVERGED`, :data:`EARLY_STOPPED`, :data:`MAX_EPOCHS`,
-        :data:`STALLED`, :data:`DIVERGED` or :data:`INTERRUPTED`.
+        :data:`STALLED`, :data:`DIVERGED`, :data:`INTERRUPTED` or :data:`UNDONE`.
     error : DivergenceError or KeyboardInterrupt or None
         For the last two, the exception the caller raises after keeping
         the partial result.
@@ -93,46 +97,34 @@ class TrainingResult:
     history: dict[str, list[float]] = field(default_factory=empty_history)
     best_epoch: int | None = None
     data_scale: float = 1.0
+    weight_mean: float | None = None
     stopped: str = MAX_EPOCHS
     error: BaseException | None = None
 
 
 def convergence_message(config: TrainingConfig, scale: float, *, stopped: str = MAX_EPOCHS,
-                        n_epochs: int | None = None) -> str:
+                        n_epochs: int | None = None, weight_mean: float | None = None) -> str:
     """The text of the ConvergenceWarning of a fit that did not converge.
 
     ``stopped`` is the result's reason: :data:`STALLED` (a learning rate too
-    small to move the model, in ``n_epochs`` epochs) or :data:`MAX_EPOCHS`.
+    small to move the model, in ``n_epochs`` epochs), :data:`UNDONE` or
+    :data:`MAX_EPOCHS`.
+    ``scale`` and ``weight_mean`` (the result's) add advice for data or
+    sample weights far from unit scale.
     """
     if stopped == STALLED:
-        return stall_message(config, scale, config.max_epochs if n_epochs is None else n_epochs)
+        return stall_message(config, scale, config.max_epochs if n_epochs is None else n_epochs, weight_mean)
+    if stopped == UNDONE:
+        n = config.max_epochs if n_epochs is None else n_epochs
+        epochs = "the only epoch" if n == 1 else f"all {n} epochs"
+        return (f"{epochs} raised the training loss and {'was' if n == 1 else 'were'} undone, the step halved after "
+                "each, so the model is still the one training continued from: run more epochs to let the step "
+                "shrink further." + data_hints(scale, weight_mean))
     return (
         f"training stopped at max_epochs={config.max_epochs} while the loss was still decreasing "
         f"by more than tol={config.tol:g} per epoch; increase max_epochs or learning_rate, or raise tol."
-        + scale_hint(scale)
+        + data_hints(scale, weight_mean)
     )
-
-
-def penalty(state: FactorState, row_counts: np.ndarray, col_counts: np.ndarray, config: TrainingConfig,
-            model: Any = None) -> float:
-    """The regularisation part of the objective.
-
-    Each observed entry (u, i) contributes ``reg * (|p_u|^2 + |q_i|^2)``, ``reg_b * (b_u^2 + c_i^2)``
-    and ``l1 * (|p_u|_1 + |q_i|_1)``, which is the objective SGD's per-entry updates descend; summed,
-    row u's terms weigh by its number of entries (``row_counts``, float64). Summed in C in a fixed order
-    (``cmf_penalty_*``, ``cmf_penalty_l1_*``, see cmf.h); NaN or infinite when the parameters are or the
-    sum overflows, which the caller reports as divergence. ``model``: :func:`penalty_model` of ``state``,
-    built once per fit (else here).
-    """
-    if model is None:
-        model = penalty_model(state, config)
-    return model.penalty(row_counts, col_counts, config.regularization, config.bias_regularization, config.l1)
-
-
-def penalty_model(state: FactorState, config: TrainingConfig) -> Any:
-    """The C kernel's read-only view of ``state`` that :func:`penalty` sums (biases only when fitted)."""
-    biases = (state.b, state.c) if config.biased else (None, None)
-    return _kernels.Model(state.P, state.Q, *biases, state.mu)
 
 
 def train(
@@ -190,13 +182,13 @@ def train(
         # snapshot that concurrent readers may still be using. Factors
         # copied once, padded on the way; biases copied.
         state = pad_factors(FactorState(start.P, start.Q, start.b.copy(), start.c.copy(), start.mu), copy=True)
-    result = TrainingResult(state=state, data_scale=stats.scale)
+    result = TrainingResult(state=state, data_scale=stats.scale, weight_mean=stats.weight_mean)
     adagrad = adagrad_state(source.shape, config)
     # The bold driver judges each epoch by the model it leaves (see cmf._train.probe).
     probe = source.probe(probe_fraction(stats.n_entries, PROBE_SIZE)) if config.schedule == "bold_driver" else None
     loop = _Loop(config, validation, report, stats.row_counts.astype(np.float64),
                  stats.col_counts.astype(np.float64), stats.n_entries, stats.scale,
-                 [a for a in adagrad if a is not None], probe)
+                 [a for a in adagrad if a is not None], probe, fresh=start is None)
     with DeferredInterrupt() as interrupt, source.epochs(state, config, rng, adagrad, interrupt) as epochs:
         loop.run(state, result, epochs, interrupt)
     # The one place the padding comes off, whatever ended training.
@@ -242,6 +234,8 @@ class _Loop:
     #: Where the bold driver measures the loss after each epoch (None: the
     #: errors met during the epoch, for a constant step).
     probe: Triplets | None = None
+    #: Whether training starts from random factors (not from a fitted model's).
+    fresh: bool = True
     #: :func:`penalty_model` of the state being trained, built when the loop starts.
     kernel_view: Any = field(default=None, init=False, repr=False)
 
@@ -263,6 +257,17 @@ class _Loop:
         # A Ctrl-C during the last epoch's bookkeeping: that epoch is
         # complete, so stop with it.
         if _interrupted(interrupt, result):
+            return
+        if tracker.kept_epochs == 0 and tracker.step.cuts == result.n_epochs > 0:
+            # Every epoch rose and was undone, fewer than MAX_CUTS: from a
+            # random start nothing was learnt, which fails as a divergence
+            # does; a fit continued from a fitted model keeps that model.
+            if not self.fresh:
+                result.stopped = UNDONE
+                return
+            hints = data_hints(result.data_scale, result.weight_mean)
+            result.stopped = DIVERGED
+            result.error = DivergenceError(tracker.step.never_kept(result.n_epochs) + hints, epoch=result.n_epochs)
             return
         _finish(result, tracker, result.stopped)
         # With early stopping the model is the best validation epoch's,
@@ -307,7 +312,8 @@ class _Loop:
             message = step.divergence(epoch)
             if message is not None:
                 result.stopped = DIVERGED
-                result.error = DivergenceError(message + scale_hint(result.data_scale), epoch=epoch)
+                result.error = DivergenceError(message + data_hints(result.data_scale, result.weight_mean),
+                                               epoch=epoch)
                 return True
             epochs.rollback()
         history = result.history

@@ -1,10 +1,11 @@
-"""The loss of each entry under every loss an epoch can minimise, vectorised.
+"""The objective: the loss of each entry under every loss an epoch can minimise, vectorised, and the penalty.
 
 The C epochs sum these losses on their way through an epoch (cmf.h, "Other
 losses"); the bold driver's probe (:mod:`cmf._train.probe`) needs them for
 the model an epoch leaves, over many entries at once. The squared loss
 keeps its own summation there (its bits are pinned by the reproducibility
 tests), so these functions serve the other losses and weighted entries.
+:func:`penalty` is the regularisation part, summed in C.
 """
 
 from __future__ import annotations
@@ -13,10 +14,14 @@ import math
 
 import numpy as np
 
+from typing import Any
+
+from cmf import _kernels
 from cmf._input import Triplets
+from cmf._train.config import TrainingConfig
 from cmf._train.state import FactorState, predict_pairs
 
-__all__ = ["entry_losses", "held_out_rmse", "root_mean"]
+__all__ = ["entry_losses", "held_out_rmse", "root_mean", "penalty", "penalty_model"]
 
 
 def entry_losses(loss: str, values: np.ndarray, predictions: np.ndarray) -> np.ndarray:
@@ -112,3 +117,25 @@ def root_mean(total: float, n: int) -> float:
     """
     mean = total / n
     return math.sqrt(mean) if not mean < 0 else float(np.sqrt(mean))
+
+
+def penalty(state: FactorState, row_counts: np.ndarray, col_counts: np.ndarray, config: TrainingConfig,
+            model: Any = None) -> float:
+    """The regularisation part of the objective.
+
+    Each observed entry (u, i) contributes ``reg * (|p_u|^2 + |q_i|^2)``, ``reg_b * (b_u^2 + c_i^2)``
+    and ``l1 * (|p_u|_1 + |q_i|_1)``, which is the objective SGD's per-entry updates descend; summed,
+    row u's terms weigh by its number of entries (``row_counts``, float64). Summed in C in a fixed order
+    (``cmf_penalty_*``, ``cmf_penalty_l1_*``, see cmf.h); NaN or infinite when the parameters are or the
+    sum overflows, which the caller reports as divergence. ``model``: :func:`penalty_model` of ``state``,
+    built once per fit (else here).
+    """
+    if model is None:
+        model = penalty_model(state, config)
+    return model.penalty(row_counts, col_counts, config.regularization, config.bias_regularization, config.l1)
+
+
+def penalty_model(state: FactorState, config: TrainingConfig) -> Any:
+    """The C kernel's read-only view of ``state`` that :func:`penalty` sums (biases only when fitted)."""
+    biases = (state.b, state.c) if config.biased else (None, None)
+    return _kernels.Model(state.P, state.Q, *biases, state.mu)

@@ -21,7 +21,7 @@ import numpy as np
 
 from cmf._train.config import TrainingConfig
 from cmf._train.state import FactorState
-from cmf._train.stats import scale_hint
+from cmf._train.stats import data_hints
 
 __all__ = ["STALL_THRESHOLD", "parameter_change", "epoch_stalled", "model_stalled", "stall_message"]
 
@@ -140,8 +140,9 @@ def model_stalled(new: FactorState, old: FactorState, loss: float, previous_loss
     return epoch_stalled(parameter_change(new, old, scale, enough), loss, previous_loss, rmse=rmse, scale=scale)
 
 
-def stall_message(config: TrainingConfig, scale: float, n_epochs: int) -> str:
-    """The text of the ConvergenceWarning of a fit that made no progress."""
+def stall_message(config: TrainingConfig, scale: float, n_epochs: int, weight_mean: float | None = None) -> str:
+    """The text of the ConvergenceWarning of a fit that made no progress (with advice for the data's ``scale``
+    and the mean sample weight ``weight_mean``, when far from 1)."""
     rounding = " (float32 rounds updates that small away)" if config.dtype == np.float32 else ""
     epochs = f"{n_epochs} epoch{'s' if n_epochs != 1 else ''}"
     return (
@@ -149,5 +150,5 @@ def stall_message(config: TrainingConfig, scale: float, n_epochs: int) -> str:
         f"{STALL_THRESHOLD:.1g} (relative), so the model is where it started and is not converged: "
         f"learning_rate={config.learning_rate:g} is too small to move it{rounding}. Increase learning_rate "
         "(0.01 suits values that vary by about 1), or let learning_rate='auto' adapt it."
-        + scale_hint(scale)
+        + data_hints(scale, weight_mean)
     )

@@ -108,6 +108,21 @@ class StepSize:
                 "larger regularization or rescale the data (e.g. to unit variance); the model keeps the "
                 f"parameters of epoch {epoch - self.cuts}.")
 
+    def never_kept(self, n_epochs: int) -> str:
+        """Why a fit from a random start whose ``n_epochs`` epochs were all undone for a rise has failed.
+
+        Such a fit ended (at ``max_epochs``) before :data:`MAX_CUTS` cuts in
+        a row, but its model is still the random start: nothing was
+        learnt, which is no more a model than a diverged one.
+        """
+        epochs = "the only epoch run" if n_epochs == 1 else f"all {n_epochs} epochs"
+        undone = "was" if n_epochs == 1 else "were"
+        return (f"SGD diverged: {epochs} raised the training loss or made it NaN or infinite and {undone} undone, "
+                f"the step halved after each (now {self.rate:.3g}), so no epoch was kept and the "
+                "model is its random start. Use a larger regularization or rescale the data (e.g. to unit "
+                f"variance), or raise max_epochs to let the step shrink further (the fit gives up after {MAX_CUTS} "
+                "such epochs in a row); the model keeps the parameters of epoch 0.")
+
     def next_if_kept(self) -> float:
         """The step of the epoch after the current one, should the current one be kept.
 

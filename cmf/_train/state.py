@@ -18,8 +18,8 @@ from cmf._input import Triplets
 from cmf._train.config import TrainingConfig
 from cmf._train.stats import DataStats, measure
 
-__all__ = ["FactorState", "pad_factors", "unpad_factors", "initial_state", "initial_factors",
-           "adagrad_state", "predict_pairs"]
+__all__ = ["FactorState", "pad_factors", "unpad_factors", "initial_state", "initial_factors", "initial_std",
+           "start_rows", "adagrad_state", "predict_pairs"]
 
 
 @dataclass
@@ -158,6 +158,26 @@ def normal_rows(seed: int, first_row: int, n_rows: int, k: int, scale: float, dt
     return out
 
 
+def initial_std(init_std: float, scale: float) -> float:
+    """The spread of the initial factors: ``init_std``, times ``sqrt(scale)`` for data that vary by less than 1.
+
+    See :func:`cmf._train.stats.data_scale` for why.
+    """
+    return init_std * np.sqrt(min(1.0, scale))
+
+
+def start_rows(F: np.ndarray, counts: np.ndarray, nonnegative: bool) -> None:
+    """Make drawn factor rows a start, in place: folded to >= 0 for ``nonnegative``, zero where ``counts`` is 0.
+
+    Projected SGD starts feasible from the same draws folded; a row with
+    no entries is never updated, and random factors would only add noise
+    to its predictions (mu plus the other side's bias without them).
+    """
+    if nonnegative:
+        np.abs(F, out=F)
+    F[np.asarray(counts) == 0] = 0
+
+
 def initial_factors(stats: DataStats, config: TrainingConfig, rng: np.random.Generator, *,
                     padded: bool = False) -> FactorState:
     """:func:`initial_state` from the statistics of the data, however they were computed.
@@ -172,15 +192,12 @@ def initial_factors(stats: DataStats, config: TrainingConfig, rng: np.random.Gen
     n_rows, n_cols = stats.shape
     k, dtype = config.n_factors, config.dtype
     width = padded_width(k) if padded else k
-    std = config.init_std * np.sqrt(min(1.0, stats.scale))
+    std = initial_std(config.init_std, stats.scale)
     seed = int(rng.integers(0, 1 << 64, dtype=np.uint64))
     P = normal_rows(seed, 0, n_rows, k, std, dtype, width)
     Q = normal_rows(seed, n_rows, n_cols, k, std, dtype, width)
-    if config.nonnegative:  # the same draws folded to >= 0: projected SGD starts feasible
-        np.abs(P, out=P)
-        np.abs(Q, out=Q)
-    P[np.asarray(stats.row_counts) == 0] = 0
-    Q[np.asarray(stats.col_counts) == 0] = 0
+    start_rows(P, stats.row_counts, config.nonnegative)
+    start_rows(Q, stats.col_counts, config.nonnegative)
     # KL and the classification losses have no global mean: it stays 0.
     mu = float(stats.mean) if config.biased and not config.fixed_mean else 0.0
     return FactorState(P, Q, np.zeros(n_rows, dtype), np.zeros(n_cols, dtype), mu)

@@ -20,7 +20,7 @@ from cmf._input import Triplets
 from cmf._train import exact as _exact
 
 __all__ = ["DataStats", "measure", "index_counts", "exact_mean", "robust_mean", "data_scale",
-           "scale_from_sums", "scale_hint"]
+           "scale_from_sums", "scale_hint", "weight_hint", "data_hints"]
 
 
 def index_counts(index: np.ndarray, n: int) -> np.ndarray:
@@ -59,6 +59,33 @@ def scale_hint(scale: float) -> str:
         "learning_rate and regularization suit values that vary by about 1: divide the values by "
         f"{scale:.3g} before fitting and multiply the predictions back."
     )
+
+
+def weight_hint(weight_mean: float | None) -> str:
+    """Advice for sample weights far from unit scale, or "" for none or unremarkable ones.
+
+    A weight multiplies its entry's loss, so the data's part of every SGD
+    step (``learning_rate * weight * error``), but not the L2 terms
+    (cmf.h, "Other losses, weights"): weights of mean ``m`` act as a
+    learning rate ``m`` times as large with a penalty ``m`` times as weak.
+    Timestamps taken for weights (about 1e9) make every step diverge;
+    weights of 1e-3 leave the penalty to dominate. Dividing every weight by
+    the same number keeps how much each entry counts against the others.
+    The bounds are those of :func:`scale_hint`.
+    """
+    if weight_mean is None or 0.1 <= weight_mean <= 10.0:
+        return ""
+    return (
+        f" The likely cause: the sample weights average {weight_mean:.3g}, but the defaults of learning_rate and "
+        "regularization suit weights of about 1, since a weight multiplies its rating's loss and so its SGD step "
+        "(learning_rate x weight x error) but not the L2 penalty. Divide the weights by "
+        f"{weight_mean:.3g}, which keeps how much each rating counts against the others."
+    )
+
+
+def data_hints(scale: float, weight_mean: float | None = None) -> str:
+    """:func:`scale_hint` and :func:`weight_hint` together, for the messages of a fit that failed."""
+    return scale_hint(scale) + weight_hint(weight_mean)
 
 
 def data_scale(values: np.ndarray, mu: float) -> float:
@@ -133,6 +160,9 @@ class DataStats:
         when the fit continues from given parameters and needs none.
     scale : float
         :func:`data_scale` of the values around the model's offset.
+    weight_mean : float or None
+        The correctly rounded mean of the sample weights, None without
+        weights (for :func:`weight_hint`).
     """
 
     shape: tuple[int, int]
@@ -141,6 +171,7 @@ class DataStats:
     col_counts: np.ndarray
     mean: float | None
     scale: float
+    weight_mean: float | None = None
 
 
 def measure(data: Triplets, biased: bool, offset: float | None = None) -> DataStats:
@@ -164,11 +195,12 @@ def measure(data: Triplets, biased: bool, offset: float | None = None) -> DataSt
     row_counts = index_counts(data.rows, data.shape[0])
     col_counts = index_counts(data.cols, data.shape[1])
     n = len(data)
+    weight_mean = None if data.weights is None else exact_mean(data.weights)
     sums = _exact.exact_sums(data.values)
     if sums is None:  # squares beyond float64 (or values not finite): the slow, careful way
         mean = exact_mean(data.values) if offset is None else None
         centre = offset if offset is not None else (mean if biased else 0.0)
-        return DataStats(data.shape, n, row_counts, col_counts, mean, data_scale(data.values, centre))
+        return DataStats(data.shape, n, row_counts, col_counts, mean, data_scale(data.values, centre), weight_mean)
     mean = _exact.mean_of_sum(sums[0], n) if offset is None else None
     centre = offset if offset is not None else (mean if biased else 0.0)
-    return DataStats(data.shape, n, row_counts, col_counts, mean, scale_from_sums(*sums, n, centre))
+    return DataStats(data.shape, n, row_counts, col_counts, mean, scale_from_sums(*sums, n, centre), weight_mean)
