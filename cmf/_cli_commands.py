@@ -394,6 +394,17 @@ def _integer_pairs(users: np.ndarray, items: np.ndarray, model: Any, args: argpa
     return users.astype(np.int64), items.astype(np.int64)
 
 
+def _fallback_words(model: Any) -> str:
+    """How ``predict(unknown="fallback")`` fills the pairs ``model`` does not know, in words."""
+    if getattr(model, "biased", True):
+        return "predicted from the global mean and the known biases"
+    if model.global_mean_ == 0.0:
+        # An unbiased model (KL, non-negative and other unbiased fits) has
+        # nothing to fall back on: say so instead of naming a mean it lacks.
+        return "predicted as 0, since the model has no global mean or biases"
+    return f"predicted as the global mean {model.global_mean_:.4g}"
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     if args.clip and args.clip[0] > args.clip[1]:
         raise ValueError(f"--clip {args.clip[0]:g} {args.clip[1]:g}: LOW must not exceed HIGH")
@@ -407,8 +418,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             model.predict(users[first], items[first], unknown="error")
         except KeyError as exc:
             raise KeyError(f"{exc.args[0]} ({n_unknown:,} of {len(known):,} pairs are unknown); pass --unknown "
-                           "fallback to predict them from the global mean and the known biases, or --unknown skip "
-                           "to leave them out") from None
+                           f"fallback to have them {_fallback_words(model)}, or --unknown skip to leave them "
+                           "out") from None
     clip = args.clip is None and not args.no_clip
     pred = np.atleast_1d(model.predict(users, items, unknown="fallback", clip=clip))
     if args.clip:
@@ -416,7 +427,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if args.unknown == "skip":
         users, items, pred, known = users[known], items[known], pred[known], known[known]
     if n_unknown:
-        done = "left out" if args.unknown == "skip" else "predicted from the global mean and the known biases"
+        done = "left out" if args.unknown == "skip" else _fallback_words(model)
         print(f"cmf predict: note: {n_unknown:,} of {len(known) + (n_unknown if args.unknown == 'skip' else 0):,} "
               f"pairs have a user or item the model does not know: {done} (--unknown)", file=sys.stderr)
     if args.json:

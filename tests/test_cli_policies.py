@@ -196,3 +196,21 @@ def test_columns_option_must_name_three_or_four_columns(ratings_file, text, caps
     with pytest.raises(SystemExit):
         main(["train", str(ratings_file), "--columns", text])
     assert "--columns: must name the user, item and rating columns" in capsys.readouterr().err
+
+
+def test_predict_says_an_unbiased_model_predicts_unknown_pairs_as_zero(ratings_file, tmp_path, capsys):
+    """A KL model has no mean or biases: its fallback is 0, and the note must not name a mean."""
+    out = tmp_path / "kl.npz"
+    assert main(["train", str(ratings_file), *FAST, "--loss", "kl", "--nonnegative", "--out", str(out),
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("1\t11\n1\t99\n")
+    assert main(["predict", str(out), str(pairs), "--no-clip"]) == 0
+    captured = capsys.readouterr()
+    model = MatrixFactorization.load(out)
+    assert model.global_mean_ == 0.0
+    got = [float(line.split("\t")[2]) for line in captured.out.splitlines()]
+    np.testing.assert_allclose(got, [float(model.user_factors_[0] @ model.item_factors_[0]), 0.0], atol=1e-4)
+    assert "predicted as 0, since the model has no global mean or biases" in captured.err
+    assert "global mean and the known biases" not in captured.err
