@@ -260,7 +260,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         val = "" if summary["validation_rmse"] is None else f", validation RMSE {summary['validation_rmse']:.4f}"
         _say(args, f"trained on {len(data):,} ratings ({data.n_users:,} users x {data.n_items:,} items, "
                    f"{describe_predictions(model)}): "
-                   f"{model.n_epochs_} epochs in {seconds:.2f} s, {training_figure(model, last)}{val}")
+                   f"{model.n_epochs_} epochs in {seconds:.2f} s, "
+                   f"{training_figure(model, last, weighted=weight_column(args) is not None)}{val}")
         if out is not None:
             _say(args, f"saved to {out}")
     return 0

@@ -151,7 +151,7 @@ def kept_epoch(model: Any) -> int | None:
     return next((epoch for epoch in range(len(kept) - 1, -1, -1) if kept[epoch]), None)
 
 
-def training_figure(model: Any, epoch: int | None) -> str:
+def training_figure(model: Any, epoch: int | None, weighted: bool = False) -> str:
     """The training figure of ``cmf train``'s summary line: the RMSE for ratings, else the mean loss per rating.
 
     Parameters
@@ -161,11 +161,16 @@ def training_figure(model: Any, epoch: int | None) -> str:
     epoch : int or None
         The 0-based epoch whose figure to show (:func:`kept_epoch`); None
         when no epoch was kept, whose figure was not measured.
+    weighted : bool, default False
+        Whether the ratings had weights: the figure is then the weighted
+        one training measures (the root of the mean of weight x squared
+        error), and is named so.
     """
     if epoch is None:
         return "no epoch kept, so no training figure"
     rmse = model.history_["train_rmse"][epoch]
+    prefix = "weighted training" if weighted else "training"
     if model.loss == "squared":
-        return f"training RMSE {rmse:.4f}"
+        return f"{prefix} RMSE {rmse:.4f}"
     # The loop's "train_rmse" is the root of the mean (weighted) loss of the epoch's entries.
-    return f"training {model.loss} loss {rmse * rmse:.4f} per rating"
+    return f"{prefix} {model.loss} loss {rmse * rmse:.4f} per rating"

@@ -84,7 +84,7 @@ def test_timestamps_as_weights_end_in_one_line_naming_the_cause_and_the_fix(tmp_
                   1 + stamps % 3)
     assert main(["train", str(path), "--weight-column", "3", "--factors", "3", "--epochs", "3"]) == 0
     captured = capsys.readouterr()
-    assert "training RMSE" in captured.out and "weights" not in captured.err
+    assert "weighted training RMSE" in captured.out and "weights" not in captured.err
 
 
 def test_a_dash_for_the_model_file_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
