@@ -118,10 +118,11 @@ MUTANTS = [
         ("cmf_bounded_(state, (uint64_t)i + 1)", "cmf_bounded_(state, (uint64_t)i)"),
     )),
     Mutant("partition not stable within a block", BLOCKS_PRECISION, (
-        ("    for (t = 0; t < data->n; ++t) {\n        const int32_t u = data->rows[t], i = data->cols[t];\n"
-         "        const int32_t row_block",
-         "    for (t = data->n - 1; t >= 0; --t) {\n        const int32_t u = data->rows[t], i = data->cols[t];\n"
-         "        const int32_t row_block"),
+        # Each chunk scattered backwards, weighted or not (the vectorised path the tests build).
+        ("            const CMF_REAL *chunk_weights = data->weights + t;\n            for (l = 0; l < n; ++l) {",
+         "            const CMF_REAL *chunk_weights = data->weights + t;\n            for (l = n; l-- > 0;) {"),
+        ("        } else {\n            for (l = 0; l < n; ++l) {\n                const int64_t dest = block_ptr[blk[l]]++;",
+         "        } else {\n            for (l = n; l-- > 0;) {\n                const int64_t dest = block_ptr[blk[l]]++;"),
     )),
     Mutant("block division by a multiplier rounded down", "src_c/cmf_blocks.c", (
         ("(UINT64_C(1) << div.shift) / (uint64_t)d + 1;", "(UINT64_C(1) << div.shift) / (uint64_t)d;"),

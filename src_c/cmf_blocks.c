@@ -177,7 +177,11 @@ const char *cmf_simd_name(int variant)
  * the quotient (u * multiplier) >> shift is exact: the multiplier exceeds
  * 2^shift / d by at most 1, which adds at most u / 2^shift < 1 / d to
  * u / d (as u d < 2^31 2^L), too little to reach the next integer; and
- * u * multiplier <= u (2^(32) + 1) < 2^64. */
+ * the multiplier is below 2^32 (2^31 + 1 when d = 2^L; otherwise
+ * 2^(L-1) < d, so 2^shift / d < 2^32 and the floor is at most 2^32 - 2;
+ * the largest, 0xFFFE0004, is d = 2^15 + 1), so u * multiplier < 2^63 is
+ * a 32 x 32 -> 64-bit product, which vector units compute (see
+ * cmf_partition_per_isa.h). */
 typedef struct cmf_divider_ {
     uint64_t multiplier;
     int shift;
@@ -194,10 +198,40 @@ static cmf_divider_ cmf_divider_make_(int32_t d)
     return div;
 }
 
-static int32_t cmf_divide_(const cmf_divider_ *div, int32_t u)
+/* The grid as the partition's per-entry loops see it (all below 2^32):
+ * the shape, entry (u, i)'s block ((u * row_mult) >> row_shift) *
+ * n_col_blocks + ((i * col_mult) >> col_shift), and the block sizes. */
+typedef struct cmf_partition_grid_ {
+    uint32_t n_rows, n_cols;
+    uint32_t row_mult, col_mult;
+    int row_shift, col_shift;
+    uint32_t n_col_blocks;
+    uint32_t row_block_size, col_block_size;
+} cmf_partition_grid_;
+
+static cmf_partition_grid_ cmf_partition_grid_make_(int32_t n_rows, int32_t n_cols,
+                                                    int32_t n_col_blocks,
+                                                    int32_t row_block_size,
+                                                    int32_t col_block_size)
 {
-    return (int32_t)(((uint64_t)u * div->multiplier) >> div->shift);
+    const cmf_divider_ by_rows = cmf_divider_make_(row_block_size);
+    const cmf_divider_ by_cols = cmf_divider_make_(col_block_size);
+    cmf_partition_grid_ grid;
+    grid.n_rows = (uint32_t)n_rows;
+    grid.n_cols = (uint32_t)n_cols;
+    grid.row_mult = (uint32_t)by_rows.multiplier;
+    grid.col_mult = (uint32_t)by_cols.multiplier;
+    grid.row_shift = by_rows.shift;
+    grid.col_shift = by_cols.shift;
+    grid.n_col_blocks = (uint32_t)n_col_blocks;
+    grid.row_block_size = (uint32_t)row_block_size;
+    grid.col_block_size = (uint32_t)col_block_size;
+    return grid;
 }
+
+/* Entries per call of those loops: their outputs (2 KiB) stay in L1
+ * until the counting or scattering loop reads them. */
+#define CMF_PARTITION_CHUNK 256
 
 /* The blocked loops and entry points, once per precision. */
 #define CMF_PER_PRECISION "cmf_blocks_per_precision.h"

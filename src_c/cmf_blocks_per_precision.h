@@ -24,6 +24,13 @@
 #define CMF_PER_ISA "cmf_blocks_per_isa.h"
 #include "cmf_isas.h"
 
+#if CMF_VECTOR_EXT
+/* The partition's per-entry loops, partition_blocks_<isa>_<precision> and
+ * partition_locals_<isa>_<precision>, per instruction set. */
+#define CMF_PER_ISA "cmf_partition_per_isa.h"
+#include "cmf_isas.h"
+#endif
+
 /*
  * A grid the blocked functions accept: block sizes 1..CMF_MAX_BLOCK_SIZE,
  * block counts >= 0 and at most INT32_MAX blocks in all, so that every
@@ -42,6 +49,155 @@ static cmf_status CMF_T(check_grid_)(int32_t n_row_blocks,
     return CMF_OK;
 }
 
+#if CMF_VECTOR_EXT
+/* The partition's per-entry loops of one instruction set. */
+typedef struct CMF_T(partition_loops_) {
+    uint32_t (*blocks)(const cmf_partition_grid_ *, const int32_t *,
+                       const int32_t *, size_t, uint32_t *);
+    void (*locals)(const cmf_partition_grid_ *, const int32_t *,
+                   const int32_t *, size_t, uint32_t *, uint16_t *,
+                   uint16_t *);
+} CMF_T(partition_loops_);
+
+/* Those of the widest instruction set this build holds and the CPU runs:
+ * integer arithmetic, the same bits in every one. */
+static CMF_T(partition_loops_) CMF_T(partition_loops_for_cpu_)(void)
+{
+    CMF_T(partition_loops_) loops;
+#define CMF_LOOPS_(isa)                                                     \
+    loops.blocks = CMF_T(CMF_CAT(partition_blocks_, isa));                 \
+    loops.locals = CMF_T(CMF_CAT(partition_locals_, isa))
+    switch (cmf_cpu_variant_()) {
+#if CMF_X86_AVX512
+    case CMF_VARIANT_AVX512_:
+        CMF_LOOPS_(avx512_);
+        break;
+#endif
+#if CMF_X86_DISPATCH
+    case CMF_VARIANT_AVX2_:
+        CMF_LOOPS_(avx2_);
+        break;
+#endif
+    default:
+        CMF_LOOPS_(base_);
+        break;
+    }
+#undef CMF_LOOPS_
+    return loops;
+}
+
+/*
+ * The counting pass: block_ptr[b + 1] = the entries of block b, or
+ * CMF_ERR_INDEX_OUT_OF_RANGE. A chunk of entries at a time: a vectorised
+ * loop computes the chunk's blocks (cmf_partition_per_isa.h), a plain one
+ * counts them. Both passes on W1 (80,000 entries, 32 blocks; AMD EPYC,
+ * gcc -O3): 0.37 ms in one fused loop each (as before), 0.22 ms in chunks
+ * with AVX-512, 0.20 with AVX2, 0.26 with SSE2 alone.
+ */
+static cmf_status CMF_T(partition_count_)(const cmf_partition_grid_ *grid,
+                                          const CMF_TRIPLETS *data,
+                                          int64_t *block_ptr)
+{
+    const CMF_T(partition_loops_) loops = CMF_T(partition_loops_for_cpu_)();
+    uint32_t blk[CMF_PARTITION_CHUNK];
+    int64_t t;
+    for (t = 0; t < data->n; t += CMF_PARTITION_CHUNK) {
+        const size_t n = data->n - t < CMF_PARTITION_CHUNK ?
+                         (size_t)(data->n - t) : CMF_PARTITION_CHUNK;
+        size_t l;
+        if (loops.blocks(grid, data->rows + t, data->cols + t, n, blk))
+            return CMF_ERR_INDEX_OUT_OF_RANGE;
+        for (l = 0; l < n; ++l)
+            ++block_ptr[blk[l] + 1];
+    }
+    return CMF_OK;
+}
+
+/* The scattering pass, in input order so that each block keeps it
+ * (stable): entry t goes to block_ptr[its block]++. By chunks likewise. */
+static void CMF_T(partition_scatter_)(const cmf_partition_grid_ *grid,
+                                      const CMF_TRIPLETS *data,
+                                      int64_t *block_ptr, uint16_t *local_rows,
+                                      uint16_t *local_cols, CMF_REAL *values,
+                                      CMF_REAL *weights)
+{
+    const CMF_T(partition_loops_) loops = CMF_T(partition_loops_for_cpu_)();
+    uint32_t blk[CMF_PARTITION_CHUNK];
+    uint16_t chunk_rows[CMF_PARTITION_CHUNK], chunk_cols[CMF_PARTITION_CHUNK];
+    int64_t t;
+    for (t = 0; t < data->n; t += CMF_PARTITION_CHUNK) {
+        const size_t n = data->n - t < CMF_PARTITION_CHUNK ?
+                         (size_t)(data->n - t) : CMF_PARTITION_CHUNK;
+        const CMF_REAL *chunk_values = data->values + t;
+        size_t l;
+        loops.locals(grid, data->rows + t, data->cols + t, n, blk,
+                     chunk_rows, chunk_cols);
+        if (data->weights != NULL) {
+            const CMF_REAL *chunk_weights = data->weights + t;
+            for (l = 0; l < n; ++l) {
+                const int64_t dest = block_ptr[blk[l]]++;
+                local_rows[dest] = chunk_rows[l];
+                local_cols[dest] = chunk_cols[l];
+                values[dest] = chunk_values[l];
+                weights[dest] = chunk_weights[l];
+            }
+        } else {
+            for (l = 0; l < n; ++l) {
+                const int64_t dest = block_ptr[blk[l]]++;
+                local_rows[dest] = chunk_rows[l];
+                local_cols[dest] = chunk_cols[l];
+                values[dest] = chunk_values[l];
+            }
+        }
+    }
+}
+
+#else /* !CMF_VECTOR_EXT */
+
+/*
+ * The same two passes without the vector extensions' compilers (MSVC,
+ * CMF_PORTABLE), whose loops may stay scalar: then one fused loop per pass
+ * is faster than the chunks (on W1 with gcc -fno-tree-vectorize: 0.33
+ * against 0.45 ms).
+ */
+static cmf_status CMF_T(partition_count_)(const cmf_partition_grid_ *grid,
+                                          const CMF_TRIPLETS *data,
+                                          int64_t *block_ptr)
+{
+    int64_t t;
+    for (t = 0; t < data->n; ++t) {
+        const uint32_t u = (uint32_t)data->rows[t], i = (uint32_t)data->cols[t];
+        if (u >= grid->n_rows || i >= grid->n_cols)
+            return CMF_ERR_INDEX_OUT_OF_RANGE;
+        ++block_ptr[(uint32_t)(((uint64_t)u * grid->row_mult) >> grid->row_shift) *
+                    grid->n_col_blocks +
+                    (uint32_t)(((uint64_t)i * grid->col_mult) >> grid->col_shift) + 1];
+    }
+    return CMF_OK;
+}
+
+static void CMF_T(partition_scatter_)(const cmf_partition_grid_ *grid,
+                                      const CMF_TRIPLETS *data,
+                                      int64_t *block_ptr, uint16_t *local_rows,
+                                      uint16_t *local_cols, CMF_REAL *values,
+                                      CMF_REAL *weights)
+{
+    int64_t t;
+    for (t = 0; t < data->n; ++t) {
+        const uint32_t u = (uint32_t)data->rows[t], i = (uint32_t)data->cols[t];
+        const uint32_t row_block = (uint32_t)(((uint64_t)u * grid->row_mult) >> grid->row_shift);
+        const uint32_t col_block = (uint32_t)(((uint64_t)i * grid->col_mult) >> grid->col_shift);
+        const int64_t dest = block_ptr[row_block * grid->n_col_blocks + col_block]++;
+        local_rows[dest] = (uint16_t)(u - row_block * grid->row_block_size);
+        local_cols[dest] = (uint16_t)(i - col_block * grid->col_block_size);
+        values[dest] = data->values[t];
+        if (data->weights != NULL)
+            weights[dest] = data->weights[t];
+    }
+}
+
+#endif /* CMF_VECTOR_EXT */
+
 cmf_status CMF_T(cmf_partition_weighted_)(const CMF_TRIPLETS *data,
                                           int32_t n_rows, int32_t n_cols,
                                           int32_t row_block_size,
@@ -52,9 +208,9 @@ cmf_status CMF_T(cmf_partition_weighted_)(const CMF_TRIPLETS *data,
                                           CMF_REAL *values, CMF_REAL *weights)
 {
     int32_t n_row_blocks, n_col_blocks;
-    int64_t n_blocks, b, t;
+    int64_t n_blocks, b;
     cmf_status status;
-    cmf_divider_ by_rows, by_cols;
+    cmf_partition_grid_ grid;
 
     if (data == NULL || block_ptr == NULL)
         return CMF_ERR_NULL_POINTER;
@@ -72,34 +228,21 @@ cmf_status CMF_T(cmf_partition_weighted_)(const CMF_TRIPLETS *data,
                         (data->weights != NULL && weights == NULL)))
         return CMF_ERR_NULL_POINTER;
     n_blocks = (int64_t)n_row_blocks * n_col_blocks;
-    by_rows = cmf_divider_make_(row_block_size);
-    by_cols = cmf_divider_make_(col_block_size);
+    grid = cmf_partition_grid_make_(n_rows, n_cols, n_col_blocks,
+                                    row_block_size, col_block_size);
 
     /* Counting sort in two passes; block_ptr serves first as the counts,
      * then as each block's write cursor, and is shifted back at the end,
-     * so no other memory is needed. */
+     * so no memory is needed beyond the outputs (and 2 KiB of stack). */
     for (b = 0; b <= n_blocks; ++b)
         block_ptr[b] = 0;
-    for (t = 0; t < data->n; ++t) {
-        const int32_t u = data->rows[t], i = data->cols[t];
-        if ((uint32_t)u >= (uint32_t)n_rows || (uint32_t)i >= (uint32_t)n_cols)
-            return CMF_ERR_INDEX_OUT_OF_RANGE;
-        ++block_ptr[(int64_t)cmf_divide_(&by_rows, u) * n_col_blocks +
-                    cmf_divide_(&by_cols, i) + 1];
-    }
+    status = CMF_T(partition_count_)(&grid, data, block_ptr);
+    if (status != CMF_OK)
+        return status;
     for (b = 0; b < n_blocks; ++b)
         block_ptr[b + 1] += block_ptr[b];
-    for (t = 0; t < data->n; ++t) {
-        const int32_t u = data->rows[t], i = data->cols[t];
-        const int32_t row_block = cmf_divide_(&by_rows, u);
-        const int32_t col_block = cmf_divide_(&by_cols, i);
-        const int64_t dest = block_ptr[(int64_t)row_block * n_col_blocks + col_block]++;
-        local_rows[dest] = (uint16_t)(u - row_block * row_block_size);
-        local_cols[dest] = (uint16_t)(i - col_block * col_block_size);
-        values[dest] = data->values[t];
-        if (data->weights != NULL)
-            weights[dest] = data->weights[t];
-    }
+    CMF_T(partition_scatter_)(&grid, data, block_ptr, local_rows, local_cols,
+                              values, weights);
     /* Each cursor now points at the next block's start: shift them up. */
     for (b = n_blocks; b > 0; --b)
         block_ptr[b] = block_ptr[b - 1];

@@ -397,6 +397,147 @@ static void CT(test_partition_errors_)(void)
     CHECK(lr[0] == 0 && lc[0] == 0 && v[0] == 1);
 }
 
+/*
+ * The partition against a plain counting sort (each block's entries
+ * gathered by a scan of the input, in input order), bit for bit, weights
+ * included: entry counts around the partition's chunks of 256, one block,
+ * many partial ones, and rows near 2^31 whose blocks its multiply-shift
+ * division must get right.
+ */
+#ifndef PART_MAX_N
+#  define PART_MAX_N 1100
+#  define PART_MAX_BLOCKS 32770
+#endif
+static int32_t CT(part_rows_)[PART_MAX_N], CT(part_cols_)[PART_MAX_N];
+static REAL CT(part_values_)[PART_MAX_N], CT(part_weights_)[PART_MAX_N];
+static int64_t CT(part_ptr_)[2][PART_MAX_BLOCKS + 1];
+static uint16_t CT(part_lr_)[2][PART_MAX_N], CT(part_lc_)[2][PART_MAX_N];
+static REAL CT(part_v_)[2][PART_MAX_N], CT(part_w_)[2][PART_MAX_N];
+
+/* Output 1: the first n entries ordered by block with a stable insertion
+ * sort (blocks by plain division), block_ptr by counting. */
+static void CT(plain_partition_)(int32_t n, int32_t row_size, int32_t col_size,
+                                 int32_t n_col_blocks, int64_t n_blocks)
+{
+    static int32_t order[PART_MAX_N];
+    static int64_t blk[PART_MAX_N];
+    int64_t b;
+    int32_t t, s;
+    for (t = 0; t < n; ++t) {
+        blk[t] = (int64_t)(CT(part_rows_)[t] / row_size) * n_col_blocks +
+                 CT(part_cols_)[t] / col_size;
+        /* Insert t after every entry of a block <= its own. */
+        for (s = t; s > 0 && blk[order[s - 1]] > blk[t]; --s)
+            order[s] = order[s - 1];
+        order[s] = t;
+    }
+    for (b = 0; b <= n_blocks; ++b)
+        CT(part_ptr_)[1][b] = 0;
+    for (t = 0; t < n; ++t)
+        ++CT(part_ptr_)[1][blk[t] + 1];
+    for (b = 0; b < n_blocks; ++b)
+        CT(part_ptr_)[1][b + 1] += CT(part_ptr_)[1][b];
+    for (s = 0; s < n; ++s) {
+        const int32_t e = order[s];
+        CT(part_lr_)[1][s] = (uint16_t)(CT(part_rows_)[e] % row_size);
+        CT(part_lc_)[1][s] = (uint16_t)(CT(part_cols_)[e] % col_size);
+        CT(part_v_)[1][s] = CT(part_values_)[e];
+        CT(part_w_)[1][s] = CT(part_weights_)[e];
+    }
+}
+
+static void CT(test_partition_matches_a_plain_counting_sort_)(void)
+{
+    /* shape, block sizes */
+    static const int32_t grids[][4] = {
+        {300, 200, 300, 200},  /* one block */
+        {300, 200, 7, 13},     /* 43 x 16 blocks, partial ones on both sides */
+        {300, 200, 1, 200},    /* a block per row */
+        {300, 200, 65536, 1},  /* a block per column */
+        {INT32_MAX, 2, 65535, 2}, /* rows near 2^31: 32769 blocks */
+        {INT32_MAX, 1, 65536, 1}  /* 32768 blocks of 2^16 rows */
+    };
+    static const int32_t sizes[] = {0, 1, 255, 256, 257, 513, 1100};
+    uint64_t state = UINT64_C(0x9E3779B97F4A7C15);
+    size_t g, s;
+    int same = 1, weighted_same = 1, n_cases = 0;
+    for (g = 0; g < sizeof grids / sizeof grids[0]; ++g) {
+        const int32_t n_rows = grids[g][0], n_cols = grids[g][1];
+        const int32_t row_size = grids[g][2], col_size = grids[g][3];
+        const int32_t nrb = cmf_n_blocks(n_rows, row_size);
+        const int32_t ncb = cmf_n_blocks(n_cols, col_size);
+        const int64_t n_blocks = (int64_t)nrb * ncb;
+        int32_t t;
+        for (t = 0; t < PART_MAX_N; ++t) {
+            /* xorshift64: rows near block boundaries half the time. */
+            uint64_t r;
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            r = state >> 11;
+            if (n_rows > 65536 && (r & 1)) {
+                const int64_t edge = (int64_t)((r >> 1) % (uint64_t)nrb) * row_size;
+                const int64_t u = edge + (int64_t)((r >> 20) % 3) - 1;
+                CT(part_rows_)[t] = (int32_t)(u < 0 ? 0 : u >= n_rows ? n_rows - 1 : u);
+            } else {
+                CT(part_rows_)[t] = (int32_t)((r >> 1) % (uint64_t)n_rows);
+            }
+            CT(part_cols_)[t] = (int32_t)((r >> 40) % (uint64_t)n_cols);
+            CT(part_values_)[t] = (REAL)t + (REAL)0.5;
+            CT(part_weights_)[t] = (REAL)(2 * t + 1);
+        }
+        CT(part_rows_)[PART_MAX_N - 1] = n_rows - 1;
+        for (s = 0; s < sizeof sizes / sizeof sizes[0]; ++s) {
+            const int32_t n = sizes[s];
+            CTRIPLETS data;
+            data.rows = CT(part_rows_);
+            data.cols = CT(part_cols_);
+            data.values = CT(part_values_);
+            data.n = n;
+            data.weights = NULL;
+            CT(plain_partition_)(n, row_size, col_size, ncb, n_blocks);
+            CHECK(CT(cmf_partition_)(&data, n_rows, n_cols, row_size, col_size,
+                                     CT(part_ptr_)[0], CT(part_lr_)[0],
+                                     CT(part_lc_)[0], CT(part_v_)[0]) == CMF_OK);
+            same &= memcmp(CT(part_ptr_)[0], CT(part_ptr_)[1],
+                           sizeof(int64_t) * (size_t)(n_blocks + 1)) == 0 &&
+                    memcmp(CT(part_lr_)[0], CT(part_lr_)[1], sizeof(uint16_t) * (size_t)n) == 0 &&
+                    memcmp(CT(part_lc_)[0], CT(part_lc_)[1], sizeof(uint16_t) * (size_t)n) == 0 &&
+                    memcmp(CT(part_v_)[0], CT(part_v_)[1], sizeof(REAL) * (size_t)n) == 0;
+            data.weights = CT(part_weights_);
+            memset(CT(part_w_)[0], 0, sizeof CT(part_w_)[0]);
+            CHECK(CT(cmf_partition_weighted_)(&data, n_rows, n_cols, row_size,
+                                              col_size, CT(part_ptr_)[0],
+                                              CT(part_lr_)[0], CT(part_lc_)[0],
+                                              CT(part_v_)[0], CT(part_w_)[0]) == CMF_OK);
+            weighted_same &= memcmp(CT(part_ptr_)[0], CT(part_ptr_)[1],
+                                    sizeof(int64_t) * (size_t)(n_blocks + 1)) == 0 &&
+                             memcmp(CT(part_v_)[0], CT(part_v_)[1], sizeof(REAL) * (size_t)n) == 0 &&
+                             memcmp(CT(part_w_)[0], CT(part_w_)[1], sizeof(REAL) * (size_t)n) == 0;
+            ++n_cases;
+        }
+        /* An entry outside the shape in the last chunk, past the first. */
+        {
+            CTRIPLETS data;
+            const int32_t saved = CT(part_cols_)[PART_MAX_N - 2];
+            CT(part_cols_)[PART_MAX_N - 2] = n_cols;
+            data.rows = CT(part_rows_);
+            data.cols = CT(part_cols_);
+            data.values = CT(part_values_);
+            data.n = PART_MAX_N;
+            data.weights = NULL;
+            CHECK(CT(cmf_partition_)(&data, n_rows, n_cols, row_size, col_size,
+                                     CT(part_ptr_)[0], CT(part_lr_)[0],
+                                     CT(part_lc_)[0], CT(part_v_)[0]) ==
+                  CMF_ERR_INDEX_OUT_OF_RANGE);
+            CT(part_cols_)[PART_MAX_N - 2] = saved;
+        }
+    }
+    CHECK(n_cases == 42);
+    CHECK(same);
+    CHECK(weighted_same);
+}
+
 /* The blocked epoch's own argument checks, all before any update. */
 static void CT(test_blocked_epoch_errors_)(void)
 {
@@ -518,6 +659,7 @@ static void CT(run_cases_)(void)
 {
     CT(test_partition_is_a_stable_counting_sort_)();
     CT(test_partition_errors_)();
+    CT(test_partition_matches_a_plain_counting_sort_)();
     CT(test_epochs_equal_the_reference_)();
     CT(test_every_variant_equals_the_reference_)();
     CT(test_entries_outside_the_model_are_reported_)();
