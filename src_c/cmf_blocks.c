@@ -91,8 +91,9 @@ cmf_status cmf_epoch_schedule(uint64_t seed, int64_t epoch,
     int32_t row_bound[CMF_MAX_TILES + 1], col_bound[CMF_MAX_TILES + 1];
     const int32_t G = n_tiles, ncb = n_col_blocks;
     /* The row blocks in their drawn orders, tile row after tile row, then
-     * the column blocks likewise. */
-    int32_t *row_order = work, *col_order = work + n_row_blocks;
+     * the column blocks likewise (set once work is known not to be NULL:
+     * arithmetic on a null pointer is undefined). */
+    int32_t *row_order, *col_order;
     uint64_t state;
     int64_t offset;
     int32_t a, b, s, j, i, k;
@@ -105,6 +106,8 @@ cmf_status cmf_epoch_schedule(uint64_t seed, int64_t epoch,
         return CMF_ERR_INVALID_PARAMETER;
     if ((blocks == NULL || work == NULL) && n_row_blocks > 0 && n_col_blocks > 0)
         return CMF_ERR_NULL_POINTER;
+    row_order = work;
+    col_order = work == NULL ? NULL : work + n_row_blocks;
 
     /* The stream: the seed hashed, the epoch mixed in, hashed again. */
     state = seed ^ UINT64_C(0x243F6A8885A308D3);
