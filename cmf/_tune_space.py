@@ -195,12 +195,7 @@ def extend_space(space: dict[str, Any], top: list[dict[str, Any]]) -> tuple[dict
     moved : dict
         Name to the edge moved past.
     """
-    moved = {}
-    for name, entry in space.items():
-        if isinstance(entry, (LogRange, Choices)) and top:
-            side = _agreed(entry, top, name, entry.edge)
-            if side is not None:
-                moved[name] = side
+    moved = _edges(space, top, "edge")
     return {name: space[name].extended(moved[name]) if name in moved else space[name] for name in space}, moved
 
 
@@ -217,13 +212,18 @@ def limited_edges(space: dict[str, Any], top: list[dict[str, Any]]) -> dict[str,
     dict
         Name to ``"low"`` or ``"high"``.
     """
-    limited = {}
+    return _edges(space, top, "at_limit")
+
+
+def _edges(space: dict[str, Any], top: list[dict[str, Any]], test: str) -> dict[str, str]:
+    """Name to the side the best configurations agree on, by each entry's method ``test`` (``edge``, ``at_limit``)."""
+    sides = {}
     for name, entry in space.items():
         if isinstance(entry, (LogRange, Choices)) and top:
-            side = _agreed(entry, top, name, entry.at_limit)
+            side = _agreed(entry, top, name, getattr(entry, test))
             if side is not None:
-                limited[name] = side
-    return limited
+                sides[name] = side
+    return sides
 
 
 def _moves(searched: list[Any], moved: list[str]) -> tuple[list[str], list[str]]:

@@ -201,6 +201,13 @@ static cmf_divider_ cmf_divider_make_(int32_t d)
     return div;
 }
 
+/* u / d for the divider of d, given as its two fields: u < 2^31 and the
+ * multiplier below 2^32, as above. Inlined into the loops that vectorise. */
+static CMF_ALWAYS_INLINE uint32_t cmf_divide_(uint32_t u, uint32_t multiplier, int shift)
+{
+    return (uint32_t)(((uint64_t)u * multiplier) >> shift);
+}
+
 /* The grid as the partition's per-entry loops see it (all below 2^32):
  * the shape, entry (u, i)'s block ((u * row_mult) >> row_shift) *
  * n_col_blocks + ((i * col_mult) >> col_shift), and the block sizes. */

@@ -169,9 +169,8 @@ static cmf_status CMF_T(partition_count_)(const cmf_partition_grid_ *grid,
         const uint32_t u = (uint32_t)data->rows[t], i = (uint32_t)data->cols[t];
         if (u >= grid->n_rows || i >= grid->n_cols)
             return CMF_ERR_INDEX_OUT_OF_RANGE;
-        ++block_ptr[(uint32_t)(((uint64_t)u * grid->row_mult) >> grid->row_shift) *
-                    grid->n_col_blocks +
-                    (uint32_t)(((uint64_t)i * grid->col_mult) >> grid->col_shift) + 1];
+        ++block_ptr[cmf_divide_(u, grid->row_mult, grid->row_shift) * grid->n_col_blocks +
+                    cmf_divide_(i, grid->col_mult, grid->col_shift) + 1];
     }
     return CMF_OK;
 }
@@ -185,8 +184,8 @@ static void CMF_T(partition_scatter_)(const cmf_partition_grid_ *grid,
     int64_t t;
     for (t = 0; t < data->n; ++t) {
         const uint32_t u = (uint32_t)data->rows[t], i = (uint32_t)data->cols[t];
-        const uint32_t row_block = (uint32_t)(((uint64_t)u * grid->row_mult) >> grid->row_shift);
-        const uint32_t col_block = (uint32_t)(((uint64_t)i * grid->col_mult) >> grid->col_shift);
+        const uint32_t row_block = cmf_divide_(u, grid->row_mult, grid->row_shift);
+        const uint32_t col_block = cmf_divide_(i, grid->col_mult, grid->col_shift);
         const int64_t dest = block_ptr[row_block * grid->n_col_blocks + col_block]++;
         local_rows[dest] = (uint16_t)(u - row_block * grid->row_block_size);
         local_cols[dest] = (uint16_t)(i - col_block * grid->col_block_size);

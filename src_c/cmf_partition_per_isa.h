@@ -49,8 +49,7 @@ CMF_TARGET static uint32_t CMF_TV(partition_blocks_)(
         const uint32_t u = (uint32_t)rows[l], i = (uint32_t)cols[l];
         /* A negative index is at least 2^31 here, beyond any shape. */
         outside |= (uint32_t)(u >= n_rows) | (uint32_t)(i >= n_cols);
-        blk[l] = (uint32_t)(((uint64_t)u * row_mult) >> row_shift) * n_col_blocks +
-                 (uint32_t)(((uint64_t)i * col_mult) >> col_shift);
+        blk[l] = cmf_divide_(u, row_mult, row_shift) * n_col_blocks + cmf_divide_(i, col_mult, col_shift);
     }
     return outside;
 }
@@ -69,8 +68,8 @@ CMF_TARGET static void CMF_TV(partition_locals_)(
     size_t l;
     for (l = 0; l < n; ++l) {
         const uint32_t u = (uint32_t)rows[l], i = (uint32_t)cols[l];
-        const uint32_t row_block = (uint32_t)(((uint64_t)u * row_mult) >> row_shift);
-        const uint32_t col_block = (uint32_t)(((uint64_t)i * col_mult) >> col_shift);
+        const uint32_t row_block = cmf_divide_(u, row_mult, row_shift);
+        const uint32_t col_block = cmf_divide_(i, col_mult, col_shift);
         blk[l] = row_block * n_col_blocks + col_block;
         local_rows[l] = (uint16_t)(u - row_block * row_size);
         local_cols[l] = (uint16_t)(i - col_block * col_size);

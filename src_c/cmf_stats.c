@@ -106,6 +106,14 @@ cmf_status cmf_count_indices(const int32_t *index, int64_t n, int32_t size, int6
  * six operations a term replace a bin update (1.5 ns a term). A rounded,
  * overflowing or NaN addition gives a non-zero (or NaN) error, and the
  * caller adds the terms one by one. */
+/* The rounding error of a + b, where sum is a + b rounded (Knuth's TwoSum:
+ * exact, whatever the magnitudes, as long as nothing overflows). */
+static CMF_ALWAYS_INLINE double cmf_two_sum_error_(double a, double b, double sum)
+{
+    const double bp = sum - a;
+    return (a - (sum - bp)) + (b - bp);
+}
+
 static int cmf_exact_in_double_(const double *terms, int n, double *total)
 {
     /* Rounding errors are summed as magnitudes: their total is 0 exactly
@@ -117,20 +125,16 @@ static int cmf_exact_in_double_(const double *terms, int n, double *total)
     for (t = 0; t < n; t += width) {
         width = n - t < CMF_EXACT_LANES ? n - t : CMF_EXACT_LANES;
         for (l = 0; l < width; ++l) {
-            const double x = terms[t + l];
-            const double s = lane[l] + x;
-            const double bp = s - lane[l];
-            errors[l] += fabs((lane[l] - (s - bp)) + (x - bp));
+            const double s = lane[l] + terms[t + l];
+            errors[l] += fabs(cmf_two_sum_error_(lane[l], terms[t + l], s));
             lane[l] = s;
         }
     }
     /* The lanes, pairwise, under the same test. */
     for (width = CMF_EXACT_LANES / 2; width > 0; width /= 2)
         for (l = 0; l < width; ++l) {
-            const double x = lane[l + width];
-            const double s = lane[l] + x;
-            const double bp = s - lane[l];
-            errors[l] += errors[l + width] + fabs((lane[l] - (s - bp)) + (x - bp));
+            const double s = lane[l] + lane[l + width];
+            errors[l] += errors[l + width] + fabs(cmf_two_sum_error_(lane[l], lane[l + width], s));
             lane[l] = s;
         }
     for (l = 0; l < CMF_EXACT_LANES; ++l)
