@@ -261,7 +261,7 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
                         "names, such as 0,1,2 to read no timestamps (default: those of the format)")
     g.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
                    help="whether the first line names the columns (default: detected, a first line whose "
-                        "rating is not a number)")
+                        "rating is not a number, unless its user and item are whole numbers)")
     g.add_argument("--duplicates", choices=[d for d in DUPLICATES if d is not None],
                    help="a (user, item) pair rated more than once: keep every rating (the default, with a warning "
                         "giving their count; 'keep' silences it), keep the last, their mean, or stop with an error")

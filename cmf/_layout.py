@@ -131,6 +131,18 @@ def _is_int(text: str) -> bool:
     return re.fullmatch(r"[+-]?[0-9]+", text) is not None
 
 
+def _whole_ids(first: list[str], spec: list[Any] | None) -> bool:
+    """Whether the first line's user and item fields are whole numbers: then it is data, not a header.
+
+    A header names its columns; a first line "1<TAB>2<TAB>five" is a rating
+    gone wrong, which skipped as a header would silently be lost.
+    """
+    ids = [0, 1] if spec is None else list(spec[:2])
+    if not all(is_integer(c) for c in ids):
+        return False  # columns given by name: there is a header
+    return all(int(c) < len(first) and _is_int(first[int(c)].strip()) for c in ids)
+
+
 @dataclass(frozen=True)
 class Plan:
     """What the first lines decided: header line, columns and separator."""
@@ -146,7 +158,8 @@ def choose_layout(kept: list[tuple[int, str]], spec: list[Any] | None, header: b
     """Choose header, columns and timestamp column from the first two kept lines."""
     first = split(kept[0][1], sep)
     rating_guess = int(spec[2]) if spec is not None and is_integer(spec[2]) else 2
-    has_header = header if header is not None else (rating_guess < len(first) and not _is_number(first[rating_guess]))
+    has_header = header if header is not None else (
+        rating_guess < len(first) and not _is_number(first[rating_guess]) and not _whole_ids(first, spec))
     names = (USER_NAMES, ITEM_NAMES, RATING_NAMES, TIME_NAMES)
     roles = ("user", "item", "rating", "timestamp")
     if has_header:

@@ -158,7 +158,9 @@ def load_ratings(
         when there is a header.
     header : bool, optional
         Whether the first line is a header; detected when omitted (a first
-        line whose rating field is not a number), in every format.
+        line whose rating field is not a number, unless its user and item
+        fields are whole numbers: that is a broken rating, reported), in
+        every format.
     comment : str or None, default "#"
         Lines starting with this are skipped, as are blank lines.
     rating_scale : (float, float), optional
@@ -227,7 +229,8 @@ def load_ratings(
             got = read_columns(f, head, layout, skip_lines=plan.header_line, rating_range=scale,
                                progress=_show_progress(progress, f))
         except LineError as err:
-            raise ParseError(line_message(err, plan, header is False, scale, path), path, err.line) from None
+            no_header = header is False or (header is None and not plan.header_line)
+            raise ParseError(line_message(err, plan, no_header, scale, path), path, err.line) from None
     if len(got.rows) == 0:
         what = "a header but no ratings" if plan.header_line else "no ratings"
         raise ParseError(f"{path}: the file holds {what}", path)

@@ -62,6 +62,17 @@ def test_a_first_line_with_a_nan_rating_is_an_error_not_a_header(tmp_path):
         load_ratings(write(tmp_path, "u.data", "1\t1\tnan\n1\t2\t3\n"))
 
 
+def test_a_first_line_of_whole_ids_and_a_broken_rating_is_an_error_not_a_header(tmp_path):
+    # Taken for a header, the line would be skipped and the rating lost in silence.
+    path = write(tmp_path, "u.data", "1\t2\tfive\t0\n1\t3\t4\t0\n")
+    with pytest.raises(ParseError, match=r"line 1: the rating 'five' is not a finite number.*header=True \(--header\)"):
+        load_ratings(path)
+    assert triples(load_ratings(path, header=True)) == [(1, 3, 4.0)]
+    # Ids that are names leave such a line a header, as before.
+    assert triples(load_ratings(write(tmp_path, "named.tsv", "u1\ti1\tscore\n1\t3\t4\n"), format="tsv")) == [
+        (1, 3, 4.0)]
+
+
 def test_header_false_with_a_header_line_suggests_header_true(tmp_path):
     path = write(tmp_path, "u.data", "# made by hand\nuser\titem\trating\n1\t10\t4\n")
     with pytest.raises(ParseError, match=r"line 2: the rating 'rating' is not a finite number.*header=True \(--header\)"):
