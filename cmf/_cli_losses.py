@@ -57,7 +57,8 @@ def add_loss_options(p: argparse.ArgumentParser) -> None:
                    help="keep every factor entry >= 0 (non-negative matrix factorization)")
     g.add_argument("--weight-column", type=_column, metavar="N",
                    help="the column (from 0, or a header name) of a sample weight per rating, > 0: each "
-                        "rating's loss counts that many times")
+                        "rating's loss counts that many times. The L2 penalty is not scaled by the weights, so "
+                        "weights of mean 1000 make it 1000 times weaker: divide them by their mean first")
 
 
 def loss_params(args: argparse.Namespace) -> dict[str, Any]:

@@ -61,6 +61,7 @@ class Race:
     label: str  # prefix of the progress lines
     # trains a trial for more epochs: advance, or another resource's (cmf._tune_bayes.resample)
     step: Callable[[Trial, RatingDataset, RatingDataset, int], Trial] | None = None
+    best_before: float = math.inf  # the best score of the races before this one, for the progress lines
 
 
 def advance(trial: Trial, train: RatingDataset, valid: RatingDataset, epochs: int) -> Trial:
@@ -122,9 +123,11 @@ def race(trials: list[Trial], plan: Race) -> None:
             break
         run_all(tasks, plan.jobs)
         if plan.progress is not None:
-            best = min(trials, key=lambda t: t.score)
+            # "So far" is over the whole search; a race behind it says its own best too.
+            best = min(t.score for t in trials)
+            behind = "" if best <= plan.best_before else f" (this race {best:.4f})"
             plan.progress(f"{plan.label}round {rung + 1}: trained {len(tasks)} configuration(s), "
-                          f"best validation RMSE so far {best.score:.4f}")
+                          f"best validation RMSE so far {min(best, plan.best_before):.4f}{behind}")
         if len(alive) == 1:
             break
         keep = max(1, math.ceil(len(alive) / plan.eta))

@@ -300,7 +300,8 @@ def tune(
                 model.set_params(patience=math.ceil(patience * epoch_scale(model.learning_rate, max_scale)))
             drawn.append(Trial(params, model, stage=stage))
         label = f"extension {stage}, " if stage else ""
-        race(drawn, Race(train, valid, min_epochs, caps[-1], eta, jobs, max_scale, progress, label, step))
+        race(drawn, Race(train, valid, min_epochs, caps[-1], eta, jobs, max_scale, progress, label, step,
+                         best_before=min((t.score for t in trials), default=math.inf)))
         trials.extend(drawn)
         best = min(trials, key=lambda t: t.score)
         if stage == extend or (time_limit is not None and time.perf_counter() - started >= time_limit):

@@ -18,7 +18,8 @@ class DivergenceError(ArithmeticError):
     message : str
         What happened and how to fix it.
     epoch : int or None, optional
-        The 1-based epoch at which the loss became non-finite, when known.
+        The 1-based epoch at which training gave up (whose loss became
+        non-finite, or the last one undone), when known.
     """
 
     def __init__(self, message: str, epoch: "int | None" = None) -> None:

@@ -541,7 +541,11 @@ class MatrixFactorization:
             unobserved cells hold is ignored), as scikit-learn's
             ``sample_weight`` holds one per sample: finite and > 0. Each
             entry's loss and gradient are multiplied by its weight (the
-            penalties are not). None weighs every entry 1.
+            penalties are not). None weighs every entry 1. As the penalties
+            are not scaled, weights of mean m make them m times as weak
+            against the data (and every step m times as large): keep the mean
+            near 1 by dividing the weights by it, which keeps how much each
+            entry counts against the others.
 
         Returns
         -------
@@ -589,7 +593,9 @@ class MatrixFactorization:
             weights)`` scored after every epoch.
         sample_weight : array_like of float, shape (n,), optional
             A weight per entry (finite, > 0): its loss and gradient are
-            multiplied by it. None weighs every entry 1.
+            multiplied by it. None weighs every entry 1. The penalties are
+            not, so weights far from a mean of 1 weaken or strengthen them:
+            divide the weights by their mean (see :meth:`fit`).
 
         Returns
         -------
@@ -764,7 +770,9 @@ class MatrixFactorization:
             weight, and the validation loss is weighted with them.
         sample_weight : array_like of float, shape (n,), optional
             A weight per rating of ``data``, in its order (finite, > 0),
-            in place of the data set's own ``weights``.
+            in place of the data set's own ``weights``. The penalties are
+            not scaled by weights, so keep their mean near 1: divide them by
+            it (see :meth:`fit`).
         callback : callable, optional
             Called after every epoch with a dict ``epoch``, ``train_loss``,
             ``train_rmse``, ``val_rmse``, ``seconds`` (for progress bars).
@@ -821,7 +829,9 @@ class MatrixFactorization:
         ----------
         data : RatingDataset, DataFrame or tuple
             New ratings; a tuple ``(users, items, ratings)`` holds labels for
-            a labelled model and indices otherwise.
+            a labelled model and indices otherwise. A data set's ``weights``
+            are its sample weights; the penalties are not scaled by them, so
+            keep their mean near 1, dividing them by it (see :meth:`fit`).
         epochs : int, optional
             Epochs to run (``tol`` may stop earlier); default ``max_epochs``.
         validation : RatingDataset or tuple, optional

@@ -76,6 +76,8 @@ def test_timestamps_as_weights_end_in_one_line_naming_the_cause_and_the_fix(tmp_
         err = capsys.readouterr().err
         assert err.startswith(f"cmf train: error: SGD diverged: {said}") and err.count("\n") == 1
         assert f"the sample weights average {mean}" in err and f"Divide the weights (--weight-column) by {mean}" in err
+        # The likely cause first, then the generic advice.
+        assert err.index("The likely cause: the sample weights") < err.index("use a larger --regularization")
         # In the options' words, and no word on a model that the command does not save.
         assert "learning_rate" not in err and "max_epochs" not in err and "model keeps" not in err
         assert not (tmp_path / "w.npz").exists()

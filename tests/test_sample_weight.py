@@ -16,6 +16,7 @@ import pytest
 
 import cmf
 from cmf._dataset import RatingDataset
+from cmf._train.schedule import MAX_CUTS
 from cmf._train.stats import weight_hint
 from cmf.cli import main
 from cmf.io import load_ratings
@@ -357,6 +358,25 @@ def test_timestamps_taken_for_weights_fail_with_the_cause_and_the_fix():
             model.fit_triplets(rows, cols, values, sample_weight=np.full(len(values), 1e9))
         assert "the sample weights average 1e+09" in str(info.value)
         assert "Divide the weights by 1e+09" in str(info.value)
+        # The weights are the likely cause: their hint comes before the generic advice.
+        text = str(info.value)
+        assert text.index("The likely cause: the sample weights") < text.index("larger regularization")
+        assert "Otherwise, use a larger regularization" in text
+        # Every epoch run is counted and recorded, the last one too.
+        assert model.n_epochs_ == info.value.epoch == len(model.history_["kept"]) <= max_epochs
+        assert model.history_["kept"] == [0.0] * model.n_epochs_
+
+
+def test_a_constant_step_diverging_on_large_weights_leads_with_them():
+    rows, cols, values = _random_ratings()
+    model = _model(n_factors=4, learning_rate=0.01, duplicates="keep")
+    with pytest.raises(cmf.DivergenceError, match="smaller learning_rate") as info:
+        model.fit_triplets(rows, cols, values, sample_weight=np.full(len(values), 1e9))
+    text = str(info.value)
+    assert text.startswith("SGD diverged at epoch 1: the training loss became NaN or infinite. The likely cause: "
+                           "the sample weights average 1e+09")
+    assert text.index("Divide the weights by 1e+09") < text.index("Otherwise, use a smaller learning_rate")
+    assert text.endswith("; the model keeps the parameters of epoch 0.")
 
 
 def test_tiny_weights_are_named_when_the_fit_stops_at_max_epochs():
@@ -385,5 +405,12 @@ def test_a_continued_fit_that_keeps_no_epoch_keeps_its_model_and_says_so():
         model.partial_fit(batch)
     assert "the one training continued from" in str(w[0].message) and "average 1e+09" in str(w[0].message)
     assert model.history_["kept"] == [0.0] * 3
+    for got, want in zip((model.user_factors_, model.item_factors_, model.user_bias_), before):
+        np.testing.assert_array_equal(got, want)
+    # Past MAX_CUTS epochs in a row it is a divergence: the model still
+    # stands, and its count and history hold every epoch run, the last too.
+    with pytest.raises(cmf.DivergenceError, match=f"{MAX_CUTS} epochs in a row, up to epoch {MAX_CUTS},") as info:
+        model.partial_fit(batch, epochs=MAX_CUTS + 5)
+    assert info.value.epoch == model.n_epochs_ == MAX_CUTS and model.history_["kept"] == [0.0] * MAX_CUTS
     for got, want in zip((model.user_factors_, model.item_factors_, model.user_bias_), before):
         np.testing.assert_array_equal(got, want)

@@ -207,8 +207,17 @@ def test_epochs_undone_for_a_rise_within_tol_end_in_convergence_not_divergence(m
 def test_epochs_undone_for_a_rise_beyond_tol_still_end_in_divergence(monkeypatch):
     # The same, rising by 2 tol each time: the step is cut MAX_CUTS times, then the fit diverges.
     rising = [10.0 * (1 + 2e-3)] * (MAX_CUTS + 2)
-    with pytest.raises(cmf.DivergenceError, match=f"{MAX_CUTS} epochs in a row"):
-        _planned_fit(monkeypatch, [12.0, 10.0, *rising], tol=1e-3, n_iter_no_change=5)
+    fitted = []
+    with pytest.raises(cmf.DivergenceError, match=f"{MAX_CUTS} epochs in a row") as info:
+        _planned_fit(monkeypatch, [12.0, 10.0, *rising], fitted, tol=1e-3, n_iter_no_change=5)
+    # Every epoch run is in the count and the history, the one that gave up
+    # included (it was missing: 21 epochs for an error at epoch 22).
+    model, sources = fitted[0]
+    assert info.value.epoch == model.n_epochs_ == 2 + MAX_CUTS == len(model.history_["epoch"])
+    assert model.history_["kept"] == [1.0, 1.0] + [0.0] * MAX_CUTS
+    assert model.history_["train_loss"] == [12.0, 10.0] + rising[:MAX_CUTS]
+    assert model.history_["learning_rate"][-1] == pytest.approx(0.02 * GROWTH**2 * CUT**(MAX_CUTS - 1))
+    np.testing.assert_array_equal(model.user_factors_, (sources[0].calls[0][2] + 1 + 2)[:, :3])  # epoch 2's model
 
 
 @pytest.mark.parametrize("losses", [[25.0, math.inf, 21.0], [math.nan]])

@@ -85,6 +85,19 @@ class Smaller(Stub):
         return self.learning_rate
 
 
+class Waning(Stub):
+    """128 factors beat 64 and 256, and every configuration scores 0.001 worse than the one fitted before it."""
+
+    OPTIMUM = {"n_factors": 128}
+    made = 0
+
+    def score(self):
+        if not hasattr(self, "order"):
+            Waning.made += 1
+            self.order = Waning.made
+        return super().score() + 0.001 * self.order
+
+
 def _tune(template, **kwargs):
     Stub.fits = []
     return tune(DATA, estimator=template, n_jobs=1, refit=False, **kwargs)
@@ -215,6 +228,23 @@ def test_the_number_of_configurations_is_bounded(budget, extend, eta):
     assert len(Stub.fits) == len(result.results)  # the stub stops after a segment: one fit each
     if extra >= 14:  # with this many (seeded) draws a race, the best stays at the moving edge every time
         assert max(stages) == extend
+
+
+def test_the_progress_of_an_extension_race_gives_the_best_of_the_whole_search():
+    # The first race's best has 128 factors, the largest choice: the
+    # extension race tries 256, and its configurations, all fitted later,
+    # score worse than that best. "So far" is still the search's best.
+    lines = []
+    Waning.made = 0
+    result = _tune(Waning(), budget=9, extend=1, space={"n_factors": Choices((64, 128), extend=True)},
+                   random_state=0, progress=lines.append)
+    assert result.space["n_factors"]["extended"] == ["high"]
+    first = min(r["rmse"] for r in result.results if r["stage"] == 0)
+    extension = min(r["rmse"] for r in result.results if r["stage"] == 1)
+    assert result.best_score == first < extension
+    assert lines[0] == f"round 1: trained 9 configuration(s), best validation RMSE so far {first:.4f}"
+    assert lines[-1] == (f"extension 1, round 1: trained 3 configuration(s), best validation RMSE so far "
+                         f"{first:.4f} (this race {extension:.4f})")
 
 
 def test_no_race_starts_after_the_time_limit():

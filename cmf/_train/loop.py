@@ -30,7 +30,7 @@ from cmf._train.progress import model_stalled, stall_message
 from cmf._train.probe import PROBE_SIZE, ProbeLoss, probe_fraction
 from cmf._train.schedule import Snapshot, StepSize
 from cmf._train.state import FactorState, adagrad_state, initial_factors, pad_factors, unpad_factors
-from cmf._train.stats import data_hints
+from cmf._train.stats import data_hints, with_data_hints
 from cmf.exceptions import DivergenceError
 
 __all__ = ["TrainingResult", "train", "penalty", "penalty_model", "empty_history", "convergence_message",
@@ -265,9 +265,8 @@ class _Loop:
             if not self.fresh:
                 result.stopped = UNDONE
                 return
-            hints = data_hints(result.data_scale, result.weight_mean)
-            result.stopped = DIVERGED
-            result.error = DivergenceError(tracker.step.never_kept(result.n_epochs) + hints, epoch=result.n_epochs)
+            message = with_data_hints(tracker.step.never_kept(result.n_epochs), result.data_scale, result.weight_mean)
+            result.stopped, result.error = DIVERGED, DivergenceError(message, epoch=result.n_epochs)
             return
         _finish(result, tracker, result.stopped)
         # With early stopping the model is the best validation epoch's,
@@ -289,8 +288,8 @@ class _Loop:
         the bold driver also a loss above the last kept epoch's) is undone
         from ``last_good``: with a constant step that ends training with a
         DivergenceError, with the bold driver training goes on at a smaller
-        step. On Ctrl-C the state is restored from ``last_good`` and
-        ``result.error`` set.
+        step (and after MAX_CUTS such epochs ends, that last one recorded
+        too). On Ctrl-C the state is restored and ``result.error`` set.
         """
         config, step = self.config, tracker.step
         rate = step.rate
@@ -310,12 +309,13 @@ class _Loop:
         if not kept:
             last_good.restore(state, self.accumulators)
             message = step.divergence(epoch)
-            if message is not None:
-                result.stopped = DIVERGED
-                result.error = DivergenceError(message + data_hints(result.data_scale, result.weight_mean),
-                                               epoch=epoch)
-                return True
-            epochs.rollback()
+            if message is None:
+                epochs.rollback()
+            else:  # recorded below as the bold driver's other undone epochs, but a constant step's broke off
+                result.stopped, result.error = DIVERGED, DivergenceError(
+                    with_data_hints(message, result.data_scale, result.weight_mean), epoch=epoch)
+                if not step.adaptive:
+                    return True
         history = result.history
         if self.validation is None:
             val_rmse = math.nan
@@ -347,8 +347,8 @@ class _Loop:
         if self.report is not None:
             self.report(row)
         # Ctrl-C during the bookkeeping above was deferred; the epoch is now
-        # complete and recorded, so stop here with it.
-        if _interrupted(interrupt, result):
+        # complete and recorded, so stop here with it (or with its divergence).
+        if result.stopped == DIVERGED or _interrupted(interrupt, result):
             return True
         if not kept and not step.flat:  # a step too large: no news of convergence, nor for early stopping
             return False
