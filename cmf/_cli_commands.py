@@ -104,11 +104,11 @@ def _as_options(message: str) -> str:
     """A model's divergence message with its remedies named as the command line's options.
 
     The command saves no model after an error, so the message's word on
-    the parameters the model keeps is left out.
+    the model left as it was is left out.
     """
     for name, option in _OPTION_NAMES:
         message = message.replace(name, option)
-    return re.sub(r"; the model keeps the parameters of epoch \d+\.", ".", message)
+    return re.sub(r"; the model is left as it was before the fit\.", ".", message)
 
 
 # ----------------------------------------------------------------------

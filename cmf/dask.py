@@ -53,7 +53,6 @@ from cmf._dask_epochs import _EpochRunner  # noqa: F401  (cmf.dask._EpochRunner:
 from cmf._distributed import Layout
 from cmf._train.config import require_validation, training_config
 from cmf._train.epochs import training_grid
-from cmf.exceptions import DivergenceError
 from cmf.model import MatrixFactorization
 
 __all__ = ["WorkerLostError", "fit"]
@@ -127,7 +126,9 @@ def fit(
         For invalid data (raised from the worker that found it) or
         parameters; the model is left as it was.
     DivergenceError
-        If SGD diverges; the model keeps the last finite epoch.
+        If SGD diverges; the model is left as it was (its
+        ``distributed_`` too), and the error's ``history`` holds the failed
+        run's epochs.
     WorkerLostError
         If workers kept dying (more than ``max_recoveries`` times) or none
         is left.
@@ -183,7 +184,7 @@ def fit(
         started = time.perf_counter()
         try:
             model._fit_source(cluster, validation, config)
-        except (DivergenceError, KeyboardInterrupt):
+        except KeyboardInterrupt:
             if cluster.runner is not None and cluster.runner.epoch_seconds:  # a partial model was kept
                 model.distributed_ = cluster.runner.summary(summaries, time.perf_counter() - started)
             raise

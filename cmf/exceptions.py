@@ -10,8 +10,9 @@ class DivergenceError(ArithmeticError):
     epoch whose loss stopped being finite; with the bold driver
     (``learning_rate="auto"``) after 20 epochs in a row that raised the
     loss and were undone, or when a fit from random factors ends with every
-    epoch undone (its model would be that random start). The model keeps
-    the parameters of the last epoch kept.
+    epoch undone (its model would be that random start). The fit that
+    raises it changes nothing: a fitted model keeps the parameters and
+    history it had, and an unfitted one stays unfitted.
 
     Parameters
     ----------
@@ -20,11 +21,21 @@ class DivergenceError(ArithmeticError):
     epoch : int or None, optional
         The 1-based epoch at which training gave up (whose loss became
         non-finite, or the last one undone), when known.
+
+    Attributes
+    ----------
+    epoch : int or None
+        As given.
+    history : dict of list or None
+        The failed run's per-epoch record, with the keys of a fitted
+        model's ``history_`` (every epoch run, the one that gave up
+        included when it was recorded); None when not known.
     """
 
     def __init__(self, message: str, epoch: "int | None" = None) -> None:
         super().__init__(message)
         self.epoch = epoch
+        self.history: "dict[str, list[float]] | None" = None
 
 
 class NotFittedError(ValueError, AttributeError):

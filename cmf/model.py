@@ -41,7 +41,7 @@ from cmf._train.config import TrainingConfig, require_validation, training_confi
 from cmf._train.epochs import TrainingData
 from cmf._train.state import FactorState, predict_pairs
 from cmf._train.stats import measure
-from cmf.exceptions import ConvergenceWarning, DuplicateRatingsWarning, NotFittedError
+from cmf.exceptions import ConvergenceWarning, DivergenceError, DuplicateRatingsWarning, NotFittedError
 from cmf.recommend import FoldIn
 
 __all__ = ["MatrixFactorization"]
@@ -135,7 +135,8 @@ class MatrixFactorization:
     With a constant step a non-finite loss raises
     :class:`~cmf.DivergenceError`; the bold driver undoes that epoch and
     halves the step instead, and raises it after 20 such epochs in a row,
-    or when a fit from random factors ends without keeping any epoch.
+    or when a fit from random factors ends without keeping any epoch. A
+    fit that raises it changes nothing: the model stays as it was before.
 
     Parameters
     ----------
@@ -558,7 +559,8 @@ class MatrixFactorization:
             For invalid data or parameters, or when the fit would need more
             memory than the machine has; a fitted model is left as it was.
         DivergenceError
-            If SGD diverges; the model keeps the last finite epoch.
+            If SGD diverges; the model is left as it was (fitted or not),
+            and the error's ``history`` holds the failed run's epochs.
         """
         config = self._config()
         data = to_triplets(X, missing=missing, mask=mask, dtype=config.dtype)
@@ -608,7 +610,8 @@ class MatrixFactorization:
             For invalid data or parameters, or when the fit would need more
             memory than the machine has; a fitted model is left as it was.
         DivergenceError
-            If SGD diverges; the model keeps the last finite epoch.
+            If SGD diverges; the model is left as it was (fitted or not),
+            and the error's ``history`` holds the failed run's epochs.
         """
         config = self._config()
         data = as_triplets(rows, cols, values, shape=shape, dtype=config.dtype)
@@ -691,9 +694,12 @@ class MatrixFactorization:
         if seen is None and isinstance(data, Triplets):
             seen = data
         if outcome.error is not None:
-            # An interruption before the first epoch finished leaves nothing
-            # worth keeping: the model stays as it was.
-            if outcome.stopped == loop.DIVERGED or outcome.n_epochs > 0:
+            # A divergence is a failed fit: the model stays as it was, and
+            # the error carries the failed run's history. Ctrl-C keeps the
+            # epochs done, unless the first epoch did not finish.
+            if isinstance(outcome.error, DivergenceError):
+                outcome.error.history = {key: list(values) for key, values in outcome.history.items()}
+            elif outcome.n_epochs > 0:
                 self._store(outcome, data.shape, labels=labels, seen=seen, scale=scale)
             raise outcome.error
         self._store(outcome, data.shape, labels=labels, seen=seen, scale=scale)
@@ -787,7 +793,8 @@ class MatrixFactorization:
         ValueError, TypeError
             For invalid data or parameters (the model is left unchanged).
         DivergenceError
-            If SGD diverges.
+            If SGD diverges; the model is left as it was (fitted or not),
+            and the error's ``history`` holds the failed run's epochs.
         """
         config = self._config()
         data = as_dataset(data)
@@ -843,6 +850,14 @@ class MatrixFactorization:
         Returns
         -------
         self
+
+        Raises
+        ------
+        ValueError, TypeError
+            For invalid data or parameters (the model is left unchanged).
+        DivergenceError
+            If SGD diverges; the model is left as it was, and the error's
+            ``history`` holds the failed run's epochs.
         """
         fitted = self.__dict__.get("_fitted")
         if fitted is None:

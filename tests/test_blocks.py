@@ -454,9 +454,10 @@ def test_blocked_training_converges_as_well_as_a_global_permutation(monkeypatch)
 def test_blocked_training_diverges_cleanly():
     rows, cols, values, shape = low_rank_ratings()
     model = cmf.MatrixFactorization(n_factors=8, learning_rate=50.0, max_epochs=5, blocking=True, random_state=0)
-    with pytest.raises(cmf.DivergenceError, match="smaller learning_rate"):
+    with pytest.raises(cmf.DivergenceError, match="smaller learning_rate") as info:
         model.fit_triplets(rows, cols, values * 1e3, shape=shape)
-    assert np.all(np.isfinite(model.user_factors_))
+    assert not model.__sklearn_is_fitted__()  # a failed fit stores nothing
+    assert np.all(np.isfinite(info.value.history["train_loss"])) and len(info.value.history["epoch"]) < 5
 
 
 def test_blocking_parameter_is_validated():

@@ -497,6 +497,7 @@ def test_a_divergence_names_the_command_line_options(ratings_file, capsys):
     assert err.startswith("cmf train: error: SGD diverged")
     assert "--learning-rate auto" in err and "a larger --regularization" in err
     assert "learning_rate" not in err
+    assert "the model" not in err and "(e.g. to unit variance)." in err  # the command saves no model
 
 
 # ----------------------------------------------------------------------

@@ -79,7 +79,7 @@ def test_timestamps_as_weights_end_in_one_line_naming_the_cause_and_the_fix(tmp_
         # The likely cause first, then the generic advice.
         assert err.index("The likely cause: the sample weights") < err.index("use a larger --regularization")
         # In the options' words, and no word on a model that the command does not save.
-        assert "learning_rate" not in err and "max_epochs" not in err and "model keeps" not in err
+        assert "learning_rate" not in err and "max_epochs" not in err and "the model" not in err
         assert not (tmp_path / "w.npz").exists()
     # Weights near 1 train as usual, with no word on them.
     path = _write(tmp_path / "v.data", gen.rows + 1, gen.cols + 1, np.clip(np.round(gen.values), 1, 5),

@@ -228,18 +228,31 @@ def test_low_rank_matrix_is_recovered(cluster):
     assert np.sqrt(np.mean(err ** 2)) < 0.05 * np.std(values)
 
 
-def test_divergence_keeps_last_finite_epoch(cluster, small_grid, ratings):
+def test_a_diverged_distributed_fit_leaves_the_model_as_it_was(cluster, small_grid, ratings, snapshot,
+                                                               assert_same_state):
     client, _ = cluster
-    kw = dict(learning_rate=5.0, max_epochs=5)
-    # The local fit keeps its last finite epoch, as the distributed one must.
+    kw = dict(learning_rate=0.3, max_epochs=5)
+    # The local fit keeps some epochs, then diverges; the distributed one
+    # must do the same, and neither stores the failed run.
     local = cmf.MatrixFactorization(**_params(**kw))
-    with pytest.raises(DivergenceError):
+    with pytest.raises(DivergenceError) as local_error:
         local.fit_triplets(ratings.rows, ratings.cols, ratings.values, shape=ratings.shape)
+    assert local_error.value.epoch >= 2 and not local.__sklearn_is_fitted__()
     model = cmf.MatrixFactorization(**_params(**kw))
-    with pytest.raises(DivergenceError, match="learning_rate"):
+    with pytest.raises(DivergenceError, match="learning_rate") as info:
         cmf.dask.fit(model, _arrays(ratings), client=client, shape=ratings.shape, n_tiles=N_TILES)
-    np.testing.assert_array_equal(model.user_factors_, local.user_factors_)
-    assert np.all(np.isfinite(model.user_factors_))
+    assert not model.__sklearn_is_fitted__() and not hasattr(model, "distributed_")
+    assert info.value.epoch == local_error.value.epoch
+    assert info.value.history["train_loss"] == local_error.value.history["train_loss"]
+    assert len(info.value.history["train_loss"]) == info.value.epoch - 1
+    # A fitted model refitted with the diverging step keeps its fit and the record of its run.
+    fitted = _dist(client, _arrays(ratings), ratings.shape)
+    before, record = snapshot(fitted), fitted.distributed_
+    fitted.set_params(**kw)
+    with pytest.raises(DivergenceError):
+        cmf.dask.fit(fitted, _arrays(ratings), client=client, shape=ratings.shape, n_tiles=N_TILES)
+    assert_same_state(before, snapshot(fitted))
+    assert fitted.distributed_ is record
 
 
 def _kill_worker_before_epoch(monkeypatch, client, at_epoch):

@@ -362,9 +362,10 @@ def test_timestamps_taken_for_weights_fail_with_the_cause_and_the_fix():
         text = str(info.value)
         assert text.index("The likely cause: the sample weights") < text.index("larger regularization")
         assert "Otherwise, use a larger regularization" in text
-        # Every epoch run is counted and recorded, the last one too.
-        assert model.n_epochs_ == info.value.epoch == len(model.history_["kept"]) <= max_epochs
-        assert model.history_["kept"] == [0.0] * model.n_epochs_
+        # Every epoch run is recorded on the error, the last one too; the model stays unfitted.
+        assert info.value.epoch == len(info.value.history["kept"]) <= max_epochs
+        assert info.value.history["kept"] == [0.0] * info.value.epoch
+        assert not model.__sklearn_is_fitted__()
 
 
 def test_a_constant_step_diverging_on_large_weights_leads_with_them():
@@ -376,7 +377,7 @@ def test_a_constant_step_diverging_on_large_weights_leads_with_them():
     assert text.startswith("SGD diverged at epoch 1: the training loss became NaN or infinite. The likely cause: "
                            "the sample weights average 1e+09")
     assert text.index("Divide the weights by 1e+09") < text.index("Otherwise, use a smaller learning_rate")
-    assert text.endswith("; the model keeps the parameters of epoch 0.")
+    assert text.endswith("; the model is left as it was before the fit.")
 
 
 def test_tiny_weights_are_named_when_the_fit_stops_at_max_epochs():
@@ -408,9 +409,11 @@ def test_a_continued_fit_that_keeps_no_epoch_keeps_its_model_and_says_so():
     for got, want in zip((model.user_factors_, model.item_factors_, model.user_bias_), before):
         np.testing.assert_array_equal(got, want)
     # Past MAX_CUTS epochs in a row it is a divergence: the model still
-    # stands, and its count and history hold every epoch run, the last too.
+    # stands, its count and history too (those of the warned run above);
+    # the error's history holds every epoch run, the last too.
     with pytest.raises(cmf.DivergenceError, match=f"{MAX_CUTS} epochs in a row, up to epoch {MAX_CUTS},") as info:
         model.partial_fit(batch, epochs=MAX_CUTS + 5)
-    assert info.value.epoch == model.n_epochs_ == MAX_CUTS and model.history_["kept"] == [0.0] * MAX_CUTS
+    assert info.value.epoch == MAX_CUTS and info.value.history["kept"] == [0.0] * MAX_CUTS
+    assert model.n_epochs_ == 3 and model.history_["kept"] == [0.0] * 3
     for got, want in zip((model.user_factors_, model.item_factors_, model.user_bias_), before):
         np.testing.assert_array_equal(got, want)

@@ -210,22 +210,26 @@ def test_epochs_undone_for_a_rise_beyond_tol_still_end_in_divergence(monkeypatch
     fitted = []
     with pytest.raises(cmf.DivergenceError, match=f"{MAX_CUTS} epochs in a row") as info:
         _planned_fit(monkeypatch, [12.0, 10.0, *rising], fitted, tol=1e-3, n_iter_no_change=5)
-    # Every epoch run is in the count and the history, the one that gave up
+    # Every epoch run is in the error's history, the one that gave up
     # included (it was missing: 21 epochs for an error at epoch 22).
     model, sources = fitted[0]
-    assert info.value.epoch == model.n_epochs_ == 2 + MAX_CUTS == len(model.history_["epoch"])
-    assert model.history_["kept"] == [1.0, 1.0] + [0.0] * MAX_CUTS
-    assert model.history_["train_loss"] == [12.0, 10.0] + rising[:MAX_CUTS]
-    assert model.history_["learning_rate"][-1] == pytest.approx(0.02 * GROWTH**2 * CUT**(MAX_CUTS - 1))
-    np.testing.assert_array_equal(model.user_factors_, (sources[0].calls[0][2] + 1 + 2)[:, :3])  # epoch 2's model
+    history = info.value.history
+    assert info.value.epoch == 2 + MAX_CUTS == len(history["epoch"])
+    assert history["kept"] == [1.0, 1.0] + [0.0] * MAX_CUTS
+    assert history["train_loss"] == [12.0, 10.0] + rising[:MAX_CUTS]
+    assert history["learning_rate"][-1] == pytest.approx(0.02 * GROWTH**2 * CUT**(MAX_CUTS - 1))
+    # Training rolled back to epoch 2's parameters; the failed fit stored none of it.
+    np.testing.assert_array_equal(sources[0].state.P, sources[0].calls[0][2] + 1 + 2)
+    assert not model.__sklearn_is_fitted__()
 
 
 @pytest.mark.parametrize("losses", [[25.0, math.inf, 21.0], [math.nan]])
 def test_a_fit_that_keeps_no_epoch_fails_as_a_divergence(monkeypatch, losses):
     # Every epoch raises the loss above the start's 20 and is undone, fewer
-    # than MAX_CUTS of them: the model is still its random start, which is
+    # than MAX_CUTS of them: training is still at its random start, which is
     # no fit. Before, this returned that start as a fitted model, with a
-    # warning that blamed a learning rate too small to move it.
+    # warning that blamed a learning rate too small to move it; then it
+    # raised but stored the start; now the model stays unfitted.
     fitted = []
     n = len(losses)
     with pytest.raises(cmf.DivergenceError) as info:
@@ -236,11 +240,14 @@ def test_a_fit_that_keeps_no_epoch_fails_as_a_divergence(monkeypatch, losses):
                                       "the training loss")
     assert f"(now {rate:.3g})" in str(info.value) and "raise max_epochs" in str(info.value)
     assert info.value.epoch == n and n < MAX_CUTS
-    assert model.n_epochs_ == n and model.history_["kept"] == [0.0] * n
+    assert info.value.history["kept"] == [0.0] * n and len(info.value.history["epoch"]) == n
     assert sources[0].rollbacks == n
-    # The model kept is the start: P before the first epoch, biases zero.
-    np.testing.assert_array_equal(model.user_factors_, sources[0].calls[0][2][:, :3])
-    assert not model.user_bias_.any() and not model.item_bias_.any()
+    # Training ended at its start (P before the first epoch, biases zero), which the model did not take.
+    np.testing.assert_array_equal(sources[0].state.P, sources[0].calls[0][2])
+    assert not sources[0].state.b.any() and not sources[0].state.c.any()
+    assert not model.__sklearn_is_fitted__()
+    with pytest.raises(cmf.NotFittedError):
+        model.predict([0], [0])
 
 
 def test_a_fit_that_keeps_an_epoch_after_undoing_the_first_stands(monkeypatch):

@@ -82,7 +82,7 @@ def test_training_loss_decreases_overall(small_low_rank, make_model, fit_quiet):
     assert loss[-1] < 0.5 * loss[0]
 
 
-def test_divergence_raises_named_error_and_keeps_finite_parameters(seed_matrix):
+def test_divergence_raises_named_error_and_leaves_the_model_unfitted(seed_matrix):
     model = cmf.MatrixFactorization(n_factors=2, learning_rate=1e3, random_state=0, dtype="float64")
     with pytest.raises(cmf.DivergenceError) as info:
         model.fit(seed_matrix)
@@ -91,27 +91,28 @@ def test_divergence_raises_named_error_and_keeps_finite_parameters(seed_matrix):
     assert "epoch 1" in str(err)
     assert "smaller learning_rate" in str(err)
     assert isinstance(err, ArithmeticError)
-    for name in ("user_factors_", "item_factors_", "user_bias_", "item_bias_"):
-        assert np.all(np.isfinite(getattr(model, name))), name
-    assert np.isfinite(model.global_mean_)
-    assert not model.converged_
-    assert np.all(np.isfinite(model.predict(np.arange(4), np.arange(4))))
+    # A failed fit stores nothing: the model is as unfitted as before.
+    assert not model.__sklearn_is_fitted__()
+    with pytest.raises(cmf.NotFittedError):
+        model.predict(np.arange(4), np.arange(4))
+    assert err.history["epoch"] == []  # no epoch finished
 
 
-def test_divergence_later_keeps_the_last_finite_epoch(seed_matrix):
+def test_divergence_later_records_the_finite_epochs_on_the_error(seed_matrix):
     # With learning_rate 1 the first epoch is finite, the second is not:
-    # the model is the first epoch's, which the history records.
+    # the error's history holds the first epoch, the model nothing.
     model = cmf.MatrixFactorization(n_factors=2, learning_rate=1.0, random_state=0, dtype="float64")
     with pytest.raises(cmf.DivergenceError) as info:
         model.fit(seed_matrix)
     epoch = info.value.epoch
     assert epoch >= 2 and f"epoch {epoch}" in str(info.value)
-    assert model.n_epochs_ == epoch - 1 == len(model.history_["train_loss"])
-    assert np.all(np.isfinite(model.user_factors_))
-    assert np.all(np.isfinite(model.history_["train_loss"]))
+    history = info.value.history
+    assert history["epoch"] == [float(e) for e in range(1, epoch)]
+    assert np.all(np.isfinite(history["train_loss"])) and history["kept"] == [1.0] * (epoch - 1)
+    assert not model.__sklearn_is_fitted__()
 
 
-def test_divergence_keeps_exactly_the_parameters_of_the_last_finite_epoch(seed_matrix):
+def test_divergence_history_is_that_of_the_run_stopped_before_it(seed_matrix):
     params = dict(n_factors=2, learning_rate=1.0, random_state=0, dtype="float64", tol=0.0)
     diverged = cmf.MatrixFactorization(**params)
     with pytest.raises(cmf.DivergenceError) as info:
@@ -119,8 +120,9 @@ def test_divergence_keeps_exactly_the_parameters_of_the_last_finite_epoch(seed_m
     last_finite = info.value.epoch - 1
     with pytest.warns(cmf.ConvergenceWarning):
         stopped = cmf.MatrixFactorization(**params, max_epochs=last_finite).fit(seed_matrix)
-    for name in ("user_factors_", "item_factors_", "user_bias_", "item_bias_"):
-        np.testing.assert_array_equal(getattr(diverged, name), getattr(stopped, name), err_msg=name)
+    assert info.value.history.keys() == stopped.history_.keys()
+    for key in ("epoch", "train_loss", "train_rmse", "learning_rate", "kept"):
+        assert info.value.history[key] == stopped.history_[key], key
 
 
 def test_convergence_warning_points_at_the_callers_line(small_low_rank, make_model):

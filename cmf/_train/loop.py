@@ -8,7 +8,7 @@ loss, validation, early stopping, convergence and history. It returns a
 :class:`TrainingResult` whose ``state`` is cut back to ``n_factors`` columns
 and whose ``stopped`` says why training ended; on divergence or Ctrl-C the
 result holds the last completed epoch and ``error`` the exception for the
-caller to raise once it has kept that result.
+caller to raise (having kept an interrupted fit's epochs, not a diverged's).
 """
 
 from __future__ import annotations
@@ -87,8 +87,8 @@ class TrainingResult:
         :data:`CONVERGED`, :data:`EARLY_STOPPED`, :data:`MAX_EPOCHS`,
         :data:`STALLED`, :data:`DIVERGED`, :data:`INTERRUPTED` or :data:`UNDONE`.
     error : DivergenceError or KeyboardInterrupt or None
-        For the last two, the exception the caller raises after keeping
-        the partial result.
+        For the last two, the exception the caller raises (keeping the
+        partial result of an interruption only).
     """
 
     state: FactorState

@@ -99,14 +99,13 @@ class StepSize:
         if not self.adaptive:
             return (f"SGD diverged at epoch {epoch}: the training loss became NaN or infinite. Use a smaller "
                     f"learning_rate (now {self.rate:g}) or learning_rate='auto', a larger regularization, or "
-                    f"rescale the data (e.g. to unit variance); the model keeps the parameters of epoch "
-                    f"{epoch - 1}.")
+                    "rescale the data (e.g. to unit variance); the model is left as it was before the fit.")
         if self.cuts < MAX_CUTS:
             return None
         return (f"SGD diverged: {self.cuts} epochs in a row, up to epoch {epoch}, raised the training loss or "
                 f"made it NaN or infinite, although the step was halved after each (now {self.rate:.3g}). Use a "
-                "larger regularization or rescale the data (e.g. to unit variance); the model keeps the "
-                f"parameters of epoch {epoch - self.cuts}.")
+                "larger regularization or rescale the data (e.g. to unit variance); the model is left as it "
+                "was before the fit.")
 
     def never_kept(self, n_epochs: int) -> str:
         """Why a fit from a random start whose ``n_epochs`` epochs were all undone for a rise has failed.
@@ -118,10 +117,10 @@ class StepSize:
         epochs = "the only epoch run" if n_epochs == 1 else f"all {n_epochs} epochs"
         undone = "was" if n_epochs == 1 else "were"
         return (f"SGD diverged: {epochs} raised the training loss or made it NaN or infinite and {undone} undone, "
-                f"the step halved after each (now {self.rate:.3g}), so no epoch was kept and the "
-                "model is its random start. Use a larger regularization or rescale the data (e.g. to unit "
+                f"the step halved after each (now {self.rate:.3g}), so no epoch was kept and training never "
+                "left its random start. Use a larger regularization or rescale the data (e.g. to unit "
                 f"variance), or raise max_epochs to let the step shrink further (the fit gives up after {MAX_CUTS} "
-                "such epochs in a row); the model keeps the parameters of epoch 0.")
+                "such epochs in a row); the model is left as it was before the fit.")
 
     def next_if_kept(self) -> float:
         """The step of the epoch after the current one, should the current one be kept.
