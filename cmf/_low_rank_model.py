@@ -26,7 +26,8 @@ import numpy as np
 __all__ = ["LowRankModel"]
 
 # Entries per chunk when accumulating the normal equations: a chunk holds
-# (rank + 1)^2 doubles per entry, 150 MB at rank 16.
+# (rank + 1)^2 doubles per entry, 150 MB at rank 16 (also the peak memory
+# of oracle_rmse beyond its inputs and one estimate per row).
 _CHUNK = 1 << 16
 
 
@@ -124,22 +125,32 @@ class LowRankModel:
         rank = given_factors.shape[1]
         # Prior precision relative to the noise's, per parameter: the ridge penalties.
         penalty = self.noise_std**2 * np.array([self.bias_std**-2] + [self.factor_std**-2] * rank)
-        gram = np.zeros((len(own_bias), rank + 1, rank + 1))
-        moment = np.zeros((len(own_bias), rank + 1))
-        # Sorted by the estimated side, each chunk adds whole runs of one index
-        # with reduceat (np.add.at would be some 50x slower); an index whose run
-        # straddles two chunks is added to twice, which += handles.
+        estimate = np.zeros((len(own_bias), rank + 1))  # an index without ratings keeps the prior mean, 0
+        # Sorted by the estimated side, a chunk holds whole runs of one index
+        # but its last, which may go on in the next chunk: each chunk's normal
+        # equations are summed per run (reduceat; np.add.at would be some 50x
+        # slower) and solved, the last run's carried over. Memory stays one
+        # chunk's, not one (rank + 1)^2 matrix per row.
         order = np.argsort(own[0], kind="stable")
+        carry: tuple[int, np.ndarray, np.ndarray] | None = None
         for start in range(0, len(order), _CHUNK):
             part = order[start:start + _CHUNK]
             index = own[0][part]
             runs = np.flatnonzero(np.r_[True, index[1:] != index[:-1]])
             design = _design(given_factors, given[0][part])
             target = train_values[part] - self.mean - given_bias[given[0][part]].astype(np.float64)
-            gram[index[runs]] += np.add.reduceat(design[:, :, None] * design[:, None, :], runs, axis=0)
-            moment[index[runs]] += np.add.reduceat(design * target[:, None], runs, axis=0)
-        gram[:, np.arange(rank + 1), np.arange(rank + 1)] += penalty
-        estimate = np.linalg.solve(gram, moment[:, :, None])[:, :, 0]
+            gram = np.add.reduceat(design[:, :, None] * design[:, None, :], runs, axis=0)
+            moment = np.add.reduceat(design * target[:, None], runs, axis=0)
+            owners = index[runs]
+            if carry is not None and carry[0] == owners[0]:
+                gram[0] += carry[1]
+                moment[0] += carry[2]
+            elif carry is not None:
+                estimate[carry[0]] = _solve(carry[1][None], carry[2][None], penalty)[0]
+            carry = (int(owners[-1]), gram[-1], moment[-1])
+            estimate[owners[:-1]] = _solve(gram[:-1], moment[:-1], penalty)
+        if carry is not None:
+            estimate[carry[0]] = _solve(carry[1][None], carry[2][None], penalty)[0]
         design = _design(given_factors, given[1])
         predicted = (self.mean + given_bias[given[1]].astype(np.float64)
                      + np.einsum("ij,ij->i", design, estimate[own[1]]))
@@ -168,6 +179,13 @@ class LowRankModel:
         if name == "test" and not len(values):
             raise ValueError("test holds no ratings: the RMSE of nothing is undefined")
         return rows, cols, values
+
+
+def _solve(gram: np.ndarray, moment: np.ndarray, penalty: np.ndarray) -> np.ndarray:
+    """The ridge solutions ``(gram + diag(penalty))^-1 moment``, one per leading index."""
+    gram = gram.copy()
+    gram[:, np.arange(len(penalty)), np.arange(len(penalty))] += penalty
+    return np.linalg.solve(gram, moment[:, :, None])[:, :, 0]
 
 
 def _design(factors: np.ndarray, index: np.ndarray) -> np.ndarray:

@@ -53,8 +53,12 @@ def _oracle_by_rows(model, train, test, side):
     return np.sqrt(np.mean((test[2].astype(np.float64) - predicted) ** 2))
 
 
+@pytest.mark.parametrize("chunk", [1 << 16, 7, 1])
 @pytest.mark.parametrize("side", ["rows", "cols"])
-def test_oracle_rmse_equals_a_per_row_posterior_mean(side):
+def test_oracle_rmse_equals_a_per_row_posterior_mean(side, chunk, monkeypatch):
+    # Small chunks split a row's ratings over several chunks (7: runs of
+    # about 25 ratings, so most chunks hold one run that began earlier).
+    monkeypatch.setattr("cmf._low_rank_model._CHUNK", chunk)
     data, model = make_ratings(120, 80, 3_000, rank=3, random_state=2, return_model=True)
     train, test = _split(data)
     assert model.oracle_rmse(train, test, side=side) == pytest.approx(_oracle_by_rows(model, train, test, side), rel=1e-10)
