@@ -99,7 +99,8 @@ class MatrixFactorization:
 
     .. math:: \hat r_{ui} = \mu + b_u + c_i + p_u \cdot q_i
 
-    where :math:`\mu` is the mean of the observed values, :math:`b_u, c_i`
+    where :math:`\mu` is the mean of the observed values (weighted by the
+    sample weights, when given), :math:`b_u, c_i`
     are the row and column biases and :math:`p_u, q_i` are rows of the
     factor matrices (``user_factors_`` and ``item_factors_``). With
     ``biased=False`` the model is :math:`p_u \cdot q_i` alone. A row or

@@ -7,6 +7,7 @@ against NumPy formulas written out here.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 import zipfile
@@ -329,7 +330,11 @@ def test_a_fit_runs_the_reference_epochs_from_its_initial_state(loss, l1, nonneg
     assert model.n_epochs_ == epochs
 
     data = as_triplets(rows, cols, values, shape=X.shape, dtype=np.float64)
+    if weighted:  # mu is then the weighted mean
+        data = dataclasses.replace(data, weights=weights)
     state = initial_state(data, model._config(), np.random.default_rng(5))
+    if weighted and loss in ("squared", "absolute"):  # the losses whose mu is the mean
+        assert state.mu == pytest.approx(np.average(values, weights=weights), rel=1e-14)
     P, Q = state.P.astype(np.float64), state.Q.astype(np.float64)
     b, c = (state.b.astype(np.float64), state.c.astype(np.float64)) if model.biased else (None, None)
     for _ in range(epochs):

@@ -417,3 +417,38 @@ def test_a_continued_fit_that_keeps_no_epoch_keeps_its_model_and_says_so():
     assert model.n_epochs_ == 3 and model.history_["kept"] == [0.0] * 3
     for got, want in zip((model.user_factors_, model.item_factors_, model.user_bias_), before):
         np.testing.assert_array_equal(got, want)
+
+
+# ----------------------------------------------------------------------
+# mu with weights: the weighted mean
+# ----------------------------------------------------------------------
+def test_mu_is_the_correctly_rounded_weighted_mean():
+    from fractions import Fraction
+
+    rng = np.random.default_rng(3)
+    rows, cols = rng.integers(0, 40, 500), rng.integers(0, 30, 500)
+    values = rng.integers(1, 6, 500).astype(np.float32) + rng.random(500).astype(np.float32)
+    weights = rng.uniform(0.2, 3.0, 500).astype(np.float32)
+    model = _fit(_model(max_epochs=2, duplicates="keep"), "fit_triplets", rows, cols, values, sample_weight=weights)
+    exact = sum(Fraction(float(w)) * Fraction(float(v)) for w, v in zip(weights, values)) / sum(
+        Fraction(float(w)) for w in weights)
+    assert model.global_mean_ == float(exact)
+    # Not the plain mean: the weights move it.
+    assert abs(model.global_mean_ - float(np.mean(values, dtype=np.float64))) > 1e-3
+
+
+def test_integer_weights_give_the_mean_of_the_repeated_ratings():
+    rows, cols = np.array([0, 0, 1, 2, 2]), np.array([0, 1, 1, 0, 2])
+    values, weights = np.array([1.0, 5.0, 4.0, 2.0, 3.0]), np.array([3, 1, 2, 1, 4])
+    weighted = _fit(_model(max_epochs=2), "fit_triplets", rows, cols, values, sample_weight=weights.astype(float))
+    repeated = _fit(_model(max_epochs=2, duplicates="keep"), "fit_triplets", np.repeat(rows, weights),
+                    np.repeat(cols, weights), np.repeat(values, weights))
+    assert weighted.global_mean_ == repeated.global_mean_ == (3 * 1 + 5 + 2 * 4 + 2 + 4 * 3) / 11
+
+
+def test_weighted_mean_of_values_near_the_float64_limit_does_not_overflow():
+    from cmf._train.stats import weighted_mean
+
+    values = np.array([1e308, 1.5e308, -2e307])
+    weights = np.array([2.0, 1.0, 1.0])
+    assert weighted_mean(values, weights) == pytest.approx(0.5e308 + 0.375e308 - 0.05e308, rel=1e-15)  # (2e308 + 1.5e308 - 2e307) / 4

@@ -147,7 +147,7 @@ def mean_of_sum(total: ExactSum, n: int) -> float:
     """
     if n <= 0:
         return 0.0
-    return float(_fraction(total) / n)
+    return float(as_fraction(total) / n)
 
 
 def exact_mean(values: np.ndarray) -> float:
@@ -190,12 +190,22 @@ def mean_square_deviation(total: ExactSum, squares: ExactSum, n: int, centre: fl
     if n <= 0:
         return 0.0
     c = Fraction(centre)
-    deviations = _fraction(squares) - 2 * c * _fraction(total) + n * c * c
+    deviations = as_fraction(squares) - 2 * c * as_fraction(total) + n * c * c
     return float(deviations / n)
 
 
-def _fraction(total: ExactSum) -> Fraction:
-    """An exact sum as a Fraction."""
+def as_fraction(total: ExactSum) -> Fraction:
+    """An exact sum as a Fraction.
+
+    Parameters
+    ----------
+    total : tuple of (int, int)
+        An exact sum.
+
+    Returns
+    -------
+    Fraction
+    """
     integer, exponent = total
     return Fraction(integer) * Fraction(2) ** exponent
 

@@ -20,7 +20,7 @@ from cmf._input import Triplets
 from cmf._train import exact as _exact
 
 __all__ = ["DataStats", "measure", "index_counts", "exact_mean", "robust_mean", "data_scale",
-           "scale_from_sums", "scale_hint", "weight_hint", "data_hints", "with_data_hints"]
+           "scale_from_sums", "scale_hint", "weight_hint", "data_hints", "with_data_hints", "weighted_mean"]
 
 
 def index_counts(index: np.ndarray, n: int) -> np.ndarray:
@@ -145,6 +145,24 @@ def exact_mean(values: np.ndarray) -> float:
         return robust_mean(values)
 
 
+def weighted_mean(values: np.ndarray, weights: np.ndarray) -> float:
+    """The mean of ``values`` weighted by ``weights``, sum(w v) / sum(w), independent of their order.
+
+    The products are formed in float64, exactly for float32 inputs (24-bit
+    significands), rounded once each for float64 ones; both sums are exact
+    and the quotient is rounded once. Values near the float64 limit, whose
+    products overflow, fall back to a float64 average of scaled values.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        products = weights.astype(np.float64) * values.astype(np.float64)
+    try:
+        total, weight = _exact.exact_sum(products), _exact.exact_sum(weights)
+    except ValueError:  # a product overflowed
+        top = float(np.max(np.abs(values)))
+        return top * float(np.average(values / top, weights=weights))
+    return float(_exact.as_fraction(total) / _exact.as_fraction(weight))
+
+
 def robust_mean(values: np.ndarray) -> float:
     """The float64 mean of ``values``, without overflow for values near the float64 limit."""
     if len(values) and values.min() == values.max():
@@ -170,8 +188,9 @@ class DataStats:
     row_counts, col_counts : ndarray of int64
         Entries per row and per column.
     mean : float or None
-        The correctly rounded mean of the values (:func:`exact_mean`); None
-        when the fit continues from given parameters and needs none.
+        The correctly rounded mean of the values (:func:`exact_mean`), or
+        with sample weights their weighted mean (:func:`weighted_mean`);
+        None when the fit continues from given parameters and needs none.
     scale : float
         :func:`data_scale` of the values around the model's offset.
     weight_mean : float or None
@@ -212,9 +231,17 @@ def measure(data: Triplets, biased: bool, offset: float | None = None) -> DataSt
     weight_mean = None if data.weights is None else exact_mean(data.weights)
     sums = _exact.exact_sums(data.values)
     if sums is None:  # squares beyond float64 (or values not finite): the slow, careful way
-        mean = exact_mean(data.values) if offset is None else None
+        mean = _mean(data, None) if offset is None else None
         centre = offset if offset is not None else (mean if biased else 0.0)
         return DataStats(data.shape, n, row_counts, col_counts, mean, data_scale(data.values, centre), weight_mean)
-    mean = _exact.mean_of_sum(sums[0], n) if offset is None else None
+    mean = _mean(data, sums[0]) if offset is None else None
     centre = offset if offset is not None else (mean if biased else 0.0)
     return DataStats(data.shape, n, row_counts, col_counts, mean, scale_from_sums(*sums, n, centre), weight_mean)
+
+
+def _mean(data: Triplets, total: _exact.ExactSum | None) -> float:
+    """mu: the values' mean, weighted by the sample weights when there are any (the objective weighs each
+    entry's error so, and mu is what it is best fitted by alone); ``total`` is the values' exact sum, if known."""
+    if data.weights is not None:
+        return weighted_mean(data.values, data.weights)
+    return exact_mean(data.values) if total is None else _exact.mean_of_sum(total, len(data))
