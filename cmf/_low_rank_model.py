@@ -31,7 +31,7 @@ __all__ = ["LowRankModel"]
 _CHUNK = 1 << 16
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class LowRankModel:
     """The generating model of :func:`cmf.datasets.make_ratings`.
 
@@ -61,6 +61,10 @@ class LowRankModel:
     bias_std: float
     factor_std: float
     noise_std: float
+
+    def __repr__(self) -> str:
+        return (f"LowRankModel(shape={self.shape}, rank={self.row_factors.shape[1]}, mean={self.mean:g}, "
+                f"bias_std={self.bias_std:g}, factor_std={self.factor_std:g}, noise_std={self.noise_std:g})")
 
     @property
     def shape(self) -> tuple[int, int]:

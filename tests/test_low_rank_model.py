@@ -18,6 +18,9 @@ def test_return_model_leaves_the_data_unchanged():
     for name in ("rows", "cols", "values"):
         np.testing.assert_array_equal(getattr(plain, name), getattr(data, name))
     assert model.shape == (300, 200) and model.row_factors.shape == (300, 3) and model.col_factors.shape == (200, 3)
+    # The repr names the model, not its 1,500 parameters.
+    assert repr(model) == ("LowRankModel(shape=(300, 200), rank=3, mean=3.5, bias_std=0.3, factor_std=0.447, "
+                           "noise_std=0.5)")
 
 
 def test_expected_values_differ_from_the_data_by_the_noise():
