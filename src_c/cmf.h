@@ -60,8 +60,10 @@
  *     p_u, q_i <- soft threshold (l1), then clamp at 0 (nonnegative)
  *
  * The squared loss without weights, L1 or clamping runs the fast grouped
- * update; any of the options runs one generic per-entry update, whose
- * squared loss with all weights 1 gives the same bits. The epochs' sse
+ * update; any of the options runs the generic update, grouped the same way
+ * in the blocked epochs (up to four entries of distinct rows and distinct
+ * columns at once, the same bits as one at a time), whose squared loss
+ * with all weights 1 gives the same bits. The epochs' sse
  * output is then the sum of the weighted ell, and the objective
  * adds l1 sum_(u,i,r) (|p_u|_1 + |q_i|_1) (cmf_penalty_l1_*).
  *

@@ -23,7 +23,8 @@
 #endif
 
 /* Which update blocks_run_ makes: grouped squared loss, AdaGrad, or the
- * generic update of the other losses, weights, L1 and nonnegative. */
+ * generic update of the other losses, weights, L1 and nonnegative (grouped
+ * too). */
 #ifndef CMF_MODE_GROUPED
 #  define CMF_MODE_GROUPED 0
 #  define CMF_MODE_ADAPTIVE 1
@@ -167,7 +168,10 @@ CMF_TARGET static CMF_ALWAYS_INLINE cmf_status CMF_TV(blocks_run_)(
                         }
                     }
                 }
-                if (mode == CMF_MODE_GROUPED && g + 4 <= n_ok) {
+                /* Up to 4 entries with pairwise distinct rows and
+                 * pairwise distinct columns make one group (not with
+                 * AdaGrad, whose update has no grouped form). */
+                if (mode != CMF_MODE_ADAPTIVE && g + 4 <= n_ok) {
                     const int32_t *u = gu + g, *i = gi + g;
                     if (u[0] != u[1] && u[0] != u[2] && u[0] != u[3] &&
                         u[1] != u[2] && u[1] != u[3] && u[2] != u[3] &&
@@ -175,23 +179,30 @@ CMF_TARGET static CMF_ALWAYS_INLINE cmf_status CMF_TV(blocks_run_)(
                         i[1] != i[2] && i[1] != i[3] && i[2] != i[3])
                         n_group = 4;
                 }
-                if (mode == CMF_MODE_GROUPED && n_group == 1 && g + 2 <= n_ok &&
+                if (mode != CMF_MODE_ADAPTIVE && n_group == 1 && g + 2 <= n_ok &&
                     gu[g] != gu[g + 1] && gi[g] != gi[g + 1])
                     n_group = 2;
                 /* Each group size a constant, so each call is unrolled. */
-                if (n_group == 4) {
+                if (mode == CMF_MODE_ADAPTIVE) {
+                    const double e = CMF_TV(update_adaptive_)(
+                        params, model, gu[g], gi[g], gr[g]);
+                    total += e * e;
+                } else if (mode == CMF_MODE_GENERIC) {
+                    if (n_group == 4)
+                        CMF_TV(update_generic_)(params, model, gu + g, gi + g, gr + g,
+                                                gw + g, 4, &total, n_chunks, tail);
+                    else if (n_group == 2)
+                        CMF_TV(update_generic_)(params, model, gu + g, gi + g, gr + g,
+                                                gw + g, 2, &total, n_chunks, tail);
+                    else
+                        CMF_TV(update_generic_)(params, model, gu + g, gi + g, gr + g,
+                                                gw + g, 1, &total, n_chunks, tail);
+                } else if (n_group == 4) {
                     CMF_TV(update_group_)(params, model, gu + g, gi + g,
                                             gr + g, 4, &total, n_chunks, tail);
                 } else if (n_group == 2) {
                     CMF_TV(update_group_)(params, model, gu + g, gi + g,
                                             gr + g, 2, &total, n_chunks, tail);
-                } else if (mode == CMF_MODE_ADAPTIVE) {
-                    const double e = CMF_TV(update_adaptive_)(
-                        params, model, gu[g], gi[g], gr[g]);
-                    total += e * e;
-                } else if (mode == CMF_MODE_GENERIC) {
-                    total += CMF_TV(update_generic_)(params, model, gu[g], gi[g],
-                                                     gr[g], gw[g], n_chunks, tail);
                 } else {
                     CMF_TV(update_group_)(params, model, gu + g, gi + g,
                                             gr + g, 1, &total, n_chunks, tail);

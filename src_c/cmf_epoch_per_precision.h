@@ -88,9 +88,9 @@ cmf_status CMF_T(cmf_sgd_epoch_)(const cmf_params *params,
         } else if (generic) {
             const double w =
                 data->weights != NULL ? (double)data->weights[j] : 1.0;
-            total += CMF_TV(update_generic_)(
-                params, model, u, i, r, w, (size_t)model->n_factors / CMF_LANES,
-                (size_t)model->n_factors % CMF_LANES);
+            CMF_TV(update_generic_)(params, model, &u, &i, &r, &w, 1, &total,
+                                    (size_t)model->n_factors / CMF_LANES,
+                                    (size_t)model->n_factors % CMF_LANES);
         } else {
             CMF_TV(update_group_)(params, model, &u, &i, &r, 1, &total,
                                   (size_t)model->n_factors / CMF_LANES,

@@ -1,7 +1,8 @@
 /*
  * variant_digest.c -- prints a digest of the exact bits a fixed set of
- * epochs produces, one line per case (precision, k, biases, AdaGrad,
- * blocked or not). .ci/c.sh builds it for every way the kernels can be
+ * epochs produces, one line per case (precision, k, biases, the update:
+ * plain SGD, AdaGrad or the generic one (absolute loss, weights, L1 and
+ * non-negative factors), blocked or not). .ci/c.sh builds it for every way the kernels can be
  * compiled (plain C loops with CMF_PORTABLE; vector code for the baseline,
  * AVX2 and AVX-512; with and without __builtin_shufflevector) and requires
  * identical output: the promise of cmf_update_per_isa.h that every variant
@@ -47,7 +48,7 @@ static double uniform(void)
 }
 
 static int32_t rows[N_ENTRIES], cols[N_ENTRIES];
-static double values[N_ENTRIES];
+static double values[N_ENTRIES], weights[N_ENTRIES];
 static int32_t order[N_ENTRIES];
 static int64_t order64[N_ENTRIES];
 static int64_t block_ptr[64 * 64 + 1];
@@ -55,11 +56,13 @@ static uint16_t local_rows[N_ENTRIES], local_cols[N_ENTRIES];
 static int32_t visit[64 * 64];
 
 #define DIGEST_CASE(SUF, REAL)                                               \
-static int digest_##SUF(int32_t k, int biases, int adaptive, int blocked)    \
+static int digest_##SUF(int32_t k, int biases, int mode, int blocked)        \
 {                                                                            \
     static REAL P[N_ROWS * MAX_K], Q[N_COLS * MAX_K];                        \
     static REAL b[N_ROWS], c[N_COLS], gu[2 * N_ROWS], gi[2 * N_COLS];        \
     static REAL vals[N_ENTRIES], blocked_vals[N_ENTRIES];                    \
+    static REAL wts[N_ENTRIES], blocked_wts[N_ENTRIES];                      \
+    const int adaptive = mode == 1, generic = mode == 2;                     \
     cmf_model_##SUF model;                                                   \
     cmf_params params = cmf_default_params();                                \
     cmf_triplets_##SUF data;                                                 \
@@ -73,8 +76,10 @@ static int digest_##SUF(int32_t k, int biases, int adaptive, int blocked)    \
         Q[t] = (REAL)(0.2 * (uniform() - 0.5));                              \
     for (t = 0; t < N_ROWS; ++t) { b[t] = 0; gu[2*t] = gu[2*t+1] = 1; }      \
     for (t = 0; t < N_COLS; ++t) { c[t] = 0; gi[2*t] = gi[2*t+1] = 1; }      \
-    for (t = 0; t < N_ENTRIES; ++t)                                          \
+    for (t = 0; t < N_ENTRIES; ++t) {                                        \
         vals[t] = (REAL)values[t];                                           \
+        wts[t] = (REAL)weights[t];                                           \
+    }                                                                        \
     model.n_rows = N_ROWS; model.n_cols = N_COLS; model.n_factors = k;       \
     model.row_factors = P; model.col_factors = Q;                            \
     model.row_bias = b; model.col_bias = c; model.global_mean = 3.0;         \
@@ -83,19 +88,26 @@ static int digest_##SUF(int32_t k, int biases, int adaptive, int blocked)    \
     params.regularization = 0.05;                                            \
     params.update_biases = biases;                                           \
     params.adaptive = adaptive;                                              \
+    if (generic) {                                                           \
+        params.loss = CMF_LOSS_ABSOLUTE;                                     \
+        params.l1_regularization = 0.01;                                     \
+        params.nonnegative = 1;                                              \
+    }                                                                        \
     data.rows = rows; data.cols = cols; data.values = vals;                  \
-    data.n = N_ENTRIES; data.weights = NULL;                                 \
+    data.n = N_ENTRIES; data.weights = generic ? wts : NULL;                 \
     /* Blocks of 40 x 30 so that several blocks, a partial last block and */ \
     /* groups of independent entries all occur. */                           \
-    if (cmf_partition_##SUF(&data, N_ROWS, N_COLS, 40, 30, block_ptr,        \
-                            local_rows, local_cols, blocked_vals) != CMF_OK) \
+    if (cmf_partition_weighted_##SUF(&data, N_ROWS, N_COLS, 40, 30,          \
+                                     block_ptr, local_rows, local_cols,      \
+                                     blocked_vals,                           \
+                                     generic ? blocked_wts : NULL) != CMF_OK) \
         return 1;                                                            \
     grid.n_row_blocks = cmf_n_blocks(N_ROWS, 40);                            \
     grid.n_col_blocks = cmf_n_blocks(N_COLS, 30);                            \
     grid.row_block_size = 40; grid.col_block_size = 30;                      \
     grid.block_ptr = block_ptr; grid.local_rows = local_rows;                \
     grid.local_cols = local_cols; grid.values = blocked_vals;                \
-    grid.weights = NULL;                                                     \
+    grid.weights = generic ? blocked_wts : NULL;                             \
     n_blocks = grid.n_row_blocks * grid.n_col_blocks;                        \
     for (t = 0; t < n_blocks; ++t)                                           \
         visit[t] = (t * 7 + 3) % n_blocks;                                   \
@@ -115,8 +127,8 @@ static int digest_##SUF(int32_t k, int biases, int adaptive, int blocked)    \
     h = fnv1a(h, b, sizeof b);                                               \
     h = fnv1a(h, c, sizeof c);                                               \
     h = fnv1a(h, &total, sizeof total);                                      \
-    printf("%s k=%3d biases=%d adaptive=%d blocked=%d %016llx\n", #SUF,     \
-           (int)k, biases, adaptive, blocked, h);                            \
+    printf("%s k=%3d biases=%d mode=%d blocked=%d %016llx\n", #SUF,         \
+           (int)k, biases, mode, blocked, h);                                \
     return 0;                                                                \
 }
 
@@ -128,20 +140,21 @@ int main(void)
     static const int32_t ks[] = {1, 7, 16, 20, 37, 64, 100, 128, 144, 150};
     size_t a;
     int32_t t;
-    int biases, adaptive, blocked, failed = 0;
+    int biases, mode, blocked, failed = 0;
     for (t = 0; t < N_ENTRIES; ++t) {
         rows[t] = (int32_t)(uniform() * N_ROWS);
         cols[t] = (int32_t)(uniform() * N_COLS);
         values[t] = 1.0 + 4.0 * uniform();
+        weights[t] = 0.25 + 2.0 * uniform();
         order64[t] = (int64_t)(uniform() * N_ENTRIES);
     }
     fprintf(stderr, "kernels: %s\n", cmf_simd_variant());
     for (a = 0; a < sizeof ks / sizeof ks[0]; ++a)
         for (blocked = 0; blocked < 2; ++blocked)
             for (biases = 0; biases < 2; ++biases)
-                for (adaptive = 0; adaptive < 2; ++adaptive) {
-                    failed |= digest_f32(ks[a], biases, adaptive, blocked);
-                    failed |= digest_f64(ks[a], biases, adaptive, blocked);
+                for (mode = 0; mode < 3; ++mode) {
+                    failed |= digest_f32(ks[a], biases, mode, blocked);
+                    failed |= digest_f64(ks[a], biases, mode, blocked);
                 }
     return failed;
 }
