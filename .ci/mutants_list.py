@@ -35,10 +35,10 @@ MUTANTS = [
     # ------------------------------------------------------------ C: the update rules
     Mutant("regularisation sign flipped", UPDATE, (
         # Both updates: the grouped squared-loss one and the generic one of the other losses.
-        ("const CMF_REAL gr = (CMF_REAL)(lr * params->regularization);\n    CMF_REAL *p[4], *q[4];",
-         "const CMF_REAL gr = (CMF_REAL)(-lr * params->regularization);\n    CMF_REAL *p[4], *q[4];"),
-        ("const CMF_REAL gr = (CMF_REAL)(lr * params->regularization);\n    CMF_REAL *p = model->row_factors",
-         "const CMF_REAL gr = (CMF_REAL)(-lr * params->regularization);\n    CMF_REAL *p = model->row_factors"),
+        ("const CMF_REAL gr = (CMF_REAL)(lr * params->regularization);\n    CMF_REAL *p[4], *q[4];\n    double e[4];",
+         "const CMF_REAL gr = (CMF_REAL)(-lr * params->regularization);\n    CMF_REAL *p[4], *q[4];\n    double e[4];"),
+        ("const CMF_REAL gr = (CMF_REAL)(lr * params->regularization);\n    CMF_REAL *p[4], *q[4];\n    double pred[4]",
+         "const CMF_REAL gr = (CMF_REAL)(-lr * params->regularization);\n    CMF_REAL *p[4], *q[4];\n    double pred[4]"),
     )),
     Mutant("bias update dropped", UPDATE, (
         ("            model->row_bias[u[g]] = (CMF_REAL)(bu[g] + lr * (e[g] - lrb * bu[g]));\n",
