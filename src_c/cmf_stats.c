@@ -99,13 +99,6 @@ cmf_status cmf_count_indices(const int32_t *index, int64_t n, int32_t size, int6
 /* Independent partial sums of the fast path (a power of two). */
 #define CMF_EXACT_LANES 8
 
-/* Knuth's TwoSum over CMF_EXACT_LANES lanes: adds terms[0..n) in double and
- * reports whether every addition was exact (its rounding error zero), in
- * which case *total is the exact sum of the terms. Whole numbers in double
- * precision take this path: a chunk of them sums exactly in double, and
- * six operations a term replace a bin update (1.5 ns a term). A rounded,
- * overflowing or NaN addition gives a non-zero (or NaN) error, and the
- * caller adds the terms one by one. */
 /* The rounding error of a + b, where sum is a + b rounded (Knuth's TwoSum:
  * exact, whatever the magnitudes, as long as nothing overflows). */
 static CMF_ALWAYS_INLINE double cmf_two_sum_error_(double a, double b, double sum)
@@ -114,6 +107,13 @@ static CMF_ALWAYS_INLINE double cmf_two_sum_error_(double a, double b, double su
     return (a - (sum - bp)) + (b - bp);
 }
 
+/* Knuth's TwoSum over CMF_EXACT_LANES lanes: adds terms[0..n) in double and
+ * reports whether every addition was exact (its rounding error zero), in
+ * which case *total is the exact sum of the terms. Whole numbers in double
+ * precision take this path: a chunk of them sums exactly in double, and
+ * six operations a term replace a bin update (1.5 ns a term). A rounded,
+ * overflowing or NaN addition gives a non-zero (or NaN) error, and the
+ * caller adds the terms one by one. */
 static int cmf_exact_in_double_(const double *terms, int n, double *total)
 {
     /* Rounding errors are summed as magnitudes: their total is 0 exactly
