@@ -321,10 +321,10 @@ def test_step_size_rules():
     assert step.keep(10.0)  # equal to the last kept loss: kept
     for _ in range(MAX_CUTS):
         assert not step.keep(11.0)
-    assert "halved after each" in step.divergence(30)
+    assert "halved after each" in " ".join(step.divergence(30))
     constant = StepSize(0.01, adaptive=False)
     assert constant.keep(5.0) and constant.keep(50.0) and constant.rate == 0.01
-    assert not constant.keep(math.nan) and "smaller learning_rate" in constant.divergence(2)
+    assert not constant.keep(math.nan) and "smaller learning_rate" in " ".join(constant.divergence(2))
 
 
 def test_a_constant_step_is_exactly_the_learning_rate_given():

@@ -30,7 +30,7 @@ from cmf._train.progress import model_stalled, stall_message
 from cmf._train.probe import PROBE_SIZE, ProbeLoss, probe_fraction
 from cmf._train.schedule import Snapshot, StepSize
 from cmf._train.state import FactorState, adagrad_state, initial_factors, pad_factors, unpad_factors
-from cmf._train.stats import data_hints, with_data_hints
+from cmf._train.stats import data_hints, failure_message
 from cmf.exceptions import DivergenceError
 
 __all__ = ["TrainingResult", "train", "penalty", "penalty_model", "empty_history", "convergence_message",
@@ -265,7 +265,7 @@ class _Loop:
             if not self.fresh:
                 result.stopped = UNDONE
                 return
-            message = with_data_hints(tracker.step.never_kept(result.n_epochs), result.data_scale, result.weight_mean)
+            message = failure_message(*tracker.step.never_kept(result.n_epochs), result.data_scale, result.weight_mean)
             result.stopped, result.error = DIVERGED, DivergenceError(message, epoch=result.n_epochs)
             return
         _finish(result, tracker, result.stopped)
@@ -313,7 +313,7 @@ class _Loop:
                 epochs.rollback()
             else:  # recorded below as the bold driver's other undone epochs, but a constant step's broke off
                 result.stopped, result.error = DIVERGED, DivergenceError(
-                    with_data_hints(message, result.data_scale, result.weight_mean), epoch=epoch)
+                    failure_message(*message, result.data_scale, result.weight_mean), epoch=epoch)
                 if not step.adaptive:
                     return True
         history = result.history

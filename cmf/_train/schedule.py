@@ -90,35 +90,41 @@ class StepSize:
         self.cuts += not self.flat
         return False
 
-    def divergence(self, epoch: int) -> str | None:
+    def divergence(self, epoch: int) -> tuple[str, str] | None:
         """Why training must end after epoch ``epoch`` was undone, or None to go on at the cut step.
 
         A constant step cannot get past a non-finite loss; the bold driver
-        gives up after :data:`MAX_CUTS` epochs undone in a row.
+        gives up after :data:`MAX_CUTS` epochs undone in a row. Returned as
+        (what happened, what to do), for
+        :func:`cmf._train.stats.failure_message` to put the data's hints
+        where they belong.
         """
         if not self.adaptive:
-            return (f"SGD diverged at epoch {epoch}: the training loss became NaN or infinite. Use a smaller "
-                    f"learning_rate (now {self.rate:g}) or learning_rate='auto', a larger regularization, or "
-                    "rescale the data (e.g. to unit variance); the model is left as it was before the fit.")
+            return (f"SGD diverged at epoch {epoch}: the training loss became NaN or infinite.",
+                    f"Use a smaller learning_rate (now {self.rate:g}) or learning_rate='auto', a larger "
+                    "regularization, or rescale the data (e.g. to unit variance); the model is left as it was "
+                    "before the fit.")
         if self.cuts < MAX_CUTS:
             return None
         return (f"SGD diverged: {self.cuts} epochs in a row, up to epoch {epoch}, raised the training loss or "
-                f"made it NaN or infinite, although the step was halved after each (now {self.rate:.3g}). Use a "
-                "larger regularization or rescale the data (e.g. to unit variance); the model is left as it "
+                f"made it NaN or infinite, although the step was halved after each (now {self.rate:.3g}).",
+                "Use a larger regularization or rescale the data (e.g. to unit variance); the model is left as it "
                 "was before the fit.")
 
-    def never_kept(self, n_epochs: int) -> str:
+    def never_kept(self, n_epochs: int) -> tuple[str, str]:
         """Why a fit from a random start whose ``n_epochs`` epochs were all undone for a rise has failed.
 
         Such a fit ended (at ``max_epochs``) before :data:`MAX_CUTS` cuts in
         a row, but its model is still the random start: nothing was
-        learnt, which is no more a model than a diverged one.
+        learnt, which is no more a model than a diverged one. Returned as
+        (what happened, what to do), as :meth:`divergence`.
         """
         epochs = "the only epoch run" if n_epochs == 1 else f"all {n_epochs} epochs"
         undone = "was" if n_epochs == 1 else "were"
         return (f"SGD diverged: {epochs} raised the training loss or made it NaN or infinite and {undone} undone, "
                 f"the step halved after each (now {self.rate:.3g}), so no epoch was kept and training never "
-                "left its random start. Use a larger regularization or rescale the data (e.g. to unit "
+                "left its random start.",
+                "Use a larger regularization or rescale the data (e.g. to unit "
                 f"variance), or raise max_epochs to let the step shrink further (the fit gives up after {MAX_CUTS} "
                 "such epochs in a row); the model is left as it was before the fit.")
 

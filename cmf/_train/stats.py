@@ -20,7 +20,7 @@ from cmf._input import Triplets
 from cmf._train import exact as _exact
 
 __all__ = ["DataStats", "measure", "index_counts", "exact_mean", "robust_mean", "data_scale",
-           "scale_from_sums", "scale_hint", "weight_hint", "data_hints", "with_data_hints", "weighted_mean"]
+           "scale_from_sums", "scale_hint", "weight_hint", "data_hints", "failure_message", "weighted_mean"]
 
 
 def index_counts(index: np.ndarray, n: int) -> np.ndarray:
@@ -88,18 +88,17 @@ def data_hints(scale: float, weight_mean: float | None = None) -> str:
     return scale_hint(scale) + weight_hint(weight_mean)
 
 
-def with_data_hints(message: str, scale: float, weight_mean: float | None = None) -> str:
-    """A divergence ``message`` with :func:`data_hints`, led by the weights' when they are far from 1.
+def failure_message(what: str, advice: str, scale: float, weight_mean: float | None = None) -> str:
+    """A failed fit's message: ``what`` happened, then the remedies, with the data's hints.
 
-    ``message`` says what happened, then, from " Use ", the generic advice.
-    Sample weights far from 1 are the likely cause (:func:`weight_hint`):
-    their hint then comes first and that advice follows as what else to try.
+    Sample weights far from 1 are then the likely cause (:func:`weight_hint`):
+    their hint comes right after ``what``, and ``advice`` (a sentence
+    starting "Use ...") follows as what else to try.
     """
     hint = weight_hint(weight_mean)
-    what, use, advice = message.partition(" Use ")
-    if not (hint and use):
-        return message + data_hints(scale, weight_mean)
-    return f"{what}{hint} Otherwise, use {advice}{scale_hint(scale)}"
+    if hint:
+        advice = "Otherwise, " + advice[:1].lower() + advice[1:]
+    return f"{what}{hint} {advice}{scale_hint(scale)}"
 
 
 def data_scale(values: np.ndarray, mu: float) -> float:
