@@ -144,22 +144,24 @@ def exact_mean(values: np.ndarray) -> float:
         return robust_mean(values)
 
 
-def weighted_mean(values: np.ndarray, weights: np.ndarray) -> float:
+def weighted_mean(values: np.ndarray, weights: np.ndarray, weight_total: _exact.ExactSum | None = None) -> float:
     """The mean of ``values`` weighted by ``weights``, sum(w v) / sum(w), independent of their order.
 
     The products are formed in float64, exactly for float32 inputs (24-bit
     significands), rounded once each for float64 ones; both sums are exact
-    and the quotient is rounded once. Values near the float64 limit, whose
+    and the quotient is rounded once. ``weight_total`` is the weights'
+    exact sum when the caller has it. Values near the float64 limit, whose
     products overflow, fall back to a float64 average of scaled values.
     """
     with np.errstate(over="ignore", invalid="ignore"):
         products = weights.astype(np.float64) * values.astype(np.float64)
     try:
-        total, weight = _exact.exact_sum(products), _exact.exact_sum(weights)
+        total = _exact.exact_sum(products)
     except ValueError:  # a product overflowed
         top = float(np.max(np.abs(values)))
         return top * float(np.average(values / top, weights=weights))
-    return float(_exact.as_fraction(total) / _exact.as_fraction(weight))
+    weight_total = _exact.exact_sum(weights) if weight_total is None else weight_total
+    return float(_exact.as_fraction(total) / _exact.as_fraction(weight_total))
 
 
 def robust_mean(values: np.ndarray) -> float:
@@ -227,20 +229,24 @@ def measure(data: Triplets, biased: bool, offset: float | None = None) -> DataSt
     row_counts = index_counts(data.rows, data.shape[0])
     col_counts = index_counts(data.cols, data.shape[1])
     n = len(data)
-    weight_mean = None if data.weights is None else exact_mean(data.weights)
+    # The weights are finite and > 0 (checked with the input): their exact sum
+    # gives both their mean, for the hints, and the weighted mean's divisor.
+    weight_total = None if data.weights is None else _exact.exact_sum(data.weights)
+    weight_mean = None if weight_total is None else _exact.mean_of_sum(weight_total, n)
     sums = _exact.exact_sums(data.values)
     if sums is None:  # squares beyond float64 (or values not finite): the slow, careful way
-        mean = _mean(data, None) if offset is None else None
+        mean = _mean(data, None, weight_total) if offset is None else None
         centre = offset if offset is not None else (mean if biased else 0.0)
         return DataStats(data.shape, n, row_counts, col_counts, mean, data_scale(data.values, centre), weight_mean)
-    mean = _mean(data, sums[0]) if offset is None else None
+    mean = _mean(data, sums[0], weight_total) if offset is None else None
     centre = offset if offset is not None else (mean if biased else 0.0)
     return DataStats(data.shape, n, row_counts, col_counts, mean, scale_from_sums(*sums, n, centre), weight_mean)
 
 
-def _mean(data: Triplets, total: _exact.ExactSum | None) -> float:
+def _mean(data: Triplets, total: _exact.ExactSum | None, weight_total: _exact.ExactSum | None) -> float:
     """mu: the values' mean, weighted by the sample weights when there are any (the objective weighs each
-    entry's error so, and mu is what it is best fitted by alone); ``total`` is the values' exact sum, if known."""
+    entry's error so, and mu is what it is best fitted by alone); ``total`` is the values' exact sum and
+    ``weight_total`` the weights', when known."""
     if data.weights is not None:
-        return weighted_mean(data.values, data.weights)
+        return weighted_mean(data.values, data.weights, weight_total)
     return exact_mean(data.values) if total is None else _exact.mean_of_sum(total, len(data))
