@@ -45,6 +45,7 @@ W1 the real ``mf-train -p`` also runs once, as a check of the curve.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -56,6 +57,7 @@ import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -84,6 +86,7 @@ class Result:
     rmse: float = float("nan")  # the timed fit's held-out RMSE, unclipped
     rmse_clipped: float = float("nan")
     note: str = ""
+    curve_seconds: list[float] = field(default_factory=list)  # each curve epoch's seconds, where known
 
 
 def target_epoch(curve: list[float], target: float) -> tuple[int, bool]:
@@ -125,28 +128,37 @@ def parse_libmf_curve(text: str) -> list[float]:
 
 
 def cmf_run(w: workloads.Workload, target: float, threads: int | None, repeats: int,
-            params: dict | None = None) -> Result:
-    """cmf with its defaults (and ``params``, if given), ``random_state=0``."""
+            params: dict | None = None, curve_of: Result | None = None) -> Result:
+    """cmf with its defaults (and ``params``, if given), ``random_state=0``.
+
+    ``repeats=0`` runs the curve only; ``curve_of``, such a run's result,
+    gives the curve instead of fitting it again.
+    """
     import cmf
 
     extra = dict(params or {})
     if threads is not None:
         extra["n_threads"] = threads
-    model = cmf.MatrixFactorization(random_state=0, **extra)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", cmf.ConvergenceWarning)
-        model.fit_triplets(*w.train, shape=w.shape, validation=w.test)
-    curve = [float(v) for v in model.history_["val_rmse"]]
+    if curve_of is None:
+        model = cmf.MatrixFactorization(random_state=0, **extra)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", cmf.ConvergenceWarning)
+            model.fit_triplets(*w.train, shape=w.shape, validation=w.test)
+        warned = any(issubclass(c.category, cmf.ConvergenceWarning) for c in caught)
+        name = "cmf" if not params else "cmf " + " ".join(f"{k}={v}" for k, v in params.items())
+        curve_of = Result(name, threads if threads is not None else "default",
+                          [float(v) for v in model.history_["val_rmse"]], 0, False,
+                          note=(f"defaults: lr={model.learning_rate!r} k={model.n_factors} "
+                                f"reg={model.regularization}; curve fit ran {model.n_epochs_} epochs, "
+                                f"converged_={model.converged_}{', ConvergenceWarning' if warned else ''}"),
+                          curve_seconds=list(model.history_["seconds"]))
+    curve, seconds = curve_of.curve, curve_of.curve_seconds
     epochs, reached = target_epoch(curve, target)
-    warned = any(issubclass(c.category, cmf.ConvergenceWarning) for c in caught)
-    note = (f"defaults: lr={model.learning_rate!r} k={model.n_factors} reg={model.regularization}; "
-            f"curve fit ran {model.n_epochs_} epochs, converged_={model.converged_}"
-            f"{', ConvergenceWarning' if warned else ''}; validation epochs {sum(model.history_['seconds']):.2f} s "
-            f"to the end, {sum(model.history_['seconds'][:epochs]):.2f} s to epoch {epochs}")
-    name = "cmf" if not params else "cmf " + " ".join(f"{k}={v}" for k, v in params.items())
-    result = Result(name, threads if threads is not None else "default", curve, epochs, reached, note=note)
-    if not repeats:  # the curve only (W2's first pass, for the target)
-        return result
+    note = (f"{curve_of.note}; validation epochs {sum(seconds):.2f} s to the end, "
+            f"{sum(seconds[:epochs]):.2f} s to epoch {epochs}")
+    result = dataclasses.replace(curve_of, epochs=epochs, reached=reached, note=note, runs=[])
+    if not repeats:
+        return curve_of
     for _ in range(repeats):
         timed = cmf.MatrixFactorization(random_state=0, **extra).set_params(max_epochs=epochs)
         with warnings.catch_warnings():
@@ -191,18 +203,20 @@ def write_raw(prefix: str, rows: np.ndarray, cols: np.ndarray, values: np.ndarra
 
 
 def libmf_run(w: workloads.Workload, target: float, threads: int, repeats: int, exe: str, tmp: str,
-              k: int) -> Result:
+              k: int, curve_of: Result | None = None) -> Result:
+    """LIBMF's training call at ``-k k``; ``repeats`` and ``curve_of`` as for :func:`cmf_run`."""
     train, test = os.path.join(tmp, f"{w.name}-train"), os.path.join(tmp, f"{w.name}-test")
     if not os.path.exists(test + ".r"):
         write_raw(train, *w.train)
         write_raw(test, *w.test)
-    out = subprocess.run([exe, "curve", train, test, "20", str(threads), str(k)], capture_output=True, text=True,
-                         check=True).stdout
-    curve = parse_libmf_curve(out)
-    epochs, reached = target_epoch(curve, target)
-    result = Result(f"LIBMF k={k}", threads, curve, epochs, reached)
+    if curve_of is None:
+        out = subprocess.run([exe, "curve", train, test, "20", str(threads), str(k)], capture_output=True,
+                             text=True, check=True).stdout
+        curve_of = Result(f"LIBMF k={k}", threads, parse_libmf_curve(out), 0, False)
+    epochs, reached = target_epoch(curve_of.curve, target)
+    result = dataclasses.replace(curve_of, epochs=epochs, reached=reached, runs=[])
     if not repeats:
-        return result
+        return curve_of
     for _ in range(repeats):
         out = subprocess.run([exe, "time", train, test, str(epochs), str(threads), str(k)], capture_output=True,
                              text=True, check=True).stdout
@@ -303,14 +317,20 @@ def print_results(name: str, target: float, results: list[Result]) -> None:
 
 
 def run_tools(w: workloads.Workload, target: float, args: argparse.Namespace, repeats: int, exe: str | None,
-              tmp: str) -> list[Result]:
-    """cmf (and cmf with ``--cmf-params``) and LIBMF at each ``--libmf-k``; ``repeats=0``: their curves only."""
-    results = [cmf_run(w, target, args.threads, repeats)]
+              tmp: str, curves: list[Result] | None = None) -> list[Result]:
+    """cmf (and cmf with ``--cmf-params``) and LIBMF at each ``--libmf-k``.
+
+    ``repeats=0``: their curves only; ``curves``, such a call's results, in
+    the same order: the timed fits to ``target`` without fitting the curves
+    again.
+    """
+    runs: list[Any] = [lambda first: cmf_run(w, target, args.threads, repeats, curve_of=first)]
     if args.cmf_params:
-        results.append(cmf_run(w, target, args.threads, repeats, json.loads(args.cmf_params)))
+        runs.append(lambda first: cmf_run(w, target, args.threads, repeats, json.loads(args.cmf_params), first))
     for k in (int(x) for x in args.libmf_k.split(",") if x) if exe is not None else ():
-        results.append(libmf_run(w, target, args.threads or os.cpu_count() or 1, repeats, exe, tmp, k))
-    return results
+        runs.append(lambda first, k=k: libmf_run(w, target, args.threads or os.cpu_count() or 1, repeats, exe, tmp,
+                                                 k, first))
+    return [run(first) for run, first in zip(runs, curves or [None] * len(runs))]
 
 
 def print_w2_floors(w: workloads.Workload, quick: bool) -> None:
@@ -365,6 +385,7 @@ def main() -> None:
     started = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.workloads.split(","):
+            curves = None
             if name == "W1":
                 try:
                     w = workloads.w1()
@@ -378,12 +399,12 @@ def main() -> None:
                 if args.w2_target is not None:
                     target = args.w2_target
                 else:  # a first pass for the curves: 1% above the best any of them reaches
-                    curves = run_tools(w, -math.inf, args, 0, exe, tmp)
+                    curves = run_tools(w, -math.inf, args, 0, exe, tmp)  # fitted once, timed below
                     best = min(curves, key=lambda r: min(r.curve))
                     target = round(1.01 * min(best.curve), 4)
                     print(f"W2 target: {target}, 1% above the best held-out RMSE of the curves "
                           f"({min(best.curve):.4f}, {best.tool})")
-            results = run_tools(w, target, args, args.repeats, exe, tmp)
+            results = run_tools(w, target, args, args.repeats, exe, tmp, curves)
             if have_surprise and (name == "W1" or args.surprise):
                 results.append(surprise_run(w, target, args.repeats if name == "W1" else 1, name == "W1"))
             print_results(f"{name} ({len(w.train[2]):,} training, {len(w.test[2]):,} held-out ratings)", target,
