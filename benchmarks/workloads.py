@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -34,6 +35,7 @@ class Workload:
     learning_rate: float
     regularization: float
     clip: tuple[float, float] | None  # clip predictions to the rating scale
+    model: Any = None  # the generating model (cmf.datasets.LowRankModel) of synthetic data, when at hand
 
 
 def movielens_path() -> str:
@@ -76,11 +78,11 @@ def w2(cache: str | None, quick: bool, n_factors: int = 64) -> Workload:
     else:
         from cmf.datasets import make_ratings
 
-        data = make_ratings(**w2_params(quick))
+        data, model = make_ratings(**w2_params(quick), return_model=True)
         rows, cols, values, shape = data.rows, data.cols, data.values, data.shape
     pick = np.random.default_rng(1).choice(len(values), size=min(100_000, len(values)), replace=False)
     return Workload("W2", (rows, cols, values), (rows[pick], cols[pick], values[pick]), shape, n_factors, 10,
-                    0.005, 0.02, None)
+                    0.005, 0.02, None, model if cache is None else None)
 
 
 def write_w2_cache(path: str, quick: bool) -> None:
