@@ -340,7 +340,7 @@ def test_weight_hint_names_the_mean_weight_and_the_division_only_far_from_one():
     for mean, shown in ((8.84e8, "8.84e+08"), (0.001, "0.001"), (11.0, "11")):
         hint = weight_hint(mean)
         assert f"the sample weights average {shown}" in hint and f"Divide the weights by {shown}," in hint
-        assert "learning_rate x weight x error" in hint
+        assert "step size x weight x error" in hint
 
 
 def _random_ratings(n=400, seed=0):

@@ -76,9 +76,9 @@ def weight_hint(weight_mean: float | None) -> str:
     if weight_mean is None or 0.1 <= weight_mean <= 10.0:
         return ""
     return (
-        f" The likely cause: the sample weights average {weight_mean:.3g}, but the defaults of learning_rate and "
-        "regularization suit weights of about 1, since a weight multiplies its rating's loss and so its SGD step "
-        "(learning_rate x weight x error) but not the L2 penalty. Divide the weights by "
+        f" The likely cause: the sample weights average {weight_mean:.3g}, but the default step size and penalty "
+        "suit weights of about 1, since a weight multiplies its rating's loss and so its SGD step "
+        "(step size x weight x error) but not the L2 penalty. Divide the weights by "
         f"{weight_mean:.3g}, which keeps how much each rating counts against the others."
     )
 
