@@ -154,7 +154,7 @@ def summary(folds: list[dict[str, float]], keywords: dict[str, Any]) -> dict[str
 
 
 def table(result: dict[str, Any], keywords: dict[str, Any]) -> list[str]:
-    """The summary as printed: a row per metric, the model (mean +- std) and each baseline (mean).
+    """The summary as printed: a row per metric, the model (mean +- std over folds) and each baseline (mean).
 
     Parameters
     ----------
@@ -172,7 +172,9 @@ def table(result: dict[str, Any], keywords: dict[str, Any]) -> list[str]:
     lines = [f"{'':>14}  {'model':>16}" + "".join(f"  {b:>12}" for b in baselines)] if baselines else []
     for m in keywords["metrics"]:
         digits = 1 if m == "popularity" else 4  # a count of ratings, not a rate
-        row = f"{_name(m, k):>14}  {metrics[m]['mean']:.{digits}f} +- {metrics[m]['std']:.{digits}f}"
+        # One fold (a split by time, leave-last) has no spread to show: "+- 0" would read as a measured one.
+        spread = f" +- {metrics[m]['std']:.{digits}f}" if len(metrics[m]["folds"]) > 1 else ""
+        row = f"{_name(m, k):>14}  {metrics[m]['mean']:.{digits}f}{spread}"
         lines.append(row + "".join(f"  {baselines[b][m]['mean']:>12.{digits}f}" for b in baselines))
     if metrics.get("kl_skipped_pairs", {}).get("mean"):
         skipped, pairs = (int(sum(metrics[m]["folds"])) for m in ("kl_skipped_pairs", "kl_pairs"))

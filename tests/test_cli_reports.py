@@ -138,3 +138,11 @@ def test_an_infinite_fold_prints_as_such_without_a_numpy_warning():
         result = summary([{"kl": np.inf, "kl_skipped_pairs": 0}, {"kl": 0.5, "kl_skipped_pairs": 0}], keywords)
         lines = table(result, keywords)
     assert lines == [" KL divergence  inf +- nan"]
+
+
+def test_a_single_fold_prints_its_figures_without_a_spread():
+    keywords = {"metrics": ("rmse", "mae"), "k": 10, "threshold": None}
+    lines = table(summary([{"rmse": 0.91234, "mae": 0.71}], keywords), keywords)
+    assert lines == ["          RMSE  0.9123", "           MAE  0.7100"]
+    two = table(summary([{"rmse": 0.9, "mae": 0.7}, {"rmse": 1.0, "mae": 0.8}], keywords), keywords)
+    assert two == ["          RMSE  0.9500 +- 0.0500", "           MAE  0.7500 +- 0.0500"]
