@@ -51,12 +51,18 @@ def read_items(path: str, model: Any, option: str) -> np.ndarray:
     Raises
     ------
     ValueError
-        For an id that is not an integer when the model's items are, an
-        item the model does not know, or a file that lists no item.
+        For a file that does not exist, an id that is not an integer when
+        the model's items are, an item the model does not know, or a file
+        that lists no item.
     """
     labels, n_items = model.item_labels_, model.item_factors_.shape[0]
-    with open(path, encoding="utf-8") as f:
-        lines = [(n, line.strip()) for n, line in enumerate(f, 1)]
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = [(n, line.strip()) for n, line in enumerate(f, 1)]
+    except FileNotFoundError:
+        # "--candidates 242,302" is a natural guess; the option takes a file.
+        raise ValueError(f"{option} {path}: no such file; {option} takes a file of item ids, one a line "
+                         f"(such as: printf '242\\n302\\n' > items.txt; {option} items.txt)") from None
     numbers, items = [], []
     for n, text in lines:
         if not text or text.startswith("#"):

@@ -369,6 +369,7 @@ BAD_CALLS = {
     "--user u01 --candidates {tmp}/bad.txt": "bad.txt, line 2: unknown item 'x7'",
     "--user u01 --candidates {tmp}/unknown.txt": "unknown.txt, line 1: unknown item 8 (1 of 2",
     "--user u01 --exclude {tmp}/empty.txt": "lists no item",
+    "--user u01 --candidates 3,4,5": "--candidates 3,4,5: no such file; --candidates takes a file of item ids",
     "--user u01 --min-support -1": "argument --min-support",
     "--user u01 --shrinkage -1": "argument --shrinkage",
 }
