@@ -398,6 +398,9 @@ def _integer_pairs(users: np.ndarray, items: np.ndarray, model: Any, args: argpa
 def _fallback_words(model: Any) -> str:
     """How ``predict(unknown="fallback")`` fills the pairs ``model`` does not know, in words."""
     if getattr(model, "biased", True):
+        if getattr(model, "loss", "squared") in CLASSIFICATION_LOSSES:
+            # Decision values of a classification loss: no global mean, only biases.
+            return "predicted from the known biases alone, since the model has no global mean"
         return "predicted from the global mean and the known biases"
     if model.global_mean_ == 0.0:
         # An unbiased model (KL, non-negative and other unbiased fits) has

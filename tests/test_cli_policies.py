@@ -214,3 +214,21 @@ def test_predict_says_an_unbiased_model_predicts_unknown_pairs_as_zero(ratings_f
     np.testing.assert_allclose(got, [float(model.user_factors_[0] @ model.item_factors_[0]), 0.0], atol=1e-4)
     assert "predicted as 0, since the model has no global mean or biases" in captured.err
     assert "global mean and the known biases" not in captured.err
+
+
+def test_predict_says_a_classification_model_falls_back_on_its_biases_alone(ratings_file, tmp_path, capsys):
+    """A logistic model's global mean is fixed at 0: an unknown item gets the user's bias, and the note says so."""
+    out = tmp_path / "logistic.npz"
+    assert main(["train", str(ratings_file), *FAST, "--loss", "logistic", "--threshold", "3", "--out", str(out),
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("1\t11\n1\t99\n")
+    assert main(["predict", str(out), str(pairs)]) == 0
+    captured = capsys.readouterr()
+    model = MatrixFactorization.load(out)
+    assert model.global_mean_ == 0.0
+    got = [float(line.split("\t")[2]) for line in captured.out.splitlines()]
+    assert got[1] == pytest.approx(float(model.user_bias_[0]), abs=1e-4)
+    assert "predicted from the known biases alone, since the model has no global mean" in captured.err
+    assert "global mean and the known biases" not in captured.err
